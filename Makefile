@@ -1,0 +1,45 @@
+# The front door. Every target creates the virtualenv it needs on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: help venv generate check lint typecheck test demo bench clean
+
+help:
+	@echo "make demo      run the demo on an embedded SQLite file"
+	@echo "make test      run every test (starts a throwaway PostgreSQL)"
+	@echo "make generate  regenerate generated/ from schema/"
+	@echo "make check     fail when generated/ is stale; lint; mypy --strict"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[postgres,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+generate: $(STAMP)
+	$(PY) -m codegen generate
+
+check: $(STAMP)
+	$(PY) -m codegen check
+	$(MAKE) --no-print-directory lint typecheck
+
+lint: $(STAMP)
+	$(PY) -m ruff check src codegen generated tests examples
+	$(PY) -m ruff format --check src codegen generated tests examples
+
+typecheck: $(STAMP)
+	$(PY) -m mypy src/synthorg codegen tests/support examples
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .demo

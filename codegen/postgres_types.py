@@ -1,0 +1,48 @@
+"""PostgreSQL column types and value codecs, one decision per field kind.
+
+Native types throughout: TIMESTAMPTZ, JSONB, BOOLEAN, BIGINT, DOUBLE
+PRECISION, BYTEA; enums are TEXT guarded by an ``IN`` list so adding a value
+is a constraint change rather than an ``ALTER TYPE``.
+"""
+
+from __future__ import annotations
+
+COLUMN_TYPES = {
+    "str": "TEXT",
+    "text": "TEXT",
+    "enum": "TEXT",
+    "int": "BIGINT",
+    "bool": "BOOLEAN",
+    "float": "DOUBLE PRECISION",
+    "datetime": "TIMESTAMPTZ",
+    "bytes": "BYTEA",
+    "json": "JSONB",
+    "list[str]": "JSONB",
+    "list[int]": "JSONB",
+    "list[json]": "JSONB",
+}
+
+ENCODERS = {
+    "enum": "{v}.value",
+    "json": "Jsonb({v})",
+    "list[str]": "Jsonb({v})",
+    "list[int]": "Jsonb({v})",
+    "list[json]": "Jsonb({v})",
+}
+
+# psycopg already returns Python objects for JSONB, TIMESTAMPTZ and BOOLEAN.
+DECODERS: dict[str, str] = {}
+
+
+def column_type(kind: str) -> str:
+    """The PostgreSQL column type of a field kind."""
+    return COLUMN_TYPES[kind]
+
+
+def kind_check(kind: str, column: str) -> str | None:
+    """A CHECK expression the kind needs beyond its declared constraints."""
+    if kind == "json":
+        return f"jsonb_typeof({column}) = 'object'"
+    if kind in ("list[str]", "list[int]", "list[json]"):
+        return f"jsonb_typeof({column}) = 'array'"
+    return None

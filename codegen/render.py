@@ -1,0 +1,150 @@
+"""Stage 3: render the IR into ``{relative path: text}``. A pure function.
+
+``generate``, ``check`` and the golden tests all call :func:`render_schema`;
+only :mod:`codegen.cli` touches ``generated/``. Python output is formatted
+by the pinned ruff (import sorting, then ``ruff format``), so templates do
+not fight over whitespace.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from codegen import imports
+from codegen.ir import DIALECTS, Dialect, EntityIR, SchemaIR, build
+from codegen.migrations import History, plan
+from codegen.spec import load_schema
+
+TEMPLATES = Path(__file__).parent / "templates"
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+TITLES: dict[Dialect, str] = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _py(value: Any) -> str:
+    """A Python literal for a str/number/bool/None/tuple value."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, tuple):
+        inner = ", ".join(_py(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+def _order_text(order: tuple[tuple[str, bool], ...]) -> str:
+    return ", ".join(f"{name} desc" if desc else name for name, desc in order)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["py"] = _py
+    env.filters["order_text"] = _order_text
+    return env
+
+
+def _key_params(e: EntityIR, dialect: Dialect) -> str:
+    if len(e.key) == 1:
+        return "(" + e.key[0].codec(dialect).encode_expr("entity_id", False) + ",)"
+    parts = [
+        f.codec(dialect).encode_expr(f"entity_id[{i}]", False) for i, f in enumerate(e.key)
+    ]
+    return "(" + ", ".join(parts) + ")"
+
+
+def render_ir(schema: SchemaIR, history: History) -> dict[str, str]:
+    """Every generated file of ``schema``; Python files not yet formatted."""
+    env = _environment()
+    files: dict[str, str] = {}
+    files["__init__.py"] = env.get_template("package_init.py.j2").render(
+        schema=schema, module_imports=imports.package_init(schema)
+    )
+    files["enums.py"] = env.get_template("enums.py.j2").render(schema=schema)
+    for e in schema.entities:
+        files[f"{e.module}.py"] = env.get_template("entity.py.j2").render(
+            e=e, module_imports=imports.entity_module(e)
+        )
+    files["repositories.py"] = env.get_template("repositories.py.j2").render(
+        schema=schema, module_imports=imports.repositories_module(schema)
+    )
+    files["manifest.py"] = env.get_template("manifest.py.j2").render(
+        schema=schema, module_imports=imports.manifest_module(schema)
+    )
+    for dialect in DIALECTS:
+        title = TITLES[dialect]
+        files[f"{dialect}/__init__.py"] = env.get_template("dialect_init.py.j2").render(
+            schema=schema,
+            dialect=dialect,
+            dialect_title=title,
+            module_imports=imports.dialect_init_module(schema, dialect),
+        )
+        for e in schema.entities:
+            files[f"{dialect}/{e.module}.py"] = env.get_template(
+                "repository.py.j2"
+            ).render(
+                e=e,
+                dialect=dialect,
+                dialect_title=title,
+                key_params=_key_params(e, dialect),
+                module_imports=imports.repository_module(e, dialect),
+            )
+        files[f"ddl/{dialect}.sql"] = env.get_template("schema.sql.j2").render(
+            schema=schema, dialect=dialect, dialect_title=title
+        )
+    files.update(plan(schema, history))
+    return dict(sorted(files.items()))
+
+
+def format_python(files: dict[str, str]) -> dict[str, str]:
+    """Run the pinned ruff over every ``.py`` file (isort fixes, then format)."""
+    python = {path: text for path, text in files.items() if path.endswith(".py")}
+    if not python:
+        return files
+    with tempfile.TemporaryDirectory(prefix="codegen-") as tmp:
+        root = Path(tmp)
+        for path, text in python.items():
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        ruff = [sys.executable, "-m", "ruff"]
+        config = ["--config", str(PYPROJECT), "--no-cache"]
+        for command in (
+            [*ruff, "check", *config, "--select", "I", "--fix", "--quiet", "--exit-zero", tmp],
+            [*ruff, "format", *config, "--quiet", tmp],
+        ):
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            if result.returncode != 0:
+                raise RuntimeError(f"ruff failed on generated code:\n{result.stderr}")
+        formatted = {path: (root / path).read_text(encoding="utf-8") for path in python}
+    return {path: formatted.get(path, text) for path, text in files.items()}
+
+
+def read_history(out_dir: Path) -> History:
+    """The revisions and recorded state already in ``out_dir``."""
+    revisions: dict[str, str] = {}
+    for dialect in DIALECTS:
+        folder = out_dir / "migrations" / dialect
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.sql")):
+                revisions[f"migrations/{dialect}/{path.name}"] = path.read_text(encoding="utf-8")
+    state_path = out_dir / "migrations" / "state.json"
+    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else None
+    return History(revisions=revisions, state=state)
+
+
+def render_schema(schema_dir: Path, out_dir: Path) -> dict[str, str]:
+    """Load, validate, build and render ``schema_dir`` against ``out_dir``'s history."""
+    schema = build(load_schema(schema_dir))
+    return format_python(render_ir(schema, read_history(out_dir)))

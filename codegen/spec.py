@@ -1,0 +1,241 @@
+"""Stage 1: load ``schema/*.yaml`` and validate it into spec models.
+
+The YAML is parsed with ``yaml.safe_load`` and validated by pydantic models
+with ``extra="forbid"``, so a typo in a key is an error rather than a silently
+ignored setting. Every error is raised as :class:`SpecError`, which names the
+file, the path inside the YAML (``fields.budget_limit.ge``) and what was
+expected. Cross-references (an enum that does not exist, a filter on an
+unknown field, an ordering that does not end in a unique key) are checked in
+:mod:`codegen.ir`, which raises the same error type.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+ENUM_VALUE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Names a pydantic model field may not take: they shadow BaseModel members.
+RESERVED_FIELD_NAMES = frozenset(
+    name for name in dir(BaseModel) if not name.startswith("__")
+) | frozenset({"self", "cls"})
+
+SCALAR_TYPES = ("str", "text", "int", "float", "bool", "datetime", "bytes", "json")
+LIST_TYPES = ("list[str]", "list[int]", "list[json]")
+
+
+class SpecError(Exception):
+    """A schema file is invalid: names the file, the YAML path and the problem."""
+
+    def __init__(self, file: str, path: str, message: str) -> None:
+        self.file = file
+        self.path = path
+        self.message = message
+        where = f"{file}: {path}" if path else file
+        super().__init__(f"{where}: {message}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+Identifier = Annotated[str, Field(pattern=IDENTIFIER.pattern, max_length=63)]
+ClassName = Annotated[str, Field(pattern=CLASS_NAME.pattern)]
+
+
+class EnumSpec(_Strict):
+    """A closed set of string values, rendered as a ``StrEnum``."""
+
+    description: str = ""
+    values: list[Annotated[str, Field(pattern=ENUM_VALUE.pattern)]] = Field(
+        min_length=1
+    )
+
+    @field_validator("values")
+    @classmethod
+    def _unique(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("enum values must be unique")
+        return values
+
+
+class EnumsFile(_Strict):
+    """``schema/_enums.yaml``: the shared enums."""
+
+    enums: dict[ClassName, EnumSpec]
+
+
+class FieldSpec(_Strict):
+    """One column of an entity."""
+
+    type: Literal[
+        "str",
+        "text",
+        "int",
+        "float",
+        "bool",
+        "datetime",
+        "bytes",
+        "json",
+        "list[str]",
+        "list[int]",
+        "list[json]",
+    ] | None = None
+    enum: ClassName | None = None
+    optional: bool = False
+    default: Any = None
+    description: str = ""
+    ge: int | float | None = None
+    gt: int | float | None = None
+    le: int | float | None = None
+    lt: int | float | None = None
+    unique: bool = False
+
+
+class FilterSpec(_Strict):
+    """An optional equality filter of the entity's filter spec."""
+
+    field: Identifier | None = None  # defaults to the filter's own name
+    description: str = ""
+
+
+class RepositorySpec(_Strict):
+    """How the entity is read and written."""
+
+    kinds: list[Literal["id_keyed", "filtered_query"]] = Field(min_length=1)
+    key: list[Identifier] = Field(min_length=1)
+    order: list[Annotated[str, Field(pattern=r"^-?[a-z_][a-z0-9_]*$")]] = Field(
+        min_length=1
+    )
+    filters: dict[Identifier, FilterSpec] = Field(default_factory=dict)
+
+
+class IndexSpec(_Strict):
+    """An explicit index, beyond those derived from filters and orderings."""
+
+    name: Identifier
+    columns: list[Annotated[str, Field(pattern=r"^-?[a-z_][a-z0-9_]*$")]] = (
+        Field(min_length=1)
+    )
+    unique: bool = False
+
+
+class EntitySpec(_Strict):
+    """One ``schema/<entity>.yaml`` file."""
+
+    entity: ClassName
+    accessor: Identifier
+    table: Identifier
+    description: str = ""
+    repository: RepositorySpec
+    fields: dict[Identifier, FieldSpec] = Field(min_length=1)
+    indexes: list[IndexSpec] = Field(default_factory=list)
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names(cls, fields: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
+        for name in fields:
+            if keyword.iskeyword(name) or name in RESERVED_FIELD_NAMES:
+                raise ValueError(
+                    f"field name {name!r} is reserved (Python keyword or a "
+                    "pydantic BaseModel attribute); choose another name"
+                )
+        return fields
+
+
+class LoadedSchema(BaseModel):
+    """Every validated spec, keyed by file name, sorted for determinism."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enums: dict[str, EnumSpec]
+    enums_file: str
+    entities: tuple[tuple[str, EntitySpec], ...]
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(f".{item}" if parts else str(item))
+    return "".join(parts)
+
+
+def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        # Drop pydantic's internal union/literal tags so the path stays a
+        # path in the user's YAML.
+        loc = tuple(
+            part
+            for part in first["loc"]
+            if not (isinstance(part, str) and ("[" in part or part.startswith("function-")))
+        )
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see docs/schema.md)"
+        elif first["type"] == "missing":
+            message = "required key is missing"
+        elif first["type"] == "literal_error":
+            message = f"expected {first['ctx']['expected']}"
+        raise SpecError(file, _format_loc(loc), message) from None
+
+
+def _read_yaml(path: Path, display: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(display, "", f"cannot read file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(display, "", f"invalid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(display, "", "expected a mapping at the top level")
+    return data
+
+
+ENUMS_FILE = "_enums.yaml"
+
+
+def load_schema(schema_dir: Path) -> LoadedSchema:
+    """Read and validate every spec in ``schema_dir``.
+
+    File names in errors are relative to the schema folder's parent (for
+    example ``schema/tasks.yaml``) so messages read the same on any machine.
+    """
+    base = schema_dir.name
+    enums_path = schema_dir / ENUMS_FILE
+    enums: dict[str, EnumSpec] = {}
+    if enums_path.exists():
+        display = f"{base}/{ENUMS_FILE}"
+        enums = _validate(EnumsFile, _read_yaml(enums_path, display), display).enums
+    entities: list[tuple[str, EntitySpec]] = []
+    for path in sorted(schema_dir.glob("*.yaml")):
+        if path.name == ENUMS_FILE:
+            continue
+        display = f"{base}/{path.name}"
+        spec = _validate(EntitySpec, _read_yaml(path, display), display)
+        entities.append((display, spec))
+    if not entities:
+        raise SpecError(base, "", "no entity specs found (*.yaml)")
+    return LoadedSchema(
+        enums=dict(sorted(enums.items())),
+        enums_file=f"{base}/{ENUMS_FILE}",
+        entities=tuple(entities),
+    )

@@ -1,0 +1,1 @@
+"""SynthOrg top-level package."""

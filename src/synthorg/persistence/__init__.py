@@ -1,0 +1,66 @@
+"""Operational-data persistence for SynthOrg: SQLite and PostgreSQL backends.
+
+Repositories are generated from ``schema/*.yaml`` (see ``docs/``); this
+package re-exports the public names of the reference API. Importing it never
+imports psycopg: the PostgreSQL backend loads on first use.
+"""
+
+from synthorg.persistence.config import (
+    PersistenceConfig,
+    PostgresConfig,
+    PostgresSslMode,
+    SQLiteConfig,
+)
+from synthorg.persistence.errors import (
+    ArtifactStorageFullError,
+    ArtifactTooLargeError,
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+    MigrationError,
+    MixedCurrencyAggregationError,
+    PersistenceConnectionError,
+    PersistenceError,
+    PersistenceVersionConflictError,
+    QueryError,
+    RecordNotFoundError,
+)
+from synthorg.persistence.factory import create_backend, default_registry
+from synthorg.persistence.generated import *  # noqa: F403
+from synthorg.persistence.generated import __all__ as _generated_names
+from synthorg.persistence.protocol import PersistenceBackend
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    FilteredQueryRepository,
+    IdKeyedRepository,
+)
+from synthorg.persistence.registry import PersistenceBackendRegistry
+from synthorg.persistence.types import NotBlankStr
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "ArtifactStorageFullError",
+    "ArtifactTooLargeError",
+    "ConstraintViolationError",
+    "DuplicateRecordError",
+    "FilteredQueryRepository",
+    "IdKeyedRepository",
+    "MalformedRowError",
+    "MigrationError",
+    "MixedCurrencyAggregationError",
+    "NotBlankStr",
+    "PersistenceBackend",
+    "PersistenceBackendRegistry",
+    "PersistenceConfig",
+    "PersistenceConnectionError",
+    "PersistenceError",
+    "PersistenceVersionConflictError",
+    "PostgresConfig",
+    "PostgresSslMode",
+    "QueryError",
+    "RecordNotFoundError",
+    "SQLiteConfig",
+    "create_backend",
+    "default_registry",
+    *_generated_names,
+]

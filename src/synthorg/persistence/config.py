@@ -1,0 +1,268 @@
+"""Persistence configuration models.
+
+Frozen pydantic models for backend selection and backend-specific settings.
+Every model forbids unknown keys (a typo in a config file fails loudly
+instead of silently falling back to a default) and refuses ``inf``/``nan``
+floats (an infinite timeout is a hang, not a setting).
+
+Credentials are carried as :class:`~pydantic.SecretStr`, so they are
+redacted from ``repr``, ``str``, logs and pydantic serialisation;
+:meth:`PostgresConfig.conninfo_kwargs` is the single place the password is
+unwrapped, right before it is handed to the driver.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+from urllib.parse import unquote
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from synthorg.persistence.registry import default_registry
+from synthorg.persistence.types import NotBlankStr
+
+__all__ = [
+    "PersistenceConfig",
+    "PostgresConfig",
+    "PostgresSslMode",
+    "SQLiteConfig",
+]
+
+PostgresSslMode = Literal[
+    "disable", "allow", "prefer", "require", "verify-ca", "verify-full"
+]
+"""The libpq ``sslmode`` values."""
+
+_MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+_MIB = 1024 * 1024
+
+# ``<positive integer> <unit>``: nothing else. The digit cap keeps the number
+# inside PostgreSQL's int range; ASCII-only so no exotic digits or spaces
+# slip through; ``fullmatch`` so a trailing newline is refused too.
+_CHUNK_INTERVAL_RE = re.compile(
+    r"[1-9][0-9]{0,8} "
+    r"(?:microsecond|millisecond|second|minute|hour|day|week|month|year)s?",
+    re.ASCII,
+)
+
+
+class SQLiteConfig(BaseModel):
+    """SQLite-specific persistence configuration.
+
+    Attributes:
+        path: Database file path, relative or absolute. ``":memory:"`` and
+            ``"file::memory:?cache=shared"``-style URIs are accepted too.
+            Paths with a ``..`` component are refused.
+        wal_mode: Enable WAL journal mode for file databases (concurrent
+            readers alongside the single writer). Ignored for in-memory
+            databases, which cannot use WAL.
+        journal_size_limit: Upper bound on the WAL file size in bytes
+            (``PRAGMA journal_size_limit``); default 64 MiB.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    path: NotBlankStr = "synthorg.db"
+    wal_mode: bool = True
+    journal_size_limit: int = Field(default=64 * _MIB, ge=0)
+
+    @field_validator("path")
+    @classmethod
+    def _reject_traversal(cls, value: str) -> str:
+        """Refuse paths that climb out of their directory with ``..``.
+
+        Paths often come from per-company config, so a ``..`` component
+        could point one tenant's database at another tenant's file. Both
+        separators are checked because a config written on Windows may be
+        read on POSIX and vice versa. ``file:`` URIs are percent-decoded
+        first, since SQLite decodes them before opening (``%2e%2e`` is
+        ``..``).
+        """
+        if "\x00" in value:
+            # SQLite would silently truncate at the NUL byte.
+            msg = "path must not contain NUL bytes"
+            raise ValueError(msg)
+        candidate = value
+        if candidate.startswith("file:"):
+            # Keep only the URI's path: drop the scheme and the query string
+            # (``?mode=memory&cache=shared``), then decode as SQLite will.
+            candidate = unquote(candidate.removeprefix("file:").split("?", 1)[0])
+        parts = re.split(r"[/\\]", candidate)
+        if ".." in parts:
+            msg = f"path must not contain '..' components: {value!r}"
+            raise ValueError(msg)
+        return value
+
+
+class PostgresConfig(BaseModel):
+    """Postgres-specific persistence configuration.
+
+    Attributes:
+        host: Database host.
+        port: Database port (default 5432).
+        database: Database name.
+        username: Database user.
+        password: Database password; a ``SecretStr`` so it is redacted from
+            logs, ``repr`` and serialisation.
+        ssl_mode: libpq ``sslmode``. Default ``"prefer"``.
+        pool_min_size: Connections opened (warmed) on connect.
+        pool_max_size: Maximum pooled connections; ``>= pool_min_size``.
+        pool_timeout_seconds: Wait for a pool checkout before raising.
+        application_name: libpq ``application_name`` (shows in
+            ``pg_stat_activity``).
+        statement_timeout_ms: Session ``statement_timeout`` (0 disables).
+        connect_timeout_seconds: Wait for an initial connection attempt.
+        enable_timescaledb: Convert the append-only time-series tables
+            (``cost_records``, ``audit_entries``) to hypertables. Needs the
+            timescaledb extension on the server.
+        cost_records_chunk_interval: Hypertable chunk interval for
+            ``cost_records``; ignored unless ``enable_timescaledb``.
+        audit_entries_chunk_interval: Hypertable chunk interval for
+            ``audit_entries``; ignored unless ``enable_timescaledb``.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    host: NotBlankStr = "localhost"
+    port: int = Field(default=5432, ge=1, le=65535)
+    database: NotBlankStr
+    username: NotBlankStr
+    password: SecretStr
+    ssl_mode: PostgresSslMode = "prefer"
+    pool_min_size: int = Field(default=1, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+    pool_timeout_seconds: float = Field(default=30.0, gt=0)
+    application_name: NotBlankStr = Field(
+        default="synthorg",
+        description="libpq application_name session parameter",
+    )
+    statement_timeout_ms: int = Field(
+        default=30_000,
+        ge=0,
+        description="Postgres statement_timeout session param in ms (0 disables)",
+    )
+    connect_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Initial connection timeout in seconds",
+    )
+    enable_timescaledb: bool = Field(
+        default=False,
+        description=(
+            "Enable TimescaleDB hypertable conversion for append-only "
+            "time-series tables (cost_records, audit_entries)."
+        ),
+    )
+    cost_records_chunk_interval: NotBlankStr = Field(
+        default="7 days",
+        description="Hypertable chunk interval for cost_records.",
+    )
+    audit_entries_chunk_interval: NotBlankStr = Field(
+        default="7 days",
+        description="Hypertable chunk interval for audit_entries.",
+    )
+
+    @field_validator("cost_records_chunk_interval", "audit_entries_chunk_interval")
+    @classmethod
+    def _validate_chunk_interval(cls, value: str) -> str:
+        """Accept only ``<positive int> <unit>`` interval literals.
+
+        SECURITY BOUNDARY: this text is interpolated into DDL
+        (``create_hypertable(..., chunk_time_interval => INTERVAL '<here>')``)
+        where a bind parameter cannot be used, so this allow-list is what
+        stands between a config file and SQL injection. Widen it only with
+        the same all-or-nothing strictness.
+        """
+        if _CHUNK_INTERVAL_RE.fullmatch(value) is None:
+            msg = (
+                "chunk interval must look like '<positive integer> <unit>' with "
+                "unit one of microseconds, milliseconds, seconds, minutes, "
+                f"hours, days, weeks, months, years; got {value!r}"
+            )
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _validate_pool_sizes(self) -> PostgresConfig:
+        """Require ``pool_min_size <= pool_max_size``."""
+        if self.pool_min_size > self.pool_max_size:
+            msg = (
+                f"pool_min_size ({self.pool_min_size}) must not exceed "
+                f"pool_max_size ({self.pool_max_size})"
+            )
+            raise ValueError(msg)
+        return self
+
+    def conninfo_kwargs(self) -> dict[str, object]:
+        """Return keyword arguments for ``psycopg.connect`` / the pool.
+
+        This is the only place the password is unwrapped; do not log the
+        result.
+
+        ``connect_timeout`` is rounded up to whole seconds because libpq
+        only takes integers, and rounding down could turn 0.5 into 0,
+        which libpq reads as "wait forever". The session ``timezone`` is
+        pinned to UTC so TIMESTAMPTZ values come back in UTC regardless of
+        the server's default.
+        """
+        return {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.database,
+            "user": self.username,
+            "password": self.password.get_secret_value(),
+            "sslmode": self.ssl_mode,
+            "connect_timeout": math.ceil(self.connect_timeout_seconds),
+            "application_name": self.application_name,
+            "options": (
+                f"-c statement_timeout={self.statement_timeout_ms} -c timezone=UTC"
+            ),
+        }
+
+
+class PersistenceConfig(BaseModel):
+    """Top-level persistence configuration.
+
+    Attributes:
+        backend: Backend name; must be registered in the default backend
+            registry (``"sqlite"`` or ``"postgres"`` out of the box).
+        sqlite: SQLite settings (used when ``backend == "sqlite"``).
+        postgres: Postgres settings (required when
+            ``backend == "postgres"``).
+    """
+
+    model_config = _MODEL_CONFIG
+
+    backend: NotBlankStr = "sqlite"
+    sqlite: SQLiteConfig = Field(default_factory=SQLiteConfig)
+    postgres: PostgresConfig | None = None
+
+    @model_validator(mode="after")
+    def _validate_backend_name(self) -> PersistenceConfig:
+        """Check the backend is registered and has its settings.
+
+        Only names are checked here; the registry imports nothing, so
+        validating a Postgres config does not need psycopg installed.
+        """
+        names = default_registry.names()
+        if self.backend not in names:
+            known = ", ".join(sorted(names))
+            msg = (
+                f"unknown persistence backend {self.backend!r}; "
+                f"expected one of: {known}"
+            )
+            raise ValueError(msg)
+        if self.backend == "postgres" and self.postgres is None:
+            msg = "backend 'postgres' requires 'postgres' settings"
+            raise ValueError(msg)
+        return self

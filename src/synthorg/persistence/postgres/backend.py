@@ -1,0 +1,146 @@
+"""PostgreSQL persistence backend on a psycopg ``AsyncConnectionPool``.
+
+Pooled connections are autocommit, so a single-statement repository call is
+one network round trip (no BEGIN/COMMIT), and statements are prepared on
+each connection on first use. ``statement_timeout``, ``timezone=UTC`` and
+``application_name`` are sent as startup options, costing no extra round
+trip. ``write_context`` is a no-op: each call checks out its own connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from synthorg.persistence._backend_base import BackendBase
+from synthorg.persistence.config import PostgresConfig
+from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
+from synthorg.persistence.generated.postgres import build_repositories
+from synthorg.persistence.migrations import load_revisions, migrate_postgres
+from synthorg.persistence.postgres.driver import Pool
+from synthorg.persistence.types import NotBlankStr
+
+logger = logging.getLogger(__name__)
+
+# Prepared statements kept per connection: every generated statement of every
+# repository (and each filter combination) fits, so none is re-prepared.
+PREPARED_MAX = 2048
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    conn.prepared_max = PREPARED_MAX
+
+
+class PostgresPersistenceBackend(BackendBase):
+    """PostgreSQL implementation of the ``PersistenceBackend`` protocol."""
+
+    _name = "postgres"
+
+    def __init__(self, config: PostgresConfig) -> None:
+        super().__init__()
+        self._config = config
+        self._pool: Pool | None = None
+
+    @property
+    def kind(self) -> Literal["postgres"]:
+        """The backend discriminator."""
+        return "postgres"
+
+    @property
+    def backend_name(self) -> NotBlankStr:
+        """Human-readable backend identifier."""
+        return "postgres"
+
+    @property
+    def config(self) -> PostgresConfig:
+        """The backend's configuration (read-only; the password stays secret)."""
+        return self._config
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the pool is open."""
+        return self._pool is not None
+
+    async def connect(self) -> None:
+        """Open the pool and warm ``pool_min_size`` connections; idempotent."""
+        if self._pool is not None:
+            return
+        config = self._config
+        kwargs: dict[str, Any] = {**config.conninfo_kwargs(), "autocommit": True}
+        pool: Pool = AsyncConnectionPool(
+            kwargs=kwargs,
+            min_size=config.pool_min_size,
+            max_size=config.pool_max_size,
+            timeout=config.pool_timeout_seconds,
+            configure=_configure,
+            open=False,
+            name=f"synthorg-{config.application_name}",
+        )
+        try:
+            await pool.open(wait=True, timeout=config.connect_timeout_seconds)
+        except Exception as exc:
+            await pool.close()
+            # The message names host/port/database only: never the password.
+            raise PersistenceConnectionError(
+                f"cannot connect to PostgreSQL at {config.host}:{config.port}/"
+                f"{config.database} as {config.username}: {type(exc).__name__}"
+            ) from None
+        self._pool = pool
+        self._repos = build_repositories(pool)
+        self._unusable_reason = None
+        logger.info(
+            "postgres backend connected (host=%s port=%s database=%s)",
+            config.host,
+            config.port,
+            config.database,
+        )
+
+    async def disconnect(self) -> None:
+        """Close the pool; a second call does nothing."""
+        pool, self._pool, self._repos = self._pool, None, None
+        if pool is None:
+            return
+        await pool.close()
+        logger.info("postgres backend disconnected")
+
+    async def health_check(self) -> bool:
+        """True when a pooled connection answers ``SELECT 1``."""
+        if self._pool is None:
+            return False
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute("SELECT 1")
+                row = await cur.fetchone()
+        except psycopg.Error:
+            return False
+        return row == (1,)
+
+    async def migrate(self) -> None:
+        """Apply pending revisions; on failure the repositories are withdrawn."""
+        pool = self.get_db()
+        try:
+            applied = await migrate_postgres(pool, load_revisions("postgres"))
+        except MigrationError as exc:
+            self._repos = None
+            self._unusable_reason = f"the last migrate() failed: {exc}"
+            raise
+        self._repos = build_repositories(pool)
+        self._unusable_reason = None
+        if applied:
+            logger.info("postgres migrations applied: %s", ", ".join(applied))
+
+    def get_db(self) -> Pool:
+        """The shared connection pool."""
+        if self._pool is None:
+            raise self._not_connected()
+        return self._pool
+
+    @asynccontextmanager
+    async def write_context(self) -> AsyncIterator[None]:
+        """No mutual exclusion: pooled connections are already isolated."""
+        yield

@@ -1,0 +1,153 @@
+"""SQLite persistence backend: one aiosqlite connection, one write lock.
+
+The connection runs in autocommit mode (``isolation_level=None``) so a
+single-statement repository call is one hop to the aiosqlite thread with no
+separate BEGIN/COMMIT. Writes hold the backend's :class:`WriteLock`, which
+``write_context`` exposes for multi-statement transactions. File databases
+use WAL (readers do not block the writer); ``:memory:`` cannot.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+import aiosqlite
+
+from synthorg.persistence.config import SQLiteConfig
+from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
+from synthorg.persistence._backend_base import BackendBase
+from synthorg.persistence.generated.sqlite import build_repositories
+from synthorg.persistence.migrations import load_revisions, migrate_sqlite
+from synthorg.persistence.sqlite.driver import WriteLock
+from synthorg.persistence.types import NotBlankStr
+
+logger = logging.getLogger(__name__)
+
+def _is_memory(path: str) -> bool:
+    return path == ":memory:" or (path.startswith("file:") and "mode=memory" in path) or path.startswith("file::memory:")
+
+
+class SQLitePersistenceBackend(BackendBase):
+    """SQLite implementation of the ``PersistenceBackend`` protocol."""
+
+    _name = "sqlite"
+
+    def __init__(self, config: SQLiteConfig) -> None:
+        super().__init__()
+        self._config = config
+        self._db: aiosqlite.Connection | None = None
+        self._write_lock = WriteLock()
+
+    # -------------------------------------------------------------- identity
+
+    @property
+    def kind(self) -> Literal["sqlite"]:
+        """The backend discriminator."""
+        return "sqlite"
+
+    @property
+    def backend_name(self) -> NotBlankStr:
+        """Human-readable backend identifier."""
+        return "sqlite"
+
+    @property
+    def config(self) -> SQLiteConfig:
+        """The backend's configuration (read-only)."""
+        return self._config
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the connection is open."""
+        return self._db is not None
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def connect(self) -> None:
+        """Open the database and configure it; a second call does nothing."""
+        if self._db is not None:
+            return
+        path = self._config.path
+        try:
+            db = await aiosqlite.connect(
+                path, isolation_level=None, uri=path.startswith("file:")
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise PersistenceConnectionError(
+                f"cannot open SQLite database {path!r}: {exc}"
+            ) from exc
+        try:
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA busy_timeout = 5000")
+            if self._config.wal_mode and not _is_memory(path):
+                await db.execute("PRAGMA journal_mode = WAL")
+                # NORMAL is durable across application crashes in WAL mode
+                # and avoids an fsync per commit.
+                await db.execute("PRAGMA synchronous = NORMAL")
+                await db.execute(
+                    f"PRAGMA journal_size_limit = {int(self._config.journal_size_limit)}"
+                )
+        except sqlite3.Error as exc:
+            await db.close()
+            raise PersistenceConnectionError(
+                f"cannot configure SQLite database {path!r}: {exc}"
+            ) from exc
+        self._db = db
+        self._repos = build_repositories(db, self._write_lock)
+        self._unusable_reason = None
+        logger.info("sqlite backend connected (path=%s)", path)
+
+    async def disconnect(self) -> None:
+        """Close the connection; a second call does nothing."""
+        db, self._db, self._repos = self._db, None, None
+        if db is None:
+            return
+        try:
+            await db.close()
+        except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
+            logger.warning("sqlite close failed: %s", exc)
+        logger.info("sqlite backend disconnected")
+
+    async def health_check(self) -> bool:
+        """True when connected and the database answers a trivial query."""
+        if self._db is None:
+            return False
+        try:
+            rows = await self._db.execute_fetchall("SELECT 1")
+        except (sqlite3.Error, ValueError):
+            return False
+        return list(rows) == [(1,)]
+
+    async def migrate(self) -> None:
+        """Apply pending revisions; on failure the repositories are withdrawn.
+
+        After a failed migration the accessors raise
+        :class:`PersistenceConnectionError` until a later ``migrate()``
+        succeeds, so nothing runs against a half-migrated schema.
+        """
+        db = self.get_db()
+        try:
+            applied = await migrate_sqlite(db, self._write_lock, load_revisions("sqlite"))
+        except MigrationError as exc:
+            self._repos = None
+            self._unusable_reason = f"the last migrate() failed: {exc}"
+            raise
+        self._repos = build_repositories(db, self._write_lock)
+        self._unusable_reason = None
+        if applied:
+            logger.info("sqlite migrations applied: %s", ", ".join(applied))
+
+    def get_db(self) -> aiosqlite.Connection:
+        """The shared aiosqlite connection."""
+        if self._db is None:
+            raise self._not_connected()
+        return self._db
+
+    @asynccontextmanager
+    async def write_context(self) -> AsyncIterator[None]:
+        """Hold the shared write lock for the block (re-entrant per task)."""
+        async with self._write_lock:
+            yield

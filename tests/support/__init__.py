@@ -1,0 +1,1 @@
+"""Shared test support code (real PostgreSQL servers for tests and benchmarks)."""
