@@ -24,7 +24,9 @@ def _existing(out_dir: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     for path in sorted(out_dir.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.name not in KEEP:
-            files[path.relative_to(out_dir).as_posix()] = path.read_text(encoding="utf-8")
+            files[path.relative_to(out_dir).as_posix()] = path.read_text(
+                encoding="utf-8"
+            )
     return files
 
 
@@ -55,11 +57,17 @@ def check(schema_dir: Path, out_dir: Path) -> list[str]:
             problems.append(f"missing: generated/{path}")
         elif existing[path] != text:
             diff = difflib.unified_diff(
-                existing[path].splitlines(), text.splitlines(),
-                f"generated/{path}", "rendered", lineterm="", n=1,
+                existing[path].splitlines(),
+                text.splitlines(),
+                f"generated/{path}",
+                "rendered",
+                lineterm="",
+                n=1,
             )
             problems.append(f"stale: generated/{path}\n" + "\n".join(list(diff)[:20]))
-    problems.extend(f"extra: generated/{path}" for path in sorted(set(existing) - set(files)))
+    problems.extend(
+        f"extra: generated/{path}" for path in sorted(set(existing) - set(files))
+    )
     return problems
 
 
@@ -72,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate":
             changed = generate(args.schema, args.out)
-            print(f"generated: {len(changed)} file(s) changed" + "".join(f"\n  {p}" for p in changed))
+            print(
+                f"generated: {len(changed)} file(s) changed"
+                + "".join(f"\n  {p}" for p in changed)
+            )
             return 0
         problems = check(args.schema, args.out)
     except SpecError as exc:
@@ -82,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migration refused: {exc}", file=sys.stderr)
         return 2
     if problems:
-        print("generated/ is stale; run `make generate`:\n" + "\n".join(problems), file=sys.stderr)
+        print(
+            "generated/ is stale; run `make generate`:\n" + "\n".join(problems),
+            file=sys.stderr,
+        )
         return 1
     print("generated/ is up to date")
     return 0

@@ -13,7 +13,9 @@ PKG = "synthorg.persistence"
 GEN = f"{PKG}.generated"
 
 
-def _lines(modules: dict[str, set[str]], plain: set[str] | None = None) -> tuple[str, ...]:
+def _lines(
+    modules: dict[str, set[str]], plain: set[str] | None = None
+) -> tuple[str, ...]:
     lines = [f"import {name}" for name in sorted(plain or ())]
     for module in sorted(modules):
         names = ", ".join(sorted(modules[module]))

@@ -229,7 +229,9 @@ class SchemaIR:
 # ---------------------------------------------------------------- fields
 
 
-def _python_default(spec: FieldSpec, kind: str, enum: str | None) -> tuple[str | None, str | None]:
+def _python_default(
+    spec: FieldSpec, kind: str, enum: str | None
+) -> tuple[str | None, str | None]:
     """(default expression, default_factory expression) for a field."""
     value = spec.default
     if value is None:
@@ -249,7 +251,13 @@ def _python_default(spec: FieldSpec, kind: str, enum: str | None) -> tuple[str |
     if kind == "enum":
         assert enum is not None
         return f"{enum}.{str(value).upper().replace('-', '_').replace('.', '_')}", None
-    expected = {"str": str, "text": str, "int": int, "float": (int, float), "bool": bool}
+    expected: dict[str, type | tuple[type, ...]] = {
+        "str": str,
+        "text": str,
+        "int": int,
+        "float": (int, float),
+        "bool": bool,
+    }
     wanted = expected.get(kind)
     if wanted is None:
         raise ValueError(f"a {kind} field cannot declare a default")
@@ -258,20 +266,30 @@ def _python_default(spec: FieldSpec, kind: str, enum: str | None) -> tuple[str |
     if not isinstance(value, wanted):
         raise ValueError(f"default must be a {kind}")
     if kind == "float":
-        return repr(float(value)), None
+        return repr(float(str(value))), None
     return repr(value), None
 
 
-def _field(entity: EntitySpec, file: str, name: str, spec: FieldSpec, enums: dict[str, Any]) -> FieldIR:
+def _field(
+    entity: EntitySpec, file: str, name: str, spec: FieldSpec, enums: dict[str, Any]
+) -> FieldIR:
     path = f"fields.{name}"
     if (spec.type is None) == (spec.enum is None):
         raise SpecError(file, path, "declare exactly one of 'type' or 'enum'")
     kind = spec.type or "enum"
     if spec.enum is not None and spec.enum not in enums:
         known = ", ".join(sorted(enums)) or "none"
-        raise SpecError(file, f"{path}.enum", f"unknown enum {spec.enum!r} (known: {known})")
-    if spec.default is not None and spec.enum is not None and spec.default not in enums[spec.enum].values:
-        raise SpecError(file, f"{path}.default", f"{spec.default!r} is not a value of {spec.enum}")
+        raise SpecError(
+            file, f"{path}.enum", f"unknown enum {spec.enum!r} (known: {known})"
+        )
+    if (
+        spec.default is not None
+        and spec.enum is not None
+        and spec.default not in enums[spec.enum].values
+    ):
+        raise SpecError(
+            file, f"{path}.default", f"{spec.default!r} is not a value of {spec.enum}"
+        )
     try:
         default, factory = _python_default(spec, kind, spec.enum)
     except ValueError as exc:
@@ -284,7 +302,11 @@ def _field(entity: EntitySpec, file: str, name: str, spec: FieldSpec, enums: dic
         if bound is None:
             continue
         if kind not in ("int", "float"):
-            raise SpecError(file, f"{path}.{op}", f"bounds apply to int and float fields, not {kind}")
+            raise SpecError(
+                file,
+                f"{path}.{op}",
+                f"bounds apply to int and float fields, not {kind}",
+            )
         constraints.append((op, repr(bound)))
         sql_bounds.append((op, f"{quote(name)} {sql_op} {bound}"))
 
@@ -337,7 +359,9 @@ def _field(entity: EntitySpec, file: str, name: str, spec: FieldSpec, enums: dic
 # --------------------------------------------------------------- entities
 
 
-def _order(spec: EntitySpec, file: str, fields: dict[str, FieldIR], key: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+def _order(
+    spec: EntitySpec, file: str, fields: dict[str, FieldIR], key: tuple[str, ...]
+) -> tuple[tuple[str, bool], ...]:
     order: list[tuple[str, bool]] = []
     for i, item in enumerate(spec.repository.order):
         name = item.lstrip("-")
@@ -347,7 +371,7 @@ def _order(spec: EntitySpec, file: str, fields: dict[str, FieldIR], key: tuple[s
     # Paging is deterministic only when the ordering ends in a unique key:
     # either the whole primary key or a single unique column.
     names = [name for name, _ in order]
-    ends_in_key = names[-len(key):] == list(key) or fields[names[-1]].unique
+    ends_in_key = names[-len(key) :] == list(key) or fields[names[-1]].unique
     if not ends_in_key:
         raise SpecError(
             file,
@@ -362,7 +386,15 @@ def _order_sql(order: tuple[tuple[str, bool], ...]) -> tuple[str, ...]:
     return tuple(f"{quote(name)} DESC" if desc else quote(name) for name, desc in order)
 
 
-def _indexes(spec: EntitySpec, file: str, table: str, fields: dict[str, FieldIR], filters: tuple[FilterIR, ...], order: tuple[tuple[str, bool], ...], key: tuple[str, ...]) -> tuple[IndexIR, ...]:
+def _indexes(
+    spec: EntitySpec,
+    file: str,
+    table: str,
+    fields: dict[str, FieldIR],
+    filters: tuple[FilterIR, ...],
+    order: tuple[tuple[str, bool], ...],
+    key: tuple[str, ...],
+) -> tuple[IndexIR, ...]:
     indexes: dict[tuple[str, ...], IndexIR] = {}
     key_cols = tuple(quote(k) for k in key)
     order_cols = _order_sql(order)
@@ -378,8 +410,8 @@ def _indexes(spec: EntitySpec, file: str, table: str, fields: dict[str, FieldIR]
     # Each filter is an equality prefix in front of the list ordering, so a
     # filtered page reads the index in order and stops at LIMIT.
     for flt in filters:
-        cols = (flt.field.column, *(c for c in order_cols if c != flt.field.column))
-        add(f"ix_{table}_{flt.field.name}", cols, False)
+        prefixed = (flt.field.column, *(c for c in order_cols if c != flt.field.column))
+        add(f"ix_{table}_{flt.field.name}", prefixed, False)
     for name, field in fields.items():
         if field.unique:
             add(f"ux_{table}_{name}", (field.column,), True)
@@ -388,13 +420,25 @@ def _indexes(spec: EntitySpec, file: str, table: str, fields: dict[str, FieldIR]
         for column in index.columns:
             bare = column.lstrip("-")
             if bare not in fields:
-                raise SpecError(file, f"indexes[{i}].columns", f"unknown field {bare!r}")
-            cols.append(f"{quote(bare)} DESC" if column.startswith("-") else quote(bare))
+                raise SpecError(
+                    file, f"indexes[{i}].columns", f"unknown field {bare!r}"
+                )
+            cols.append(
+                f"{quote(bare)} DESC" if column.startswith("-") else quote(bare)
+            )
         add(index.name, tuple(cols), index.unique)
     return tuple(sorted(indexes.values(), key=lambda ix: ix.name))
 
 
-def _statements(dialect: Dialect, table: str, fields: tuple[FieldIR, ...], key: tuple[FieldIR, ...], filters: tuple[FilterIR, ...], order: tuple[tuple[str, bool], ...], indexes: tuple[IndexIR, ...]) -> StatementsIR:
+def _statements(
+    dialect: Dialect,
+    table: str,
+    fields: tuple[FieldIR, ...],
+    key: tuple[FieldIR, ...],
+    filters: tuple[FilterIR, ...],
+    order: tuple[tuple[str, bool], ...],
+    indexes: tuple[IndexIR, ...],
+) -> StatementsIR:
     ph = PLACEHOLDER[dialect]
     qtable = quote(table)
     columns = ", ".join(f.column for f in fields)
@@ -420,15 +464,18 @@ def _statements(dialect: Dialect, table: str, fields: tuple[FieldIR, ...], key: 
     lines.append(f"    CONSTRAINT {quote('pk_' + table)} PRIMARY KEY ({key_cols})")
     create_table = f"CREATE TABLE {qtable} (\n" + ",\n".join(lines) + "\n)"
     create_indexes = tuple(
-        f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {quote(ix.name)} ON {qtable} ({', '.join(ix.columns)})"
+        f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {quote(ix.name)} "
+        f"ON {qtable} ({', '.join(ix.columns)})"
         for ix in indexes
     )
     return StatementsIR(
         placeholder=ph,
         columns=columns,
-        upsert=f"INSERT INTO {qtable} ({columns}) VALUES ({values}) ON CONFLICT ({key_cols}) {conflict}",
+        upsert=f"INSERT INTO {qtable} ({columns}) VALUES ({values}) "
+        f"ON CONFLICT ({key_cols}) {conflict}",
         get=f"{select} WHERE {key_where}",
-        delete=f"DELETE FROM {qtable} WHERE {key_where}" + (" RETURNING 1" if dialect == "sqlite" else ""),
+        delete=f"DELETE FROM {qtable} WHERE {key_where}"
+        + (" RETURNING 1" if dialect == "sqlite" else ""),
         list_items=f"{select} ORDER BY {order_by} LIMIT {ph} OFFSET {ph}",
         select_prefix=select,
         count_prefix=f"SELECT COUNT(*) FROM {qtable}",
@@ -440,30 +487,52 @@ def _statements(dialect: Dialect, table: str, fields: tuple[FieldIR, ...], key: 
 
 
 def _entity(file: str, spec: EntitySpec, enums: dict[str, Any]) -> EntityIR:
-    fields = {name: _field(spec, file, name, fs, enums) for name, fs in spec.fields.items()}
+    fields = {
+        name: _field(spec, file, name, fs, enums) for name, fs in spec.fields.items()
+    }
     for i, name in enumerate(spec.repository.key):
         if name not in fields:
             raise SpecError(file, f"repository.key[{i}]", f"unknown field {name!r}")
         if fields[name].optional:
-            raise SpecError(file, f"repository.key[{i}]", f"key field {name!r} cannot be optional")
+            raise SpecError(
+                file, f"repository.key[{i}]", f"key field {name!r} cannot be optional"
+            )
     key = tuple(fields[name] for name in spec.repository.key)
     if "filtered_query" in spec.repository.kinds and not spec.repository.filters:
-        raise SpecError(file, "repository.filters", "a filtered_query repository needs at least one filter")
+        raise SpecError(
+            file,
+            "repository.filters",
+            "a filtered_query repository needs at least one filter",
+        )
     if "id_keyed" not in spec.repository.kinds:
         raise SpecError(file, "repository.kinds", "must include id_keyed")
     filters: list[FilterIR] = []
     for name, flt in spec.repository.filters.items():
         target = flt.field or name
         if target not in fields:
-            raise SpecError(file, f"repository.filters.{name}", f"unknown field {target!r}")
+            raise SpecError(
+                file, f"repository.filters.{name}", f"unknown field {target!r}"
+            )
         field = fields[target]
         if field.kind in ("json", "list[str]", "list[int]", "list[json]", "bytes"):
-            raise SpecError(file, f"repository.filters.{name}", f"cannot filter by equality on a {field.kind} field")
+            raise SpecError(
+                file,
+                f"repository.filters.{name}",
+                f"cannot filter by equality on a {field.kind} field",
+            )
         base = field.annotation.removesuffix(" | None")
-        filters.append(FilterIR(name=name, field=field, annotation=f"{base} | None", description=flt.description or field.description))
-    order = _order(spec, file, fields, spec.repository.key)
+        filters.append(
+            FilterIR(
+                name=name,
+                field=field,
+                annotation=f"{base} | None",
+                description=flt.description or field.description,
+            )
+        )
+    key_names = tuple(spec.repository.key)
+    order = _order(spec, file, fields, key_names)
     filter_tuple = tuple(filters)
-    indexes = _indexes(spec, file, spec.table, fields, filter_tuple, order, spec.repository.key)
+    indexes = _indexes(spec, file, spec.table, fields, filter_tuple, order, key_names)
     field_tuple = tuple(fields.values())
     return EntityIR(
         file=file,
@@ -479,8 +548,12 @@ def _entity(file: str, spec: EntitySpec, enums: dict[str, Any]) -> EntityIR:
         order=order,
         indexes=indexes,
         enums=tuple(sorted({f.enum for f in field_tuple if f.enum is not None})),
-        sqlite=_statements("sqlite", spec.table, field_tuple, key, filter_tuple, order, indexes),
-        postgres=_statements("postgres", spec.table, field_tuple, key, filter_tuple, order, indexes),
+        sqlite=_statements(
+            "sqlite", spec.table, field_tuple, key, filter_tuple, order, indexes
+        ),
+        postgres=_statements(
+            "postgres", spec.table, field_tuple, key, filter_tuple, order, indexes
+        ),
     )
 
 
@@ -489,17 +562,27 @@ def build(schema: LoadedSchema) -> SchemaIR:
     entities = [_entity(file, spec, schema.enums) for file, spec in schema.entities]
     seen: dict[tuple[str, str], str] = {}
     for entity in entities:
-        for what, value in (("entity", entity.name), ("accessor", entity.accessor), ("table", entity.table)):
+        for what, value in (
+            ("entity", entity.name),
+            ("accessor", entity.accessor),
+            ("table", entity.table),
+        ):
             other = seen.get((what, value))
             if other is not None:
-                raise SpecError(entity.file, what, f"{value!r} is already declared in {other}")
+                raise SpecError(
+                    entity.file, what, f"{value!r} is already declared in {other}"
+                )
             seen[(what, value)] = entity.file
     enums = tuple(
         EnumIR(
             name=name,
             description=spec.description or f"{name} values.",
-            members=tuple((v.upper().replace("-", "_").replace(".", "_"), v) for v in spec.values),
+            members=tuple(
+                (v.upper().replace("-", "_").replace(".", "_"), v) for v in spec.values
+            ),
         )
         for name, spec in schema.enums.items()
     )
-    return SchemaIR(enums=enums, entities=tuple(sorted(entities, key=lambda e: e.accessor)))
+    return SchemaIR(
+        enums=enums, entities=tuple(sorted(entities, key=lambda e: e.accessor))
+    )

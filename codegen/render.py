@@ -59,7 +59,8 @@ def _key_params(e: EntityIR, dialect: Dialect) -> str:
     if len(e.key) == 1:
         return "(" + e.key[0].codec(dialect).encode_expr("entity_id", False) + ",)"
     parts = [
-        f.codec(dialect).encode_expr(f"entity_id[{i}]", False) for i, f in enumerate(e.key)
+        f.codec(dialect).encode_expr(f"entity_id[{i}]", False)
+        for i, f in enumerate(e.key)
     ]
     return "(" + ", ".join(parts) + ")"
 
@@ -121,10 +122,22 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
         ruff = [sys.executable, "-m", "ruff"]
         config = ["--config", str(PYPROJECT), "--no-cache"]
         for command in (
-            [*ruff, "check", *config, "--select", "I", "--fix", "--quiet", "--exit-zero", tmp],
+            [
+                *ruff,
+                "check",
+                *config,
+                "--select",
+                "I",
+                "--fix",
+                "--quiet",
+                "--exit-zero",
+                tmp,
+            ],
             [*ruff, "format", *config, "--quiet", tmp],
         ):
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            result = subprocess.run(
+                command, capture_output=True, text=True, check=False
+            )
             if result.returncode != 0:
                 raise RuntimeError(f"ruff failed on generated code:\n{result.stderr}")
         formatted = {path: (root / path).read_text(encoding="utf-8") for path in python}
@@ -138,9 +151,15 @@ def read_history(out_dir: Path) -> History:
         folder = out_dir / "migrations" / dialect
         if folder.is_dir():
             for path in sorted(folder.glob("*.sql")):
-                revisions[f"migrations/{dialect}/{path.name}"] = path.read_text(encoding="utf-8")
+                revisions[f"migrations/{dialect}/{path.name}"] = path.read_text(
+                    encoding="utf-8"
+                )
     state_path = out_dir / "migrations" / "state.json"
-    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else None
+    state = (
+        json.loads(state_path.read_text(encoding="utf-8"))
+        if state_path.exists()
+        else None
+    )
     return History(revisions=revisions, state=state)
 
 

@@ -76,19 +76,22 @@ class EnumsFile(_Strict):
 class FieldSpec(_Strict):
     """One column of an entity."""
 
-    type: Literal[
-        "str",
-        "text",
-        "int",
-        "float",
-        "bool",
-        "datetime",
-        "bytes",
-        "json",
-        "list[str]",
-        "list[int]",
-        "list[json]",
-    ] | None = None
+    type: (
+        Literal[
+            "str",
+            "text",
+            "int",
+            "float",
+            "bool",
+            "datetime",
+            "bytes",
+            "json",
+            "list[str]",
+            "list[int]",
+            "list[json]",
+        ]
+        | None
+    ) = None
     enum: ClassName | None = None
     optional: bool = False
     default: Any = None
@@ -122,8 +125,8 @@ class IndexSpec(_Strict):
     """An explicit index, beyond those derived from filters and orderings."""
 
     name: Identifier
-    columns: list[Annotated[str, Field(pattern=r"^-?[a-z_][a-z0-9_]*$")]] = (
-        Field(min_length=1)
+    columns: list[Annotated[str, Field(pattern=r"^-?[a-z_][a-z0-9_]*$")]] = Field(
+        min_length=1
     )
     unique: bool = False
 
@@ -181,7 +184,9 @@ def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
         loc = tuple(
             part
             for part in first["loc"]
-            if not (isinstance(part, str) and ("[" in part or part.startswith("function-")))
+            if not (
+                isinstance(part, str) and ("[" in part or part.startswith("function-"))
+            )
         )
         message = first["msg"]
         if first["type"] == "extra_forbidden":

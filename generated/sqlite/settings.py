@@ -85,7 +85,7 @@ class SQLiteSettingRowRepository:
                 )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "settings.delete") from exc
-        return len(rows) > 0
+        return any(True for _ in rows)
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0

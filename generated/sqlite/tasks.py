@@ -163,7 +163,7 @@ class SQLiteTaskRepository:
                 rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "tasks.delete") from exc
-        return len(rows) > 0
+        return any(True for _ in rows)
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0

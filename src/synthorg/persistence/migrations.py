@@ -76,9 +76,12 @@ def split_sqlite(sql: str) -> list[str]:
                 statements.append(statement)
             pending = ""
     if pending.strip() and not all(
-        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+        part.strip().startswith("--") or not part.strip()
+        for part in pending.splitlines()
     ):
-        raise MigrationError(f"incomplete SQL statement at the end of a revision: {pending!r}")
+        raise MigrationError(
+            f"incomplete SQL statement at the end of a revision: {pending!r}"
+        )
     return statements
 
 

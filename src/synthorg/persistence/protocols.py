@@ -16,6 +16,7 @@ DEFAULT_PAGE_SIZE = 100
 """Default ``limit`` of every list method."""
 
 ModelT = TypeVar("ModelT")
+ModelT_co = TypeVar("ModelT_co", covariant=True)
 KeyT_contra = TypeVar("KeyT_contra", contravariant=True)
 FilterT_contra = TypeVar("FilterT_contra", contravariant=True)
 
@@ -54,7 +55,7 @@ class IdKeyedRepository(Protocol[ModelT, KeyT_contra]):
         ...
 
 
-class FilteredQueryRepository(Protocol[ModelT, FilterT_contra]):
+class FilteredQueryRepository(Protocol[ModelT_co, FilterT_contra]):
     """Queries by a filter spec whose set fields are combined with AND."""
 
     async def query(
@@ -62,7 +63,7 @@ class FilteredQueryRepository(Protocol[ModelT, FilterT_contra]):
         filter_spec: FilterT_contra,
         limit: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
-    ) -> tuple[ModelT, ...]:
+    ) -> tuple[ModelT_co, ...]:
         """One page of matching entities in the declared ordering."""
         ...
 

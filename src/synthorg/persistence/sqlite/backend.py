@@ -17,9 +17,9 @@ from typing import Literal
 
 import aiosqlite
 
+from synthorg.persistence._backend_base import BackendBase
 from synthorg.persistence.config import SQLiteConfig
 from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
-from synthorg.persistence._backend_base import BackendBase
 from synthorg.persistence.generated.sqlite import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_sqlite
 from synthorg.persistence.sqlite.driver import WriteLock
@@ -27,8 +27,13 @@ from synthorg.persistence.types import NotBlankStr
 
 logger = logging.getLogger(__name__)
 
+
 def _is_memory(path: str) -> bool:
-    return path == ":memory:" or (path.startswith("file:") and "mode=memory" in path) or path.startswith("file::memory:")
+    return (
+        path == ":memory:"
+        or (path.startswith("file:") and "mode=memory" in path)
+        or path.startswith("file::memory:")
+    )
 
 
 class SQLitePersistenceBackend(BackendBase):
@@ -87,9 +92,8 @@ class SQLitePersistenceBackend(BackendBase):
                 # NORMAL is durable across application crashes in WAL mode
                 # and avoids an fsync per commit.
                 await db.execute("PRAGMA synchronous = NORMAL")
-                await db.execute(
-                    f"PRAGMA journal_size_limit = {int(self._config.journal_size_limit)}"
-                )
+                limit = int(self._config.journal_size_limit)
+                await db.execute(f"PRAGMA journal_size_limit = {limit}")
         except sqlite3.Error as exc:
             await db.close()
             raise PersistenceConnectionError(
@@ -130,7 +134,9 @@ class SQLitePersistenceBackend(BackendBase):
         """
         db = self.get_db()
         try:
-            applied = await migrate_sqlite(db, self._write_lock, load_revisions("sqlite"))
+            applied = await migrate_sqlite(
+                db, self._write_lock, load_revisions("sqlite")
+            )
         except MigrationError as exc:
             self._repos = None
             self._unusable_reason = f"the last migrate() failed: {exc}"
