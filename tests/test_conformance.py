@@ -87,7 +87,7 @@ def _sort_value(value: Any) -> Any:
 
 
 def in_order(entity: EntityInfo, rows: list[BaseModel]) -> list[BaseModel]:
-    """``rows`` sorted by the entity's declared ordering (stable sorts, last key first)."""
+    """``rows`` in the declared ordering (stable sorts, last key first)."""
     ordered = list(rows)
     for name, descending in reversed(entity.order):
         ordered.sort(key=lambda m: _sort_value(getattr(m, name)), reverse=descending)
