@@ -7,6 +7,9 @@ stable order (ruff's isort then groups them).
 
 from __future__ import annotations
 
+import re
+
+
 from codegen.ir import Dialect, EntityIR, SchemaIR
 
 PKG = "synthorg.persistence"
@@ -17,69 +20,132 @@ def _lines(
     modules: dict[str, set[str]], plain: set[str] | None = None
 ) -> tuple[str, ...]:
     lines = [f"import {name}" for name in sorted(plain or ())]
-    for module in sorted(modules):
+    for module in sorted(m for m in modules if modules[m]):  # skip empty imports
         names = ", ".join(sorted(modules[module]))
         lines.append(f"from {module} import {names}")
     return tuple(lines)
 
 
+# Names that may appear in annotations or defaults, and where they come from.
+KNOWN_NAMES = {
+    "NotBlankStr": f"{PKG}.types",
+    "AwareDatetime": "pydantic",
+    "JsonValue": "pydantic",
+    "DEFAULT_PAGE_SIZE": f"{PKG}.protocols",
+}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+
+
+def _method_text(e: EntityIR, declared_only: bool) -> str:
+    methods = e.declared_methods if declared_only else e.methods
+    parts: list[str] = []
+    for m in methods:
+        parts.append(m.returns)
+        for p in m.params:
+            parts.append(p.annotation)
+            parts.append(p.default or "")
+    return " ".join(parts)
+
+
+def _custom_imports(e: EntityIR, modules: dict[str, set[str]], words: set[str]) -> None:
+    """Imports that declared custom signatures name (``collections.abc.Sequence``)."""
+    for m in e.custom_methods:
+        for dotted in m.extra:
+            module, _, name = dotted.rpartition(".")
+            if name in words:
+                modules.setdefault(module, set()).add(name)
+
+
+def _add_known(modules: dict[str, set[str]], words: set[str]) -> None:
+    for name, module in KNOWN_NAMES.items():
+        if name in words:
+            modules.setdefault(module, set()).add(name)
+
+
 def entity_module(e: EntityIR) -> tuple[str, ...]:
     modules: dict[str, set[str]] = {
         "typing": {"Protocol"},
-        "pydantic": {"BaseModel", "ConfigDict", "Field"},
+        "pydantic": {"BaseModel", "ConfigDict"},
         f"{PKG}.protocols": set(),
     }
+    if any(f.field_call() for f in e.fields):
+        modules["pydantic"].add("Field")
     if e.id_keyed:
         modules[f"{PKG}.protocols"].add("IdKeyedRepository")
-    if e.filtered:
+    if "filtered_query" in e.kinds:
         modules[f"{PKG}.protocols"].add("FilteredQueryRepository")
-    annotations = " ".join(f.annotation for f in e.fields) + " " + e.key_tuple
-    if "AwareDatetime" in annotations:
-        modules["pydantic"].add("AwareDatetime")
-    if "JsonValue" in annotations:
-        modules["pydantic"].add("JsonValue")
-    if "NotBlankStr" in annotations:
-        modules[f"{PKG}.types"] = {"NotBlankStr"}
+    if e.append_only:
+        modules[f"{PKG}.protocols"].add("AppendOnlyRepository")
+    text = " ".join(f.annotation for f in e.fields)
+    text += " " + " ".join(flt.annotation for flt in e.filters)
+    text += " " + e.key_tuple + " " + _method_text(e, declared_only=True)
+    words = _words(text)
+    _add_known(modules, words)
+    _custom_imports(e, modules, words)
     if any(f.default_factory == "utc_now" for f in e.fields):
         modules[f"{PKG}._codec"] = {"utc_now"}
-    if e.enums:
-        modules[f"{GEN}.enums"] = set(e.enums)
-    return _lines(modules)
+    enums = set(e.enums) | {name for name in words if name in e.enum_names}
+    if enums:
+        modules[f"{GEN}.enums"] = enums
+    # The entity's own names are defined here, not imported.
+    for own in e.exports:
+        for names in modules.values():
+            names.discard(own)
+    return _lines({k: v for k, v in modules.items() if v})
 
 
 def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
-    models = {e.name}
+    text = _method_text(e, declared_only=False)
+    words = _words(text)
+    models = {name for name in e.exports if name in words or name == e.name}
     if e.filtered:
         models.add(e.filter_spec)
-    if e.key_alias:
-        models.add(e.key_alias)
     modules: dict[str, set[str]] = {
         "typing": {"Any"},
         f"{PKG}.errors": {"MalformedRowError"},
         f"{GEN}.{e.module}": models,
-        f"{PKG}.protocols": {"DEFAULT_PAGE_SIZE", "check_pagination"},
+        f"{PKG}.protocols": {"check_pagination"},
     }
-    if e.filtered:
+    _add_known(modules, words)
+    _custom_imports(e, modules, words)
+    if any(m.kind == "aggregate" for m in e.methods):
+        modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
+    if e.windows:
+        modules[f"{PKG}.errors"].add("QueryError")
+    if any(c.filtered for c in e.sql_consts[dialect]):
         modules[f"{PKG}.protocols"].add("FilterSql")
-    if "NotBlankStr" in e.key_annotation:
-        modules[f"{PKG}.types"] = {"NotBlankStr"}
-    codec_names: set[str] = set()
-    text = " ".join(
+    binds = " ".join(
+        p.bind(dialect) + " " + m.result + " " + " ".join(m.extra)
+        for m in e.methods
+        for p in m.params
+    )
+    if "require_aware(" in binds:
+        modules[f"{PKG}.protocols"].add("require_aware")
+    enums = {name for name in words if name in e.enum_names}
+    if enums:
+        modules[f"{GEN}.enums"] = enums
+    codec_text = binds + " ".join(
         f.codec(dialect).encode + " " + f.codec(dialect).decode for f in e.fields
     )
-    for name in ("dt_to_text", "json_dumps", "json_loads"):
-        if f"{name}(" in text:
-            codec_names.add(name)
+    codec_names = {
+        n for n in ("dt_to_text", "json_dumps", "json_loads") if f"{n}(" in codec_text
+    }
     if codec_names:
         modules[f"{PKG}._codec"] = codec_names
+    plain: set[str] = set()
     if dialect == "sqlite":
         plain = {"sqlite3", "aiosqlite"}
         modules[f"{PKG}.sqlite.driver"] = {"WriteLock", "map_sqlite_error"}
     else:
         plain = {"psycopg"}
         modules[f"{PKG}.postgres.driver"] = {"Pool", "map_postgres_error"}
-        if "Jsonb(" in text:
+        if "Jsonb(" in codec_text:
             modules["psycopg.types.json"] = {"Jsonb"}
+    if e.custom_methods:
+        modules[f"{PKG}.{dialect}.custom"] = {f"{e.module} as _custom"}
     return _lines(modules, plain)
 
 

@@ -45,19 +45,21 @@ def desired_state(schema: SchemaIR) -> dict[str, Any]:
     for dialect in DIALECTS:
         tables: dict[str, Any] = {}
         for e in schema.entities:
-            s = e.statements(dialect)
+            ddl = e.ddl[dialect]
             tables[e.table] = {
-                "create": s.create_table,
+                "create": ddl.create_table,
                 "indexes": {
                     ix.name: sql
-                    for ix, sql in zip(e.indexes, s.create_indexes, strict=True)
+                    for ix, sql in zip(e.indexes, ddl.create_indexes, strict=True)
                 },
             }
         dialects[dialect] = {"tables": dict(sorted(tables.items()))}
     return {"version": STATE_VERSION, "dialects": dialects}
 
 
-def _diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _diff(
+    old: dict[str, Any], new: dict[str, Any], table_order: tuple[str, ...]
+) -> tuple[list[str], list[str]]:
     """(statements, change summaries) turning ``old`` tables into ``new``."""
     statements: list[str] = []
     changes: list[str] = []
@@ -66,7 +68,8 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str
             f"table {table!r} was removed from the schema: dropping a table is "
             "destructive and is refused"
         )
-    for table, spec in new.items():
+    for table in table_order:  # referenced tables are created first
+        spec = new[table]
         before = old.get(table)
         if before is None:
             statements.append(spec["create"] + ";")
@@ -116,7 +119,7 @@ def plan(schema: SchemaIR, history: History) -> dict[str, str]:
             {} if old_state is None else old_state["dialects"][dialect]["tables"]
         )
         statements, changes = _diff(
-            old_tables, new_state["dialects"][dialect]["tables"]
+            old_tables, new_state["dialects"][dialect]["tables"], schema.table_order
         )
         bodies[dialect] = statements
         summaries = summaries or changes

@@ -18,7 +18,8 @@ from typing import Any
 import jinja2
 
 from codegen import imports
-from codegen.ir import DIALECTS, Dialect, EntityIR, SchemaIR, build
+from codegen.build import build
+from codegen.ir import DIALECTS, Dialect, SchemaIR
 from codegen.migrations import History, plan
 from codegen.spec import load_schema
 
@@ -55,16 +56,6 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _key_params(e: EntityIR, dialect: Dialect) -> str:
-    if len(e.key) == 1:
-        return "(" + e.key[0].codec(dialect).encode_expr("entity_id", False) + ",)"
-    parts = [
-        f.codec(dialect).encode_expr(f"entity_id[{i}]", False)
-        for i, f in enumerate(e.key)
-    ]
-    return "(" + ", ".join(parts) + ")"
-
-
 def render_ir(schema: SchemaIR, history: History) -> dict[str, str]:
     """Every generated file of ``schema``; Python files not yet formatted."""
     env = _environment()
@@ -98,7 +89,6 @@ def render_ir(schema: SchemaIR, history: History) -> dict[str, str]:
                 e=e,
                 dialect=dialect,
                 dialect_title=title,
-                key_params=_key_params(e, dialect),
                 module_imports=imports.repository_module(e, dialect),
             )
         files[f"ddl/{dialect}.sql"] = env.get_template("schema.sql.j2").render(
@@ -139,7 +129,9 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
                 command, capture_output=True, text=True, check=False
             )
             if result.returncode != 0:
-                raise RuntimeError(f"ruff failed on generated code:\n{result.stderr}")
+                raise RuntimeError(
+                    f"ruff failed on generated code:\n{result.stdout}{result.stderr}"
+                )
         formatted = {path: (root / path).read_text(encoding="utf-8") for path in python}
     return {path: formatted.get(path, text) for path, text in files.items()}
 

@@ -100,25 +100,84 @@ class FieldSpec(_Strict):
     gt: int | float | None = None
     le: int | float | None = None
     lt: int | float | None = None
+    pattern: str | None = None
     unique: bool = False
+    references: (
+        Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")] | None
+    ) = None
+    on_delete: Literal["cascade", "restrict", "set_null", "no_action"] = "no_action"
 
 
 class FilterSpec(_Strict):
-    """An optional equality filter of the entity's filter spec."""
+    """One optional filter of the entity's filter spec (combined with AND).
+
+    ``op`` compares the field with the given value (``eq`` by default;
+    ``ge``/``gt``/``le``/``lt`` make time windows such as ``since``/``until``).
+    ``flag`` makes a boolean filter that, when True, adds ``field = flag``
+    (``revoked_only: {field: revoked, flag: true}``).
+    """
 
     field: Identifier | None = None  # defaults to the filter's own name
+    op: Literal["eq", "ge", "gt", "le", "lt"] = "eq"
+    flag: bool | None = None
     description: str = ""
+
+
+OrderItem = Annotated[str, Field(pattern=r"^-?[a-z_][a-z0-9_]*$")]
+
+
+class MethodSpec(_Strict):
+    """A repository method beyond the kind's generic ones.
+
+    Declarative kinds get both dialects from this declaration: ``lookup``
+    (point read by a unique set of fields), ``list`` (rows matching ``by`` in
+    ``order``), ``count``, ``keyset`` (page after a unique key), ``delete``
+    (by fields; bool for a unique set, else a count, or the deleted
+    ``returning`` values), ``compare_and_set`` (write only if ``version``
+    still holds the expected value) and ``aggregate`` (a SUM guarded by a
+    ``single``-valued column). ``custom`` declares a hand-written method by
+    its ``signature``.
+    """
+
+    kind: Literal[
+        "lookup",
+        "list",
+        "count",
+        "keyset",
+        "delete",
+        "compare_and_set",
+        "aggregate",
+        "custom",
+    ]
+    description: str = ""
+    by: list[Identifier] = Field(default_factory=list)
+    params: dict[Identifier, Identifier] = Field(default_factory=dict)
+    order: list[OrderItem] = Field(default_factory=list)
+    paged: Literal["limit_offset", "limit", "none"] = "limit_offset"
+    after: Identifier | None = None
+    returning: Identifier | None = None
+    version: Identifier | None = None
+    sum: Identifier | None = None
+    single: Identifier | None = None
+    optional: list[Identifier] = Field(default_factory=list)
+    signature: str | None = None
+    imports: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")]] = (
+        Field(default_factory=list)
+    )
 
 
 class RepositorySpec(_Strict):
     """How the entity is read and written."""
 
-    kinds: list[Literal["id_keyed", "filtered_query"]] = Field(min_length=1)
-    key: list[Identifier] = Field(min_length=1)
-    order: list[Annotated[str, Field(pattern=r"^-?[a-z_][a-z0-9_]*$")]] = Field(
+    kinds: list[Literal["id_keyed", "filtered_query", "append_only"]] = Field(
         min_length=1
     )
+    key: list[Identifier] = Field(min_length=1)
+    order: list[OrderItem] = Field(min_length=1)
+    time_field: Identifier | None = None
+    exclude: dict[Identifier, str | int | bool] = Field(default_factory=dict)
     filters: dict[Identifier, FilterSpec] = Field(default_factory=dict)
+    methods: dict[Identifier, MethodSpec] = Field(default_factory=dict)
 
 
 class IndexSpec(_Strict):
@@ -129,6 +188,7 @@ class IndexSpec(_Strict):
         min_length=1
     )
     unique: bool = False
+    where: dict[Identifier, str | int | bool] = Field(default_factory=dict)
 
 
 class EntitySpec(_Strict):

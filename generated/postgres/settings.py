@@ -14,7 +14,6 @@ _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VA
 _GET = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" WHERE "namespace" = %s AND "key" = %s'
 _DELETE = 'DELETE FROM "settings" WHERE "namespace" = %s AND "key" = %s'
 _LIST = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" ORDER BY "namespace", "key" LIMIT %s OFFSET %s'
-_PREPARE = True  # server-side prepared on first use per pooled connection
 
 
 def _from_row(row: Any) -> SettingRow:
@@ -60,7 +59,7 @@ class PostgresSettingRowRepository:
         params = _params(entity)
         try:
             async with self._pool.connection() as conn:
-                await conn.execute(_UPSERT, params, prepare=_PREPARE)
+                await conn.execute(_UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.save") from exc
 
@@ -69,7 +68,7 @@ class PostgresSettingRowRepository:
         try:
             async with self._pool.connection() as conn:
                 cur = await conn.execute(
-                    _GET, (entity_id[0], entity_id[1]), prepare=_PREPARE
+                    _GET, (entity_id[0], entity_id[1]), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -81,7 +80,7 @@ class PostgresSettingRowRepository:
         try:
             async with self._pool.connection() as conn:
                 cur = await conn.execute(
-                    _DELETE, (entity_id[0], entity_id[1]), prepare=_PREPARE
+                    _DELETE, (entity_id[0], entity_id[1]), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.delete") from exc
@@ -94,7 +93,7 @@ class PostgresSettingRowRepository:
         check_pagination(limit, offset)
         try:
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=_PREPARE)
+                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.list_items") from exc

@@ -38,7 +38,6 @@ _COUNT = FilterSql(
     ),
     "",
 )
-_PREPARE = True  # server-side prepared on first use per pooled connection
 
 
 def _from_row(row: Any) -> Task:
@@ -140,7 +139,7 @@ class PostgresTaskRepository:
         params = _params(entity)
         try:
             async with self._pool.connection() as conn:
-                await conn.execute(_UPSERT, params, prepare=_PREPARE)
+                await conn.execute(_UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.save") from exc
 
@@ -148,7 +147,7 @@ class PostgresTaskRepository:
         """The entity with this key, or None."""
         try:
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=_PREPARE)
+                cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.get") from exc
@@ -158,7 +157,7 @@ class PostgresTaskRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=_PREPARE)
+                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.delete") from exc
         return cur.rowcount > 0
@@ -170,7 +169,7 @@ class PostgresTaskRepository:
         check_pagination(limit, offset)
         try:
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=_PREPARE)
+                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.list_items") from exc
@@ -189,7 +188,7 @@ class PostgresTaskRepository:
         params.append(offset)
         try:
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=_PREPARE)
+                cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.query") from exc
@@ -200,7 +199,7 @@ class PostgresTaskRepository:
         mask, params = _where(filter_spec)
         try:
             async with self._pool.connection() as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=_PREPARE)
+                cur = await conn.execute(_COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.count") from exc

@@ -8,6 +8,7 @@ type variables are contravariant because they only appear as parameters.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 from synthorg.persistence.errors import QueryError
@@ -80,18 +81,54 @@ class FilterSql:
     ``mask`` bit ``i`` is set when filter ``i`` is present.
     """
 
-    __slots__ = ("_conditions", "_prefix", "_suffix", "_variants")
+    __slots__ = ("_always", "_conditions", "_prefix", "_suffix", "_variants")
 
-    def __init__(self, prefix: str, conditions: tuple[str, ...], suffix: str) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        conditions: tuple[str, ...],
+        suffix: str,
+        always: tuple[str, ...] = (),
+    ) -> None:
         self._prefix = prefix
         self._conditions = conditions
         self._suffix = suffix
+        self._always = always
         self._variants: dict[int, str] = {}
 
     def __getitem__(self, mask: int) -> str:
         sql = self._variants.get(mask)
         if sql is None:
             parts = [c for i, c in enumerate(self._conditions) if mask >> i & 1]
+            parts.extend(self._always)
             where = f" WHERE {' AND '.join(parts)}" if parts else ""
             sql = self._variants[mask] = f"{self._prefix}{where}{self._suffix}"
         return sql
+
+
+class AppendOnlyRepository(Protocol[ModelT, FilterT_contra]):
+    """Append-only logs: ``append`` never overwrites; retention by time."""
+
+    async def append(self, entity: ModelT) -> None:
+        """Insert; :class:`DuplicateRecordError` when the key already exists."""
+        ...
+
+    async def query(
+        self,
+        filter_spec: FilterT_contra,
+        limit: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+    ) -> tuple[ModelT, ...]:
+        """One page of matching entries, newest first."""
+        ...
+
+    async def purge_before(self, threshold: datetime) -> int:
+        """Delete entries older than the aware ``threshold``; the count."""
+        ...
+
+
+def require_aware(value: datetime) -> datetime:
+    """Refuse a naive datetime argument with :class:`QueryError`."""
+    if value.utcoffset() is None:
+        raise QueryError("a timezone-aware datetime is required, got a naive one")
+    return value

@@ -9,6 +9,7 @@ trip. ``write_context`` is a no-op: each call checks out its own connection.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,6 +46,9 @@ class PostgresPersistenceBackend(BackendBase):
         super().__init__()
         self._config = config
         self._pool: Pool | None = None
+        # Serialises connect()/disconnect(): overlapping connect() calls would
+        # otherwise each open a connection and leak all but the last.
+        self._lifecycle_lock = asyncio.Lock()
 
     @property
     def kind(self) -> Literal["postgres"]:
@@ -68,6 +72,10 @@ class PostgresPersistenceBackend(BackendBase):
 
     async def connect(self) -> None:
         """Open the pool and warm ``pool_min_size`` connections; idempotent."""
+        async with self._lifecycle_lock:
+            await self._connect()
+
+    async def _connect(self) -> None:
         if self._pool is not None:
             return
         config = self._config
@@ -102,6 +110,10 @@ class PostgresPersistenceBackend(BackendBase):
 
     async def disconnect(self) -> None:
         """Close the pool; a second call does nothing."""
+        async with self._lifecycle_lock:
+            await self._disconnect()
+
+    async def _disconnect(self) -> None:
         pool, self._pool, self._repos = self._pool, None, None
         if pool is None:
             return

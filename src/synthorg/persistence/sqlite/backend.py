@@ -9,6 +9,7 @@ use WAL (readers do not block the writer); ``:memory:`` cannot.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -46,6 +47,9 @@ class SQLitePersistenceBackend(BackendBase):
         self._config = config
         self._db: aiosqlite.Connection | None = None
         self._write_lock = WriteLock()
+        # Serialises connect()/disconnect(): overlapping connect() calls would
+        # otherwise each open a connection and leak all but the last.
+        self._lifecycle_lock = asyncio.Lock()
 
     # -------------------------------------------------------------- identity
 
@@ -73,6 +77,10 @@ class SQLitePersistenceBackend(BackendBase):
 
     async def connect(self) -> None:
         """Open the database and configure it; a second call does nothing."""
+        async with self._lifecycle_lock:
+            await self._connect()
+
+    async def _connect(self) -> None:
         if self._db is not None:
             return
         path = self._config.path
@@ -106,6 +114,10 @@ class SQLitePersistenceBackend(BackendBase):
 
     async def disconnect(self) -> None:
         """Close the connection; a second call does nothing."""
+        async with self._lifecycle_lock:
+            await self._disconnect()
+
+    async def _disconnect(self) -> None:
         db, self._db, self._repos = self._db, None, None
         if db is None:
             return

@@ -8,6 +8,7 @@ family lives in exactly one place for this dialect.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import sqlite3
 from types import TracebackType
@@ -50,8 +51,12 @@ def map_sqlite_error(exc: BaseException, operation: str) -> PersistenceError:
         return ConstraintViolationError(
             f"{operation}: {message}", constraint=constraint
         )
-    if isinstance(exc, ValueError) and "closed" in message.lower():
-        # aiosqlite raises ValueError("no active connection") once closed.
+    if isinstance(exc, ValueError) and (
+        "closed" in message.lower() or "no active connection" in message.lower()
+    ):
+        # Once closed, aiosqlite raises ValueError("Connection closed") for a
+        # new call and ValueError("no active connection") for one that was
+        # already queued (or a property such as ``in_transaction``).
         return PersistenceConnectionError(f"{operation}: connection closed")
     if name.split("_")[0:2] and any(name.startswith(c) for c in _CONNECTION_CODES):
         return PersistenceConnectionError(f"{operation}: {message}")
@@ -61,35 +66,47 @@ def map_sqlite_error(exc: BaseException, operation: str) -> PersistenceError:
 
 
 class WriteLock:
-    """The backend's shared write lock, re-entrant within one asyncio task.
+    """The backend's shared write lock, re-entrant for its holder.
 
     SQLite has one ``aiosqlite.Connection`` per backend, so a multi-statement
     transaction must not interleave with another coroutine's statements.
     Every repository write and :meth:`write_context` hold this lock. It is
-    re-entrant per task so that a caller holding ``write_context()`` can call
+    re-entrant so that a caller holding ``write_context()`` can call
     repository writes inside its own transaction instead of deadlocking.
+
+    Re-entrancy follows the holder's :mod:`contextvars` context rather than
+    the task object: tasks created while the lock is held (``asyncio.gather``,
+    and ``asyncio.wait_for``, which wraps its awaitable in a new task on
+    Python 3.11) inherit the holder's context and join its hold instead of
+    deadlocking on it. Each acquisition gets a fresh token, so a task that
+    outlives the block does not re-enter a later, unrelated hold.
     """
 
-    __slots__ = ("_depth", "_lock", "_owner")
+    __slots__ = ("_depth", "_holder", "_lock", "_var")
 
     def __init__(self) -> None:
         self._lock = asyncio.Lock()
-        self._owner: asyncio.Task[object] | None = None
+        # One variable per lock (a backend lives as long as the process does).
+        self._var: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+            f"synthorg_sqlite_write_lock_{id(self):x}", default=None
+        )
+        self._holder: object | None = None
         self._depth = 0
 
     @property
     def held_by_current_task(self) -> bool:
-        """True inside a ``write_context`` (or write) of the current task."""
-        return self._owner is not None and self._owner is asyncio.current_task()
+        """True inside a ``write_context`` (or write) of the current holder."""
+        return self._holder is not None and self._var.get() is self._holder
 
     async def __aenter__(self) -> None:
-        task = asyncio.current_task()
-        if self._owner is not None and self._owner is task:
+        if self.held_by_current_task:
             self._depth += 1
             return
         await self._lock.acquire()
-        self._owner = task
+        holder = object()
+        self._holder = holder
         self._depth = 1
+        self._var.set(holder)
 
     async def __aexit__(
         self,
@@ -99,5 +116,5 @@ class WriteLock:
     ) -> None:
         self._depth -= 1
         if self._depth == 0:
-            self._owner = None
+            self._holder = None
             self._lock.release()

@@ -1,0 +1,445 @@
+"""Stage 2: turn validated specs into the frozen IR of :mod:`codegen.ir`.
+
+Cross-reference errors (unknown fields, enums or tables, orderings that do
+not end in a unique key, lookups by a non-unique set) are raised as
+:class:`SpecError` naming the file and the YAML path. Collections keep
+declaration order or are sorted, so the output is deterministic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codegen.fields import build_field
+from codegen.ir import (
+    DIALECTS,
+    DdlIR,
+    EntityIR,
+    EnumIR,
+    FieldIR,
+    FilterIR,
+    ForeignKeyIR,
+    IndexIR,
+    SchemaIR,
+    quote,
+    sql_literal,
+)
+from codegen.methods import Context, builtin_methods, declared_method
+from codegen.spec import EntitySpec, LoadedSchema, SpecError
+
+ON_DELETE = {
+    "cascade": "CASCADE",
+    "restrict": "RESTRICT",
+    "set_null": "SET NULL",
+    "no_action": "NO ACTION",
+}
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    return sql_literal(str(value))
+
+
+def _order(
+    spec: EntitySpec,
+    file: str,
+    fields: dict[str, FieldIR],
+    unique_sets: tuple[frozenset[str], ...],
+) -> tuple[tuple[str, bool], ...]:
+    order: list[tuple[str, bool]] = []
+    for i, item in enumerate(spec.repository.order):
+        name = item.lstrip("-")
+        if name not in fields:
+            raise SpecError(file, f"repository.order[{i}]", f"unknown field {name!r}")
+        order.append((name, item.startswith("-")))
+    # Paging is deterministic only when the ordering's columns include a
+    # unique set (the key, a unique field or a unique index).
+    if not any(u <= {n for n, _ in order} for u in unique_sets):
+        raise SpecError(
+            file,
+            "repository.order",
+            f"ordering {list(spec.repository.order)} must end in a unique key "
+            f"(the key {list(spec.repository.key)} or a unique field) so pages are "
+            "deterministic",
+        )
+    return tuple(order)
+
+
+def _filters(
+    spec: EntitySpec, file: str, fields: dict[str, FieldIR]
+) -> tuple[FilterIR, ...]:
+    filters: list[FilterIR] = []
+    for name, flt in spec.repository.filters.items():
+        path = f"repository.filters.{name}"
+        target = flt.field or name
+        if target not in fields:
+            raise SpecError(file, path, f"unknown field {target!r}")
+        f = fields[target]
+        if f.kind in ("json", "list[str]", "list[int]", "list[json]", "bytes"):
+            raise SpecError(file, path, f"cannot filter on a {f.kind} field")
+        if flt.flag is not None:
+            if f.kind != "bool" or flt.op != "eq":
+                raise SpecError(
+                    file, path, "a flag filter needs a bool field and op eq"
+                )
+            annotation, default = "bool", "False"
+        else:
+            if flt.op != "eq" and f.kind not in ("datetime", "int", "float"):
+                raise SpecError(
+                    file, f"{path}.op", f"{flt.op} needs an ordered field, not {f.kind}"
+                )
+            annotation, default = (
+                f.annotation.removesuffix(" | None") + " | None",
+                "None",
+            )
+        filters.append(
+            FilterIR(
+                name=name,
+                field=f,
+                op=flt.op,
+                flag=flt.flag,
+                annotation=annotation,
+                default=default,
+                description=flt.description or f.description,
+            )
+        )
+    return tuple(filters)
+
+
+def _windows(filters: tuple[FilterIR, ...]) -> tuple[tuple[str, str], ...]:
+    """Pairs of (lower, upper) filters on one field: ``until < since`` is refused."""
+    pairs: list[tuple[str, str]] = []
+    for low in filters:
+        for high in filters:
+            if (
+                low.field is high.field
+                and low.op in ("ge", "gt")
+                and high.op in ("le", "lt")
+            ):
+                pairs.append((low.name, high.name))
+    return tuple(pairs)
+
+
+def _indexes(
+    spec: EntitySpec,
+    file: str,
+    table: str,
+    fields: dict[str, FieldIR],
+    key: tuple[str, ...],
+    paths: list[tuple[tuple[str, ...], tuple[str, ...]]],
+    order: tuple[tuple[str, bool], ...],
+) -> tuple[IndexIR, ...]:
+    explicit: list[IndexIR] = []
+    for i, index in enumerate(spec.indexes):
+        cols: list[str] = []
+        for column in index.columns:
+            bare = column.lstrip("-")
+            if bare not in fields:
+                raise SpecError(
+                    file, f"indexes[{i}].columns", f"unknown field {bare!r}"
+                )
+            cols.append(
+                f"{quote(bare)} DESC" if column.startswith("-") else quote(bare)
+            )
+        where = None
+        if index.where:
+            for name in index.where:
+                if name not in fields:
+                    raise SpecError(
+                        file, f"indexes[{i}].where", f"unknown field {name!r}"
+                    )
+            where = " AND ".join(
+                f"{quote(n)} = {_literal(v)}" for n, v in index.where.items()
+            )
+        explicit.append(
+            IndexIR(
+                name=index.name, columns=tuple(cols), unique=index.unique, where=where
+            )
+        )
+    for name, f in fields.items():
+        if f.unique:
+            explicit.append(
+                IndexIR(name=f"ux_{table}_{name}", columns=(f.column,), unique=True)
+            )
+
+    desc = dict(order)
+    covering: list[tuple[str, ...]] = [tuple(key)]
+    covering += [
+        tuple(c.split('"')[1] for c in ix.columns)
+        for ix in explicit
+        if ix.where is None
+    ]
+    derived: dict[tuple[str, ...], IndexIR] = {}
+    for eq, ordering in paths:
+        cols = [*eq, *(c for c in ordering if c not in eq)]
+        # Trailing key columns add nothing once the columns before them are
+        # unique; but keep them when they are the ordering's tie-breaker.
+        wanted = tuple(cols)
+        if not wanted or any(
+            existing[: len(wanted)] == wanted for existing in covering
+        ):
+            continue
+        if wanted in derived:
+            continue
+        name = f"ix_{table}_" + "_".join(wanted)
+        if len(name) > 63:
+            name = name[:54] + f"_{abs(hash(wanted)) % 10**8:08d}"
+        rendered = tuple(
+            f"{quote(c)} DESC" if desc.get(c) and c not in eq else quote(c)
+            for c in wanted
+        )
+        derived[wanted] = IndexIR(name=name, columns=rendered, unique=False)
+        covering.append(wanted)
+    return tuple(sorted([*explicit, *derived.values()], key=lambda ix: ix.name))
+
+
+def _foreign_keys(
+    spec: EntitySpec, file: str, tables: dict[str, EntitySpec]
+) -> tuple[ForeignKeyIR, ...]:
+    fks: list[ForeignKeyIR] = []
+    for name, f in spec.fields.items():
+        if f.references is None:
+            continue
+        table, column = f.references.split(".")
+        target = tables.get(table)
+        if target is None:
+            raise SpecError(
+                file, f"fields.{name}.references", f"unknown table {table!r}"
+            )
+        if column not in target.fields:
+            raise SpecError(
+                file, f"fields.{name}.references", f"{table} has no field {column!r}"
+            )
+        if target.repository.key != [column] and not target.fields[column].unique:
+            raise SpecError(
+                file,
+                f"fields.{name}.references",
+                f"{table}.{column} must be the key or a unique field",
+            )
+        if f.on_delete == "set_null" and not f.optional:
+            raise SpecError(
+                file, f"fields.{name}.on_delete", "set_null needs an optional field"
+            )
+        fks.append(
+            ForeignKeyIR(
+                name=f"fk_{spec.table}_{name}",
+                column=name,
+                table=table,
+                target=column,
+                on_delete=ON_DELETE[f.on_delete],
+            )
+        )
+    return tuple(fks)
+
+
+def _ddl(
+    table: str,
+    fields: tuple[FieldIR, ...],
+    key: tuple[FieldIR, ...],
+    fks: tuple[ForeignKeyIR, ...],
+    indexes: tuple[IndexIR, ...],
+) -> dict[str, DdlIR]:
+    out: dict[str, DdlIR] = {}
+    for dialect in DIALECTS:
+        lines: list[str] = []
+        for f in fields:
+            codec = f.codec(dialect)
+            lines.append(
+                f"    {f.column} {codec.column_type}"
+                + ("" if f.optional else " NOT NULL")
+            )
+        for f in fields:
+            for name, expression in f.codec(dialect).checks:
+                lines.append(f"    CONSTRAINT {quote(name)} CHECK ({expression})")
+        lines.append(
+            f"    CONSTRAINT {quote('pk_' + table)} PRIMARY KEY "
+            f"({', '.join(f.column for f in key)})"
+        )
+        for fk in fks:
+            lines.append(
+                f"    CONSTRAINT {quote(fk.name)} FOREIGN KEY ({quote(fk.column)}) "
+                f"REFERENCES {quote(fk.table)} ({quote(fk.target)}) ON DELETE {fk.on_delete}"
+            )
+        create = f"CREATE TABLE {quote(table)} (\n" + ",\n".join(lines) + "\n)"
+        create_indexes = tuple(
+            f"CREATE {'UNIQUE ' if ix.unique else ''}INDEX {quote(ix.name)} "
+            f"ON {quote(table)} ({', '.join(ix.columns)})"
+            + (f" WHERE {ix.where}" if ix.where else "")
+            for ix in indexes
+        )
+        out[dialect] = DdlIR(create_table=create, create_indexes=create_indexes)
+    return out
+
+
+def _entity(
+    file: str, spec: EntitySpec, enums: dict[str, Any], tables: dict[str, EntitySpec]
+) -> EntityIR:
+    fields = {
+        name: build_field(spec, file, name, fs, enums)
+        for name, fs in spec.fields.items()
+    }
+    repo = spec.repository
+    for i, name in enumerate(repo.key):
+        if name not in fields:
+            raise SpecError(file, f"repository.key[{i}]", f"unknown field {name!r}")
+        if fields[name].optional:
+            raise SpecError(
+                file, f"repository.key[{i}]", f"key field {name!r} cannot be optional"
+            )
+    kinds = tuple(sorted(set(repo.kinds)))
+    if "append_only" in kinds and "id_keyed" in kinds:
+        raise SpecError(
+            file, "repository.kinds", "append_only and id_keyed exclude each other"
+        )
+    if "filtered_query" in kinds and "id_keyed" not in kinds:
+        raise SpecError(
+            file, "repository.kinds", "filtered_query composes with id_keyed"
+        )
+    if "filtered_query" in kinds and not repo.filters:
+        raise SpecError(
+            file,
+            "repository.filters",
+            "a filtered_query repository needs at least one filter",
+        )
+    time_field = None
+    if "append_only" in kinds:
+        if repo.time_field is None or repo.time_field not in fields:
+            raise SpecError(
+                file,
+                "repository.time_field",
+                "an append_only repository names its datetime field (purge_before)",
+            )
+        time_field = fields[repo.time_field]
+        if time_field.kind != "datetime" or time_field.optional:
+            raise SpecError(
+                file, "repository.time_field", "must be a required datetime field"
+            )
+    key = tuple(fields[name] for name in repo.key)
+    unique_sets = [frozenset(repo.key)]
+    unique_sets += [frozenset({n}) for n, f in fields.items() if f.unique]
+    unique_sets += [
+        frozenset(c.lstrip("-") for c in ix.columns)
+        for ix in spec.indexes
+        if ix.unique and not ix.where
+    ]
+    filters = _filters(spec, file, fields)
+    order = _order(spec, file, fields, tuple(unique_sets))
+    exclude: list[str] = []
+    for name, value in repo.exclude.items():
+        if name not in fields:
+            raise SpecError(
+                file, f"repository.exclude.{name}", f"unknown field {name!r}"
+            )
+        exclude.append(f"{quote(name)} <> {_literal(value)}")
+    key_alias = f"{spec.entity}Key" if len(key) > 1 else None
+    ctx = Context(
+        file=file,
+        name=spec.entity,
+        table=spec.table,
+        fields=fields,
+        key=key,
+        kinds=kinds,
+        filters=filters,
+        order=order,
+        time_field=time_field,
+        exclude=tuple(exclude),
+        unique_sets=tuple(unique_sets),
+        key_annotation=key_alias or key[0].annotation,
+    )
+    methods = builtin_methods(ctx)
+    builtin_names = {m.name for m in methods}
+    for name, method in repo.methods.items():
+        if name in builtin_names:
+            raise SpecError(
+                file,
+                f"repository.methods.{name}",
+                f"{name!r} is already a method of the repository kind",
+            )
+        methods.append(declared_method(ctx, name, method))
+    indexes = _indexes(
+        spec, file, spec.table, fields, tuple(repo.key), ctx.paths, order
+    )
+    fks = _foreign_keys(spec, file, tables)
+    field_tuple = tuple(fields.values())
+    return EntityIR(
+        file=file,
+        name=spec.entity,
+        accessor=spec.accessor,
+        table=spec.table,
+        module=spec.accessor,
+        description=spec.description or f"{spec.entity} entity.",
+        kinds=kinds,
+        fields=field_tuple,
+        key=key,
+        filters=filters,
+        windows=_windows(filters),
+        order=order,
+        time_field=time_field,
+        exclude=tuple(repo.exclude.items()),
+        indexes=indexes,
+        foreign_keys=fks,
+        enums=tuple(sorted({f.enum for f in field_tuple if f.enum is not None})),
+        methods=tuple(methods),
+        sql_consts={d: tuple(ctx.consts[d]) for d in DIALECTS},
+        ddl=_ddl(spec.table, field_tuple, key, fks, indexes),
+        enum_names=frozenset(enums),
+    )
+
+
+def _dependency_order(entities: list[EntityIR]) -> tuple[EntityIR, ...]:
+    """Tables after the tables they reference (ties by name), for DDL order."""
+    by_table = {e.table: e for e in entities}
+    done: list[EntityIR] = []
+    seen: set[str] = set()
+
+    def visit(e: EntityIR, stack: tuple[str, ...]) -> None:
+        if e.table in seen:
+            return
+        if e.table in stack:
+            raise SpecError(
+                e.file, "fields", f"foreign keys form a cycle: {' -> '.join(stack)}"
+            )
+        for fk in sorted(e.foreign_keys, key=lambda f: f.table):
+            if fk.table != e.table:
+                visit(by_table[fk.table], (*stack, e.table))
+        seen.add(e.table)
+        done.append(e)
+
+    for e in sorted(entities, key=lambda e: e.table):
+        visit(e, ())
+    return tuple(done)
+
+
+def build(schema: LoadedSchema) -> SchemaIR:
+    """Build the IR of a whole schema, checking names are unique across files."""
+    seen: dict[tuple[str, str], str] = {}
+    for file, spec in schema.entities:
+        for what, value in (
+            ("entity", spec.entity),
+            ("accessor", spec.accessor),
+            ("table", spec.table),
+        ):
+            other = seen.get((what, value))
+            if other is not None:
+                raise SpecError(file, what, f"{value!r} is already declared in {other}")
+            seen[(what, value)] = file
+    tables = {spec.table: spec for _, spec in schema.entities}
+    entities = [
+        _entity(file, spec, schema.enums, tables) for file, spec in schema.entities
+    ]
+    enums = tuple(
+        EnumIR(
+            name=name,
+            description=spec.description or f"{name} values.",
+            members=tuple((v.upper(), v) for v in spec.values),
+        )
+        for name, spec in schema.enums.items()
+    )
+    return SchemaIR(
+        enums=enums,
+        entities=tuple(sorted(entities, key=lambda e: e.accessor)),
+        table_order=tuple(e.table for e in _dependency_order(entities)),
+    )

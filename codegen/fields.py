@@ -1,0 +1,195 @@
+"""Build the IR of one field: Python type and default, column type, checks.
+
+Type decisions per dialect live in :mod:`codegen.sqlite_types` and
+:mod:`codegen.postgres_types`; this module combines them with the field's
+declared constraints (bounds, pattern, enum membership).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from codegen.ir import PY_TYPES, TYPES, Codec, Dialect, FieldIR, quote, sql_literal
+from codegen.spec import EntitySpec, FieldSpec, SpecError
+
+
+def sqlite_glob(pattern: str) -> str | None:
+    """Translate an anchored regex of literals, classes and ``{n}`` to a GLOB.
+
+    SQLite has no regular expressions without a loadable function, and a
+    CHECK that needs one breaks every other tool opening the file; a GLOB
+    covers the fixed-shape patterns entities use (``^[A-Z]{3}$``). Returns
+    None when the pattern is outside that subset.
+    """
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        return None
+    body = pattern[1:-1]
+    token = re.compile(r"(\[[^\]\[]+\]|[A-Za-z0-9_:. -])(\{(\d+)\})?")
+    out: list[str] = []
+    pos = 0
+    while pos < len(body):
+        match = token.match(body, pos)
+        if match is None:
+            return None
+        atom, count = match.group(1), int(match.group(3) or 1)
+        out.append(atom * count)
+        pos = match.end()
+    return "".join(out)
+
+
+def python_default(
+    spec: FieldSpec, kind: str, enum: str | None
+) -> tuple[str | None, str | None]:
+    """(default expression, default_factory expression) for a field."""
+    value = spec.default
+    if value is None:
+        return ("None", None) if spec.optional else (None, None)
+    if kind == "datetime":
+        if value != "now":
+            raise ValueError("a datetime default must be 'now'")
+        return None, "utc_now"
+    if kind in ("list[str]", "list[int]", "list[json]"):
+        if value != []:
+            raise ValueError("a list default must be []")
+        return "()", None
+    if kind == "json":
+        if value != {}:
+            raise ValueError("a json default must be {}")
+        return None, "dict"
+    if kind == "enum":
+        assert enum is not None
+        return f"{enum}.{str(value).upper().replace('-', '_').replace('.', '_')}", None
+    expected: dict[str, type | tuple[type, ...]] = {
+        "str": str,
+        "text": str,
+        "int": int,
+        "float": (int, float),
+        "bool": bool,
+    }
+    wanted = expected.get(kind)
+    if wanted is None:
+        raise ValueError(f"a {kind} field cannot declare a default")
+    if isinstance(value, bool) and kind != "bool":
+        raise ValueError(f"default must be a {kind}")
+    if not isinstance(value, wanted):
+        raise ValueError(f"default must be a {kind}")
+    if kind == "float":
+        return repr(float(str(value))), None
+    return repr(value), None
+
+
+def build_field(
+    entity: EntitySpec, file: str, name: str, spec: FieldSpec, enums: dict[str, Any]
+) -> FieldIR:
+    """The IR of ``fields.<name>`` of ``entity``."""
+    path = f"fields.{name}"
+    if (spec.type is None) == (spec.enum is None):
+        raise SpecError(file, path, "declare exactly one of 'type' or 'enum'")
+    kind = spec.type or "enum"
+    if spec.enum is not None and spec.enum not in enums:
+        known = ", ".join(sorted(enums)) or "none"
+        raise SpecError(
+            file, f"{path}.enum", f"unknown enum {spec.enum!r} (known: {known})"
+        )
+    if (
+        spec.default is not None
+        and spec.enum is not None
+        and spec.default not in enums[spec.enum].values
+    ):
+        raise SpecError(
+            file, f"{path}.default", f"{spec.default!r} is not a value of {spec.enum}"
+        )
+    try:
+        default, factory = python_default(spec, kind, spec.enum)
+    except ValueError as exc:
+        raise SpecError(file, f"{path}.default", str(exc)) from None
+
+    constraints: list[tuple[str, str]] = []
+    sql_bounds: list[tuple[str, str]] = []
+    for op, sql_op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        bound = getattr(spec, op)
+        if bound is None:
+            continue
+        if kind not in ("int", "float"):
+            raise SpecError(
+                file,
+                f"{path}.{op}",
+                f"bounds apply to int and float fields, not {kind}",
+            )
+        constraints.append((op, repr(bound)))
+        sql_bounds.append((op, f"{quote(name)} {sql_op} {bound}"))
+
+    pattern_checks: dict[str, str] = {}
+    if spec.pattern is not None:
+        if kind not in ("str", "text"):
+            raise SpecError(
+                file, f"{path}.pattern", f"a pattern applies to str fields, not {kind}"
+            )
+        try:
+            re.compile(spec.pattern)
+        except re.error as exc:
+            raise SpecError(
+                file, f"{path}.pattern", f"invalid regular expression: {exc}"
+            ) from None
+        glob = sqlite_glob(spec.pattern)
+        if glob is None:
+            raise SpecError(
+                file,
+                f"{path}.pattern",
+                "SQLite CHECK needs an anchored pattern of literal characters, "
+                "[classes] and {n} repeats (e.g. ^[A-Z]{3}$)",
+            )
+        constraints.append(("pattern", repr(spec.pattern)))
+        pattern_checks["sqlite"] = f"{quote(name)} GLOB {sql_literal(glob)}"
+        pattern_checks["postgres"] = f"{quote(name)} ~ {sql_literal(spec.pattern)}"
+
+    base = PY_TYPES.get(kind, spec.enum or "")
+    annotation = f"{base} | None" if spec.optional else base
+
+    def codec(dialect: Dialect) -> Codec:
+        types = TYPES[dialect]
+        column = quote(name)
+        checks: list[tuple[str, str]] = []
+        if kind == "enum":
+            assert spec.enum is not None
+            values = ", ".join(sql_literal(v) for v in enums[spec.enum].values)
+            checks.append((f"ck_{entity.table}_{name}", f"{column} IN ({values})"))
+        kind_check = types.kind_check(kind, column)
+        if kind_check is not None:
+            checks.append((f"ck_{entity.table}_{name}_format", kind_check))
+        for op, expression in sql_bounds:
+            checks.append((f"ck_{entity.table}_{name}_{op}", expression))
+        if dialect in pattern_checks:
+            checks.append(
+                (f"ck_{entity.table}_{name}_pattern", pattern_checks[dialect])
+            )
+        return Codec(
+            column_type=types.column_type(kind),
+            encode=types.ENCODERS.get(kind, "{v}"),
+            decode=types.DECODERS.get(kind, "{v}"),
+            checks=tuple(checks),
+        )
+
+    return FieldIR(
+        name=name,
+        kind=kind,
+        enum=spec.enum,
+        optional=spec.optional,
+        description=spec.description,
+        annotation=annotation,
+        default=default,
+        default_factory=factory,
+        constraints=tuple(constraints),
+        unique=spec.unique,
+        sample={
+            "kind": kind,
+            "enum": spec.enum,
+            "optional": spec.optional,
+            "ge": spec.ge if spec.ge is not None else spec.gt,
+            "le": spec.le if spec.le is not None else spec.lt,
+        },
+        sqlite=codec("sqlite"),
+        postgres=codec("postgres"),
+        pattern=spec.pattern,
+    )
