@@ -261,7 +261,8 @@ def _ddl(
         for fk in fks:
             lines.append(
                 f"    CONSTRAINT {quote(fk.name)} FOREIGN KEY ({quote(fk.column)}) "
-                f"REFERENCES {quote(fk.table)} ({quote(fk.target)}) ON DELETE {fk.on_delete}"
+                f"REFERENCES {quote(fk.table)} ({quote(fk.target)}) "
+                f"ON DELETE {fk.on_delete}"
             )
         create = f"CREATE TABLE {quote(table)} (\n" + ",\n".join(lines) + "\n)"
         create_indexes = tuple(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-
 from codegen.ir import Dialect, EntityIR, SchemaIR
 
 PKG = "synthorg.persistence"
@@ -141,7 +140,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         modules[f"{PKG}.sqlite.driver"] = {"WriteLock", "map_sqlite_error"}
     else:
         plain = {"psycopg"}
-        modules[f"{PKG}.postgres.driver"] = {"Pool", "map_postgres_error"}
+        modules[f"{PKG}.postgres.driver"] = {"Pool", "connection", "map_postgres_error"}
         if "Jsonb(" in codec_text:
             modules["psycopg.types.json"] = {"Jsonb"}
     if e.custom_methods:

@@ -176,7 +176,8 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
         ctx.add(
             "_LIST",
             **{
-                d: f"{ctx.select}{ctx.where([])} ORDER BY {order}{_suffix('limit_offset', d)}"
+                d: f"{ctx.select}{ctx.where([])} ORDER BY {order}"
+                + _suffix("limit_offset", d)
                 for d in DIALECTS
             },
         )
@@ -339,11 +340,13 @@ def _order_of(
         return ctx.order
     order = tuple((item.lstrip("-"), item.startswith("-")) for item in spec.order)
     _fields(ctx, [n for n, _ in order], f"{path}.order")
-    if not ctx.is_unique(frozenset(n for n, _ in order)):
+    # Rows share the 'by' values, so they count towards uniqueness.
+    if not ctx.is_unique(frozenset([*spec.by, *(n for n, _ in order)])):
         raise SpecError(
             ctx.file,
             f"{path}.order",
-            f"ordering {spec.order} must end in a unique key so pages are deterministic",
+            f"ordering {spec.order} must end in a unique key so pages are "
+            "deterministic",
         )
     return order
 
@@ -404,7 +407,8 @@ def declared_method(ctx: Context, name: str, spec: MethodSpec) -> MethodIR:
         ctx.add(
             const,
             **{
-                d: f"{ctx.select}{ctx.where(eq(d))} ORDER BY {order_sql}{_suffix(spec.paged, d)}"
+                d: f"{ctx.select}{ctx.where(eq(d))} ORDER BY {order_sql}"
+                + _suffix(spec.paged, d)
                 for d in DIALECTS
             },
         )
@@ -446,7 +450,8 @@ def declared_method(ctx: Context, name: str, spec: MethodSpec) -> MethodIR:
         ctx.add(
             first,
             **{
-                d: f"{ctx.select}{ctx.where([])} ORDER BY {after.column}{_suffix('limit', d)}"
+                d: f"{ctx.select}{ctx.where([])} ORDER BY {after.column}"
+                + _suffix("limit", d)
                 for d in DIALECTS
             },
         )
@@ -549,7 +554,8 @@ def _compare_and_set(
             SqlConst(
                 name=insert,
                 sql=f"INSERT INTO {t} ({names}) VALUES ({values}) "
-                f"ON CONFLICT ({', '.join(f.column for f in ctx.key)}) DO NOTHING{returning}",
+                f"ON CONFLICT ({', '.join(f.column for f in ctx.key)}) "
+                f"DO NOTHING{returning}",
             )
         )
         ctx.consts[dialect].append(

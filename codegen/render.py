@@ -19,6 +19,7 @@ import jinja2
 
 from codegen import imports
 from codegen.build import build
+from codegen.custom import check_custom
 from codegen.ir import DIALECTS, Dialect, SchemaIR
 from codegen.migrations import History, plan
 from codegen.spec import load_schema
@@ -155,7 +156,22 @@ def read_history(out_dir: Path) -> History:
     return History(revisions=revisions, state=state)
 
 
-def render_schema(schema_dir: Path, out_dir: Path) -> dict[str, str]:
-    """Load, validate, build and render ``schema_dir`` against ``out_dir``'s history."""
+RUNTIME = Path(__file__).resolve().parent.parent / "src" / "synthorg" / "persistence"
+
+
+def render_schema(
+    schema_dir: Path, out_dir: Path, runtime_dir: Path = RUNTIME
+) -> dict[str, str]:
+    """Load, validate, build and render ``schema_dir`` against ``out_dir``'s history.
+
+    ``runtime_dir`` is where hand-written ``<dialect>/custom/<accessor>.py``
+    modules of custom methods are checked.
+    """
     schema = build(load_schema(schema_dir))
+    shown = (
+        "src/synthorg/persistence"
+        if runtime_dir == RUNTIME
+        else f"{runtime_dir.parent.name}/{runtime_dir.name}"
+    )
+    check_custom(schema, runtime_dir, shown)
     return format_python(render_ir(schema, read_history(out_dir)))

@@ -4,6 +4,15 @@
 from enum import StrEnum
 
 
+class CallCategory(StrEnum):
+    """Why a provider call was made, for cost attribution."""
+
+    PRODUCTIVE = "productive"
+    COORDINATION = "coordination"
+    SYSTEM = "system"
+    EMBEDDING = "embedding"
+
+
 class Complexity(StrEnum):
     """Estimated size of a task."""
 
@@ -21,6 +30,30 @@ class CoordinationTopology(StrEnum):
     DECENTRALIZED = "decentralized"
     CONTEXT_DEPENDENT = "context_dependent"
     AUTO = "auto"
+
+
+class HumanRole(StrEnum):
+    """Role of a human (or the system) user of the platform."""
+
+    CEO = "ceo"
+    MANAGER = "manager"
+    BOARD_MEMBER = "board_member"
+    PAIR_PROGRAMMER = "pair_programmer"
+    OBSERVER = "observer"
+    SYSTEM = "system"
+
+
+class MessageType(StrEnum):
+    """What a message between agents carries."""
+
+    TASK_UPDATE = "task_update"
+    QUESTION = "question"
+    ANSWER = "answer"
+    ANNOUNCEMENT = "announcement"
+    REVIEW_REQUEST = "review_request"
+    APPROVAL = "approval"
+    ESCALATION = "escalation"
+    SYSTEM = "system"
 
 
 class Priority(StrEnum):
@@ -68,8 +101,11 @@ class TaskType(StrEnum):
 
 
 __all__ = [
+    "CallCategory",
     "Complexity",
     "CoordinationTopology",
+    "HumanRole",
+    "MessageType",
     "Priority",
     "TaskStatus",
     "TaskStructure",

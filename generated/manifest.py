@@ -6,16 +6,23 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
+from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
 from synthorg.persistence.generated.enums import (
+    CallCategory,
     Complexity,
     CoordinationTopology,
+    HumanRole,
+    MessageType,
     Priority,
     TaskStatus,
     TaskStructure,
     TaskType,
 )
+from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.generated.settings import SettingRow
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
+from synthorg.persistence.generated.users import User, UserFilterSpec
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,17 @@ class FieldInfo:
     ge: float | None
     le: float | None
     unique: bool
+    pattern: str | None
+
+
+@dataclass(frozen=True)
+class FilterInfo:
+    """One filter of the filter spec: ``field op value``, or a flag."""
+
+    name: str
+    field: str
+    op: str
+    flag: bool | None
 
 
 @dataclass(frozen=True)
@@ -42,11 +60,106 @@ class EntityInfo:
     kinds: tuple[str, ...]
     key: tuple[str, ...]
     order: tuple[tuple[str, bool], ...]
-    filters: tuple[tuple[str, str], ...]
+    filters: tuple[FilterInfo, ...]
     fields: tuple[FieldInfo, ...]
+    time_field: str | None
+    exclude: tuple[tuple[str, object], ...]
+    foreign_keys: tuple[tuple[str, str, str], ...]  # (field, table, target field)
+    methods: tuple[tuple[str, str], ...]  # (name, kind) of declared methods
 
 
 ENTITIES: tuple[EntityInfo, ...] = (
+    EntityInfo(
+        accessor="api_keys",
+        table="api_keys",
+        model=ApiKey,
+        filter_spec=ApiKeyFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("id", False),),
+        filters=(
+            FilterInfo("user_id", "user_id", "eq", None),
+            FilterInfo("revoked_only", "revoked", "eq", True),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("key_hash", "str", None, False, None, None, True, None),
+            FieldInfo("name", "str", None, False, None, None, False, None),
+            FieldInfo("role", "enum", HumanRole, False, None, None, False, None),
+            FieldInfo("user_id", "str", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("expires_at", "datetime", None, True, None, None, False, None),
+            FieldInfo("revoked", "bool", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(("user_id", "users", "id"),),
+        methods=(("get_by_hash", "one"),),
+    ),
+    EntityInfo(
+        accessor="cost_records",
+        table="cost_records",
+        model=CostRecord,
+        filter_spec=CostRecordFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("timestamp", True), ("id", False)),
+        filters=(
+            FilterInfo("agent_id", "agent_id", "eq", None),
+            FilterInfo("task_id", "task_id", "eq", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("task_id", "str", None, False, None, None, False, None),
+            FieldInfo("provider", "str", None, False, None, None, False, None),
+            FieldInfo("model", "str", None, False, None, None, False, None),
+            FieldInfo("input_tokens", "int", None, False, 0, None, False, None),
+            FieldInfo("output_tokens", "int", None, False, 0, None, False, None),
+            FieldInfo("cost", "float", None, False, 0, None, False, None),
+            FieldInfo("currency", "str", None, False, None, None, False, "^[A-Z]{3}$"),
+            FieldInfo("timestamp", "datetime", None, False, None, None, False, None),
+            FieldInfo(
+                "call_category", "enum", CallCategory, False, None, None, False, None
+            ),
+        ),
+        time_field="timestamp",
+        exclude=(),
+        foreign_keys=(),
+        methods=(("aggregate", "aggregate"),),
+    ),
+    EntityInfo(
+        accessor="messages",
+        table="messages",
+        model=Message,
+        filter_spec=MessageFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("timestamp", True), ("id", False)),
+        filters=(FilterInfo("channel", "channel", "eq", None),),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("timestamp", "datetime", None, False, None, None, False, None),
+            FieldInfo("sender", "str", None, False, None, None, False, None),
+            FieldInfo("to", "str", None, False, None, None, False, None),
+            FieldInfo("type", "enum", MessageType, False, None, None, False, None),
+            FieldInfo("priority", "enum", Priority, False, None, None, False, None),
+            FieldInfo("channel", "str", None, False, None, None, False, None),
+            FieldInfo("content", "list[json]", None, False, None, None, False, None),
+            FieldInfo(
+                "attachments", "list[json]", None, False, None, None, False, None
+            ),
+            FieldInfo("metadata", "json", None, False, None, None, False, None),
+        ),
+        time_field="timestamp",
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("get_history", "many"),
+            ("get_by_id", "one"),
+            ("delete", "delete"),
+        ),
+    ),
     EntityInfo(
         accessor="settings",
         table="settings",
@@ -60,10 +173,20 @@ ENTITIES: tuple[EntityInfo, ...] = (
         order=(("namespace", False), ("key", False)),
         filters=(),
         fields=(
-            FieldInfo("namespace", "str", None, False, None, None, False),
-            FieldInfo("key", "str", None, False, None, None, False),
-            FieldInfo("value", "text", None, False, None, None, False),
-            FieldInfo("updated_at", "str", None, False, None, None, False),
+            FieldInfo("namespace", "str", None, False, None, None, False, None),
+            FieldInfo("key", "str", None, False, None, None, False, None),
+            FieldInfo("value", "text", None, False, None, None, False, None),
+            FieldInfo("updated_at", "str", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("get_namespace", "many"),
+            ("set_if_unchanged", "cas"),
+            ("set_many", "custom"),
+            ("delete_namespace", "delete"),
+            ("delete_namespace_returning_keys", "delete"),
         ),
     ),
     EntityInfo(
@@ -75,37 +198,57 @@ ENTITIES: tuple[EntityInfo, ...] = (
         key=("id",),
         order=(("id", False),),
         filters=(
-            ("status", "status"),
-            ("assigned_to", "assigned_to"),
-            ("project", "project"),
+            FilterInfo("status", "status", "eq", None),
+            FilterInfo("assigned_to", "assigned_to", "eq", None),
+            FilterInfo("project", "project", "eq", None),
         ),
         fields=(
-            FieldInfo("id", "str", None, False, None, None, False),
-            FieldInfo("title", "str", None, False, None, None, False),
-            FieldInfo("description", "text", None, False, None, None, False),
-            FieldInfo("type", "enum", TaskType, False, None, None, False),
-            FieldInfo("priority", "enum", Priority, False, None, None, False),
-            FieldInfo("project", "str", None, False, None, None, False),
-            FieldInfo("created_by", "str", None, False, None, None, False),
-            FieldInfo("assigned_to", "str", None, True, None, None, False),
-            FieldInfo("reviewers", "list[str]", None, False, None, None, False),
-            FieldInfo("dependencies", "list[str]", None, False, None, None, False),
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("title", "str", None, False, None, None, False, None),
+            FieldInfo("description", "text", None, False, None, None, False, None),
+            FieldInfo("type", "enum", TaskType, False, None, None, False, None),
+            FieldInfo("priority", "enum", Priority, False, None, None, False, None),
+            FieldInfo("project", "str", None, False, None, None, False, None),
+            FieldInfo("created_by", "str", None, False, None, None, False, None),
+            FieldInfo("assigned_to", "str", None, True, None, None, False, None),
+            FieldInfo("reviewers", "list[str]", None, False, None, None, False, None),
             FieldInfo(
-                "artifacts_expected", "list[json]", None, False, None, None, False
+                "dependencies", "list[str]", None, False, None, None, False, None
             ),
             FieldInfo(
-                "acceptance_criteria", "list[json]", None, False, None, None, False
+                "artifacts_expected", "list[json]", None, False, None, None, False, None
             ),
             FieldInfo(
-                "estimated_complexity", "enum", Complexity, False, None, None, False
+                "acceptance_criteria",
+                "list[json]",
+                None,
+                False,
+                None,
+                None,
+                False,
+                None,
             ),
-            FieldInfo("budget_limit", "float", None, False, 0, None, False),
-            FieldInfo("deadline", "datetime", None, True, None, None, False),
-            FieldInfo("max_retries", "int", None, False, 0, None, False),
-            FieldInfo("status", "enum", TaskStatus, False, None, None, False),
-            FieldInfo("parent_task_id", "str", None, True, None, None, False),
-            FieldInfo("delegation_chain", "list[str]", None, False, None, None, False),
-            FieldInfo("task_structure", "enum", TaskStructure, True, None, None, False),
+            FieldInfo(
+                "estimated_complexity",
+                "enum",
+                Complexity,
+                False,
+                None,
+                None,
+                False,
+                None,
+            ),
+            FieldInfo("budget_limit", "float", None, False, 0, None, False, None),
+            FieldInfo("deadline", "datetime", None, True, None, None, False, None),
+            FieldInfo("max_retries", "int", None, False, 0, None, False, None),
+            FieldInfo("status", "enum", TaskStatus, False, None, None, False, None),
+            FieldInfo("parent_task_id", "str", None, True, None, None, False, None),
+            FieldInfo(
+                "delegation_chain", "list[str]", None, False, None, None, False, None
+            ),
+            FieldInfo(
+                "task_structure", "enum", TaskStructure, True, None, None, False, None
+            ),
             FieldInfo(
                 "coordination_topology",
                 "enum",
@@ -114,10 +257,48 @@ ENTITIES: tuple[EntityInfo, ...] = (
                 None,
                 None,
                 False,
+                None,
             ),
-            FieldInfo("metadata", "json", None, False, None, None, False),
-            FieldInfo("created_at", "datetime", None, False, None, None, False),
-            FieldInfo("updated_at", "datetime", None, False, None, None, False),
+            FieldInfo("metadata", "json", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
+    ),
+    EntityInfo(
+        accessor="users",
+        table="users",
+        model=User,
+        filter_spec=UserFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("id", False),),
+        filters=(FilterInfo("role", "role", "eq", None),),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("username", "str", None, False, None, None, True, None),
+            FieldInfo("password_hash", "str", None, False, None, None, False, None),
+            FieldInfo("role", "enum", HumanRole, False, None, None, False, None),
+            FieldInfo(
+                "must_change_password", "bool", None, False, None, None, False, None
+            ),
+            FieldInfo("org_roles", "list[str]", None, False, None, None, False, None),
+            FieldInfo(
+                "scoped_departments", "list[str]", None, False, None, None, False, None
+            ),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(("role", "system"),),
+        foreign_keys=(),
+        methods=(
+            ("get_by_username", "one"),
+            ("count_by_role", "scalar"),
+            ("list_after_id", "keyset"),
         ),
     ),
 )

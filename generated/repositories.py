@@ -4,20 +4,43 @@
 from dataclasses import dataclass
 from typing import Protocol
 
+from synthorg.persistence.generated.api_keys import ApiKeyRepository
+from synthorg.persistence.generated.cost_records import CostRecordRepository
+from synthorg.persistence.generated.messages import MessageRepository
 from synthorg.persistence.generated.settings import SettingRowRepository
 from synthorg.persistence.generated.tasks import TaskRepository
+from synthorg.persistence.generated.users import UserRepository
 
 
 @dataclass(frozen=True, slots=True)
 class Repositories:
     """The repositories a connected backend holds, one per accessor."""
 
+    api_keys: ApiKeyRepository
+    cost_records: CostRecordRepository
+    messages: MessageRepository
     settings: SettingRowRepository
     tasks: TaskRepository
+    users: UserRepository
 
 
 class RepositoryAccessors(Protocol):
     """The repository accessors every `PersistenceBackend` exposes."""
+
+    @property
+    def api_keys(self) -> ApiKeyRepository:
+        """Repository of ApiKey."""
+        ...
+
+    @property
+    def cost_records(self) -> CostRecordRepository:
+        """Repository of CostRecord."""
+        ...
+
+    @property
+    def messages(self) -> MessageRepository:
+        """Repository of Message."""
+        ...
 
     @property
     def settings(self) -> SettingRowRepository:
@@ -27,6 +50,11 @@ class RepositoryAccessors(Protocol):
     @property
     def tasks(self) -> TaskRepository:
         """Repository of Task."""
+        ...
+
+    @property
+    def users(self) -> UserRepository:
+        """Repository of User."""
         ...
 
 
@@ -39,6 +67,21 @@ class RepositoryAccessorsMixin:
         raise NotImplementedError
 
     @property
+    def api_keys(self) -> ApiKeyRepository:
+        """Repository of ApiKey."""
+        return self._repositories().api_keys
+
+    @property
+    def cost_records(self) -> CostRecordRepository:
+        """Repository of CostRecord."""
+        return self._repositories().cost_records
+
+    @property
+    def messages(self) -> MessageRepository:
+        """Repository of Message."""
+        return self._repositories().messages
+
+    @property
     def settings(self) -> SettingRowRepository:
         """Repository of SettingRow."""
         return self._repositories().settings
@@ -48,8 +91,17 @@ class RepositoryAccessorsMixin:
         """Repository of Task."""
         return self._repositories().tasks
 
+    @property
+    def users(self) -> UserRepository:
+        """Repository of User."""
+        return self._repositories().users
+
 
 ACCESSORS: tuple[str, ...] = (
+    "api_keys",
+    "cost_records",
+    "messages",
     "settings",
     "tasks",
+    "users",
 )

@@ -8,7 +8,7 @@ from psycopg.types.json import Jsonb
 
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
-from synthorg.persistence.postgres.driver import Pool, map_postgres_error
+from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -138,7 +138,7 @@ class PostgresTaskRepository:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._pool.connection() as conn:
+            async with connection(self._pool) as conn:
                 await conn.execute(_UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.save") from exc
@@ -146,7 +146,7 @@ class PostgresTaskRepository:
     async def get(self, entity_id: NotBlankStr) -> Task | None:
         """The entity with this key, or None."""
         try:
-            async with self._pool.connection() as conn:
+            async with connection(self._pool) as conn:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -156,7 +156,7 @@ class PostgresTaskRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._pool.connection() as conn:
+            async with connection(self._pool) as conn:
                 cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.delete") from exc
@@ -168,7 +168,7 @@ class PostgresTaskRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with self._pool.connection() as conn:
+            async with connection(self._pool) as conn:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -187,7 +187,7 @@ class PostgresTaskRepository:
         params.append(limit)
         params.append(offset)
         try:
-            async with self._pool.connection() as conn:
+            async with connection(self._pool) as conn:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -198,7 +198,7 @@ class PostgresTaskRepository:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with self._pool.connection() as conn:
+            async with connection(self._pool) as conn:
                 cur = await conn.execute(_COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:

@@ -4,14 +4,24 @@
 import aiosqlite
 
 from synthorg.persistence.generated.repositories import Repositories
+from synthorg.persistence.generated.sqlite.api_keys import SQLiteApiKeyRepository
+from synthorg.persistence.generated.sqlite.cost_records import (
+    SQLiteCostRecordRepository,
+)
+from synthorg.persistence.generated.sqlite.messages import SQLiteMessageRepository
 from synthorg.persistence.generated.sqlite.settings import SQLiteSettingRowRepository
 from synthorg.persistence.generated.sqlite.tasks import SQLiteTaskRepository
+from synthorg.persistence.generated.sqlite.users import SQLiteUserRepository
 from synthorg.persistence.sqlite.driver import WriteLock
 
 
 def build_repositories(db: aiosqlite.Connection, write_lock: WriteLock) -> Repositories:
     """Every repository, sharing the backend's connection and write lock."""
     return Repositories(
+        api_keys=SQLiteApiKeyRepository(db, write_lock),
+        cost_records=SQLiteCostRecordRepository(db, write_lock),
+        messages=SQLiteMessageRepository(db, write_lock),
         settings=SQLiteSettingRowRepository(db, write_lock),
         tasks=SQLiteTaskRepository(db, write_lock),
+        users=SQLiteUserRepository(db, write_lock),
     )

@@ -2,6 +2,7 @@
 """SQLite repository of SettingRow (from schema/settings.yaml)."""
 
 import sqlite3
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -9,12 +10,21 @@ import aiosqlite
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
+from synthorg.persistence.sqlite.custom import settings as _custom
 from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" WHERE "namespace" = ? AND "key" = ?'
 _DELETE = 'DELETE FROM "settings" WHERE "namespace" = ? AND "key" = ? RETURNING 1'
 _LIST = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" ORDER BY "namespace", "key" LIMIT ? OFFSET ?'
+_M_GET_NAMESPACE = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" WHERE "namespace" = ? ORDER BY "key"'
+_M_SET_IF_UNCHANGED_INSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO NOTHING RETURNING 1'
+_M_SET_IF_UNCHANGED_UPDATE = 'UPDATE "settings" SET "value" = ?, "updated_at" = ? WHERE "namespace" = ? AND "key" = ? AND "updated_at" = ? RETURNING 1'
+_M_DELETE_NAMESPACE = 'DELETE FROM "settings" WHERE "namespace" = ? RETURNING 1'
+_M_DELETE_NAMESPACE_RETURNING_KEYS = (
+    'DELETE FROM "settings" WHERE "namespace" = ? RETURNING "key"'
+)
 
 
 def _from_row(row: Any) -> SettingRow:
@@ -97,3 +107,72 @@ class SQLiteSettingRowRepository:
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "settings.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def get_namespace(self, namespace: NotBlankStr) -> tuple[SettingRow, ...]:
+        """Every setting of a namespace, by key."""
+        try:
+            rows = await self._db.execute_fetchall(_M_GET_NAMESPACE, (namespace,))
+        except (sqlite3.Error, ValueError) as exc:
+            raise map_sqlite_error(exc, "settings.get_namespace") from exc
+        return tuple(map(_from_row, rows))
+
+    async def set_if_unchanged(
+        self, entity: SettingRow, expected_updated_at: str | None = None
+    ) -> bool:
+        """Upsert when expected_updated_at is None; otherwise write only if the stored updated_at equals it ("" means the row must not exist yet). True when written."""
+        params: tuple[Any, ...]
+        if expected_updated_at is None:  # unconditional upsert
+            sql, params = _UPSERT, _params(entity)
+        elif expected_updated_at == "":  # first write: the row must not exist yet
+            sql, params = _M_SET_IF_UNCHANGED_INSERT, _params(entity)
+        else:
+            sql, params = (
+                _M_SET_IF_UNCHANGED_UPDATE,
+                (
+                    entity.value,
+                    entity.updated_at,
+                    entity.namespace,
+                    entity.key,
+                    expected_updated_at,
+                ),
+            )
+        try:
+            async with self._lock:
+                rows = await self._db.execute_fetchall(sql, params)
+        except (sqlite3.Error, ValueError) as exc:
+            raise map_sqlite_error(exc, "settings.set_if_unchanged") from exc
+        return sql is _UPSERT or any(True for _ in rows)
+
+    async def set_many(
+        self,
+        items: Sequence[SettingRow],
+        expected_updated_at_map: Mapping[SettingRowKey, str] | None = None,
+    ) -> bool:
+        """Upsert every item atomically; a key in expected_updated_at_map is compare-and-set as in set_if_unchanged. False (nothing written) when any compare fails."""
+        return await _custom.set_many(self, items, expected_updated_at_map)
+
+    async def delete_namespace(self, namespace: NotBlankStr) -> int:
+        """Delete every setting of a namespace; the count."""
+        try:
+            async with self._lock:
+                rows = await self._db.execute_fetchall(
+                    _M_DELETE_NAMESPACE, (namespace,)
+                )
+        except (sqlite3.Error, ValueError) as exc:
+            raise map_sqlite_error(exc, "settings.delete_namespace") from exc
+        return sum(1 for _ in rows)
+
+    async def delete_namespace_returning_keys(
+        self, namespace: NotBlankStr
+    ) -> tuple[NotBlankStr, ...]:
+        """Delete every setting of a namespace, atomically; the deleted keys."""
+        try:
+            async with self._lock:
+                rows = await self._db.execute_fetchall(
+                    _M_DELETE_NAMESPACE_RETURNING_KEYS, (namespace,)
+                )
+        except (sqlite3.Error, ValueError) as exc:
+            raise map_sqlite_error(
+                exc, "settings.delete_namespace_returning_keys"
+            ) from exc
+        return tuple(row[0] for row in rows)

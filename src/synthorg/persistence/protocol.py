@@ -9,15 +9,19 @@ so a new entity in ``schema/`` is part of the protocol after
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol
 
 from synthorg.persistence.generated.repositories import RepositoryAccessors
 from synthorg.persistence.types import NotBlankStr
 
 
-@runtime_checkable
 class PersistenceBackend(RepositoryAccessors, Protocol):
-    """Lifecycle management for operational data storage."""
+    """Lifecycle management for operational data storage.
+
+    Not ``runtime_checkable``: its accessors raise before ``connect()``, so
+    an ``isinstance`` check would fail on a perfectly good backend. mypy
+    checks conformance statically.
+    """
 
     @property
     def kind(self) -> Literal["sqlite", "postgres"]:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -25,6 +25,9 @@ from synthorg.persistence.generated.postgres import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_postgres
 from synthorg.persistence.postgres.driver import Pool
 from synthorg.persistence.types import NotBlankStr
+
+if TYPE_CHECKING:
+    from synthorg.persistence.protocol import PersistenceBackend
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +102,9 @@ class PostgresPersistenceBackend(BackendBase):
                 f"{config.database} as {config.username}: {type(exc).__name__}"
             ) from None
         self._pool = pool
-        self._repos = build_repositories(pool)
-        self._unusable_reason = None
+        # A failed migrate() keeps the backend unusable across reconnects,
+        # until a later migrate() succeeds.
+        self._repos = None if self._unusable_reason else build_repositories(pool)
         logger.info(
             "postgres backend connected (host=%s port=%s database=%s)",
             config.host,
@@ -156,3 +160,9 @@ class PostgresPersistenceBackend(BackendBase):
     async def write_context(self) -> AsyncIterator[None]:
         """No mutual exclusion: pooled connections are already isolated."""
         yield
+
+
+if TYPE_CHECKING:  # mypy proves the backend satisfies the protocol
+
+    def _conforms(config: PostgresConfig) -> PersistenceBackend:
+        return PostgresPersistenceBackend(config)

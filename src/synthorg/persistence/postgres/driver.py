@@ -1,4 +1,4 @@
-"""PostgreSQL driver helpers: the pool type and the one error mapping.
+"""PostgreSQL driver helpers: pool type, connection scope, error mapping.
 
 Every generated PostgreSQL repository maps psycopg errors through
 :func:`map_postgres_error`; SQLSTATE classes, not message text, decide the
@@ -7,6 +7,10 @@ persistence error.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
+from types import TracebackType
 from typing import TypeAlias
 
 import psycopg
@@ -48,3 +52,59 @@ def map_postgres_error(exc: BaseException, operation: str) -> PersistenceError:
     if isinstance(exc, psycopg.InterfaceError):
         return PersistenceConnectionError(f"{operation}: {exc}")
     return QueryError(f"{operation}: {exc}")
+
+
+# The connection of the transaction open in this asyncio context, per pool.
+# Repository calls made inside ``transaction(pool)`` use it instead of
+# checking out another connection, so they join the transaction.
+_CURRENT: ContextVar[tuple[Pool, psycopg.AsyncConnection[TupleRow]] | None] = (
+    ContextVar("synthorg_pg_transaction", default=None)
+)
+
+
+class connection:
+    """Check out a pooled connection, or reuse the open transaction's one."""
+
+    __slots__ = ("_checkout", "_pool")
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._checkout: (
+            AbstractAsyncContextManager[psycopg.AsyncConnection[TupleRow]] | None
+        ) = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection[TupleRow]:
+        current = _CURRENT.get()
+        if current is not None and current[0] is self._pool:
+            return current[1]
+        self._checkout = self._pool.connection()
+        return await self._checkout.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._checkout is not None:
+            await self._checkout.__aexit__(exc_type, exc, tb)
+
+
+@asynccontextmanager
+async def transaction(pool: Pool) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+    """One explicit transaction; repository calls in the block join it.
+
+    Nested use opens a savepoint on the same connection. Any exception rolls
+    back (to the savepoint when nested).
+    """
+    current = _CURRENT.get()
+    if current is not None and current[0] is pool:
+        async with current[1].transaction():
+            yield current[1]
+        return
+    async with pool.connection() as conn, conn.transaction():
+        token = _CURRENT.set((pool, conn))
+        try:
+            yield conn
+        finally:
+            _CURRENT.reset(token)

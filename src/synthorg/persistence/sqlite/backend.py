@@ -14,7 +14,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import aiosqlite
 
@@ -25,6 +25,9 @@ from synthorg.persistence.generated.sqlite import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_sqlite
 from synthorg.persistence.sqlite.driver import WriteLock
 from synthorg.persistence.types import NotBlankStr
+
+if TYPE_CHECKING:
+    from synthorg.persistence.protocol import PersistenceBackend
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +111,11 @@ class SQLitePersistenceBackend(BackendBase):
                 f"cannot configure SQLite database {path!r}: {exc}"
             ) from exc
         self._db = db
-        self._repos = build_repositories(db, self._write_lock)
-        self._unusable_reason = None
+        # A failed migrate() keeps the backend unusable across reconnects,
+        # until a later migrate() succeeds.
+        self._repos = (
+            None if self._unusable_reason else build_repositories(db, self._write_lock)
+        )
         logger.info("sqlite backend connected (path=%s)", path)
 
     async def disconnect(self) -> None:
@@ -169,3 +175,7 @@ class SQLitePersistenceBackend(BackendBase):
         """Hold the shared write lock for the block (re-entrant per task)."""
         async with self._write_lock:
             yield
+
+
+if TYPE_CHECKING:  # mypy proves the backend satisfies the protocol
+    _conforms: PersistenceBackend = SQLitePersistenceBackend(SQLiteConfig())

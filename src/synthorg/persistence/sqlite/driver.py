@@ -1,4 +1,4 @@
-"""SQLite driver helpers: the shared write lock and the one error mapping.
+"""SQLite driver helpers: write lock, transactions and the one error mapping.
 
 Every generated SQLite repository maps ``sqlite3`` errors through
 :func:`map_sqlite_error`, so the translation into the persistence error
@@ -11,7 +11,11 @@ import asyncio
 import contextvars
 import re
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
+
+import aiosqlite
 
 from synthorg.persistence.errors import (
     ConstraintViolationError,
@@ -118,3 +122,27 @@ class WriteLock:
         if self._depth == 0:
             self._holder = None
             self._lock.release()
+
+
+@asynccontextmanager
+async def transaction(db: aiosqlite.Connection, lock: WriteLock) -> AsyncIterator[None]:
+    """One transaction on the shared connection, under the write lock.
+
+    ``BEGIN IMMEDIATE`` takes SQLite's write lock up front (no upgrade
+    deadlock with another process); inside an open transaction a SAVEPOINT
+    nests instead. Repository calls made in the block by the same task join
+    it, because the lock is re-entrant per task. Any exception rolls back.
+    """
+    async with lock:
+        nested = db.in_transaction
+        await db.execute("SAVEPOINT synthorg_tx" if nested else "BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if nested:
+                await db.execute("ROLLBACK TO SAVEPOINT synthorg_tx")
+                await db.execute("RELEASE SAVEPOINT synthorg_tx")
+            elif db.in_transaction:
+                await db.execute("ROLLBACK")
+            raise
+        await db.execute("RELEASE SAVEPOINT synthorg_tx" if nested else "COMMIT")

@@ -1,0 +1,45 @@
+"""Golden cases: each ``cases/<case>/schema`` renders to exactly ``expected/``.
+
+Rendering uses an empty output folder, so every case starts without
+migration history and gets revision ``0001_initial``. Regenerate with
+``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/codegen/test_golden.py``
+and read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codegen.render import render_schema
+from tests.codegen._support import (
+    CASES,
+    case_names,
+    read_tree,
+    tree_diff,
+    update_golden,
+    write_tree,
+)
+
+
+@pytest.mark.parametrize("case", case_names(CASES))
+def test_golden(case: str, tmp_path: Path) -> None:
+    rendered = render_schema(CASES / case / "schema", tmp_path)
+    expected_dir = CASES / case / "expected"
+    if update_golden():
+        write_tree(expected_dir, rendered)
+        return
+    assert expected_dir.is_dir(), (
+        f"{case}: no expected/ folder; run with UPDATE_GOLDEN=1 to create it"
+    )
+    problems = tree_diff(read_tree(expected_dir), rendered)
+    assert not problems, (
+        f"golden case {case!r} differs from expected/ "
+        f"(UPDATE_GOLDEN=1 regenerates):\n{problems}"
+    )
+
+
+def test_cases_exist() -> None:
+    # A renamed or emptied cases/ folder must not make the suite vacuous.
+    assert {"minimal", "filtered", "composite_key"} <= set(case_names(CASES))
