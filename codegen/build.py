@@ -8,6 +8,7 @@ declaration order or are sorted, so the output is deterministic.
 
 from __future__ import annotations
 
+import keyword
 from typing import Any
 
 from codegen.fields import build_field
@@ -25,7 +26,7 @@ from codegen.ir import (
     sql_literal,
 )
 from codegen.methods import Context, builtin_methods, declared_method
-from codegen.spec import EntitySpec, LoadedSchema, SpecError
+from codegen.spec import RESERVED_FIELD_NAMES, EntitySpec, LoadedSchema, SpecError
 
 ON_DELETE = {
     "cascade": "CASCADE",
@@ -278,6 +279,19 @@ def _ddl(
 def _entity(
     file: str, spec: EntitySpec, enums: dict[str, Any], tables: dict[str, EntitySpec]
 ) -> EntityIR:
+    for name in spec.fields:
+        if keyword.iskeyword(name):
+            raise SpecError(
+                file,
+                f"fields.{name}",
+                f"{name!r} is a Python keyword; choose another name",
+            )
+        if name in RESERVED_FIELD_NAMES:
+            raise SpecError(
+                file,
+                f"fields.{name}",
+                f"{name!r} is a pydantic BaseModel attribute; choose another name",
+            )
     fields = {
         name: build_field(spec, file, name, fs, enums)
         for name, fs in spec.fields.items()
@@ -320,7 +334,10 @@ def _entity(
             )
     key = tuple(fields[name] for name in repo.key)
     unique_sets = [frozenset(repo.key)]
-    unique_sets += [frozenset({n}) for n, f in fields.items() if f.unique]
+    # A unique but optional field may hold many NULLs: it does not identify a row.
+    unique_sets += [
+        frozenset({n}) for n, f in fields.items() if f.unique and not f.optional
+    ]
     unique_sets += [
         frozenset(c.lstrip("-") for c in ix.columns)
         for ix in spec.indexes

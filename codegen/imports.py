@@ -70,7 +70,7 @@ def entity_module(e: EntityIR) -> tuple[str, ...]:
         "pydantic": {"BaseModel", "ConfigDict"},
         f"{PKG}.protocols": set(),
     }
-    if any(f.field_call() for f in e.fields):
+    if any(f.field_call() for f in e.fields) or any(x.description for x in e.filters):
         modules["pydantic"].add("Field")
     if e.id_keyed:
         modules[f"{PKG}.protocols"].add("IdKeyedRepository")

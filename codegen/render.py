@@ -124,7 +124,7 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
                 "--exit-zero",
                 tmp,
             ],
-            [*ruff, "format", *config, "--quiet", tmp],
+            [*ruff, "format", *config, tmp],
         ):
             result = subprocess.run(
                 command, capture_output=True, text=True, check=False

@@ -11,7 +11,7 @@ unknown field, an ordering that does not end in a unique key) are checked in
 
 from __future__ import annotations
 
-import keyword
+import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -202,17 +202,6 @@ class EntitySpec(_Strict):
     fields: dict[Identifier, FieldSpec] = Field(min_length=1)
     indexes: list[IndexSpec] = Field(default_factory=list)
 
-    @field_validator("fields")
-    @classmethod
-    def _field_names(cls, fields: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
-        for name in fields:
-            if keyword.iskeyword(name) or name in RESERVED_FIELD_NAMES:
-                raise ValueError(
-                    f"field name {name!r} is reserved (Python keyword or a "
-                    "pydantic BaseModel attribute); choose another name"
-                )
-        return fields
-
 
 class LoadedSchema(BaseModel):
     """Every validated spec, keyed by file name, sorted for determinism."""
@@ -234,6 +223,21 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
+def _known_keys() -> set[str]:
+    """Every key any spec model accepts, for did-you-mean hints."""
+    models: list[type[BaseModel]] = [
+        EnumsFile,
+        EnumSpec,
+        FieldSpec,
+        FilterSpec,
+        MethodSpec,
+        RepositorySpec,
+        IndexSpec,
+        EntitySpec,
+    ]
+    return {name for model in models for name in model.model_fields}
+
+
 def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
     try:
         return model.model_validate(data)
@@ -248,9 +252,12 @@ def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
                 isinstance(part, str) and ("[" in part or part.startswith("function-"))
             )
         )
-        message = first["msg"]
+        message = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see docs/schema.md)"
+            key = str(loc[-1]) if loc else ""
+            close = difflib.get_close_matches(key, sorted(_known_keys()), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "see docs/schema.md"
+            message = f"unknown key; {hint}"
         elif first["type"] == "missing":
             message = "required key is missing"
         elif first["type"] == "literal_error":

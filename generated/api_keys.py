@@ -32,7 +32,7 @@ class ApiKeyFilterSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     user_id: NotBlankStr | None = None
-    revoked_only: bool = False
+    revoked_only: bool = Field(default=False, description="Only revoked keys.")
 
 
 class ApiKeyRepository(

@@ -68,8 +68,12 @@ class TaskFilterSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     status: TaskStatus | None = None
-    assigned_to: NotBlankStr | None = None
-    project: NotBlankStr | None = None
+    assigned_to: NotBlankStr | None = Field(
+        default=None, description="Agent currently assigned, if any."
+    )
+    project: NotBlankStr | None = Field(
+        default=None, description="Project the task belongs to."
+    )
 
 
 class TaskRepository(

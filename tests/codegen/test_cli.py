@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from codegen.cli import check, generate
+from codegen.migrations import MigrationPlanError
 from codegen.render import render_schema
 from tests.codegen._support import CASES, ROOT, read_tree
 
@@ -82,16 +83,30 @@ def test_check_reports_unknown_file_as_extra(fresh_out: Path) -> None:
     assert check(CASE_SCHEMA, fresh_out) == ["extra: generated/postgres/stray.py"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="generator gap: existing revisions are copied from out_dir as "
-    "history, so check() cannot see a deleted or hand-edited revision",
-)
-def test_check_reports_tampered_migration_revision(fresh_out: Path) -> None:
-    (fresh_out / "migrations" / "sqlite" / "0001_initial.sql").unlink()
+def test_check_refuses_an_edited_revision(fresh_out: Path) -> None:
     revision = fresh_out / "migrations" / "postgres" / "0001_initial.sql"
     revision.write_text("-- emptied by hand\n", encoding="utf-8")
-    assert len(check(CASE_SCHEMA, fresh_out)) == 2
+    with pytest.raises(
+        MigrationPlanError, match=r"postgres/0001_initial\.sql was edited"
+    ):
+        check(CASE_SCHEMA, fresh_out)
+
+
+def test_check_refuses_a_deleted_revision(fresh_out: Path) -> None:
+    (fresh_out / "migrations" / "sqlite" / "0001_initial.sql").unlink()
+    with pytest.raises(
+        MigrationPlanError, match=r"sqlite/0001_initial\.sql is missing"
+    ):
+        check(CASE_SCHEMA, fresh_out)
+
+
+def test_check_refuses_a_stray_revision(fresh_out: Path) -> None:
+    stray = fresh_out / "migrations" / "sqlite" / "0099_by_hand.sql"
+    stray.write_text("CREATE TABLE x (id TEXT);\n", encoding="utf-8")
+    with pytest.raises(
+        MigrationPlanError, match=r"0099_by_hand\.sql is not a generated"
+    ):
+        check(CASE_SCHEMA, fresh_out)
 
 
 def test_committed_generated_is_fresh() -> None:

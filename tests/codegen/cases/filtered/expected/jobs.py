@@ -33,7 +33,9 @@ class JobFilterSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     state: JobState | None = None
-    queue: NotBlankStr | None = None
+    queue: NotBlankStr | None = Field(
+        default=None, description="Only jobs of this queue."
+    )
 
 
 class JobRepository(
