@@ -8,9 +8,11 @@ declaration order or are sorted, so the output is deterministic.
 
 from __future__ import annotations
 
+import hashlib
 import keyword
 from typing import Any
 
+from codegen.declared import declared_method
 from codegen.fields import build_field
 from codegen.ir import (
     DIALECTS,
@@ -25,7 +27,7 @@ from codegen.ir import (
     quote,
     sql_literal,
 )
-from codegen.methods import Context, builtin_methods, declared_method
+from codegen.methods import Context, builtin_methods
 from codegen.spec import RESERVED_FIELD_NAMES, EntitySpec, LoadedSchema, SpecError
 
 ON_DELETE = {
@@ -174,7 +176,14 @@ def _indexes(
         if ix.where is None
     ]
     derived: dict[tuple[str, ...], IndexIR] = {}
+    unique = [set(key)] + [
+        {c.split('"')[1] for c in ix.columns}
+        for ix in explicit
+        if ix.unique and ix.where is None
+    ]
     for eq, ordering in paths:
+        if any(u <= set(eq) for u in unique):
+            continue  # a point read: the key or a unique index serves it
         cols = [*eq, *(c for c in ordering if c not in eq)]
         # Trailing key columns add nothing once the columns before them are
         # unique; but keep them when they are the ordering's tie-breaker.
@@ -187,7 +196,8 @@ def _indexes(
             continue
         name = f"ix_{table}_" + "_".join(wanted)
         if len(name) > 63:
-            name = name[:54] + f"_{abs(hash(wanted)) % 10**8:08d}"
+            digest = hashlib.sha256("_".join(wanted).encode()).hexdigest()[:8]
+            name = f"{name[:54]}_{digest}"
         rendered = tuple(
             f"{quote(c)} DESC" if desc.get(c) and c not in eq else quote(c)
             for c in wanted
@@ -366,6 +376,11 @@ def _entity(
         exclude=tuple(exclude),
         unique_sets=tuple(unique_sets),
         key_annotation=key_alias or key[0].annotation,
+        unique_names={
+            frozenset(c.lstrip("-") for c in ix.columns): ix.name
+            for ix in spec.indexes
+            if ix.unique and not ix.where
+        },
     )
     methods = builtin_methods(ctx)
     builtin_names = {m.name for m in methods}

@@ -117,10 +117,23 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if any(c.filtered for c in e.sql_consts[dialect]):
         modules[f"{PKG}.protocols"].add("FilterSql")
     binds = " ".join(
-        p.bind(dialect) + " " + m.result + " " + " ".join(m.extra)
+        " ".join(p.bind(dialect) for p in m.params)
+        + f" {m.bound(dialect)} {' '.join(m.guards)}"
         for m in e.methods
-        for p in m.params
+        if m.kind != "custom"
     )
+    for name, module in (
+        ("utc_now(", f"{PKG}._codec"),
+        ("timedelta(", "datetime"),
+        ("QueryError(", f"{PKG}.errors"),
+    ):
+        if name in binds:
+            modules.setdefault(module, set()).add(name.rstrip("("))
+    kinds = {m.kind for m in e.methods}
+    if "update_entity" in kinds or "outcome" in kinds:
+        modules[f"{PKG}.errors"].add("RecordNotFoundError")
+    if "increment" in kinds:
+        modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
     if "require_aware(" in binds:
         modules[f"{PKG}.protocols"].add("require_aware")
     enums = {name for name in words if name in e.enum_names}
@@ -138,9 +151,13 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if dialect == "sqlite":
         plain = {"sqlite3", "aiosqlite"}
         modules[f"{PKG}.sqlite.driver"] = {"WriteLock", "map_sqlite_error"}
+        if "outcome" in kinds:
+            modules[f"{PKG}.sqlite.driver"].add("transaction")
     else:
         plain = {"psycopg"}
         modules[f"{PKG}.postgres.driver"] = {"Pool", "connection", "map_postgres_error"}
+        if "versioned_append" in kinds:
+            modules["psycopg"] = {"errors as pg_errors"}
         if "Jsonb(" in codec_text:
             modules["psycopg.types.json"] = {"Jsonb"}
     if e.custom_methods:

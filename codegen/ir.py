@@ -217,7 +217,20 @@ class MethodIR:
     paged: str = "none"  # limit_offset | limit | none
     consts: tuple[str, ...] = ()
     result: str = ""  # kind-specific detail (bool/int/scalars, column, ...)
-    extra: tuple[str, ...] = ()  # kind-specific names (e.g. the aggregate's guard)
+    extra: tuple[str, ...] = ()  # kind-specific names (e.g. custom imports)
+    binds: tuple[str, str] = ("", "")  # explicit bound tuple (sqlite, postgres)
+    guards: tuple[str, ...] = ()  # Python statements run before any SQL
+    mask_params: tuple[str, ...] = ()  # optional params choosing a FilterSql variant
+
+    def bound(self, dialect: Dialect) -> str:
+        """The parameters tuple expression passed with the statement."""
+        explicit = self.binds[0 if dialect == "sqlite" else 1]
+        if explicit:
+            return explicit
+        return self.args(dialect, paging=True)
+
+    def param(self, name: str) -> ParamIR:
+        return next(p for p in self.params if p.name == name)
 
     @property
     def signature(self) -> str:

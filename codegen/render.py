@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from codegen.spec import load_schema
 
 TEMPLATES = Path(__file__).parent / "templates"
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+QQ = '"' * 3
 TITLES: dict[Dialect, str] = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
@@ -37,6 +39,22 @@ def _py(value: Any) -> str:
         inner = ", ".join(_py(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     return repr(value)
+
+
+def _docstring(text: str, indent: int) -> str:
+    """A triple-quoted docstring wrapped to the line length at ``indent``."""
+    text = " ".join(text.replace("\\", "/").replace(QQ, "'").split())
+    lines = textwrap.wrap(text, width=88 - indent - 3) or [""]
+    if len(lines) == 1 and len(lines[0]) + indent + 6 <= 88:
+        return QQ + lines[0] + QQ
+    pad = " " * indent
+    return (
+        QQ
+        + lines[0]
+        + "".join(f"\n{pad}{line}" for line in lines[1:])
+        + f"\n{pad}"
+        + QQ
+    )
 
 
 def _order_text(order: tuple[tuple[str, bool], ...]) -> str:
@@ -54,6 +72,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["py"] = _py
     env.filters["order_text"] = _order_text
+    env.filters["docstring"] = _docstring
     return env
 
 

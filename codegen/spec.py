@@ -126,40 +126,78 @@ class FilterSpec(_Strict):
 OrderItem = Annotated[str, Field(pattern=r"^-?[a-z_][a-z0-9_]*$")]
 
 
+class ConditionSpec(_Strict):
+    """One extra predicate of a method: ``field op <value>``.
+
+    The right-hand side is a literal ``value`` from the spec, a method
+    parameter ``param`` (optionally ``ago: seconds|days`` before now, for
+    retention), or ``now``. ``is_null``/``not_null`` take none.
+    """
+
+    field: Identifier
+    op: Literal["eq", "ne", "lt", "le", "gt", "ge", "is_null", "not_null"] = "eq"
+    value: str | int | bool | None = None
+    param: Identifier | None = None
+    ago: Literal["seconds", "days"] | None = None
+    now: bool = False
+
+
+class SetSpec(_Strict):
+    """What an ``update`` method writes into one column."""
+
+    param: Identifier | None = None
+    value: str | int | bool | None = None
+    now: bool = False
+    allowed: list[str | int | bool] = Field(default_factory=list)
+
+
 class MethodSpec(_Strict):
     """A repository method beyond the kind's generic ones.
 
-    Declarative kinds get both dialects from this declaration: ``lookup``
-    (point read by a unique set of fields), ``list`` (rows matching ``by`` in
-    ``order``), ``count``, ``keyset`` (page after a unique key), ``delete``
-    (by fields; bool for a unique set, else a count, or the deleted
-    ``returning`` values), ``compare_and_set`` (write only if ``version``
-    still holds the expected value) and ``aggregate`` (a SUM guarded by a
-    ``single``-valued column). ``custom`` declares a hand-written method by
-    its ``signature``.
+    Declarative kinds get both dialects from this declaration (see
+    docs/schema.md for each): ``lookup``, ``first``, ``list``, ``count``,
+    ``keyset``, ``delete``, ``update``, ``insert``, ``update_entity``,
+    ``upsert``, ``upsert_outcome``, ``compare_and_set``, ``aggregate``,
+    ``increment`` and ``versioned_append``. ``custom`` declares a
+    hand-written method by its ``signature``.
     """
 
     kind: Literal[
         "lookup",
+        "first",
         "list",
         "count",
         "keyset",
         "delete",
+        "update",
+        "insert",
+        "update_entity",
+        "upsert",
+        "upsert_outcome",
         "compare_and_set",
         "aggregate",
+        "increment",
+        "versioned_append",
         "custom",
     ]
     description: str = ""
     by: list[Identifier] = Field(default_factory=list)
     params: dict[Identifier, Identifier] = Field(default_factory=dict)
+    where: list[ConditionSpec] = Field(default_factory=list)
+    set: dict[Identifier, SetSpec] = Field(default_factory=dict)
     order: list[OrderItem] = Field(default_factory=list)
     paged: Literal["limit_offset", "limit", "none"] = "limit_offset"
     after: Identifier | None = None
+    descending: bool = False
     returning: Identifier | None = None
+    returns: Literal["bool", "int"] = "bool"
     version: Identifier | None = None
+    scope: list[Identifier] = Field(default_factory=list)
     sum: Identifier | None = None
     single: Identifier | None = None
     optional: list[Identifier] = Field(default_factory=list)
+    require_any: bool = False
+    skip_unless_positive: Identifier | None = None
     signature: str | None = None
     imports: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")]] = (
         Field(default_factory=list)
@@ -169,13 +207,14 @@ class MethodSpec(_Strict):
 class RepositorySpec(_Strict):
     """How the entity is read and written."""
 
-    kinds: list[Literal["id_keyed", "filtered_query", "append_only"]] = Field(
-        min_length=1
+    kinds: list[Literal["id_keyed", "filtered_query", "append_only", "version"]] = (
+        Field(min_length=1)
     )
     key: list[Identifier] = Field(min_length=1)
     order: list[OrderItem] = Field(min_length=1)
     time_field: Identifier | None = None
     exclude: dict[Identifier, str | int | bool] = Field(default_factory=dict)
+    differ: list[tuple[Identifier, Identifier]] = Field(default_factory=list)
     filters: dict[Identifier, FilterSpec] = Field(default_factory=dict)
     methods: dict[Identifier, MethodSpec] = Field(default_factory=dict)
 

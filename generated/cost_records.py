@@ -50,5 +50,7 @@ class CostRecordRepository(
     async def aggregate(
         self, agent_id: NotBlankStr | None = None, task_id: NotBlankStr | None = None
     ) -> float:
-        """Total cost of the matching records; MixedCurrencyAggregationError when they span more than one currency (probe and SUM in one statement)."""
+        """Total cost of the matching records; MixedCurrencyAggregationError when they
+        span more than one currency (probe and SUM in one statement).
+        """
         ...

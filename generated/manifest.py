@@ -157,7 +157,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         methods=(
             ("get_history", "many"),
             ("get_by_id", "one"),
-            ("delete", "delete"),
+            ("delete", "affect"),
         ),
     ),
     EntityInfo(
@@ -185,8 +185,8 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("get_namespace", "many"),
             ("set_if_unchanged", "cas"),
             ("set_many", "custom"),
-            ("delete_namespace", "delete"),
-            ("delete_namespace_returning_keys", "delete"),
+            ("delete_namespace", "affect"),
+            ("delete_namespace_returning_keys", "affect"),
         ),
     ),
     EntityInfo(

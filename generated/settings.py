@@ -39,9 +39,12 @@ class SettingRowRepository(
         ...
 
     async def set_if_unchanged(
-        self, entity: SettingRow, expected_updated_at: str | None = None
+        self, entity: SettingRow, expected_updated_at: NotBlankStr | None = None
     ) -> bool:
-        """Upsert when expected_updated_at is None; otherwise write only if the stored updated_at equals it ("" means the row must not exist yet). True when written."""
+        """Upsert when expected_updated_at is None; otherwise write only if the stored
+        updated_at equals it ("" means the row must not exist yet). True when
+        written.
+        """
         ...
 
     async def set_many(
@@ -49,7 +52,10 @@ class SettingRowRepository(
         items: Sequence[SettingRow],
         expected_updated_at_map: Mapping[SettingRowKey, str] | None = None,
     ) -> bool:
-        """Upsert every item atomically; a key in expected_updated_at_map is compare-and-set as in set_if_unchanged. False (nothing written) when any compare fails."""
+        """Upsert every item atomically; a key in expected_updated_at_map is compare-
+        and-set as in set_if_unchanged. False (nothing written) when any compare
+        fails.
+        """
         ...
 
     async def delete_namespace(self, namespace: NotBlankStr) -> int:

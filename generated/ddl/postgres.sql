@@ -77,7 +77,6 @@ CREATE TABLE "messages" (
     CONSTRAINT "ck_messages_metadata_format" CHECK (jsonb_typeof("metadata") = 'object'),
     CONSTRAINT "pk_messages" PRIMARY KEY ("id")
 );
-CREATE INDEX "ix_messages_channel_id" ON "messages" ("channel", "id");
 CREATE INDEX "ix_messages_channel_timestamp_id" ON "messages" ("channel", "timestamp" DESC, "id");
 CREATE INDEX "ix_messages_timestamp_id" ON "messages" ("timestamp" DESC, "id");
 

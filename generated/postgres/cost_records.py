@@ -152,9 +152,11 @@ class PostgresCostRecordRepository:
     async def aggregate(
         self, agent_id: NotBlankStr | None = None, task_id: NotBlankStr | None = None
     ) -> float:
-        """Total cost of the matching records; MixedCurrencyAggregationError when they span more than one currency (probe and SUM in one statement)."""
+        """Total cost of the matching records; MixedCurrencyAggregationError when they
+        span more than one currency (probe and SUM in one statement).
+        """
         mask = 0
-        params: list[Any] = []
+        params: list[Any] = list(())
         if agent_id is not None:
             mask |= 1
             params.append(agent_id)

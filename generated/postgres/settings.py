@@ -120,9 +120,12 @@ class PostgresSettingRowRepository:
         return tuple(map(_from_row, rows))
 
     async def set_if_unchanged(
-        self, entity: SettingRow, expected_updated_at: str | None = None
+        self, entity: SettingRow, expected_updated_at: NotBlankStr | None = None
     ) -> bool:
-        """Upsert when expected_updated_at is None; otherwise write only if the stored updated_at equals it ("" means the row must not exist yet). True when written."""
+        """Upsert when expected_updated_at is None; otherwise write only if the stored
+        updated_at equals it ("" means the row must not exist yet). True when
+        written.
+        """
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
             sql, params = _UPSERT, _params(entity)
@@ -151,7 +154,10 @@ class PostgresSettingRowRepository:
         items: Sequence[SettingRow],
         expected_updated_at_map: Mapping[SettingRowKey, str] | None = None,
     ) -> bool:
-        """Upsert every item atomically; a key in expected_updated_at_map is compare-and-set as in set_if_unchanged. False (nothing written) when any compare fails."""
+        """Upsert every item atomically; a key in expected_updated_at_map is compare-
+        and-set as in set_if_unchanged. False (nothing written) when any compare
+        fails.
+        """
         return await _custom.set_many(self, items, expected_updated_at_map)
 
     async def delete_namespace(self, namespace: NotBlankStr) -> int:
