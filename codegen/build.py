@@ -168,14 +168,18 @@ def _indexes(
                 IndexIR(name=f"ux_{table}_{name}", columns=(f.column,), unique=True)
             )
 
-    desc = dict(order)
-    covering: list[tuple[str, ...]] = [tuple(key)]
-    covering += [
-        tuple(c.split('"')[1] for c in ix.columns)
-        for ix in explicit
-        if ix.where is None
-    ]
-    derived: dict[tuple[str, ...], IndexIR] = {}
+    def shape(columns: tuple[str, ...]) -> tuple[tuple[str, bool], ...]:
+        """(name, descending) per column, from rendered SQL fragments."""
+        return tuple((c.split('"')[1], c.endswith(" DESC")) for c in columns)
+
+    def flip(cols: tuple[tuple[str, bool], ...]) -> tuple[tuple[str, bool], ...]:
+        return tuple((n, not d) for n, d in cols)
+
+    # An index serves a path when the path's columns are its prefix, read
+    # forwards or (every direction flipped) backwards.
+    covering: list[tuple[tuple[str, bool], ...]] = [tuple((k, False) for k in key)]
+    covering += [shape(ix.columns) for ix in explicit if ix.where is None]
+    derived: dict[tuple[tuple[str, bool], ...], IndexIR] = {}
     unique = [set(key)] + [
         {c.split('"')[1] for c in ix.columns}
         for ix in explicit
@@ -184,26 +188,29 @@ def _indexes(
     for eq, ordering in paths:
         if any(u <= set(eq) for u in unique):
             continue  # a point read: the key or a unique index serves it
-        cols = [*eq, *(c for c in ordering if c not in eq)]
-        # Trailing key columns add nothing once the columns before them are
-        # unique; but keep them when they are the ordering's tie-breaker.
-        wanted = tuple(cols)
-        if not wanted or any(
-            existing[: len(wanted)] == wanted for existing in covering
+        wanted = tuple((c, False) for c in eq) + tuple(
+            (c.lstrip("-"), c.startswith("-"))
+            for c in ordering
+            if c.lstrip("-") not in eq
+        )
+        if not wanted:
+            continue
+        variants = {wanted, tuple(wanted[: len(eq)]) + flip(wanted[len(eq) :])}
+        if any(
+            existing[: len(wanted)] == variant
+            for existing in [*covering, *derived]
+            for variant in variants
         ):
             continue
-        if wanted in derived:
-            continue
-        name = f"ix_{table}_" + "_".join(wanted)
+        if wanted[len(eq) :] and wanted[len(eq)][1]:
+            wanted = tuple(wanted[: len(eq)]) + flip(wanted[len(eq) :])
+        names = [n for n, _ in wanted]
+        name = f"ix_{table}_" + "_".join(names)
         if len(name) > 63:
-            digest = hashlib.sha256("_".join(wanted).encode()).hexdigest()[:8]
+            digest = hashlib.sha256("_".join(names).encode()).hexdigest()[:8]
             name = f"{name[:54]}_{digest}"
-        rendered = tuple(
-            f"{quote(c)} DESC" if desc.get(c) and c not in eq else quote(c)
-            for c in wanted
-        )
+        rendered = tuple(f"{quote(n)} DESC" if d else quote(n) for n, d in wanted)
         derived[wanted] = IndexIR(name=name, columns=rendered, unique=False)
-        covering.append(wanted)
     return tuple(sorted([*explicit, *derived.values()], key=lambda ix: ix.name))
 
 
@@ -252,6 +259,7 @@ def _ddl(
     key: tuple[FieldIR, ...],
     fks: tuple[ForeignKeyIR, ...],
     indexes: tuple[IndexIR, ...],
+    differ: tuple[tuple[str, str], ...] = (),
 ) -> dict[str, DdlIR]:
     out: dict[str, DdlIR] = {}
     for dialect in DIALECTS:
@@ -265,6 +273,11 @@ def _ddl(
         for f in fields:
             for name, expression in f.codec(dialect).checks:
                 lines.append(f"    CONSTRAINT {quote(name)} CHECK ({expression})")
+        for a, b in differ:
+            lines.append(
+                f"    CONSTRAINT {quote(f'ck_{table}_{a}_differs')} "
+                f"CHECK ({quote(a)} <> {quote(b)})"
+            )
         lines.append(
             f"    CONSTRAINT {quote('pk_' + table)} PRIMARY KEY "
             f"({', '.join(f.column for f in key)})"
@@ -392,6 +405,14 @@ def _entity(
                 f"{name!r} is already a method of the repository kind",
             )
         methods.append(declared_method(ctx, name, method))
+    differ: tuple[tuple[str, str], ...] = ()
+    for i, pair in enumerate(repo.differ):
+        for name in pair:
+            if name not in fields:
+                raise SpecError(
+                    file, f"repository.differ[{i}]", f"unknown field {name!r}"
+                )
+        differ += ((pair[0], pair[1]),)
     indexes = _indexes(
         spec, file, spec.table, fields, tuple(repo.key), ctx.paths, order
     )
@@ -417,8 +438,9 @@ def _entity(
         enums=tuple(sorted({f.enum for f in field_tuple if f.enum is not None})),
         methods=tuple(methods),
         sql_consts={d: tuple(ctx.consts[d]) for d in DIALECTS},
-        ddl=_ddl(spec.table, field_tuple, key, fks, indexes),
+        ddl=_ddl(spec.table, field_tuple, key, fks, indexes, differ),
         enum_names=frozenset(enums),
+        differ=differ,
     )
 
 

@@ -245,12 +245,13 @@ def _first(
                 conditions=tuple(f"{f.column} = {PLACEHOLDER[d]}" for f in optional),
                 suffix=f" ORDER BY {ctx.order_sql(order)} LIMIT 1",
                 always=tuple(parts.conds[d]) + ctx.exclude,
+                require_any=spec.require_any and bool(optional),
             )
         )
     for f in optional:
-        ctx.paths.append(((*_eq_fields(ctx, spec), f.name), tuple(n for n, _ in order)))
-    if not optional:
-        ctx.paths.append((_eq_fields(ctx, spec), tuple(n for n, _ in order)))
+        ctx.paths.append(((*_eq_fields(ctx, spec), f.name), ctx.order_path(order)))
+    if not (optional and spec.require_any):  # the unfiltered variant runs too
+        ctx.paths.append((_eq_fields(ctx, spec), ctx.order_path(order)))
     guards: tuple[str, ...] = ()
     if spec.require_any and optional:
         names = " and ".join(f"{f.name} is None" for f in optional)
@@ -289,8 +290,11 @@ def _list(
     )
     eq = _eq_fields(ctx, spec)
     ranged = [c.field for c in spec.where if c.op in ("lt", "le", "gt", "ge")]
-    ordering = tuple(n for n, _ in order)
-    ctx.paths.append((eq, ordering if not ranged else (ranged[0], *ordering)))
+    ordering = ctx.order_path(order)
+    names = [n.lstrip("-") for n in ordering]
+    if ranged and ranged[0] not in names:
+        ordering = (ranged[0], *ordering)  # the range column leads the ordering
+    ctx.paths.append((eq, ordering))
     paging = tuple(p.name for p in _paging(spec.paged))
     return MethodIR(
         name,

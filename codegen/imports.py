@@ -70,6 +70,9 @@ def entity_module(e: EntityIR) -> tuple[str, ...]:
         "pydantic": {"BaseModel", "ConfigDict"},
         f"{PKG}.protocols": set(),
     }
+    if e.differ:
+        modules["pydantic"].add("model_validator")
+        modules["typing"].add("Self")
     if any(f.field_call() for f in e.fields) or any(x.description for x in e.filters):
         modules["pydantic"].add("Field")
     if e.id_keyed:
@@ -146,7 +149,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         n for n in ("dt_to_text", "json_dumps", "json_loads") if f"{n}(" in codec_text
     }
     if codec_names:
-        modules[f"{PKG}._codec"] = codec_names
+        modules.setdefault(f"{PKG}._codec", set()).update(codec_names)
     plain: set[str] = set()
     if dialect == "sqlite":
         plain = {"sqlite3", "aiosqlite"}

@@ -170,6 +170,7 @@ class SqlConst:
     conditions: tuple[str, ...] = ()
     suffix: str = ""
     always: tuple[str, ...] = ()
+    require_any: bool = False  # mask 0 (no condition set) is never executed
 
     @property
     def filtered(self) -> bool:
@@ -286,6 +287,7 @@ class EntityIR:
     sql_consts: dict[str, tuple[SqlConst, ...]]  # per dialect
     ddl: dict[str, DdlIR]  # per dialect
     enum_names: frozenset[str] = field(default=frozenset())  # every enum of the schema
+    differ: tuple[tuple[str, str], ...] = ()  # field pairs that must not be equal
 
     @property
     def repository(self) -> str:

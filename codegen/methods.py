@@ -70,6 +70,11 @@ class Context:
             self.consts[dialect].append(value)
         return const_name
 
+    @staticmethod
+    def order_path(order: tuple[tuple[str, bool], ...]) -> tuple[str, ...]:
+        """An ordering as access-path columns (``-name`` when descending)."""
+        return tuple(("-" if desc else "") + name for name, desc in order)
+
     def where(self, conditions: list[str]) -> str:
         conditions = [*conditions, *self.exclude]
         return f" WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -147,7 +152,7 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
     entity = ParamIR(name="entity", annotation=ctx.name)
     order = ctx.order_sql(ctx.order)
     order_text = ", ".join(f"{n} desc" if d else n for n, d in ctx.order)
-    ctx.paths.append(((), tuple(n for n, _ in ctx.order)))
+    ctx.paths.append(((), ctx.order_path(ctx.order)))
 
     def values(dialect: Dialect) -> str:
         return ", ".join(PLACEHOLDER[dialect] for _ in cols)
@@ -314,11 +319,11 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                     consts=("_COUNT",),
                 )
             )
-        order_names = tuple(n for n, _ in ctx.order)
+        order_names = ctx.order_path(ctx.order)
         for flt in ctx.filters:
             if flt.op == "eq":
                 ctx.paths.append(((flt.field.name,), order_names))
             else:  # a range: the field leads, then the ordering
-                rest = tuple(n for n in order_names if n != flt.field.name)
+                rest = tuple(n for n in order_names if n.lstrip("-") != flt.field.name)
                 ctx.paths.append(((), (flt.field.name, *rest)))
     return methods

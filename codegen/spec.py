@@ -214,7 +214,9 @@ class RepositorySpec(_Strict):
     order: list[OrderItem] = Field(min_length=1)
     time_field: Identifier | None = None
     exclude: dict[Identifier, str | int | bool] = Field(default_factory=dict)
-    differ: list[tuple[Identifier, Identifier]] = Field(default_factory=list)
+    differ: list[Annotated[list[Identifier], Field(min_length=2, max_length=2)]] = (
+        Field(default_factory=list)
+    )
     filters: dict[Identifier, FilterSpec] = Field(default_factory=dict)
     methods: dict[Identifier, MethodSpec] = Field(default_factory=dict)
 
@@ -240,6 +242,7 @@ class EntitySpec(_Strict):
     repository: RepositorySpec
     fields: dict[Identifier, FieldSpec] = Field(min_length=1)
     indexes: list[IndexSpec] = Field(default_factory=list)
+    enums: dict[ClassName, EnumSpec] = Field(default_factory=dict)
 
 
 class LoadedSchema(BaseModel):
@@ -337,11 +340,21 @@ def load_schema(schema_dir: Path) -> LoadedSchema:
         display = f"{base}/{ENUMS_FILE}"
         enums = _validate(EnumsFile, _read_yaml(enums_path, display), display).enums
     entities: list[tuple[str, EntitySpec]] = []
+    enum_files: dict[str, str] = {}
     for path in sorted(schema_dir.glob("*.yaml")):
         if path.name == ENUMS_FILE:
             continue
         display = f"{base}/{path.name}"
         spec = _validate(EntitySpec, _read_yaml(path, display), display)
+        # Enums an entity declares join the shared namespace (one class each).
+        for name in spec.enums:
+            if name in enums:
+                other = enum_files.get(name, f"{base}/{ENUMS_FILE}")
+                raise SpecError(
+                    display, f"enums.{name}", f"already declared in {other}"
+                )
+            enums[name] = spec.enums[name]
+            enum_files[name] = display
         entities.append((display, spec))
     if not entities:
         raise SpecError(base, "", "no entity specs found (*.yaml)")

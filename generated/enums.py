@@ -4,6 +4,29 @@
 from enum import StrEnum
 
 
+class AgentStatus(StrEnum):
+    """What an agent's runtime is doing."""
+
+    IDLE = "idle"
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    WAITING = "waiting"
+    STOPPING = "stopping"
+    ERROR = "error"
+
+
+class ArtifactType(StrEnum):
+    """What kind of output an artifact is."""
+
+    CODE = "code"
+    DOCUMENT = "document"
+    DESIGN = "design"
+    TEST_REPORT = "test_report"
+    DATASET = "dataset"
+    OTHER = "other"
+
+
 class CallCategory(StrEnum):
     """Why a provider call was made, for cost attribution."""
 
@@ -32,6 +55,33 @@ class CoordinationTopology(StrEnum):
     AUTO = "auto"
 
 
+class DecisionOutcome(StrEnum):
+    """A reviewer's decision at an approval gate."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CHANGES_REQUESTED = "changes_requested"
+    ESCALATED = "escalated"
+
+
+class DecisionRole(StrEnum):
+    """The role an agent played in a decision."""
+
+    EXECUTOR = "executor"
+    REVIEWER = "reviewer"
+
+
+class FineTuneStatus(StrEnum):
+    """Lifecycle of a fine-tuning run."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
+
+
 class HumanRole(StrEnum):
     """Role of a human (or the system) user of the platform."""
 
@@ -41,6 +91,14 @@ class HumanRole(StrEnum):
     PAIR_PROGRAMMER = "pair_programmer"
     OBSERVER = "observer"
     SYSTEM = "system"
+
+
+class IdempotencyStatus(StrEnum):
+    """State of an idempotency claim."""
+
+    IN_FLIGHT = "in_flight"
+    COMPLETED = "completed"
+    FAILED = "failed"
 
 
 class MessageType(StrEnum):
@@ -63,6 +121,16 @@ class Priority(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
+
+
+class ProjectStatus(StrEnum):
+    """Lifecycle of a project."""
+
+    PLANNING = "planning"
+    ACTIVE = "active"
+    ON_HOLD = "on_hold"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
 
 
 class TaskStatus(StrEnum):
@@ -100,14 +168,32 @@ class TaskType(StrEnum):
     ADMIN = "admin"
 
 
+class WebhookStatus(StrEnum):
+    """Processing state of a received webhook."""
+
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+    IGNORED = "ignored"
+
+
 __all__ = [
+    "AgentStatus",
+    "ArtifactType",
     "CallCategory",
     "Complexity",
     "CoordinationTopology",
+    "DecisionOutcome",
+    "DecisionRole",
+    "FineTuneStatus",
     "HumanRole",
+    "IdempotencyStatus",
     "MessageType",
     "Priority",
+    "ProjectStatus",
     "TaskStatus",
     "TaskStructure",
     "TaskType",
+    "WebhookStatus",
 ]

@@ -6,23 +6,40 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
+from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
+from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
+from synthorg.persistence.generated.decision_records import (
+    DecisionRecord,
+    DecisionRecordFilterSpec,
+)
 from synthorg.persistence.generated.enums import (
+    AgentStatus,
+    ArtifactType,
     CallCategory,
     Complexity,
     CoordinationTopology,
+    DecisionOutcome,
     HumanRole,
     MessageType,
     Priority,
+    ProjectStatus,
     TaskStatus,
     TaskStructure,
     TaskType,
+    WebhookStatus,
 )
+from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
+from synthorg.persistence.generated.oauth_states import OAuthState
+from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
+from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
 from synthorg.persistence.generated.settings import SettingRow
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.generated.users import User, UserFilterSpec
+from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
 
 
 @dataclass(frozen=True)
@@ -66,9 +83,38 @@ class EntityInfo:
     exclude: tuple[tuple[str, object], ...]
     foreign_keys: tuple[tuple[str, str, str], ...]  # (field, table, target field)
     methods: tuple[tuple[str, str], ...]  # (name, kind) of declared methods
+    unique_indexes: tuple[tuple[str, ...], ...]  # column sets of unique indexes
 
 
 ENTITIES: tuple[EntityInfo, ...] = (
+    EntityInfo(
+        accessor="agent_states",
+        table="agent_states",
+        model=AgentRuntimeState,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("agent_id",),
+        order=(("agent_id", False),),
+        filters=(),
+        fields=(
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("execution_id", "str", None, True, None, None, False, None),
+            FieldInfo("task_id", "str", None, True, None, None, False, None),
+            FieldInfo("status", "enum", AgentStatus, False, None, None, False, None),
+            FieldInfo("turn_count", "int", None, False, 0, None, False, None),
+            FieldInfo("accumulated_cost", "float", None, False, 0, None, False, None),
+            FieldInfo("currency", "str", None, False, None, None, False, "^[A-Z]{3}$"),
+            FieldInfo(
+                "last_activity_at", "datetime", None, False, None, None, False, None
+            ),
+            FieldInfo("started_at", "datetime", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("get_active", "many"),),
+        unique_indexes=(),
+    ),
     EntityInfo(
         accessor="api_keys",
         table="api_keys",
@@ -95,6 +141,68 @@ ENTITIES: tuple[EntityInfo, ...] = (
         exclude=(),
         foreign_keys=(("user_id", "users", "id"),),
         methods=(("get_by_hash", "one"),),
+        unique_indexes=(("key_hash",),),
+    ),
+    EntityInfo(
+        accessor="artifacts",
+        table="artifacts",
+        model=Artifact,
+        filter_spec=ArtifactFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("id", False),),
+        filters=(
+            FilterInfo("task_id", "task_id", "eq", None),
+            FilterInfo("created_by", "created_by", "eq", None),
+            FilterInfo("artifact_type", "type", "eq", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("type", "enum", ArtifactType, False, None, None, False, None),
+            FieldInfo("path", "str", None, False, None, None, False, None),
+            FieldInfo("task_id", "str", None, False, None, None, False, None),
+            FieldInfo("created_by", "str", None, False, None, None, False, None),
+            FieldInfo("description", "text", None, False, None, None, False, None),
+            FieldInfo("content_type", "str", None, False, None, None, False, None),
+            FieldInfo("size_bytes", "int", None, False, 0, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("project_id", "str", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("save_returning_outcome", "outcome"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="checkpoints",
+        table="checkpoints",
+        model=Checkpoint,
+        filter_spec=CheckpointFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("created_at", True), ("id", False)),
+        filters=(
+            FilterInfo("execution_id", "execution_id", "eq", None),
+            FilterInfo("task_id", "task_id", "eq", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("execution_id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("task_id", "str", None, False, None, None, False, None),
+            FieldInfo("turn_number", "int", None, False, 0, None, False, None),
+            FieldInfo("context", "json", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field="created_at",
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("get_latest", "first"),
+            ("delete_by_execution", "affect"),
+        ),
+        unique_indexes=(),
     ),
     EntityInfo(
         accessor="cost_records",
@@ -127,6 +235,80 @@ ENTITIES: tuple[EntityInfo, ...] = (
         exclude=(),
         foreign_keys=(),
         methods=(("aggregate", "aggregate"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="decision_records",
+        table="decision_records",
+        model=DecisionRecord,
+        filter_spec=DecisionRecordFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("recorded_at", True), ("id", False)),
+        filters=(
+            FilterInfo("task_id", "task_id", "eq", None),
+            FilterInfo("executing_agent_id", "executing_agent_id", "eq", None),
+            FilterInfo("reviewer_agent_id", "reviewer_agent_id", "eq", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("task_id", "str", None, False, None, None, False, None),
+            FieldInfo("approval_id", "str", None, True, None, None, False, None),
+            FieldInfo(
+                "executing_agent_id", "str", None, False, None, None, False, None
+            ),
+            FieldInfo("reviewer_agent_id", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "decision", "enum", DecisionOutcome, False, None, None, False, None
+            ),
+            FieldInfo("reason", "text", None, True, None, None, False, None),
+            FieldInfo(
+                "criteria_snapshot", "list[json]", None, False, None, None, False, None
+            ),
+            FieldInfo("recorded_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("version", "int", None, False, 0, None, False, None),
+            FieldInfo("metadata", "json", None, False, None, None, False, None),
+        ),
+        time_field="recorded_at",
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("append_with_next_version", "versioned_append"),
+            ("get", "one"),
+            ("list_by_task", "many"),
+            ("list_by_executor", "many"),
+            ("list_by_reviewer", "many"),
+            ("list_by_agent", "custom"),
+        ),
+        unique_indexes=(
+            (
+                "task_id",
+                "version",
+            ),
+        ),
+    ),
+    EntityInfo(
+        accessor="heartbeats",
+        table="heartbeats",
+        model=Heartbeat,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("execution_id",),
+        order=(("execution_id", False),),
+        filters=(),
+        fields=(
+            FieldInfo("execution_id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("task_id", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "last_heartbeat_at", "datetime", None, False, None, None, False, None
+            ),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("get_stale", "many"),),
+        unique_indexes=(),
     ),
     EntityInfo(
         accessor="messages",
@@ -159,6 +341,90 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("get_by_id", "one"),
             ("delete", "affect"),
         ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="oauth_states",
+        table="oauth_states",
+        model=OAuthState,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("state_token",),
+        order=(("state_token", False),),
+        filters=(),
+        fields=(
+            FieldInfo("state_token", "str", None, False, None, None, False, None),
+            FieldInfo("connection_name", "str", None, False, None, None, False, None),
+            FieldInfo("redirect_uri", "str", None, False, None, None, False, None),
+            FieldInfo("code_verifier", "str", None, True, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("expires_at", "datetime", None, True, None, None, False, None),
+            FieldInfo("consumed_at", "datetime", None, True, None, None, False, None),
+            FieldInfo(
+                "connection_name_returned", "str", None, True, None, None, False, None
+            ),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("mark_consumed", "affect"),
+            ("cleanup_expired", "affect"),
+        ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="project_cost_aggregates",
+        table="project_cost_aggregates",
+        model=ProjectCostAggregate,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("project_id",),
+        order=(("project_id", False),),
+        filters=(),
+        fields=(
+            FieldInfo("project_id", "str", None, False, None, None, False, None),
+            FieldInfo("total_cost", "float", None, False, None, None, False, None),
+            FieldInfo("currency", "str", None, False, None, None, False, "^[A-Z]{3}$"),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("increment", "increment"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="projects",
+        table="projects",
+        model=Project,
+        filter_spec=ProjectFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("id", False),),
+        filters=(
+            FilterInfo("status", "status", "eq", None),
+            FilterInfo("lead", "lead", "eq", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("name", "str", None, False, None, None, False, None),
+            FieldInfo("description", "text", None, False, None, None, False, None),
+            FieldInfo("team", "list[str]", None, False, None, None, False, None),
+            FieldInfo("lead", "str", None, True, None, None, False, None),
+            FieldInfo("task_ids", "list[str]", None, False, None, None, False, None),
+            FieldInfo("deadline", "datetime", None, True, None, None, False, None),
+            FieldInfo("budget", "float", None, False, 0, None, False, None),
+            FieldInfo("status", "enum", ProjectStatus, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("create", "save"),
+            ("update", "update_entity"),
+        ),
+        unique_indexes=(),
     ),
     EntityInfo(
         accessor="settings",
@@ -188,6 +454,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("delete_namespace", "affect"),
             ("delete_namespace_returning_keys", "affect"),
         ),
+        unique_indexes=(),
     ),
     EntityInfo(
         accessor="tasks",
@@ -267,6 +534,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         exclude=(),
         foreign_keys=(),
         methods=(),
+        unique_indexes=(),
     ),
     EntityInfo(
         accessor="users",
@@ -300,5 +568,35 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("count_by_role", "scalar"),
             ("list_after_id", "keyset"),
         ),
+        unique_indexes=(("username",),),
+    ),
+    EntityInfo(
+        accessor="webhook_receipts",
+        table="webhook_receipts",
+        model=WebhookReceipt,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("receipt_id",),
+        order=(("received_at", True), ("receipt_id", False)),
+        filters=(),
+        fields=(
+            FieldInfo("receipt_id", "str", None, False, None, None, False, None),
+            FieldInfo("connection_name", "str", None, False, None, None, False, None),
+            FieldInfo("event_type", "str", None, False, None, None, False, None),
+            FieldInfo("payload", "json", None, False, None, None, False, None),
+            FieldInfo("status", "enum", WebhookStatus, False, None, None, False, None),
+            FieldInfo("error", "text", None, True, None, None, False, None),
+            FieldInfo("received_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("update_status", "affect"),
+            ("update_status_if_current", "affect"),
+            ("get_by_connection", "many"),
+            ("cleanup_old_for_connection", "affect"),
+        ),
+        unique_indexes=(),
     ),
 )

@@ -4,32 +4,67 @@
 from dataclasses import dataclass
 from typing import Protocol
 
+from synthorg.persistence.generated.agent_states import AgentRuntimeStateRepository
 from synthorg.persistence.generated.api_keys import ApiKeyRepository
+from synthorg.persistence.generated.artifacts import ArtifactRepository
+from synthorg.persistence.generated.checkpoints import CheckpointRepository
 from synthorg.persistence.generated.cost_records import CostRecordRepository
+from synthorg.persistence.generated.decision_records import DecisionRecordRepository
+from synthorg.persistence.generated.heartbeats import HeartbeatRepository
 from synthorg.persistence.generated.messages import MessageRepository
+from synthorg.persistence.generated.oauth_states import OAuthStateRepository
+from synthorg.persistence.generated.project_cost_aggregates import (
+    ProjectCostAggregateRepository,
+)
+from synthorg.persistence.generated.projects import ProjectRepository
 from synthorg.persistence.generated.settings import SettingRowRepository
 from synthorg.persistence.generated.tasks import TaskRepository
 from synthorg.persistence.generated.users import UserRepository
+from synthorg.persistence.generated.webhook_receipts import WebhookReceiptRepository
 
 
 @dataclass(frozen=True, slots=True)
 class Repositories:
     """The repositories a connected backend holds, one per accessor."""
 
+    agent_states: AgentRuntimeStateRepository
     api_keys: ApiKeyRepository
+    artifacts: ArtifactRepository
+    checkpoints: CheckpointRepository
     cost_records: CostRecordRepository
+    decision_records: DecisionRecordRepository
+    heartbeats: HeartbeatRepository
     messages: MessageRepository
+    oauth_states: OAuthStateRepository
+    project_cost_aggregates: ProjectCostAggregateRepository
+    projects: ProjectRepository
     settings: SettingRowRepository
     tasks: TaskRepository
     users: UserRepository
+    webhook_receipts: WebhookReceiptRepository
 
 
 class RepositoryAccessors(Protocol):
     """The repository accessors every `PersistenceBackend` exposes."""
 
     @property
+    def agent_states(self) -> AgentRuntimeStateRepository:
+        """Repository of AgentRuntimeState."""
+        ...
+
+    @property
     def api_keys(self) -> ApiKeyRepository:
         """Repository of ApiKey."""
+        ...
+
+    @property
+    def artifacts(self) -> ArtifactRepository:
+        """Repository of Artifact."""
+        ...
+
+    @property
+    def checkpoints(self) -> CheckpointRepository:
+        """Repository of Checkpoint."""
         ...
 
     @property
@@ -38,8 +73,33 @@ class RepositoryAccessors(Protocol):
         ...
 
     @property
+    def decision_records(self) -> DecisionRecordRepository:
+        """Repository of DecisionRecord."""
+        ...
+
+    @property
+    def heartbeats(self) -> HeartbeatRepository:
+        """Repository of Heartbeat."""
+        ...
+
+    @property
     def messages(self) -> MessageRepository:
         """Repository of Message."""
+        ...
+
+    @property
+    def oauth_states(self) -> OAuthStateRepository:
+        """Repository of OAuthState."""
+        ...
+
+    @property
+    def project_cost_aggregates(self) -> ProjectCostAggregateRepository:
+        """Repository of ProjectCostAggregate."""
+        ...
+
+    @property
+    def projects(self) -> ProjectRepository:
+        """Repository of Project."""
         ...
 
     @property
@@ -57,6 +117,11 @@ class RepositoryAccessors(Protocol):
         """Repository of User."""
         ...
 
+    @property
+    def webhook_receipts(self) -> WebhookReceiptRepository:
+        """Repository of WebhookReceipt."""
+        ...
+
 
 class RepositoryAccessorsMixin:
     """Accessor properties for a backend; `_repositories` raises before connect."""
@@ -67,9 +132,24 @@ class RepositoryAccessorsMixin:
         raise NotImplementedError
 
     @property
+    def agent_states(self) -> AgentRuntimeStateRepository:
+        """Repository of AgentRuntimeState."""
+        return self._repositories().agent_states
+
+    @property
     def api_keys(self) -> ApiKeyRepository:
         """Repository of ApiKey."""
         return self._repositories().api_keys
+
+    @property
+    def artifacts(self) -> ArtifactRepository:
+        """Repository of Artifact."""
+        return self._repositories().artifacts
+
+    @property
+    def checkpoints(self) -> CheckpointRepository:
+        """Repository of Checkpoint."""
+        return self._repositories().checkpoints
 
     @property
     def cost_records(self) -> CostRecordRepository:
@@ -77,9 +157,34 @@ class RepositoryAccessorsMixin:
         return self._repositories().cost_records
 
     @property
+    def decision_records(self) -> DecisionRecordRepository:
+        """Repository of DecisionRecord."""
+        return self._repositories().decision_records
+
+    @property
+    def heartbeats(self) -> HeartbeatRepository:
+        """Repository of Heartbeat."""
+        return self._repositories().heartbeats
+
+    @property
     def messages(self) -> MessageRepository:
         """Repository of Message."""
         return self._repositories().messages
+
+    @property
+    def oauth_states(self) -> OAuthStateRepository:
+        """Repository of OAuthState."""
+        return self._repositories().oauth_states
+
+    @property
+    def project_cost_aggregates(self) -> ProjectCostAggregateRepository:
+        """Repository of ProjectCostAggregate."""
+        return self._repositories().project_cost_aggregates
+
+    @property
+    def projects(self) -> ProjectRepository:
+        """Repository of Project."""
+        return self._repositories().projects
 
     @property
     def settings(self) -> SettingRowRepository:
@@ -96,12 +201,26 @@ class RepositoryAccessorsMixin:
         """Repository of User."""
         return self._repositories().users
 
+    @property
+    def webhook_receipts(self) -> WebhookReceiptRepository:
+        """Repository of WebhookReceipt."""
+        return self._repositories().webhook_receipts
+
 
 ACCESSORS: tuple[str, ...] = (
+    "agent_states",
     "api_keys",
+    "artifacts",
+    "checkpoints",
     "cost_records",
+    "decision_records",
+    "heartbeats",
     "messages",
+    "oauth_states",
+    "project_cost_aggregates",
+    "projects",
     "settings",
     "tasks",
     "users",
+    "webhook_receipts",
 )

@@ -41,7 +41,12 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
 def _value(field: FieldInfo, i: int, entity: EntityInfo) -> Any:
     """A valid value of ``field`` for row ``i``; non-unique values repeat so
     filters match several rows."""
-    unique = field.name in entity.key or field.unique
+    # The last column of a multi-column unique index varies per row too.
+    unique = (
+        field.name in entity.key
+        or field.unique
+        or any(len(u) > 1 and u[-1] == field.name for u in entity.unique_indexes)
+    )
     n = i if unique else i % 3
     if field.optional and not unique and i % 4 == 3:
         return None

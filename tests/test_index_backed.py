@@ -141,7 +141,8 @@ def _sql_constants(module: Any) -> Iterator[tuple[str, int | None, str]]:
             continue
         if isinstance(value, FilterSql):
             n_conditions = len(value._conditions)
-            for mask in range(2**n_conditions):
+            # A method that requires one of its filters never runs mask 0.
+            for mask in range(value.min_mask, 2**n_conditions):
                 yield name, mask, value[mask]
         elif isinstance(value, str):
             yield name, None, value

@@ -4,24 +4,52 @@
 import aiosqlite
 
 from synthorg.persistence.generated.repositories import Repositories
+from synthorg.persistence.generated.sqlite.agent_states import (
+    SQLiteAgentRuntimeStateRepository,
+)
 from synthorg.persistence.generated.sqlite.api_keys import SQLiteApiKeyRepository
+from synthorg.persistence.generated.sqlite.artifacts import SQLiteArtifactRepository
+from synthorg.persistence.generated.sqlite.checkpoints import SQLiteCheckpointRepository
 from synthorg.persistence.generated.sqlite.cost_records import (
     SQLiteCostRecordRepository,
 )
+from synthorg.persistence.generated.sqlite.decision_records import (
+    SQLiteDecisionRecordRepository,
+)
+from synthorg.persistence.generated.sqlite.heartbeats import SQLiteHeartbeatRepository
 from synthorg.persistence.generated.sqlite.messages import SQLiteMessageRepository
+from synthorg.persistence.generated.sqlite.oauth_states import (
+    SQLiteOAuthStateRepository,
+)
+from synthorg.persistence.generated.sqlite.project_cost_aggregates import (
+    SQLiteProjectCostAggregateRepository,
+)
+from synthorg.persistence.generated.sqlite.projects import SQLiteProjectRepository
 from synthorg.persistence.generated.sqlite.settings import SQLiteSettingRowRepository
 from synthorg.persistence.generated.sqlite.tasks import SQLiteTaskRepository
 from synthorg.persistence.generated.sqlite.users import SQLiteUserRepository
+from synthorg.persistence.generated.sqlite.webhook_receipts import (
+    SQLiteWebhookReceiptRepository,
+)
 from synthorg.persistence.sqlite.driver import WriteLock
 
 
 def build_repositories(db: aiosqlite.Connection, write_lock: WriteLock) -> Repositories:
     """Every repository, sharing the backend's connection and write lock."""
     return Repositories(
+        agent_states=SQLiteAgentRuntimeStateRepository(db, write_lock),
         api_keys=SQLiteApiKeyRepository(db, write_lock),
+        artifacts=SQLiteArtifactRepository(db, write_lock),
+        checkpoints=SQLiteCheckpointRepository(db, write_lock),
         cost_records=SQLiteCostRecordRepository(db, write_lock),
+        decision_records=SQLiteDecisionRecordRepository(db, write_lock),
+        heartbeats=SQLiteHeartbeatRepository(db, write_lock),
         messages=SQLiteMessageRepository(db, write_lock),
+        oauth_states=SQLiteOAuthStateRepository(db, write_lock),
+        project_cost_aggregates=SQLiteProjectCostAggregateRepository(db, write_lock),
+        projects=SQLiteProjectRepository(db, write_lock),
         settings=SQLiteSettingRowRepository(db, write_lock),
         tasks=SQLiteTaskRepository(db, write_lock),
         users=SQLiteUserRepository(db, write_lock),
+        webhook_receipts=SQLiteWebhookReceiptRepository(db, write_lock),
     )

@@ -81,7 +81,14 @@ class FilterSql:
     ``mask`` bit ``i`` is set when filter ``i`` is present.
     """
 
-    __slots__ = ("_always", "_conditions", "_prefix", "_suffix", "_variants")
+    __slots__ = (
+        "_always",
+        "_conditions",
+        "_prefix",
+        "_suffix",
+        "_variants",
+        "min_mask",
+    )
 
     def __init__(
         self,
@@ -89,11 +96,16 @@ class FilterSql:
         conditions: tuple[str, ...],
         suffix: str,
         always: tuple[str, ...] = (),
+        *,
+        require_any: bool = False,
     ) -> None:
         self._prefix = prefix
         self._conditions = conditions
         self._suffix = suffix
         self._always = always
+        # Callers guarantee a set filter (they raise before running SQL), so
+        # the unfiltered variant is never built and needs no index.
+        self.min_mask = 1 if require_any else 0
         self._variants: dict[int, str] = {}
 
     def __getitem__(self, mask: int) -> str:

@@ -1,0 +1,28 @@
+"""SQLite body of the decision records repository's custom method."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from synthorg.persistence.generated.enums import DecisionRole
+from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE
+
+if TYPE_CHECKING:
+    from synthorg.persistence.generated.decision_records import DecisionRecord
+    from synthorg.persistence.generated.sqlite.decision_records import (
+        SQLiteDecisionRecordRepository,
+    )
+    from synthorg.persistence.types import NotBlankStr
+
+
+async def list_by_agent(
+    repo: SQLiteDecisionRecordRepository,
+    agent_id: NotBlankStr,
+    role: DecisionRole,
+    limit: int = DEFAULT_PAGE_SIZE,
+    offset: int = 0,
+) -> tuple[DecisionRecord, ...]:
+    """Pick the generated per-column list, so each role reads its own index."""
+    if role is DecisionRole.EXECUTOR:
+        return await repo.list_by_executor(agent_id, limit, offset)
+    return await repo.list_by_reviewer(agent_id, limit, offset)
