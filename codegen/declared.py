@@ -101,9 +101,8 @@ def _condition(ctx: Context, c: ConditionSpec, path: str, parts: Parts) -> None:
         for d in DIALECTS:
             parts.conds[d].append(f"{f.column} {OPS[c.op]} {literal(c.value)}")
         return
-    if c.ago is not None or c.now:
-        if f.kind != "datetime":
-            raise SpecError(ctx.file, path, "'ago' and 'now' compare a datetime field")
+    if (c.ago is not None or c.now) and f.kind != "datetime":
+        raise SpecError(ctx.file, path, "'ago' and 'now' compare a datetime field")
     if c.param is not None and c.ago is not None:
         param = ParamIR(name=c.param, annotation="int")
         expr = f"utc_now() - timedelta({c.ago}={c.param})"
@@ -257,7 +256,8 @@ def _first(
         names = " and ".join(f"{f.name} is None" for f in optional)
         wanted = " or ".join(f.name for f in optional)
         guards = (
-            f"if {names}:\n    raise ValueError({('give at least one of ' + wanted)!r})",
+            f"if {names}:\n"
+            f"    raise ValueError({('give at least one of ' + wanted)!r})",
         )
     fixed = _explicit(parts)
     return MethodIR(
@@ -546,7 +546,8 @@ def _insert(
     ctx.add(
         const,
         **{
-            d: f"INSERT INTO {t} ({ctx.columns}) VALUES ({', '.join(PLACEHOLDER[d] for _ in cols)})"
+            d: f"INSERT INTO {t} ({ctx.columns}) "
+            f"VALUES ({', '.join(PLACEHOLDER[d] for _ in cols)})"
             for d in DIALECTS
         },
     )
@@ -702,7 +703,8 @@ def _compare_and_set(
             SqlConst(
                 name=insert,
                 sql=f"INSERT INTO {t} ({ctx.columns}) VALUES ({values}) "
-                f"ON CONFLICT ({', '.join(f.column for f in ctx.key)}) DO NOTHING{returning}",
+                f"ON CONFLICT ({', '.join(f.column for f in ctx.key)}) "
+                f"DO NOTHING{returning}",
             )
         )
         ctx.consts[d].append(
@@ -834,9 +836,11 @@ def _increment(
         ctx.consts[d].append(
             SqlConst(
                 name=const,
-                sql=f"INSERT INTO {t} ({names}) VALUES ({', '.join(PLACEHOLDER[d] for _ in cols)}) "
+                sql=f"INSERT INTO {t} ({names}) "
+                f"VALUES ({', '.join(PLACEHOLDER[d] for _ in cols)}) "
                 f"ON CONFLICT ({key.column}) DO UPDATE SET {sets} "
-                f"WHERE {t}.{single.column} = excluded.{single.column} RETURNING {total.column}",
+                f"WHERE {t}.{single.column} = excluded.{single.column} "
+                f"RETURNING {total.column}",
             )
         )
         binds[d] = _tuple(
@@ -897,7 +901,8 @@ def _versioned_append(
         ctx.consts[d].append(
             SqlConst(
                 name=const,
-                sql=f"INSERT INTO {t} ({names}) SELECT {', '.join(ph for _ in others)}, "
+                sql=f"INSERT INTO {t} ({names}) "
+                f"SELECT {', '.join(ph for _ in others)}, "
                 f"COALESCE(MAX({version.column}), 0) + 1 FROM {t} WHERE {where} "
                 f"RETURNING {ctx.columns}",
             )

@@ -152,8 +152,8 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         modules.setdefault(f"{PKG}._codec", set()).update(codec_names)
     plain: set[str] = set()
     if dialect == "sqlite":
-        plain = {"sqlite3", "aiosqlite"}
-        modules[f"{PKG}.sqlite.driver"] = {"WriteLock", "map_sqlite_error"}
+        plain = {"sqlite3"}
+        modules[f"{PKG}.sqlite.driver"] = {"Connections", "map_sqlite_error"}
         if "outcome" in kinds:
             modules[f"{PKG}.sqlite.driver"].add("transaction")
     else:
@@ -161,6 +161,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         modules[f"{PKG}.postgres.driver"] = {"Pool", "connection", "map_postgres_error"}
         if "versioned_append" in kinds:
             modules["psycopg"] = {"errors as pg_errors"}
+            plain |= {"asyncio", "random"}
         if "Jsonb(" in codec_text:
             modules["psycopg.types.json"] = {"Jsonb"}
     if e.custom_methods:
@@ -184,8 +185,8 @@ def dialect_init_module(schema: SchemaIR, dialect: Dialect) -> tuple[str, ...]:
     for e in schema.entities:
         modules[f"{GEN}.{dialect}.{e.module}"] = {prefix + e.repository}
     if dialect == "sqlite":
-        modules[f"{PKG}.sqlite.driver"] = {"WriteLock"}
-        return _lines(modules, {"aiosqlite"})
+        modules[f"{PKG}.sqlite.driver"] = {"Connections"}
+        return _lines(modules)
     modules[f"{PKG}.postgres.driver"] = {"Pool"}
     return _lines(modules)
 

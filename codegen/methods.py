@@ -89,12 +89,18 @@ def _bind(f: FieldIR, value: str, dialect: Dialect, optional: bool = False) -> s
 
 def _param(f: FieldIR, name: str, *, optional: bool = False) -> ParamIR:
     base = f.annotation.removesuffix(" | None")
+    # A datetime argument never went through a model: refuse a naive one here
+    # (PostgreSQL would read it in the session time zone, SQLite as text).
+    value = f"require_aware({name})" if f.kind == "datetime" else name
+    binds = {d: _bind(f, value, d) for d in DIALECTS}
+    if optional and binds["sqlite"] != name:
+        binds = {d: f"None if {name} is None else {b}" for d, b in binds.items()}
     return ParamIR(
         name=name,
         annotation=f"{base} | None" if optional else base,
         default="None" if optional else None,
-        sqlite_bind=_bind(f, name, "sqlite", optional),
-        postgres_bind=_bind(f, name, "postgres", optional),
+        sqlite_bind=binds["sqlite"],
+        postgres_bind=binds["postgres"],
     )
 
 

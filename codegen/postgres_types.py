@@ -7,10 +7,13 @@ is a constraint change rather than an ``ALTER TYPE``.
 
 from __future__ import annotations
 
+# Text sorts byte-wise ("C" collation), exactly as SQLite's BINARY does, so a
+# list ordered by a text column pages identically on both backends and does
+# not depend on the server's locale.
 COLUMN_TYPES = {
-    "str": "TEXT",
-    "text": "TEXT",
-    "enum": "TEXT",
+    "str": 'TEXT COLLATE "C"',
+    "text": 'TEXT COLLATE "C"',
+    "enum": 'TEXT COLLATE "C"',
     "int": "BIGINT",
     "bool": "BOOLEAN",
     "float": "DOUBLE PRECISION",

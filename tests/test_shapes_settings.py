@@ -189,17 +189,9 @@ async def test_failed_set_many_is_never_visible_to_concurrent_readers(
     """A set_many that ends False must not be observable half-done.
 
     Readers polling while a set_many is in flight must only ever see the
-    committed state. Known to fail on SQLite: reads run on the one shared
-    connection without the write lock, so they see the open transaction's
-    uncommitted rows (reported as a bug).
+    committed state. On SQLite file databases reads use a separate WAL
+    reader connection; on :memory: they wait for the writer's transaction.
     """
-    if backend.kind == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite reads share the writer's connection: dirty reads",
-            )
-        )
     settings = backend.settings
     await settings.save(row("ns", "existing", "old", "t1"))
     done = asyncio.Event()
@@ -241,13 +233,6 @@ async def test_set_many_after_disconnect_is_a_connection_error(
 ) -> None:
     """Like every generated method, set_many reports a closed connection as
     PersistenceConnectionError (a held repository outliving disconnect())."""
-    if backend.kind == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="sqlite custom set_many lets aiosqlite's ValueError escape",
-            )
-        )
     settings = backend.settings
     await backend.disconnect()
     with pytest.raises(PersistenceConnectionError):

@@ -9,7 +9,11 @@ from pydantic import AwareDatetime
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    require_aware,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
@@ -106,7 +110,9 @@ class PostgresHeartbeatRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_STALE, (threshold, limit, offset), prepare=True
+                    _M_GET_STALE,
+                    (require_aware(threshold), limit, offset),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:

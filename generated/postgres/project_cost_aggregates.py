@@ -116,9 +116,11 @@ class PostgresProjectCostAggregateRepository:
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "project_cost_aggregates.increment") from exc
         if row is None:  # the stored row's currency differs: nothing changed
+            stored = await self.get(project_id)
+            kept = currency if stored is None else stored.currency
             raise MixedCurrencyAggregationError(
-                f"project_cost_aggregates.increment: {project_id!r} is kept in another currency, "
+                f"project_cost_aggregates.increment: {project_id!r} is kept in {kept}, "
                 f"not {currency!r}",
-                currencies=(currency,),
+                currencies=tuple(sorted({kept, currency})),
             )
         return float(row[0])

@@ -4,13 +4,11 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("agent_id") DO UPDATE SET "execution_id" = excluded."execution_id", "task_id" = excluded."task_id", "status" = excluded."status", "turn_count" = excluded."turn_count", "accumulated_cost" = excluded."accumulated_cost", "currency" = excluded."currency", "last_activity_at" = excluded."last_activity_at", "started_at" = excluded."started_at"'
@@ -59,30 +57,30 @@ def _params(entity: AgentRuntimeState) -> tuple[Any, ...]:
 class SQLiteAgentRuntimeStateRepository:
     """AgentRuntimeStateRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: AgentRuntimeState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "agent_states.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> AgentRuntimeState | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "agent_states.get") from exc
         for row in rows:
@@ -92,8 +90,7 @@ class SQLiteAgentRuntimeStateRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "agent_states.delete") from exc
         return any(True for _ in rows)
@@ -104,7 +101,7 @@ class SQLiteAgentRuntimeStateRepository:
         """One page ordered by agent_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "agent_states.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -115,7 +112,7 @@ class SQLiteAgentRuntimeStateRepository:
         """Non-idle agents, most recently active first (ties by agent_id)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_M_GET_ACTIVE, (limit, offset))
+            rows = await self._conns.read(_M_GET_ACTIVE, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "agent_states.get_active") from exc
         return tuple(map(_from_row, rows))

@@ -4,8 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
@@ -14,7 +12,7 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "key_hash" = excluded."key_hash", "name" = excluded."name", "role" = excluded."role", "user_id" = excluded."user_id", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked" = excluded."revoked"'
@@ -90,30 +88,30 @@ def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteApiKeyRepository:
     """ApiKeyRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: ApiKey) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "api_keys.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> ApiKey | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "api_keys.get") from exc
         for row in rows:
@@ -123,8 +121,7 @@ class SQLiteApiKeyRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "api_keys.delete") from exc
         return any(True for _ in rows)
@@ -135,7 +132,7 @@ class SQLiteApiKeyRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "api_keys.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -152,7 +149,7 @@ class SQLiteApiKeyRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "api_keys.query") from exc
         return tuple(map(_from_row, rows))
@@ -161,7 +158,7 @@ class SQLiteApiKeyRepository:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._db.execute_fetchall(_COUNT[mask], params)
+            rows = await self._conns.read(_COUNT[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "api_keys.count") from exc
         return int(next(iter(rows))[0])
@@ -169,7 +166,7 @@ class SQLiteApiKeyRepository:
     async def get_by_hash(self, key_hash: NotBlankStr) -> ApiKey | None:
         """The key with this hash, or None."""
         try:
-            rows = await self._db.execute_fetchall(_M_GET_BY_HASH, (key_hash,))
+            rows = await self._conns.read(_M_GET_BY_HASH, (key_hash,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "api_keys.get_by_hash") from exc
         for row in rows:

@@ -4,8 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text
 from synthorg.persistence.errors import MalformedRowError, RecordNotFoundError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
@@ -14,7 +12,11 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error, transaction
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id"'
@@ -100,30 +102,30 @@ def _where(spec: ArtifactFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteArtifactRepository:
     """ArtifactRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: Artifact) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "artifacts.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Artifact | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "artifacts.get") from exc
         for row in rows:
@@ -133,8 +135,7 @@ class SQLiteArtifactRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "artifacts.delete") from exc
         return any(True for _ in rows)
@@ -145,7 +146,7 @@ class SQLiteArtifactRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "artifacts.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -162,7 +163,7 @@ class SQLiteArtifactRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "artifacts.query") from exc
         return tuple(map(_from_row, rows))
@@ -171,7 +172,7 @@ class SQLiteArtifactRepository:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._db.execute_fetchall(_COUNT[mask], params)
+            rows = await self._conns.read(_COUNT[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "artifacts.count") from exc
         return int(next(iter(rows))[0])

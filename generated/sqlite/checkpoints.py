@@ -4,7 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
@@ -16,7 +15,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "checkpoints" ("id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?)'
@@ -99,33 +98,32 @@ def _where(spec: CheckpointFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteCheckpointRepository:
     """CheckpointRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def append(self, entity: Checkpoint) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_INSERT, params)
+            await self._conns.write(_INSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "checkpoints.append") from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose created_at is before ``threshold``; the count."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _PURGE, (dt_to_text(require_aware(threshold)),)
-                )
+            rows = await self._conns.write(
+                _PURGE, (dt_to_text(require_aware(threshold)),)
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "checkpoints.purge_before") from exc
         return sum(1 for _ in rows)
@@ -142,7 +140,7 @@ class SQLiteCheckpointRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "checkpoints.query") from exc
         return tuple(map(_from_row, rows))
@@ -166,7 +164,7 @@ class SQLiteCheckpointRepository:
             mask |= 2
             params.append(task_id)
         try:
-            rows = await self._db.execute_fetchall(_M_GET_LATEST[mask], params)
+            rows = await self._conns.read(_M_GET_LATEST[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "checkpoints.get_latest") from exc
         for row in rows:
@@ -176,10 +174,7 @@ class SQLiteCheckpointRepository:
     async def delete_by_execution(self, execution_id: NotBlankStr) -> int:
         """Delete every checkpoint of an execution; the count."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _M_DELETE_BY_EXECUTION, (execution_id,)
-                )
+            rows = await self._conns.write(_M_DELETE_BY_EXECUTION, (execution_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "checkpoints.delete_by_execution") from exc
         return sum(1 for _ in rows)

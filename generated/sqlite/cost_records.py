@@ -4,7 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text
@@ -16,7 +15,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -103,33 +102,32 @@ def _where(spec: CostRecordFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteCostRecordRepository:
     """CostRecordRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def append(self, entity: CostRecord) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_INSERT, params)
+            await self._conns.write(_INSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "cost_records.append") from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _PURGE, (dt_to_text(require_aware(threshold)),)
-                )
+            rows = await self._conns.write(
+                _PURGE, (dt_to_text(require_aware(threshold)),)
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "cost_records.purge_before") from exc
         return sum(1 for _ in rows)
@@ -146,7 +144,7 @@ class SQLiteCostRecordRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "cost_records.query") from exc
         return tuple(map(_from_row, rows))
@@ -166,7 +164,7 @@ class SQLiteCostRecordRepository:
             mask |= 2
             params.append(task_id)
         try:
-            rows = await self._db.execute_fetchall(_M_AGGREGATE[mask], params)
+            rows = await self._conns.read(_M_AGGREGATE[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "cost_records.aggregate") from exc
         row = next(iter(rows))

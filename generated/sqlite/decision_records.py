@@ -4,7 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
@@ -21,10 +20,11 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.custom import decision_records as _custom
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
-_VERSION_RETRIES = 5  # concurrent appenders that computed the same version
+# Concurrent appenders that computed the same version retry, with jitter.
+_VERSION_RETRIES = 32
 _INSERT = 'INSERT INTO "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _PURGE = 'DELETE FROM "decision_records" WHERE "recorded_at" < ? RETURNING 1'
 _QUERY = FilterSql(
@@ -111,33 +111,32 @@ def _where(spec: DecisionRecordFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteDecisionRecordRepository:
     """DecisionRecordRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def append(self, entity: DecisionRecord) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_INSERT, params)
+            await self._conns.write(_INSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "decision_records.append") from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose recorded_at is before ``threshold``; the count."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _PURGE, (dt_to_text(require_aware(threshold)),)
-                )
+            rows = await self._conns.write(
+                _PURGE, (dt_to_text(require_aware(threshold)),)
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "decision_records.purge_before") from exc
         return sum(1 for _ in rows)
@@ -154,7 +153,7 @@ class SQLiteDecisionRecordRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "decision_records.query") from exc
         return tuple(map(_from_row, rows))
@@ -165,23 +164,22 @@ class SQLiteDecisionRecordRepository:
         """
         for attempt in range(_VERSION_RETRIES):
             try:
-                async with self._lock:
-                    rows = await self._db.execute_fetchall(
-                        _M_APPEND_WITH_NEXT_VERSION,
-                        (
-                            entity.id,
-                            entity.task_id,
-                            entity.approval_id,
-                            entity.executing_agent_id,
-                            entity.reviewer_agent_id,
-                            entity.decision.value,
-                            entity.reason,
-                            json_dumps(entity.criteria_snapshot),
-                            dt_to_text(entity.recorded_at),
-                            json_dumps(entity.metadata),
-                            entity.task_id,
-                        ),
-                    )
+                rows = await self._conns.write(
+                    _M_APPEND_WITH_NEXT_VERSION,
+                    (
+                        entity.id,
+                        entity.task_id,
+                        entity.approval_id,
+                        entity.executing_agent_id,
+                        entity.reviewer_agent_id,
+                        entity.decision.value,
+                        entity.reason,
+                        json_dumps(entity.criteria_snapshot),
+                        dt_to_text(entity.recorded_at),
+                        json_dumps(entity.metadata),
+                        entity.task_id,
+                    ),
+                )
             except sqlite3.IntegrityError as exc:
                 # Another process took this version between our read and write.
                 if ".version" in str(exc) and attempt + 1 < _VERSION_RETRIES:
@@ -199,7 +197,7 @@ class SQLiteDecisionRecordRepository:
     async def get(self, decision_id: NotBlankStr) -> DecisionRecord | None:
         """The decision with this id, or None."""
         try:
-            rows = await self._db.execute_fetchall(_M_GET, (decision_id,))
+            rows = await self._conns.read(_M_GET, (decision_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "decision_records.get") from exc
         for row in rows:
@@ -212,9 +210,7 @@ class SQLiteDecisionRecordRepository:
         """A task's decisions, oldest version first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(
-                _M_LIST_BY_TASK, (task_id, limit, offset)
-            )
+            rows = await self._conns.read(_M_LIST_BY_TASK, (task_id, limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "decision_records.list_by_task") from exc
         return tuple(map(_from_row, rows))
@@ -228,7 +224,7 @@ class SQLiteDecisionRecordRepository:
         """Decisions on an agent's work, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(
+            rows = await self._conns.read(
                 _M_LIST_BY_EXECUTOR, (executing_agent_id, limit, offset)
             )
         except (sqlite3.Error, ValueError) as exc:
@@ -244,7 +240,7 @@ class SQLiteDecisionRecordRepository:
         """Decisions an agent made as reviewer, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(
+            rows = await self._conns.read(
                 _M_LIST_BY_REVIEWER, (reviewer_agent_id, limit, offset)
             )
         except (sqlite3.Error, ValueError) as exc:

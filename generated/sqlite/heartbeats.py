@@ -4,14 +4,17 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.heartbeats import Heartbeat
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    require_aware,
+)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (?, ?, ?, ?) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
@@ -50,30 +53,30 @@ def _params(entity: Heartbeat) -> tuple[Any, ...]:
 class SQLiteHeartbeatRepository:
     """HeartbeatRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: Heartbeat) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "heartbeats.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Heartbeat | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "heartbeats.get") from exc
         for row in rows:
@@ -83,8 +86,7 @@ class SQLiteHeartbeatRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "heartbeats.delete") from exc
         return any(True for _ in rows)
@@ -95,7 +97,7 @@ class SQLiteHeartbeatRepository:
         """One page ordered by execution_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "heartbeats.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -106,8 +108,8 @@ class SQLiteHeartbeatRepository:
         """Heartbeats older than threshold, oldest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(
-                _M_GET_STALE, (dt_to_text(threshold), limit, offset)
+            rows = await self._conns.read(
+                _M_GET_STALE, (dt_to_text(require_aware(threshold)), limit, offset)
             )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "heartbeats.get_stale") from exc

@@ -4,7 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
@@ -16,7 +15,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "messages" ("id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -87,33 +86,32 @@ def _where(spec: MessageFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteMessageRepository:
     """MessageRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def append(self, entity: Message) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_INSERT, params)
+            await self._conns.write(_INSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "messages.append") from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _PURGE, (dt_to_text(require_aware(threshold)),)
-                )
+            rows = await self._conns.write(
+                _PURGE, (dt_to_text(require_aware(threshold)),)
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "messages.purge_before") from exc
         return sum(1 for _ in rows)
@@ -130,7 +128,7 @@ class SQLiteMessageRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "messages.query") from exc
         return tuple(map(_from_row, rows))
@@ -141,7 +139,7 @@ class SQLiteMessageRepository:
         """The newest messages of a channel, newest first (dashboard hot path)."""
         check_pagination(limit, 0)
         try:
-            rows = await self._db.execute_fetchall(_M_GET_HISTORY, (channel, limit))
+            rows = await self._conns.read(_M_GET_HISTORY, (channel, limit))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "messages.get_history") from exc
         return tuple(map(_from_row, rows))
@@ -151,7 +149,7 @@ class SQLiteMessageRepository:
     ) -> Message | None:
         """The message with this id, only if it is on ``channel``."""
         try:
-            rows = await self._db.execute_fetchall(_M_GET_BY_ID, (channel, message_id))
+            rows = await self._conns.read(_M_GET_BY_ID, (channel, message_id))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "messages.get_by_id") from exc
         for row in rows:
@@ -161,8 +159,7 @@ class SQLiteMessageRepository:
     async def delete(self, message_id: NotBlankStr) -> bool:
         """Delete one message (moderation); True when it existed."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_M_DELETE, (message_id,))
+            rows = await self._conns.write(_M_DELETE, (message_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "messages.delete") from exc
         return any(True for _ in rows)

@@ -5,13 +5,11 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text, utc_now
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("state_token") DO UPDATE SET "connection_name" = excluded."connection_name", "redirect_uri" = excluded."redirect_uri", "code_verifier" = excluded."code_verifier", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "connection_name_returned" = excluded."connection_name_returned"'
@@ -59,30 +57,30 @@ def _params(entity: OAuthState) -> tuple[Any, ...]:
 class SQLiteOAuthStateRepository:
     """OAuthStateRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: OAuthState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "oauth_states.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> OAuthState | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "oauth_states.get") from exc
         for row in rows:
@@ -92,8 +90,7 @@ class SQLiteOAuthStateRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "oauth_states.delete") from exc
         return any(True for _ in rows)
@@ -104,7 +101,7 @@ class SQLiteOAuthStateRepository:
         """One page ordered by state_token."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "oauth_states.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -116,11 +113,9 @@ class SQLiteOAuthStateRepository:
         not consumed yet; True for the one caller that consumed it.
         """
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _M_MARK_CONSUMED,
-                    (connection_name, dt_to_text(utc_now()), state_token),
-                )
+            rows = await self._conns.write(
+                _M_MARK_CONSUMED, (connection_name, dt_to_text(utc_now()), state_token)
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "oauth_states.mark_consumed") from exc
         return any(True for _ in rows)
@@ -128,11 +123,10 @@ class SQLiteOAuthStateRepository:
     async def cleanup_expired(self, retention_seconds: int) -> int:
         """Delete states created more than retention_seconds ago; the count."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _M_CLEANUP_EXPIRED,
-                    (dt_to_text(utc_now() - timedelta(seconds=retention_seconds)),),
-                )
+            rows = await self._conns.write(
+                _M_CLEANUP_EXPIRED,
+                (dt_to_text(utc_now() - timedelta(seconds=retention_seconds)),),
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "oauth_states.cleanup_expired") from exc
         return sum(1 for _ in rows)

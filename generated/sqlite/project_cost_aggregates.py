@@ -4,13 +4,11 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text, utc_now
 from synthorg.persistence.errors import MalformedRowError, MixedCurrencyAggregationError
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = excluded."total_cost", "currency" = excluded."currency", "updated_at" = excluded."updated_at"'
@@ -49,30 +47,30 @@ def _params(entity: ProjectCostAggregate) -> tuple[Any, ...]:
 class SQLiteProjectCostAggregateRepository:
     """ProjectCostAggregateRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: ProjectCostAggregate) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> ProjectCostAggregate | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.get") from exc
         for row in rows:
@@ -82,8 +80,7 @@ class SQLiteProjectCostAggregateRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.delete") from exc
         return any(True for _ in rows)
@@ -94,7 +91,7 @@ class SQLiteProjectCostAggregateRepository:
         """One page ordered by project_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -107,17 +104,18 @@ class SQLiteProjectCostAggregateRepository:
         another currency. Returns the new total.
         """
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _M_INCREMENT, (project_id, amount, currency, dt_to_text(utc_now()))
-                )
+            rows = await self._conns.write(
+                _M_INCREMENT, (project_id, amount, currency, dt_to_text(utc_now()))
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.increment") from exc
         row = next(iter(rows), None)
         if row is None:  # the stored row's currency differs: nothing changed
+            stored = await self.get(project_id)
+            kept = currency if stored is None else stored.currency
             raise MixedCurrencyAggregationError(
-                f"project_cost_aggregates.increment: {project_id!r} is kept in another currency, "
+                f"project_cost_aggregates.increment: {project_id!r} is kept in {kept}, "
                 f"not {currency!r}",
-                currencies=(currency,),
+                currencies=tuple(sorted({kept, currency})),
             )
         return float(row[0])

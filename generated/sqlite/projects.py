@@ -4,8 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
 from synthorg.persistence.errors import MalformedRowError, RecordNotFoundError
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
@@ -14,7 +12,7 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'
@@ -93,30 +91,30 @@ def _where(spec: ProjectFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteProjectRepository:
     """ProjectRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: Project) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Project | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.get") from exc
         for row in rows:
@@ -126,8 +124,7 @@ class SQLiteProjectRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.delete") from exc
         return any(True for _ in rows)
@@ -138,7 +135,7 @@ class SQLiteProjectRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -155,7 +152,7 @@ class SQLiteProjectRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.query") from exc
         return tuple(map(_from_row, rows))
@@ -164,7 +161,7 @@ class SQLiteProjectRepository:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._db.execute_fetchall(_COUNT[mask], params)
+            rows = await self._conns.read(_COUNT[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.count") from exc
         return int(next(iter(rows))[0])
@@ -173,31 +170,27 @@ class SQLiteProjectRepository:
         """Insert a new project; DuplicateRecordError when the id exists."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_M_CREATE, params)
+            await self._conns.write(_M_CREATE, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.create") from exc
 
     async def update(self, entity: Project) -> None:
         """Replace an existing project; RecordNotFoundError when the id is absent."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _M_UPDATE,
-                    (
-                        entity.name,
-                        entity.description,
-                        json_dumps(entity.team),
-                        entity.lead,
-                        json_dumps(entity.task_ids),
-                        None
-                        if entity.deadline is None
-                        else dt_to_text(entity.deadline),
-                        entity.budget,
-                        entity.status.value,
-                        entity.id,
-                    ),
-                )
+            rows = await self._conns.write(
+                _M_UPDATE,
+                (
+                    entity.name,
+                    entity.description,
+                    json_dumps(entity.team),
+                    entity.lead,
+                    json_dumps(entity.task_ids),
+                    None if entity.deadline is None else dt_to_text(entity.deadline),
+                    entity.budget,
+                    entity.status.value,
+                    entity.id,
+                ),
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.update") from exc
         if not any(True for _ in rows):

@@ -4,8 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
@@ -14,7 +12,7 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
@@ -126,30 +124,30 @@ def _where(spec: TaskFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteTaskRepository:
     """TaskRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: Task) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "tasks.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Task | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "tasks.get") from exc
         for row in rows:
@@ -159,8 +157,7 @@ class SQLiteTaskRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "tasks.delete") from exc
         return any(True for _ in rows)
@@ -171,7 +168,7 @@ class SQLiteTaskRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "tasks.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -188,7 +185,7 @@ class SQLiteTaskRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "tasks.query") from exc
         return tuple(map(_from_row, rows))
@@ -197,7 +194,7 @@ class SQLiteTaskRepository:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._db.execute_fetchall(_COUNT[mask], params)
+            rows = await self._conns.read(_COUNT[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "tasks.count") from exc
         return int(next(iter(rows))[0])

@@ -4,8 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.enums import HumanRole
@@ -15,7 +13,7 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
@@ -89,30 +87,30 @@ def _where(spec: UserFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteUserRepository:
     """UserRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: User) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> User | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.get") from exc
         for row in rows:
@@ -122,8 +120,7 @@ class SQLiteUserRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.delete") from exc
         return any(True for _ in rows)
@@ -134,7 +131,7 @@ class SQLiteUserRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -151,7 +148,7 @@ class SQLiteUserRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.query") from exc
         return tuple(map(_from_row, rows))
@@ -160,7 +157,7 @@ class SQLiteUserRepository:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._db.execute_fetchall(_COUNT[mask], params)
+            rows = await self._conns.read(_COUNT[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.count") from exc
         return int(next(iter(rows))[0])
@@ -168,7 +165,7 @@ class SQLiteUserRepository:
     async def get_by_username(self, username: NotBlankStr) -> User | None:
         """The user with this login name, or None."""
         try:
-            rows = await self._db.execute_fetchall(_M_GET_BY_USERNAME, (username,))
+            rows = await self._conns.read(_M_GET_BY_USERNAME, (username,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.get_by_username") from exc
         for row in rows:
@@ -178,7 +175,7 @@ class SQLiteUserRepository:
     async def count_by_role(self, role: HumanRole) -> int:
         """The number of users with this role."""
         try:
-            rows = await self._db.execute_fetchall(_M_COUNT_BY_ROLE, (role.value,))
+            rows = await self._conns.read(_M_COUNT_BY_ROLE, (role.value,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.count_by_role") from exc
         return int(next(iter(rows))[0])
@@ -194,7 +191,7 @@ class SQLiteUserRepository:
         else:
             sql, params = _M_LIST_AFTER_ID_AFTER, (after_id, limit)
         try:
-            rows = await self._db.execute_fetchall(sql, params)
+            rows = await self._conns.read(sql, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "users.list_after_id") from exc
         return tuple(map(_from_row, rows))

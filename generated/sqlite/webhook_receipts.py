@@ -5,14 +5,12 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
@@ -60,30 +58,30 @@ def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
 class SQLiteWebhookReceiptRepository:
     """WebhookReceiptRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: WebhookReceipt) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> WebhookReceipt | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.get") from exc
         for row in rows:
@@ -93,8 +91,7 @@ class SQLiteWebhookReceiptRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.delete") from exc
         return any(True for _ in rows)
@@ -105,7 +102,7 @@ class SQLiteWebhookReceiptRepository:
         """One page ordered by received_at desc, receipt_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -115,10 +112,9 @@ class SQLiteWebhookReceiptRepository:
     ) -> bool:
         """Set the status (and error); True when the receipt exists."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _M_UPDATE_STATUS, (status.value, error, receipt_id)
-                )
+            rows = await self._conns.write(
+                _M_UPDATE_STATUS, (status.value, error, receipt_id)
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.update_status") from exc
         return any(True for _ in rows)
@@ -133,11 +129,10 @@ class SQLiteWebhookReceiptRepository:
         when it changed.
         """
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _M_UPDATE_STATUS_IF_CURRENT,
-                    (status.value, receipt_id, expected_status.value),
-                )
+            rows = await self._conns.write(
+                _M_UPDATE_STATUS_IF_CURRENT,
+                (status.value, receipt_id, expected_status.value),
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(
                 exc, "webhook_receipts.update_status_if_current"
@@ -153,7 +148,7 @@ class SQLiteWebhookReceiptRepository:
         """A connection's receipts, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(
+            rows = await self._conns.read(
                 _M_GET_BY_CONNECTION, (connection_name, limit, offset)
             )
         except (sqlite3.Error, ValueError) as exc:
@@ -169,14 +164,13 @@ class SQLiteWebhookReceiptRepository:
         if retention_days <= 0:
             return 0
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _M_CLEANUP_OLD_FOR_CONNECTION,
-                    (
-                        connection_name,
-                        dt_to_text(utc_now() - timedelta(days=retention_days)),
-                    ),
-                )
+            rows = await self._conns.write(
+                _M_CLEANUP_OLD_FOR_CONNECTION,
+                (
+                    connection_name,
+                    dt_to_text(utc_now() - timedelta(days=retention_days)),
+                ),
+            )
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(
                 exc, "webhook_receipts.cleanup_old_for_connection"

@@ -2,13 +2,13 @@
 -- Revision 0001 (postgres).
 
 CREATE TABLE "agent_states" (
-    "agent_id" TEXT NOT NULL,
-    "execution_id" TEXT,
-    "task_id" TEXT,
-    "status" TEXT NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "execution_id" TEXT COLLATE "C",
+    "task_id" TEXT COLLATE "C",
+    "status" TEXT COLLATE "C" NOT NULL,
     "turn_count" BIGINT NOT NULL,
     "accumulated_cost" DOUBLE PRECISION NOT NULL,
-    "currency" TEXT NOT NULL,
+    "currency" TEXT COLLATE "C" NOT NULL,
     "last_activity_at" TIMESTAMPTZ NOT NULL,
     "started_at" TIMESTAMPTZ,
     CONSTRAINT "ck_agent_states_status" CHECK ("status" IN ('idle', 'starting', 'running', 'paused', 'waiting', 'stopping', 'error')),
@@ -21,10 +21,10 @@ CREATE TABLE "agent_states" (
 CREATE INDEX "ix_agent_states_last_activity_at_agent_id" ON "agent_states" ("last_activity_at", "agent_id" DESC);
 
 CREATE TABLE "users" (
-    "id" TEXT NOT NULL,
-    "username" TEXT NOT NULL,
-    "password_hash" TEXT NOT NULL,
-    "role" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "username" TEXT COLLATE "C" NOT NULL,
+    "password_hash" TEXT COLLATE "C" NOT NULL,
+    "role" TEXT COLLATE "C" NOT NULL,
     "must_change_password" BOOLEAN NOT NULL,
     "org_roles" JSONB NOT NULL,
     "scoped_departments" JSONB NOT NULL,
@@ -41,11 +41,11 @@ CREATE INDEX "ix_users_role_id" ON "users" ("role", "id");
 CREATE UNIQUE INDEX "ux_users_username" ON "users" ("username");
 
 CREATE TABLE "api_keys" (
-    "id" TEXT NOT NULL,
-    "key_hash" TEXT NOT NULL,
-    "name" TEXT NOT NULL,
-    "role" TEXT NOT NULL,
-    "user_id" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "key_hash" TEXT COLLATE "C" NOT NULL,
+    "name" TEXT COLLATE "C" NOT NULL,
+    "role" TEXT COLLATE "C" NOT NULL,
+    "user_id" TEXT COLLATE "C" NOT NULL,
     "created_at" TIMESTAMPTZ NOT NULL,
     "expires_at" TIMESTAMPTZ,
     "revoked" BOOLEAN NOT NULL,
@@ -61,16 +61,16 @@ CREATE INDEX "ix_api_keys_user_id_id" ON "api_keys" ("user_id", "id");
 CREATE UNIQUE INDEX "ux_api_keys_key_hash" ON "api_keys" ("key_hash");
 
 CREATE TABLE "artifacts" (
-    "id" TEXT NOT NULL,
-    "type" TEXT NOT NULL,
-    "path" TEXT NOT NULL,
-    "task_id" TEXT NOT NULL,
-    "created_by" TEXT NOT NULL,
-    "description" TEXT NOT NULL,
-    "content_type" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "type" TEXT COLLATE "C" NOT NULL,
+    "path" TEXT COLLATE "C" NOT NULL,
+    "task_id" TEXT COLLATE "C" NOT NULL,
+    "created_by" TEXT COLLATE "C" NOT NULL,
+    "description" TEXT COLLATE "C" NOT NULL,
+    "content_type" TEXT COLLATE "C" NOT NULL,
     "size_bytes" BIGINT NOT NULL,
     "created_at" TIMESTAMPTZ NOT NULL,
-    "project_id" TEXT,
+    "project_id" TEXT COLLATE "C",
     CONSTRAINT "ck_artifacts_type" CHECK ("type" IN ('code', 'document', 'design', 'test_report', 'dataset', 'other')),
     CONSTRAINT "ck_artifacts_size_bytes_ge" CHECK ("size_bytes" >= 0),
     CONSTRAINT "pk_artifacts" PRIMARY KEY ("id")
@@ -83,10 +83,10 @@ CREATE INDEX "ix_artifacts_task_id_id" ON "artifacts" ("task_id", "id");
 CREATE INDEX "ix_artifacts_type_id" ON "artifacts" ("type", "id");
 
 CREATE TABLE "checkpoints" (
-    "id" TEXT NOT NULL,
-    "execution_id" TEXT NOT NULL,
-    "agent_id" TEXT NOT NULL,
-    "task_id" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "execution_id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "task_id" TEXT COLLATE "C" NOT NULL,
     "turn_number" BIGINT NOT NULL,
     "context" JSONB NOT NULL,
     "created_at" TIMESTAMPTZ NOT NULL,
@@ -106,17 +106,17 @@ CREATE INDEX "ix_checkpoints_task_id_created_at_id" ON "checkpoints" ("task_id",
 CREATE INDEX "ix_checkpoints_task_id_turn_number_id" ON "checkpoints" ("task_id", "turn_number", "id" DESC);
 
 CREATE TABLE "cost_records" (
-    "id" TEXT NOT NULL,
-    "agent_id" TEXT NOT NULL,
-    "task_id" TEXT NOT NULL,
-    "provider" TEXT NOT NULL,
-    "model" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "task_id" TEXT COLLATE "C" NOT NULL,
+    "provider" TEXT COLLATE "C" NOT NULL,
+    "model" TEXT COLLATE "C" NOT NULL,
     "input_tokens" BIGINT NOT NULL,
     "output_tokens" BIGINT NOT NULL,
     "cost" DOUBLE PRECISION NOT NULL,
-    "currency" TEXT NOT NULL,
+    "currency" TEXT COLLATE "C" NOT NULL,
     "timestamp" TIMESTAMPTZ NOT NULL,
-    "call_category" TEXT NOT NULL,
+    "call_category" TEXT COLLATE "C" NOT NULL,
     CONSTRAINT "ck_cost_records_input_tokens_ge" CHECK ("input_tokens" >= 0),
     CONSTRAINT "ck_cost_records_output_tokens_ge" CHECK ("output_tokens" >= 0),
     CONSTRAINT "ck_cost_records_cost_ge" CHECK ("cost" >= 0),
@@ -132,13 +132,13 @@ CREATE INDEX "ix_cost_records_task_id_timestamp_id" ON "cost_records" ("task_id"
 CREATE INDEX "ix_cost_records_timestamp_id" ON "cost_records" ("timestamp", "id" DESC);
 
 CREATE TABLE "decision_records" (
-    "id" TEXT NOT NULL,
-    "task_id" TEXT NOT NULL,
-    "approval_id" TEXT,
-    "executing_agent_id" TEXT NOT NULL,
-    "reviewer_agent_id" TEXT NOT NULL,
-    "decision" TEXT NOT NULL,
-    "reason" TEXT,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "task_id" TEXT COLLATE "C" NOT NULL,
+    "approval_id" TEXT COLLATE "C",
+    "executing_agent_id" TEXT COLLATE "C" NOT NULL,
+    "reviewer_agent_id" TEXT COLLATE "C" NOT NULL,
+    "decision" TEXT COLLATE "C" NOT NULL,
+    "reason" TEXT COLLATE "C",
     "criteria_snapshot" JSONB NOT NULL,
     "recorded_at" TIMESTAMPTZ NOT NULL,
     "version" BIGINT NOT NULL,
@@ -162,9 +162,9 @@ CREATE INDEX "ix_decision_records_task_id_recorded_at_id" ON "decision_records" 
 CREATE UNIQUE INDEX "ux_decision_records_task_id_version" ON "decision_records" ("task_id", "version");
 
 CREATE TABLE "heartbeats" (
-    "execution_id" TEXT NOT NULL,
-    "agent_id" TEXT NOT NULL,
-    "task_id" TEXT NOT NULL,
+    "execution_id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "task_id" TEXT COLLATE "C" NOT NULL,
     "last_heartbeat_at" TIMESTAMPTZ NOT NULL,
     CONSTRAINT "pk_heartbeats" PRIMARY KEY ("execution_id")
 );
@@ -172,13 +172,13 @@ CREATE TABLE "heartbeats" (
 CREATE INDEX "ix_heartbeats_last_heartbeat_at_execution_id" ON "heartbeats" ("last_heartbeat_at", "execution_id");
 
 CREATE TABLE "messages" (
-    "id" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
     "timestamp" TIMESTAMPTZ NOT NULL,
-    "sender" TEXT NOT NULL,
-    "to" TEXT NOT NULL,
-    "type" TEXT NOT NULL,
-    "priority" TEXT NOT NULL,
-    "channel" TEXT NOT NULL,
+    "sender" TEXT COLLATE "C" NOT NULL,
+    "to" TEXT COLLATE "C" NOT NULL,
+    "type" TEXT COLLATE "C" NOT NULL,
+    "priority" TEXT COLLATE "C" NOT NULL,
+    "channel" TEXT COLLATE "C" NOT NULL,
     "content" JSONB NOT NULL,
     "attachments" JSONB NOT NULL,
     "metadata" JSONB NOT NULL,
@@ -195,38 +195,38 @@ CREATE INDEX "ix_messages_channel_timestamp_id" ON "messages" ("channel", "times
 CREATE INDEX "ix_messages_timestamp_id" ON "messages" ("timestamp", "id" DESC);
 
 CREATE TABLE "oauth_states" (
-    "state_token" TEXT NOT NULL,
-    "connection_name" TEXT NOT NULL,
-    "redirect_uri" TEXT NOT NULL,
-    "code_verifier" TEXT,
+    "state_token" TEXT COLLATE "C" NOT NULL,
+    "connection_name" TEXT COLLATE "C" NOT NULL,
+    "redirect_uri" TEXT COLLATE "C" NOT NULL,
+    "code_verifier" TEXT COLLATE "C",
     "created_at" TIMESTAMPTZ NOT NULL,
     "expires_at" TIMESTAMPTZ,
     "consumed_at" TIMESTAMPTZ,
-    "connection_name_returned" TEXT,
+    "connection_name_returned" TEXT COLLATE "C",
     CONSTRAINT "pk_oauth_states" PRIMARY KEY ("state_token")
 );
 
 CREATE INDEX "ix_oauth_states_created_at" ON "oauth_states" ("created_at");
 
 CREATE TABLE "project_cost_aggregates" (
-    "project_id" TEXT NOT NULL,
+    "project_id" TEXT COLLATE "C" NOT NULL,
     "total_cost" DOUBLE PRECISION NOT NULL,
-    "currency" TEXT NOT NULL,
+    "currency" TEXT COLLATE "C" NOT NULL,
     "updated_at" TIMESTAMPTZ NOT NULL,
     CONSTRAINT "ck_project_cost_aggregates_currency_pattern" CHECK ("currency" ~ '^[A-Z]{3}$'),
     CONSTRAINT "pk_project_cost_aggregates" PRIMARY KEY ("project_id")
 );
 
 CREATE TABLE "projects" (
-    "id" TEXT NOT NULL,
-    "name" TEXT NOT NULL,
-    "description" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "name" TEXT COLLATE "C" NOT NULL,
+    "description" TEXT COLLATE "C" NOT NULL,
     "team" JSONB NOT NULL,
-    "lead" TEXT,
+    "lead" TEXT COLLATE "C",
     "task_ids" JSONB NOT NULL,
     "deadline" TIMESTAMPTZ,
     "budget" DOUBLE PRECISION NOT NULL,
-    "status" TEXT NOT NULL,
+    "status" TEXT COLLATE "C" NOT NULL,
     CONSTRAINT "ck_projects_team_format" CHECK (jsonb_typeof("team") = 'array'),
     CONSTRAINT "ck_projects_task_ids_format" CHECK (jsonb_typeof("task_ids") = 'array'),
     CONSTRAINT "ck_projects_budget_ge" CHECK ("budget" >= 0),
@@ -239,35 +239,35 @@ CREATE INDEX "ix_projects_lead_id" ON "projects" ("lead", "id");
 CREATE INDEX "ix_projects_status_id" ON "projects" ("status", "id");
 
 CREATE TABLE "settings" (
-    "namespace" TEXT NOT NULL,
-    "key" TEXT NOT NULL,
-    "value" TEXT NOT NULL,
-    "updated_at" TEXT NOT NULL,
+    "namespace" TEXT COLLATE "C" NOT NULL,
+    "key" TEXT COLLATE "C" NOT NULL,
+    "value" TEXT COLLATE "C" NOT NULL,
+    "updated_at" TEXT COLLATE "C" NOT NULL,
     CONSTRAINT "pk_settings" PRIMARY KEY ("namespace", "key")
 );
 
 CREATE TABLE "tasks" (
-    "id" TEXT NOT NULL,
-    "title" TEXT NOT NULL,
-    "description" TEXT NOT NULL,
-    "type" TEXT NOT NULL,
-    "priority" TEXT NOT NULL,
-    "project" TEXT NOT NULL,
-    "created_by" TEXT NOT NULL,
-    "assigned_to" TEXT,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "title" TEXT COLLATE "C" NOT NULL,
+    "description" TEXT COLLATE "C" NOT NULL,
+    "type" TEXT COLLATE "C" NOT NULL,
+    "priority" TEXT COLLATE "C" NOT NULL,
+    "project" TEXT COLLATE "C" NOT NULL,
+    "created_by" TEXT COLLATE "C" NOT NULL,
+    "assigned_to" TEXT COLLATE "C",
     "reviewers" JSONB NOT NULL,
     "dependencies" JSONB NOT NULL,
     "artifacts_expected" JSONB NOT NULL,
     "acceptance_criteria" JSONB NOT NULL,
-    "estimated_complexity" TEXT NOT NULL,
+    "estimated_complexity" TEXT COLLATE "C" NOT NULL,
     "budget_limit" DOUBLE PRECISION NOT NULL,
     "deadline" TIMESTAMPTZ,
     "max_retries" BIGINT NOT NULL,
-    "status" TEXT NOT NULL,
-    "parent_task_id" TEXT,
+    "status" TEXT COLLATE "C" NOT NULL,
+    "parent_task_id" TEXT COLLATE "C",
     "delegation_chain" JSONB NOT NULL,
-    "task_structure" TEXT,
-    "coordination_topology" TEXT NOT NULL,
+    "task_structure" TEXT COLLATE "C",
+    "coordination_topology" TEXT COLLATE "C" NOT NULL,
     "metadata" JSONB NOT NULL,
     "created_at" TIMESTAMPTZ NOT NULL,
     "updated_at" TIMESTAMPTZ NOT NULL,
@@ -295,12 +295,12 @@ CREATE INDEX "ix_tasks_project_id" ON "tasks" ("project", "id");
 CREATE INDEX "ix_tasks_status_id" ON "tasks" ("status", "id");
 
 CREATE TABLE "webhook_receipts" (
-    "receipt_id" TEXT NOT NULL,
-    "connection_name" TEXT NOT NULL,
-    "event_type" TEXT NOT NULL,
+    "receipt_id" TEXT COLLATE "C" NOT NULL,
+    "connection_name" TEXT COLLATE "C" NOT NULL,
+    "event_type" TEXT COLLATE "C" NOT NULL,
     "payload" JSONB NOT NULL,
-    "status" TEXT NOT NULL,
-    "error" TEXT,
+    "status" TEXT COLLATE "C" NOT NULL,
+    "error" TEXT COLLATE "C",
     "received_at" TIMESTAMPTZ NOT NULL,
     CONSTRAINT "ck_webhook_receipts_payload_format" CHECK (jsonb_typeof("payload") = 'object'),
     CONSTRAINT "ck_webhook_receipts_status" CHECK ("status" IN ('received', 'processing', 'processed', 'failed', 'ignored')),

@@ -21,9 +21,10 @@ import aiosqlite
 from synthorg.persistence._backend_base import BackendBase
 from synthorg.persistence.config import SQLiteConfig
 from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
+from synthorg.persistence.generated.repositories import Repositories
 from synthorg.persistence.generated.sqlite import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_sqlite
-from synthorg.persistence.sqlite.driver import WriteLock
+from synthorg.persistence.sqlite.driver import Connections, WriteLock
 from synthorg.persistence.types import NotBlankStr
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class SQLitePersistenceBackend(BackendBase):
         super().__init__()
         self._config = config
         self._db: aiosqlite.Connection | None = None
+        self._conns: Connections | None = None
         self._write_lock = WriteLock()
         # Serialises connect()/disconnect(): overlapping connect() calls would
         # otherwise each open a connection and leak all but the last.
@@ -83,22 +85,39 @@ class SQLitePersistenceBackend(BackendBase):
         async with self._lifecycle_lock:
             await self._connect()
 
-    async def _connect(self) -> None:
-        if self._db is not None:
-            return
-        path = self._config.path
+    async def _open(self, path: str) -> aiosqlite.Connection:
         try:
-            db = await aiosqlite.connect(
+            return await aiosqlite.connect(
                 path, isolation_level=None, uri=path.startswith("file:")
             )
         except (sqlite3.Error, OSError) as exc:
             raise PersistenceConnectionError(
                 f"cannot open SQLite database {path!r}: {exc}"
             ) from exc
+
+    async def _open_reader(self, path: str) -> aiosqlite.Connection:
+        """A read-only connection: in WAL mode it reads committed data only."""
+        reader = await self._open(path)
+        try:
+            await reader.execute("PRAGMA query_only = ON")
+            await reader.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.Error as exc:
+            await reader.close()
+            raise PersistenceConnectionError(
+                f"cannot configure SQLite reader for {path!r}: {exc}"
+            ) from exc
+        return reader
+
+    async def _connect(self) -> None:
+        if self._db is not None:
+            return
+        path = self._config.path
+        db = await self._open(path)
+        wal = self._config.wal_mode and not _is_memory(path)
         try:
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA busy_timeout = 5000")
-            if self._config.wal_mode and not _is_memory(path):
+            if wal:
                 await db.execute("PRAGMA journal_mode = WAL")
                 # NORMAL is durable across application crashes in WAL mode
                 # and avoids an fsync per commit.
@@ -110,12 +129,18 @@ class SQLitePersistenceBackend(BackendBase):
             raise PersistenceConnectionError(
                 f"cannot configure SQLite database {path!r}: {exc}"
             ) from exc
+        # Without WAL a reader would block the writer (and :memory: is one
+        # connection's private database): then reads share the writer.
+        try:
+            reader = await self._open_reader(path) if wal else db
+        except PersistenceConnectionError:
+            await db.close()
+            raise
         self._db = db
+        self._conns = Connections(db, reader, self._write_lock)
         # A failed migrate() keeps the backend unusable across reconnects,
         # until a later migrate() succeeds.
-        self._repos = (
-            None if self._unusable_reason else build_repositories(db, self._write_lock)
-        )
+        self._repos = None if self._unusable_reason else self._build()
         logger.info("sqlite backend connected (path=%s)", path)
 
     async def disconnect(self) -> None:
@@ -125,9 +150,12 @@ class SQLitePersistenceBackend(BackendBase):
 
     async def _disconnect(self) -> None:
         db, self._db, self._repos = self._db, None, None
+        conns, self._conns = self._conns, None
         if db is None:
             return
         try:
+            if conns is not None and conns.reader is not db:
+                await conns.reader.close()
             await db.close()
         except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
             logger.warning("sqlite close failed: %s", exc)
@@ -159,10 +187,14 @@ class SQLitePersistenceBackend(BackendBase):
             self._repos = None
             self._unusable_reason = f"the last migrate() failed: {exc}"
             raise
-        self._repos = build_repositories(db, self._write_lock)
+        self._repos = self._build()
         self._unusable_reason = None
         if applied:
             logger.info("sqlite migrations applied: %s", ", ".join(applied))
+
+    def _build(self) -> Repositories:
+        assert self._conns is not None
+        return build_repositories(self._conns)
 
     def get_db(self) -> aiosqlite.Connection:
         """The shared aiosqlite connection."""

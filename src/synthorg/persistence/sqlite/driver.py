@@ -11,9 +11,10 @@ import asyncio
 import contextvars
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Any
 
 import aiosqlite
 
@@ -97,6 +98,10 @@ class WriteLock:
         self._holder: object | None = None
         self._depth = 0
 
+    def locked(self) -> bool:
+        """Whether any holder has the lock."""
+        return self._lock.locked()
+
     @property
     def held_by_current_task(self) -> bool:
         """True inside a ``write_context`` (or write) of the current holder."""
@@ -146,3 +151,42 @@ async def transaction(db: aiosqlite.Connection, lock: WriteLock) -> AsyncIterato
                 await db.execute("ROLLBACK")
             raise
         await db.execute("RELEASE SAVEPOINT synthorg_tx" if nested else "COMMIT")
+
+
+class Connections:
+    """The connections a SQLite backend's repositories share.
+
+    ``db`` is the one writer. ``reader`` is a second, read-only connection
+    for file databases in WAL mode: its reads see only committed data (no
+    dirty reads of another coroutine's open transaction) and run on their
+    own thread, beside the writer. An in-memory database has one connection
+    (``reader is db``): there a read waits while another task holds the
+    write lock, for the same isolation. Inside the caller's own transaction
+    (it holds the lock) reads go to the writer, to see its own writes.
+    """
+
+    __slots__ = ("db", "lock", "reader")
+
+    def __init__(
+        self, db: aiosqlite.Connection, reader: aiosqlite.Connection, lock: WriteLock
+    ) -> None:
+        self.db = db
+        self.reader = reader
+        self.lock = lock
+
+    async def read(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
+        """Run a read statement with committed-data isolation."""
+        lock = self.lock
+        if lock.held_by_current_task:
+            return await self.db.execute_fetchall(sql, params)
+        if self.reader is not self.db:
+            return await self.reader.execute_fetchall(sql, params)
+        if lock.locked():
+            async with lock:
+                return await self.db.execute_fetchall(sql, params)
+        return await self.db.execute_fetchall(sql, params)
+
+    async def write(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
+        """Run one write statement under the write lock (autocommit)."""
+        async with self.lock:
+            return await self.db.execute_fetchall(sql, params)

@@ -23,6 +23,7 @@ async def list_by_agent(
     offset: int = 0,
 ) -> tuple[DecisionRecord, ...]:
     """Pick the generated per-column list, so each role reads its own index."""
+    role = DecisionRole(role)  # a plain string works; an unknown role raises
     if role is DecisionRole.EXECUTOR:
         return await repo.list_by_executor(agent_id, limit, offset)
     return await repo.list_by_reviewer(agent_id, limit, offset)

@@ -39,6 +39,6 @@ async def set_many(
                     raise _CompareFailed
     except _CompareFailed:
         return False
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
         raise map_sqlite_error(exc, "settings.set_many") from exc
     return True

@@ -50,6 +50,7 @@ class EntityInfo:
     exclude: tuple[tuple[str, object], ...]
     foreign_keys: tuple[tuple[str, str, str], ...]  # (field, table, target field)
     methods: tuple[tuple[str, str], ...]  # (name, kind) of declared methods
+    unique_indexes: tuple[tuple[str, ...], ...]  # column sets of unique indexes
 
 
 ENTITIES: tuple[EntityInfo, ...] = (
@@ -75,5 +76,6 @@ ENTITIES: tuple[EntityInfo, ...] = (
         exclude=(),
         foreign_keys=(),
         methods=(),
+        unique_indexes=(),
     ),
 )

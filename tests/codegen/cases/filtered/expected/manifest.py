@@ -51,6 +51,7 @@ class EntityInfo:
     exclude: tuple[tuple[str, object], ...]
     foreign_keys: tuple[tuple[str, str, str], ...]  # (field, table, target field)
     methods: tuple[tuple[str, str], ...]  # (name, kind) of declared methods
+    unique_indexes: tuple[tuple[str, ...], ...]  # column sets of unique indexes
 
 
 ENTITIES: tuple[EntityInfo, ...] = (
@@ -81,5 +82,6 @@ ENTITIES: tuple[EntityInfo, ...] = (
         exclude=(),
         foreign_keys=(),
         methods=(),
+        unique_indexes=(("external_ref",),),
     ),
 )

@@ -2,9 +2,9 @@
 -- Desired state of the PostgreSQL schema (referenced tables first).
 
 CREATE TABLE "settings" (
-    "namespace" TEXT NOT NULL,
-    "key" TEXT NOT NULL,
-    "value" TEXT NOT NULL,
+    "namespace" TEXT COLLATE "C" NOT NULL,
+    "key" TEXT COLLATE "C" NOT NULL,
+    "value" TEXT COLLATE "C" NOT NULL,
     "version" BIGINT NOT NULL,
     CONSTRAINT "ck_settings_version_ge" CHECK ("version" >= 1),
     CONSTRAINT "pk_settings" PRIMARY KEY ("namespace", "key")

@@ -4,12 +4,10 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "version") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "version" = excluded."version"'
 _GET = 'SELECT "namespace", "key", "value", "version" FROM "settings" WHERE "namespace" = ? AND "key" = ?'
@@ -46,30 +44,30 @@ def _params(entity: SettingRow) -> tuple[Any, ...]:
 class SQLiteSettingRowRepository:
     """SettingRowRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: SettingRow) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "settings.save") from exc
 
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id[0], entity_id[1]))
+            rows = await self._conns.read(_GET, (entity_id[0], entity_id[1]))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "settings.get") from exc
         for row in rows:
@@ -79,10 +77,7 @@ class SQLiteSettingRowRepository:
     async def delete(self, entity_id: SettingRowKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(
-                    _DELETE, (entity_id[0], entity_id[1])
-                )
+            rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "settings.delete") from exc
         return any(True for _ in rows)
@@ -93,7 +88,7 @@ class SQLiteSettingRowRepository:
         """One page ordered by namespace, key."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "settings.list_items") from exc
         return tuple(map(_from_row, rows))

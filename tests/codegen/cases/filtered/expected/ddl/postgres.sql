@@ -2,11 +2,11 @@
 -- Desired state of the PostgreSQL schema (referenced tables first).
 
 CREATE TABLE "jobs" (
-    "id" TEXT NOT NULL,
-    "queue_name" TEXT NOT NULL,
-    "state" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "queue_name" TEXT COLLATE "C" NOT NULL,
+    "state" TEXT COLLATE "C" NOT NULL,
     "attempts" BIGINT NOT NULL,
-    "external_ref" TEXT,
+    "external_ref" TEXT COLLATE "C",
     "labels" JSONB NOT NULL,
     "payload" JSONB NOT NULL,
     "finished_at" TIMESTAMPTZ,
@@ -17,8 +17,8 @@ CREATE TABLE "jobs" (
     CONSTRAINT "ck_jobs_payload_format" CHECK (jsonb_typeof("payload") = 'object'),
     CONSTRAINT "pk_jobs" PRIMARY KEY ("id")
 );
-CREATE INDEX "ix_jobs_created_at_id" ON "jobs" ("created_at" DESC, "id");
+CREATE INDEX "ix_jobs_created_at_id" ON "jobs" ("created_at", "id" DESC);
 CREATE INDEX "ix_jobs_finished" ON "jobs" ("state", "finished_at" DESC);
-CREATE INDEX "ix_jobs_queue_name_created_at_id" ON "jobs" ("queue_name", "created_at" DESC, "id");
-CREATE INDEX "ix_jobs_state_created_at_id" ON "jobs" ("state", "created_at" DESC, "id");
+CREATE INDEX "ix_jobs_queue_name_created_at_id" ON "jobs" ("queue_name", "created_at", "id" DESC);
+CREATE INDEX "ix_jobs_state_created_at_id" ON "jobs" ("state", "created_at", "id" DESC);
 CREATE UNIQUE INDEX "ux_jobs_external_ref" ON "jobs" ("external_ref");

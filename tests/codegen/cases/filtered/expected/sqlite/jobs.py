@@ -4,8 +4,6 @@
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
@@ -14,7 +12,7 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
 )
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "jobs" ("id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "queue_name" = excluded."queue_name", "state" = excluded."state", "attempts" = excluded."attempts", "external_ref" = excluded."external_ref", "labels" = excluded."labels", "payload" = excluded."payload", "finished_at" = excluded."finished_at", "created_at" = excluded."created_at"'
@@ -91,30 +89,30 @@ def _where(spec: JobFilterSpec) -> tuple[int, list[Any]]:
 class SQLiteJobRepository:
     """JobRepository on one shared aiosqlite connection.
 
-    Each method is one statement and one hop to the aiosqlite thread; writes
+    Each method is one statement and one hop to an aiosqlite thread; writes
     hold the backend's write lock so they never land inside another
-    coroutine's open transaction.
+    coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_db", "_lock")
+    __slots__ = ("_conns", "_db", "_lock")
 
-    def __init__(self, db: aiosqlite.Connection, write_lock: WriteLock) -> None:
-        self._db = db
-        self._lock = write_lock
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+        self._db = conns.db
+        self._lock = conns.lock
 
     async def save(self, entity: Job) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with self._lock:
-                await self._db.execute_fetchall(_UPSERT, params)
+            await self._conns.write(_UPSERT, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "jobs.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Job | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._db.execute_fetchall(_GET, (entity_id,))
+            rows = await self._conns.read(_GET, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "jobs.get") from exc
         for row in rows:
@@ -124,8 +122,7 @@ class SQLiteJobRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(_DELETE, (entity_id,))
+            rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "jobs.delete") from exc
         return any(True for _ in rows)
@@ -136,7 +133,7 @@ class SQLiteJobRepository:
         """One page ordered by created_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._db.execute_fetchall(_LIST, (limit, offset))
+            rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "jobs.list_items") from exc
         return tuple(map(_from_row, rows))
@@ -153,7 +150,7 @@ class SQLiteJobRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._db.execute_fetchall(_QUERY[mask], params)
+            rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "jobs.query") from exc
         return tuple(map(_from_row, rows))
@@ -162,7 +159,7 @@ class SQLiteJobRepository:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._db.execute_fetchall(_COUNT[mask], params)
+            rows = await self._conns.read(_COUNT[mask], params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "jobs.count") from exc
         return int(next(iter(rows))[0])

@@ -2,11 +2,11 @@
 -- Revision 0001 (postgres).
 
 CREATE TABLE "jobs" (
-    "id" TEXT NOT NULL,
-    "queue_name" TEXT NOT NULL,
-    "state" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "queue_name" TEXT COLLATE "C" NOT NULL,
+    "state" TEXT COLLATE "C" NOT NULL,
     "attempts" BIGINT NOT NULL,
-    "external_ref" TEXT,
+    "external_ref" TEXT COLLATE "C",
     "labels" JSONB NOT NULL,
     "payload" JSONB NOT NULL,
     "finished_at" TIMESTAMPTZ,
@@ -18,12 +18,12 @@ CREATE TABLE "jobs" (
     CONSTRAINT "pk_jobs" PRIMARY KEY ("id")
 );
 
-CREATE INDEX "ix_jobs_created_at_id" ON "jobs" ("created_at" DESC, "id");
+CREATE INDEX "ix_jobs_created_at_id" ON "jobs" ("created_at", "id" DESC);
 
 CREATE INDEX "ix_jobs_finished" ON "jobs" ("state", "finished_at" DESC);
 
-CREATE INDEX "ix_jobs_queue_name_created_at_id" ON "jobs" ("queue_name", "created_at" DESC, "id");
+CREATE INDEX "ix_jobs_queue_name_created_at_id" ON "jobs" ("queue_name", "created_at", "id" DESC);
 
-CREATE INDEX "ix_jobs_state_created_at_id" ON "jobs" ("state", "created_at" DESC, "id");
+CREATE INDEX "ix_jobs_state_created_at_id" ON "jobs" ("state", "created_at", "id" DESC);
 
 CREATE UNIQUE INDEX "ux_jobs_external_ref" ON "jobs" ("external_ref");

@@ -20,12 +20,12 @@ CREATE TABLE "jobs" (
     CONSTRAINT "pk_jobs" PRIMARY KEY ("id")
 );
 
-CREATE INDEX "ix_jobs_created_at_id" ON "jobs" ("created_at" DESC, "id");
+CREATE INDEX "ix_jobs_created_at_id" ON "jobs" ("created_at", "id" DESC);
 
 CREATE INDEX "ix_jobs_finished" ON "jobs" ("state", "finished_at" DESC);
 
-CREATE INDEX "ix_jobs_queue_name_created_at_id" ON "jobs" ("queue_name", "created_at" DESC, "id");
+CREATE INDEX "ix_jobs_queue_name_created_at_id" ON "jobs" ("queue_name", "created_at", "id" DESC);
 
-CREATE INDEX "ix_jobs_state_created_at_id" ON "jobs" ("state", "created_at" DESC, "id");
+CREATE INDEX "ix_jobs_state_created_at_id" ON "jobs" ("state", "created_at", "id" DESC);
 
 CREATE UNIQUE INDEX "ux_jobs_external_ref" ON "jobs" ("external_ref");

@@ -2,8 +2,8 @@
 -- Revision 0001 (postgres).
 
 CREATE TABLE "notes" (
-    "id" TEXT NOT NULL,
-    "body" TEXT NOT NULL,
+    "id" TEXT COLLATE "C" NOT NULL,
+    "body" TEXT COLLATE "C" NOT NULL,
     "pinned" BOOLEAN NOT NULL,
     CONSTRAINT "pk_notes" PRIMARY KEY ("id")
 );

@@ -1,0 +1,153 @@
+"""Version snapshots: one generic definition for every ``*_versions`` accessor.
+
+A snapshot freezes one version of a model (a workflow definition, an agent
+identity, a budget config, ...) as JSON. ``VersionRepository[T]`` is the
+Protocol; :mod:`synthorg.persistence.sqlite.versions` and
+:mod:`synthorg.persistence.postgres.versions` implement it once, generic in
+the versioned model, and the backend builds one per accessor declared in
+``schema/_versions.yaml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Generic, Protocol, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from synthorg.persistence._codec import utc_now
+from synthorg.persistence.types import NotBlankStr
+
+DEFAULT_VERSION_PAGE_SIZE = 50
+"""``list_versions``' own default limit."""
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class VersionSnapshot(BaseModel, Generic[ModelT]):
+    """One saved version of a model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    entity_id: NotBlankStr
+    version: int = Field(ge=1)
+    content_hash: NotBlankStr
+    snapshot: ModelT
+    saved_by: NotBlankStr
+    saved_at: AwareDatetime = Field(default_factory=utc_now)
+
+    @classmethod
+    def of(
+        cls,
+        entity_id: str,
+        version: int,
+        snapshot: ModelT,
+        saved_by: str,
+    ) -> VersionSnapshot[ModelT]:
+        """A snapshot whose ``content_hash`` is computed from ``snapshot``."""
+        return cls(
+            entity_id=entity_id,
+            version=version,
+            content_hash=content_hash(snapshot),
+            snapshot=snapshot,
+            saved_by=saved_by,
+        )
+
+
+def content_hash(model: BaseModel) -> str:
+    """SHA-256 of the model's canonical JSON (sorted keys, no whitespace)."""
+    data = model.model_dump(mode="json")
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_table(table: str) -> str:
+    """A version table name is a generated identifier; refuse anything else."""
+    if not _TABLE.match(table):
+        raise ValueError(f"invalid version table name {table!r}")
+    return table
+
+
+class VersionRepository(Protocol[ModelT]):
+    """Snapshots of one model type, keyed by (entity_id, version)."""
+
+    async def save_version(self, snapshot: VersionSnapshot[ModelT]) -> bool:
+        """Insert-or-ignore; True when this call inserted the snapshot."""
+        ...
+
+    async def get_version(
+        self, entity_id: NotBlankStr, version: int
+    ) -> VersionSnapshot[ModelT] | None:
+        """One version, or None."""
+        ...
+
+    async def get_latest_version(
+        self, entity_id: NotBlankStr
+    ) -> VersionSnapshot[ModelT] | None:
+        """The highest version of an entity, or None."""
+        ...
+
+    async def get_by_content_hash(
+        self, entity_id: NotBlankStr, content_hash: NotBlankStr
+    ) -> VersionSnapshot[ModelT] | None:
+        """The newest version of an entity with this content hash, or None."""
+        ...
+
+    async def list_versions(
+        self,
+        entity_id: NotBlankStr,
+        limit: int = DEFAULT_VERSION_PAGE_SIZE,
+        offset: int = 0,
+    ) -> tuple[VersionSnapshot[ModelT], ...]:
+        """One page of an entity's versions, newest first."""
+        ...
+
+    async def count_versions(self, entity_id: NotBlankStr) -> int:
+        """How many versions an entity has."""
+        ...
+
+    async def delete_versions_for_entity(self, entity_id: NotBlankStr) -> int:
+        """Delete every version of an entity; the count."""
+        ...
+
+
+class VersionSql:
+    """The statements of one version table, built once per repository.
+
+    ``table`` is validated as an identifier and always quoted; values are
+    bound parameters. ``ph`` is the dialect's placeholder.
+    """
+
+    __slots__ = ("count", "delete", "get", "get_by_hash", "insert", "latest", "list")
+
+    def __init__(self, table: str, ph: str, *, returning_deletes: bool) -> None:
+        t = f'"{check_table(table)}"'
+        cols = (
+            '"entity_id", "version", "content_hash", "snapshot", "saved_by", "saved_at"'
+        )
+        select = f"SELECT {cols} FROM {t}"
+        self.insert = (
+            f"INSERT INTO {t} ({cols}) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
+            f'ON CONFLICT ("entity_id", "version") DO NOTHING'
+            + (" RETURNING 1" if returning_deletes else "")
+        )
+        self.get = f'{select} WHERE "entity_id" = {ph} AND "version" = {ph}'
+        self.latest = (
+            f'{select} WHERE "entity_id" = {ph} ORDER BY "version" DESC LIMIT 1'
+        )
+        self.get_by_hash = (
+            f'{select} WHERE "entity_id" = {ph} AND "content_hash" = {ph} '
+            'ORDER BY "version" DESC LIMIT 1'
+        )
+        self.list = (
+            f'{select} WHERE "entity_id" = {ph} ORDER BY "version" DESC '
+            f"LIMIT {ph} OFFSET {ph}"
+        )
+        self.count = f'SELECT COUNT(*) FROM {t} WHERE "entity_id" = {ph}'
+        self.delete = f'DELETE FROM {t} WHERE "entity_id" = {ph}' + (
+            " RETURNING 1" if returning_deletes else ""
+        )
