@@ -16,6 +16,7 @@ from codegen.declared import declared_method
 from codegen.fields import build_field
 from codegen.ir import (
     DIALECTS,
+    GEN,
     DdlIR,
     EntityIR,
     EnumIR,
@@ -24,11 +25,20 @@ from codegen.ir import (
     ForeignKeyIR,
     IndexIR,
     SchemaIR,
+    ValueModelIR,
+    VersionIR,
     quote,
     sql_literal,
 )
 from codegen.methods import Context, builtin_methods
-from codegen.spec import RESERVED_FIELD_NAMES, EntitySpec, LoadedSchema, SpecError
+from codegen.spec import (
+    MODELS_FILE,
+    RESERVED_FIELD_NAMES,
+    VERSIONS_FILE,
+    EntitySpec,
+    LoadedSchema,
+    SpecError,
+)
 
 ON_DELETE = {
     "cascade": "CASCADE",
@@ -299,24 +309,26 @@ def _ddl(
     return out
 
 
+def _check_field_name(file: str, path: str, name: str) -> None:
+    if keyword.iskeyword(name):
+        raise SpecError(
+            file, path, f"{name!r} is a Python keyword; choose another name"
+        )
+    if name in RESERVED_FIELD_NAMES:
+        raise SpecError(
+            file,
+            path,
+            f"{name!r} is a pydantic BaseModel attribute; choose another name",
+        )
+
+
 def _entity(
     file: str, spec: EntitySpec, enums: dict[str, Any], tables: dict[str, EntitySpec]
 ) -> EntityIR:
     for name in spec.fields:
-        if keyword.iskeyword(name):
-            raise SpecError(
-                file,
-                f"fields.{name}",
-                f"{name!r} is a Python keyword; choose another name",
-            )
-        if name in RESERVED_FIELD_NAMES:
-            raise SpecError(
-                file,
-                f"fields.{name}",
-                f"{name!r} is a pydantic BaseModel attribute; choose another name",
-            )
+        _check_field_name(file, f"fields.{name}", name)
     fields = {
-        name: build_field(spec, file, name, fs, enums)
+        name: build_field(spec.table, file, name, fs, enums)
         for name, fs in spec.fields.items()
     }
     repo = spec.repository
@@ -485,6 +497,8 @@ def build(schema: LoadedSchema) -> SchemaIR:
     entities = [
         _entity(file, spec, schema.enums, tables) for file, spec in schema.entities
     ]
+    models = _value_models(schema)
+    versions = _versions(schema, entities, models, tables, seen)
     enums = tuple(
         EnumIR(
             name=name,
@@ -493,8 +507,102 @@ def build(schema: LoadedSchema) -> SchemaIR:
         )
         for name, spec in schema.enums.items()
     )
+    tables_in_order = _dependency_order([*entities, *(v.table for v in versions)])
     return SchemaIR(
         enums=enums,
         entities=tuple(sorted(entities, key=lambda e: e.accessor)),
-        table_order=tuple(e.table for e in _dependency_order(entities)),
+        table_order=tuple(e.table for e in tables_in_order),
+        models=models,
+        versions=versions,
     )
+
+
+def _value_models(schema: LoadedSchema) -> tuple[ValueModelIR, ...]:
+    file = f"{schema.enums_file.split('/')[0]}/{MODELS_FILE}"
+    out: list[ValueModelIR] = []
+    for name, spec in schema.models.items():
+        prefix = f"models.{name}.fields"
+        for fname in spec.fields:
+            _check_field_name(file, f"{prefix}.{fname}", fname)
+        fields = tuple(
+            build_field("_", file, fname, fs, schema.enums, prefix)
+            for fname, fs in spec.fields.items()
+        )
+        out.append(
+            ValueModelIR(
+                name=name,
+                description=spec.description or f"{name} (stored as JSON).",
+                fields=fields,
+                enums=tuple(sorted({f.enum for f in fields if f.enum is not None})),
+            )
+        )
+    return tuple(out)
+
+
+# Every version table has this shape; VersionRepository[T] reads and writes it.
+VERSION_FIELDS: dict[str, dict[str, Any]] = {
+    "entity_id": {"type": "str", "description": "Id of the versioned entity."},
+    "version": {"type": "int", "ge": 1},
+    "content_hash": {"type": "str", "description": "SHA-256 of the snapshot."},
+    "snapshot": {"type": "json", "description": "The versioned model as JSON."},
+    "saved_by": {"type": "str"},
+    "saved_at": {"type": "datetime", "default": "now"},
+}
+
+
+def _versions(
+    schema: LoadedSchema,
+    entities: list[EntityIR],
+    models: tuple[ValueModelIR, ...],
+    tables: dict[str, EntitySpec],
+    seen: dict[tuple[str, str], str],
+) -> tuple[VersionIR, ...]:
+    file = f"{schema.enums_file.split('/')[0]}/{VERSIONS_FILE}"
+    modules = {e.name: f"{GEN}.{e.module}" for e in entities}
+    modules.update({m.name: f"{GEN}.models" for m in models})
+    out: list[VersionIR] = []
+    for accessor, version in schema.versions.items():
+        path = f"versions.{accessor}"
+        for what in ("accessor", "table"):
+            other = seen.get((what, accessor))
+            if other is not None:
+                raise SpecError(
+                    file, path, f"{accessor!r} is already declared in {other}"
+                )
+        if version.model not in modules:
+            known = ", ".join(sorted(modules))
+            raise SpecError(
+                file,
+                f"{path}.model",
+                f"unknown model {version.model!r} (known: {known})",
+            )
+        spec = EntitySpec.model_validate(
+            {
+                "entity": "".join(p.title() for p in accessor.split("_")) + "Row",
+                "accessor": accessor,
+                "table": accessor,
+                "description": version.description or f"Versions of {version.model}.",
+                "repository": {
+                    "kinds": ["id_keyed"],
+                    "key": ["entity_id", "version"],
+                    "order": ["entity_id", "-version"],
+                },
+                "fields": VERSION_FIELDS,
+                "indexes": [
+                    {
+                        "name": f"ix_{accessor}_content_hash",
+                        "columns": ["entity_id", "content_hash", "-version"],
+                    }
+                ],
+            }
+        )
+        table = _entity(file, spec, schema.enums, tables)
+        out.append(
+            VersionIR(
+                table=table,
+                model=version.model,
+                model_module=modules[version.model],
+                description=spec.description,
+            )
+        )
+    return tuple(out)

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from codegen.ir import PY_TYPES, TYPES, Codec, Dialect, FieldIR, quote, sql_literal
-from codegen.spec import EntitySpec, FieldSpec, SpecError
+from codegen.spec import FieldSpec, SpecError
 
 
 def sqlite_glob(pattern: str) -> str | None:
@@ -80,10 +80,15 @@ def python_default(
 
 
 def build_field(
-    entity: EntitySpec, file: str, name: str, spec: FieldSpec, enums: dict[str, Any]
+    table: str,
+    file: str,
+    name: str,
+    spec: FieldSpec,
+    enums: dict[str, Any],
+    prefix: str = "fields",
 ) -> FieldIR:
-    """The IR of ``fields.<name>`` of ``entity``."""
-    path = f"fields.{name}"
+    """The IR of ``<prefix>.<name>``; ``table`` names its CHECK constraints."""
+    path = f"{prefix}.{name}"
     if (spec.type is None) == (spec.enum is None):
         raise SpecError(file, path, "declare exactly one of 'type' or 'enum'")
     kind = spec.type or "enum"
@@ -154,16 +159,14 @@ def build_field(
         if kind == "enum":
             assert spec.enum is not None
             values = ", ".join(sql_literal(v) for v in enums[spec.enum].values)
-            checks.append((f"ck_{entity.table}_{name}", f"{column} IN ({values})"))
+            checks.append((f"ck_{table}_{name}", f"{column} IN ({values})"))
         kind_check = types.kind_check(kind, column)
         if kind_check is not None:
-            checks.append((f"ck_{entity.table}_{name}_format", kind_check))
+            checks.append((f"ck_{table}_{name}_format", kind_check))
         for op, expression in sql_bounds:
-            checks.append((f"ck_{entity.table}_{name}_{op}", expression))
+            checks.append((f"ck_{table}_{name}_{op}", expression))
         if dialect in pattern_checks:
-            checks.append(
-                (f"ck_{entity.table}_{name}_pattern", pattern_checks[dialect])
-            )
+            checks.append((f"ck_{table}_{name}_pattern", pattern_checks[dialect]))
         return Codec(
             column_type=types.column_type(kind),
             encode=types.ENCODERS.get(kind, "{v}"),

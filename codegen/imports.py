@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import re
 
-from codegen.ir import Dialect, EntityIR, SchemaIR
-
-PKG = "synthorg.persistence"
-GEN = f"{PKG}.generated"
+from codegen.ir import GEN, PKG, Dialect, EntityIR, SchemaIR
 
 
 def _lines(
@@ -176,6 +173,10 @@ def repositories_module(schema: SchemaIR) -> tuple[str, ...]:
     }
     for e in schema.entities:
         modules[f"{GEN}.{e.module}"] = {e.repository}
+    for v in schema.versions:
+        modules.setdefault(v.model_module, set()).add(v.model)
+    if schema.versions:
+        modules[f"{PKG}.versions"] = {"VersionRepository"}
     return _lines(modules)
 
 
@@ -184,6 +185,11 @@ def dialect_init_module(schema: SchemaIR, dialect: Dialect) -> tuple[str, ...]:
     prefix = "SQLite" if dialect == "sqlite" else "Postgres"
     for e in schema.entities:
         modules[f"{GEN}.{dialect}.{e.module}"] = {prefix + e.repository}
+    for v in schema.versions:
+        modules.setdefault(v.model_module, set()).add(v.model)
+    if schema.versions:
+        prefix_cls = "SQLite" if dialect == "sqlite" else "Postgres"
+        modules[f"{PKG}.{dialect}.versions"] = {f"{prefix_cls}VersionRepository"}
     if dialect == "sqlite":
         modules[f"{PKG}.sqlite.driver"] = {"Connections"}
         return _lines(modules)
@@ -191,8 +197,28 @@ def dialect_init_module(schema: SchemaIR, dialect: Dialect) -> tuple[str, ...]:
     return _lines(modules)
 
 
+def models_module(schema: SchemaIR) -> tuple[str, ...]:
+    """Imports of ``generated/models.py`` (value models)."""
+    if not schema.models:
+        return ()
+    modules: dict[str, set[str]] = {"pydantic": {"BaseModel", "ConfigDict"}}
+    words: set[str] = set()
+    for model in schema.models:
+        words |= _words(" ".join(f.annotation for f in model.fields))
+        if any(f.field_call() for f in model.fields):
+            modules["pydantic"].add("Field")
+        if any(f.default_factory == "utc_now" for f in model.fields):
+            modules[f"{PKG}._codec"] = {"utc_now"}
+        if model.enums:
+            modules.setdefault(f"{GEN}.enums", set()).update(model.enums)
+    _add_known(modules, words)
+    return _lines(modules)
+
+
 def package_init(schema: SchemaIR) -> tuple[str, ...]:
     modules: dict[str, set[str]] = {f"{GEN}.enums": {e.name for e in schema.enums}}
+    if schema.models:
+        modules[f"{GEN}.models"] = {m.name for m in schema.models}
     for e in schema.entities:
         modules[f"{GEN}.{e.module}"] = set(e.exports)
     return _lines(modules)
@@ -212,4 +238,6 @@ def manifest_module(schema: SchemaIR) -> tuple[str, ...]:
         if e.filtered:
             names.add(e.filter_spec)
         modules[f"{GEN}.{e.module}"] = names
+    for v in schema.versions:
+        modules.setdefault(v.model_module, set()).add(v.model)
     return _lines(modules)

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from codegen import postgres_types, sqlite_types
 
+PKG = "synthorg.persistence"
+GEN = f"{PKG}.generated"
 Dialect = Literal["sqlite", "postgres"]
 DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgres")
 PLACEHOLDER: dict[Dialect, str] = {"sqlite": "?", "postgres": "%s"}
@@ -347,20 +349,55 @@ class EntityIR:
 
 
 @dataclass(frozen=True)
+class ValueModelIR:
+    """A model stored as JSON inside rows (``schema/_models.yaml``)."""
+
+    name: str
+    description: str
+    fields: tuple[FieldIR, ...]
+    enums: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VersionIR:
+    """A version-snapshot accessor: its table (as an entity) and model."""
+
+    table: EntityIR
+    model: str
+    model_module: str  # where the model class is generated
+    description: str
+
+    @property
+    def accessor(self) -> str:
+        return self.table.accessor
+
+
+@dataclass(frozen=True)
 class SchemaIR:
     enums: tuple[EnumIR, ...]
     entities: tuple[EntityIR, ...]  # sorted by accessor
     table_order: tuple[str, ...]  # referenced tables first
+    models: tuple[ValueModelIR, ...] = ()
+    versions: tuple[VersionIR, ...] = ()
 
     @property
     def entities_by_dependency(self) -> tuple[EntityIR, ...]:
+        """Every table (entities and version tables), referenced first."""
         by_table = {e.table: e for e in self.entities}
+        by_table.update({v.table.table: v.table for v in self.versions})
         return tuple(by_table[t] for t in self.table_order)
+
+    @property
+    def accessors(self) -> tuple[str, ...]:
+        names = [e.accessor for e in self.entities]
+        names += [v.accessor for v in self.versions]
+        return tuple(sorted(names))
 
     @property
     def exports(self) -> tuple[str, ...]:
         """Every public generated name, sorted."""
         names = [enum.name for enum in self.enums]
+        names += [model.name for model in self.models]
         for e in self.entities:
             names.extend(e.exports)
         return tuple(sorted(names))

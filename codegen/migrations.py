@@ -45,7 +45,7 @@ def desired_state(schema: SchemaIR) -> dict[str, Any]:
     dialects: dict[str, Any] = {}
     for dialect in DIALECTS:
         tables: dict[str, Any] = {}
-        for e in schema.entities:
+        for e in schema.entities_by_dependency:
             ddl = e.ddl[dialect]
             tables[e.table] = {
                 "create": ddl.create_table,

@@ -84,6 +84,9 @@ def render_ir(schema: SchemaIR, history: History) -> dict[str, str]:
         schema=schema, module_imports=imports.package_init(schema)
     )
     files["enums.py"] = env.get_template("enums.py.j2").render(schema=schema)
+    files["models.py"] = env.get_template("models.py.j2").render(
+        schema=schema, module_imports=imports.models_module(schema)
+    )
     for e in schema.entities:
         files[f"{e.module}.py"] = env.get_template("entity.py.j2").render(
             e=e, module_imports=imports.entity_module(e)

@@ -245,6 +245,32 @@ class EntitySpec(_Strict):
     enums: dict[ClassName, EnumSpec] = Field(default_factory=dict)
 
 
+class ValueModelSpec(_Strict):
+    """A model stored as JSON inside rows (no table of its own)."""
+
+    description: str = ""
+    fields: dict[Identifier, FieldSpec] = Field(min_length=1)
+
+
+class ModelsFile(_Strict):
+    """``schema/_models.yaml``: value models, such as versioned configs."""
+
+    models: dict[ClassName, ValueModelSpec]
+
+
+class VersionSpec(_Strict):
+    """One version-snapshot accessor: ``VersionRepository[model]``."""
+
+    model: ClassName
+    description: str = ""
+
+
+class VersionsFile(_Strict):
+    """``schema/_versions.yaml``: every version-snapshot accessor."""
+
+    versions: dict[Identifier, VersionSpec]
+
+
 class LoadedSchema(BaseModel):
     """Every validated spec, keyed by file name, sorted for determinism."""
 
@@ -253,6 +279,8 @@ class LoadedSchema(BaseModel):
     enums: dict[str, EnumSpec]
     enums_file: str
     entities: tuple[tuple[str, EntitySpec], ...]
+    models: dict[str, ValueModelSpec] = {}
+    versions: dict[str, VersionSpec] = {}
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:
@@ -276,6 +304,8 @@ def _known_keys() -> set[str]:
         RepositorySpec,
         IndexSpec,
         EntitySpec,
+        ValueModelSpec,
+        VersionSpec,
     ]
     return {name for model in models for name in model.model_fields}
 
@@ -325,6 +355,9 @@ def _read_yaml(path: Path, display: str) -> Any:
 
 
 ENUMS_FILE = "_enums.yaml"
+MODELS_FILE = "_models.yaml"
+VERSIONS_FILE = "_versions.yaml"
+SPECIAL = (ENUMS_FILE, MODELS_FILE, VERSIONS_FILE)
 
 
 def load_schema(schema_dir: Path) -> LoadedSchema:
@@ -342,7 +375,7 @@ def load_schema(schema_dir: Path) -> LoadedSchema:
     entities: list[tuple[str, EntitySpec]] = []
     enum_files: dict[str, str] = {}
     for path in sorted(schema_dir.glob("*.yaml")):
-        if path.name == ENUMS_FILE:
+        if path.name in SPECIAL:
             continue
         display = f"{base}/{path.name}"
         spec = _validate(EntitySpec, _read_yaml(path, display), display)
@@ -358,8 +391,20 @@ def load_schema(schema_dir: Path) -> LoadedSchema:
         entities.append((display, spec))
     if not entities:
         raise SpecError(base, "", "no entity specs found (*.yaml)")
+    models: dict[str, ValueModelSpec] = {}
+    if (schema_dir / MODELS_FILE).exists():
+        display = f"{base}/{MODELS_FILE}"
+        data = _read_yaml(schema_dir / MODELS_FILE, display)
+        models = _validate(ModelsFile, data, display).models
+    versions: dict[str, VersionSpec] = {}
+    if (schema_dir / VERSIONS_FILE).exists():
+        display = f"{base}/{VERSIONS_FILE}"
+        data = _read_yaml(schema_dir / VERSIONS_FILE, display)
+        versions = _validate(VersionsFile, data, display).versions
     return LoadedSchema(
         enums=dict(sorted(enums.items())),
         enums_file=f"{base}/{ENUMS_FILE}",
         entities=tuple(entities),
+        models=dict(sorted(models.items())),
+        versions=dict(sorted(versions.items())),
     )

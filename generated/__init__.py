@@ -55,6 +55,13 @@ from synthorg.persistence.generated.messages import (
     MessageFilterSpec,
     MessageRepository,
 )
+from synthorg.persistence.generated.models import (
+    AgentIdentity,
+    BudgetConfig,
+    Company,
+    EvaluationConfig,
+    Role,
+)
 from synthorg.persistence.generated.oauth_states import OAuthState, OAuthStateRepository
 from synthorg.persistence.generated.project_cost_aggregates import (
     ProjectCostAggregate,
@@ -78,6 +85,7 @@ from synthorg.persistence.generated.webhook_receipts import (
 )
 
 __all__ = [
+    "AgentIdentity",
     "AgentRuntimeState",
     "AgentRuntimeStateRepository",
     "AgentStatus",
@@ -88,10 +96,12 @@ __all__ = [
     "ArtifactFilterSpec",
     "ArtifactRepository",
     "ArtifactType",
+    "BudgetConfig",
     "CallCategory",
     "Checkpoint",
     "CheckpointFilterSpec",
     "CheckpointRepository",
+    "Company",
     "Complexity",
     "CoordinationTopology",
     "CostRecord",
@@ -102,6 +112,7 @@ __all__ = [
     "DecisionRecordFilterSpec",
     "DecisionRecordRepository",
     "DecisionRole",
+    "EvaluationConfig",
     "FineTuneStatus",
     "Heartbeat",
     "HeartbeatRepository",
@@ -120,6 +131,7 @@ __all__ = [
     "ProjectFilterSpec",
     "ProjectRepository",
     "ProjectStatus",
+    "Role",
     "SettingRow",
     "SettingRowKey",
     "SettingRowRepository",

@@ -33,6 +33,13 @@ from synthorg.persistence.generated.enums import (
 )
 from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
+from synthorg.persistence.generated.models import (
+    AgentIdentity,
+    BudgetConfig,
+    Company,
+    EvaluationConfig,
+    Role,
+)
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
@@ -85,6 +92,15 @@ class EntityInfo:
     methods: tuple[tuple[str, str], ...]  # (name, kind) of declared methods
     unique_indexes: tuple[tuple[str, ...], ...]  # column sets of unique indexes
 
+
+VERSIONS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("budget_config_versions", BudgetConfig),
+    ("company_versions", Company),
+    ("evaluation_config_versions", EvaluationConfig),
+    ("identity_versions", AgentIdentity),
+    ("role_versions", Role),
+)
+"""Version-snapshot accessors and the model each one versions."""
 
 ENTITIES: tuple[EntityInfo, ...] = (
     EntityInfo(

@@ -12,6 +12,13 @@ from synthorg.persistence.generated.cost_records import CostRecordRepository
 from synthorg.persistence.generated.decision_records import DecisionRecordRepository
 from synthorg.persistence.generated.heartbeats import HeartbeatRepository
 from synthorg.persistence.generated.messages import MessageRepository
+from synthorg.persistence.generated.models import (
+    AgentIdentity,
+    BudgetConfig,
+    Company,
+    EvaluationConfig,
+    Role,
+)
 from synthorg.persistence.generated.oauth_states import OAuthStateRepository
 from synthorg.persistence.generated.project_cost_aggregates import (
     ProjectCostAggregateRepository,
@@ -21,6 +28,7 @@ from synthorg.persistence.generated.settings import SettingRowRepository
 from synthorg.persistence.generated.tasks import TaskRepository
 from synthorg.persistence.generated.users import UserRepository
 from synthorg.persistence.generated.webhook_receipts import WebhookReceiptRepository
+from synthorg.persistence.versions import VersionRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,11 @@ class Repositories:
     tasks: TaskRepository
     users: UserRepository
     webhook_receipts: WebhookReceiptRepository
+    budget_config_versions: VersionRepository[BudgetConfig]
+    company_versions: VersionRepository[Company]
+    evaluation_config_versions: VersionRepository[EvaluationConfig]
+    identity_versions: VersionRepository[AgentIdentity]
+    role_versions: VersionRepository[Role]
 
 
 class RepositoryAccessors(Protocol):
@@ -120,6 +133,31 @@ class RepositoryAccessors(Protocol):
     @property
     def webhook_receipts(self) -> WebhookReceiptRepository:
         """Repository of WebhookReceipt."""
+        ...
+
+    @property
+    def budget_config_versions(self) -> VersionRepository[BudgetConfig]:
+        """Version snapshots of BudgetConfig."""
+        ...
+
+    @property
+    def company_versions(self) -> VersionRepository[Company]:
+        """Version snapshots of Company."""
+        ...
+
+    @property
+    def evaluation_config_versions(self) -> VersionRepository[EvaluationConfig]:
+        """Version snapshots of EvaluationConfig."""
+        ...
+
+    @property
+    def identity_versions(self) -> VersionRepository[AgentIdentity]:
+        """Version snapshots of AgentIdentity."""
+        ...
+
+    @property
+    def role_versions(self) -> VersionRepository[Role]:
+        """Version snapshots of Role."""
         ...
 
 
@@ -206,19 +244,49 @@ class RepositoryAccessorsMixin:
         """Repository of WebhookReceipt."""
         return self._repositories().webhook_receipts
 
+    @property
+    def budget_config_versions(self) -> VersionRepository[BudgetConfig]:
+        """Version snapshots of BudgetConfig."""
+        return self._repositories().budget_config_versions
+
+    @property
+    def company_versions(self) -> VersionRepository[Company]:
+        """Version snapshots of Company."""
+        return self._repositories().company_versions
+
+    @property
+    def evaluation_config_versions(self) -> VersionRepository[EvaluationConfig]:
+        """Version snapshots of EvaluationConfig."""
+        return self._repositories().evaluation_config_versions
+
+    @property
+    def identity_versions(self) -> VersionRepository[AgentIdentity]:
+        """Version snapshots of AgentIdentity."""
+        return self._repositories().identity_versions
+
+    @property
+    def role_versions(self) -> VersionRepository[Role]:
+        """Version snapshots of Role."""
+        return self._repositories().role_versions
+
 
 ACCESSORS: tuple[str, ...] = (
     "agent_states",
     "api_keys",
     "artifacts",
+    "budget_config_versions",
     "checkpoints",
+    "company_versions",
     "cost_records",
     "decision_records",
+    "evaluation_config_versions",
     "heartbeats",
+    "identity_versions",
     "messages",
     "oauth_states",
     "project_cost_aggregates",
     "projects",
+    "role_versions",
     "settings",
     "tasks",
     "users",

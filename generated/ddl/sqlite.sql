@@ -82,6 +82,21 @@ CREATE INDEX "ix_artifacts_created_by_id" ON "artifacts" ("created_by", "id");
 CREATE INDEX "ix_artifacts_task_id_id" ON "artifacts" ("task_id", "id");
 CREATE INDEX "ix_artifacts_type_id" ON "artifacts" ("type", "id");
 
+CREATE TABLE "budget_config_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_budget_config_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_budget_config_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_budget_config_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_budget_config_versions" PRIMARY KEY ("entity_id", "version")
+);
+CREATE INDEX "ix_budget_config_versions_content_hash" ON "budget_config_versions" ("entity_id", "content_hash", "version" DESC);
+CREATE INDEX "ix_budget_config_versions_entity_id_version" ON "budget_config_versions" ("entity_id", "version" DESC);
+
 CREATE TABLE "checkpoints" (
     "id" TEXT NOT NULL,
     "execution_id" TEXT NOT NULL,
@@ -100,6 +115,21 @@ CREATE INDEX "ix_checkpoints_execution_id_created_at_id" ON "checkpoints" ("exec
 CREATE INDEX "ix_checkpoints_execution_id_turn_number_id" ON "checkpoints" ("execution_id", "turn_number", "id" DESC);
 CREATE INDEX "ix_checkpoints_task_id_created_at_id" ON "checkpoints" ("task_id", "created_at", "id" DESC);
 CREATE INDEX "ix_checkpoints_task_id_turn_number_id" ON "checkpoints" ("task_id", "turn_number", "id" DESC);
+
+CREATE TABLE "company_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_company_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_company_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_company_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_company_versions" PRIMARY KEY ("entity_id", "version")
+);
+CREATE INDEX "ix_company_versions_content_hash" ON "company_versions" ("entity_id", "content_hash", "version" DESC);
+CREATE INDEX "ix_company_versions_entity_id_version" ON "company_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "cost_records" (
     "id" TEXT NOT NULL,
@@ -151,6 +181,21 @@ CREATE INDEX "ix_decision_records_reviewer_agent_id_recorded_at_id" ON "decision
 CREATE INDEX "ix_decision_records_task_id_recorded_at_id" ON "decision_records" ("task_id", "recorded_at", "id" DESC);
 CREATE UNIQUE INDEX "ux_decision_records_task_id_version" ON "decision_records" ("task_id", "version");
 
+CREATE TABLE "evaluation_config_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_evaluation_config_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_evaluation_config_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_evaluation_config_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_evaluation_config_versions" PRIMARY KEY ("entity_id", "version")
+);
+CREATE INDEX "ix_evaluation_config_versions_content_hash" ON "evaluation_config_versions" ("entity_id", "content_hash", "version" DESC);
+CREATE INDEX "ix_evaluation_config_versions_entity_id_version" ON "evaluation_config_versions" ("entity_id", "version" DESC);
+
 CREATE TABLE "heartbeats" (
     "execution_id" TEXT NOT NULL,
     "agent_id" TEXT NOT NULL,
@@ -160,6 +205,21 @@ CREATE TABLE "heartbeats" (
     CONSTRAINT "pk_heartbeats" PRIMARY KEY ("execution_id")
 );
 CREATE INDEX "ix_heartbeats_last_heartbeat_at_execution_id" ON "heartbeats" ("last_heartbeat_at", "execution_id");
+
+CREATE TABLE "identity_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_identity_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_identity_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_identity_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_identity_versions" PRIMARY KEY ("entity_id", "version")
+);
+CREATE INDEX "ix_identity_versions_content_hash" ON "identity_versions" ("entity_id", "content_hash", "version" DESC);
+CREATE INDEX "ix_identity_versions_entity_id_version" ON "identity_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "messages" (
     "id" TEXT NOT NULL,
@@ -228,6 +288,21 @@ CREATE TABLE "projects" (
 );
 CREATE INDEX "ix_projects_lead_id" ON "projects" ("lead", "id");
 CREATE INDEX "ix_projects_status_id" ON "projects" ("status", "id");
+
+CREATE TABLE "role_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_role_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_role_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_role_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_role_versions" PRIMARY KEY ("entity_id", "version")
+);
+CREATE INDEX "ix_role_versions_content_hash" ON "role_versions" ("entity_id", "content_hash", "version" DESC);
+CREATE INDEX "ix_role_versions_entity_id_version" ON "role_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "settings" (
     "namespace" TEXT NOT NULL,

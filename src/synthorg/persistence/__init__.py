@@ -36,9 +36,19 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.registry import PersistenceBackendRegistry
 from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.versions import (
+    DEFAULT_VERSION_PAGE_SIZE,
+    VersionRepository,
+    VersionSnapshot,
+    content_hash,
+)
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
+    "DEFAULT_VERSION_PAGE_SIZE",
+    "VersionRepository",
+    "VersionSnapshot",
+    "content_hash",
     "ArtifactStorageFullError",
     "ArtifactTooLargeError",
     "ConstraintViolationError",

@@ -5,13 +5,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Generic
 
-import aiosqlite
 from pydantic import ValidationError
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
 from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.protocols import check_pagination
-from synthorg.persistence.sqlite.driver import WriteLock, map_sqlite_error
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 from synthorg.persistence.versions import (
     DEFAULT_VERSION_PAGE_SIZE,
@@ -24,13 +23,10 @@ from synthorg.persistence.versions import (
 class SQLiteVersionRepository(Generic[ModelT]):
     """Snapshots of ``model`` in ``table`` on the shared aiosqlite connection."""
 
-    __slots__ = ("_db", "_lock", "_name", "_snapshot", "_sql")
+    __slots__ = ("_conns", "_name", "_snapshot", "_sql")
 
-    def __init__(
-        self, db: aiosqlite.Connection, lock: WriteLock, table: str, model: type[ModelT]
-    ) -> None:
-        self._db = db
-        self._lock = lock
+    def __init__(self, conns: Connections, table: str, model: type[ModelT]) -> None:
+        self._conns = conns
         self._name = table
         self._sql = VersionSql(table, "?", returning_deletes=True)
         # The parametrized model validates the snapshot as ``model`` once.
@@ -55,14 +51,13 @@ class SQLiteVersionRepository(Generic[ModelT]):
 
     async def _fetch(self, op: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
         try:
-            return list(await self._db.execute_fetchall(sql, params))
+            return list(await self._conns.read(sql, params))
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, f"{self._name}.{op}") from exc
 
     async def _write(self, op: str, sql: str, params: tuple[Any, ...]) -> int:
         try:
-            async with self._lock:
-                rows = await self._db.execute_fetchall(sql, params)
+            rows = await self._conns.write(sql, params)
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, f"{self._name}.{op}") from exc
         return sum(1 for _ in rows)
