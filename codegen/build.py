@@ -169,7 +169,11 @@ def _indexes(
             )
         explicit.append(
             IndexIR(
-                name=index.name, columns=tuple(cols), unique=index.unique, where=where
+                name=index.name,
+                columns=tuple(cols),
+                unique=index.unique,
+                where=where,
+                predicate=tuple(index.where.items()),
             )
         )
     for name, f in fields.items():
@@ -218,6 +222,10 @@ def _indexes(
         name = f"ix_{table}_" + "_".join(names)
         if len(name) > 63:
             digest = hashlib.sha256("_".join(names).encode()).hexdigest()[:8]
+            name = f"{name[:54]}_{digest}"
+        if any(ix.name == name for ix in [*explicit, *derived.values()]):
+            # Same columns, other directions: keep both indexes, distinct names.
+            digest = hashlib.sha256(repr(wanted).encode()).hexdigest()[:8]
             name = f"{name[:54]}_{digest}"
         rendered = tuple(f"{quote(n)} DESC" if d else quote(n) for n, d in wanted)
         derived[wanted] = IndexIR(name=name, columns=rendered, unique=False)

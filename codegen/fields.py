@@ -161,6 +161,15 @@ def build_field(
             values = ", ".join(sql_literal(v) for v in enums[spec.enum].values)
             checks.append((f"ck_{table}_{name}", f"{column} IN ({values})"))
         kind_check = types.kind_check(kind, column)
+        if (
+            kind_check is not None
+            and spec.optional
+            and dialect == "sqlite"
+            and kind in ("json", "list[str]", "list[int]", "list[json]")
+        ):
+            # SQLite before 3.45 has json_valid(NULL) = 0 (not NULL), which
+            # would make the CHECK refuse a NULL in an optional JSON column.
+            kind_check = f"{column} IS NULL OR ({kind_check})"
         if kind_check is not None:
             checks.append((f"ck_{table}_{name}_format", kind_check))
         for op, expression in sql_bounds:

@@ -130,7 +130,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         if name in binds:
             modules.setdefault(module, set()).add(name.rstrip("("))
     kinds = {m.kind for m in e.methods}
-    if "update_entity" in kinds or "outcome" in kinds:
+    if "update_entity" in kinds:
         modules[f"{PKG}.errors"].add("RecordNotFoundError")
     if "increment" in kinds:
         modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")

@@ -146,6 +146,7 @@ class IndexIR:
     columns: tuple[str, ...]  # already SQL fragments ("status", "created_at" DESC)
     unique: bool
     where: str | None = None  # a partial index predicate
+    predicate: tuple[tuple[str, str | int | bool], ...] = ()  # where, as (field, value)
 
 
 @dataclass(frozen=True)

@@ -329,7 +329,9 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
         for flt in ctx.filters:
             if flt.op == "eq":
                 ctx.paths.append(((flt.field.name,), order_names))
-            else:  # a range: the field leads, then the ordering
-                rest = tuple(n for n in order_names if n.lstrip("-") != flt.field.name)
-                ctx.paths.append(((), (flt.field.name, *rest)))
+            else:  # a range: the field leads (in its ordering direction), then the rest
+                name = flt.field.name
+                lead = f"-{name}" if f"-{name}" in order_names else name
+                rest = tuple(n for n in order_names if n.lstrip("-") != name)
+                ctx.paths.append(((), (lead, *rest)))
     return methods

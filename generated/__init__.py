@@ -15,15 +15,52 @@ from synthorg.persistence.generated.artifacts import (
     ArtifactFilterSpec,
     ArtifactRepository,
 )
+from synthorg.persistence.generated.audit_entries import (
+    AuditEntry,
+    AuditEntryFilterSpec,
+    AuditEntryRepository,
+)
+from synthorg.persistence.generated.ceremony_scheduler_state import (
+    CeremonySchedulerState,
+    CeremonySchedulerStateRepository,
+)
 from synthorg.persistence.generated.checkpoints import (
     Checkpoint,
     CheckpointFilterSpec,
     CheckpointRepository,
 )
+from synthorg.persistence.generated.circuit_breaker_state import (
+    CircuitBreakerState,
+    CircuitBreakerStateKey,
+    CircuitBreakerStateRepository,
+)
+from synthorg.persistence.generated.collaboration_metrics import (
+    CollaborationMetricRecord,
+    CollaborationMetricRecordFilterSpec,
+    CollaborationMetricRecordRepository,
+)
+from synthorg.persistence.generated.connection_secrets import (
+    ConnectionSecret,
+    ConnectionSecretRepository,
+)
+from synthorg.persistence.generated.connections import (
+    Connection,
+    ConnectionFilterSpec,
+    ConnectionRepository,
+)
 from synthorg.persistence.generated.cost_records import (
     CostRecord,
     CostRecordFilterSpec,
     CostRecordRepository,
+)
+from synthorg.persistence.generated.custom_presets import (
+    PersonalityPreset,
+    PersonalityPresetRepository,
+)
+from synthorg.persistence.generated.custom_rules import (
+    CustomRule,
+    CustomRuleFilterSpec,
+    CustomRuleRepository,
 )
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
@@ -32,24 +69,63 @@ from synthorg.persistence.generated.decision_records import (
 )
 from synthorg.persistence.generated.enums import (
     AgentStatus,
+    ApprovalRiskLevel,
     ArtifactType,
+    AuditVerdict,
     CallCategory,
+    CircuitState,
     Complexity,
+    ConnectionAuthMethod,
+    ConnectionHealth,
+    ConnectionType,
+    ContainerState,
     CoordinationTopology,
     DecisionOutcome,
     DecisionRole,
+    FineTuneStage,
     FineTuneStatus,
     HumanRole,
+    IdempotencyClaimOutcome,
     IdempotencyStatus,
+    LifecycleEventType,
     MessageType,
     Priority,
     ProjectStatus,
+    ProviderAuditAction,
+    RuleComparator,
+    RuleSeverity,
+    SsrfViolationStatus,
     TaskStatus,
     TaskStructure,
     TaskType,
+    TrainingPlanStatus,
     WebhookStatus,
+    WorkflowExecutionStatus,
+    WorkflowType,
+)
+from synthorg.persistence.generated.fine_tune_checkpoints import (
+    FineTuneCheckpoint,
+    FineTuneCheckpointRepository,
+)
+from synthorg.persistence.generated.fine_tune_runs import (
+    FineTuneRun,
+    FineTuneRunRepository,
 )
 from synthorg.persistence.generated.heartbeats import Heartbeat, HeartbeatRepository
+from synthorg.persistence.generated.idempotency_keys import (
+    IdempotencyRecord,
+    IdempotencyRecordKey,
+    IdempotencyRecordRepository,
+)
+from synthorg.persistence.generated.lifecycle_events import (
+    AgentLifecycleEvent,
+    AgentLifecycleEventFilterSpec,
+    AgentLifecycleEventRepository,
+)
+from synthorg.persistence.generated.meeting_cooldown import (
+    MeetingCooldown,
+    MeetingCooldownRepository,
+)
 from synthorg.persistence.generated.messages import (
     Message,
     MessageFilterSpec,
@@ -63,6 +139,18 @@ from synthorg.persistence.generated.models import (
     Role,
 )
 from synthorg.persistence.generated.oauth_states import OAuthState, OAuthStateRepository
+from synthorg.persistence.generated.parked_contexts import (
+    ParkedContext,
+    ParkedContextRepository,
+)
+from synthorg.persistence.generated.preset_overrides import (
+    PresetOverride,
+    PresetOverrideRepository,
+)
+from synthorg.persistence.generated.principle_overrides import (
+    PrincipleOverride,
+    PrincipleOverrideRepository,
+)
 from synthorg.persistence.generated.project_cost_aggregates import (
     ProjectCostAggregate,
     ProjectCostAggregateRepository,
@@ -72,58 +160,149 @@ from synthorg.persistence.generated.projects import (
     ProjectFilterSpec,
     ProjectRepository,
 )
+from synthorg.persistence.generated.provider_audit_events import (
+    ProviderAuditEvent,
+    ProviderAuditEventFilterSpec,
+    ProviderAuditEventRepository,
+)
+from synthorg.persistence.generated.risk_overrides import (
+    RiskTierOverride,
+    RiskTierOverrideRepository,
+)
 from synthorg.persistence.generated.settings import (
     SettingRow,
     SettingRowKey,
     SettingRowRepository,
 )
+from synthorg.persistence.generated.ssrf_violations import (
+    SsrfViolation,
+    SsrfViolationFilterSpec,
+    SsrfViolationRepository,
+)
+from synthorg.persistence.generated.task_metrics import (
+    TaskMetricRecord,
+    TaskMetricRecordFilterSpec,
+    TaskMetricRecordRepository,
+)
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec, TaskRepository
+from synthorg.persistence.generated.tracked_containers import (
+    TrackedContainer,
+    TrackedContainerRepository,
+)
+from synthorg.persistence.generated.training_plans import (
+    TrainingPlan,
+    TrainingPlanFilterSpec,
+    TrainingPlanRepository,
+)
+from synthorg.persistence.generated.training_results import (
+    TrainingResult,
+    TrainingResultRepository,
+)
 from synthorg.persistence.generated.users import User, UserFilterSpec, UserRepository
 from synthorg.persistence.generated.webhook_receipts import (
     WebhookReceipt,
     WebhookReceiptRepository,
 )
+from synthorg.persistence.generated.workflow_definitions import (
+    WorkflowDefinition,
+    WorkflowDefinitionFilterSpec,
+    WorkflowDefinitionRepository,
+)
+from synthorg.persistence.generated.workflow_executions import (
+    WorkflowExecution,
+    WorkflowExecutionFilterSpec,
+    WorkflowExecutionRepository,
+)
 
 __all__ = [
     "AgentIdentity",
+    "AgentLifecycleEvent",
+    "AgentLifecycleEventFilterSpec",
+    "AgentLifecycleEventRepository",
     "AgentRuntimeState",
     "AgentRuntimeStateRepository",
     "AgentStatus",
     "ApiKey",
     "ApiKeyFilterSpec",
     "ApiKeyRepository",
+    "ApprovalRiskLevel",
     "Artifact",
     "ArtifactFilterSpec",
     "ArtifactRepository",
     "ArtifactType",
+    "AuditEntry",
+    "AuditEntryFilterSpec",
+    "AuditEntryRepository",
+    "AuditVerdict",
     "BudgetConfig",
     "CallCategory",
+    "CeremonySchedulerState",
+    "CeremonySchedulerStateRepository",
     "Checkpoint",
     "CheckpointFilterSpec",
     "CheckpointRepository",
+    "CircuitBreakerState",
+    "CircuitBreakerStateKey",
+    "CircuitBreakerStateRepository",
+    "CircuitState",
+    "CollaborationMetricRecord",
+    "CollaborationMetricRecordFilterSpec",
+    "CollaborationMetricRecordRepository",
     "Company",
     "Complexity",
+    "Connection",
+    "ConnectionAuthMethod",
+    "ConnectionFilterSpec",
+    "ConnectionHealth",
+    "ConnectionRepository",
+    "ConnectionSecret",
+    "ConnectionSecretRepository",
+    "ConnectionType",
+    "ContainerState",
     "CoordinationTopology",
     "CostRecord",
     "CostRecordFilterSpec",
     "CostRecordRepository",
+    "CustomRule",
+    "CustomRuleFilterSpec",
+    "CustomRuleRepository",
     "DecisionOutcome",
     "DecisionRecord",
     "DecisionRecordFilterSpec",
     "DecisionRecordRepository",
     "DecisionRole",
     "EvaluationConfig",
+    "FineTuneCheckpoint",
+    "FineTuneCheckpointRepository",
+    "FineTuneRun",
+    "FineTuneRunRepository",
+    "FineTuneStage",
     "FineTuneStatus",
     "Heartbeat",
     "HeartbeatRepository",
     "HumanRole",
+    "IdempotencyClaimOutcome",
+    "IdempotencyRecord",
+    "IdempotencyRecordKey",
+    "IdempotencyRecordRepository",
     "IdempotencyStatus",
+    "LifecycleEventType",
+    "MeetingCooldown",
+    "MeetingCooldownRepository",
     "Message",
     "MessageFilterSpec",
     "MessageRepository",
     "MessageType",
     "OAuthState",
     "OAuthStateRepository",
+    "ParkedContext",
+    "ParkedContextRepository",
+    "PersonalityPreset",
+    "PersonalityPresetRepository",
+    "PresetOverride",
+    "PresetOverrideRepository",
+    "PrincipleOverride",
+    "PrincipleOverrideRepository",
     "Priority",
     "Project",
     "ProjectCostAggregate",
@@ -131,20 +310,51 @@ __all__ = [
     "ProjectFilterSpec",
     "ProjectRepository",
     "ProjectStatus",
+    "ProviderAuditAction",
+    "ProviderAuditEvent",
+    "ProviderAuditEventFilterSpec",
+    "ProviderAuditEventRepository",
+    "RiskTierOverride",
+    "RiskTierOverrideRepository",
     "Role",
+    "RuleComparator",
+    "RuleSeverity",
     "SettingRow",
     "SettingRowKey",
     "SettingRowRepository",
+    "SsrfViolation",
+    "SsrfViolationFilterSpec",
+    "SsrfViolationRepository",
+    "SsrfViolationStatus",
     "Task",
     "TaskFilterSpec",
+    "TaskMetricRecord",
+    "TaskMetricRecordFilterSpec",
+    "TaskMetricRecordRepository",
     "TaskRepository",
     "TaskStatus",
     "TaskStructure",
     "TaskType",
+    "TrackedContainer",
+    "TrackedContainerRepository",
+    "TrainingPlan",
+    "TrainingPlanFilterSpec",
+    "TrainingPlanRepository",
+    "TrainingPlanStatus",
+    "TrainingResult",
+    "TrainingResultRepository",
     "User",
     "UserFilterSpec",
     "UserRepository",
     "WebhookReceipt",
     "WebhookReceiptRepository",
     "WebhookStatus",
+    "WorkflowDefinition",
+    "WorkflowDefinitionFilterSpec",
+    "WorkflowDefinitionRepository",
+    "WorkflowExecution",
+    "WorkflowExecutionFilterSpec",
+    "WorkflowExecutionRepository",
+    "WorkflowExecutionStatus",
+    "WorkflowType",
 ]

@@ -16,6 +16,15 @@ class AgentStatus(StrEnum):
     ERROR = "error"
 
 
+class ApprovalRiskLevel(StrEnum):
+    """Assessed risk of an action, which decides how much approval it needs."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
 class ArtifactType(StrEnum):
     """What kind of output an artifact is."""
 
@@ -27,6 +36,14 @@ class ArtifactType(StrEnum):
     OTHER = "other"
 
 
+class AuditVerdict(StrEnum):
+    """The security engine's decision on a tool call."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    ESCALATE = "escalate"
+
+
 class CallCategory(StrEnum):
     """Why a provider call was made, for cost attribution."""
 
@@ -36,6 +53,14 @@ class CallCategory(StrEnum):
     EMBEDDING = "embedding"
 
 
+class CircuitState(StrEnum):
+    """State of a circuit breaker."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
 class Complexity(StrEnum):
     """Estimated size of a task."""
 
@@ -43,6 +68,49 @@ class Complexity(StrEnum):
     MEDIUM = "medium"
     COMPLEX = "complex"
     EPIC = "epic"
+
+
+class ConnectionAuthMethod(StrEnum):
+    """How a connection authenticates."""
+
+    NONE = "none"
+    API_KEY = "api_key"
+    BEARER_TOKEN = "bearer_token"
+    BASIC_AUTH = "basic_auth"
+    OAUTH2 = "oauth2"
+    CUSTOM = "custom"
+
+
+class ConnectionHealth(StrEnum):
+    """Outcome of a connection's latest health check."""
+
+    UNKNOWN = "unknown"
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+class ConnectionType(StrEnum):
+    """The kind of external service a connection reaches."""
+
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    SLACK = "slack"
+    SMTP = "smtp"
+    DATABASE = "database"
+    GENERIC_HTTP = "generic_http"
+    OAUTH_APP = "oauth_app"
+    MCP_SERVER = "mcp_server"
+
+
+class ContainerState(StrEnum):
+    """Last known state of a tracked container."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    EXITED = "exited"
+    REMOVING = "removing"
 
 
 class CoordinationTopology(StrEnum):
@@ -71,6 +139,17 @@ class DecisionRole(StrEnum):
     REVIEWER = "reviewer"
 
 
+class FineTuneStage(StrEnum):
+    """Pipeline stage a fine-tuning run is in (or stopped in)."""
+
+    GENERATING_DATA = "generating_data"
+    MINING_NEGATIVES = "mining_negatives"
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+    DEPLOYING = "deploying"
+    DONE = "done"
+
+
 class FineTuneStatus(StrEnum):
     """Lifecycle of a fine-tuning run."""
 
@@ -93,12 +172,36 @@ class HumanRole(StrEnum):
     SYSTEM = "system"
 
 
+class IdempotencyClaimOutcome(StrEnum):
+    """What claim() found. fresh: the key was free (absent or expired) and is now the caller's; failed: the previous attempt failed and the caller now holds a new lease (a retry); in_flight: another caller holds a live lease; completed: the operation already succeeded (its response is returned)."""
+
+    FRESH = "fresh"
+    IN_FLIGHT = "in_flight"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
 class IdempotencyStatus(StrEnum):
     """State of an idempotency claim."""
 
     IN_FLIGHT = "in_flight"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+class LifecycleEventType(StrEnum):
+    """What happened to an agent in its employment lifecycle."""
+
+    HIRED = "hired"
+    ONBOARDED = "onboarded"
+    PROMOTED = "promoted"
+    DEMOTED = "demoted"
+    REASSIGNED = "reassigned"
+    STATUS_CHANGED = "status_changed"
+    SUSPENDED = "suspended"
+    REACTIVATED = "reactivated"
+    OFFBOARDED = "offboarded"
+    FIRED = "fired"
 
 
 class MessageType(StrEnum):
@@ -131,6 +234,45 @@ class ProjectStatus(StrEnum):
     ON_HOLD = "on_hold"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+
+
+class ProviderAuditAction(StrEnum):
+    """What was done to a provider."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    CREDENTIALS_ROTATED = "credentials_rotated"
+    PRESET_APPLIED = "preset_applied"
+
+
+class RuleComparator(StrEnum):
+    """How a rule compares a metric with its threshold."""
+
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    EQ = "eq"
+    NE = "ne"
+
+
+class RuleSeverity(StrEnum):
+    """Severity of the signal a rule raises."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class SsrfViolationStatus(StrEnum):
+    """An operator's decision on a blocked request."""
+
+    PENDING = "pending"
+    ALLOWED = "allowed"
+    DENIED = "denied"
 
 
 class TaskStatus(StrEnum):
@@ -168,6 +310,16 @@ class TaskType(StrEnum):
     ADMIN = "admin"
 
 
+class TrainingPlanStatus(StrEnum):
+    """Lifecycle of a training plan."""
+
+    PENDING = "pending"
+    EXECUTING = "executing"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 class WebhookStatus(StrEnum):
     """Processing state of a received webhook."""
 
@@ -178,22 +330,58 @@ class WebhookStatus(StrEnum):
     IGNORED = "ignored"
 
 
+class WorkflowExecutionStatus(StrEnum):
+    """Lifecycle of a workflow run."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class WorkflowType(StrEnum):
+    """How a workflow's tasks are scheduled."""
+
+    SEQUENTIAL_PIPELINE = "sequential_pipeline"
+    PARALLEL_EXECUTION = "parallel_execution"
+    KANBAN = "kanban"
+    AGILE_KANBAN = "agile_kanban"
+
+
 __all__ = [
     "AgentStatus",
+    "ApprovalRiskLevel",
     "ArtifactType",
+    "AuditVerdict",
     "CallCategory",
+    "CircuitState",
     "Complexity",
+    "ConnectionAuthMethod",
+    "ConnectionHealth",
+    "ConnectionType",
+    "ContainerState",
     "CoordinationTopology",
     "DecisionOutcome",
     "DecisionRole",
+    "FineTuneStage",
     "FineTuneStatus",
     "HumanRole",
+    "IdempotencyClaimOutcome",
     "IdempotencyStatus",
+    "LifecycleEventType",
     "MessageType",
     "Priority",
     "ProjectStatus",
+    "ProviderAuditAction",
+    "RuleComparator",
+    "RuleSeverity",
+    "SsrfViolationStatus",
     "TaskStatus",
     "TaskStructure",
     "TaskType",
+    "TrainingPlanStatus",
     "WebhookStatus",
+    "WorkflowExecutionStatus",
+    "WorkflowType",
 ]

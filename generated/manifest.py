@@ -9,29 +9,71 @@ from pydantic import BaseModel
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
+from synthorg.persistence.generated.audit_entries import (
+    AuditEntry,
+    AuditEntryFilterSpec,
+)
+from synthorg.persistence.generated.ceremony_scheduler_state import (
+    CeremonySchedulerState,
+)
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
+from synthorg.persistence.generated.circuit_breaker_state import CircuitBreakerState
+from synthorg.persistence.generated.collaboration_metrics import (
+    CollaborationMetricRecord,
+    CollaborationMetricRecordFilterSpec,
+)
+from synthorg.persistence.generated.connection_secrets import ConnectionSecret
+from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
+from synthorg.persistence.generated.custom_presets import PersonalityPreset
+from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
 )
 from synthorg.persistence.generated.enums import (
     AgentStatus,
+    ApprovalRiskLevel,
     ArtifactType,
+    AuditVerdict,
     CallCategory,
+    CircuitState,
     Complexity,
+    ConnectionAuthMethod,
+    ConnectionHealth,
+    ConnectionType,
+    ContainerState,
     CoordinationTopology,
     DecisionOutcome,
+    FineTuneStage,
+    FineTuneStatus,
     HumanRole,
+    IdempotencyStatus,
+    LifecycleEventType,
     MessageType,
     Priority,
     ProjectStatus,
+    ProviderAuditAction,
+    RuleComparator,
+    RuleSeverity,
+    SsrfViolationStatus,
     TaskStatus,
     TaskStructure,
     TaskType,
+    TrainingPlanStatus,
     WebhookStatus,
+    WorkflowExecutionStatus,
+    WorkflowType,
 )
+from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
+from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.generated.heartbeats import Heartbeat
+from synthorg.persistence.generated.idempotency_keys import IdempotencyRecord
+from synthorg.persistence.generated.lifecycle_events import (
+    AgentLifecycleEvent,
+    AgentLifecycleEventFilterSpec,
+)
+from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.generated.models import (
     AgentIdentity,
@@ -41,12 +83,42 @@ from synthorg.persistence.generated.models import (
     Role,
 )
 from synthorg.persistence.generated.oauth_states import OAuthState
+from synthorg.persistence.generated.parked_contexts import ParkedContext
+from synthorg.persistence.generated.preset_overrides import PresetOverride
+from synthorg.persistence.generated.principle_overrides import PrincipleOverride
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
+from synthorg.persistence.generated.provider_audit_events import (
+    ProviderAuditEvent,
+    ProviderAuditEventFilterSpec,
+)
+from synthorg.persistence.generated.risk_overrides import RiskTierOverride
 from synthorg.persistence.generated.settings import SettingRow
+from synthorg.persistence.generated.ssrf_violations import (
+    SsrfViolation,
+    SsrfViolationFilterSpec,
+)
+from synthorg.persistence.generated.task_metrics import (
+    TaskMetricRecord,
+    TaskMetricRecordFilterSpec,
+)
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
+from synthorg.persistence.generated.tracked_containers import TrackedContainer
+from synthorg.persistence.generated.training_plans import (
+    TrainingPlan,
+    TrainingPlanFilterSpec,
+)
+from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.generated.users import User, UserFilterSpec
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
+from synthorg.persistence.generated.workflow_definitions import (
+    WorkflowDefinition,
+    WorkflowDefinitionFilterSpec,
+)
+from synthorg.persistence.generated.workflow_executions import (
+    WorkflowExecution,
+    WorkflowExecutionFilterSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +163,10 @@ class EntityInfo:
     foreign_keys: tuple[tuple[str, str, str], ...]  # (field, table, target field)
     methods: tuple[tuple[str, str], ...]  # (name, kind) of declared methods
     unique_indexes: tuple[tuple[str, ...], ...]  # column sets of unique indexes
+    # Partial unique indexes: (columns, predicate as (field, value) pairs).
+    partial_unique_indexes: tuple[
+        tuple[tuple[str, ...], tuple[tuple[str, object], ...]], ...
+    ] = ()
 
 
 VERSIONS: tuple[tuple[str, type[BaseModel]], ...] = (
@@ -99,6 +175,7 @@ VERSIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("evaluation_config_versions", EvaluationConfig),
     ("identity_versions", AgentIdentity),
     ("role_versions", Role),
+    ("workflow_versions", WorkflowDefinition),
 )
 """Version-snapshot accessors and the model each one versions."""
 
@@ -191,6 +268,73 @@ ENTITIES: tuple[EntityInfo, ...] = (
         unique_indexes=(),
     ),
     EntityInfo(
+        accessor="audit_entries",
+        table="audit_entries",
+        model=AuditEntry,
+        filter_spec=AuditEntryFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("timestamp", True), ("id", False)),
+        filters=(
+            FilterInfo("agent_id", "agent_id", "eq", None),
+            FilterInfo("action_type", "action_type", "eq", None),
+            FilterInfo("verdict", "verdict", "eq", None),
+            FilterInfo("risk_level", "risk_level", "eq", None),
+            FilterInfo("since", "timestamp", "ge", None),
+            FilterInfo("until", "timestamp", "le", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("timestamp", "datetime", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, True, None, None, False, None),
+            FieldInfo("task_id", "str", None, True, None, None, False, None),
+            FieldInfo("tool_name", "str", None, False, None, None, False, None),
+            FieldInfo("tool_category", "str", None, False, None, None, False, None),
+            FieldInfo("action_type", "str", None, False, None, None, False, None),
+            FieldInfo("arguments_hash", "str", None, False, None, None, False, None),
+            FieldInfo("verdict", "enum", AuditVerdict, False, None, None, False, None),
+            FieldInfo(
+                "risk_level", "enum", ApprovalRiskLevel, False, None, None, False, None
+            ),
+            FieldInfo("reason", "text", None, False, None, None, False, None),
+            FieldInfo(
+                "matched_rules", "list[str]", None, False, None, None, False, None
+            ),
+            FieldInfo(
+                "evaluation_duration_ms", "float", None, False, 0, None, False, None
+            ),
+            FieldInfo("approval_id", "str", None, True, None, None, False, None),
+        ),
+        time_field="timestamp",
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="ceremony_scheduler_state",
+        table="ceremony_scheduler_state",
+        model=CeremonySchedulerState,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("sprint_id",),
+        order=(("sprint_id", False),),
+        filters=(),
+        fields=(
+            FieldInfo("sprint_id", "str", None, False, None, None, False, None),
+            FieldInfo("strategy", "str", None, False, None, None, False, None),
+            FieldInfo("last_fired", "json", None, False, None, None, False, None),
+            FieldInfo("completed_task_count", "int", None, False, 0, None, False, None),
+            FieldInfo("state", "json", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("load_all", "many"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
         accessor="checkpoints",
         table="checkpoints",
         model=Checkpoint,
@@ -218,6 +362,164 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("get_latest", "first"),
             ("delete_by_execution", "affect"),
         ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="circuit_breaker_state",
+        table="circuit_breaker_state",
+        model=CircuitBreakerState,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=(
+            "pair_key_a",
+            "pair_key_b",
+        ),
+        order=(("pair_key_a", False), ("pair_key_b", False)),
+        filters=(),
+        fields=(
+            FieldInfo("pair_key_a", "str", None, False, None, None, False, None),
+            FieldInfo("pair_key_b", "str", None, False, None, None, False, None),
+            FieldInfo("state", "enum", CircuitState, False, None, None, False, None),
+            FieldInfo("bounce_count", "int", None, False, 0, None, False, None),
+            FieldInfo("trip_count", "int", None, False, 0, None, False, None),
+            FieldInfo(
+                "last_bounce_at", "datetime", None, True, None, None, False, None
+            ),
+            FieldInfo("opened_at", "datetime", None, True, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("load_all", "many"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="collaboration_metrics",
+        table="collaboration_metrics",
+        model=CollaborationMetricRecord,
+        filter_spec=CollaborationMetricRecordFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("timestamp", True), ("id", False)),
+        filters=(
+            FilterInfo("agent_id", "agent_id", "eq", None),
+            FilterInfo("since", "timestamp", "ge", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("timestamp", "datetime", None, False, None, None, False, None),
+            FieldInfo("task_id", "str", None, True, None, None, False, None),
+            FieldInfo(
+                "counterpart_agent_id", "str", None, True, None, None, False, None
+            ),
+            FieldInfo(
+                "delegation_success", "bool", None, True, None, None, False, None
+            ),
+            FieldInfo(
+                "delegation_response_seconds", "float", None, True, 0, None, False, None
+            ),
+            FieldInfo(
+                "conflict_constructiveness", "float", None, True, 0, 10, False, None
+            ),
+            FieldInfo("meeting_contribution", "float", None, True, 0, 10, False, None),
+            FieldInfo("loop_triggered", "bool", None, False, None, None, False, None),
+            FieldInfo("handoff_completeness", "float", None, True, 0, 10, False, None),
+            FieldInfo(
+                "interaction_summary", "text", None, False, None, None, False, None
+            ),
+        ),
+        time_field="timestamp",
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="connection_secrets",
+        table="connection_secrets",
+        model=ConnectionSecret,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("secret_id",),
+        order=(("secret_id", False),),
+        filters=(),
+        fields=(
+            FieldInfo("secret_id", "str", None, False, None, None, False, None),
+            FieldInfo("connection_name", "str", None, False, None, None, False, None),
+            FieldInfo("encrypted_value", "bytes", None, False, None, None, False, None),
+            FieldInfo("key_version", "int", None, False, 1, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("rotated_at", "datetime", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("store", "save"),
+            ("retrieve", "one"),
+        ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="connections",
+        table="connections",
+        model=Connection,
+        filter_spec=ConnectionFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("name",),
+        order=(("name", False),),
+        filters=(FilterInfo("connection_type", "connection_type", "eq", None),),
+        fields=(
+            FieldInfo("name", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "connection_type",
+                "enum",
+                ConnectionType,
+                False,
+                None,
+                None,
+                False,
+                None,
+            ),
+            FieldInfo(
+                "auth_method",
+                "enum",
+                ConnectionAuthMethod,
+                False,
+                None,
+                None,
+                False,
+                None,
+            ),
+            FieldInfo("base_url", "str", None, True, None, None, False, None),
+            FieldInfo("secret_refs", "list[str]", None, False, None, None, False, None),
+            FieldInfo("config", "json", None, False, None, None, False, None),
+            FieldInfo(
+                "health_check_enabled", "bool", None, False, None, None, False, None
+            ),
+            FieldInfo(
+                "health_status",
+                "enum",
+                ConnectionHealth,
+                False,
+                None,
+                None,
+                False,
+                None,
+            ),
+            FieldInfo(
+                "last_health_check_at", "datetime", None, True, None, None, False, None
+            ),
+            FieldInfo("metadata", "json", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -252,6 +554,65 @@ ENTITIES: tuple[EntityInfo, ...] = (
         foreign_keys=(),
         methods=(("aggregate", "aggregate"),),
         unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="custom_presets",
+        table="custom_presets",
+        model=PersonalityPreset,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("name",),
+        order=(("name", False),),
+        filters=(),
+        fields=(
+            FieldInfo("name", "str", None, False, None, None, False, None),
+            FieldInfo("description", "text", None, False, None, None, False, None),
+            FieldInfo("traits", "list[str]", None, False, None, None, False, None),
+            FieldInfo(
+                "communication_style", "str", None, False, None, None, False, None
+            ),
+            FieldInfo("config", "json", None, False, None, None, False, None),
+            FieldInfo("created_by", "str", None, True, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="custom_rules",
+        table="custom_rules",
+        model=CustomRule,
+        filter_spec=CustomRuleFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("name", False),),
+        filters=(FilterInfo("enabled_only", "enabled", "eq", True),),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("name", "str", None, False, None, None, True, None),
+            FieldInfo("description", "text", None, False, None, None, False, None),
+            FieldInfo("metric_path", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "comparator", "enum", RuleComparator, False, None, None, False, None
+            ),
+            FieldInfo("threshold", "float", None, False, None, None, False, None),
+            FieldInfo("severity", "enum", RuleSeverity, False, None, None, False, None),
+            FieldInfo(
+                "target_altitudes", "list[str]", None, False, None, None, False, None
+            ),
+            FieldInfo("enabled", "bool", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("get_by_name", "one"),),
+        unique_indexes=(("name",),),
     ),
     EntityInfo(
         accessor="decision_records",
@@ -304,6 +665,72 @@ ENTITIES: tuple[EntityInfo, ...] = (
         ),
     ),
     EntityInfo(
+        accessor="fine_tune_checkpoints",
+        table="fine_tune_checkpoints",
+        model=FineTuneCheckpoint,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("id",),
+        order=(("created_at", True), ("id", False)),
+        filters=(),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("run_id", "str", None, False, None, None, False, None),
+            FieldInfo("model_path", "str", None, False, None, None, False, None),
+            FieldInfo("base_model", "str", None, False, None, None, False, None),
+            FieldInfo("doc_count", "int", None, False, 0, None, False, None),
+            FieldInfo("eval_metrics", "json", None, True, None, None, False, None),
+            FieldInfo("size_bytes", "int", None, False, 0, None, False, None),
+            FieldInfo("is_active", "bool", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(("run_id", "fine_tune_runs", "id"),),
+        methods=(
+            ("get_active_checkpoint", "first"),
+            ("list_by_run", "many"),
+            ("deactivate_all", "affect"),
+            ("set_active", "custom"),
+        ),
+        unique_indexes=(),
+        partial_unique_indexes=((("is_active",), (("is_active", True),)),),
+    ),
+    EntityInfo(
+        accessor="fine_tune_runs",
+        table="fine_tune_runs",
+        model=FineTuneRun,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("id",),
+        order=(("started_at", True), ("id", False)),
+        filters=(),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("status", "enum", FineTuneStatus, False, None, None, False, None),
+            FieldInfo("stage", "enum", FineTuneStage, False, None, None, False, None),
+            FieldInfo("base_model", "str", None, False, None, None, False, None),
+            FieldInfo("source_dir", "str", None, False, None, None, False, None),
+            FieldInfo("config", "json", None, False, None, None, False, None),
+            FieldInfo("progress", "float", None, False, 0, 1, False, None),
+            FieldInfo(
+                "stages_completed", "list[str]", None, False, None, None, False, None
+            ),
+            FieldInfo("error", "text", None, True, None, None, False, None),
+            FieldInfo("started_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("completed_at", "datetime", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("get_active_run", "first"),
+            ("mark_interrupted", "affect"),
+        ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
         accessor="heartbeats",
         table="heartbeats",
         model=Heartbeat,
@@ -324,6 +751,97 @@ ENTITIES: tuple[EntityInfo, ...] = (
         exclude=(),
         foreign_keys=(),
         methods=(("get_stale", "many"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="idempotency_keys",
+        table="idempotency_keys",
+        model=IdempotencyRecord,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=(
+            "scope",
+            "key",
+        ),
+        order=(("scope", False), ("key", False)),
+        filters=(),
+        fields=(
+            FieldInfo("scope", "str", None, False, None, None, False, None),
+            FieldInfo("key", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "status", "enum", IdempotencyStatus, False, None, None, False, None
+            ),
+            FieldInfo("claim_token", "str", None, False, None, None, False, None),
+            FieldInfo("attempts", "int", None, False, 1, None, False, None),
+            FieldInfo("response", "json", None, True, None, None, False, None),
+            FieldInfo("error", "text", None, True, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("claimed_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("expires_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("completed_at", "datetime", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("claim", "custom"),
+            ("complete", "affect"),
+            ("fail", "affect"),
+            ("cleanup_expired", "affect"),
+        ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="lifecycle_events",
+        table="lifecycle_events",
+        model=AgentLifecycleEvent,
+        filter_spec=AgentLifecycleEventFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("timestamp", True), ("id", False)),
+        filters=(
+            FilterInfo("agent_id", "agent_id", "eq", None),
+            FilterInfo("event_type", "event_type", "eq", None),
+            FilterInfo("since", "timestamp", "ge", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_name", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "event_type", "enum", LifecycleEventType, False, None, None, False, None
+            ),
+            FieldInfo("timestamp", "datetime", None, False, None, None, False, None),
+            FieldInfo("initiated_by", "str", None, False, None, None, False, None),
+            FieldInfo("details", "text", None, False, None, None, False, None),
+            FieldInfo("metadata", "json", None, False, None, None, False, None),
+        ),
+        time_field="timestamp",
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="meeting_cooldown",
+        table="meeting_cooldown",
+        model=MeetingCooldown,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("meeting_type",),
+        order=(("meeting_type", False),),
+        filters=(),
+        fields=(
+            FieldInfo("meeting_type", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "last_triggered_at", "datetime", None, False, None, None, False, None
+            ),
+            FieldInfo("triggered_by", "str", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("load_all", "many"),),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -390,6 +908,78 @@ ENTITIES: tuple[EntityInfo, ...] = (
         unique_indexes=(),
     ),
     EntityInfo(
+        accessor="parked_contexts",
+        table="parked_contexts",
+        model=ParkedContext,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("id",),
+        order=(("id", False),),
+        filters=(),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("execution_id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("task_id", "str", None, True, None, None, False, None),
+            FieldInfo("approval_id", "str", None, False, None, None, True, None),
+            FieldInfo("parked_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("context", "json", None, False, None, None, False, None),
+            FieldInfo("metadata", "json", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("get_by_approval", "one"),
+            ("get_by_agent", "many"),
+        ),
+        unique_indexes=(("approval_id",),),
+    ),
+    EntityInfo(
+        accessor="preset_overrides",
+        table="preset_overrides",
+        model=PresetOverride,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("preset_name",),
+        order=(("preset_name", False),),
+        filters=(),
+        fields=(
+            FieldInfo("preset_name", "str", None, False, None, None, False, None),
+            FieldInfo("overrides", "json", None, False, None, None, False, None),
+            FieldInfo("updated_by", "str", None, False, None, None, False, None),
+            FieldInfo("updated_at", "str", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("save_if_unchanged", "cas"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="principle_overrides",
+        table="principle_overrides",
+        model=PrincipleOverride,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("scope",),
+        order=(("scope", False),),
+        filters=(),
+        fields=(
+            FieldInfo("scope", "str", None, False, None, None, False, None),
+            FieldInfo("principles", "list[json]", None, False, None, None, False, None),
+            FieldInfo("restored_from_version", "int", None, True, 1, None, False, None),
+            FieldInfo("restored_by", "str", None, False, None, None, False, None),
+            FieldInfo("reason", "text", None, True, None, None, False, None),
+            FieldInfo("restored_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
+        unique_indexes=(),
+    ),
+    EntityInfo(
         accessor="project_cost_aggregates",
         table="project_cost_aggregates",
         model=ProjectCostAggregate,
@@ -443,6 +1033,81 @@ ENTITIES: tuple[EntityInfo, ...] = (
         unique_indexes=(),
     ),
     EntityInfo(
+        accessor="provider_audit_events",
+        table="provider_audit_events",
+        model=ProviderAuditEvent,
+        filter_spec=ProviderAuditEventFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("id", True),),
+        filters=(FilterInfo("provider_name", "provider_name", "eq", None),),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("provider_name", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "action", "enum", ProviderAuditAction, False, None, None, False, None
+            ),
+            FieldInfo("actor", "str", None, False, None, None, False, None),
+            FieldInfo("timestamp", "datetime", None, False, None, None, False, None),
+            FieldInfo("before", "json", None, True, None, None, False, None),
+            FieldInfo("after", "json", None, True, None, None, False, None),
+            FieldInfo("details", "json", None, False, None, None, False, None),
+        ),
+        time_field="timestamp",
+        exclude=(),
+        foreign_keys=(),
+        methods=(("list_before", "keyset"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="risk_overrides",
+        table="risk_overrides",
+        model=RiskTierOverride,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("id",),
+        order=(("created_at", True), ("id", False)),
+        filters=(),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("action_type", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "original_tier",
+                "enum",
+                ApprovalRiskLevel,
+                False,
+                None,
+                None,
+                False,
+                None,
+            ),
+            FieldInfo(
+                "override_tier",
+                "enum",
+                ApprovalRiskLevel,
+                False,
+                None,
+                None,
+                False,
+                None,
+            ),
+            FieldInfo("reason", "text", None, False, None, None, False, None),
+            FieldInfo("created_by", "str", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("expires_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("revoked_at", "datetime", None, True, None, None, False, None),
+            FieldInfo("revoked_by", "str", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("list_active", "many"),
+            ("revoke", "affect"),
+        ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
         accessor="settings",
         table="settings",
         model=SettingRow,
@@ -470,6 +1135,71 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("delete_namespace", "affect"),
             ("delete_namespace_returning_keys", "affect"),
         ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="ssrf_violations",
+        table="ssrf_violations",
+        model=SsrfViolation,
+        filter_spec=SsrfViolationFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("timestamp", True), ("id", False)),
+        filters=(FilterInfo("status", "status", "eq", None),),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("timestamp", "datetime", None, False, None, None, False, None),
+            FieldInfo("url", "text", None, False, None, None, False, None),
+            FieldInfo("hostname", "str", None, False, None, None, False, None),
+            FieldInfo("port", "int", None, False, 1, 65535, False, None),
+            FieldInfo("resolved_ip", "str", None, True, None, None, False, None),
+            FieldInfo("blocked_range", "str", None, True, None, None, False, None),
+            FieldInfo("provider_name", "str", None, True, None, None, False, None),
+            FieldInfo("agent_id", "str", None, True, None, None, False, None),
+            FieldInfo(
+                "status", "enum", SsrfViolationStatus, False, None, None, False, None
+            ),
+            FieldInfo("resolved_at", "datetime", None, True, None, None, False, None),
+        ),
+        time_field="timestamp",
+        exclude=(),
+        foreign_keys=(),
+        methods=(("update_status", "affect"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="task_metrics",
+        table="task_metrics",
+        model=TaskMetricRecord,
+        filter_spec=TaskMetricRecordFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("timestamp", True), ("id", False)),
+        filters=(
+            FilterInfo("agent_id", "agent_id", "eq", None),
+            FilterInfo("since", "timestamp", "ge", None),
+            FilterInfo("until", "timestamp", "le", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("task_id", "str", None, False, None, None, False, None),
+            FieldInfo("task_type", "enum", TaskType, False, None, None, False, None),
+            FieldInfo("complexity", "enum", Complexity, False, None, None, False, None),
+            FieldInfo("timestamp", "datetime", None, False, None, None, False, None),
+            FieldInfo("started_at", "datetime", None, True, None, None, False, None),
+            FieldInfo("is_success", "bool", None, False, None, None, False, None),
+            FieldInfo("duration_seconds", "float", None, False, 0, None, False, None),
+            FieldInfo("cost", "float", None, False, 0, None, False, None),
+            FieldInfo("currency", "str", None, False, None, None, False, "^[A-Z]{3}$"),
+            FieldInfo("turns_used", "int", None, False, 0, None, False, None),
+            FieldInfo("tokens_used", "int", None, False, 0, None, False, None),
+            FieldInfo("quality_score", "float", None, True, 0, 10, False, None),
+        ),
+        time_field="timestamp",
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -553,6 +1283,96 @@ ENTITIES: tuple[EntityInfo, ...] = (
         unique_indexes=(),
     ),
     EntityInfo(
+        accessor="tracked_containers",
+        table="tracked_containers",
+        model=TrackedContainer,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("container_id",),
+        order=(("container_id", False),),
+        filters=(),
+        fields=(
+            FieldInfo("container_id", "str", None, False, None, None, False, None),
+            FieldInfo("name", "str", None, False, None, None, False, None),
+            FieldInfo("image", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, True, None, None, False, None),
+            FieldInfo("task_id", "str", None, True, None, None, False, None),
+            FieldInfo("state", "enum", ContainerState, False, None, None, False, None),
+            FieldInfo("labels", "json", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("last_seen_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("load_all", "many"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="training_plans",
+        table="training_plans",
+        model=TrainingPlan,
+        filter_spec=TrainingPlanFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("id", False),),
+        filters=(
+            FilterInfo("agent_id", "agent_id", "eq", None),
+            FilterInfo("status", "status", "eq", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "source_agent_ids", "list[str]", None, False, None, None, False, None
+            ),
+            FieldInfo(
+                "content_types", "list[str]", None, False, None, None, False, None
+            ),
+            FieldInfo("max_items", "int", None, False, 1, None, False, None),
+            FieldInfo("require_review", "bool", None, False, None, None, False, None),
+            FieldInfo("config", "json", None, False, None, None, False, None),
+            FieldInfo(
+                "status", "enum", TrainingPlanStatus, False, None, None, False, None
+            ),
+            FieldInfo("created_by", "str", None, True, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("executed_at", "datetime", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="training_results",
+        table="training_results",
+        model=TrainingResult,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("id",),
+        order=(("id", False),),
+        filters=(),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("plan_id", "str", None, False, None, None, False, None),
+            FieldInfo("agent_id", "str", None, False, None, None, False, None),
+            FieldInfo("items_extracted", "int", None, False, 0, None, False, None),
+            FieldInfo("items_after_curation", "int", None, False, 0, None, False, None),
+            FieldInfo("items_stored", "int", None, False, 0, None, False, None),
+            FieldInfo("errors", "list[str]", None, False, None, None, False, None),
+            FieldInfo("metrics", "json", None, False, None, None, False, None),
+            FieldInfo("started_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("completed_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(("plan_id", "training_plans", "id"),),
+        methods=(("get_by_plan", "first"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
         accessor="users",
         table="users",
         model=User,
@@ -613,6 +1433,77 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("get_by_connection", "many"),
             ("cleanup_old_for_connection", "affect"),
         ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="workflow_definitions",
+        table="workflow_definitions",
+        model=WorkflowDefinition,
+        filter_spec=WorkflowDefinitionFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("id", False),),
+        filters=(FilterInfo("workflow_type", "workflow_type", "eq", None),),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("name", "str", None, False, None, None, False, None),
+            FieldInfo("description", "text", None, False, None, None, False, None),
+            FieldInfo(
+                "workflow_type", "enum", WorkflowType, False, None, None, False, None
+            ),
+            FieldInfo("nodes", "list[json]", None, False, None, None, False, None),
+            FieldInfo("edges", "list[json]", None, False, None, None, False, None),
+            FieldInfo("created_by", "str", None, False, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("revision", "int", None, False, 1, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("save_if_revision", "cas"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="workflow_executions",
+        table="workflow_executions",
+        model=WorkflowExecution,
+        filter_spec=WorkflowExecutionFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("updated_at", True), ("id", False)),
+        filters=(
+            FilterInfo("definition_id", "definition_id", "eq", None),
+            FilterInfo("status", "status", "eq", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("definition_id", "str", None, False, None, None, False, None),
+            FieldInfo("definition_revision", "int", None, False, 1, None, False, None),
+            FieldInfo(
+                "status",
+                "enum",
+                WorkflowExecutionStatus,
+                False,
+                None,
+                None,
+                False,
+                None,
+            ),
+            FieldInfo(
+                "node_executions", "list[json]", None, False, None, None, False, None
+            ),
+            FieldInfo("activated_by", "str", None, False, None, None, False, None),
+            FieldInfo("project", "str", None, True, None, None, False, None),
+            FieldInfo("error", "text", None, True, None, None, False, None),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("updated_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("completed_at", "datetime", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(("definition_id", "workflow_definitions", "id"),),
+        methods=(),
         unique_indexes=(),
     ),
 )

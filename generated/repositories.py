@@ -7,10 +7,33 @@ from typing import Protocol
 from synthorg.persistence.generated.agent_states import AgentRuntimeStateRepository
 from synthorg.persistence.generated.api_keys import ApiKeyRepository
 from synthorg.persistence.generated.artifacts import ArtifactRepository
+from synthorg.persistence.generated.audit_entries import AuditEntryRepository
+from synthorg.persistence.generated.ceremony_scheduler_state import (
+    CeremonySchedulerStateRepository,
+)
 from synthorg.persistence.generated.checkpoints import CheckpointRepository
+from synthorg.persistence.generated.circuit_breaker_state import (
+    CircuitBreakerStateRepository,
+)
+from synthorg.persistence.generated.collaboration_metrics import (
+    CollaborationMetricRecordRepository,
+)
+from synthorg.persistence.generated.connection_secrets import ConnectionSecretRepository
+from synthorg.persistence.generated.connections import ConnectionRepository
 from synthorg.persistence.generated.cost_records import CostRecordRepository
+from synthorg.persistence.generated.custom_presets import PersonalityPresetRepository
+from synthorg.persistence.generated.custom_rules import CustomRuleRepository
 from synthorg.persistence.generated.decision_records import DecisionRecordRepository
+from synthorg.persistence.generated.fine_tune_checkpoints import (
+    FineTuneCheckpointRepository,
+)
+from synthorg.persistence.generated.fine_tune_runs import FineTuneRunRepository
 from synthorg.persistence.generated.heartbeats import HeartbeatRepository
+from synthorg.persistence.generated.idempotency_keys import IdempotencyRecordRepository
+from synthorg.persistence.generated.lifecycle_events import (
+    AgentLifecycleEventRepository,
+)
+from synthorg.persistence.generated.meeting_cooldown import MeetingCooldownRepository
 from synthorg.persistence.generated.messages import MessageRepository
 from synthorg.persistence.generated.models import (
     AgentIdentity,
@@ -20,14 +43,35 @@ from synthorg.persistence.generated.models import (
     Role,
 )
 from synthorg.persistence.generated.oauth_states import OAuthStateRepository
+from synthorg.persistence.generated.parked_contexts import ParkedContextRepository
+from synthorg.persistence.generated.preset_overrides import PresetOverrideRepository
+from synthorg.persistence.generated.principle_overrides import (
+    PrincipleOverrideRepository,
+)
 from synthorg.persistence.generated.project_cost_aggregates import (
     ProjectCostAggregateRepository,
 )
 from synthorg.persistence.generated.projects import ProjectRepository
+from synthorg.persistence.generated.provider_audit_events import (
+    ProviderAuditEventRepository,
+)
+from synthorg.persistence.generated.risk_overrides import RiskTierOverrideRepository
 from synthorg.persistence.generated.settings import SettingRowRepository
+from synthorg.persistence.generated.ssrf_violations import SsrfViolationRepository
+from synthorg.persistence.generated.task_metrics import TaskMetricRecordRepository
 from synthorg.persistence.generated.tasks import TaskRepository
+from synthorg.persistence.generated.tracked_containers import TrackedContainerRepository
+from synthorg.persistence.generated.training_plans import TrainingPlanRepository
+from synthorg.persistence.generated.training_results import TrainingResultRepository
 from synthorg.persistence.generated.users import UserRepository
 from synthorg.persistence.generated.webhook_receipts import WebhookReceiptRepository
+from synthorg.persistence.generated.workflow_definitions import (
+    WorkflowDefinition,
+    WorkflowDefinitionRepository,
+)
+from synthorg.persistence.generated.workflow_executions import (
+    WorkflowExecutionRepository,
+)
 from synthorg.persistence.versions import VersionRepository
 
 
@@ -38,23 +82,49 @@ class Repositories:
     agent_states: AgentRuntimeStateRepository
     api_keys: ApiKeyRepository
     artifacts: ArtifactRepository
+    audit_entries: AuditEntryRepository
+    ceremony_scheduler_state: CeremonySchedulerStateRepository
     checkpoints: CheckpointRepository
+    circuit_breaker_state: CircuitBreakerStateRepository
+    collaboration_metrics: CollaborationMetricRecordRepository
+    connection_secrets: ConnectionSecretRepository
+    connections: ConnectionRepository
     cost_records: CostRecordRepository
+    custom_presets: PersonalityPresetRepository
+    custom_rules: CustomRuleRepository
     decision_records: DecisionRecordRepository
+    fine_tune_checkpoints: FineTuneCheckpointRepository
+    fine_tune_runs: FineTuneRunRepository
     heartbeats: HeartbeatRepository
+    idempotency_keys: IdempotencyRecordRepository
+    lifecycle_events: AgentLifecycleEventRepository
+    meeting_cooldown: MeetingCooldownRepository
     messages: MessageRepository
     oauth_states: OAuthStateRepository
+    parked_contexts: ParkedContextRepository
+    preset_overrides: PresetOverrideRepository
+    principle_overrides: PrincipleOverrideRepository
     project_cost_aggregates: ProjectCostAggregateRepository
     projects: ProjectRepository
+    provider_audit_events: ProviderAuditEventRepository
+    risk_overrides: RiskTierOverrideRepository
     settings: SettingRowRepository
+    ssrf_violations: SsrfViolationRepository
+    task_metrics: TaskMetricRecordRepository
     tasks: TaskRepository
+    tracked_containers: TrackedContainerRepository
+    training_plans: TrainingPlanRepository
+    training_results: TrainingResultRepository
     users: UserRepository
     webhook_receipts: WebhookReceiptRepository
+    workflow_definitions: WorkflowDefinitionRepository
+    workflow_executions: WorkflowExecutionRepository
     budget_config_versions: VersionRepository[BudgetConfig]
     company_versions: VersionRepository[Company]
     evaluation_config_versions: VersionRepository[EvaluationConfig]
     identity_versions: VersionRepository[AgentIdentity]
     role_versions: VersionRepository[Role]
+    workflow_versions: VersionRepository[WorkflowDefinition]
 
 
 class RepositoryAccessors(Protocol):
@@ -76,8 +146,38 @@ class RepositoryAccessors(Protocol):
         ...
 
     @property
+    def audit_entries(self) -> AuditEntryRepository:
+        """Repository of AuditEntry."""
+        ...
+
+    @property
+    def ceremony_scheduler_state(self) -> CeremonySchedulerStateRepository:
+        """Repository of CeremonySchedulerState."""
+        ...
+
+    @property
     def checkpoints(self) -> CheckpointRepository:
         """Repository of Checkpoint."""
+        ...
+
+    @property
+    def circuit_breaker_state(self) -> CircuitBreakerStateRepository:
+        """Repository of CircuitBreakerState."""
+        ...
+
+    @property
+    def collaboration_metrics(self) -> CollaborationMetricRecordRepository:
+        """Repository of CollaborationMetricRecord."""
+        ...
+
+    @property
+    def connection_secrets(self) -> ConnectionSecretRepository:
+        """Repository of ConnectionSecret."""
+        ...
+
+    @property
+    def connections(self) -> ConnectionRepository:
+        """Repository of Connection."""
         ...
 
     @property
@@ -86,13 +186,48 @@ class RepositoryAccessors(Protocol):
         ...
 
     @property
+    def custom_presets(self) -> PersonalityPresetRepository:
+        """Repository of PersonalityPreset."""
+        ...
+
+    @property
+    def custom_rules(self) -> CustomRuleRepository:
+        """Repository of CustomRule."""
+        ...
+
+    @property
     def decision_records(self) -> DecisionRecordRepository:
         """Repository of DecisionRecord."""
         ...
 
     @property
+    def fine_tune_checkpoints(self) -> FineTuneCheckpointRepository:
+        """Repository of FineTuneCheckpoint."""
+        ...
+
+    @property
+    def fine_tune_runs(self) -> FineTuneRunRepository:
+        """Repository of FineTuneRun."""
+        ...
+
+    @property
     def heartbeats(self) -> HeartbeatRepository:
         """Repository of Heartbeat."""
+        ...
+
+    @property
+    def idempotency_keys(self) -> IdempotencyRecordRepository:
+        """Repository of IdempotencyRecord."""
+        ...
+
+    @property
+    def lifecycle_events(self) -> AgentLifecycleEventRepository:
+        """Repository of AgentLifecycleEvent."""
+        ...
+
+    @property
+    def meeting_cooldown(self) -> MeetingCooldownRepository:
+        """Repository of MeetingCooldown."""
         ...
 
     @property
@@ -106,6 +241,21 @@ class RepositoryAccessors(Protocol):
         ...
 
     @property
+    def parked_contexts(self) -> ParkedContextRepository:
+        """Repository of ParkedContext."""
+        ...
+
+    @property
+    def preset_overrides(self) -> PresetOverrideRepository:
+        """Repository of PresetOverride."""
+        ...
+
+    @property
+    def principle_overrides(self) -> PrincipleOverrideRepository:
+        """Repository of PrincipleOverride."""
+        ...
+
+    @property
     def project_cost_aggregates(self) -> ProjectCostAggregateRepository:
         """Repository of ProjectCostAggregate."""
         ...
@@ -116,13 +266,48 @@ class RepositoryAccessors(Protocol):
         ...
 
     @property
+    def provider_audit_events(self) -> ProviderAuditEventRepository:
+        """Repository of ProviderAuditEvent."""
+        ...
+
+    @property
+    def risk_overrides(self) -> RiskTierOverrideRepository:
+        """Repository of RiskTierOverride."""
+        ...
+
+    @property
     def settings(self) -> SettingRowRepository:
         """Repository of SettingRow."""
         ...
 
     @property
+    def ssrf_violations(self) -> SsrfViolationRepository:
+        """Repository of SsrfViolation."""
+        ...
+
+    @property
+    def task_metrics(self) -> TaskMetricRecordRepository:
+        """Repository of TaskMetricRecord."""
+        ...
+
+    @property
     def tasks(self) -> TaskRepository:
         """Repository of Task."""
+        ...
+
+    @property
+    def tracked_containers(self) -> TrackedContainerRepository:
+        """Repository of TrackedContainer."""
+        ...
+
+    @property
+    def training_plans(self) -> TrainingPlanRepository:
+        """Repository of TrainingPlan."""
+        ...
+
+    @property
+    def training_results(self) -> TrainingResultRepository:
+        """Repository of TrainingResult."""
         ...
 
     @property
@@ -133,6 +318,16 @@ class RepositoryAccessors(Protocol):
     @property
     def webhook_receipts(self) -> WebhookReceiptRepository:
         """Repository of WebhookReceipt."""
+        ...
+
+    @property
+    def workflow_definitions(self) -> WorkflowDefinitionRepository:
+        """Repository of WorkflowDefinition."""
+        ...
+
+    @property
+    def workflow_executions(self) -> WorkflowExecutionRepository:
+        """Repository of WorkflowExecution."""
         ...
 
     @property
@@ -158,6 +353,11 @@ class RepositoryAccessors(Protocol):
     @property
     def role_versions(self) -> VersionRepository[Role]:
         """Version snapshots of Role."""
+        ...
+
+    @property
+    def workflow_versions(self) -> VersionRepository[WorkflowDefinition]:
+        """Version snapshots of WorkflowDefinition."""
         ...
 
 
@@ -185,9 +385,39 @@ class RepositoryAccessorsMixin:
         return self._repositories().artifacts
 
     @property
+    def audit_entries(self) -> AuditEntryRepository:
+        """Repository of AuditEntry."""
+        return self._repositories().audit_entries
+
+    @property
+    def ceremony_scheduler_state(self) -> CeremonySchedulerStateRepository:
+        """Repository of CeremonySchedulerState."""
+        return self._repositories().ceremony_scheduler_state
+
+    @property
     def checkpoints(self) -> CheckpointRepository:
         """Repository of Checkpoint."""
         return self._repositories().checkpoints
+
+    @property
+    def circuit_breaker_state(self) -> CircuitBreakerStateRepository:
+        """Repository of CircuitBreakerState."""
+        return self._repositories().circuit_breaker_state
+
+    @property
+    def collaboration_metrics(self) -> CollaborationMetricRecordRepository:
+        """Repository of CollaborationMetricRecord."""
+        return self._repositories().collaboration_metrics
+
+    @property
+    def connection_secrets(self) -> ConnectionSecretRepository:
+        """Repository of ConnectionSecret."""
+        return self._repositories().connection_secrets
+
+    @property
+    def connections(self) -> ConnectionRepository:
+        """Repository of Connection."""
+        return self._repositories().connections
 
     @property
     def cost_records(self) -> CostRecordRepository:
@@ -195,14 +425,49 @@ class RepositoryAccessorsMixin:
         return self._repositories().cost_records
 
     @property
+    def custom_presets(self) -> PersonalityPresetRepository:
+        """Repository of PersonalityPreset."""
+        return self._repositories().custom_presets
+
+    @property
+    def custom_rules(self) -> CustomRuleRepository:
+        """Repository of CustomRule."""
+        return self._repositories().custom_rules
+
+    @property
     def decision_records(self) -> DecisionRecordRepository:
         """Repository of DecisionRecord."""
         return self._repositories().decision_records
 
     @property
+    def fine_tune_checkpoints(self) -> FineTuneCheckpointRepository:
+        """Repository of FineTuneCheckpoint."""
+        return self._repositories().fine_tune_checkpoints
+
+    @property
+    def fine_tune_runs(self) -> FineTuneRunRepository:
+        """Repository of FineTuneRun."""
+        return self._repositories().fine_tune_runs
+
+    @property
     def heartbeats(self) -> HeartbeatRepository:
         """Repository of Heartbeat."""
         return self._repositories().heartbeats
+
+    @property
+    def idempotency_keys(self) -> IdempotencyRecordRepository:
+        """Repository of IdempotencyRecord."""
+        return self._repositories().idempotency_keys
+
+    @property
+    def lifecycle_events(self) -> AgentLifecycleEventRepository:
+        """Repository of AgentLifecycleEvent."""
+        return self._repositories().lifecycle_events
+
+    @property
+    def meeting_cooldown(self) -> MeetingCooldownRepository:
+        """Repository of MeetingCooldown."""
+        return self._repositories().meeting_cooldown
 
     @property
     def messages(self) -> MessageRepository:
@@ -215,6 +480,21 @@ class RepositoryAccessorsMixin:
         return self._repositories().oauth_states
 
     @property
+    def parked_contexts(self) -> ParkedContextRepository:
+        """Repository of ParkedContext."""
+        return self._repositories().parked_contexts
+
+    @property
+    def preset_overrides(self) -> PresetOverrideRepository:
+        """Repository of PresetOverride."""
+        return self._repositories().preset_overrides
+
+    @property
+    def principle_overrides(self) -> PrincipleOverrideRepository:
+        """Repository of PrincipleOverride."""
+        return self._repositories().principle_overrides
+
+    @property
     def project_cost_aggregates(self) -> ProjectCostAggregateRepository:
         """Repository of ProjectCostAggregate."""
         return self._repositories().project_cost_aggregates
@@ -225,14 +505,49 @@ class RepositoryAccessorsMixin:
         return self._repositories().projects
 
     @property
+    def provider_audit_events(self) -> ProviderAuditEventRepository:
+        """Repository of ProviderAuditEvent."""
+        return self._repositories().provider_audit_events
+
+    @property
+    def risk_overrides(self) -> RiskTierOverrideRepository:
+        """Repository of RiskTierOverride."""
+        return self._repositories().risk_overrides
+
+    @property
     def settings(self) -> SettingRowRepository:
         """Repository of SettingRow."""
         return self._repositories().settings
 
     @property
+    def ssrf_violations(self) -> SsrfViolationRepository:
+        """Repository of SsrfViolation."""
+        return self._repositories().ssrf_violations
+
+    @property
+    def task_metrics(self) -> TaskMetricRecordRepository:
+        """Repository of TaskMetricRecord."""
+        return self._repositories().task_metrics
+
+    @property
     def tasks(self) -> TaskRepository:
         """Repository of Task."""
         return self._repositories().tasks
+
+    @property
+    def tracked_containers(self) -> TrackedContainerRepository:
+        """Repository of TrackedContainer."""
+        return self._repositories().tracked_containers
+
+    @property
+    def training_plans(self) -> TrainingPlanRepository:
+        """Repository of TrainingPlan."""
+        return self._repositories().training_plans
+
+    @property
+    def training_results(self) -> TrainingResultRepository:
+        """Repository of TrainingResult."""
+        return self._repositories().training_results
 
     @property
     def users(self) -> UserRepository:
@@ -243,6 +558,16 @@ class RepositoryAccessorsMixin:
     def webhook_receipts(self) -> WebhookReceiptRepository:
         """Repository of WebhookReceipt."""
         return self._repositories().webhook_receipts
+
+    @property
+    def workflow_definitions(self) -> WorkflowDefinitionRepository:
+        """Repository of WorkflowDefinition."""
+        return self._repositories().workflow_definitions
+
+    @property
+    def workflow_executions(self) -> WorkflowExecutionRepository:
+        """Repository of WorkflowExecution."""
+        return self._repositories().workflow_executions
 
     @property
     def budget_config_versions(self) -> VersionRepository[BudgetConfig]:
@@ -269,26 +594,57 @@ class RepositoryAccessorsMixin:
         """Version snapshots of Role."""
         return self._repositories().role_versions
 
+    @property
+    def workflow_versions(self) -> VersionRepository[WorkflowDefinition]:
+        """Version snapshots of WorkflowDefinition."""
+        return self._repositories().workflow_versions
+
 
 ACCESSORS: tuple[str, ...] = (
     "agent_states",
     "api_keys",
     "artifacts",
+    "audit_entries",
     "budget_config_versions",
+    "ceremony_scheduler_state",
     "checkpoints",
+    "circuit_breaker_state",
+    "collaboration_metrics",
     "company_versions",
+    "connection_secrets",
+    "connections",
     "cost_records",
+    "custom_presets",
+    "custom_rules",
     "decision_records",
     "evaluation_config_versions",
+    "fine_tune_checkpoints",
+    "fine_tune_runs",
     "heartbeats",
+    "idempotency_keys",
     "identity_versions",
+    "lifecycle_events",
+    "meeting_cooldown",
     "messages",
     "oauth_states",
+    "parked_contexts",
+    "preset_overrides",
+    "principle_overrides",
     "project_cost_aggregates",
     "projects",
+    "provider_audit_events",
+    "risk_overrides",
     "role_versions",
     "settings",
+    "ssrf_violations",
+    "task_metrics",
     "tasks",
+    "tracked_containers",
+    "training_plans",
+    "training_results",
     "users",
     "webhook_receipts",
+    "workflow_definitions",
+    "workflow_executions",
+    "workflow_versions",
 )

@@ -65,8 +65,13 @@ def _value(field: FieldInfo, i: int, entity: EntityInfo) -> Any:
     if kind == "text":
         return f"text {n} \u00e9\u00e8 \u2603 'quote' \"dq\""
     if kind == "int":
+        if field.le is not None:  # stay inside [ge, le]
+            return int(field.ge or 0) + n % (int(field.le) - int(field.ge or 0) + 1)
         return int(field.ge or 0) + n
     if kind == "float":
+        if field.le is not None:  # distinct values inside [ge, le]
+            low = float(field.ge or 0)
+            return low + (float(field.le) - low) * (n + 1) / (ROWS + 2)
         return float(field.ge or 0) + n + 0.25
     if kind == "bool":
         return n % 2 == 0
@@ -87,8 +92,17 @@ def _value(field: FieldInfo, i: int, entity: EntityInfo) -> Any:
 
 
 def sample(entity: EntityInfo, i: int) -> BaseModel:
-    """Row ``i`` of ``entity``."""
+    """Row ``i`` of ``entity``.
+
+    Only row 0 may match the predicate of a partial unique index (such as
+    "at most one active row"): later rows that would match have a boolean of
+    the predicate flipped.
+    """
     data = {f.name: _value(f, i, entity) for f in entity.fields}
+    for _columns, predicate in entity.partial_unique_indexes:
+        if i > 0 and all(data[name] == value for name, value in predicate):
+            name, value = next((n, v) for n, v in predicate if isinstance(v, bool))
+            data[name] = not value
     return entity.model.model_validate(data)
 
 

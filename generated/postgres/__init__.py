@@ -13,35 +13,111 @@ from synthorg.persistence.generated.postgres.agent_states import (
 )
 from synthorg.persistence.generated.postgres.api_keys import PostgresApiKeyRepository
 from synthorg.persistence.generated.postgres.artifacts import PostgresArtifactRepository
+from synthorg.persistence.generated.postgres.audit_entries import (
+    PostgresAuditEntryRepository,
+)
+from synthorg.persistence.generated.postgres.ceremony_scheduler_state import (
+    PostgresCeremonySchedulerStateRepository,
+)
 from synthorg.persistence.generated.postgres.checkpoints import (
     PostgresCheckpointRepository,
+)
+from synthorg.persistence.generated.postgres.circuit_breaker_state import (
+    PostgresCircuitBreakerStateRepository,
+)
+from synthorg.persistence.generated.postgres.collaboration_metrics import (
+    PostgresCollaborationMetricRecordRepository,
+)
+from synthorg.persistence.generated.postgres.connection_secrets import (
+    PostgresConnectionSecretRepository,
+)
+from synthorg.persistence.generated.postgres.connections import (
+    PostgresConnectionRepository,
 )
 from synthorg.persistence.generated.postgres.cost_records import (
     PostgresCostRecordRepository,
 )
+from synthorg.persistence.generated.postgres.custom_presets import (
+    PostgresPersonalityPresetRepository,
+)
+from synthorg.persistence.generated.postgres.custom_rules import (
+    PostgresCustomRuleRepository,
+)
 from synthorg.persistence.generated.postgres.decision_records import (
     PostgresDecisionRecordRepository,
 )
+from synthorg.persistence.generated.postgres.fine_tune_checkpoints import (
+    PostgresFineTuneCheckpointRepository,
+)
+from synthorg.persistence.generated.postgres.fine_tune_runs import (
+    PostgresFineTuneRunRepository,
+)
 from synthorg.persistence.generated.postgres.heartbeats import (
     PostgresHeartbeatRepository,
+)
+from synthorg.persistence.generated.postgres.idempotency_keys import (
+    PostgresIdempotencyRecordRepository,
+)
+from synthorg.persistence.generated.postgres.lifecycle_events import (
+    PostgresAgentLifecycleEventRepository,
+)
+from synthorg.persistence.generated.postgres.meeting_cooldown import (
+    PostgresMeetingCooldownRepository,
 )
 from synthorg.persistence.generated.postgres.messages import PostgresMessageRepository
 from synthorg.persistence.generated.postgres.oauth_states import (
     PostgresOAuthStateRepository,
 )
+from synthorg.persistence.generated.postgres.parked_contexts import (
+    PostgresParkedContextRepository,
+)
+from synthorg.persistence.generated.postgres.preset_overrides import (
+    PostgresPresetOverrideRepository,
+)
+from synthorg.persistence.generated.postgres.principle_overrides import (
+    PostgresPrincipleOverrideRepository,
+)
 from synthorg.persistence.generated.postgres.project_cost_aggregates import (
     PostgresProjectCostAggregateRepository,
 )
 from synthorg.persistence.generated.postgres.projects import PostgresProjectRepository
+from synthorg.persistence.generated.postgres.provider_audit_events import (
+    PostgresProviderAuditEventRepository,
+)
+from synthorg.persistence.generated.postgres.risk_overrides import (
+    PostgresRiskTierOverrideRepository,
+)
 from synthorg.persistence.generated.postgres.settings import (
     PostgresSettingRowRepository,
 )
+from synthorg.persistence.generated.postgres.ssrf_violations import (
+    PostgresSsrfViolationRepository,
+)
+from synthorg.persistence.generated.postgres.task_metrics import (
+    PostgresTaskMetricRecordRepository,
+)
 from synthorg.persistence.generated.postgres.tasks import PostgresTaskRepository
+from synthorg.persistence.generated.postgres.tracked_containers import (
+    PostgresTrackedContainerRepository,
+)
+from synthorg.persistence.generated.postgres.training_plans import (
+    PostgresTrainingPlanRepository,
+)
+from synthorg.persistence.generated.postgres.training_results import (
+    PostgresTrainingResultRepository,
+)
 from synthorg.persistence.generated.postgres.users import PostgresUserRepository
 from synthorg.persistence.generated.postgres.webhook_receipts import (
     PostgresWebhookReceiptRepository,
 )
+from synthorg.persistence.generated.postgres.workflow_definitions import (
+    PostgresWorkflowDefinitionRepository,
+)
+from synthorg.persistence.generated.postgres.workflow_executions import (
+    PostgresWorkflowExecutionRepository,
+)
 from synthorg.persistence.generated.repositories import Repositories
+from synthorg.persistence.generated.workflow_definitions import WorkflowDefinition
 from synthorg.persistence.postgres.driver import Pool
 from synthorg.persistence.postgres.versions import PostgresVersionRepository
 
@@ -52,18 +128,43 @@ def build_repositories(pool: Pool) -> Repositories:
         agent_states=PostgresAgentRuntimeStateRepository(pool),
         api_keys=PostgresApiKeyRepository(pool),
         artifacts=PostgresArtifactRepository(pool),
+        audit_entries=PostgresAuditEntryRepository(pool),
+        ceremony_scheduler_state=PostgresCeremonySchedulerStateRepository(pool),
         checkpoints=PostgresCheckpointRepository(pool),
+        circuit_breaker_state=PostgresCircuitBreakerStateRepository(pool),
+        collaboration_metrics=PostgresCollaborationMetricRecordRepository(pool),
+        connection_secrets=PostgresConnectionSecretRepository(pool),
+        connections=PostgresConnectionRepository(pool),
         cost_records=PostgresCostRecordRepository(pool),
+        custom_presets=PostgresPersonalityPresetRepository(pool),
+        custom_rules=PostgresCustomRuleRepository(pool),
         decision_records=PostgresDecisionRecordRepository(pool),
+        fine_tune_checkpoints=PostgresFineTuneCheckpointRepository(pool),
+        fine_tune_runs=PostgresFineTuneRunRepository(pool),
         heartbeats=PostgresHeartbeatRepository(pool),
+        idempotency_keys=PostgresIdempotencyRecordRepository(pool),
+        lifecycle_events=PostgresAgentLifecycleEventRepository(pool),
+        meeting_cooldown=PostgresMeetingCooldownRepository(pool),
         messages=PostgresMessageRepository(pool),
         oauth_states=PostgresOAuthStateRepository(pool),
+        parked_contexts=PostgresParkedContextRepository(pool),
+        preset_overrides=PostgresPresetOverrideRepository(pool),
+        principle_overrides=PostgresPrincipleOverrideRepository(pool),
         project_cost_aggregates=PostgresProjectCostAggregateRepository(pool),
         projects=PostgresProjectRepository(pool),
+        provider_audit_events=PostgresProviderAuditEventRepository(pool),
+        risk_overrides=PostgresRiskTierOverrideRepository(pool),
         settings=PostgresSettingRowRepository(pool),
+        ssrf_violations=PostgresSsrfViolationRepository(pool),
+        task_metrics=PostgresTaskMetricRecordRepository(pool),
         tasks=PostgresTaskRepository(pool),
+        tracked_containers=PostgresTrackedContainerRepository(pool),
+        training_plans=PostgresTrainingPlanRepository(pool),
+        training_results=PostgresTrainingResultRepository(pool),
         users=PostgresUserRepository(pool),
         webhook_receipts=PostgresWebhookReceiptRepository(pool),
+        workflow_definitions=PostgresWorkflowDefinitionRepository(pool),
+        workflow_executions=PostgresWorkflowExecutionRepository(pool),
         budget_config_versions=PostgresVersionRepository(
             pool, "budget_config_versions", BudgetConfig
         ),
@@ -75,4 +176,7 @@ def build_repositories(pool: Pool) -> Repositories:
             pool, "identity_versions", AgentIdentity
         ),
         role_versions=PostgresVersionRepository(pool, "role_versions", Role),
+        workflow_versions=PostgresVersionRepository(
+            pool, "workflow_versions", WorkflowDefinition
+        ),
     )

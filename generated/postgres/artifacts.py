@@ -5,7 +5,7 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import MalformedRowError, RecordNotFoundError
+from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
 from synthorg.persistence.protocols import (

@@ -203,4 +203,4 @@ class PostgresProjectRepository:
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.update") from exc
         if cur.rowcount == 0:
-            raise RecordNotFoundError(f"projects.update: no Project with this key")
+            raise RecordNotFoundError("projects.update: no Project with this key")

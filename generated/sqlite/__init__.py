@@ -14,28 +14,102 @@ from synthorg.persistence.generated.sqlite.agent_states import (
 )
 from synthorg.persistence.generated.sqlite.api_keys import SQLiteApiKeyRepository
 from synthorg.persistence.generated.sqlite.artifacts import SQLiteArtifactRepository
+from synthorg.persistence.generated.sqlite.audit_entries import (
+    SQLiteAuditEntryRepository,
+)
+from synthorg.persistence.generated.sqlite.ceremony_scheduler_state import (
+    SQLiteCeremonySchedulerStateRepository,
+)
 from synthorg.persistence.generated.sqlite.checkpoints import SQLiteCheckpointRepository
+from synthorg.persistence.generated.sqlite.circuit_breaker_state import (
+    SQLiteCircuitBreakerStateRepository,
+)
+from synthorg.persistence.generated.sqlite.collaboration_metrics import (
+    SQLiteCollaborationMetricRecordRepository,
+)
+from synthorg.persistence.generated.sqlite.connection_secrets import (
+    SQLiteConnectionSecretRepository,
+)
+from synthorg.persistence.generated.sqlite.connections import SQLiteConnectionRepository
 from synthorg.persistence.generated.sqlite.cost_records import (
     SQLiteCostRecordRepository,
+)
+from synthorg.persistence.generated.sqlite.custom_presets import (
+    SQLitePersonalityPresetRepository,
+)
+from synthorg.persistence.generated.sqlite.custom_rules import (
+    SQLiteCustomRuleRepository,
 )
 from synthorg.persistence.generated.sqlite.decision_records import (
     SQLiteDecisionRecordRepository,
 )
+from synthorg.persistence.generated.sqlite.fine_tune_checkpoints import (
+    SQLiteFineTuneCheckpointRepository,
+)
+from synthorg.persistence.generated.sqlite.fine_tune_runs import (
+    SQLiteFineTuneRunRepository,
+)
 from synthorg.persistence.generated.sqlite.heartbeats import SQLiteHeartbeatRepository
+from synthorg.persistence.generated.sqlite.idempotency_keys import (
+    SQLiteIdempotencyRecordRepository,
+)
+from synthorg.persistence.generated.sqlite.lifecycle_events import (
+    SQLiteAgentLifecycleEventRepository,
+)
+from synthorg.persistence.generated.sqlite.meeting_cooldown import (
+    SQLiteMeetingCooldownRepository,
+)
 from synthorg.persistence.generated.sqlite.messages import SQLiteMessageRepository
 from synthorg.persistence.generated.sqlite.oauth_states import (
     SQLiteOAuthStateRepository,
+)
+from synthorg.persistence.generated.sqlite.parked_contexts import (
+    SQLiteParkedContextRepository,
+)
+from synthorg.persistence.generated.sqlite.preset_overrides import (
+    SQLitePresetOverrideRepository,
+)
+from synthorg.persistence.generated.sqlite.principle_overrides import (
+    SQLitePrincipleOverrideRepository,
 )
 from synthorg.persistence.generated.sqlite.project_cost_aggregates import (
     SQLiteProjectCostAggregateRepository,
 )
 from synthorg.persistence.generated.sqlite.projects import SQLiteProjectRepository
+from synthorg.persistence.generated.sqlite.provider_audit_events import (
+    SQLiteProviderAuditEventRepository,
+)
+from synthorg.persistence.generated.sqlite.risk_overrides import (
+    SQLiteRiskTierOverrideRepository,
+)
 from synthorg.persistence.generated.sqlite.settings import SQLiteSettingRowRepository
+from synthorg.persistence.generated.sqlite.ssrf_violations import (
+    SQLiteSsrfViolationRepository,
+)
+from synthorg.persistence.generated.sqlite.task_metrics import (
+    SQLiteTaskMetricRecordRepository,
+)
 from synthorg.persistence.generated.sqlite.tasks import SQLiteTaskRepository
+from synthorg.persistence.generated.sqlite.tracked_containers import (
+    SQLiteTrackedContainerRepository,
+)
+from synthorg.persistence.generated.sqlite.training_plans import (
+    SQLiteTrainingPlanRepository,
+)
+from synthorg.persistence.generated.sqlite.training_results import (
+    SQLiteTrainingResultRepository,
+)
 from synthorg.persistence.generated.sqlite.users import SQLiteUserRepository
 from synthorg.persistence.generated.sqlite.webhook_receipts import (
     SQLiteWebhookReceiptRepository,
 )
+from synthorg.persistence.generated.sqlite.workflow_definitions import (
+    SQLiteWorkflowDefinitionRepository,
+)
+from synthorg.persistence.generated.sqlite.workflow_executions import (
+    SQLiteWorkflowExecutionRepository,
+)
+from synthorg.persistence.generated.workflow_definitions import WorkflowDefinition
 from synthorg.persistence.sqlite.driver import Connections
 from synthorg.persistence.sqlite.versions import SQLiteVersionRepository
 
@@ -46,18 +120,43 @@ def build_repositories(conns: Connections) -> Repositories:
         agent_states=SQLiteAgentRuntimeStateRepository(conns),
         api_keys=SQLiteApiKeyRepository(conns),
         artifacts=SQLiteArtifactRepository(conns),
+        audit_entries=SQLiteAuditEntryRepository(conns),
+        ceremony_scheduler_state=SQLiteCeremonySchedulerStateRepository(conns),
         checkpoints=SQLiteCheckpointRepository(conns),
+        circuit_breaker_state=SQLiteCircuitBreakerStateRepository(conns),
+        collaboration_metrics=SQLiteCollaborationMetricRecordRepository(conns),
+        connection_secrets=SQLiteConnectionSecretRepository(conns),
+        connections=SQLiteConnectionRepository(conns),
         cost_records=SQLiteCostRecordRepository(conns),
+        custom_presets=SQLitePersonalityPresetRepository(conns),
+        custom_rules=SQLiteCustomRuleRepository(conns),
         decision_records=SQLiteDecisionRecordRepository(conns),
+        fine_tune_checkpoints=SQLiteFineTuneCheckpointRepository(conns),
+        fine_tune_runs=SQLiteFineTuneRunRepository(conns),
         heartbeats=SQLiteHeartbeatRepository(conns),
+        idempotency_keys=SQLiteIdempotencyRecordRepository(conns),
+        lifecycle_events=SQLiteAgentLifecycleEventRepository(conns),
+        meeting_cooldown=SQLiteMeetingCooldownRepository(conns),
         messages=SQLiteMessageRepository(conns),
         oauth_states=SQLiteOAuthStateRepository(conns),
+        parked_contexts=SQLiteParkedContextRepository(conns),
+        preset_overrides=SQLitePresetOverrideRepository(conns),
+        principle_overrides=SQLitePrincipleOverrideRepository(conns),
         project_cost_aggregates=SQLiteProjectCostAggregateRepository(conns),
         projects=SQLiteProjectRepository(conns),
+        provider_audit_events=SQLiteProviderAuditEventRepository(conns),
+        risk_overrides=SQLiteRiskTierOverrideRepository(conns),
         settings=SQLiteSettingRowRepository(conns),
+        ssrf_violations=SQLiteSsrfViolationRepository(conns),
+        task_metrics=SQLiteTaskMetricRecordRepository(conns),
         tasks=SQLiteTaskRepository(conns),
+        tracked_containers=SQLiteTrackedContainerRepository(conns),
+        training_plans=SQLiteTrainingPlanRepository(conns),
+        training_results=SQLiteTrainingResultRepository(conns),
         users=SQLiteUserRepository(conns),
         webhook_receipts=SQLiteWebhookReceiptRepository(conns),
+        workflow_definitions=SQLiteWorkflowDefinitionRepository(conns),
+        workflow_executions=SQLiteWorkflowExecutionRepository(conns),
         budget_config_versions=SQLiteVersionRepository(
             conns, "budget_config_versions", BudgetConfig
         ),
@@ -69,4 +168,7 @@ def build_repositories(conns: Connections) -> Repositories:
             conns, "identity_versions", AgentIdentity
         ),
         role_versions=SQLiteVersionRepository(conns, "role_versions", Role),
+        workflow_versions=SQLiteVersionRepository(
+            conns, "workflow_versions", WorkflowDefinition
+        ),
     )

@@ -5,7 +5,7 @@ import sqlite3
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError, RecordNotFoundError
+from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,

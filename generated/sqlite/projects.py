@@ -194,4 +194,4 @@ class SQLiteProjectRepository:
         except (sqlite3.Error, ValueError) as exc:
             raise map_sqlite_error(exc, "projects.update") from exc
         if not any(True for _ in rows):
-            raise RecordNotFoundError(f"projects.update: no Project with this key")
+            raise RecordNotFoundError("projects.update: no Project with this key")

@@ -149,10 +149,18 @@ def _import_tree(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Modul
     entity_files = sorted(
         p.name
         for p in root.glob("*.py")
-        if p.name not in {"__init__.py", "enums.py", "repositories.py", "manifest.py"}
+        if p.name
+        not in {
+            "__init__.py",
+            "enums.py",
+            "models.py",
+            "repositories.py",
+            "manifest.py",
+        }
     )
     order = [
         "enums.py",
+        "models.py",
         *entity_files,
         "repositories.py",
         "manifest.py",

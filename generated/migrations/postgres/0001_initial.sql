@@ -82,6 +82,67 @@ CREATE INDEX "ix_artifacts_task_id_id" ON "artifacts" ("task_id", "id");
 
 CREATE INDEX "ix_artifacts_type_id" ON "artifacts" ("type", "id");
 
+CREATE TABLE "audit_entries" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "timestamp" TIMESTAMPTZ NOT NULL,
+    "agent_id" TEXT COLLATE "C",
+    "task_id" TEXT COLLATE "C",
+    "tool_name" TEXT COLLATE "C" NOT NULL,
+    "tool_category" TEXT COLLATE "C" NOT NULL,
+    "action_type" TEXT COLLATE "C" NOT NULL,
+    "arguments_hash" TEXT COLLATE "C" NOT NULL,
+    "verdict" TEXT COLLATE "C" NOT NULL,
+    "risk_level" TEXT COLLATE "C" NOT NULL,
+    "reason" TEXT COLLATE "C" NOT NULL,
+    "matched_rules" JSONB NOT NULL,
+    "evaluation_duration_ms" DOUBLE PRECISION NOT NULL,
+    "approval_id" TEXT COLLATE "C",
+    CONSTRAINT "ck_audit_entries_verdict" CHECK ("verdict" IN ('allow', 'deny', 'escalate')),
+    CONSTRAINT "ck_audit_entries_risk_level" CHECK ("risk_level" IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT "ck_audit_entries_matched_rules_format" CHECK (jsonb_typeof("matched_rules") = 'array'),
+    CONSTRAINT "ck_audit_entries_evaluation_duration_ms_ge" CHECK ("evaluation_duration_ms" >= 0),
+    CONSTRAINT "pk_audit_entries" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_audit_entries_action_type_timestamp_id" ON "audit_entries" ("action_type", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_audit_entries_agent_id_timestamp_id" ON "audit_entries" ("agent_id", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_audit_entries_risk_level_timestamp_id" ON "audit_entries" ("risk_level", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_audit_entries_timestamp_id" ON "audit_entries" ("timestamp", "id" DESC);
+
+CREATE INDEX "ix_audit_entries_verdict_timestamp_id" ON "audit_entries" ("verdict", "timestamp", "id" DESC);
+
+CREATE TABLE "budget_config_versions" (
+    "entity_id" TEXT COLLATE "C" NOT NULL,
+    "version" BIGINT NOT NULL,
+    "content_hash" TEXT COLLATE "C" NOT NULL,
+    "snapshot" JSONB NOT NULL,
+    "saved_by" TEXT COLLATE "C" NOT NULL,
+    "saved_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_budget_config_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_budget_config_versions_snapshot_format" CHECK (jsonb_typeof("snapshot") = 'object'),
+    CONSTRAINT "pk_budget_config_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_budget_config_versions_content_hash" ON "budget_config_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_budget_config_versions_entity_id_version" ON "budget_config_versions" ("entity_id", "version" DESC);
+
+CREATE TABLE "ceremony_scheduler_state" (
+    "sprint_id" TEXT COLLATE "C" NOT NULL,
+    "strategy" TEXT COLLATE "C" NOT NULL,
+    "last_fired" JSONB NOT NULL,
+    "completed_task_count" BIGINT NOT NULL,
+    "state" JSONB NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_ceremony_scheduler_state_last_fired_format" CHECK (jsonb_typeof("last_fired") = 'object'),
+    CONSTRAINT "ck_ceremony_scheduler_state_completed_task_count_ge" CHECK ("completed_task_count" >= 0),
+    CONSTRAINT "ck_ceremony_scheduler_state_state_format" CHECK (jsonb_typeof("state") = 'object'),
+    CONSTRAINT "pk_ceremony_scheduler_state" PRIMARY KEY ("sprint_id")
+);
+
 CREATE TABLE "checkpoints" (
     "id" TEXT COLLATE "C" NOT NULL,
     "execution_id" TEXT COLLATE "C" NOT NULL,
@@ -104,6 +165,100 @@ CREATE INDEX "ix_checkpoints_execution_id_turn_number_id" ON "checkpoints" ("exe
 CREATE INDEX "ix_checkpoints_task_id_created_at_id" ON "checkpoints" ("task_id", "created_at", "id" DESC);
 
 CREATE INDEX "ix_checkpoints_task_id_turn_number_id" ON "checkpoints" ("task_id", "turn_number", "id" DESC);
+
+CREATE TABLE "circuit_breaker_state" (
+    "pair_key_a" TEXT COLLATE "C" NOT NULL,
+    "pair_key_b" TEXT COLLATE "C" NOT NULL,
+    "state" TEXT COLLATE "C" NOT NULL,
+    "bounce_count" BIGINT NOT NULL,
+    "trip_count" BIGINT NOT NULL,
+    "last_bounce_at" TIMESTAMPTZ,
+    "opened_at" TIMESTAMPTZ,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_circuit_breaker_state_state" CHECK ("state" IN ('closed', 'open', 'half_open')),
+    CONSTRAINT "ck_circuit_breaker_state_bounce_count_ge" CHECK ("bounce_count" >= 0),
+    CONSTRAINT "ck_circuit_breaker_state_trip_count_ge" CHECK ("trip_count" >= 0),
+    CONSTRAINT "ck_circuit_breaker_state_pair_key_a_differs" CHECK ("pair_key_a" <> "pair_key_b"),
+    CONSTRAINT "pk_circuit_breaker_state" PRIMARY KEY ("pair_key_a", "pair_key_b")
+);
+
+CREATE TABLE "collaboration_metrics" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "timestamp" TIMESTAMPTZ NOT NULL,
+    "task_id" TEXT COLLATE "C",
+    "counterpart_agent_id" TEXT COLLATE "C",
+    "delegation_success" BOOLEAN,
+    "delegation_response_seconds" DOUBLE PRECISION,
+    "conflict_constructiveness" DOUBLE PRECISION,
+    "meeting_contribution" DOUBLE PRECISION,
+    "loop_triggered" BOOLEAN NOT NULL,
+    "handoff_completeness" DOUBLE PRECISION,
+    "interaction_summary" TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT "ck_collaboration_metrics_delegation_response_seconds_ge" CHECK ("delegation_response_seconds" >= 0),
+    CONSTRAINT "ck_collaboration_metrics_conflict_constructiveness_ge" CHECK ("conflict_constructiveness" >= 0),
+    CONSTRAINT "ck_collaboration_metrics_conflict_constructiveness_le" CHECK ("conflict_constructiveness" <= 10),
+    CONSTRAINT "ck_collaboration_metrics_meeting_contribution_ge" CHECK ("meeting_contribution" >= 0),
+    CONSTRAINT "ck_collaboration_metrics_meeting_contribution_le" CHECK ("meeting_contribution" <= 10),
+    CONSTRAINT "ck_collaboration_metrics_handoff_completeness_ge" CHECK ("handoff_completeness" >= 0),
+    CONSTRAINT "ck_collaboration_metrics_handoff_completeness_le" CHECK ("handoff_completeness" <= 10),
+    CONSTRAINT "pk_collaboration_metrics" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_collaboration_metrics_agent_id_timestamp_id" ON "collaboration_metrics" ("agent_id", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_collaboration_metrics_timestamp_id" ON "collaboration_metrics" ("timestamp", "id" DESC);
+
+CREATE TABLE "company_versions" (
+    "entity_id" TEXT COLLATE "C" NOT NULL,
+    "version" BIGINT NOT NULL,
+    "content_hash" TEXT COLLATE "C" NOT NULL,
+    "snapshot" JSONB NOT NULL,
+    "saved_by" TEXT COLLATE "C" NOT NULL,
+    "saved_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_company_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_company_versions_snapshot_format" CHECK (jsonb_typeof("snapshot") = 'object'),
+    CONSTRAINT "pk_company_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_company_versions_content_hash" ON "company_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_company_versions_entity_id_version" ON "company_versions" ("entity_id", "version" DESC);
+
+CREATE TABLE "connection_secrets" (
+    "secret_id" TEXT COLLATE "C" NOT NULL,
+    "connection_name" TEXT COLLATE "C" NOT NULL,
+    "encrypted_value" BYTEA NOT NULL,
+    "key_version" BIGINT NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "rotated_at" TIMESTAMPTZ,
+    CONSTRAINT "ck_connection_secrets_key_version_ge" CHECK ("key_version" >= 1),
+    CONSTRAINT "pk_connection_secrets" PRIMARY KEY ("secret_id")
+);
+
+CREATE TABLE "connections" (
+    "name" TEXT COLLATE "C" NOT NULL,
+    "connection_type" TEXT COLLATE "C" NOT NULL,
+    "auth_method" TEXT COLLATE "C" NOT NULL,
+    "base_url" TEXT COLLATE "C",
+    "secret_refs" JSONB NOT NULL,
+    "config" JSONB NOT NULL,
+    "health_check_enabled" BOOLEAN NOT NULL,
+    "health_status" TEXT COLLATE "C" NOT NULL,
+    "last_health_check_at" TIMESTAMPTZ,
+    "metadata" JSONB NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_connections_connection_type" CHECK ("connection_type" IN ('github', 'gitlab', 'slack', 'smtp', 'database', 'generic_http', 'oauth_app', 'mcp_server')),
+    CONSTRAINT "ck_connections_auth_method" CHECK ("auth_method" IN ('none', 'api_key', 'bearer_token', 'basic_auth', 'oauth2', 'custom')),
+    CONSTRAINT "ck_connections_secret_refs_format" CHECK (jsonb_typeof("secret_refs") = 'array'),
+    CONSTRAINT "ck_connections_config_format" CHECK (jsonb_typeof("config") = 'object'),
+    CONSTRAINT "ck_connections_health_status" CHECK ("health_status" IN ('unknown', 'healthy', 'degraded', 'unhealthy')),
+    CONSTRAINT "ck_connections_metadata_format" CHECK (jsonb_typeof("metadata") = 'object'),
+    CONSTRAINT "pk_connections" PRIMARY KEY ("name")
+);
+
+CREATE INDEX "ix_connections_connection_type_name" ON "connections" ("connection_type", "name");
 
 CREATE TABLE "cost_records" (
     "id" TEXT COLLATE "C" NOT NULL,
@@ -130,6 +285,42 @@ CREATE INDEX "ix_cost_records_agent_id_timestamp_id" ON "cost_records" ("agent_i
 CREATE INDEX "ix_cost_records_task_id_timestamp_id" ON "cost_records" ("task_id", "timestamp", "id" DESC);
 
 CREATE INDEX "ix_cost_records_timestamp_id" ON "cost_records" ("timestamp", "id" DESC);
+
+CREATE TABLE "custom_presets" (
+    "name" TEXT COLLATE "C" NOT NULL,
+    "description" TEXT COLLATE "C" NOT NULL,
+    "traits" JSONB NOT NULL,
+    "communication_style" TEXT COLLATE "C" NOT NULL,
+    "config" JSONB NOT NULL,
+    "created_by" TEXT COLLATE "C",
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_custom_presets_traits_format" CHECK (jsonb_typeof("traits") = 'array'),
+    CONSTRAINT "ck_custom_presets_config_format" CHECK (jsonb_typeof("config") = 'object'),
+    CONSTRAINT "pk_custom_presets" PRIMARY KEY ("name")
+);
+
+CREATE TABLE "custom_rules" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "name" TEXT COLLATE "C" NOT NULL,
+    "description" TEXT COLLATE "C" NOT NULL,
+    "metric_path" TEXT COLLATE "C" NOT NULL,
+    "comparator" TEXT COLLATE "C" NOT NULL,
+    "threshold" DOUBLE PRECISION NOT NULL,
+    "severity" TEXT COLLATE "C" NOT NULL,
+    "target_altitudes" JSONB NOT NULL,
+    "enabled" BOOLEAN NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_custom_rules_comparator" CHECK ("comparator" IN ('lt', 'le', 'gt', 'ge', 'eq', 'ne')),
+    CONSTRAINT "ck_custom_rules_severity" CHECK ("severity" IN ('info', 'warning', 'critical')),
+    CONSTRAINT "ck_custom_rules_target_altitudes_format" CHECK (jsonb_typeof("target_altitudes") = 'array'),
+    CONSTRAINT "pk_custom_rules" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_custom_rules_enabled_name" ON "custom_rules" ("enabled", "name");
+
+CREATE UNIQUE INDEX "ux_custom_rules_name" ON "custom_rules" ("name");
 
 CREATE TABLE "decision_records" (
     "id" TEXT COLLATE "C" NOT NULL,
@@ -161,6 +352,73 @@ CREATE INDEX "ix_decision_records_task_id_recorded_at_id" ON "decision_records" 
 
 CREATE UNIQUE INDEX "ux_decision_records_task_id_version" ON "decision_records" ("task_id", "version");
 
+CREATE TABLE "evaluation_config_versions" (
+    "entity_id" TEXT COLLATE "C" NOT NULL,
+    "version" BIGINT NOT NULL,
+    "content_hash" TEXT COLLATE "C" NOT NULL,
+    "snapshot" JSONB NOT NULL,
+    "saved_by" TEXT COLLATE "C" NOT NULL,
+    "saved_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_evaluation_config_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_evaluation_config_versions_snapshot_format" CHECK (jsonb_typeof("snapshot") = 'object'),
+    CONSTRAINT "pk_evaluation_config_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_evaluation_config_versions_content_hash" ON "evaluation_config_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_evaluation_config_versions_entity_id_version" ON "evaluation_config_versions" ("entity_id", "version" DESC);
+
+CREATE TABLE "fine_tune_runs" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "status" TEXT COLLATE "C" NOT NULL,
+    "stage" TEXT COLLATE "C" NOT NULL,
+    "base_model" TEXT COLLATE "C" NOT NULL,
+    "source_dir" TEXT COLLATE "C" NOT NULL,
+    "config" JSONB NOT NULL,
+    "progress" DOUBLE PRECISION NOT NULL,
+    "stages_completed" JSONB NOT NULL,
+    "error" TEXT COLLATE "C",
+    "started_at" TIMESTAMPTZ NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    "completed_at" TIMESTAMPTZ,
+    CONSTRAINT "ck_fine_tune_runs_status" CHECK ("status" IN ('pending', 'running', 'completed', 'failed', 'interrupted', 'cancelled')),
+    CONSTRAINT "ck_fine_tune_runs_stage" CHECK ("stage" IN ('generating_data', 'mining_negatives', 'training', 'evaluating', 'deploying', 'done')),
+    CONSTRAINT "ck_fine_tune_runs_config_format" CHECK (jsonb_typeof("config") = 'object'),
+    CONSTRAINT "ck_fine_tune_runs_progress_ge" CHECK ("progress" >= 0),
+    CONSTRAINT "ck_fine_tune_runs_progress_le" CHECK ("progress" <= 1),
+    CONSTRAINT "ck_fine_tune_runs_stages_completed_format" CHECK (jsonb_typeof("stages_completed") = 'array'),
+    CONSTRAINT "pk_fine_tune_runs" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_fine_tune_runs_started_at_id" ON "fine_tune_runs" ("started_at", "id" DESC);
+
+CREATE INDEX "ix_fine_tune_runs_status_started_at_id" ON "fine_tune_runs" ("status", "started_at", "id" DESC);
+
+CREATE TABLE "fine_tune_checkpoints" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "run_id" TEXT COLLATE "C" NOT NULL,
+    "model_path" TEXT COLLATE "C" NOT NULL,
+    "base_model" TEXT COLLATE "C" NOT NULL,
+    "doc_count" BIGINT NOT NULL,
+    "eval_metrics" JSONB,
+    "size_bytes" BIGINT NOT NULL,
+    "is_active" BOOLEAN NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_fine_tune_checkpoints_doc_count_ge" CHECK ("doc_count" >= 0),
+    CONSTRAINT "ck_fine_tune_checkpoints_eval_metrics_format" CHECK (jsonb_typeof("eval_metrics") = 'object'),
+    CONSTRAINT "ck_fine_tune_checkpoints_size_bytes_ge" CHECK ("size_bytes" >= 0),
+    CONSTRAINT "pk_fine_tune_checkpoints" PRIMARY KEY ("id"),
+    CONSTRAINT "fk_fine_tune_checkpoints_run_id" FOREIGN KEY ("run_id") REFERENCES "fine_tune_runs" ("id") ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_fine_tune_checkpoints_created_at_id" ON "fine_tune_checkpoints" ("created_at", "id" DESC);
+
+CREATE INDEX "ix_fine_tune_checkpoints_is_active_created_at_id" ON "fine_tune_checkpoints" ("is_active", "created_at", "id" DESC);
+
+CREATE INDEX "ix_fine_tune_checkpoints_run_id_created_at_id" ON "fine_tune_checkpoints" ("run_id", "created_at", "id" DESC);
+
+CREATE UNIQUE INDEX "ux_fine_tune_checkpoints_active" ON "fine_tune_checkpoints" ("is_active") WHERE "is_active" = TRUE;
+
 CREATE TABLE "heartbeats" (
     "execution_id" TEXT COLLATE "C" NOT NULL,
     "agent_id" TEXT COLLATE "C" NOT NULL,
@@ -170,6 +428,69 @@ CREATE TABLE "heartbeats" (
 );
 
 CREATE INDEX "ix_heartbeats_last_heartbeat_at_execution_id" ON "heartbeats" ("last_heartbeat_at", "execution_id");
+
+CREATE TABLE "idempotency_keys" (
+    "scope" TEXT COLLATE "C" NOT NULL,
+    "key" TEXT COLLATE "C" NOT NULL,
+    "status" TEXT COLLATE "C" NOT NULL,
+    "claim_token" TEXT COLLATE "C" NOT NULL,
+    "attempts" BIGINT NOT NULL,
+    "response" JSONB,
+    "error" TEXT COLLATE "C",
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "claimed_at" TIMESTAMPTZ NOT NULL,
+    "expires_at" TIMESTAMPTZ NOT NULL,
+    "completed_at" TIMESTAMPTZ,
+    CONSTRAINT "ck_idempotency_keys_status" CHECK ("status" IN ('in_flight', 'completed', 'failed')),
+    CONSTRAINT "ck_idempotency_keys_attempts_ge" CHECK ("attempts" >= 1),
+    CONSTRAINT "ck_idempotency_keys_response_format" CHECK (jsonb_typeof("response") = 'object'),
+    CONSTRAINT "pk_idempotency_keys" PRIMARY KEY ("scope", "key")
+);
+
+CREATE INDEX "ix_idempotency_keys_expires_at" ON "idempotency_keys" ("expires_at");
+
+CREATE TABLE "identity_versions" (
+    "entity_id" TEXT COLLATE "C" NOT NULL,
+    "version" BIGINT NOT NULL,
+    "content_hash" TEXT COLLATE "C" NOT NULL,
+    "snapshot" JSONB NOT NULL,
+    "saved_by" TEXT COLLATE "C" NOT NULL,
+    "saved_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_identity_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_identity_versions_snapshot_format" CHECK (jsonb_typeof("snapshot") = 'object'),
+    CONSTRAINT "pk_identity_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_identity_versions_content_hash" ON "identity_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_identity_versions_entity_id_version" ON "identity_versions" ("entity_id", "version" DESC);
+
+CREATE TABLE "lifecycle_events" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "agent_name" TEXT COLLATE "C" NOT NULL,
+    "event_type" TEXT COLLATE "C" NOT NULL,
+    "timestamp" TIMESTAMPTZ NOT NULL,
+    "initiated_by" TEXT COLLATE "C" NOT NULL,
+    "details" TEXT COLLATE "C" NOT NULL,
+    "metadata" JSONB NOT NULL,
+    CONSTRAINT "ck_lifecycle_events_event_type" CHECK ("event_type" IN ('hired', 'onboarded', 'promoted', 'demoted', 'reassigned', 'status_changed', 'suspended', 'reactivated', 'offboarded', 'fired')),
+    CONSTRAINT "ck_lifecycle_events_metadata_format" CHECK (jsonb_typeof("metadata") = 'object'),
+    CONSTRAINT "pk_lifecycle_events" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_lifecycle_events_agent_id_timestamp_id" ON "lifecycle_events" ("agent_id", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_lifecycle_events_event_type_timestamp_id" ON "lifecycle_events" ("event_type", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_lifecycle_events_timestamp_id" ON "lifecycle_events" ("timestamp", "id" DESC);
+
+CREATE TABLE "meeting_cooldown" (
+    "meeting_type" TEXT COLLATE "C" NOT NULL,
+    "last_triggered_at" TIMESTAMPTZ NOT NULL,
+    "triggered_by" TEXT COLLATE "C",
+    CONSTRAINT "pk_meeting_cooldown" PRIMARY KEY ("meeting_type")
+);
 
 CREATE TABLE "messages" (
     "id" TEXT COLLATE "C" NOT NULL,
@@ -208,6 +529,45 @@ CREATE TABLE "oauth_states" (
 
 CREATE INDEX "ix_oauth_states_created_at" ON "oauth_states" ("created_at");
 
+CREATE TABLE "parked_contexts" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "execution_id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "task_id" TEXT COLLATE "C",
+    "approval_id" TEXT COLLATE "C" NOT NULL,
+    "parked_at" TIMESTAMPTZ NOT NULL,
+    "context" JSONB NOT NULL,
+    "metadata" JSONB NOT NULL,
+    CONSTRAINT "ck_parked_contexts_context_format" CHECK (jsonb_typeof("context") = 'object'),
+    CONSTRAINT "ck_parked_contexts_metadata_format" CHECK (jsonb_typeof("metadata") = 'object'),
+    CONSTRAINT "pk_parked_contexts" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_parked_contexts_agent_id_parked_at_id" ON "parked_contexts" ("agent_id", "parked_at", "id" DESC);
+
+CREATE UNIQUE INDEX "ux_parked_contexts_approval_id" ON "parked_contexts" ("approval_id");
+
+CREATE TABLE "preset_overrides" (
+    "preset_name" TEXT COLLATE "C" NOT NULL,
+    "overrides" JSONB NOT NULL,
+    "updated_by" TEXT COLLATE "C" NOT NULL,
+    "updated_at" TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT "ck_preset_overrides_overrides_format" CHECK (jsonb_typeof("overrides") = 'object'),
+    CONSTRAINT "pk_preset_overrides" PRIMARY KEY ("preset_name")
+);
+
+CREATE TABLE "principle_overrides" (
+    "scope" TEXT COLLATE "C" NOT NULL,
+    "principles" JSONB NOT NULL,
+    "restored_from_version" BIGINT,
+    "restored_by" TEXT COLLATE "C" NOT NULL,
+    "reason" TEXT COLLATE "C",
+    "restored_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_principle_overrides_principles_format" CHECK (jsonb_typeof("principles") = 'array'),
+    CONSTRAINT "ck_principle_overrides_restored_from_version_ge" CHECK ("restored_from_version" >= 1),
+    CONSTRAINT "pk_principle_overrides" PRIMARY KEY ("scope")
+);
+
 CREATE TABLE "project_cost_aggregates" (
     "project_id" TEXT COLLATE "C" NOT NULL,
     "total_cost" DOUBLE PRECISION NOT NULL,
@@ -238,6 +598,62 @@ CREATE INDEX "ix_projects_lead_id" ON "projects" ("lead", "id");
 
 CREATE INDEX "ix_projects_status_id" ON "projects" ("status", "id");
 
+CREATE TABLE "provider_audit_events" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "provider_name" TEXT COLLATE "C" NOT NULL,
+    "action" TEXT COLLATE "C" NOT NULL,
+    "actor" TEXT COLLATE "C" NOT NULL,
+    "timestamp" TIMESTAMPTZ NOT NULL,
+    "before" JSONB,
+    "after" JSONB,
+    "details" JSONB NOT NULL,
+    CONSTRAINT "ck_provider_audit_events_action" CHECK ("action" IN ('created', 'updated', 'deleted', 'enabled', 'disabled', 'credentials_rotated', 'preset_applied')),
+    CONSTRAINT "ck_provider_audit_events_before_format" CHECK (jsonb_typeof("before") = 'object'),
+    CONSTRAINT "ck_provider_audit_events_after_format" CHECK (jsonb_typeof("after") = 'object'),
+    CONSTRAINT "ck_provider_audit_events_details_format" CHECK (jsonb_typeof("details") = 'object'),
+    CONSTRAINT "pk_provider_audit_events" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_provider_audit_events_provider_name_id" ON "provider_audit_events" ("provider_name", "id");
+
+CREATE INDEX "ix_provider_audit_events_timestamp" ON "provider_audit_events" ("timestamp");
+
+CREATE TABLE "risk_overrides" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "action_type" TEXT COLLATE "C" NOT NULL,
+    "original_tier" TEXT COLLATE "C" NOT NULL,
+    "override_tier" TEXT COLLATE "C" NOT NULL,
+    "reason" TEXT COLLATE "C" NOT NULL,
+    "created_by" TEXT COLLATE "C" NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "expires_at" TIMESTAMPTZ NOT NULL,
+    "revoked_at" TIMESTAMPTZ,
+    "revoked_by" TEXT COLLATE "C",
+    CONSTRAINT "ck_risk_overrides_original_tier" CHECK ("original_tier" IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT "ck_risk_overrides_override_tier" CHECK ("override_tier" IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT "pk_risk_overrides" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_risk_overrides_created_at_id" ON "risk_overrides" ("created_at", "id" DESC);
+
+CREATE INDEX "ix_risk_overrides_expires_at_id" ON "risk_overrides" ("expires_at", "id");
+
+CREATE TABLE "role_versions" (
+    "entity_id" TEXT COLLATE "C" NOT NULL,
+    "version" BIGINT NOT NULL,
+    "content_hash" TEXT COLLATE "C" NOT NULL,
+    "snapshot" JSONB NOT NULL,
+    "saved_by" TEXT COLLATE "C" NOT NULL,
+    "saved_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_role_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_role_versions_snapshot_format" CHECK (jsonb_typeof("snapshot") = 'object'),
+    CONSTRAINT "pk_role_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_role_versions_content_hash" ON "role_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_role_versions_entity_id_version" ON "role_versions" ("entity_id", "version" DESC);
+
 CREATE TABLE "settings" (
     "namespace" TEXT COLLATE "C" NOT NULL,
     "key" TEXT COLLATE "C" NOT NULL,
@@ -245,6 +661,59 @@ CREATE TABLE "settings" (
     "updated_at" TEXT COLLATE "C" NOT NULL,
     CONSTRAINT "pk_settings" PRIMARY KEY ("namespace", "key")
 );
+
+CREATE TABLE "ssrf_violations" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "timestamp" TIMESTAMPTZ NOT NULL,
+    "url" TEXT COLLATE "C" NOT NULL,
+    "hostname" TEXT COLLATE "C" NOT NULL,
+    "port" BIGINT NOT NULL,
+    "resolved_ip" TEXT COLLATE "C",
+    "blocked_range" TEXT COLLATE "C",
+    "provider_name" TEXT COLLATE "C",
+    "agent_id" TEXT COLLATE "C",
+    "status" TEXT COLLATE "C" NOT NULL,
+    "resolved_at" TIMESTAMPTZ,
+    CONSTRAINT "ck_ssrf_violations_port_ge" CHECK ("port" >= 1),
+    CONSTRAINT "ck_ssrf_violations_port_le" CHECK ("port" <= 65535),
+    CONSTRAINT "ck_ssrf_violations_status" CHECK ("status" IN ('pending', 'allowed', 'denied')),
+    CONSTRAINT "pk_ssrf_violations" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_ssrf_violations_status_timestamp_id" ON "ssrf_violations" ("status", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_ssrf_violations_timestamp_id" ON "ssrf_violations" ("timestamp", "id" DESC);
+
+CREATE TABLE "task_metrics" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "task_id" TEXT COLLATE "C" NOT NULL,
+    "task_type" TEXT COLLATE "C" NOT NULL,
+    "complexity" TEXT COLLATE "C" NOT NULL,
+    "timestamp" TIMESTAMPTZ NOT NULL,
+    "started_at" TIMESTAMPTZ,
+    "is_success" BOOLEAN NOT NULL,
+    "duration_seconds" DOUBLE PRECISION NOT NULL,
+    "cost" DOUBLE PRECISION NOT NULL,
+    "currency" TEXT COLLATE "C" NOT NULL,
+    "turns_used" BIGINT NOT NULL,
+    "tokens_used" BIGINT NOT NULL,
+    "quality_score" DOUBLE PRECISION,
+    CONSTRAINT "ck_task_metrics_task_type" CHECK ("task_type" IN ('development', 'design', 'research', 'review', 'meeting', 'admin')),
+    CONSTRAINT "ck_task_metrics_complexity" CHECK ("complexity" IN ('simple', 'medium', 'complex', 'epic')),
+    CONSTRAINT "ck_task_metrics_duration_seconds_ge" CHECK ("duration_seconds" >= 0),
+    CONSTRAINT "ck_task_metrics_cost_ge" CHECK ("cost" >= 0),
+    CONSTRAINT "ck_task_metrics_currency_pattern" CHECK ("currency" ~ '^[A-Z]{3}$'),
+    CONSTRAINT "ck_task_metrics_turns_used_ge" CHECK ("turns_used" >= 0),
+    CONSTRAINT "ck_task_metrics_tokens_used_ge" CHECK ("tokens_used" >= 0),
+    CONSTRAINT "ck_task_metrics_quality_score_ge" CHECK ("quality_score" >= 0),
+    CONSTRAINT "ck_task_metrics_quality_score_le" CHECK ("quality_score" <= 10),
+    CONSTRAINT "pk_task_metrics" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_task_metrics_agent_id_timestamp_id" ON "task_metrics" ("agent_id", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_task_metrics_timestamp_id" ON "task_metrics" ("timestamp", "id" DESC);
 
 CREATE TABLE "tasks" (
     "id" TEXT COLLATE "C" NOT NULL,
@@ -294,6 +763,67 @@ CREATE INDEX "ix_tasks_project_id" ON "tasks" ("project", "id");
 
 CREATE INDEX "ix_tasks_status_id" ON "tasks" ("status", "id");
 
+CREATE TABLE "tracked_containers" (
+    "container_id" TEXT COLLATE "C" NOT NULL,
+    "name" TEXT COLLATE "C" NOT NULL,
+    "image" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C",
+    "task_id" TEXT COLLATE "C",
+    "state" TEXT COLLATE "C" NOT NULL,
+    "labels" JSONB NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "last_seen_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_tracked_containers_state" CHECK ("state" IN ('created', 'running', 'paused', 'exited', 'removing')),
+    CONSTRAINT "ck_tracked_containers_labels_format" CHECK (jsonb_typeof("labels") = 'object'),
+    CONSTRAINT "pk_tracked_containers" PRIMARY KEY ("container_id")
+);
+
+CREATE TABLE "training_plans" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "source_agent_ids" JSONB NOT NULL,
+    "content_types" JSONB NOT NULL,
+    "max_items" BIGINT NOT NULL,
+    "require_review" BOOLEAN NOT NULL,
+    "config" JSONB NOT NULL,
+    "status" TEXT COLLATE "C" NOT NULL,
+    "created_by" TEXT COLLATE "C",
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "executed_at" TIMESTAMPTZ,
+    CONSTRAINT "ck_training_plans_source_agent_ids_format" CHECK (jsonb_typeof("source_agent_ids") = 'array'),
+    CONSTRAINT "ck_training_plans_content_types_format" CHECK (jsonb_typeof("content_types") = 'array'),
+    CONSTRAINT "ck_training_plans_max_items_ge" CHECK ("max_items" >= 1),
+    CONSTRAINT "ck_training_plans_config_format" CHECK (jsonb_typeof("config") = 'object'),
+    CONSTRAINT "ck_training_plans_status" CHECK ("status" IN ('pending', 'executing', 'executed', 'failed', 'cancelled')),
+    CONSTRAINT "pk_training_plans" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_training_plans_agent_id_id" ON "training_plans" ("agent_id", "id");
+
+CREATE INDEX "ix_training_plans_status_id" ON "training_plans" ("status", "id");
+
+CREATE TABLE "training_results" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "plan_id" TEXT COLLATE "C" NOT NULL,
+    "agent_id" TEXT COLLATE "C" NOT NULL,
+    "items_extracted" BIGINT NOT NULL,
+    "items_after_curation" BIGINT NOT NULL,
+    "items_stored" BIGINT NOT NULL,
+    "errors" JSONB NOT NULL,
+    "metrics" JSONB NOT NULL,
+    "started_at" TIMESTAMPTZ NOT NULL,
+    "completed_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_training_results_items_extracted_ge" CHECK ("items_extracted" >= 0),
+    CONSTRAINT "ck_training_results_items_after_curation_ge" CHECK ("items_after_curation" >= 0),
+    CONSTRAINT "ck_training_results_items_stored_ge" CHECK ("items_stored" >= 0),
+    CONSTRAINT "ck_training_results_errors_format" CHECK (jsonb_typeof("errors") = 'array'),
+    CONSTRAINT "ck_training_results_metrics_format" CHECK (jsonb_typeof("metrics") = 'object'),
+    CONSTRAINT "pk_training_results" PRIMARY KEY ("id"),
+    CONSTRAINT "fk_training_results_plan_id" FOREIGN KEY ("plan_id") REFERENCES "training_plans" ("id") ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_training_results_plan_id_completed_at_id" ON "training_results" ("plan_id", "completed_at", "id" DESC);
+
 CREATE TABLE "webhook_receipts" (
     "receipt_id" TEXT COLLATE "C" NOT NULL,
     "connection_name" TEXT COLLATE "C" NOT NULL,
@@ -310,3 +840,64 @@ CREATE TABLE "webhook_receipts" (
 CREATE INDEX "ix_webhook_receipts_connection_name_received_at_receipt_id" ON "webhook_receipts" ("connection_name", "received_at", "receipt_id" DESC);
 
 CREATE INDEX "ix_webhook_receipts_received_at_receipt_id" ON "webhook_receipts" ("received_at", "receipt_id" DESC);
+
+CREATE TABLE "workflow_definitions" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "name" TEXT COLLATE "C" NOT NULL,
+    "description" TEXT COLLATE "C" NOT NULL,
+    "workflow_type" TEXT COLLATE "C" NOT NULL,
+    "nodes" JSONB NOT NULL,
+    "edges" JSONB NOT NULL,
+    "created_by" TEXT COLLATE "C" NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    "revision" BIGINT NOT NULL,
+    CONSTRAINT "ck_workflow_definitions_workflow_type" CHECK ("workflow_type" IN ('sequential_pipeline', 'parallel_execution', 'kanban', 'agile_kanban')),
+    CONSTRAINT "ck_workflow_definitions_nodes_format" CHECK (jsonb_typeof("nodes") = 'array'),
+    CONSTRAINT "ck_workflow_definitions_edges_format" CHECK (jsonb_typeof("edges") = 'array'),
+    CONSTRAINT "ck_workflow_definitions_revision_ge" CHECK ("revision" >= 1),
+    CONSTRAINT "pk_workflow_definitions" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_workflow_definitions_workflow_type_id" ON "workflow_definitions" ("workflow_type", "id");
+
+CREATE TABLE "workflow_executions" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "definition_id" TEXT COLLATE "C" NOT NULL,
+    "definition_revision" BIGINT NOT NULL,
+    "status" TEXT COLLATE "C" NOT NULL,
+    "node_executions" JSONB NOT NULL,
+    "activated_by" TEXT COLLATE "C" NOT NULL,
+    "project" TEXT COLLATE "C",
+    "error" TEXT COLLATE "C",
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "updated_at" TIMESTAMPTZ NOT NULL,
+    "completed_at" TIMESTAMPTZ,
+    CONSTRAINT "ck_workflow_executions_definition_revision_ge" CHECK ("definition_revision" >= 1),
+    CONSTRAINT "ck_workflow_executions_status" CHECK ("status" IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    CONSTRAINT "ck_workflow_executions_node_executions_format" CHECK (jsonb_typeof("node_executions") = 'array'),
+    CONSTRAINT "pk_workflow_executions" PRIMARY KEY ("id"),
+    CONSTRAINT "fk_workflow_executions_definition_id" FOREIGN KEY ("definition_id") REFERENCES "workflow_definitions" ("id") ON DELETE RESTRICT
+);
+
+CREATE INDEX "ix_workflow_executions_definition_id_updated_at_id" ON "workflow_executions" ("definition_id", "updated_at", "id" DESC);
+
+CREATE INDEX "ix_workflow_executions_status_updated_at_id" ON "workflow_executions" ("status", "updated_at", "id" DESC);
+
+CREATE INDEX "ix_workflow_executions_updated_at_id" ON "workflow_executions" ("updated_at", "id" DESC);
+
+CREATE TABLE "workflow_versions" (
+    "entity_id" TEXT COLLATE "C" NOT NULL,
+    "version" BIGINT NOT NULL,
+    "content_hash" TEXT COLLATE "C" NOT NULL,
+    "snapshot" JSONB NOT NULL,
+    "saved_by" TEXT COLLATE "C" NOT NULL,
+    "saved_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_workflow_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_workflow_versions_snapshot_format" CHECK (jsonb_typeof("snapshot") = 'object'),
+    CONSTRAINT "pk_workflow_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_workflow_versions_content_hash" ON "workflow_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_workflow_versions_entity_id_version" ON "workflow_versions" ("entity_id", "version" DESC);

@@ -91,6 +91,70 @@ CREATE INDEX "ix_artifacts_task_id_id" ON "artifacts" ("task_id", "id");
 
 CREATE INDEX "ix_artifacts_type_id" ON "artifacts" ("type", "id");
 
+CREATE TABLE "audit_entries" (
+    "id" TEXT NOT NULL,
+    "timestamp" TEXT NOT NULL,
+    "agent_id" TEXT,
+    "task_id" TEXT,
+    "tool_name" TEXT NOT NULL,
+    "tool_category" TEXT NOT NULL,
+    "action_type" TEXT NOT NULL,
+    "arguments_hash" TEXT NOT NULL,
+    "verdict" TEXT NOT NULL,
+    "risk_level" TEXT NOT NULL,
+    "reason" TEXT NOT NULL,
+    "matched_rules" TEXT NOT NULL,
+    "evaluation_duration_ms" REAL NOT NULL,
+    "approval_id" TEXT,
+    CONSTRAINT "ck_audit_entries_timestamp_format" CHECK (length("timestamp") = 32),
+    CONSTRAINT "ck_audit_entries_verdict" CHECK ("verdict" IN ('allow', 'deny', 'escalate')),
+    CONSTRAINT "ck_audit_entries_risk_level" CHECK ("risk_level" IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT "ck_audit_entries_matched_rules_format" CHECK (json_valid("matched_rules") AND json_type("matched_rules") = 'array'),
+    CONSTRAINT "ck_audit_entries_evaluation_duration_ms_ge" CHECK ("evaluation_duration_ms" >= 0),
+    CONSTRAINT "pk_audit_entries" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_audit_entries_action_type_timestamp_id" ON "audit_entries" ("action_type", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_audit_entries_agent_id_timestamp_id" ON "audit_entries" ("agent_id", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_audit_entries_risk_level_timestamp_id" ON "audit_entries" ("risk_level", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_audit_entries_timestamp_id" ON "audit_entries" ("timestamp", "id" DESC);
+
+CREATE INDEX "ix_audit_entries_verdict_timestamp_id" ON "audit_entries" ("verdict", "timestamp", "id" DESC);
+
+CREATE TABLE "budget_config_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_budget_config_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_budget_config_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_budget_config_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_budget_config_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_budget_config_versions_content_hash" ON "budget_config_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_budget_config_versions_entity_id_version" ON "budget_config_versions" ("entity_id", "version" DESC);
+
+CREATE TABLE "ceremony_scheduler_state" (
+    "sprint_id" TEXT NOT NULL,
+    "strategy" TEXT NOT NULL,
+    "last_fired" TEXT NOT NULL,
+    "completed_task_count" INTEGER NOT NULL,
+    "state" TEXT NOT NULL,
+    "updated_at" TEXT NOT NULL,
+    CONSTRAINT "ck_ceremony_scheduler_state_last_fired_format" CHECK (json_valid("last_fired") AND json_type("last_fired") = 'object'),
+    CONSTRAINT "ck_ceremony_scheduler_state_completed_task_count_ge" CHECK ("completed_task_count" >= 0),
+    CONSTRAINT "ck_ceremony_scheduler_state_state_format" CHECK (json_valid("state") AND json_type("state") = 'object'),
+    CONSTRAINT "ck_ceremony_scheduler_state_updated_at_format" CHECK (length("updated_at") = 32),
+    CONSTRAINT "pk_ceremony_scheduler_state" PRIMARY KEY ("sprint_id")
+);
+
 CREATE TABLE "checkpoints" (
     "id" TEXT NOT NULL,
     "execution_id" TEXT NOT NULL,
@@ -114,6 +178,113 @@ CREATE INDEX "ix_checkpoints_execution_id_turn_number_id" ON "checkpoints" ("exe
 CREATE INDEX "ix_checkpoints_task_id_created_at_id" ON "checkpoints" ("task_id", "created_at", "id" DESC);
 
 CREATE INDEX "ix_checkpoints_task_id_turn_number_id" ON "checkpoints" ("task_id", "turn_number", "id" DESC);
+
+CREATE TABLE "circuit_breaker_state" (
+    "pair_key_a" TEXT NOT NULL,
+    "pair_key_b" TEXT NOT NULL,
+    "state" TEXT NOT NULL,
+    "bounce_count" INTEGER NOT NULL,
+    "trip_count" INTEGER NOT NULL,
+    "last_bounce_at" TEXT,
+    "opened_at" TEXT,
+    "updated_at" TEXT NOT NULL,
+    CONSTRAINT "ck_circuit_breaker_state_state" CHECK ("state" IN ('closed', 'open', 'half_open')),
+    CONSTRAINT "ck_circuit_breaker_state_bounce_count_ge" CHECK ("bounce_count" >= 0),
+    CONSTRAINT "ck_circuit_breaker_state_trip_count_ge" CHECK ("trip_count" >= 0),
+    CONSTRAINT "ck_circuit_breaker_state_last_bounce_at_format" CHECK (length("last_bounce_at") = 32),
+    CONSTRAINT "ck_circuit_breaker_state_opened_at_format" CHECK (length("opened_at") = 32),
+    CONSTRAINT "ck_circuit_breaker_state_updated_at_format" CHECK (length("updated_at") = 32),
+    CONSTRAINT "ck_circuit_breaker_state_pair_key_a_differs" CHECK ("pair_key_a" <> "pair_key_b"),
+    CONSTRAINT "pk_circuit_breaker_state" PRIMARY KEY ("pair_key_a", "pair_key_b")
+);
+
+CREATE TABLE "collaboration_metrics" (
+    "id" TEXT NOT NULL,
+    "agent_id" TEXT NOT NULL,
+    "timestamp" TEXT NOT NULL,
+    "task_id" TEXT,
+    "counterpart_agent_id" TEXT,
+    "delegation_success" INTEGER,
+    "delegation_response_seconds" REAL,
+    "conflict_constructiveness" REAL,
+    "meeting_contribution" REAL,
+    "loop_triggered" INTEGER NOT NULL,
+    "handoff_completeness" REAL,
+    "interaction_summary" TEXT NOT NULL,
+    CONSTRAINT "ck_collaboration_metrics_timestamp_format" CHECK (length("timestamp") = 32),
+    CONSTRAINT "ck_collaboration_metrics_delegation_success_format" CHECK ("delegation_success" IN (0, 1)),
+    CONSTRAINT "ck_collaboration_metrics_delegation_response_seconds_ge" CHECK ("delegation_response_seconds" >= 0),
+    CONSTRAINT "ck_collaboration_metrics_conflict_constructiveness_ge" CHECK ("conflict_constructiveness" >= 0),
+    CONSTRAINT "ck_collaboration_metrics_conflict_constructiveness_le" CHECK ("conflict_constructiveness" <= 10),
+    CONSTRAINT "ck_collaboration_metrics_meeting_contribution_ge" CHECK ("meeting_contribution" >= 0),
+    CONSTRAINT "ck_collaboration_metrics_meeting_contribution_le" CHECK ("meeting_contribution" <= 10),
+    CONSTRAINT "ck_collaboration_metrics_loop_triggered_format" CHECK ("loop_triggered" IN (0, 1)),
+    CONSTRAINT "ck_collaboration_metrics_handoff_completeness_ge" CHECK ("handoff_completeness" >= 0),
+    CONSTRAINT "ck_collaboration_metrics_handoff_completeness_le" CHECK ("handoff_completeness" <= 10),
+    CONSTRAINT "pk_collaboration_metrics" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_collaboration_metrics_agent_id_timestamp_id" ON "collaboration_metrics" ("agent_id", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_collaboration_metrics_timestamp_id" ON "collaboration_metrics" ("timestamp", "id" DESC);
+
+CREATE TABLE "company_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_company_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_company_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_company_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_company_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_company_versions_content_hash" ON "company_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_company_versions_entity_id_version" ON "company_versions" ("entity_id", "version" DESC);
+
+CREATE TABLE "connection_secrets" (
+    "secret_id" TEXT NOT NULL,
+    "connection_name" TEXT NOT NULL,
+    "encrypted_value" BLOB NOT NULL,
+    "key_version" INTEGER NOT NULL,
+    "created_at" TEXT NOT NULL,
+    "rotated_at" TEXT,
+    CONSTRAINT "ck_connection_secrets_key_version_ge" CHECK ("key_version" >= 1),
+    CONSTRAINT "ck_connection_secrets_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_connection_secrets_rotated_at_format" CHECK (length("rotated_at") = 32),
+    CONSTRAINT "pk_connection_secrets" PRIMARY KEY ("secret_id")
+);
+
+CREATE TABLE "connections" (
+    "name" TEXT NOT NULL,
+    "connection_type" TEXT NOT NULL,
+    "auth_method" TEXT NOT NULL,
+    "base_url" TEXT,
+    "secret_refs" TEXT NOT NULL,
+    "config" TEXT NOT NULL,
+    "health_check_enabled" INTEGER NOT NULL,
+    "health_status" TEXT NOT NULL,
+    "last_health_check_at" TEXT,
+    "metadata" TEXT NOT NULL,
+    "created_at" TEXT NOT NULL,
+    "updated_at" TEXT NOT NULL,
+    CONSTRAINT "ck_connections_connection_type" CHECK ("connection_type" IN ('github', 'gitlab', 'slack', 'smtp', 'database', 'generic_http', 'oauth_app', 'mcp_server')),
+    CONSTRAINT "ck_connections_auth_method" CHECK ("auth_method" IN ('none', 'api_key', 'bearer_token', 'basic_auth', 'oauth2', 'custom')),
+    CONSTRAINT "ck_connections_secret_refs_format" CHECK (json_valid("secret_refs") AND json_type("secret_refs") = 'array'),
+    CONSTRAINT "ck_connections_config_format" CHECK (json_valid("config") AND json_type("config") = 'object'),
+    CONSTRAINT "ck_connections_health_check_enabled_format" CHECK ("health_check_enabled" IN (0, 1)),
+    CONSTRAINT "ck_connections_health_status" CHECK ("health_status" IN ('unknown', 'healthy', 'degraded', 'unhealthy')),
+    CONSTRAINT "ck_connections_last_health_check_at_format" CHECK (length("last_health_check_at") = 32),
+    CONSTRAINT "ck_connections_metadata_format" CHECK (json_valid("metadata") AND json_type("metadata") = 'object'),
+    CONSTRAINT "ck_connections_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_connections_updated_at_format" CHECK (length("updated_at") = 32),
+    CONSTRAINT "pk_connections" PRIMARY KEY ("name")
+);
+
+CREATE INDEX "ix_connections_connection_type_name" ON "connections" ("connection_type", "name");
 
 CREATE TABLE "cost_records" (
     "id" TEXT NOT NULL,
@@ -141,6 +312,47 @@ CREATE INDEX "ix_cost_records_agent_id_timestamp_id" ON "cost_records" ("agent_i
 CREATE INDEX "ix_cost_records_task_id_timestamp_id" ON "cost_records" ("task_id", "timestamp", "id" DESC);
 
 CREATE INDEX "ix_cost_records_timestamp_id" ON "cost_records" ("timestamp", "id" DESC);
+
+CREATE TABLE "custom_presets" (
+    "name" TEXT NOT NULL,
+    "description" TEXT NOT NULL,
+    "traits" TEXT NOT NULL,
+    "communication_style" TEXT NOT NULL,
+    "config" TEXT NOT NULL,
+    "created_by" TEXT,
+    "created_at" TEXT NOT NULL,
+    "updated_at" TEXT NOT NULL,
+    CONSTRAINT "ck_custom_presets_traits_format" CHECK (json_valid("traits") AND json_type("traits") = 'array'),
+    CONSTRAINT "ck_custom_presets_config_format" CHECK (json_valid("config") AND json_type("config") = 'object'),
+    CONSTRAINT "ck_custom_presets_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_custom_presets_updated_at_format" CHECK (length("updated_at") = 32),
+    CONSTRAINT "pk_custom_presets" PRIMARY KEY ("name")
+);
+
+CREATE TABLE "custom_rules" (
+    "id" TEXT NOT NULL,
+    "name" TEXT NOT NULL,
+    "description" TEXT NOT NULL,
+    "metric_path" TEXT NOT NULL,
+    "comparator" TEXT NOT NULL,
+    "threshold" REAL NOT NULL,
+    "severity" TEXT NOT NULL,
+    "target_altitudes" TEXT NOT NULL,
+    "enabled" INTEGER NOT NULL,
+    "created_at" TEXT NOT NULL,
+    "updated_at" TEXT NOT NULL,
+    CONSTRAINT "ck_custom_rules_comparator" CHECK ("comparator" IN ('lt', 'le', 'gt', 'ge', 'eq', 'ne')),
+    CONSTRAINT "ck_custom_rules_severity" CHECK ("severity" IN ('info', 'warning', 'critical')),
+    CONSTRAINT "ck_custom_rules_target_altitudes_format" CHECK (json_valid("target_altitudes") AND json_type("target_altitudes") = 'array'),
+    CONSTRAINT "ck_custom_rules_enabled_format" CHECK ("enabled" IN (0, 1)),
+    CONSTRAINT "ck_custom_rules_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_custom_rules_updated_at_format" CHECK (length("updated_at") = 32),
+    CONSTRAINT "pk_custom_rules" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_custom_rules_enabled_name" ON "custom_rules" ("enabled", "name");
+
+CREATE UNIQUE INDEX "ux_custom_rules_name" ON "custom_rules" ("name");
 
 CREATE TABLE "decision_records" (
     "id" TEXT NOT NULL,
@@ -173,6 +385,79 @@ CREATE INDEX "ix_decision_records_task_id_recorded_at_id" ON "decision_records" 
 
 CREATE UNIQUE INDEX "ux_decision_records_task_id_version" ON "decision_records" ("task_id", "version");
 
+CREATE TABLE "evaluation_config_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_evaluation_config_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_evaluation_config_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_evaluation_config_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_evaluation_config_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_evaluation_config_versions_content_hash" ON "evaluation_config_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_evaluation_config_versions_entity_id_version" ON "evaluation_config_versions" ("entity_id", "version" DESC);
+
+CREATE TABLE "fine_tune_runs" (
+    "id" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
+    "stage" TEXT NOT NULL,
+    "base_model" TEXT NOT NULL,
+    "source_dir" TEXT NOT NULL,
+    "config" TEXT NOT NULL,
+    "progress" REAL NOT NULL,
+    "stages_completed" TEXT NOT NULL,
+    "error" TEXT,
+    "started_at" TEXT NOT NULL,
+    "updated_at" TEXT NOT NULL,
+    "completed_at" TEXT,
+    CONSTRAINT "ck_fine_tune_runs_status" CHECK ("status" IN ('pending', 'running', 'completed', 'failed', 'interrupted', 'cancelled')),
+    CONSTRAINT "ck_fine_tune_runs_stage" CHECK ("stage" IN ('generating_data', 'mining_negatives', 'training', 'evaluating', 'deploying', 'done')),
+    CONSTRAINT "ck_fine_tune_runs_config_format" CHECK (json_valid("config") AND json_type("config") = 'object'),
+    CONSTRAINT "ck_fine_tune_runs_progress_ge" CHECK ("progress" >= 0),
+    CONSTRAINT "ck_fine_tune_runs_progress_le" CHECK ("progress" <= 1),
+    CONSTRAINT "ck_fine_tune_runs_stages_completed_format" CHECK (json_valid("stages_completed") AND json_type("stages_completed") = 'array'),
+    CONSTRAINT "ck_fine_tune_runs_started_at_format" CHECK (length("started_at") = 32),
+    CONSTRAINT "ck_fine_tune_runs_updated_at_format" CHECK (length("updated_at") = 32),
+    CONSTRAINT "ck_fine_tune_runs_completed_at_format" CHECK (length("completed_at") = 32),
+    CONSTRAINT "pk_fine_tune_runs" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_fine_tune_runs_started_at_id" ON "fine_tune_runs" ("started_at", "id" DESC);
+
+CREATE INDEX "ix_fine_tune_runs_status_started_at_id" ON "fine_tune_runs" ("status", "started_at", "id" DESC);
+
+CREATE TABLE "fine_tune_checkpoints" (
+    "id" TEXT NOT NULL,
+    "run_id" TEXT NOT NULL,
+    "model_path" TEXT NOT NULL,
+    "base_model" TEXT NOT NULL,
+    "doc_count" INTEGER NOT NULL,
+    "eval_metrics" TEXT,
+    "size_bytes" INTEGER NOT NULL,
+    "is_active" INTEGER NOT NULL,
+    "created_at" TEXT NOT NULL,
+    CONSTRAINT "ck_fine_tune_checkpoints_doc_count_ge" CHECK ("doc_count" >= 0),
+    CONSTRAINT "ck_fine_tune_checkpoints_eval_metrics_format" CHECK ("eval_metrics" IS NULL OR (json_valid("eval_metrics") AND json_type("eval_metrics") = 'object')),
+    CONSTRAINT "ck_fine_tune_checkpoints_size_bytes_ge" CHECK ("size_bytes" >= 0),
+    CONSTRAINT "ck_fine_tune_checkpoints_is_active_format" CHECK ("is_active" IN (0, 1)),
+    CONSTRAINT "ck_fine_tune_checkpoints_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "pk_fine_tune_checkpoints" PRIMARY KEY ("id"),
+    CONSTRAINT "fk_fine_tune_checkpoints_run_id" FOREIGN KEY ("run_id") REFERENCES "fine_tune_runs" ("id") ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_fine_tune_checkpoints_created_at_id" ON "fine_tune_checkpoints" ("created_at", "id" DESC);
+
+CREATE INDEX "ix_fine_tune_checkpoints_is_active_created_at_id" ON "fine_tune_checkpoints" ("is_active", "created_at", "id" DESC);
+
+CREATE INDEX "ix_fine_tune_checkpoints_run_id_created_at_id" ON "fine_tune_checkpoints" ("run_id", "created_at", "id" DESC);
+
+CREATE UNIQUE INDEX "ux_fine_tune_checkpoints_active" ON "fine_tune_checkpoints" ("is_active") WHERE "is_active" = TRUE;
+
 CREATE TABLE "heartbeats" (
     "execution_id" TEXT NOT NULL,
     "agent_id" TEXT NOT NULL,
@@ -183,6 +468,76 @@ CREATE TABLE "heartbeats" (
 );
 
 CREATE INDEX "ix_heartbeats_last_heartbeat_at_execution_id" ON "heartbeats" ("last_heartbeat_at", "execution_id");
+
+CREATE TABLE "idempotency_keys" (
+    "scope" TEXT NOT NULL,
+    "key" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
+    "claim_token" TEXT NOT NULL,
+    "attempts" INTEGER NOT NULL,
+    "response" TEXT,
+    "error" TEXT,
+    "created_at" TEXT NOT NULL,
+    "claimed_at" TEXT NOT NULL,
+    "expires_at" TEXT NOT NULL,
+    "completed_at" TEXT,
+    CONSTRAINT "ck_idempotency_keys_status" CHECK ("status" IN ('in_flight', 'completed', 'failed')),
+    CONSTRAINT "ck_idempotency_keys_attempts_ge" CHECK ("attempts" >= 1),
+    CONSTRAINT "ck_idempotency_keys_response_format" CHECK ("response" IS NULL OR (json_valid("response") AND json_type("response") = 'object')),
+    CONSTRAINT "ck_idempotency_keys_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_idempotency_keys_claimed_at_format" CHECK (length("claimed_at") = 32),
+    CONSTRAINT "ck_idempotency_keys_expires_at_format" CHECK (length("expires_at") = 32),
+    CONSTRAINT "ck_idempotency_keys_completed_at_format" CHECK (length("completed_at") = 32),
+    CONSTRAINT "pk_idempotency_keys" PRIMARY KEY ("scope", "key")
+);
+
+CREATE INDEX "ix_idempotency_keys_expires_at" ON "idempotency_keys" ("expires_at");
+
+CREATE TABLE "identity_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_identity_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_identity_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_identity_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_identity_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_identity_versions_content_hash" ON "identity_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_identity_versions_entity_id_version" ON "identity_versions" ("entity_id", "version" DESC);
+
+CREATE TABLE "lifecycle_events" (
+    "id" TEXT NOT NULL,
+    "agent_id" TEXT NOT NULL,
+    "agent_name" TEXT NOT NULL,
+    "event_type" TEXT NOT NULL,
+    "timestamp" TEXT NOT NULL,
+    "initiated_by" TEXT NOT NULL,
+    "details" TEXT NOT NULL,
+    "metadata" TEXT NOT NULL,
+    CONSTRAINT "ck_lifecycle_events_event_type" CHECK ("event_type" IN ('hired', 'onboarded', 'promoted', 'demoted', 'reassigned', 'status_changed', 'suspended', 'reactivated', 'offboarded', 'fired')),
+    CONSTRAINT "ck_lifecycle_events_timestamp_format" CHECK (length("timestamp") = 32),
+    CONSTRAINT "ck_lifecycle_events_metadata_format" CHECK (json_valid("metadata") AND json_type("metadata") = 'object'),
+    CONSTRAINT "pk_lifecycle_events" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_lifecycle_events_agent_id_timestamp_id" ON "lifecycle_events" ("agent_id", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_lifecycle_events_event_type_timestamp_id" ON "lifecycle_events" ("event_type", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_lifecycle_events_timestamp_id" ON "lifecycle_events" ("timestamp", "id" DESC);
+
+CREATE TABLE "meeting_cooldown" (
+    "meeting_type" TEXT NOT NULL,
+    "last_triggered_at" TEXT NOT NULL,
+    "triggered_by" TEXT,
+    CONSTRAINT "ck_meeting_cooldown_last_triggered_at_format" CHECK (length("last_triggered_at") = 32),
+    CONSTRAINT "pk_meeting_cooldown" PRIMARY KEY ("meeting_type")
+);
 
 CREATE TABLE "messages" (
     "id" TEXT NOT NULL,
@@ -225,6 +580,47 @@ CREATE TABLE "oauth_states" (
 
 CREATE INDEX "ix_oauth_states_created_at" ON "oauth_states" ("created_at");
 
+CREATE TABLE "parked_contexts" (
+    "id" TEXT NOT NULL,
+    "execution_id" TEXT NOT NULL,
+    "agent_id" TEXT NOT NULL,
+    "task_id" TEXT,
+    "approval_id" TEXT NOT NULL,
+    "parked_at" TEXT NOT NULL,
+    "context" TEXT NOT NULL,
+    "metadata" TEXT NOT NULL,
+    CONSTRAINT "ck_parked_contexts_parked_at_format" CHECK (length("parked_at") = 32),
+    CONSTRAINT "ck_parked_contexts_context_format" CHECK (json_valid("context") AND json_type("context") = 'object'),
+    CONSTRAINT "ck_parked_contexts_metadata_format" CHECK (json_valid("metadata") AND json_type("metadata") = 'object'),
+    CONSTRAINT "pk_parked_contexts" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_parked_contexts_agent_id_parked_at_id" ON "parked_contexts" ("agent_id", "parked_at", "id" DESC);
+
+CREATE UNIQUE INDEX "ux_parked_contexts_approval_id" ON "parked_contexts" ("approval_id");
+
+CREATE TABLE "preset_overrides" (
+    "preset_name" TEXT NOT NULL,
+    "overrides" TEXT NOT NULL,
+    "updated_by" TEXT NOT NULL,
+    "updated_at" TEXT NOT NULL,
+    CONSTRAINT "ck_preset_overrides_overrides_format" CHECK (json_valid("overrides") AND json_type("overrides") = 'object'),
+    CONSTRAINT "pk_preset_overrides" PRIMARY KEY ("preset_name")
+);
+
+CREATE TABLE "principle_overrides" (
+    "scope" TEXT NOT NULL,
+    "principles" TEXT NOT NULL,
+    "restored_from_version" INTEGER,
+    "restored_by" TEXT NOT NULL,
+    "reason" TEXT,
+    "restored_at" TEXT NOT NULL,
+    CONSTRAINT "ck_principle_overrides_principles_format" CHECK (json_valid("principles") AND json_type("principles") = 'array'),
+    CONSTRAINT "ck_principle_overrides_restored_from_version_ge" CHECK ("restored_from_version" >= 1),
+    CONSTRAINT "ck_principle_overrides_restored_at_format" CHECK (length("restored_at") = 32),
+    CONSTRAINT "pk_principle_overrides" PRIMARY KEY ("scope")
+);
+
 CREATE TABLE "project_cost_aggregates" (
     "project_id" TEXT NOT NULL,
     "total_cost" REAL NOT NULL,
@@ -257,6 +653,67 @@ CREATE INDEX "ix_projects_lead_id" ON "projects" ("lead", "id");
 
 CREATE INDEX "ix_projects_status_id" ON "projects" ("status", "id");
 
+CREATE TABLE "provider_audit_events" (
+    "id" TEXT NOT NULL,
+    "provider_name" TEXT NOT NULL,
+    "action" TEXT NOT NULL,
+    "actor" TEXT NOT NULL,
+    "timestamp" TEXT NOT NULL,
+    "before" TEXT,
+    "after" TEXT,
+    "details" TEXT NOT NULL,
+    CONSTRAINT "ck_provider_audit_events_action" CHECK ("action" IN ('created', 'updated', 'deleted', 'enabled', 'disabled', 'credentials_rotated', 'preset_applied')),
+    CONSTRAINT "ck_provider_audit_events_timestamp_format" CHECK (length("timestamp") = 32),
+    CONSTRAINT "ck_provider_audit_events_before_format" CHECK ("before" IS NULL OR (json_valid("before") AND json_type("before") = 'object')),
+    CONSTRAINT "ck_provider_audit_events_after_format" CHECK ("after" IS NULL OR (json_valid("after") AND json_type("after") = 'object')),
+    CONSTRAINT "ck_provider_audit_events_details_format" CHECK (json_valid("details") AND json_type("details") = 'object'),
+    CONSTRAINT "pk_provider_audit_events" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_provider_audit_events_provider_name_id" ON "provider_audit_events" ("provider_name", "id");
+
+CREATE INDEX "ix_provider_audit_events_timestamp" ON "provider_audit_events" ("timestamp");
+
+CREATE TABLE "risk_overrides" (
+    "id" TEXT NOT NULL,
+    "action_type" TEXT NOT NULL,
+    "original_tier" TEXT NOT NULL,
+    "override_tier" TEXT NOT NULL,
+    "reason" TEXT NOT NULL,
+    "created_by" TEXT NOT NULL,
+    "created_at" TEXT NOT NULL,
+    "expires_at" TEXT NOT NULL,
+    "revoked_at" TEXT,
+    "revoked_by" TEXT,
+    CONSTRAINT "ck_risk_overrides_original_tier" CHECK ("original_tier" IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT "ck_risk_overrides_override_tier" CHECK ("override_tier" IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT "ck_risk_overrides_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_risk_overrides_expires_at_format" CHECK (length("expires_at") = 32),
+    CONSTRAINT "ck_risk_overrides_revoked_at_format" CHECK (length("revoked_at") = 32),
+    CONSTRAINT "pk_risk_overrides" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_risk_overrides_created_at_id" ON "risk_overrides" ("created_at", "id" DESC);
+
+CREATE INDEX "ix_risk_overrides_expires_at_id" ON "risk_overrides" ("expires_at", "id");
+
+CREATE TABLE "role_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_role_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_role_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_role_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_role_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_role_versions_content_hash" ON "role_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_role_versions_entity_id_version" ON "role_versions" ("entity_id", "version" DESC);
+
 CREATE TABLE "settings" (
     "namespace" TEXT NOT NULL,
     "key" TEXT NOT NULL,
@@ -264,6 +721,64 @@ CREATE TABLE "settings" (
     "updated_at" TEXT NOT NULL,
     CONSTRAINT "pk_settings" PRIMARY KEY ("namespace", "key")
 );
+
+CREATE TABLE "ssrf_violations" (
+    "id" TEXT NOT NULL,
+    "timestamp" TEXT NOT NULL,
+    "url" TEXT NOT NULL,
+    "hostname" TEXT NOT NULL,
+    "port" INTEGER NOT NULL,
+    "resolved_ip" TEXT,
+    "blocked_range" TEXT,
+    "provider_name" TEXT,
+    "agent_id" TEXT,
+    "status" TEXT NOT NULL,
+    "resolved_at" TEXT,
+    CONSTRAINT "ck_ssrf_violations_timestamp_format" CHECK (length("timestamp") = 32),
+    CONSTRAINT "ck_ssrf_violations_port_ge" CHECK ("port" >= 1),
+    CONSTRAINT "ck_ssrf_violations_port_le" CHECK ("port" <= 65535),
+    CONSTRAINT "ck_ssrf_violations_status" CHECK ("status" IN ('pending', 'allowed', 'denied')),
+    CONSTRAINT "ck_ssrf_violations_resolved_at_format" CHECK (length("resolved_at") = 32),
+    CONSTRAINT "pk_ssrf_violations" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_ssrf_violations_status_timestamp_id" ON "ssrf_violations" ("status", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_ssrf_violations_timestamp_id" ON "ssrf_violations" ("timestamp", "id" DESC);
+
+CREATE TABLE "task_metrics" (
+    "id" TEXT NOT NULL,
+    "agent_id" TEXT NOT NULL,
+    "task_id" TEXT NOT NULL,
+    "task_type" TEXT NOT NULL,
+    "complexity" TEXT NOT NULL,
+    "timestamp" TEXT NOT NULL,
+    "started_at" TEXT,
+    "is_success" INTEGER NOT NULL,
+    "duration_seconds" REAL NOT NULL,
+    "cost" REAL NOT NULL,
+    "currency" TEXT NOT NULL,
+    "turns_used" INTEGER NOT NULL,
+    "tokens_used" INTEGER NOT NULL,
+    "quality_score" REAL,
+    CONSTRAINT "ck_task_metrics_task_type" CHECK ("task_type" IN ('development', 'design', 'research', 'review', 'meeting', 'admin')),
+    CONSTRAINT "ck_task_metrics_complexity" CHECK ("complexity" IN ('simple', 'medium', 'complex', 'epic')),
+    CONSTRAINT "ck_task_metrics_timestamp_format" CHECK (length("timestamp") = 32),
+    CONSTRAINT "ck_task_metrics_started_at_format" CHECK (length("started_at") = 32),
+    CONSTRAINT "ck_task_metrics_is_success_format" CHECK ("is_success" IN (0, 1)),
+    CONSTRAINT "ck_task_metrics_duration_seconds_ge" CHECK ("duration_seconds" >= 0),
+    CONSTRAINT "ck_task_metrics_cost_ge" CHECK ("cost" >= 0),
+    CONSTRAINT "ck_task_metrics_currency_pattern" CHECK ("currency" GLOB '[A-Z][A-Z][A-Z]'),
+    CONSTRAINT "ck_task_metrics_turns_used_ge" CHECK ("turns_used" >= 0),
+    CONSTRAINT "ck_task_metrics_tokens_used_ge" CHECK ("tokens_used" >= 0),
+    CONSTRAINT "ck_task_metrics_quality_score_ge" CHECK ("quality_score" >= 0),
+    CONSTRAINT "ck_task_metrics_quality_score_le" CHECK ("quality_score" <= 10),
+    CONSTRAINT "pk_task_metrics" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_task_metrics_agent_id_timestamp_id" ON "task_metrics" ("agent_id", "timestamp", "id" DESC);
+
+CREATE INDEX "ix_task_metrics_timestamp_id" ON "task_metrics" ("timestamp", "id" DESC);
 
 CREATE TABLE "tasks" (
     "id" TEXT NOT NULL,
@@ -316,6 +831,74 @@ CREATE INDEX "ix_tasks_project_id" ON "tasks" ("project", "id");
 
 CREATE INDEX "ix_tasks_status_id" ON "tasks" ("status", "id");
 
+CREATE TABLE "tracked_containers" (
+    "container_id" TEXT NOT NULL,
+    "name" TEXT NOT NULL,
+    "image" TEXT NOT NULL,
+    "agent_id" TEXT,
+    "task_id" TEXT,
+    "state" TEXT NOT NULL,
+    "labels" TEXT NOT NULL,
+    "created_at" TEXT NOT NULL,
+    "last_seen_at" TEXT NOT NULL,
+    CONSTRAINT "ck_tracked_containers_state" CHECK ("state" IN ('created', 'running', 'paused', 'exited', 'removing')),
+    CONSTRAINT "ck_tracked_containers_labels_format" CHECK (json_valid("labels") AND json_type("labels") = 'object'),
+    CONSTRAINT "ck_tracked_containers_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_tracked_containers_last_seen_at_format" CHECK (length("last_seen_at") = 32),
+    CONSTRAINT "pk_tracked_containers" PRIMARY KEY ("container_id")
+);
+
+CREATE TABLE "training_plans" (
+    "id" TEXT NOT NULL,
+    "agent_id" TEXT NOT NULL,
+    "source_agent_ids" TEXT NOT NULL,
+    "content_types" TEXT NOT NULL,
+    "max_items" INTEGER NOT NULL,
+    "require_review" INTEGER NOT NULL,
+    "config" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
+    "created_by" TEXT,
+    "created_at" TEXT NOT NULL,
+    "executed_at" TEXT,
+    CONSTRAINT "ck_training_plans_source_agent_ids_format" CHECK (json_valid("source_agent_ids") AND json_type("source_agent_ids") = 'array'),
+    CONSTRAINT "ck_training_plans_content_types_format" CHECK (json_valid("content_types") AND json_type("content_types") = 'array'),
+    CONSTRAINT "ck_training_plans_max_items_ge" CHECK ("max_items" >= 1),
+    CONSTRAINT "ck_training_plans_require_review_format" CHECK ("require_review" IN (0, 1)),
+    CONSTRAINT "ck_training_plans_config_format" CHECK (json_valid("config") AND json_type("config") = 'object'),
+    CONSTRAINT "ck_training_plans_status" CHECK ("status" IN ('pending', 'executing', 'executed', 'failed', 'cancelled')),
+    CONSTRAINT "ck_training_plans_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_training_plans_executed_at_format" CHECK (length("executed_at") = 32),
+    CONSTRAINT "pk_training_plans" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_training_plans_agent_id_id" ON "training_plans" ("agent_id", "id");
+
+CREATE INDEX "ix_training_plans_status_id" ON "training_plans" ("status", "id");
+
+CREATE TABLE "training_results" (
+    "id" TEXT NOT NULL,
+    "plan_id" TEXT NOT NULL,
+    "agent_id" TEXT NOT NULL,
+    "items_extracted" INTEGER NOT NULL,
+    "items_after_curation" INTEGER NOT NULL,
+    "items_stored" INTEGER NOT NULL,
+    "errors" TEXT NOT NULL,
+    "metrics" TEXT NOT NULL,
+    "started_at" TEXT NOT NULL,
+    "completed_at" TEXT NOT NULL,
+    CONSTRAINT "ck_training_results_items_extracted_ge" CHECK ("items_extracted" >= 0),
+    CONSTRAINT "ck_training_results_items_after_curation_ge" CHECK ("items_after_curation" >= 0),
+    CONSTRAINT "ck_training_results_items_stored_ge" CHECK ("items_stored" >= 0),
+    CONSTRAINT "ck_training_results_errors_format" CHECK (json_valid("errors") AND json_type("errors") = 'array'),
+    CONSTRAINT "ck_training_results_metrics_format" CHECK (json_valid("metrics") AND json_type("metrics") = 'object'),
+    CONSTRAINT "ck_training_results_started_at_format" CHECK (length("started_at") = 32),
+    CONSTRAINT "ck_training_results_completed_at_format" CHECK (length("completed_at") = 32),
+    CONSTRAINT "pk_training_results" PRIMARY KEY ("id"),
+    CONSTRAINT "fk_training_results_plan_id" FOREIGN KEY ("plan_id") REFERENCES "training_plans" ("id") ON DELETE CASCADE
+);
+
+CREATE INDEX "ix_training_results_plan_id_completed_at_id" ON "training_results" ("plan_id", "completed_at", "id" DESC);
+
 CREATE TABLE "webhook_receipts" (
     "receipt_id" TEXT NOT NULL,
     "connection_name" TEXT NOT NULL,
@@ -333,3 +916,70 @@ CREATE TABLE "webhook_receipts" (
 CREATE INDEX "ix_webhook_receipts_connection_name_received_at_receipt_id" ON "webhook_receipts" ("connection_name", "received_at", "receipt_id" DESC);
 
 CREATE INDEX "ix_webhook_receipts_received_at_receipt_id" ON "webhook_receipts" ("received_at", "receipt_id" DESC);
+
+CREATE TABLE "workflow_definitions" (
+    "id" TEXT NOT NULL,
+    "name" TEXT NOT NULL,
+    "description" TEXT NOT NULL,
+    "workflow_type" TEXT NOT NULL,
+    "nodes" TEXT NOT NULL,
+    "edges" TEXT NOT NULL,
+    "created_by" TEXT NOT NULL,
+    "created_at" TEXT NOT NULL,
+    "updated_at" TEXT NOT NULL,
+    "revision" INTEGER NOT NULL,
+    CONSTRAINT "ck_workflow_definitions_workflow_type" CHECK ("workflow_type" IN ('sequential_pipeline', 'parallel_execution', 'kanban', 'agile_kanban')),
+    CONSTRAINT "ck_workflow_definitions_nodes_format" CHECK (json_valid("nodes") AND json_type("nodes") = 'array'),
+    CONSTRAINT "ck_workflow_definitions_edges_format" CHECK (json_valid("edges") AND json_type("edges") = 'array'),
+    CONSTRAINT "ck_workflow_definitions_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_workflow_definitions_updated_at_format" CHECK (length("updated_at") = 32),
+    CONSTRAINT "ck_workflow_definitions_revision_ge" CHECK ("revision" >= 1),
+    CONSTRAINT "pk_workflow_definitions" PRIMARY KEY ("id")
+);
+
+CREATE INDEX "ix_workflow_definitions_workflow_type_id" ON "workflow_definitions" ("workflow_type", "id");
+
+CREATE TABLE "workflow_executions" (
+    "id" TEXT NOT NULL,
+    "definition_id" TEXT NOT NULL,
+    "definition_revision" INTEGER NOT NULL,
+    "status" TEXT NOT NULL,
+    "node_executions" TEXT NOT NULL,
+    "activated_by" TEXT NOT NULL,
+    "project" TEXT,
+    "error" TEXT,
+    "created_at" TEXT NOT NULL,
+    "updated_at" TEXT NOT NULL,
+    "completed_at" TEXT,
+    CONSTRAINT "ck_workflow_executions_definition_revision_ge" CHECK ("definition_revision" >= 1),
+    CONSTRAINT "ck_workflow_executions_status" CHECK ("status" IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    CONSTRAINT "ck_workflow_executions_node_executions_format" CHECK (json_valid("node_executions") AND json_type("node_executions") = 'array'),
+    CONSTRAINT "ck_workflow_executions_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_workflow_executions_updated_at_format" CHECK (length("updated_at") = 32),
+    CONSTRAINT "ck_workflow_executions_completed_at_format" CHECK (length("completed_at") = 32),
+    CONSTRAINT "pk_workflow_executions" PRIMARY KEY ("id"),
+    CONSTRAINT "fk_workflow_executions_definition_id" FOREIGN KEY ("definition_id") REFERENCES "workflow_definitions" ("id") ON DELETE RESTRICT
+);
+
+CREATE INDEX "ix_workflow_executions_definition_id_updated_at_id" ON "workflow_executions" ("definition_id", "updated_at", "id" DESC);
+
+CREATE INDEX "ix_workflow_executions_status_updated_at_id" ON "workflow_executions" ("status", "updated_at", "id" DESC);
+
+CREATE INDEX "ix_workflow_executions_updated_at_id" ON "workflow_executions" ("updated_at", "id" DESC);
+
+CREATE TABLE "workflow_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_workflow_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_workflow_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_workflow_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_workflow_versions" PRIMARY KEY ("entity_id", "version")
+);
+
+CREATE INDEX "ix_workflow_versions_content_hash" ON "workflow_versions" ("entity_id", "content_hash", "version" DESC);
+
+CREATE INDEX "ix_workflow_versions_entity_id_version" ON "workflow_versions" ("entity_id", "version" DESC);

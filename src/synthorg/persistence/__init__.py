@@ -28,6 +28,7 @@ from synthorg.persistence.errors import (
 from synthorg.persistence.factory import create_backend, default_registry
 from synthorg.persistence.generated import *  # noqa: F403
 from synthorg.persistence.generated import __all__ as _generated_names
+from synthorg.persistence.idempotency import IdempotencyClaim
 from synthorg.persistence.protocol import PersistenceBackend
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -54,6 +55,7 @@ __all__ = [
     "ConstraintViolationError",
     "DuplicateRecordError",
     "FilteredQueryRepository",
+    "IdempotencyClaim",
     "IdKeyedRepository",
     "MalformedRowError",
     "MigrationError",

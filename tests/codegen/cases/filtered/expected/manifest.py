@@ -52,7 +52,14 @@ class EntityInfo:
     foreign_keys: tuple[tuple[str, str, str], ...]  # (field, table, target field)
     methods: tuple[tuple[str, str], ...]  # (name, kind) of declared methods
     unique_indexes: tuple[tuple[str, ...], ...]  # column sets of unique indexes
+    # Partial unique indexes: (columns, predicate as (field, value) pairs).
+    partial_unique_indexes: tuple[
+        tuple[tuple[str, ...], tuple[tuple[str, object], ...]], ...
+    ] = ()
 
+
+VERSIONS: tuple[tuple[str, type[BaseModel]], ...] = ()
+"""Version-snapshot accessors and the model each one versions."""
 
 ENTITIES: tuple[EntityInfo, ...] = (
     EntityInfo(
