@@ -82,6 +82,8 @@ from synthorg.persistence.generated.enums import (
     CoordinationTopology,
     DecisionOutcome,
     DecisionRole,
+    EscalationSeverity,
+    EscalationStatus,
     FineTuneStage,
     FineTuneStatus,
     HumanRole,
@@ -103,6 +105,11 @@ from synthorg.persistence.generated.enums import (
     WorkflowExecutionStatus,
     WorkflowType,
 )
+from synthorg.persistence.generated.escalations import (
+    Escalation,
+    EscalationFilterSpec,
+    EscalationRepository,
+)
 from synthorg.persistence.generated.fine_tune_checkpoints import (
     FineTuneCheckpoint,
     FineTuneCheckpointRepository,
@@ -122,6 +129,15 @@ from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEventFilterSpec,
     AgentLifecycleEventRepository,
 )
+from synthorg.persistence.generated.lockouts import (
+    LockoutRecord,
+    LockoutRecordRepository,
+)
+from synthorg.persistence.generated.login_failures import (
+    LoginFailure,
+    LoginFailureFilterSpec,
+    LoginFailureRepository,
+)
 from synthorg.persistence.generated.meeting_cooldown import (
     MeetingCooldown,
     MeetingCooldownRepository,
@@ -136,6 +152,7 @@ from synthorg.persistence.generated.models import (
     BudgetConfig,
     Company,
     EvaluationConfig,
+    OntologyDocument,
     Role,
 )
 from synthorg.persistence.generated.oauth_states import OAuthState, OAuthStateRepository
@@ -271,6 +288,11 @@ __all__ = [
     "DecisionRecordFilterSpec",
     "DecisionRecordRepository",
     "DecisionRole",
+    "Escalation",
+    "EscalationFilterSpec",
+    "EscalationRepository",
+    "EscalationSeverity",
+    "EscalationStatus",
     "EvaluationConfig",
     "FineTuneCheckpoint",
     "FineTuneCheckpointRepository",
@@ -287,6 +309,11 @@ __all__ = [
     "IdempotencyRecordRepository",
     "IdempotencyStatus",
     "LifecycleEventType",
+    "LockoutRecord",
+    "LockoutRecordRepository",
+    "LoginFailure",
+    "LoginFailureFilterSpec",
+    "LoginFailureRepository",
     "MeetingCooldown",
     "MeetingCooldownRepository",
     "Message",
@@ -295,6 +322,7 @@ __all__ = [
     "MessageType",
     "OAuthState",
     "OAuthStateRepository",
+    "OntologyDocument",
     "ParkedContext",
     "ParkedContextRepository",
     "PersonalityPreset",

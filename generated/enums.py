@@ -139,6 +139,23 @@ class DecisionRole(StrEnum):
     REVIEWER = "reviewer"
 
 
+class EscalationSeverity(StrEnum):
+    """How urgent an escalation is."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class EscalationStatus(StrEnum):
+    """Where an escalation is in its handling."""
+
+    PENDING = "pending"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
 class FineTuneStage(StrEnum):
     """Pipeline stage a fine-tuning run is in (or stopped in)."""
 
@@ -364,6 +381,8 @@ __all__ = [
     "CoordinationTopology",
     "DecisionOutcome",
     "DecisionRole",
+    "EscalationSeverity",
+    "EscalationStatus",
     "FineTuneStage",
     "FineTuneStatus",
     "HumanRole",

@@ -45,6 +45,8 @@ from synthorg.persistence.generated.enums import (
     ContainerState,
     CoordinationTopology,
     DecisionOutcome,
+    EscalationSeverity,
+    EscalationStatus,
     FineTuneStage,
     FineTuneStatus,
     HumanRole,
@@ -65,6 +67,7 @@ from synthorg.persistence.generated.enums import (
     WorkflowExecutionStatus,
     WorkflowType,
 )
+from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.generated.heartbeats import Heartbeat
@@ -73,6 +76,11 @@ from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
     AgentLifecycleEventFilterSpec,
 )
+from synthorg.persistence.generated.lockouts import LockoutRecord
+from synthorg.persistence.generated.login_failures import (
+    LoginFailure,
+    LoginFailureFilterSpec,
+)
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.generated.models import (
@@ -80,6 +88,7 @@ from synthorg.persistence.generated.models import (
     BudgetConfig,
     Company,
     EvaluationConfig,
+    OntologyDocument,
     Role,
 )
 from synthorg.persistence.generated.oauth_states import OAuthState
@@ -174,6 +183,7 @@ VERSIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("company_versions", Company),
     ("evaluation_config_versions", EvaluationConfig),
     ("identity_versions", AgentIdentity),
+    ("ontology_versions", OntologyDocument),
     ("role_versions", Role),
     ("workflow_versions", WorkflowDefinition),
 )
@@ -665,6 +675,47 @@ ENTITIES: tuple[EntityInfo, ...] = (
         ),
     ),
     EntityInfo(
+        accessor="escalations",
+        table="escalations",
+        model=Escalation,
+        filter_spec=EscalationFilterSpec,
+        kinds=("filtered_query", "id_keyed"),
+        key=("id",),
+        order=(("created_at", False), ("id", False)),
+        filters=(
+            FilterInfo("status", "status", "eq", None),
+            FilterInfo("severity", "severity", "eq", None),
+        ),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("source", "str", None, False, None, None, False, None),
+            FieldInfo(
+                "severity", "enum", EscalationSeverity, False, None, None, False, None
+            ),
+            FieldInfo("title", "str", None, False, None, None, False, None),
+            FieldInfo("details", "json", None, False, None, None, False, None),
+            FieldInfo(
+                "status", "enum", EscalationStatus, False, None, None, False, None
+            ),
+            FieldInfo("created_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("acknowledged_by", "str", None, True, None, None, False, None),
+            FieldInfo(
+                "acknowledged_at", "datetime", None, True, None, None, False, None
+            ),
+            FieldInfo("resolution", "text", None, True, None, None, False, None),
+            FieldInfo("resolved_at", "datetime", None, True, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("list_pending", "many"),
+            ("acknowledge", "affect"),
+            ("resolve", "affect"),
+        ),
+        unique_indexes=(),
+    ),
+    EntityInfo(
         accessor="fine_tune_checkpoints",
         table="fine_tune_checkpoints",
         model=FineTuneCheckpoint,
@@ -820,6 +871,51 @@ ENTITIES: tuple[EntityInfo, ...] = (
         exclude=(),
         foreign_keys=(),
         methods=(),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="lockouts",
+        table="lockouts",
+        model=LockoutRecord,
+        filter_spec=None,
+        kinds=("id_keyed",),
+        key=("username",),
+        order=(("username", False),),
+        filters=(),
+        fields=(
+            FieldInfo("username", "str", None, False, None, None, False, None),
+            FieldInfo("locked_until", "datetime", None, False, None, None, False, None),
+            FieldInfo("failure_count", "int", None, False, 0, None, False, None),
+            FieldInfo("locked_at", "datetime", None, False, None, None, False, None),
+        ),
+        time_field=None,
+        exclude=(),
+        foreign_keys=(),
+        methods=(("list_active", "many"),),
+        unique_indexes=(),
+    ),
+    EntityInfo(
+        accessor="login_failures",
+        table="login_failures",
+        model=LoginFailure,
+        filter_spec=LoginFailureFilterSpec,
+        kinds=("append_only",),
+        key=("id",),
+        order=(("failed_at", True), ("id", False)),
+        filters=(FilterInfo("username", "username", "eq", None),),
+        fields=(
+            FieldInfo("id", "str", None, False, None, None, False, None),
+            FieldInfo("username", "str", None, False, None, None, False, None),
+            FieldInfo("failed_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("ip_address", "str", None, True, None, None, False, None),
+        ),
+        time_field="failed_at",
+        exclude=(),
+        foreign_keys=(),
+        methods=(
+            ("count_since", "scalar"),
+            ("delete_for_user", "affect"),
+        ),
         unique_indexes=(),
     ),
     EntityInfo(

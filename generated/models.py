@@ -59,6 +59,17 @@ class EvaluationConfig(BaseModel):
     reviewers_required: int = Field(default=1, ge=0)
 
 
+class OntologyDocument(BaseModel):
+    """A published version of the organisation's ontology (concepts and relations)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    ontology_id: NotBlankStr
+    concepts: tuple[JsonValue, ...] = Field(default=())
+    relations: tuple[JsonValue, ...] = Field(default=())
+    notes: str = Field(default="")
+
+
 class Role(BaseModel):
     """A role agents can hold, with its permissions."""
 

@@ -24,6 +24,7 @@ from synthorg.persistence.generated.cost_records import CostRecordRepository
 from synthorg.persistence.generated.custom_presets import PersonalityPresetRepository
 from synthorg.persistence.generated.custom_rules import CustomRuleRepository
 from synthorg.persistence.generated.decision_records import DecisionRecordRepository
+from synthorg.persistence.generated.escalations import EscalationRepository
 from synthorg.persistence.generated.fine_tune_checkpoints import (
     FineTuneCheckpointRepository,
 )
@@ -33,6 +34,8 @@ from synthorg.persistence.generated.idempotency_keys import IdempotencyRecordRep
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEventRepository,
 )
+from synthorg.persistence.generated.lockouts import LockoutRecordRepository
+from synthorg.persistence.generated.login_failures import LoginFailureRepository
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldownRepository
 from synthorg.persistence.generated.messages import MessageRepository
 from synthorg.persistence.generated.models import (
@@ -40,6 +43,7 @@ from synthorg.persistence.generated.models import (
     BudgetConfig,
     Company,
     EvaluationConfig,
+    OntologyDocument,
     Role,
 )
 from synthorg.persistence.generated.oauth_states import OAuthStateRepository
@@ -93,11 +97,14 @@ class Repositories:
     custom_presets: PersonalityPresetRepository
     custom_rules: CustomRuleRepository
     decision_records: DecisionRecordRepository
+    escalations: EscalationRepository
     fine_tune_checkpoints: FineTuneCheckpointRepository
     fine_tune_runs: FineTuneRunRepository
     heartbeats: HeartbeatRepository
     idempotency_keys: IdempotencyRecordRepository
     lifecycle_events: AgentLifecycleEventRepository
+    lockouts: LockoutRecordRepository
+    login_failures: LoginFailureRepository
     meeting_cooldown: MeetingCooldownRepository
     messages: MessageRepository
     oauth_states: OAuthStateRepository
@@ -123,6 +130,7 @@ class Repositories:
     company_versions: VersionRepository[Company]
     evaluation_config_versions: VersionRepository[EvaluationConfig]
     identity_versions: VersionRepository[AgentIdentity]
+    ontology_versions: VersionRepository[OntologyDocument]
     role_versions: VersionRepository[Role]
     workflow_versions: VersionRepository[WorkflowDefinition]
 
@@ -201,6 +209,11 @@ class RepositoryAccessors(Protocol):
         ...
 
     @property
+    def escalations(self) -> EscalationRepository:
+        """Repository of Escalation."""
+        ...
+
+    @property
     def fine_tune_checkpoints(self) -> FineTuneCheckpointRepository:
         """Repository of FineTuneCheckpoint."""
         ...
@@ -223,6 +236,16 @@ class RepositoryAccessors(Protocol):
     @property
     def lifecycle_events(self) -> AgentLifecycleEventRepository:
         """Repository of AgentLifecycleEvent."""
+        ...
+
+    @property
+    def lockouts(self) -> LockoutRecordRepository:
+        """Repository of LockoutRecord."""
+        ...
+
+    @property
+    def login_failures(self) -> LoginFailureRepository:
+        """Repository of LoginFailure."""
         ...
 
     @property
@@ -351,6 +374,11 @@ class RepositoryAccessors(Protocol):
         ...
 
     @property
+    def ontology_versions(self) -> VersionRepository[OntologyDocument]:
+        """Version snapshots of OntologyDocument."""
+        ...
+
+    @property
     def role_versions(self) -> VersionRepository[Role]:
         """Version snapshots of Role."""
         ...
@@ -440,6 +468,11 @@ class RepositoryAccessorsMixin:
         return self._repositories().decision_records
 
     @property
+    def escalations(self) -> EscalationRepository:
+        """Repository of Escalation."""
+        return self._repositories().escalations
+
+    @property
     def fine_tune_checkpoints(self) -> FineTuneCheckpointRepository:
         """Repository of FineTuneCheckpoint."""
         return self._repositories().fine_tune_checkpoints
@@ -463,6 +496,16 @@ class RepositoryAccessorsMixin:
     def lifecycle_events(self) -> AgentLifecycleEventRepository:
         """Repository of AgentLifecycleEvent."""
         return self._repositories().lifecycle_events
+
+    @property
+    def lockouts(self) -> LockoutRecordRepository:
+        """Repository of LockoutRecord."""
+        return self._repositories().lockouts
+
+    @property
+    def login_failures(self) -> LoginFailureRepository:
+        """Repository of LoginFailure."""
+        return self._repositories().login_failures
 
     @property
     def meeting_cooldown(self) -> MeetingCooldownRepository:
@@ -590,6 +633,11 @@ class RepositoryAccessorsMixin:
         return self._repositories().identity_versions
 
     @property
+    def ontology_versions(self) -> VersionRepository[OntologyDocument]:
+        """Version snapshots of OntologyDocument."""
+        return self._repositories().ontology_versions
+
+    @property
     def role_versions(self) -> VersionRepository[Role]:
         """Version snapshots of Role."""
         return self._repositories().role_versions
@@ -617,6 +665,7 @@ ACCESSORS: tuple[str, ...] = (
     "custom_presets",
     "custom_rules",
     "decision_records",
+    "escalations",
     "evaluation_config_versions",
     "fine_tune_checkpoints",
     "fine_tune_runs",
@@ -624,9 +673,12 @@ ACCESSORS: tuple[str, ...] = (
     "idempotency_keys",
     "identity_versions",
     "lifecycle_events",
+    "lockouts",
+    "login_failures",
     "meeting_cooldown",
     "messages",
     "oauth_states",
+    "ontology_versions",
     "parked_contexts",
     "preset_overrides",
     "principle_overrides",

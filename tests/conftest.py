@@ -13,8 +13,11 @@ Importing ``tests.support`` requires the repository root on ``sys.path``
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -73,6 +76,18 @@ def make_config(
         )
     server: PgServer = request.getfixturevalue("pg_server")
     database: str = request.getfixturevalue("pg_database")
+    return _pg_config(server, database)
+
+
+@pytest.fixture
+def backend_config(
+    request: pytest.FixtureRequest, backend_kind: str, tmp_path: Path
+) -> PersistenceConfig:
+    """Config of a fresh, empty database on each backend (not connected)."""
+    return make_config(backend_kind, tmp_path, request)
+
+
+def _pg_config(server: PgServer, database: str) -> PersistenceConfig:
     return PersistenceConfig(
         backend="postgres",
         postgres=PostgresConfig(
@@ -87,21 +102,77 @@ def make_config(
     )
 
 
-@pytest.fixture(params=BACKENDS)
-def backend_config(request: pytest.FixtureRequest, tmp_path: Path) -> PersistenceConfig:
-    """Config of a fresh database on each backend (not connected)."""
-    return make_config(str(request.param), tmp_path, request)
+def _migrate(config: PersistenceConfig) -> None:
+    """Migrate a database once, on a private event loop in a worker thread.
+
+    Template fixtures are requested lazily from inside the running test
+    loop, where a nested ``asyncio.run`` is not allowed.
+    """
+
+    async def run() -> None:
+        instance = create_backend(config)
+        await instance.connect()
+        try:
+            await instance.migrate()
+        finally:
+            await instance.disconnect()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _migrate(PersistenceConfig(sqlite=SQLiteConfig(path=str(path))))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PgServer) -> Iterator[str]:
+    """A PostgreSQL database migrated once per session, used as a template."""
+    name = f"template_{secrets.token_hex(4)}"
+    pg_server.create_database(name)
+    _migrate(_pg_config(pg_server, name))
+    yield name
+    pg_server.drop_database(name)
 
 
 @pytest.fixture
 async def backend(
-    backend_config: PersistenceConfig,
+    request: pytest.FixtureRequest, backend_kind: str, tmp_path: Path
 ) -> AsyncIterator[PersistenceBackend]:
-    """A connected, migrated backend on a fresh database; each backend in turn."""
-    instance = create_backend(backend_config)
+    """A connected, migrated backend on a fresh database; each backend in turn.
+
+    The database is a copy of a template migrated once per session (a file
+    copy on either side), so a test pays for one connect, not for every
+    revision; ``migrate()`` still runs and finds nothing to apply.
+    """
+    dropped: str | None = None
+    if backend_kind == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copyfile(template, path)
+        config = PersistenceConfig(sqlite=SQLiteConfig(path=str(path)))
+    else:
+        server: PgServer = request.getfixturevalue("pg_server")
+        pg_template_name: str = request.getfixturevalue("pg_template")
+        dropped = f"t_{secrets.token_hex(4)}"
+        server.create_database(dropped, template=pg_template_name)
+        config = _pg_config(server, dropped)
+    instance = create_backend(config)
     await instance.connect()
     await instance.migrate()
     try:
         yield instance
     finally:
         await instance.disconnect()
+        if dropped is not None:
+            request.getfixturevalue("pg_server").drop_database(dropped)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    """The backend a test runs on: ``sqlite`` or ``postgres``."""
+    return str(request.param)

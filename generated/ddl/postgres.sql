@@ -316,6 +316,27 @@ CREATE INDEX "ix_decision_records_reviewer_agent_id_recorded_at_id" ON "decision
 CREATE INDEX "ix_decision_records_task_id_recorded_at_id" ON "decision_records" ("task_id", "recorded_at", "id" DESC);
 CREATE UNIQUE INDEX "ux_decision_records_task_id_version" ON "decision_records" ("task_id", "version");
 
+CREATE TABLE "escalations" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "source" TEXT COLLATE "C" NOT NULL,
+    "severity" TEXT COLLATE "C" NOT NULL,
+    "title" TEXT COLLATE "C" NOT NULL,
+    "details" JSONB NOT NULL,
+    "status" TEXT COLLATE "C" NOT NULL,
+    "created_at" TIMESTAMPTZ NOT NULL,
+    "acknowledged_by" TEXT COLLATE "C",
+    "acknowledged_at" TIMESTAMPTZ,
+    "resolution" TEXT COLLATE "C",
+    "resolved_at" TIMESTAMPTZ,
+    CONSTRAINT "ck_escalations_severity" CHECK ("severity" IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT "ck_escalations_details_format" CHECK (jsonb_typeof("details") = 'object'),
+    CONSTRAINT "ck_escalations_status" CHECK ("status" IN ('pending', 'acknowledged', 'resolved')),
+    CONSTRAINT "pk_escalations" PRIMARY KEY ("id")
+);
+CREATE INDEX "ix_escalations_created_at_id" ON "escalations" ("created_at", "id");
+CREATE INDEX "ix_escalations_severity_created_at_id" ON "escalations" ("severity", "created_at", "id");
+CREATE INDEX "ix_escalations_status_created_at_id" ON "escalations" ("status", "created_at", "id");
+
 CREATE TABLE "evaluation_config_versions" (
     "entity_id" TEXT COLLATE "C" NOT NULL,
     "version" BIGINT NOT NULL,
@@ -434,6 +455,26 @@ CREATE INDEX "ix_lifecycle_events_agent_id_timestamp_id" ON "lifecycle_events" (
 CREATE INDEX "ix_lifecycle_events_event_type_timestamp_id" ON "lifecycle_events" ("event_type", "timestamp", "id" DESC);
 CREATE INDEX "ix_lifecycle_events_timestamp_id" ON "lifecycle_events" ("timestamp", "id" DESC);
 
+CREATE TABLE "lockouts" (
+    "username" TEXT COLLATE "C" NOT NULL,
+    "locked_until" TIMESTAMPTZ NOT NULL,
+    "failure_count" BIGINT NOT NULL,
+    "locked_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_lockouts_failure_count_ge" CHECK ("failure_count" >= 0),
+    CONSTRAINT "pk_lockouts" PRIMARY KEY ("username")
+);
+CREATE INDEX "ix_lockouts_locked_until_username" ON "lockouts" ("locked_until", "username");
+
+CREATE TABLE "login_failures" (
+    "id" TEXT COLLATE "C" NOT NULL,
+    "username" TEXT COLLATE "C" NOT NULL,
+    "failed_at" TIMESTAMPTZ NOT NULL,
+    "ip_address" TEXT COLLATE "C",
+    CONSTRAINT "pk_login_failures" PRIMARY KEY ("id")
+);
+CREATE INDEX "ix_login_failures_failed_at_id" ON "login_failures" ("failed_at", "id" DESC);
+CREATE INDEX "ix_login_failures_username_failed_at_id" ON "login_failures" ("username", "failed_at", "id" DESC);
+
 CREATE TABLE "meeting_cooldown" (
     "meeting_type" TEXT COLLATE "C" NOT NULL,
     "last_triggered_at" TIMESTAMPTZ NOT NULL,
@@ -474,6 +515,20 @@ CREATE TABLE "oauth_states" (
     CONSTRAINT "pk_oauth_states" PRIMARY KEY ("state_token")
 );
 CREATE INDEX "ix_oauth_states_created_at" ON "oauth_states" ("created_at");
+
+CREATE TABLE "ontology_versions" (
+    "entity_id" TEXT COLLATE "C" NOT NULL,
+    "version" BIGINT NOT NULL,
+    "content_hash" TEXT COLLATE "C" NOT NULL,
+    "snapshot" JSONB NOT NULL,
+    "saved_by" TEXT COLLATE "C" NOT NULL,
+    "saved_at" TIMESTAMPTZ NOT NULL,
+    CONSTRAINT "ck_ontology_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_ontology_versions_snapshot_format" CHECK (jsonb_typeof("snapshot") = 'object'),
+    CONSTRAINT "pk_ontology_versions" PRIMARY KEY ("entity_id", "version")
+);
+CREATE INDEX "ix_ontology_versions_content_hash" ON "ontology_versions" ("entity_id", "content_hash", "version" DESC);
+CREATE INDEX "ix_ontology_versions_entity_id_version" ON "ontology_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "parked_contexts" (
     "id" TEXT COLLATE "C" NOT NULL,

@@ -349,6 +349,30 @@ CREATE INDEX "ix_decision_records_reviewer_agent_id_recorded_at_id" ON "decision
 CREATE INDEX "ix_decision_records_task_id_recorded_at_id" ON "decision_records" ("task_id", "recorded_at", "id" DESC);
 CREATE UNIQUE INDEX "ux_decision_records_task_id_version" ON "decision_records" ("task_id", "version");
 
+CREATE TABLE "escalations" (
+    "id" TEXT NOT NULL,
+    "source" TEXT NOT NULL,
+    "severity" TEXT NOT NULL,
+    "title" TEXT NOT NULL,
+    "details" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
+    "created_at" TEXT NOT NULL,
+    "acknowledged_by" TEXT,
+    "acknowledged_at" TEXT,
+    "resolution" TEXT,
+    "resolved_at" TEXT,
+    CONSTRAINT "ck_escalations_severity" CHECK ("severity" IN ('low', 'medium', 'high', 'critical')),
+    CONSTRAINT "ck_escalations_details_format" CHECK (json_valid("details") AND json_type("details") = 'object'),
+    CONSTRAINT "ck_escalations_status" CHECK ("status" IN ('pending', 'acknowledged', 'resolved')),
+    CONSTRAINT "ck_escalations_created_at_format" CHECK (length("created_at") = 32),
+    CONSTRAINT "ck_escalations_acknowledged_at_format" CHECK (length("acknowledged_at") = 32),
+    CONSTRAINT "ck_escalations_resolved_at_format" CHECK (length("resolved_at") = 32),
+    CONSTRAINT "pk_escalations" PRIMARY KEY ("id")
+);
+CREATE INDEX "ix_escalations_created_at_id" ON "escalations" ("created_at", "id");
+CREATE INDEX "ix_escalations_severity_created_at_id" ON "escalations" ("severity", "created_at", "id");
+CREATE INDEX "ix_escalations_status_created_at_id" ON "escalations" ("status", "created_at", "id");
+
 CREATE TABLE "evaluation_config_versions" (
     "entity_id" TEXT NOT NULL,
     "version" INTEGER NOT NULL,
@@ -480,6 +504,29 @@ CREATE INDEX "ix_lifecycle_events_agent_id_timestamp_id" ON "lifecycle_events" (
 CREATE INDEX "ix_lifecycle_events_event_type_timestamp_id" ON "lifecycle_events" ("event_type", "timestamp", "id" DESC);
 CREATE INDEX "ix_lifecycle_events_timestamp_id" ON "lifecycle_events" ("timestamp", "id" DESC);
 
+CREATE TABLE "lockouts" (
+    "username" TEXT NOT NULL,
+    "locked_until" TEXT NOT NULL,
+    "failure_count" INTEGER NOT NULL,
+    "locked_at" TEXT NOT NULL,
+    CONSTRAINT "ck_lockouts_locked_until_format" CHECK (length("locked_until") = 32),
+    CONSTRAINT "ck_lockouts_failure_count_ge" CHECK ("failure_count" >= 0),
+    CONSTRAINT "ck_lockouts_locked_at_format" CHECK (length("locked_at") = 32),
+    CONSTRAINT "pk_lockouts" PRIMARY KEY ("username")
+);
+CREATE INDEX "ix_lockouts_locked_until_username" ON "lockouts" ("locked_until", "username");
+
+CREATE TABLE "login_failures" (
+    "id" TEXT NOT NULL,
+    "username" TEXT NOT NULL,
+    "failed_at" TEXT NOT NULL,
+    "ip_address" TEXT,
+    CONSTRAINT "ck_login_failures_failed_at_format" CHECK (length("failed_at") = 32),
+    CONSTRAINT "pk_login_failures" PRIMARY KEY ("id")
+);
+CREATE INDEX "ix_login_failures_failed_at_id" ON "login_failures" ("failed_at", "id" DESC);
+CREATE INDEX "ix_login_failures_username_failed_at_id" ON "login_failures" ("username", "failed_at", "id" DESC);
+
 CREATE TABLE "meeting_cooldown" (
     "meeting_type" TEXT NOT NULL,
     "last_triggered_at" TEXT NOT NULL,
@@ -525,6 +572,21 @@ CREATE TABLE "oauth_states" (
     CONSTRAINT "pk_oauth_states" PRIMARY KEY ("state_token")
 );
 CREATE INDEX "ix_oauth_states_created_at" ON "oauth_states" ("created_at");
+
+CREATE TABLE "ontology_versions" (
+    "entity_id" TEXT NOT NULL,
+    "version" INTEGER NOT NULL,
+    "content_hash" TEXT NOT NULL,
+    "snapshot" TEXT NOT NULL,
+    "saved_by" TEXT NOT NULL,
+    "saved_at" TEXT NOT NULL,
+    CONSTRAINT "ck_ontology_versions_version_ge" CHECK ("version" >= 1),
+    CONSTRAINT "ck_ontology_versions_snapshot_format" CHECK (json_valid("snapshot") AND json_type("snapshot") = 'object'),
+    CONSTRAINT "ck_ontology_versions_saved_at_format" CHECK (length("saved_at") = 32),
+    CONSTRAINT "pk_ontology_versions" PRIMARY KEY ("entity_id", "version")
+);
+CREATE INDEX "ix_ontology_versions_content_hash" ON "ontology_versions" ("entity_id", "content_hash", "version" DESC);
+CREATE INDEX "ix_ontology_versions_entity_id_version" ON "ontology_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "parked_contexts" (
     "id" TEXT NOT NULL,

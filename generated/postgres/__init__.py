@@ -6,6 +6,7 @@ from synthorg.persistence.generated.models import (
     BudgetConfig,
     Company,
     EvaluationConfig,
+    OntologyDocument,
     Role,
 )
 from synthorg.persistence.generated.postgres.agent_states import (
@@ -46,6 +47,9 @@ from synthorg.persistence.generated.postgres.custom_rules import (
 from synthorg.persistence.generated.postgres.decision_records import (
     PostgresDecisionRecordRepository,
 )
+from synthorg.persistence.generated.postgres.escalations import (
+    PostgresEscalationRepository,
+)
 from synthorg.persistence.generated.postgres.fine_tune_checkpoints import (
     PostgresFineTuneCheckpointRepository,
 )
@@ -60,6 +64,12 @@ from synthorg.persistence.generated.postgres.idempotency_keys import (
 )
 from synthorg.persistence.generated.postgres.lifecycle_events import (
     PostgresAgentLifecycleEventRepository,
+)
+from synthorg.persistence.generated.postgres.lockouts import (
+    PostgresLockoutRecordRepository,
+)
+from synthorg.persistence.generated.postgres.login_failures import (
+    PostgresLoginFailureRepository,
 )
 from synthorg.persistence.generated.postgres.meeting_cooldown import (
     PostgresMeetingCooldownRepository,
@@ -139,11 +149,14 @@ def build_repositories(pool: Pool) -> Repositories:
         custom_presets=PostgresPersonalityPresetRepository(pool),
         custom_rules=PostgresCustomRuleRepository(pool),
         decision_records=PostgresDecisionRecordRepository(pool),
+        escalations=PostgresEscalationRepository(pool),
         fine_tune_checkpoints=PostgresFineTuneCheckpointRepository(pool),
         fine_tune_runs=PostgresFineTuneRunRepository(pool),
         heartbeats=PostgresHeartbeatRepository(pool),
         idempotency_keys=PostgresIdempotencyRecordRepository(pool),
         lifecycle_events=PostgresAgentLifecycleEventRepository(pool),
+        lockouts=PostgresLockoutRecordRepository(pool),
+        login_failures=PostgresLoginFailureRepository(pool),
         meeting_cooldown=PostgresMeetingCooldownRepository(pool),
         messages=PostgresMessageRepository(pool),
         oauth_states=PostgresOAuthStateRepository(pool),
@@ -174,6 +187,9 @@ def build_repositories(pool: Pool) -> Repositories:
         ),
         identity_versions=PostgresVersionRepository(
             pool, "identity_versions", AgentIdentity
+        ),
+        ontology_versions=PostgresVersionRepository(
+            pool, "ontology_versions", OntologyDocument
         ),
         role_versions=PostgresVersionRepository(pool, "role_versions", Role),
         workflow_versions=PostgresVersionRepository(

@@ -6,6 +6,7 @@ from synthorg.persistence.generated.models import (
     BudgetConfig,
     Company,
     EvaluationConfig,
+    OntologyDocument,
     Role,
 )
 from synthorg.persistence.generated.repositories import Repositories
@@ -43,6 +44,7 @@ from synthorg.persistence.generated.sqlite.custom_rules import (
 from synthorg.persistence.generated.sqlite.decision_records import (
     SQLiteDecisionRecordRepository,
 )
+from synthorg.persistence.generated.sqlite.escalations import SQLiteEscalationRepository
 from synthorg.persistence.generated.sqlite.fine_tune_checkpoints import (
     SQLiteFineTuneCheckpointRepository,
 )
@@ -55,6 +57,10 @@ from synthorg.persistence.generated.sqlite.idempotency_keys import (
 )
 from synthorg.persistence.generated.sqlite.lifecycle_events import (
     SQLiteAgentLifecycleEventRepository,
+)
+from synthorg.persistence.generated.sqlite.lockouts import SQLiteLockoutRecordRepository
+from synthorg.persistence.generated.sqlite.login_failures import (
+    SQLiteLoginFailureRepository,
 )
 from synthorg.persistence.generated.sqlite.meeting_cooldown import (
     SQLiteMeetingCooldownRepository,
@@ -131,11 +137,14 @@ def build_repositories(conns: Connections) -> Repositories:
         custom_presets=SQLitePersonalityPresetRepository(conns),
         custom_rules=SQLiteCustomRuleRepository(conns),
         decision_records=SQLiteDecisionRecordRepository(conns),
+        escalations=SQLiteEscalationRepository(conns),
         fine_tune_checkpoints=SQLiteFineTuneCheckpointRepository(conns),
         fine_tune_runs=SQLiteFineTuneRunRepository(conns),
         heartbeats=SQLiteHeartbeatRepository(conns),
         idempotency_keys=SQLiteIdempotencyRecordRepository(conns),
         lifecycle_events=SQLiteAgentLifecycleEventRepository(conns),
+        lockouts=SQLiteLockoutRecordRepository(conns),
+        login_failures=SQLiteLoginFailureRepository(conns),
         meeting_cooldown=SQLiteMeetingCooldownRepository(conns),
         messages=SQLiteMessageRepository(conns),
         oauth_states=SQLiteOAuthStateRepository(conns),
@@ -166,6 +175,9 @@ def build_repositories(conns: Connections) -> Repositories:
         ),
         identity_versions=SQLiteVersionRepository(
             conns, "identity_versions", AgentIdentity
+        ),
+        ontology_versions=SQLiteVersionRepository(
+            conns, "ontology_versions", OntologyDocument
         ),
         role_versions=SQLiteVersionRepository(conns, "role_versions", Role),
         workflow_versions=SQLiteVersionRepository(

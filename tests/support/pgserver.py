@@ -146,12 +146,21 @@ class PgServer:
             dbname=database or self.database,
         )
 
-    def create_database(self, name: str) -> None:
-        """Create an empty database called ``name`` (owned by the superuser)."""
+    def create_database(self, name: str, template: str | None = None) -> None:
+        """Create database ``name``: empty, or a copy of database ``template``.
+
+        Copying a migrated template is a file copy on the server, much faster
+        than applying every revision again for each test.
+        """
         ident = _database_identifier(name)
+        query = sql.SQL("CREATE DATABASE {}").format(ident)
+        if template is not None:
+            query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                ident, _database_identifier(template)
+            )
         # CREATE/DROP DATABASE cannot run inside a transaction block.
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+            conn.execute(query)
 
     def drop_database(self, name: str) -> None:
         """Drop database ``name`` if it exists, disconnecting its sessions.

@@ -36,6 +36,9 @@ from synthorg.persistence.protocols import (
     IdKeyedRepository,
 )
 from synthorg.persistence.registry import PersistenceBackendRegistry
+from synthorg.persistence.services.escalations import EscalationQueue
+from synthorg.persistence.services.lockouts import AuthConfig, LockoutRepository
+from synthorg.persistence.services.ontology import OntologyVersioningService
 from synthorg.persistence.types import NotBlankStr
 from synthorg.persistence.versions import (
     DEFAULT_VERSION_PAGE_SIZE,
@@ -47,6 +50,10 @@ from synthorg.persistence.versions import (
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_VERSION_PAGE_SIZE",
+    "AuthConfig",
+    "EscalationQueue",
+    "LockoutRepository",
+    "OntologyVersioningService",
     "VersionRepository",
     "VersionSnapshot",
     "content_hash",

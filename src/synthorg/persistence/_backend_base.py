@@ -8,6 +8,8 @@ after a failed ``migrate()``: every accessor goes through
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+
 from synthorg.persistence._codec import dt_to_text, utc_now
 from synthorg.persistence.errors import PersistenceConnectionError
 from synthorg.persistence.generated.repositories import (
@@ -15,6 +17,9 @@ from synthorg.persistence.generated.repositories import (
     RepositoryAccessorsMixin,
 )
 from synthorg.persistence.generated.settings import SettingRow
+from synthorg.persistence.services.escalations import EscalationQueue, Notifier
+from synthorg.persistence.services.lockouts import AuthConfig, LockoutRepository
+from synthorg.persistence.services.ontology import OntologyVersioningService
 from synthorg.persistence.types import NotBlankStr
 
 SYSTEM_NAMESPACE = "_system"
@@ -22,13 +27,59 @@ SYSTEM_NAMESPACE = "_system"
 
 
 class BackendBase(RepositoryAccessorsMixin):
-    """Accessor gating and backend-level settings for a concrete backend."""
+    """Accessor gating, settings and the ``build_*`` services of a backend."""
 
     _name: str = "backend"
 
     def __init__(self) -> None:
         self._repos: Repositories | None = None
         self._unusable_reason: str | None = None
+        self._lockouts: LockoutRepository | None = None
+
+    # Dialect hooks: one transaction that repository calls join, and the
+    # NOTIFY publisher (PostgreSQL only).
+    def _transaction(self) -> AbstractAsyncContextManager[object]:
+        raise NotImplementedError
+
+    def _notifier(self) -> Notifier | None:
+        return None
+
+    def _clear_state(self) -> None:
+        """Forget per-connection state (on disconnect)."""
+        self._repos = None
+        self._lockouts = None
+
+    def build_lockouts(self, auth_config: AuthConfig) -> LockoutRepository:
+        """The lockout repository, built once per connection (it caches locks).
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
+        """
+        repos = self._repositories()
+        if self._lockouts is None:
+            self._lockouts = LockoutRepository(
+                auth_config, repos.login_failures, repos.lockouts
+            )
+        return self._lockouts
+
+    def build_escalations(self, notify_channel: str | None = None) -> EscalationQueue:
+        """An escalation queue; PostgreSQL publishes enqueues on ``notify_channel``.
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
+        """
+        repos = self._repositories()
+        return EscalationQueue(
+            repos.escalations, self._transaction, notify_channel, self._notifier()
+        )
+
+    def build_ontology_versioning(self) -> OntologyVersioningService:
+        """The ontology versioning service on this backend's connection or pool.
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
+        """
+        return OntologyVersioningService(self._repositories().ontology_versions)
 
     @property
     def is_connected(self) -> bool:

@@ -12,6 +12,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
 from synthorg.persistence.generated.repositories import RepositoryAccessors
+from synthorg.persistence.services.escalations import EscalationQueue
+from synthorg.persistence.services.lockouts import AuthConfig, LockoutRepository
+from synthorg.persistence.services.ontology import OntologyVersioningService
 from synthorg.persistence.types import NotBlankStr
 
 
@@ -78,6 +81,30 @@ class PersistenceBackend(RepositoryAccessors, Protocol):
         SQLite serialises writers on its single connection (re-entrant within
         one task, so repository calls inside the block join it); PostgreSQL
         yields immediately because pooled connections are already isolated.
+        """
+        ...
+
+    def build_lockouts(self, auth_config: AuthConfig) -> LockoutRepository:
+        """The login-lockout repository (one per connection; it caches locks).
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
+        """
+        ...
+
+    def build_escalations(self, notify_channel: str | None = None) -> EscalationQueue:
+        """An escalation queue; PostgreSQL publishes with NOTIFY, SQLite ignores it.
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
+        """
+        ...
+
+    def build_ontology_versioning(self) -> OntologyVersioningService:
+        """The ontology versioning service bound to this connection or pool.
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
         """
         ...
 

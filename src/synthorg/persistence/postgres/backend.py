@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
@@ -23,7 +23,8 @@ from synthorg.persistence.config import PostgresConfig
 from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
 from synthorg.persistence.generated.postgres import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_postgres
-from synthorg.persistence.postgres.driver import Pool
+from synthorg.persistence.postgres.driver import Pool, connection, transaction
+from synthorg.persistence.services.escalations import Notifier
 from synthorg.persistence.types import NotBlankStr
 
 if TYPE_CHECKING:
@@ -118,7 +119,8 @@ class PostgresPersistenceBackend(BackendBase):
             await self._disconnect()
 
     async def _disconnect(self) -> None:
-        pool, self._pool, self._repos = self._pool, None, None
+        pool, self._pool = self._pool, None
+        self._clear_state()
         if pool is None:
             return
         await pool.close()
@@ -149,6 +151,19 @@ class PostgresPersistenceBackend(BackendBase):
         self._unusable_reason = None
         if applied:
             logger.info("postgres migrations applied: %s", ", ".join(applied))
+
+    def _transaction(self) -> AbstractAsyncContextManager[object]:
+        return transaction(self.get_db())
+
+    def _notifier(self) -> Notifier:
+        pool = self.get_db()
+
+        async def notify(channel: str, payload: str) -> None:
+            # Inside transaction(pool): the NOTIFY is delivered on commit.
+            async with connection(pool) as conn:
+                await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
+        return notify
 
     def get_db(self) -> Pool:
         """The shared connection pool."""

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Literal
 
 import aiosqlite
@@ -24,7 +24,7 @@ from synthorg.persistence.errors import MigrationError, PersistenceConnectionErr
 from synthorg.persistence.generated.repositories import Repositories
 from synthorg.persistence.generated.sqlite import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_sqlite
-from synthorg.persistence.sqlite.driver import Connections, WriteLock
+from synthorg.persistence.sqlite.driver import Connections, WriteLock, transaction
 from synthorg.persistence.types import NotBlankStr
 
 if TYPE_CHECKING:
@@ -149,7 +149,8 @@ class SQLitePersistenceBackend(BackendBase):
             await self._disconnect()
 
     async def _disconnect(self) -> None:
-        db, self._db, self._repos = self._db, None, None
+        db, self._db = self._db, None
+        self._clear_state()
         conns, self._conns = self._conns, None
         if db is None:
             return
@@ -191,6 +192,9 @@ class SQLitePersistenceBackend(BackendBase):
         self._unusable_reason = None
         if applied:
             logger.info("sqlite migrations applied: %s", ", ".join(applied))
+
+    def _transaction(self) -> AbstractAsyncContextManager[object]:
+        return transaction(self.get_db(), self._write_lock)
 
     def _build(self) -> Repositories:
         assert self._conns is not None
