@@ -593,7 +593,7 @@ def _versions(
                 "repository": {
                     "kinds": ["id_keyed"],
                     "key": ["entity_id", "version"],
-                    "order": ["entity_id", "-version"],
+                    "order": ["entity_id", "version"],
                 },
                 "fields": VERSION_FIELDS,
                 "indexes": [

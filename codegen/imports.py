@@ -134,6 +134,10 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         modules[f"{PKG}.errors"].add("RecordNotFoundError")
     if "increment" in kinds:
         modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
+    if "bulk" in kinds:
+        modules[f"{PKG}.errors"].add("DuplicateRecordError")
+        modules[f"{PKG}.protocols"].add("duplicate_keys")
+        modules.setdefault("collections.abc", set()).add("Sequence")
     if "require_aware(" in binds:
         modules[f"{PKG}.protocols"].add("require_aware")
     enums = {name for name in words if name in e.enum_names}
@@ -151,11 +155,15 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if dialect == "sqlite":
         plain = {"sqlite3"}
         modules[f"{PKG}.sqlite.driver"] = {"Connections", "map_sqlite_error"}
-        if "outcome" in kinds:
+        if "outcome" in kinds or "bulk" in kinds:
             modules[f"{PKG}.sqlite.driver"].add("transaction")
+        if "bulk" in kinds and len(e.key) == 1:
+            modules.setdefault(f"{PKG}._codec", set()).add("json_dumps")
     else:
         plain = {"psycopg"}
         modules[f"{PKG}.postgres.driver"] = {"Pool", "connection", "map_postgres_error"}
+        if "bulk" in kinds:
+            modules[f"{PKG}.postgres.driver"].add("transaction")
         if "versioned_append" in kinds:
             modules["psycopg"] = {"errors as pg_errors"}
             plain |= {"asyncio", "random"}

@@ -148,6 +148,46 @@ def _key_where(ctx: Context, dialect: Dialect) -> str:
 # ---------------------------------------------------------------- built-ins
 
 
+def _bulk(ctx: Context, name: str, const: str, mode: str) -> MethodIR:
+    """``save_many``/``append_many``: one transaction, batched on the wire.
+
+    SQLite: ``executemany`` in one ``BEGIN IMMEDIATE`` transaction.
+    PostgreSQL: ``COPY`` for inserts, pipelined ``executemany`` for upserts.
+    A duplicate key rolls the whole batch back; ``_EXISTING`` (single keys)
+    finds which keys already existed so the error can name them.
+    """
+    t = quote(ctx.table)
+    if mode == "insert" and "_COPY" not in {c.name for c in ctx.consts["postgres"]}:
+        ctx.consts["postgres"].append(
+            SqlConst(name="_COPY", sql=f"COPY {t} ({ctx.columns}) FROM STDIN")
+        )
+    if len(ctx.key) == 1 and all(c.name != "_EXISTING" for c in ctx.consts["sqlite"]):
+        key = ctx.key[0].column
+        ctx.add(
+            "_EXISTING",
+            sqlite=f"SELECT {key} FROM {t} WHERE {key} IN "
+            "(SELECT value FROM json_each(?))",
+            postgres=f"SELECT {key} FROM {t} WHERE {key} = ANY(%s)",
+        )
+    verb = "Insert" if mode == "insert" else "Upsert"
+    doc = (
+        f"{verb} every entity in one transaction: all or nothing; a duplicate "
+        "key raises DuplicateRecordError naming it."
+    )
+    entities = ParamIR(name="entities", annotation=f"Sequence[{ctx.name}]")
+    return MethodIR(
+        name,
+        "bulk",
+        doc,
+        (entities,),
+        "None",
+        declared=False,
+        write=True,
+        consts=(const,),
+        result=mode,
+    )
+
+
 def builtin_methods(ctx: Context) -> list[MethodIR]:
     """The generic categories' methods, in a stable order."""
     methods: list[MethodIR] = []
@@ -234,6 +274,8 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                 consts=("_LIST",),
             ),
         ]
+    if "id_keyed" in ctx.kinds:
+        methods.append(_bulk(ctx, "save_many", "_UPSERT", "upsert"))
     if "append_only" in ctx.kinds:
         ctx.add(
             "_INSERT",
@@ -251,6 +293,7 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                 consts=("_INSERT",),
             )
         )
+        methods.append(_bulk(ctx, "append_many", "_INSERT", "insert"))
         tf = ctx.time_field
         assert tf is not None
         ctx.add(

@@ -415,3 +415,51 @@ async def test_filter_matching_nothing(
             assert await r.query(spec) == ()
             if "filtered_query" in entity.kinds:
                 assert await r.count(spec) == 0
+
+
+# ------------------------------------------------------------ bulk paths
+
+
+async def _bulk_store(
+    backend: PersistenceBackend, entity: EntityInfo, rows: list[BaseModel]
+) -> None:
+    r = repo(backend, entity)
+    await (r.append_many(rows) if is_append_only(entity) else r.save_many(rows))
+
+
+async def test_bulk_write_lands_every_row(
+    backend: PersistenceBackend, entity: EntityInfo
+) -> None:
+    rows = [sample(entity, i) for i in range(ROWS)]
+    await ensure_parents(backend, entity, rows)
+    await _bulk_store(backend, entity, rows)
+    assert list(await page(backend, entity)) == listed(entity, rows)
+    await _bulk_store(backend, entity, [])  # an empty batch is a no-op
+
+
+# Append-only batches can repeat a key; upserts absorb repeated keys, so only
+# an entity with a unique non-key field can make a save_many batch clash.
+CLASHING = [
+    e
+    for e in ENTITIES
+    if is_append_only(e) or any(f.unique and f.name not in e.key for f in e.fields)
+]
+
+
+@pytest.mark.parametrize("entity", CLASHING, ids=[e.accessor for e in CLASHING])
+async def test_bulk_write_with_a_duplicate_writes_nothing(
+    backend: PersistenceBackend, entity: EntityInfo
+) -> None:
+    rows = [sample(entity, i) for i in range(ROWS)]
+    await ensure_parents(backend, entity, rows)
+    before = list(await page(backend, entity))
+    if is_append_only(entity):
+        batch = [*rows[:5], rows[2]]  # a key twice in the batch
+    else:
+        # Upserts absorb repeated keys; a unique non-key value must clash.
+        clash = rows[1].model_copy(update={k: getattr(rows[6], k) for k in entity.key})
+        batch = [*rows[:3], clash]
+    with pytest.raises(DuplicateRecordError) as caught:
+        await _bulk_store(backend, entity, batch)
+    assert "nothing was written" in str(caught.value)
+    assert list(await page(backend, entity)) == before

@@ -112,7 +112,6 @@ CREATE TABLE "budget_config_versions" (
     CONSTRAINT "pk_budget_config_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_budget_config_versions_content_hash" ON "budget_config_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_budget_config_versions_entity_id_version" ON "budget_config_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "ceremony_scheduler_state" (
     "sprint_id" TEXT COLLATE "C" NOT NULL,
@@ -198,7 +197,6 @@ CREATE TABLE "company_versions" (
     CONSTRAINT "pk_company_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_company_versions_content_hash" ON "company_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_company_versions_entity_id_version" ON "company_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "connection_secrets" (
     "secret_id" TEXT COLLATE "C" NOT NULL,
@@ -349,7 +347,6 @@ CREATE TABLE "evaluation_config_versions" (
     CONSTRAINT "pk_evaluation_config_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_evaluation_config_versions_content_hash" ON "evaluation_config_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_evaluation_config_versions_entity_id_version" ON "evaluation_config_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "fine_tune_runs" (
     "id" TEXT COLLATE "C" NOT NULL,
@@ -436,7 +433,6 @@ CREATE TABLE "identity_versions" (
     CONSTRAINT "pk_identity_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_identity_versions_content_hash" ON "identity_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_identity_versions_entity_id_version" ON "identity_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "lifecycle_events" (
     "id" TEXT COLLATE "C" NOT NULL,
@@ -528,7 +524,6 @@ CREATE TABLE "ontology_versions" (
     CONSTRAINT "pk_ontology_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_ontology_versions_content_hash" ON "ontology_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_ontology_versions_entity_id_version" ON "ontology_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "parked_contexts" (
     "id" TEXT COLLATE "C" NOT NULL,
@@ -643,7 +638,6 @@ CREATE TABLE "role_versions" (
     CONSTRAINT "pk_role_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_role_versions_content_hash" ON "role_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_role_versions_entity_id_version" ON "role_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "settings" (
     "namespace" TEXT COLLATE "C" NOT NULL,
@@ -873,4 +867,3 @@ CREATE TABLE "workflow_versions" (
     CONSTRAINT "pk_workflow_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_workflow_versions_content_hash" ON "workflow_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_workflow_versions_entity_id_version" ON "workflow_versions" ("entity_id", "version" DESC);

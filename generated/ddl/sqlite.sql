@@ -123,7 +123,6 @@ CREATE TABLE "budget_config_versions" (
     CONSTRAINT "pk_budget_config_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_budget_config_versions_content_hash" ON "budget_config_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_budget_config_versions_entity_id_version" ON "budget_config_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "ceremony_scheduler_state" (
     "sprint_id" TEXT NOT NULL,
@@ -218,7 +217,6 @@ CREATE TABLE "company_versions" (
     CONSTRAINT "pk_company_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_company_versions_content_hash" ON "company_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_company_versions_entity_id_version" ON "company_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "connection_secrets" (
     "secret_id" TEXT NOT NULL,
@@ -386,7 +384,6 @@ CREATE TABLE "evaluation_config_versions" (
     CONSTRAINT "pk_evaluation_config_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_evaluation_config_versions_content_hash" ON "evaluation_config_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_evaluation_config_versions_entity_id_version" ON "evaluation_config_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "fine_tune_runs" (
     "id" TEXT NOT NULL,
@@ -484,7 +481,6 @@ CREATE TABLE "identity_versions" (
     CONSTRAINT "pk_identity_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_identity_versions_content_hash" ON "identity_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_identity_versions_entity_id_version" ON "identity_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "lifecycle_events" (
     "id" TEXT NOT NULL,
@@ -586,7 +582,6 @@ CREATE TABLE "ontology_versions" (
     CONSTRAINT "pk_ontology_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_ontology_versions_content_hash" ON "ontology_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_ontology_versions_entity_id_version" ON "ontology_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "parked_contexts" (
     "id" TEXT NOT NULL,
@@ -710,7 +705,6 @@ CREATE TABLE "role_versions" (
     CONSTRAINT "pk_role_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_role_versions_content_hash" ON "role_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_role_versions_entity_id_version" ON "role_versions" ("entity_id", "version" DESC);
 
 CREATE TABLE "settings" (
     "namespace" TEXT NOT NULL,
@@ -962,4 +956,3 @@ CREATE TABLE "workflow_versions" (
     CONSTRAINT "pk_workflow_versions" PRIMARY KEY ("entity_id", "version")
 );
 CREATE INDEX "ix_workflow_versions_content_hash" ON "workflow_versions" ("entity_id", "content_hash", "version" DESC);
-CREATE INDEX "ix_workflow_versions_entity_id_version" ON "workflow_versions" ("entity_id", "version" DESC);

@@ -3,6 +3,7 @@
 
 import asyncio
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -10,18 +11,24 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
 )
 from synthorg.persistence.generated.enums import DecisionRole
 from synthorg.persistence.postgres.custom import decision_records as _custom
-from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
+from synthorg.persistence.postgres.driver import (
+    Pool,
+    connection,
+    map_postgres_error,
+    transaction,
+)
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
@@ -29,6 +36,8 @@ from synthorg.persistence.types import NotBlankStr
 # Concurrent appenders that computed the same version retry, with jitter.
 _VERSION_RETRIES = 32
 _INSERT = 'INSERT INTO "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
+_COPY = 'COPY "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata") FROM STDIN'
+_EXISTING = 'SELECT "id" FROM "decision_records" WHERE "id" = ANY(%s)'
 _PURGE = 'DELETE FROM "decision_records" WHERE "recorded_at" < %s'
 _QUERY = FilterSql(
     'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records"',
@@ -131,6 +140,27 @@ class PostgresDecisionRecordRepository:
                 await conn.execute(_INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "decision_records.append") from exc
+
+    async def append_many(self, entities: Sequence[DecisionRecord]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with (
+                transaction(self._pool) as conn,
+                conn.cursor() as cur,
+                cur.copy(_COPY) as copy,
+            ):
+                for row in params:
+                    await copy.write_row(row)
+        except psycopg.Error as exc:
+            error = map_postgres_error(exc, "decision_records.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose recorded_at is before ``threshold``; the count."""
@@ -283,3 +313,25 @@ class PostgresDecisionRecordRepository:
         first.
         """
         return await _custom.list_by_agent(self, agent_id, role, limit, offset)
+
+    async def _name_duplicates(
+        self, entities: Sequence[DecisionRecord], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                async with connection(self._pool) as conn:
+                    cur = await conn.execute(_EXISTING, (keys,))
+                    rows = await cur.fetchall()
+                named = [row[0] for row in rows]
+            except psycopg.Error:
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -6,11 +6,20 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.postgres.custom import settings as _custom
-from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
+from synthorg.persistence.postgres.driver import (
+    Pool,
+    connection,
+    map_postgres_error,
+    transaction,
+)
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "updated_at" = excluded."updated_at"'
@@ -109,6 +118,22 @@ class PostgresSettingRowRepository:
             raise map_postgres_error(exc, "settings.list_items") from exc
         return tuple(map(_from_row, rows))
 
+    async def save_many(self, entities: Sequence[SettingRow]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._pool) as conn, conn.cursor() as cur:
+                await cur.executemany(_UPSERT, params)
+        except psycopg.Error as exc:
+            error = map_postgres_error(exc, "settings.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
+
     async def get_namespace(self, namespace: NotBlankStr) -> tuple[SettingRow, ...]:
         """Every setting of a namespace, by key."""
         try:
@@ -186,3 +211,23 @@ class PostgresSettingRowRepository:
                 exc, "settings.delete_namespace_returning_keys"
             ) from exc
         return tuple(r[0] for r in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[SettingRow], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [
+            (
+                entity.namespace,
+                entity.key,
+            )
+            for entity in entities
+        ]
+        named = duplicate_keys(keys)
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,19 +2,29 @@
 """SQLite repository of AgentRuntimeState (from schema/agent_states.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("agent_id") DO UPDATE SET "execution_id" = excluded."execution_id", "task_id" = excluded."task_id", "status" = excluded."status", "turn_count" = excluded."turn_count", "accumulated_cost" = excluded."accumulated_cost", "currency" = excluded."currency", "last_activity_at" = excluded."last_activity_at", "started_at" = excluded."started_at"'
 _GET = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" WHERE "agent_id" = ?'
 _DELETE = 'DELETE FROM "agent_states" WHERE "agent_id" = ? RETURNING 1'
 _LIST = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" ORDER BY "agent_id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "agent_id" FROM "agent_states" WHERE "agent_id" IN (SELECT value FROM json_each(?))'
 _M_GET_ACTIVE = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" WHERE "status" <> \'idle\' ORDER BY "last_activity_at" DESC, "agent_id" LIMIT ? OFFSET ?'
 
 
@@ -74,14 +84,14 @@ class SQLiteAgentRuntimeStateRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "agent_states.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> AgentRuntimeState | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "agent_states.get") from exc
         for row in rows:
             return _from_row(row)
@@ -91,7 +101,7 @@ class SQLiteAgentRuntimeStateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "agent_states.delete") from exc
         return any(True for _ in rows)
 
@@ -102,9 +112,25 @@ class SQLiteAgentRuntimeStateRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "agent_states.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[AgentRuntimeState]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "agent_states.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def get_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -113,6 +139,26 @@ class SQLiteAgentRuntimeStateRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_M_GET_ACTIVE, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "agent_states.get_active") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[AgentRuntimeState], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.agent_id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

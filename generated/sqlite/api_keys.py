@@ -2,23 +2,30 @@
 """SQLite repository of ApiKey (from schema/api_keys.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "key_hash" = excluded."key_hash", "name" = excluded."name", "role" = excluded."role", "user_id" = excluded."user_id", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked" = excluded."revoked"'
 _GET = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "api_keys" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" ORDER BY "id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "id" FROM "api_keys" WHERE "id" IN (SELECT value FROM json_each(?))'
 _QUERY = FilterSql(
     'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys"',
     (
@@ -105,14 +112,14 @@ class SQLiteApiKeyRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> ApiKey | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.get") from exc
         for row in rows:
             return _from_row(row)
@@ -122,7 +129,7 @@ class SQLiteApiKeyRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.delete") from exc
         return any(True for _ in rows)
 
@@ -133,9 +140,25 @@ class SQLiteApiKeyRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[ApiKey]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "api_keys.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -150,7 +173,7 @@ class SQLiteApiKeyRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -159,7 +182,7 @@ class SQLiteApiKeyRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.count") from exc
         return int(next(iter(rows))[0])
 
@@ -167,8 +190,28 @@ class SQLiteApiKeyRepository:
         """The key with this hash, or None."""
         try:
             rows = await self._conns.read(_M_GET_BY_HASH, (key_hash,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.get_by_hash") from exc
         for row in rows:
             return _from_row(row)
         return None
+
+    async def _name_duplicates(
+        self, entities: Sequence[ApiKey], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

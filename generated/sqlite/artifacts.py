@@ -2,15 +2,17 @@
 """SQLite repository of Artifact (from schema/artifacts.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import (
     Connections,
@@ -23,6 +25,9 @@ _UPSERT = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by
 _GET = 'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "artifacts" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts" ORDER BY "id" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "id" FROM "artifacts" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _QUERY = FilterSql(
     'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts"',
     (
@@ -119,14 +124,14 @@ class SQLiteArtifactRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Artifact | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.get") from exc
         for row in rows:
             return _from_row(row)
@@ -136,7 +141,7 @@ class SQLiteArtifactRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.delete") from exc
         return any(True for _ in rows)
 
@@ -147,9 +152,25 @@ class SQLiteArtifactRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[Artifact]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "artifacts.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -164,7 +185,7 @@ class SQLiteArtifactRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -173,7 +194,7 @@ class SQLiteArtifactRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.count") from exc
         return int(next(iter(rows))[0])
 
@@ -204,5 +225,25 @@ class SQLiteArtifactRepository:
                     ),
                 )
                 return False
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.save_returning_outcome") from exc
+
+    async def _name_duplicates(
+        self, entities: Sequence[Artifact], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,21 +2,31 @@
 """SQLite repository of CeremonySchedulerState (from schema/ceremony_scheduler_state.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.ceremony_scheduler_state import (
     CeremonySchedulerState,
 )
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("sprint_id") DO UPDATE SET "strategy" = excluded."strategy", "last_fired" = excluded."last_fired", "completed_task_count" = excluded."completed_task_count", "state" = excluded."state", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" WHERE "sprint_id" = ?'
 _DELETE = 'DELETE FROM "ceremony_scheduler_state" WHERE "sprint_id" = ? RETURNING 1'
 _LIST = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" ORDER BY "sprint_id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "sprint_id" FROM "ceremony_scheduler_state" WHERE "sprint_id" IN (SELECT value FROM json_each(?))'
 _M_LOAD_ALL = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" ORDER BY "sprint_id" LIMIT ? OFFSET ?'
 
 
@@ -70,14 +80,14 @@ class SQLiteCeremonySchedulerStateRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ceremony_scheduler_state.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> CeremonySchedulerState | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ceremony_scheduler_state.get") from exc
         for row in rows:
             return _from_row(row)
@@ -87,7 +97,7 @@ class SQLiteCeremonySchedulerStateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ceremony_scheduler_state.delete") from exc
         return any(True for _ in rows)
 
@@ -98,9 +108,25 @@ class SQLiteCeremonySchedulerStateRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ceremony_scheduler_state.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[CeremonySchedulerState]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "ceremony_scheduler_state.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -109,6 +135,26 @@ class SQLiteCeremonySchedulerStateRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ceremony_scheduler_state.load_all") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[CeremonySchedulerState], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.sprint_id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

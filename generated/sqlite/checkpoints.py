@@ -2,23 +2,32 @@
 """SQLite repository of Checkpoint (from schema/checkpoints.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "checkpoints" ("id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?)'
+_EXISTING = (
+    'SELECT "id" FROM "checkpoints" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _PURGE = 'DELETE FROM "checkpoints" WHERE "created_at" < ? RETURNING 1'
 _QUERY = FilterSql(
     'SELECT "id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at" FROM "checkpoints"',
@@ -115,8 +124,24 @@ class SQLiteCheckpointRepository:
         params = _params(entity)
         try:
             await self._conns.write(_INSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.append") from exc
+
+    async def append_many(self, entities: Sequence[Checkpoint]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_INSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "checkpoints.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose created_at is before ``threshold``; the count."""
@@ -124,7 +149,7 @@ class SQLiteCheckpointRepository:
             rows = await self._conns.write(
                 _PURGE, (dt_to_text(require_aware(threshold)),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.purge_before") from exc
         return sum(1 for _ in rows)
 
@@ -141,7 +166,7 @@ class SQLiteCheckpointRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -165,7 +190,7 @@ class SQLiteCheckpointRepository:
             params.append(task_id)
         try:
             rows = await self._conns.read(_M_GET_LATEST[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.get_latest") from exc
         for row in rows:
             return _from_row(row)
@@ -175,6 +200,26 @@ class SQLiteCheckpointRepository:
         """Delete every checkpoint of an execution; the count."""
         try:
             rows = await self._conns.write(_M_DELETE_BY_EXECUTION, (execution_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.delete_by_execution") from exc
         return sum(1 for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[Checkpoint], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

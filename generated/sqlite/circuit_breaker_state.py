@@ -2,16 +2,25 @@
 """SQLite repository of CircuitBreakerState (from schema/circuit_breaker_state.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
     CircuitBreakerStateKey,
 )
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 
 _UPSERT = 'INSERT INTO "circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("pair_key_a", "pair_key_b") DO UPDATE SET "state" = excluded."state", "bounce_count" = excluded."bounce_count", "trip_count" = excluded."trip_count", "last_bounce_at" = excluded."last_bounce_at", "opened_at" = excluded."opened_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" WHERE "pair_key_a" = ? AND "pair_key_b" = ?'
@@ -74,7 +83,7 @@ class SQLiteCircuitBreakerStateRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "circuit_breaker_state.save") from exc
 
     async def get(
@@ -83,7 +92,7 @@ class SQLiteCircuitBreakerStateRepository:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id[0], entity_id[1]))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "circuit_breaker_state.get") from exc
         for row in rows:
             return _from_row(row)
@@ -93,7 +102,7 @@ class SQLiteCircuitBreakerStateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "circuit_breaker_state.delete") from exc
         return any(True for _ in rows)
 
@@ -104,9 +113,25 @@ class SQLiteCircuitBreakerStateRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "circuit_breaker_state.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[CircuitBreakerState]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "circuit_breaker_state.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -115,6 +140,26 @@ class SQLiteCircuitBreakerStateRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "circuit_breaker_state.load_all") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[CircuitBreakerState], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [
+            (
+                entity.pair_key_a,
+                entity.pair_key_b,
+            )
+            for entity in entities
+        ]
+        named = duplicate_keys(keys)
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

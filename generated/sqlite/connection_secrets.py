@@ -2,19 +2,29 @@
 """SQLite repository of ConnectionSecret (from schema/connection_secrets.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("secret_id") DO UPDATE SET "connection_name" = excluded."connection_name", "encrypted_value" = excluded."encrypted_value", "key_version" = excluded."key_version", "created_at" = excluded."created_at", "rotated_at" = excluded."rotated_at"'
 _GET = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" WHERE "secret_id" = ?'
 _DELETE = 'DELETE FROM "connection_secrets" WHERE "secret_id" = ? RETURNING 1'
 _LIST = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" ORDER BY "secret_id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "secret_id" FROM "connection_secrets" WHERE "secret_id" IN (SELECT value FROM json_each(?))'
 _M_RETRIEVE = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" WHERE "secret_id" = ?'
 
 
@@ -68,14 +78,14 @@ class SQLiteConnectionSecretRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> ConnectionSecret | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.get") from exc
         for row in rows:
             return _from_row(row)
@@ -85,7 +95,7 @@ class SQLiteConnectionSecretRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.delete") from exc
         return any(True for _ in rows)
 
@@ -96,24 +106,60 @@ class SQLiteConnectionSecretRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[ConnectionSecret]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "connection_secrets.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def store(self, entity: ConnectionSecret) -> None:
         """Insert or replace the secret (same as save)."""
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.store") from exc
 
     async def retrieve(self, secret_id: NotBlankStr) -> ConnectionSecret | None:
         """The secret with this id, or None."""
         try:
             rows = await self._conns.read(_M_RETRIEVE, (secret_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.retrieve") from exc
         for row in rows:
             return _from_row(row)
         return None
+
+    async def _name_duplicates(
+        self, entities: Sequence[ConnectionSecret], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.secret_id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

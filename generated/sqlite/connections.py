@@ -2,23 +2,32 @@
 """SQLite repository of Connection (from schema/connections.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "connection_type" = excluded."connection_type", "auth_method" = excluded."auth_method", "base_url" = excluded."base_url", "secret_refs" = excluded."secret_refs", "config" = excluded."config", "health_check_enabled" = excluded."health_check_enabled", "health_status" = excluded."health_status", "last_health_check_at" = excluded."last_health_check_at", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections" WHERE "name" = ?'
 _DELETE = 'DELETE FROM "connections" WHERE "name" = ? RETURNING 1'
 _LIST = 'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections" ORDER BY "name" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "name" FROM "connections" WHERE "name" IN (SELECT value FROM json_each(?))'
+)
 _QUERY = FilterSql(
     'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections"',
     ('"connection_type" = ?',),
@@ -105,14 +114,14 @@ class SQLiteConnectionRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Connection | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.get") from exc
         for row in rows:
             return _from_row(row)
@@ -122,7 +131,7 @@ class SQLiteConnectionRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.delete") from exc
         return any(True for _ in rows)
 
@@ -133,9 +142,25 @@ class SQLiteConnectionRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[Connection]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "connections.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -150,7 +175,7 @@ class SQLiteConnectionRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -159,6 +184,26 @@ class SQLiteConnectionRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _name_duplicates(
+        self, entities: Sequence[Connection], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.name for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

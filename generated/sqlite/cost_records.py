@@ -2,23 +2,36 @@
 """SQLite repository of CostRecord (from schema/cost_records.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError, MixedCurrencyAggregationError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import (
+    DuplicateRecordError,
+    MalformedRowError,
+    MixedCurrencyAggregationError,
+)
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
+_EXISTING = (
+    'SELECT "id" FROM "cost_records" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _PURGE = 'DELETE FROM "cost_records" WHERE "timestamp" < ? RETURNING 1'
 _QUERY = FilterSql(
     'SELECT "id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category" FROM "cost_records"',
@@ -119,8 +132,24 @@ class SQLiteCostRecordRepository:
         params = _params(entity)
         try:
             await self._conns.write(_INSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.append") from exc
+
+    async def append_many(self, entities: Sequence[CostRecord]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_INSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "cost_records.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
@@ -128,7 +157,7 @@ class SQLiteCostRecordRepository:
             rows = await self._conns.write(
                 _PURGE, (dt_to_text(require_aware(threshold)),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.purge_before") from exc
         return sum(1 for _ in rows)
 
@@ -145,7 +174,7 @@ class SQLiteCostRecordRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -165,7 +194,7 @@ class SQLiteCostRecordRepository:
             params.append(task_id)
         try:
             rows = await self._conns.read(_M_AGGREGATE[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.aggregate") from exc
         row = next(iter(rows))
         count, values, total = row
@@ -175,3 +204,23 @@ class SQLiteCostRecordRepository:
                 currencies=tuple(str(values).split(",")),
             )
         return float(total)
+
+    async def _name_duplicates(
+        self, entities: Sequence[CostRecord], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,19 +2,29 @@
 """SQLite repository of PersonalityPreset (from schema/custom_presets.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "description" = excluded."description", "traits" = excluded."traits", "communication_style" = excluded."communication_style", "config" = excluded."config", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "custom_presets" WHERE "name" = ?'
 _DELETE = 'DELETE FROM "custom_presets" WHERE "name" = ? RETURNING 1'
 _LIST = 'SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "custom_presets" ORDER BY "name" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "name" FROM "custom_presets" WHERE "name" IN (SELECT value FROM json_each(?))'
 
 
 def _from_row(row: Any) -> PersonalityPreset:
@@ -71,14 +81,14 @@ class SQLitePersonalityPresetRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> PersonalityPreset | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.get") from exc
         for row in rows:
             return _from_row(row)
@@ -88,7 +98,7 @@ class SQLitePersonalityPresetRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.delete") from exc
         return any(True for _ in rows)
 
@@ -99,6 +109,42 @@ class SQLitePersonalityPresetRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[PersonalityPreset]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "custom_presets.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
+
+    async def _name_duplicates(
+        self, entities: Sequence[PersonalityPreset], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.name for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

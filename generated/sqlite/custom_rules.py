@@ -2,23 +2,32 @@
 """SQLite repository of CustomRule (from schema/custom_rules.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "custom_rules" ("id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "metric_path" = excluded."metric_path", "comparator" = excluded."comparator", "threshold" = excluded."threshold", "severity" = excluded."severity", "target_altitudes" = excluded."target_altitudes", "enabled" = excluded."enabled", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "custom_rules" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules" ORDER BY "name" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "id" FROM "custom_rules" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _QUERY = FilterSql(
     'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules"',
     ('"enabled" = ?',),
@@ -102,14 +111,14 @@ class SQLiteCustomRuleRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> CustomRule | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.get") from exc
         for row in rows:
             return _from_row(row)
@@ -119,7 +128,7 @@ class SQLiteCustomRuleRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.delete") from exc
         return any(True for _ in rows)
 
@@ -130,9 +139,25 @@ class SQLiteCustomRuleRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[CustomRule]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "custom_rules.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -147,7 +172,7 @@ class SQLiteCustomRuleRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -156,7 +181,7 @@ class SQLiteCustomRuleRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.count") from exc
         return int(next(iter(rows))[0])
 
@@ -164,8 +189,28 @@ class SQLiteCustomRuleRepository:
         """The rule with this name, or None."""
         try:
             rows = await self._conns.read(_M_GET_BY_NAME, (name,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.get_by_name") from exc
         for row in rows:
             return _from_row(row)
         return None
+
+    async def _name_duplicates(
+        self, entities: Sequence[CustomRule], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,12 +2,13 @@
 """SQLite repository of DecisionRecord (from schema/decision_records.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
@@ -17,15 +18,23 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
 from synthorg.persistence.sqlite.custom import decision_records as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 # Concurrent appenders that computed the same version retry, with jitter.
 _VERSION_RETRIES = 32
 _INSERT = 'INSERT INTO "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
+_EXISTING = (
+    'SELECT "id" FROM "decision_records" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _PURGE = 'DELETE FROM "decision_records" WHERE "recorded_at" < ? RETURNING 1'
 _QUERY = FilterSql(
     'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records"',
@@ -128,8 +137,24 @@ class SQLiteDecisionRecordRepository:
         params = _params(entity)
         try:
             await self._conns.write(_INSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.append") from exc
+
+    async def append_many(self, entities: Sequence[DecisionRecord]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_INSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "decision_records.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose recorded_at is before ``threshold``; the count."""
@@ -137,7 +162,7 @@ class SQLiteDecisionRecordRepository:
             rows = await self._conns.write(
                 _PURGE, (dt_to_text(require_aware(threshold)),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.purge_before") from exc
         return sum(1 for _ in rows)
 
@@ -154,7 +179,7 @@ class SQLiteDecisionRecordRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -187,7 +212,7 @@ class SQLiteDecisionRecordRepository:
                 raise map_sqlite_error(
                     exc, "decision_records.append_with_next_version"
                 ) from exc
-            except (sqlite3.Error, ValueError) as exc:
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
                 raise map_sqlite_error(
                     exc, "decision_records.append_with_next_version"
                 ) from exc
@@ -198,7 +223,7 @@ class SQLiteDecisionRecordRepository:
         """The decision with this id, or None."""
         try:
             rows = await self._conns.read(_M_GET, (decision_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.get") from exc
         for row in rows:
             return _from_row(row)
@@ -211,7 +236,7 @@ class SQLiteDecisionRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_M_LIST_BY_TASK, (task_id, limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.list_by_task") from exc
         return tuple(map(_from_row, rows))
 
@@ -227,7 +252,7 @@ class SQLiteDecisionRecordRepository:
             rows = await self._conns.read(
                 _M_LIST_BY_EXECUTOR, (executing_agent_id, limit, offset)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.list_by_executor") from exc
         return tuple(map(_from_row, rows))
 
@@ -243,7 +268,7 @@ class SQLiteDecisionRecordRepository:
             rows = await self._conns.read(
                 _M_LIST_BY_REVIEWER, (reviewer_agent_id, limit, offset)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.list_by_reviewer") from exc
         return tuple(map(_from_row, rows))
 
@@ -258,3 +283,23 @@ class SQLiteDecisionRecordRepository:
         first.
         """
         return await _custom.list_by_agent(self, agent_id, role, limit, offset)
+
+    async def _name_duplicates(
+        self, entities: Sequence[DecisionRecord], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,23 +2,32 @@
 """SQLite repository of Escalation (from schema/escalations.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
 _GET = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "escalations" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" ORDER BY "created_at", "id" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "id" FROM "escalations" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _QUERY = FilterSql(
     'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations"',
     (
@@ -113,14 +122,14 @@ class SQLiteEscalationRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Escalation | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.get") from exc
         for row in rows:
             return _from_row(row)
@@ -130,7 +139,7 @@ class SQLiteEscalationRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.delete") from exc
         return any(True for _ in rows)
 
@@ -141,9 +150,25 @@ class SQLiteEscalationRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[Escalation]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "escalations.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -158,7 +183,7 @@ class SQLiteEscalationRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -167,7 +192,7 @@ class SQLiteEscalationRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.count") from exc
         return int(next(iter(rows))[0])
 
@@ -178,7 +203,7 @@ class SQLiteEscalationRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_M_LIST_PENDING, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.list_pending") from exc
         return tuple(map(_from_row, rows))
 
@@ -190,7 +215,7 @@ class SQLiteEscalationRepository:
             rows = await self._conns.write(
                 _M_ACKNOWLEDGE, (acknowledged_by, dt_to_text(utc_now()), id)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.acknowledge") from exc
         return any(True for _ in rows)
 
@@ -200,6 +225,26 @@ class SQLiteEscalationRepository:
             rows = await self._conns.write(
                 _M_RESOLVE, (resolution, dt_to_text(utc_now()), id)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.resolve") from exc
         return any(True for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[Escalation], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,24 +2,31 @@
 """SQLite repository of FineTuneCheckpoint (from schema/fine_tune_checkpoints.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
 from synthorg.persistence.sqlite.custom import fine_tune_checkpoints as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "run_id" = excluded."run_id", "model_path" = excluded."model_path", "base_model" = excluded."base_model", "doc_count" = excluded."doc_count", "eval_metrics" = excluded."eval_metrics", "size_bytes" = excluded."size_bytes", "is_active" = excluded."is_active", "created_at" = excluded."created_at"'
 _GET = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "fine_tune_checkpoints" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "id" FROM "fine_tune_checkpoints" WHERE "id" IN (SELECT value FROM json_each(?))'
 _M_GET_ACTIVE_CHECKPOINT = FilterSql(
     'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints"',
     (),
@@ -86,14 +93,14 @@ class SQLiteFineTuneCheckpointRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> FineTuneCheckpoint | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.get") from exc
         for row in rows:
             return _from_row(row)
@@ -103,7 +110,7 @@ class SQLiteFineTuneCheckpointRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.delete") from exc
         return any(True for _ in rows)
 
@@ -114,9 +121,25 @@ class SQLiteFineTuneCheckpointRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[FineTuneCheckpoint]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "fine_tune_checkpoints.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def get_active_checkpoint(self) -> FineTuneCheckpoint | None:
         """The active checkpoint, or None."""
@@ -124,7 +147,7 @@ class SQLiteFineTuneCheckpointRepository:
         params: list[Any] = list(())
         try:
             rows = await self._conns.read(_M_GET_ACTIVE_CHECKPOINT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(
                 exc, "fine_tune_checkpoints.get_active_checkpoint"
             ) from exc
@@ -139,7 +162,7 @@ class SQLiteFineTuneCheckpointRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_M_LIST_BY_RUN, (run_id, limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.list_by_run") from exc
         return tuple(map(_from_row, rows))
 
@@ -149,7 +172,7 @@ class SQLiteFineTuneCheckpointRepository:
         """
         try:
             rows = await self._conns.write(_M_DEACTIVATE_ALL, ())
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.deactivate_all") from exc
         return sum(1 for _ in rows)
 
@@ -159,3 +182,23 @@ class SQLiteFineTuneCheckpointRepository:
         does not exist.
         """
         return await _custom.set_active(self, checkpoint_id)
+
+    async def _name_duplicates(
+        self, entities: Sequence[FineTuneCheckpoint], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,23 +2,32 @@
 """SQLite repository of FineTuneRun (from schema/fine_tune_runs.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "status" = excluded."status", "stage" = excluded."stage", "base_model" = excluded."base_model", "source_dir" = excluded."source_dir", "config" = excluded."config", "progress" = excluded."progress", "stages_completed" = excluded."stages_completed", "error" = excluded."error", "started_at" = excluded."started_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "fine_tune_runs" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs" ORDER BY "started_at" DESC, "id" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "id" FROM "fine_tune_runs" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _M_GET_ACTIVE_RUN = FilterSql(
     'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs"',
     (),
@@ -90,14 +99,14 @@ class SQLiteFineTuneRunRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> FineTuneRun | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.get") from exc
         for row in rows:
             return _from_row(row)
@@ -107,7 +116,7 @@ class SQLiteFineTuneRunRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.delete") from exc
         return any(True for _ in rows)
 
@@ -118,9 +127,25 @@ class SQLiteFineTuneRunRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[FineTuneRun]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "fine_tune_runs.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def get_active_run(self) -> FineTuneRun | None:
         """The most recently started run whose status is running, or None."""
@@ -128,7 +153,7 @@ class SQLiteFineTuneRunRepository:
         params: list[Any] = list(())
         try:
             rows = await self._conns.read(_M_GET_ACTIVE_RUN[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.get_active_run") from exc
         for row in rows:
             return _from_row(row)
@@ -142,6 +167,26 @@ class SQLiteFineTuneRunRepository:
             rows = await self._conns.write(
                 _M_MARK_INTERRUPTED, (dt_to_text(utc_now()),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.mark_interrupted") from exc
         return sum(1 for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[FineTuneRun], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

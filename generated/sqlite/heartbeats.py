@@ -2,25 +2,32 @@
 """SQLite repository of Heartbeat (from schema/heartbeats.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (?, ?, ?, ?) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
 _GET = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "execution_id" = ?'
 _DELETE = 'DELETE FROM "heartbeats" WHERE "execution_id" = ? RETURNING 1'
 _LIST = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" ORDER BY "execution_id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "execution_id" FROM "heartbeats" WHERE "execution_id" IN (SELECT value FROM json_each(?))'
 _M_GET_STALE = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "last_heartbeat_at" < ? ORDER BY "last_heartbeat_at", "execution_id" LIMIT ? OFFSET ?'
 
 
@@ -70,14 +77,14 @@ class SQLiteHeartbeatRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "heartbeats.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Heartbeat | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "heartbeats.get") from exc
         for row in rows:
             return _from_row(row)
@@ -87,7 +94,7 @@ class SQLiteHeartbeatRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "heartbeats.delete") from exc
         return any(True for _ in rows)
 
@@ -98,9 +105,25 @@ class SQLiteHeartbeatRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "heartbeats.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[Heartbeat]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "heartbeats.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def get_stale(
         self, threshold: AwareDatetime, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -111,6 +134,26 @@ class SQLiteHeartbeatRepository:
             rows = await self._conns.read(
                 _M_GET_STALE, (dt_to_text(require_aware(threshold)), limit, offset)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "heartbeats.get_stale") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[Heartbeat], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.execution_id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

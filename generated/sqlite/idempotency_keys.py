@@ -2,20 +2,29 @@
 """SQLite repository of IdempotencyRecord (from schema/idempotency_keys.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import JsonValue
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
     IdempotencyRecordKey,
 )
 from synthorg.persistence.idempotency import IdempotencyClaim
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
 from synthorg.persistence.sqlite.custom import idempotency_keys as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
@@ -87,14 +96,14 @@ class SQLiteIdempotencyRecordRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.save") from exc
 
     async def get(self, entity_id: IdempotencyRecordKey) -> IdempotencyRecord | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id[0], entity_id[1]))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.get") from exc
         for row in rows:
             return _from_row(row)
@@ -104,7 +113,7 @@ class SQLiteIdempotencyRecordRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.delete") from exc
         return any(True for _ in rows)
 
@@ -115,9 +124,25 @@ class SQLiteIdempotencyRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[IdempotencyRecord]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "idempotency_keys.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def claim(
         self, scope: NotBlankStr, key: NotBlankStr, ttl_seconds: int
@@ -152,7 +177,7 @@ class SQLiteIdempotencyRecordRepository:
                     claim_token,
                 ),
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.complete") from exc
         return any(True for _ in rows)
 
@@ -171,7 +196,7 @@ class SQLiteIdempotencyRecordRepository:
             rows = await self._conns.write(
                 _M_FAIL, (error, dt_to_text(utc_now()), scope, key, claim_token)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.fail") from exc
         return any(True for _ in rows)
 
@@ -179,6 +204,26 @@ class SQLiteIdempotencyRecordRepository:
         """Delete every record whose expires_at has passed; the count."""
         try:
             rows = await self._conns.write(_M_CLEANUP_EXPIRED, (dt_to_text(utc_now()),))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.cleanup_expired") from exc
         return sum(1 for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[IdempotencyRecord], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [
+            (
+                entity.scope,
+                entity.key,
+            )
+            for entity in entities
+        ]
+        named = duplicate_keys(keys)
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,19 +2,29 @@
 """SQLite repository of LockoutRecord (from schema/lockouts.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, utc_now
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.lockouts import LockoutRecord
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "lockouts" ("username", "locked_until", "failure_count", "locked_at") VALUES (?, ?, ?, ?) ON CONFLICT ("username") DO UPDATE SET "locked_until" = excluded."locked_until", "failure_count" = excluded."failure_count", "locked_at" = excluded."locked_at"'
 _GET = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" WHERE "username" = ?'
 _DELETE = 'DELETE FROM "lockouts" WHERE "username" = ? RETURNING 1'
 _LIST = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" ORDER BY "username" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "username" FROM "lockouts" WHERE "username" IN (SELECT value FROM json_each(?))'
 _M_LIST_ACTIVE = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" WHERE "locked_until" > ? ORDER BY "locked_until", "username" LIMIT ? OFFSET ?'
 
 
@@ -64,14 +74,14 @@ class SQLiteLockoutRecordRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> LockoutRecord | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.get") from exc
         for row in rows:
             return _from_row(row)
@@ -81,7 +91,7 @@ class SQLiteLockoutRecordRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.delete") from exc
         return any(True for _ in rows)
 
@@ -92,9 +102,25 @@ class SQLiteLockoutRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[LockoutRecord]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "lockouts.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def list_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -105,6 +131,26 @@ class SQLiteLockoutRecordRepository:
             rows = await self._conns.read(
                 _M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.list_active") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[LockoutRecord], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.username for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,12 +2,13 @@
 """SQLite repository of LoginFailure (from schema/login_failures.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
     LoginFailureFilterSpec,
@@ -16,12 +17,20 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address") VALUES (?, ?, ?, ?)'
+_EXISTING = (
+    'SELECT "id" FROM "login_failures" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _PURGE = 'DELETE FROM "login_failures" WHERE "failed_at" < ? RETURNING 1'
 _QUERY = FilterSql(
     'SELECT "id", "username", "failed_at", "ip_address" FROM "login_failures"',
@@ -95,8 +104,24 @@ class SQLiteLoginFailureRepository:
         params = _params(entity)
         try:
             await self._conns.write(_INSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.append") from exc
+
+    async def append_many(self, entities: Sequence[LoginFailure]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_INSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "login_failures.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose failed_at is before ``threshold``; the count."""
@@ -104,7 +129,7 @@ class SQLiteLoginFailureRepository:
             rows = await self._conns.write(
                 _PURGE, (dt_to_text(require_aware(threshold)),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.purge_before") from exc
         return sum(1 for _ in rows)
 
@@ -121,7 +146,7 @@ class SQLiteLoginFailureRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -131,7 +156,7 @@ class SQLiteLoginFailureRepository:
             rows = await self._conns.read(
                 _M_COUNT_SINCE, (username, dt_to_text(require_aware(since)))
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.count_since") from exc
         return int(next(iter(rows))[0])
 
@@ -139,6 +164,26 @@ class SQLiteLoginFailureRepository:
         """Forget a username's failures (after a successful login); the count."""
         try:
             rows = await self._conns.write(_M_DELETE_FOR_USER, (username,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.delete_for_user") from exc
         return sum(1 for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[LoginFailure], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,19 +2,29 @@
 """SQLite repository of MeetingCooldown (from schema/meeting_cooldown.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") VALUES (?, ?, ?) ON CONFLICT ("meeting_type") DO UPDATE SET "last_triggered_at" = excluded."last_triggered_at", "triggered_by" = excluded."triggered_by"'
 _GET = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" WHERE "meeting_type" = ?'
 _DELETE = 'DELETE FROM "meeting_cooldown" WHERE "meeting_type" = ? RETURNING 1'
 _LIST = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" ORDER BY "meeting_type" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "meeting_type" FROM "meeting_cooldown" WHERE "meeting_type" IN (SELECT value FROM json_each(?))'
 _M_LOAD_ALL = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" ORDER BY "meeting_type" LIMIT ? OFFSET ?'
 
 
@@ -62,14 +72,14 @@ class SQLiteMeetingCooldownRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "meeting_cooldown.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> MeetingCooldown | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "meeting_cooldown.get") from exc
         for row in rows:
             return _from_row(row)
@@ -79,7 +89,7 @@ class SQLiteMeetingCooldownRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "meeting_cooldown.delete") from exc
         return any(True for _ in rows)
 
@@ -90,9 +100,25 @@ class SQLiteMeetingCooldownRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "meeting_cooldown.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[MeetingCooldown]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "meeting_cooldown.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -101,6 +127,26 @@ class SQLiteMeetingCooldownRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "meeting_cooldown.load_all") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[MeetingCooldown], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.meeting_type for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,23 +2,30 @@
 """SQLite repository of Message (from schema/messages.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "messages" ("id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
+_EXISTING = 'SELECT "id" FROM "messages" WHERE "id" IN (SELECT value FROM json_each(?))'
 _PURGE = 'DELETE FROM "messages" WHERE "timestamp" < ? RETURNING 1'
 _QUERY = FilterSql(
     'SELECT "id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata" FROM "messages"',
@@ -103,8 +110,24 @@ class SQLiteMessageRepository:
         params = _params(entity)
         try:
             await self._conns.write(_INSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.append") from exc
+
+    async def append_many(self, entities: Sequence[Message]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_INSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "messages.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
@@ -112,7 +135,7 @@ class SQLiteMessageRepository:
             rows = await self._conns.write(
                 _PURGE, (dt_to_text(require_aware(threshold)),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.purge_before") from exc
         return sum(1 for _ in rows)
 
@@ -129,7 +152,7 @@ class SQLiteMessageRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -140,7 +163,7 @@ class SQLiteMessageRepository:
         check_pagination(limit, 0)
         try:
             rows = await self._conns.read(_M_GET_HISTORY, (channel, limit))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.get_history") from exc
         return tuple(map(_from_row, rows))
 
@@ -150,7 +173,7 @@ class SQLiteMessageRepository:
         """The message with this id, only if it is on ``channel``."""
         try:
             rows = await self._conns.read(_M_GET_BY_ID, (channel, message_id))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.get_by_id") from exc
         for row in rows:
             return _from_row(row)
@@ -160,6 +183,26 @@ class SQLiteMessageRepository:
         """Delete one message (moderation); True when it existed."""
         try:
             rows = await self._conns.write(_M_DELETE, (message_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.delete") from exc
         return any(True for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[Message], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,20 +2,30 @@
 """SQLite repository of OAuthState (from schema/oauth_states.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, utc_now
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.oauth_states import OAuthState
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("state_token") DO UPDATE SET "connection_name" = excluded."connection_name", "redirect_uri" = excluded."redirect_uri", "code_verifier" = excluded."code_verifier", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "connection_name_returned" = excluded."connection_name_returned"'
 _GET = 'SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "oauth_states" WHERE "state_token" = ?'
 _DELETE = 'DELETE FROM "oauth_states" WHERE "state_token" = ? RETURNING 1'
 _LIST = 'SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "oauth_states" ORDER BY "state_token" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "state_token" FROM "oauth_states" WHERE "state_token" IN (SELECT value FROM json_each(?))'
 _M_MARK_CONSUMED = 'UPDATE "oauth_states" SET "connection_name_returned" = ?, "consumed_at" = ? WHERE "state_token" = ? AND "consumed_at" IS NULL RETURNING 1'
 _M_CLEANUP_EXPIRED = 'DELETE FROM "oauth_states" WHERE "created_at" < ? RETURNING 1'
 
@@ -74,14 +84,14 @@ class SQLiteOAuthStateRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> OAuthState | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.get") from exc
         for row in rows:
             return _from_row(row)
@@ -91,7 +101,7 @@ class SQLiteOAuthStateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.delete") from exc
         return any(True for _ in rows)
 
@@ -102,9 +112,25 @@ class SQLiteOAuthStateRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[OAuthState]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "oauth_states.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def mark_consumed(
         self, state_token: NotBlankStr, connection_name: NotBlankStr | None
@@ -116,7 +142,7 @@ class SQLiteOAuthStateRepository:
             rows = await self._conns.write(
                 _M_MARK_CONSUMED, (connection_name, dt_to_text(utc_now()), state_token)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.mark_consumed") from exc
         return any(True for _ in rows)
 
@@ -127,6 +153,26 @@ class SQLiteOAuthStateRepository:
                 _M_CLEANUP_EXPIRED,
                 (dt_to_text(utc_now() - timedelta(seconds=retention_seconds)),),
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.cleanup_expired") from exc
         return sum(1 for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[OAuthState], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.state_token for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,19 +2,31 @@
 """SQLite repository of ParkedContext (from schema/parked_contexts.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "execution_id" = excluded."execution_id", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "approval_id" = excluded."approval_id", "parked_at" = excluded."parked_at", "context" = excluded."context", "metadata" = excluded."metadata"'
 _GET = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "parked_contexts" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" ORDER BY "id" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "id" FROM "parked_contexts" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _M_GET_BY_APPROVAL = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "approval_id" = ?'
 _M_GET_BY_AGENT = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "agent_id" = ? ORDER BY "parked_at" DESC, "id" LIMIT ? OFFSET ?'
 
@@ -73,14 +85,14 @@ class SQLiteParkedContextRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> ParkedContext | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.get") from exc
         for row in rows:
             return _from_row(row)
@@ -90,7 +102,7 @@ class SQLiteParkedContextRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.delete") from exc
         return any(True for _ in rows)
 
@@ -101,15 +113,31 @@ class SQLiteParkedContextRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[ParkedContext]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "parked_contexts.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def get_by_approval(self, approval_id: NotBlankStr) -> ParkedContext | None:
         """The context parked on this approval, or None."""
         try:
             rows = await self._conns.read(_M_GET_BY_APPROVAL, (approval_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.get_by_approval") from exc
         for row in rows:
             return _from_row(row)
@@ -122,6 +150,26 @@ class SQLiteParkedContextRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_M_GET_BY_AGENT, (agent_id, limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.get_by_agent") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[ParkedContext], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

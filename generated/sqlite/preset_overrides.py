@@ -2,19 +2,29 @@
 """SQLite repository of PresetOverride (from schema/preset_overrides.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.preset_overrides import PresetOverride
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("preset_name") DO UPDATE SET "overrides" = excluded."overrides", "updated_by" = excluded."updated_by", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "preset_overrides" WHERE "preset_name" = ?'
 _DELETE = 'DELETE FROM "preset_overrides" WHERE "preset_name" = ? RETURNING 1'
 _LIST = 'SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "preset_overrides" ORDER BY "preset_name" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "preset_name" FROM "preset_overrides" WHERE "preset_name" IN (SELECT value FROM json_each(?))'
 _M_SAVE_IF_UNCHANGED_INSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("preset_name") DO NOTHING RETURNING 1'
 _M_SAVE_IF_UNCHANGED_UPDATE = 'UPDATE "preset_overrides" SET "overrides" = ?, "updated_by" = ?, "updated_at" = ? WHERE "preset_name" = ? AND "updated_at" = ? RETURNING 1'
 
@@ -65,14 +75,14 @@ class SQLitePresetOverrideRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> PresetOverride | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.get") from exc
         for row in rows:
             return _from_row(row)
@@ -82,7 +92,7 @@ class SQLitePresetOverrideRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.delete") from exc
         return any(True for _ in rows)
 
@@ -93,9 +103,25 @@ class SQLitePresetOverrideRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[PresetOverride]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "preset_overrides.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def save_if_unchanged(
         self, entity: PresetOverride, expected_updated_at: NotBlankStr | None = None
@@ -122,6 +148,26 @@ class SQLitePresetOverrideRepository:
             )
         try:
             rows = await self._conns.write(sql, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.save_if_unchanged") from exc
         return sql is _UPSERT or any(True for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[PresetOverride], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.preset_name for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

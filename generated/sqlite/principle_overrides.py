@@ -2,19 +2,29 @@
 """SQLite repository of PrincipleOverride (from schema/principle_overrides.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "principle_overrides" ("scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("scope") DO UPDATE SET "principles" = excluded."principles", "restored_from_version" = excluded."restored_from_version", "restored_by" = excluded."restored_by", "reason" = excluded."reason", "restored_at" = excluded."restored_at"'
 _GET = 'SELECT "scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at" FROM "principle_overrides" WHERE "scope" = ?'
 _DELETE = 'DELETE FROM "principle_overrides" WHERE "scope" = ? RETURNING 1'
 _LIST = 'SELECT "scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at" FROM "principle_overrides" ORDER BY "scope" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "scope" FROM "principle_overrides" WHERE "scope" IN (SELECT value FROM json_each(?))'
 
 
 def _from_row(row: Any) -> PrincipleOverride:
@@ -67,14 +77,14 @@ class SQLitePrincipleOverrideRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "principle_overrides.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> PrincipleOverride | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "principle_overrides.get") from exc
         for row in rows:
             return _from_row(row)
@@ -84,7 +94,7 @@ class SQLitePrincipleOverrideRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "principle_overrides.delete") from exc
         return any(True for _ in rows)
 
@@ -95,6 +105,42 @@ class SQLitePrincipleOverrideRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "principle_overrides.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[PrincipleOverride]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "principle_overrides.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
+
+    async def _name_duplicates(
+        self, entities: Sequence[PrincipleOverride], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.scope for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,19 +2,33 @@
 """SQLite repository of ProjectCostAggregate (from schema/project_cost_aggregates.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, utc_now
-from synthorg.persistence.errors import MalformedRowError, MixedCurrencyAggregationError
+from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
+from synthorg.persistence.errors import (
+    DuplicateRecordError,
+    MalformedRowError,
+    MixedCurrencyAggregationError,
+)
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = excluded."total_cost", "currency" = excluded."currency", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "project_id", "total_cost", "currency", "updated_at" FROM "project_cost_aggregates" WHERE "project_id" = ?'
 _DELETE = 'DELETE FROM "project_cost_aggregates" WHERE "project_id" = ? RETURNING 1'
 _LIST = 'SELECT "project_id", "total_cost", "currency", "updated_at" FROM "project_cost_aggregates" ORDER BY "project_id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "project_id" FROM "project_cost_aggregates" WHERE "project_id" IN (SELECT value FROM json_each(?))'
 _M_INCREMENT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = "project_cost_aggregates"."total_cost" + excluded."total_cost", "updated_at" = excluded."updated_at" WHERE "project_cost_aggregates"."currency" = excluded."currency" RETURNING "total_cost"'
 
 
@@ -64,14 +78,14 @@ class SQLiteProjectCostAggregateRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> ProjectCostAggregate | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.get") from exc
         for row in rows:
             return _from_row(row)
@@ -81,7 +95,7 @@ class SQLiteProjectCostAggregateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.delete") from exc
         return any(True for _ in rows)
 
@@ -92,9 +106,25 @@ class SQLiteProjectCostAggregateRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[ProjectCostAggregate]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "project_cost_aggregates.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def increment(
         self, project_id: NotBlankStr, amount: float, currency: NotBlankStr
@@ -107,7 +137,7 @@ class SQLiteProjectCostAggregateRepository:
             rows = await self._conns.write(
                 _M_INCREMENT, (project_id, amount, currency, dt_to_text(utc_now()))
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.increment") from exc
         row = next(iter(rows), None)
         if row is None:  # the stored row's currency differs: nothing changed
@@ -119,3 +149,23 @@ class SQLiteProjectCostAggregateRepository:
                 currencies=tuple(sorted({kept, currency})),
             )
         return float(row[0])
+
+    async def _name_duplicates(
+        self, entities: Sequence[ProjectCostAggregate], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.project_id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,23 +2,34 @@
 """SQLite repository of Project (from schema/projects.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError, RecordNotFoundError
+from synthorg.persistence.errors import (
+    DuplicateRecordError,
+    MalformedRowError,
+    RecordNotFoundError,
+)
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'
 _GET = 'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "projects" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects" ORDER BY "id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "id" FROM "projects" WHERE "id" IN (SELECT value FROM json_each(?))'
 _QUERY = FilterSql(
     'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects"',
     (
@@ -108,14 +119,14 @@ class SQLiteProjectRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Project | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.get") from exc
         for row in rows:
             return _from_row(row)
@@ -125,7 +136,7 @@ class SQLiteProjectRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.delete") from exc
         return any(True for _ in rows)
 
@@ -136,9 +147,25 @@ class SQLiteProjectRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[Project]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "projects.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -153,7 +180,7 @@ class SQLiteProjectRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -162,7 +189,7 @@ class SQLiteProjectRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.count") from exc
         return int(next(iter(rows))[0])
 
@@ -171,7 +198,7 @@ class SQLiteProjectRepository:
         params = _params(entity)
         try:
             await self._conns.write(_M_CREATE, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.create") from exc
 
     async def update(self, entity: Project) -> None:
@@ -191,7 +218,27 @@ class SQLiteProjectRepository:
                     entity.id,
                 ),
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.update") from exc
         if not any(True for _ in rows):
             raise RecordNotFoundError("projects.update: no Project with this key")
+
+    async def _name_duplicates(
+        self, entities: Sequence[Project], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

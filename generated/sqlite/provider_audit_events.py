@@ -2,12 +2,13 @@
 """SQLite repository of ProviderAuditEvent (from schema/provider_audit_events.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.provider_audit_events import (
     ProviderAuditEvent,
     ProviderAuditEventFilterSpec,
@@ -16,12 +17,18 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "provider_audit_events" ("id", "provider_name", "action", "actor", "timestamp", "before", "after", "details") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
+_EXISTING = 'SELECT "id" FROM "provider_audit_events" WHERE "id" IN (SELECT value FROM json_each(?))'
 _PURGE = 'DELETE FROM "provider_audit_events" WHERE "timestamp" < ? RETURNING 1'
 _QUERY = FilterSql(
     'SELECT "id", "provider_name", "action", "actor", "timestamp", "before", "after", "details" FROM "provider_audit_events"',
@@ -101,8 +108,24 @@ class SQLiteProviderAuditEventRepository:
         params = _params(entity)
         try:
             await self._conns.write(_INSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "provider_audit_events.append") from exc
+
+    async def append_many(self, entities: Sequence[ProviderAuditEvent]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_INSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "provider_audit_events.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
@@ -110,7 +133,7 @@ class SQLiteProviderAuditEventRepository:
             rows = await self._conns.write(
                 _PURGE, (dt_to_text(require_aware(threshold)),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "provider_audit_events.purge_before") from exc
         return sum(1 for _ in rows)
 
@@ -127,7 +150,7 @@ class SQLiteProviderAuditEventRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "provider_audit_events.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -145,6 +168,26 @@ class SQLiteProviderAuditEventRepository:
             sql, params = _M_LIST_BEFORE_AFTER, (before_id, limit)
         try:
             rows = await self._conns.read(sql, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "provider_audit_events.list_before") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[ProviderAuditEvent], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,19 +2,31 @@
 """SQLite repository of RiskTierOverride (from schema/risk_overrides.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, utc_now
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "action_type" = excluded."action_type", "original_tier" = excluded."original_tier", "override_tier" = excluded."override_tier", "reason" = excluded."reason", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked_at" = excluded."revoked_at", "revoked_by" = excluded."revoked_by"'
 _GET = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "risk_overrides" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "id" FROM "risk_overrides" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _M_LIST_ACTIVE = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" WHERE "revoked_at" IS NULL AND "expires_at" > ? ORDER BY "expires_at", "id" LIMIT ? OFFSET ?'
 _M_REVOKE = 'UPDATE "risk_overrides" SET "revoked_at" = ?, "revoked_by" = ? WHERE "id" = ? AND "revoked_at" IS NULL RETURNING 1'
 
@@ -77,14 +89,14 @@ class SQLiteRiskTierOverrideRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> RiskTierOverride | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.get") from exc
         for row in rows:
             return _from_row(row)
@@ -94,7 +106,7 @@ class SQLiteRiskTierOverrideRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.delete") from exc
         return any(True for _ in rows)
 
@@ -105,9 +117,25 @@ class SQLiteRiskTierOverrideRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[RiskTierOverride]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "risk_overrides.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def list_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -122,7 +150,7 @@ class SQLiteRiskTierOverrideRepository:
             rows = await self._conns.read(
                 _M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.list_active") from exc
         return tuple(map(_from_row, rows))
 
@@ -135,6 +163,26 @@ class SQLiteRiskTierOverrideRepository:
             rows = await self._conns.write(
                 _M_REVOKE, (dt_to_text(utc_now()), revoked_by, id)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.revoke") from exc
         return any(True for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[RiskTierOverride], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -5,11 +5,19 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
 from synthorg.persistence.sqlite.custom import settings as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "updated_at" = excluded."updated_at"'
@@ -71,14 +79,14 @@ class SQLiteSettingRowRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.save") from exc
 
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id[0], entity_id[1]))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.get") from exc
         for row in rows:
             return _from_row(row)
@@ -88,7 +96,7 @@ class SQLiteSettingRowRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.delete") from exc
         return any(True for _ in rows)
 
@@ -99,15 +107,31 @@ class SQLiteSettingRowRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[SettingRow]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "settings.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def get_namespace(self, namespace: NotBlankStr) -> tuple[SettingRow, ...]:
         """Every setting of a namespace, by key."""
         try:
             rows = await self._conns.read(_M_GET_NAMESPACE, (namespace,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.get_namespace") from exc
         return tuple(map(_from_row, rows))
 
@@ -136,7 +160,7 @@ class SQLiteSettingRowRepository:
             )
         try:
             rows = await self._conns.write(sql, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.set_if_unchanged") from exc
         return sql is _UPSERT or any(True for _ in rows)
 
@@ -155,7 +179,7 @@ class SQLiteSettingRowRepository:
         """Delete every setting of a namespace; the count."""
         try:
             rows = await self._conns.write(_M_DELETE_NAMESPACE, (namespace,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.delete_namespace") from exc
         return sum(1 for _ in rows)
 
@@ -167,8 +191,28 @@ class SQLiteSettingRowRepository:
             rows = await self._conns.write(
                 _M_DELETE_NAMESPACE_RETURNING_KEYS, (namespace,)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(
                 exc, "settings.delete_namespace_returning_keys"
             ) from exc
         return tuple(row[0] for row in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[SettingRow], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [
+            (
+                entity.namespace,
+                entity.key,
+            )
+            for entity in entities
+        ]
+        named = duplicate_keys(keys)
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

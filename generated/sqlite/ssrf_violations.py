@@ -2,12 +2,17 @@
 """SQLite repository of SsrfViolation (from schema/ssrf_violations.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, utc_now
-from synthorg.persistence.errors import MalformedRowError, QueryError
+from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
+from synthorg.persistence.errors import (
+    DuplicateRecordError,
+    MalformedRowError,
+    QueryError,
+)
 from synthorg.persistence.generated.enums import SsrfViolationStatus
 from synthorg.persistence.generated.ssrf_violations import (
     SsrfViolation,
@@ -17,12 +22,20 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "ssrf_violations" ("id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
+_EXISTING = (
+    'SELECT "id" FROM "ssrf_violations" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _PURGE = 'DELETE FROM "ssrf_violations" WHERE "timestamp" < ? RETURNING 1'
 _QUERY = FilterSql(
     'SELECT "id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at" FROM "ssrf_violations"',
@@ -107,8 +120,24 @@ class SQLiteSsrfViolationRepository:
         params = _params(entity)
         try:
             await self._conns.write(_INSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.append") from exc
+
+    async def append_many(self, entities: Sequence[SsrfViolation]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_INSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "ssrf_violations.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
@@ -116,7 +145,7 @@ class SQLiteSsrfViolationRepository:
             rows = await self._conns.write(
                 _PURGE, (dt_to_text(require_aware(threshold)),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.purge_before") from exc
         return sum(1 for _ in rows)
 
@@ -133,7 +162,7 @@ class SQLiteSsrfViolationRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -151,6 +180,26 @@ class SQLiteSsrfViolationRepository:
             rows = await self._conns.write(
                 _M_UPDATE_STATUS, (status.value, dt_to_text(utc_now()), id)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.update_status") from exc
         return any(True for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[SsrfViolation], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

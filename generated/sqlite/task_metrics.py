@@ -2,12 +2,17 @@
 """SQLite repository of TaskMetricRecord (from schema/task_metrics.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import MalformedRowError, QueryError
+from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence.errors import (
+    DuplicateRecordError,
+    MalformedRowError,
+    QueryError,
+)
 from synthorg.persistence.generated.task_metrics import (
     TaskMetricRecord,
     TaskMetricRecordFilterSpec,
@@ -16,11 +21,19 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 
 _INSERT = 'INSERT INTO "task_metrics" ("id", "agent_id", "task_id", "task_type", "complexity", "timestamp", "started_at", "is_success", "duration_seconds", "cost", "currency", "turns_used", "tokens_used", "quality_score") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
+_EXISTING = (
+    'SELECT "id" FROM "task_metrics" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _PURGE = 'DELETE FROM "task_metrics" WHERE "timestamp" < ? RETURNING 1'
 _QUERY = FilterSql(
     'SELECT "id", "agent_id", "task_id", "task_type", "complexity", "timestamp", "started_at", "is_success", "duration_seconds", "cost", "currency", "turns_used", "tokens_used", "quality_score" FROM "task_metrics"',
@@ -126,8 +139,24 @@ class SQLiteTaskMetricRecordRepository:
         params = _params(entity)
         try:
             await self._conns.write(_INSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "task_metrics.append") from exc
+
+    async def append_many(self, entities: Sequence[TaskMetricRecord]) -> None:
+        """Insert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_INSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "task_metrics.append_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
@@ -135,7 +164,7 @@ class SQLiteTaskMetricRecordRepository:
             rows = await self._conns.write(
                 _PURGE, (dt_to_text(require_aware(threshold)),)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "task_metrics.purge_before") from exc
         return sum(1 for _ in rows)
 
@@ -152,6 +181,26 @@ class SQLiteTaskMetricRecordRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "task_metrics.query") from exc
         return tuple(map(_from_row, rows))
+
+    async def _name_duplicates(
+        self, entities: Sequence[TaskMetricRecord], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,23 +2,30 @@
 """SQLite repository of Task (from schema/tasks.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "tasks" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks" ORDER BY "id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "id" FROM "tasks" WHERE "id" IN (SELECT value FROM json_each(?))'
 _QUERY = FilterSql(
     'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks"',
     (
@@ -141,14 +148,14 @@ class SQLiteTaskRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Task | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.get") from exc
         for row in rows:
             return _from_row(row)
@@ -158,7 +165,7 @@ class SQLiteTaskRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.delete") from exc
         return any(True for _ in rows)
 
@@ -169,9 +176,25 @@ class SQLiteTaskRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[Task]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "tasks.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -186,7 +209,7 @@ class SQLiteTaskRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -195,6 +218,26 @@ class SQLiteTaskRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _name_duplicates(
+        self, entities: Sequence[Task], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

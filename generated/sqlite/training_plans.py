@@ -2,10 +2,11 @@
 """SQLite repository of TrainingPlan (from schema/training_plans.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.training_plans import (
     TrainingPlan,
     TrainingPlanFilterSpec,
@@ -14,14 +15,22 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "training_plans" ("id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "agent_id" = excluded."agent_id", "source_agent_ids" = excluded."source_agent_ids", "content_types" = excluded."content_types", "max_items" = excluded."max_items", "require_review" = excluded."require_review", "config" = excluded."config", "status" = excluded."status", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "executed_at" = excluded."executed_at"'
 _GET = 'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "training_plans" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans" ORDER BY "id" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "id" FROM "training_plans" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _QUERY = FilterSql(
     'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans"',
     (
@@ -113,14 +122,14 @@ class SQLiteTrainingPlanRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> TrainingPlan | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.get") from exc
         for row in rows:
             return _from_row(row)
@@ -130,7 +139,7 @@ class SQLiteTrainingPlanRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.delete") from exc
         return any(True for _ in rows)
 
@@ -141,9 +150,25 @@ class SQLiteTrainingPlanRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[TrainingPlan]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "training_plans.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -158,7 +183,7 @@ class SQLiteTrainingPlanRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -167,6 +192,26 @@ class SQLiteTrainingPlanRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _name_duplicates(
+        self, entities: Sequence[TrainingPlan], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,23 +2,32 @@
 """SQLite repository of TrainingResult (from schema/training_results.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "plan_id" = excluded."plan_id", "agent_id" = excluded."agent_id", "items_extracted" = excluded."items_extracted", "items_after_curation" = excluded."items_after_curation", "items_stored" = excluded."items_stored", "errors" = excluded."errors", "metrics" = excluded."metrics", "started_at" = excluded."started_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "training_results" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results" ORDER BY "id" LIMIT ? OFFSET ?'
+_EXISTING = (
+    'SELECT "id" FROM "training_results" WHERE "id" IN (SELECT value FROM json_each(?))'
+)
 _M_GET_BY_PLAN = FilterSql(
     'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results"',
     (),
@@ -85,14 +94,14 @@ class SQLiteTrainingResultRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_results.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> TrainingResult | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_results.get") from exc
         for row in rows:
             return _from_row(row)
@@ -102,7 +111,7 @@ class SQLiteTrainingResultRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_results.delete") from exc
         return any(True for _ in rows)
 
@@ -113,9 +122,25 @@ class SQLiteTrainingResultRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_results.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[TrainingResult]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "training_results.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def get_by_plan(self, plan_id: NotBlankStr) -> TrainingResult | None:
         """The plan's most recent result (by completed_at, then id), or None. A plan re-
@@ -125,8 +150,28 @@ class SQLiteTrainingResultRepository:
         params: list[Any] = list((plan_id,))
         try:
             rows = await self._conns.read(_M_GET_BY_PLAN[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_results.get_by_plan") from exc
         for row in rows:
             return _from_row(row)
         return None
+
+    async def _name_duplicates(
+        self, entities: Sequence[TrainingResult], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,21 +2,31 @@
 """SQLite repository of WebhookReceipt (from schema/webhook_receipts.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
 _GET = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "receipt_id" = ?'
 _DELETE = 'DELETE FROM "webhook_receipts" WHERE "receipt_id" = ? RETURNING 1'
 _LIST = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" ORDER BY "received_at" DESC, "receipt_id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "receipt_id" FROM "webhook_receipts" WHERE "receipt_id" IN (SELECT value FROM json_each(?))'
 _M_UPDATE_STATUS = 'UPDATE "webhook_receipts" SET "status" = ?, "error" = ? WHERE "receipt_id" = ? RETURNING 1'
 _M_UPDATE_STATUS_IF_CURRENT = 'UPDATE "webhook_receipts" SET "status" = ? WHERE "receipt_id" = ? AND "status" = ? RETURNING 1'
 _M_GET_BY_CONNECTION = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "connection_name" = ? ORDER BY "received_at" DESC, "receipt_id" LIMIT ? OFFSET ?'
@@ -75,14 +85,14 @@ class SQLiteWebhookReceiptRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> WebhookReceipt | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.get") from exc
         for row in rows:
             return _from_row(row)
@@ -92,7 +102,7 @@ class SQLiteWebhookReceiptRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.delete") from exc
         return any(True for _ in rows)
 
@@ -103,9 +113,25 @@ class SQLiteWebhookReceiptRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[WebhookReceipt]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "webhook_receipts.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def update_status(
         self, receipt_id: NotBlankStr, status: WebhookStatus, error: str | None
@@ -115,7 +141,7 @@ class SQLiteWebhookReceiptRepository:
             rows = await self._conns.write(
                 _M_UPDATE_STATUS, (status.value, error, receipt_id)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.update_status") from exc
         return any(True for _ in rows)
 
@@ -133,7 +159,7 @@ class SQLiteWebhookReceiptRepository:
                 _M_UPDATE_STATUS_IF_CURRENT,
                 (status.value, receipt_id, expected_status.value),
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(
                 exc, "webhook_receipts.update_status_if_current"
             ) from exc
@@ -151,7 +177,7 @@ class SQLiteWebhookReceiptRepository:
             rows = await self._conns.read(
                 _M_GET_BY_CONNECTION, (connection_name, limit, offset)
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.get_by_connection") from exc
         return tuple(map(_from_row, rows))
 
@@ -171,8 +197,28 @@ class SQLiteWebhookReceiptRepository:
                     dt_to_text(utc_now() - timedelta(days=retention_days)),
                 ),
             )
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(
                 exc, "webhook_receipts.cleanup_old_for_connection"
             ) from exc
         return sum(1 for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[WebhookReceipt], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.receipt_id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,10 +2,11 @@
 """SQLite repository of WorkflowDefinition (from schema/workflow_definitions.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
     WorkflowDefinitionFilterSpec,
@@ -14,14 +15,20 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "workflow_type" = excluded."workflow_type", "nodes" = excluded."nodes", "edges" = excluded."edges", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "revision" = excluded."revision"'
 _GET = 'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "workflow_definitions" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions" ORDER BY "id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "id" FROM "workflow_definitions" WHERE "id" IN (SELECT value FROM json_each(?))'
 _QUERY = FilterSql(
     'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions"',
     ('"workflow_type" = ?',),
@@ -104,14 +111,14 @@ class SQLiteWorkflowDefinitionRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> WorkflowDefinition | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.get") from exc
         for row in rows:
             return _from_row(row)
@@ -121,7 +128,7 @@ class SQLiteWorkflowDefinitionRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.delete") from exc
         return any(True for _ in rows)
 
@@ -132,9 +139,25 @@ class SQLiteWorkflowDefinitionRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[WorkflowDefinition]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "workflow_definitions.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -149,7 +172,7 @@ class SQLiteWorkflowDefinitionRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -158,7 +181,7 @@ class SQLiteWorkflowDefinitionRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.count") from exc
         return int(next(iter(rows))[0])
 
@@ -193,8 +216,28 @@ class SQLiteWorkflowDefinitionRepository:
             )
         try:
             rows = await self._conns.write(sql, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(
                 exc, "workflow_definitions.save_if_revision"
             ) from exc
         return sql is _UPSERT or any(True for _ in rows)
+
+    async def _name_duplicates(
+        self, entities: Sequence[WorkflowDefinition], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

@@ -2,10 +2,11 @@
 """SQLite repository of WorkflowExecution (from schema/workflow_executions.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.workflow_executions import (
     WorkflowExecution,
     WorkflowExecutionFilterSpec,
@@ -14,14 +15,20 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "definition_id" = excluded."definition_id", "definition_revision" = excluded."definition_revision", "status" = excluded."status", "node_executions" = excluded."node_executions", "activated_by" = excluded."activated_by", "project" = excluded."project", "error" = excluded."error", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "workflow_executions" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions" ORDER BY "updated_at" DESC, "id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "id" FROM "workflow_executions" WHERE "id" IN (SELECT value FROM json_each(?))'
 _QUERY = FilterSql(
     'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions"',
     (
@@ -113,14 +120,14 @@ class SQLiteWorkflowExecutionRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> WorkflowExecution | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.get") from exc
         for row in rows:
             return _from_row(row)
@@ -130,7 +137,7 @@ class SQLiteWorkflowExecutionRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.delete") from exc
         return any(True for _ in rows)
 
@@ -141,9 +148,25 @@ class SQLiteWorkflowExecutionRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[WorkflowExecution]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "workflow_executions.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -158,7 +181,7 @@ class SQLiteWorkflowExecutionRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -167,6 +190,26 @@ class SQLiteWorkflowExecutionRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _name_duplicates(
+        self, entities: Sequence[WorkflowExecution], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

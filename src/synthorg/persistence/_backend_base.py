@@ -60,6 +60,13 @@ class BackendBase(RepositoryAccessorsMixin):
             self._lockouts = LockoutRepository(
                 auth_config, repos.login_failures, repos.lockouts
             )
+        elif self._lockouts.config != auth_config:
+            # One instance per connection holds the lock cache; silently
+            # keeping the old policy would be worse than refusing.
+            raise ValueError(
+                "build_lockouts: already built with another AuthConfig on this "
+                "connection; reconnect to change the policy"
+            )
         return self._lockouts
 
     def build_escalations(self, notify_channel: str | None = None) -> EscalationQueue:
@@ -68,6 +75,10 @@ class BackendBase(RepositoryAccessorsMixin):
         Raises:
             PersistenceConnectionError: If the backend is not connected.
         """
+        if notify_channel is not None and not (
+            0 < len(notify_channel.encode("utf-8")) <= 63
+        ):
+            raise ValueError("notify_channel must be 1 to 63 bytes (a PostgreSQL name)")
         repos = self._repositories()
         return EscalationQueue(
             repos.escalations, self._transaction, notify_channel, self._notifier()

@@ -8,6 +8,7 @@ type variables are contravariant because they only appear as parameters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -39,6 +40,10 @@ class IdKeyedRepository(Protocol[ModelT, KeyT_contra]):
 
     async def save(self, entity: ModelT) -> None:
         """Insert or update ``entity`` by its key."""
+        ...
+
+    async def save_many(self, entities: Sequence[ModelT]) -> None:
+        """Upsert every entity in one transaction (all or nothing)."""
         ...
 
     async def get(self, entity_id: KeyT_contra) -> ModelT | None:
@@ -125,6 +130,11 @@ class AppendOnlyRepository(Protocol[ModelT, FilterT_contra]):
         """Insert; :class:`DuplicateRecordError` when the key already exists."""
         ...
 
+    async def append_many(self, entities: Sequence[ModelT]) -> None:
+        """Insert every entry in one transaction; on a duplicate key nothing
+        is written and :class:`DuplicateRecordError` names the key."""
+        ...
+
     async def query(
         self,
         filter_spec: FilterT_contra,
@@ -137,6 +147,17 @@ class AppendOnlyRepository(Protocol[ModelT, FilterT_contra]):
     async def purge_before(self, threshold: datetime) -> int:
         """Delete entries older than the aware ``threshold``; the count."""
         ...
+
+
+def duplicate_keys(keys: Sequence[object]) -> list[object]:
+    """Keys that occur more than once in a batch, in first-seen order."""
+    seen: set[object] = set()
+    dupes: dict[object, None] = {}
+    for key in keys:
+        if key in seen:
+            dupes[key] = None
+        seen.add(key)
+    return list(dupes)
 
 
 def require_aware(value: datetime) -> datetime:

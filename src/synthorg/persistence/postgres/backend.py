@@ -23,7 +23,12 @@ from synthorg.persistence.config import PostgresConfig
 from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
 from synthorg.persistence.generated.postgres import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_postgres
-from synthorg.persistence.postgres.driver import Pool, connection, transaction
+from synthorg.persistence.postgres.driver import (
+    Pool,
+    connection,
+    map_postgres_error,
+    transaction,
+)
 from synthorg.persistence.services.escalations import Notifier
 from synthorg.persistence.types import NotBlankStr
 
@@ -160,8 +165,11 @@ class PostgresPersistenceBackend(BackendBase):
 
         async def notify(channel: str, payload: str) -> None:
             # Inside transaction(pool): the NOTIFY is delivered on commit.
-            async with connection(pool) as conn:
-                await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            try:
+                async with connection(pool) as conn:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            except psycopg.Error as exc:
+                raise map_postgres_error(exc, "escalations.enqueue") from exc
 
         return notify
 

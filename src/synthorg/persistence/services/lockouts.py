@@ -103,8 +103,13 @@ class LockoutRepository:
         self._locked.pop(username, None)
 
     async def unlock(self, username: NotBlankStr) -> bool:
-        """Lift a lockout by hand; True when one was in force."""
+        """Lift a lockout by hand (and forget the failures that caused it).
+
+        True when a lockout was in force. Without clearing the failures the
+        very next failed login would lock the user again.
+        """
         self._locked.pop(username, None)
+        await self._failures.delete_for_user(username)
         return await self._lockouts.delete(username)
 
     async def purge_failures_before(self, threshold: datetime) -> int:

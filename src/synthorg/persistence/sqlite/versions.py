@@ -52,13 +52,13 @@ class SQLiteVersionRepository(Generic[ModelT]):
     async def _fetch(self, op: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
         try:
             return list(await self._conns.read(sql, params))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, f"{self._name}.{op}") from exc
 
     async def _write(self, op: str, sql: str, params: tuple[Any, ...]) -> int:
         try:
             rows = await self._conns.write(sql, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, f"{self._name}.{op}") from exc
         return sum(1 for _ in rows)
 

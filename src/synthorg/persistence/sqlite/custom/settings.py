@@ -39,6 +39,10 @@ async def set_many(
                     raise _CompareFailed
     except _CompareFailed:
         return False
-    except (sqlite3.Error, ValueError) as exc:  # ValueError: connection closed
+    except (
+        sqlite3.Error,
+        ValueError,
+        OverflowError,
+    ) as exc:  # ValueError: connection closed
         raise map_sqlite_error(exc, "settings.set_many") from exc
     return True

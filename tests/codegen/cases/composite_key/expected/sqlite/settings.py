@@ -2,12 +2,21 @@
 """SQLite repository of SettingRow (from schema/settings.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, check_pagination
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.protocols import (
+    DEFAULT_PAGE_SIZE,
+    check_pagination,
+    duplicate_keys,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "version") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "version" = excluded."version"'
 _GET = 'SELECT "namespace", "key", "value", "version" FROM "settings" WHERE "namespace" = ? AND "key" = ?'
@@ -61,14 +70,14 @@ class SQLiteSettingRowRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.save") from exc
 
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id[0], entity_id[1]))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.get") from exc
         for row in rows:
             return _from_row(row)
@@ -78,7 +87,7 @@ class SQLiteSettingRowRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.delete") from exc
         return any(True for _ in rows)
 
@@ -89,6 +98,42 @@ class SQLiteSettingRowRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[SettingRow]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "settings.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
+
+    async def _name_duplicates(
+        self, entities: Sequence[SettingRow], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [
+            (
+                entity.namespace,
+                entity.key,
+            )
+            for entity in entities
+        ]
+        named = duplicate_keys(keys)
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )

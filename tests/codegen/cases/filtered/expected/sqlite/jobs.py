@@ -2,23 +2,30 @@
 """SQLite repository of Job (from schema/jobs.yaml)."""
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
+    duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "jobs" ("id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "queue_name" = excluded."queue_name", "state" = excluded."state", "attempts" = excluded."attempts", "external_ref" = excluded."external_ref", "labels" = excluded."labels", "payload" = excluded."payload", "finished_at" = excluded."finished_at", "created_at" = excluded."created_at"'
 _GET = 'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs" WHERE "id" = ?'
 _DELETE = 'DELETE FROM "jobs" WHERE "id" = ? RETURNING 1'
 _LIST = 'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs" ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?'
+_EXISTING = 'SELECT "id" FROM "jobs" WHERE "id" IN (SELECT value FROM json_each(?))'
 _QUERY = FilterSql(
     'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs"',
     (
@@ -106,14 +113,14 @@ class SQLiteJobRepository:
         params = _params(entity)
         try:
             await self._conns.write(_UPSERT, params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.save") from exc
 
     async def get(self, entity_id: NotBlankStr) -> Job | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read(_GET, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.get") from exc
         for row in rows:
             return _from_row(row)
@@ -123,7 +130,7 @@ class SQLiteJobRepository:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.delete") from exc
         return any(True for _ in rows)
 
@@ -134,9 +141,25 @@ class SQLiteJobRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.list_items") from exc
         return tuple(map(_from_row, rows))
+
+    async def save_many(self, entities: Sequence[Job]) -> None:
+        """Upsert every entity in one transaction: all or nothing; a duplicate key
+        raises DuplicateRecordError naming it.
+        """
+        params = [_params(entity) for entity in entities]
+        if not params:
+            return
+        try:
+            async with transaction(self._db, self._lock):
+                await self._db.executemany(_UPSERT, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            error = map_sqlite_error(exc, "jobs.save_many")
+            if isinstance(error, DuplicateRecordError):
+                error = await self._name_duplicates(entities, error)
+            raise error from exc
 
     async def query(
         self,
@@ -151,7 +174,7 @@ class SQLiteJobRepository:
         params.append(offset)
         try:
             rows = await self._conns.read(_QUERY[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.query") from exc
         return tuple(map(_from_row, rows))
 
@@ -160,6 +183,26 @@ class SQLiteJobRepository:
         mask, params = _where(filter_spec)
         try:
             rows = await self._conns.read(_COUNT[mask], params)
-        except (sqlite3.Error, ValueError) as exc:
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _name_duplicates(
+        self, entities: Sequence[Job], error: DuplicateRecordError
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held."""
+        keys: list[Any] = [entity.id for entity in entities]
+        named = duplicate_keys(keys)
+        if not named:  # not within the batch: some already existed
+            try:
+                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        if not named:  # another unique constraint: the driver's message names it
+            return DuplicateRecordError(f"{error}: nothing was written")
+        shown = ", ".join(repr(key) for key in named[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        return DuplicateRecordError(
+            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
+        )
