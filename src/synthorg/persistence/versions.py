@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Generic, Protocol, TypeVar
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from synthorg.persistence._codec import utc_now
+from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence.protocols import check_pagination
 from synthorg.persistence.types import NotBlankStr
 
 DEFAULT_VERSION_PAGE_SIZE = 50
@@ -150,4 +153,113 @@ class VersionSql:
         self.count = f'SELECT COUNT(*) FROM {t} WHERE "entity_id" = {ph}'
         self.delete = f'DELETE FROM {t} WHERE "entity_id" = {ph}' + (
             " RETURNING 1" if returning_deletes else ""
+        )
+
+
+class VersionRepositoryBase(Generic[ModelT]):
+    """The dialect-neutral half of ``VersionRepository[T]``.
+
+    A dialect supplies ``_fetch`` (rows of a read), ``_write`` (rows
+    affected), ``_row_snapshot`` (the JSON column as Python) and
+    ``_param_snapshot`` (the snapshot as a bound value); every public method
+    is written once, here.
+    """
+
+    __slots__ = ("_name", "_snapshot", "_sql")
+
+    def __init__(self, table: str, model: type[ModelT], sql: VersionSql) -> None:
+        self._name = table
+        self._sql = sql
+        # The parametrized model validates the snapshot as ``model`` once.
+        self._snapshot: type[VersionSnapshot[ModelT]] = VersionSnapshot[model]  # type: ignore[valid-type]
+
+    async def _fetch(self, op: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        raise NotImplementedError
+
+    async def _write(self, op: str, sql: str, params: tuple[Any, ...]) -> int:
+        raise NotImplementedError
+
+    def _row_snapshot(self, value: Any) -> Any:
+        return value
+
+    def _param_snapshot(self, snapshot: BaseModel) -> Any:
+        raise NotImplementedError
+
+    def _param_time(self, value: datetime) -> Any:
+        return value
+
+    def _from_row(self, row: Any) -> VersionSnapshot[ModelT]:
+        try:
+            return self._snapshot.model_validate(
+                {
+                    "entity_id": row[0],
+                    "version": row[1],
+                    "content_hash": row[2],
+                    "snapshot": self._row_snapshot(row[3]),
+                    "saved_by": row[4],
+                    "saved_at": row[5],
+                }
+            )
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise MalformedRowError(
+                f"{self._name} row {row[0]!r} v{row[1]!r} cannot be read: {exc}"
+            ) from exc
+
+    async def save_version(self, snapshot: VersionSnapshot[ModelT]) -> bool:
+        """Insert-or-ignore; True when this call inserted the snapshot."""
+        params = (
+            snapshot.entity_id,
+            snapshot.version,
+            snapshot.content_hash,
+            self._param_snapshot(snapshot.snapshot),
+            snapshot.saved_by,
+            self._param_time(snapshot.saved_at),
+        )
+        return await self._write("save_version", self._sql.insert, params) > 0
+
+    async def get_version(
+        self, entity_id: NotBlankStr, version: int
+    ) -> VersionSnapshot[ModelT] | None:
+        """One version, or None."""
+        rows = await self._fetch("get_version", self._sql.get, (entity_id, version))
+        return self._from_row(rows[0]) if rows else None
+
+    async def get_latest_version(
+        self, entity_id: NotBlankStr
+    ) -> VersionSnapshot[ModelT] | None:
+        """The highest version of an entity, or None."""
+        rows = await self._fetch("get_latest_version", self._sql.latest, (entity_id,))
+        return self._from_row(rows[0]) if rows else None
+
+    async def get_by_content_hash(
+        self, entity_id: NotBlankStr, content_hash: NotBlankStr
+    ) -> VersionSnapshot[ModelT] | None:
+        """The newest version of an entity with this content hash, or None."""
+        rows = await self._fetch(
+            "get_by_content_hash", self._sql.get_by_hash, (entity_id, content_hash)
+        )
+        return self._from_row(rows[0]) if rows else None
+
+    async def list_versions(
+        self,
+        entity_id: NotBlankStr,
+        limit: int = DEFAULT_VERSION_PAGE_SIZE,
+        offset: int = 0,
+    ) -> tuple[VersionSnapshot[ModelT], ...]:
+        """One page of an entity's versions, newest first."""
+        check_pagination(limit, offset)
+        rows = await self._fetch(
+            "list_versions", self._sql.list, (entity_id, limit, offset)
+        )
+        return tuple(map(self._from_row, rows))
+
+    async def count_versions(self, entity_id: NotBlankStr) -> int:
+        """How many versions an entity has."""
+        rows = await self._fetch("count_versions", self._sql.count, (entity_id,))
+        return int(rows[0][0])
+
+    async def delete_versions_for_entity(self, entity_id: NotBlankStr) -> int:
+        """Delete every version of an entity; the count."""
+        return await self._write(
+            "delete_versions_for_entity", self._sql.delete, (entity_id,)
         )

@@ -2,51 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from pydantic import ValidationError
+from pydantic import BaseModel
 
-from synthorg.persistence.errors import MalformedRowError
 from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
-from synthorg.persistence.protocols import check_pagination
-from synthorg.persistence.types import NotBlankStr
-from synthorg.persistence.versions import (
-    DEFAULT_VERSION_PAGE_SIZE,
-    ModelT,
-    VersionSnapshot,
-    VersionSql,
-)
+from synthorg.persistence.versions import ModelT, VersionRepositoryBase, VersionSql
 
 
-class PostgresVersionRepository(Generic[ModelT]):
+class PostgresVersionRepository(VersionRepositoryBase[ModelT]):
     """Snapshots of ``model`` in ``table`` on the backend's pool."""
 
-    __slots__ = ("_name", "_pool", "_snapshot", "_sql")
+    __slots__ = ("_pool",)
 
     def __init__(self, pool: Pool, table: str, model: type[ModelT]) -> None:
+        super().__init__(table, model, VersionSql(table, "%s", returning_deletes=False))
         self._pool = pool
-        self._name = table
-        self._sql = VersionSql(table, "%s", returning_deletes=False)
-        self._snapshot: type[VersionSnapshot[ModelT]] = VersionSnapshot[model]  # type: ignore[valid-type]
 
-    def _from_row(self, row: Any) -> VersionSnapshot[ModelT]:
-        try:
-            return self._snapshot.model_validate(
-                {
-                    "entity_id": row[0],
-                    "version": row[1],
-                    "content_hash": row[2],
-                    "snapshot": row[3],
-                    "saved_by": row[4],
-                    "saved_at": row[5],
-                }
-            )
-        except (ValidationError, ValueError, TypeError) as exc:
-            raise MalformedRowError(
-                f"{self._name} row {row[0]!r} v{row[1]!r} cannot be read: {exc}"
-            ) from exc
+    def _param_snapshot(self, snapshot: BaseModel) -> Any:
+        return Jsonb(snapshot.model_dump(mode="json"))
 
     async def _fetch(self, op: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
         try:
@@ -63,62 +39,3 @@ class PostgresVersionRepository(Generic[ModelT]):
         except psycopg.Error as exc:
             raise map_postgres_error(exc, f"{self._name}.{op}") from exc
         return cur.rowcount
-
-    async def save_version(self, snapshot: VersionSnapshot[ModelT]) -> bool:
-        """Insert-or-ignore; True when this call inserted the snapshot."""
-        params = (
-            snapshot.entity_id,
-            snapshot.version,
-            snapshot.content_hash,
-            Jsonb(snapshot.snapshot.model_dump(mode="json")),
-            snapshot.saved_by,
-            snapshot.saved_at,
-        )
-        return await self._write("save_version", self._sql.insert, params) > 0
-
-    async def get_version(
-        self, entity_id: NotBlankStr, version: int
-    ) -> VersionSnapshot[ModelT] | None:
-        """One version, or None."""
-        rows = await self._fetch("get_version", self._sql.get, (entity_id, version))
-        return self._from_row(rows[0]) if rows else None
-
-    async def get_latest_version(
-        self, entity_id: NotBlankStr
-    ) -> VersionSnapshot[ModelT] | None:
-        """The highest version of an entity, or None."""
-        rows = await self._fetch("get_latest_version", self._sql.latest, (entity_id,))
-        return self._from_row(rows[0]) if rows else None
-
-    async def get_by_content_hash(
-        self, entity_id: NotBlankStr, content_hash: NotBlankStr
-    ) -> VersionSnapshot[ModelT] | None:
-        """The newest version of an entity with this content hash, or None."""
-        rows = await self._fetch(
-            "get_by_content_hash", self._sql.get_by_hash, (entity_id, content_hash)
-        )
-        return self._from_row(rows[0]) if rows else None
-
-    async def list_versions(
-        self,
-        entity_id: NotBlankStr,
-        limit: int = DEFAULT_VERSION_PAGE_SIZE,
-        offset: int = 0,
-    ) -> tuple[VersionSnapshot[ModelT], ...]:
-        """One page of an entity's versions, newest first."""
-        check_pagination(limit, offset)
-        rows = await self._fetch(
-            "list_versions", self._sql.list, (entity_id, limit, offset)
-        )
-        return tuple(map(self._from_row, rows))
-
-    async def count_versions(self, entity_id: NotBlankStr) -> int:
-        """How many versions an entity has."""
-        rows = await self._fetch("count_versions", self._sql.count, (entity_id,))
-        return int(rows[0][0])
-
-    async def delete_versions_for_entity(self, entity_id: NotBlankStr) -> int:
-        """Delete every version of an entity; the count."""
-        return await self._write(
-            "delete_versions_for_entity", self._sql.delete, (entity_id,)
-        )
