@@ -14,8 +14,10 @@ Importing ``tests.support`` requires the repository root on ``sys.path``
 from __future__ import annotations
 
 import asyncio
+import queue
 import secrets
 import shutil
+import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -129,6 +131,59 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+class DatabaseSupply:
+    """Fresh copies of a migrated template, made ahead of use.
+
+    ``CREATE DATABASE ... TEMPLATE`` and ``DROP DATABASE`` cost ~0.1 s each;
+    a background thread keeps a few copies ready and another drops used
+    ones, so a test waits for neither.
+    """
+
+    def __init__(self, server: PgServer, template: str, ready: int = 3) -> None:
+        self._server = server
+        self._template = template
+        self._ready: queue.Queue[str] = queue.Queue(maxsize=ready)
+        self._used: queue.Queue[str | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._make, daemon=True),
+            threading.Thread(target=self._drop, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _make(self) -> None:
+        while not self._stop.is_set():
+            name = f"t_{secrets.token_hex(4)}"
+            self._server.create_database(name, template=self._template)
+            while not self._stop.is_set():
+                try:
+                    self._ready.put(name, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            else:
+                self._server.drop_database(name)
+
+    def _drop(self) -> None:
+        while (name := self._used.get()) is not None:
+            self._server.drop_database(name)
+
+    def take(self) -> str:
+        return self._ready.get(timeout=60)
+
+    def give_back(self, name: str) -> None:
+        self._used.put(name)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._threads[0].join()
+        while not self._ready.empty():
+            self._used.put(self._ready.get())
+        self._used.put(None)
+        self._threads[1].join()
+
+
 @pytest.fixture(scope="session")
 def pg_template(pg_server: PgServer) -> Iterator[str]:
     """A PostgreSQL database migrated once per session, used as a template."""
@@ -137,6 +192,14 @@ def pg_template(pg_server: PgServer) -> Iterator[str]:
     _migrate(_pg_config(pg_server, name))
     yield name
     pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pg_supply(pg_server: PgServer, pg_template: str) -> Iterator[DatabaseSupply]:
+    """Migrated databases, ready before the tests that need them."""
+    supply = DatabaseSupply(pg_server, pg_template)
+    yield supply
+    supply.close()
 
 
 @pytest.fixture
@@ -157,9 +220,8 @@ async def backend(
         config = PersistenceConfig(sqlite=SQLiteConfig(path=str(path)))
     else:
         server: PgServer = request.getfixturevalue("pg_server")
-        pg_template_name: str = request.getfixturevalue("pg_template")
-        dropped = f"t_{secrets.token_hex(4)}"
-        server.create_database(dropped, template=pg_template_name)
+        supply: DatabaseSupply = request.getfixturevalue("pg_supply")
+        dropped = supply.take()
         config = _pg_config(server, dropped)
     instance = create_backend(config)
     await instance.connect()
@@ -169,7 +231,7 @@ async def backend(
     finally:
         await instance.disconnect()
         if dropped is not None:
-            request.getfixturevalue("pg_server").drop_database(dropped)
+            supply.give_back(dropped)
 
 
 @pytest.fixture(params=BACKENDS)
