@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv generate check lint typecheck test demo bench clean
+.PHONY: help venv generate check lint typecheck test demo bench bench-quick clean
 
 help:
 	@echo "make demo      run the demo on an embedded SQLite file"
@@ -40,6 +40,14 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
+	$(PY) -m bench
+
+bench-quick: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .demo
