@@ -140,7 +140,9 @@ class PostgresPersistenceBackend(BackendBase):
         """Apply pending revisions; on failure the repositories are withdrawn."""
         pool = self.get_db()
         try:
-            applied = await migrate_postgres(pool, load_revisions("postgres"))
+            applied = await migrate_postgres(
+                pool, load_revisions("postgres"), self._hypertables()
+            )
         except MigrationError as exc:
             self._repos = None
             self._unusable_reason = f"the last migrate() failed: {exc}"
@@ -149,6 +151,16 @@ class PostgresPersistenceBackend(BackendBase):
         self._unusable_reason = None
         if applied:
             logger.info("postgres migrations applied: %s", ", ".join(applied))
+
+    def _hypertables(self) -> dict[str, str] | None:
+        """Table -> chunk interval when TimescaleDB is enabled."""
+        config = self._config
+        if not config.enable_timescaledb:
+            return None
+        return {
+            "audit_entries": config.audit_entries_chunk_interval,
+            "cost_records": config.cost_records_chunk_interval,
+        }
 
     def get_db(self) -> Pool:
         """The shared connection pool."""
