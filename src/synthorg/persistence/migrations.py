@@ -140,9 +140,10 @@ async def migrate_sqlite(
     """Apply pending revisions; returns the names applied."""
     applied_now: list[str] = []
     async with lock:
-        rows = await db.execute_fetchall("PRAGMA foreign_keys")
-        enforced = bool(next(iter(rows))[0])
+        enforced = False
         try:
+            rows = await db.execute_fetchall("PRAGMA foreign_keys")
+            enforced = bool(next(iter(rows))[0])
             await db.execute(_CREATE_TABLE)
             for revision in revisions:
                 # Off around the transaction (a no-op inside one), as SQLite's
