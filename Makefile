@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv generate check lint typecheck test demo bench bench-quick clean
+.PHONY: help venv generate check lint typecheck drift-check test demo bench bench-quick clean
 
 help:
 	@echo "make demo      run the demo on an embedded SQLite file"
@@ -26,7 +26,7 @@ generate: $(STAMP)
 
 check: $(STAMP)
 	$(PY) -m codegen check
-	$(MAKE) --no-print-directory lint typecheck
+	$(MAKE) --no-print-directory lint typecheck drift-check
 
 lint: $(STAMP)
 	$(PY) -m ruff check src codegen generated tests examples
@@ -34,6 +34,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy src/synthorg codegen tests/support examples
+
+# Fresh SQLite and PostgreSQL databases built from the revisions must match
+# the desired-state DDL (python -m synthorg.persistence.drift on a live one).
+drift-check: $(STAMP)
+	$(PY) -m tests.migrations.drift_check
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -461,6 +461,8 @@ def _entity(
         ddl=_ddl(spec.table, field_tuple, key, fks, indexes, differ),
         enum_names=frozenset(enums),
         differ=differ,
+        renamed_from=spec.renamed_from,
+        allow_destructive=tuple(sorted(spec.allow_destructive)),
     )
 
 

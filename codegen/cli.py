@@ -30,9 +30,11 @@ def _existing(out_dir: Path) -> dict[str, str]:
     return files
 
 
-def generate(schema_dir: Path, out_dir: Path) -> list[str]:
+def generate(
+    schema_dir: Path, out_dir: Path, allow_destructive: bool = False
+) -> list[str]:
     """Write every rendered file; returns the paths that changed."""
-    files = render_schema(schema_dir, out_dir)
+    files = render_schema(schema_dir, out_dir, allow_destructive=allow_destructive)
     existing = _existing(out_dir)
     changed: list[str] = []
     for path, text in files.items():
@@ -76,10 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=("generate", "check"))
     parser.add_argument("--schema", type=Path, default=ROOT / "schema")
     parser.add_argument("--out", type=Path, default=ROOT / "generated")
+    parser.add_argument(
+        "--allow-destructive",
+        action="store_true",
+        help="allow destructive schema changes (drop, narrow) in the next revision",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "generate":
-            changed = generate(args.schema, args.out)
+            changed = generate(args.schema, args.out, args.allow_destructive)
             print(
                 f"generated: {len(changed)} file(s) changed"
                 + "".join(f"\n  {p}" for p in changed)

@@ -204,4 +204,7 @@ def build_field(
         sqlite=codec("sqlite"),
         postgres=codec("postgres"),
         pattern=spec.pattern,
+        default_value=spec.default,
+        backfill=spec.backfill,
+        renamed_from=spec.renamed_from,
     )

@@ -91,6 +91,10 @@ class FieldIR:
     sqlite: Codec
     postgres: Codec
     pattern: str | None = None
+    # Schema evolution: the raw YAML default and backfill, the previous name.
+    default_value: Any = None
+    backfill: Any = None
+    renamed_from: str | None = None
 
     @property
     def column(self) -> str:
@@ -291,6 +295,8 @@ class EntityIR:
     ddl: dict[str, DdlIR]  # per dialect
     enum_names: frozenset[str] = field(default=frozenset())  # every enum of the schema
     differ: tuple[tuple[str, str], ...] = ()  # field pairs that must not be equal
+    renamed_from: str | None = None  # schema evolution: the previous table name
+    allow_destructive: tuple[str, ...] = ()  # destructive changes allowed
 
     @property
     def repository(self) -> str:

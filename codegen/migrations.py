@@ -1,14 +1,15 @@
 """Plan the next migration revision from the last recorded schema state.
 
-``generated/migrations/state.json`` records, per dialect, the DDL of every
-table and index as of the newest revision. Planning compares it with the
-DDL the current IR asks for; when they differ it writes revision ``N+1`` for
-both dialects and the new state. Existing revisions are inputs, copied
-through unchanged, so a revision is never rewritten.
-
-Supported today: new tables (with their indexes), new indexes, dropped
-indexes. Changing or dropping an existing table stops generation with a
-message naming the change; column-level evolution extends this module.
+``generated/migrations/state.json`` records the structured schema state as
+of the newest revision (:mod:`codegen.migration_state`) and the SHA-256 of
+every revision. Planning diffs it with the state the current IR declares
+(:mod:`codegen.migration_diff`, renames declared in the YAML, destructive
+changes refused unless allowed) and renders the changes per dialect
+(:mod:`codegen.migration_sql`) as revision ``N+1`` of both dialects.
+Existing revisions are inputs, copied through unchanged and verified
+against their recorded checksums, so a revision is never rewritten. A change
+that needs no statement in either dialect (a default, ``str`` -> ``text``)
+only updates the state.
 """
 
 from __future__ import annotations
@@ -20,10 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from codegen.ir import DIALECTS, SchemaIR
+from codegen.migration_diff import DestructiveChangeError, Planner
+from codegen.migration_sql import FillError, render
+from codegen.migration_state import (
+    STATE_VERSION,
+    StateError,
+    desired_tables,
+    upgrade_v1,
+)
 
 STATE_FILE = "migrations/state.json"
 REVISION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-STATE_VERSION = 1
 
 
 class MigrationPlanError(Exception):
@@ -40,58 +48,38 @@ class History:
     state: dict[str, Any] | None
 
 
+def _meta(schema: SchemaIR) -> dict[str, dict[str, Any]]:
+    """Per table: the YAML's evolution markers (renames, backfills, allowances)."""
+    return {
+        e.table: {
+            "file": e.file,
+            "renamed_from": e.renamed_from,
+            "allow": e.allow_destructive,
+            "fields": {
+                f.name: {"renamed_from": f.renamed_from, "backfill": f.backfill}
+                for f in e.fields
+            },
+        }
+        for e in schema.entities_by_dependency
+    }
+
+
 def desired_state(schema: SchemaIR) -> dict[str, Any]:
-    """The DDL of every table and index, per dialect, as the IR declares it."""
-    dialects: dict[str, Any] = {}
-    for dialect in DIALECTS:
-        tables: dict[str, Any] = {}
-        for e in schema.entities_by_dependency:
-            ddl = e.ddl[dialect]
-            tables[e.table] = {
-                "create": ddl.create_table,
-                "indexes": {
-                    ix.name: sql
-                    for ix, sql in zip(e.indexes, ddl.create_indexes, strict=True)
-                },
-            }
-        dialects[dialect] = {"tables": dict(sorted(tables.items()))}
-    return {"version": STATE_VERSION, "dialects": dialects}
+    """The structured state the IR declares (without revision checksums)."""
+    return {"version": STATE_VERSION, "tables": desired_tables(schema)}
 
 
-def _diff(
-    old: dict[str, Any], new: dict[str, Any], table_order: tuple[str, ...]
-) -> tuple[list[str], list[str]]:
-    """(statements, change summaries) turning ``old`` tables into ``new``."""
-    statements: list[str] = []
-    changes: list[str] = []
-    for table in sorted(set(old) - set(new)):
-        raise MigrationPlanError(
-            f"table {table!r} was removed from the schema: dropping a table is "
-            "destructive and is refused"
-        )
-    for table in table_order:  # referenced tables are created first
-        spec = new[table]
-        before = old.get(table)
-        if before is None:
-            statements.append(spec["create"] + ";")
-            statements.extend(sql + ";" for _, sql in sorted(spec["indexes"].items()))
-            changes.append(f"create_{table}")
-            continue
-        if before["create"] != spec["create"]:
-            raise MigrationPlanError(
-                f"table {table!r} changed: altering an existing table's columns or "
-                "constraints is not supported by the migration generator yet"
-            )
-        old_ix, new_ix = before["indexes"], spec["indexes"]
-        for name in sorted(old_ix):
-            if old_ix[name] != new_ix.get(name):
-                statements.append(f'DROP INDEX IF EXISTS "{name}";')
-                changes.append(f"drop_{name}")
-        for name in sorted(new_ix):
-            if old_ix.get(name) != new_ix[name]:
-                statements.append(new_ix[name] + ";")
-                changes.append(f"index_{name}")
-    return statements, changes
+def _recorded(history: History, desired: dict[str, Any]) -> dict[str, Any] | None:
+    """The recorded state as version 2 (a version-1 state is upgraded)."""
+    state = history.state
+    if state is None:
+        return None
+    if state.get("version") == 1:
+        try:
+            return upgrade_v1(state, desired["tables"])
+        except StateError as exc:
+            raise MigrationPlanError(f"generated/{STATE_FILE}: {exc}") from None
+    return state
 
 
 def _checksum(text: str) -> str:
@@ -102,7 +90,7 @@ def _verify_history(history: History) -> None:
     """Every revision is exactly as generated: none edited, lost or added."""
     recorded: dict[str, str] = {}
     if history.state is not None:
-        if history.state.get("version") != STATE_VERSION:
+        if history.state.get("version") not in (1, STATE_VERSION):
             raise MigrationPlanError(f"generated/{STATE_FILE}: unknown state version")
         recorded = history.state.get("revisions", {})
     for path, checksum in sorted(recorded.items()):
@@ -125,52 +113,57 @@ def _verify_history(history: History) -> None:
         )
 
 
-def plan(schema: SchemaIR, history: History) -> dict[str, str]:
-    """Every migration file: existing revisions plus the next one if needed."""
+def plan(
+    schema: SchemaIR, history: History, allow_destructive: bool = False
+) -> dict[str, str]:
+    """Every migration file: existing revisions plus the next one if needed.
+
+    ``allow_destructive`` allows every destructive change (the CLI's
+    ``--allow-destructive``); otherwise each needs its YAML marker.
+    """
     _verify_history(history)
     files = dict(history.revisions)
     new_state = desired_state(schema)
-    old_state = history.state
-    if old_state is not None and old_state["dialects"] == new_state["dialects"]:
-        new_state["revisions"] = old_state["revisions"]
-        files[STATE_FILE] = _dump(new_state)
-        return files
-
-    numbers = sorted(
-        {
+    old_state = _recorded(history, new_state)
+    revisions = dict(old_state["revisions"]) if old_state is not None else {}
+    planner = Planner(
+        {} if old_state is None else old_state["tables"],
+        new_state["tables"],
+        _meta(schema),
+        allow_destructive,
+    )
+    try:
+        diffs, dropped = planner.run(schema.table_order)
+        bodies = {d: render(diffs, dropped, d) for d in DIALECTS}
+    except DestructiveChangeError as exc:
+        raise MigrationPlanError(str(exc)) from None
+    except FillError as exc:
+        raise MigrationPlanError(f"a backfill or default: {exc}") from None
+    if any(bodies.values()):
+        numbers = sorted(
             int(m.group(1))
             for path in history.revisions
             if (m := REVISION.match(path.rsplit("/", 1)[-1]))
-        }
-    )
-    number = (numbers[-1] if numbers else 0) + 1
-    summaries: list[str] = []
-    bodies: dict[str, list[str]] = {}
-    for dialect in DIALECTS:
-        old_tables = (
-            {} if old_state is None else old_state["dialects"][dialect]["tables"]
         )
-        statements, changes = _diff(
-            old_tables, new_state["dialects"][dialect]["tables"], schema.table_order
+        number = (numbers[-1] if numbers else 0) + 1
+        summaries = [s for d in diffs for s in d.summary]
+        summaries += [f"drop_{t}" for t in dropped]
+        slug = (
+            "initial"
+            if old_state is None
+            else "_".join(summaries)[:48].rstrip("_") or "update"
         )
-        bodies[dialect] = statements
-        summaries = summaries or changes
-    slug = (
-        "initial"
-        if old_state is None
-        else "_".join(summaries)[:48].rstrip("_") or "update"
-    )
-    name = f"{number:04d}_{slug}.sql"
-    revisions = dict(old_state["revisions"]) if old_state is not None else {}
-    for dialect in DIALECTS:
-        header = (
-            "-- Generated by `make generate` from schema/. "
-            "Never edit an applied revision.\n"
-            f"-- Revision {number:04d} ({dialect}).\n"
-        )
-        path = f"migrations/{dialect}/{name}"
-        files[path] = header + "\n" + "\n\n".join(bodies[dialect]) + "\n"
-        revisions[path] = _checksum(files[path])
+        name = f"{number:04d}_{slug}.sql"
+        for dialect in DIALECTS:
+            header = (
+                "-- Generated by `make generate` from schema/. "
+                "Never edit an applied revision.\n"
+                f"-- Revision {number:04d} ({dialect}).\n"
+            )
+            body = bodies[dialect] or [f"-- Nothing to change on {dialect}."]
+            path = f"migrations/{dialect}/{name}"
+            files[path] = header + "\n" + "\n\n".join(body) + "\n"
+            revisions[path] = _checksum(files[path])
     new_state["revisions"] = dict(sorted(revisions.items()))
     files[STATE_FILE] = _dump(new_state)
     return files

@@ -76,7 +76,9 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_ir(schema: SchemaIR, history: History) -> dict[str, str]:
+def render_ir(
+    schema: SchemaIR, history: History, allow_destructive: bool = False
+) -> dict[str, str]:
     """Every generated file of ``schema``; Python files not yet formatted."""
     env = _environment()
     files: dict[str, str] = {}
@@ -117,7 +119,7 @@ def render_ir(schema: SchemaIR, history: History) -> dict[str, str]:
         files[f"ddl/{dialect}.sql"] = env.get_template("schema.sql.j2").render(
             schema=schema, dialect=dialect, dialect_title=title
         )
-    files.update(plan(schema, history))
+    files.update(plan(schema, history, allow_destructive))
     return dict(sorted(files.items()))
 
 
@@ -182,12 +184,16 @@ RUNTIME = Path(__file__).resolve().parent.parent / "src" / "synthorg" / "persist
 
 
 def render_schema(
-    schema_dir: Path, out_dir: Path, runtime_dir: Path = RUNTIME
+    schema_dir: Path,
+    out_dir: Path,
+    runtime_dir: Path = RUNTIME,
+    allow_destructive: bool = False,
 ) -> dict[str, str]:
     """Load, validate, build and render ``schema_dir`` against ``out_dir``'s history.
 
     ``runtime_dir`` is where hand-written ``<dialect>/custom/<accessor>.py``
-    modules of custom methods are checked.
+    modules of custom methods are checked; ``allow_destructive`` allows
+    every destructive schema change in the next migration revision.
     """
     schema = build(load_schema(schema_dir))
     shown = (
@@ -196,4 +202,4 @@ def render_schema(
         else f"{runtime_dir.parent.name}/{runtime_dir.name}"
     )
     check_custom(schema, runtime_dir, shown)
-    return format_python(render_ir(schema, read_history(out_dir)))
+    return format_python(render_ir(schema, read_history(out_dir), allow_destructive))

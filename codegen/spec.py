@@ -106,6 +106,11 @@ class FieldSpec(_Strict):
         Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")] | None
     ) = None
     on_delete: Literal["cascade", "restrict", "set_null", "no_action"] = "no_action"
+    # Schema evolution (see docs/migrations.md): the column's previous name,
+    # and the value existing rows get when the column is added or made NOT
+    # NULL (the ``default`` serves when there is no ``backfill``).
+    renamed_from: Identifier | None = None
+    backfill: Any = None
 
 
 class FilterSpec(_Strict):
@@ -243,6 +248,14 @@ class EntitySpec(_Strict):
     fields: dict[Identifier, FieldSpec] = Field(min_length=1)
     indexes: list[IndexSpec] = Field(default_factory=list)
     enums: dict[ClassName, EnumSpec] = Field(default_factory=dict)
+    # Schema evolution (see docs/migrations.md): the table's previous name,
+    # and destructive changes allowed for this table ("drop_column:<field>",
+    # "narrow_type:<field>", "narrow_check:<constraint>", "not_null:<field>",
+    # "primary_key").
+    renamed_from: Identifier | None = None
+    allow_destructive: list[
+        Annotated[str, Field(pattern=r"^[a-z_]+(:[a-z_][a-z0-9_]*)?$")]
+    ] = Field(default_factory=list)
 
 
 class ValueModelSpec(_Strict):

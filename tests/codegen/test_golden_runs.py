@@ -62,8 +62,12 @@ def _rendered(case: str) -> dict[str, str]:
 def _expected_objects(case: str, dialect: str) -> tuple[set[str], set[str]]:
     """(table names, index names) the rendered migration state declares."""
     state = json.loads(_rendered(case)["migrations/state.json"])
-    tables = state["dialects"][dialect]["tables"]
-    indexes = {name for spec in tables.values() for name in spec["indexes"]}
+    tables = state["tables"]
+    indexes = {
+        name
+        for spec in tables.values()
+        for name in spec["rendered"][dialect]["indexes"]
+    }
     assert tables, f"{case}: the migration state declares no {dialect} tables"
     return set(tables), indexes
 

@@ -8,6 +8,16 @@ revision once. Applied revisions are recorded in ``_synthorg_migrations``
 with a SHA-256 checksum; a recorded revision whose file changed, or a
 recorded revision this code does not know, is refused with
 :class:`MigrationError`.
+
+SQLite revisions run with foreign-key enforcement off (the pragma cannot
+change inside a transaction, so it is set around it): a table rebuild drops
+and recreates a referenced table, which with enforcement on would cascade
+or fail. ``PRAGMA foreign_key_check`` then runs before the commit, so a
+revision that leaves a dangling reference rolls back.
+
+With TimescaleDB (:func:`migrate_postgres` ``hypertables``), the
+append-only time-series tables become hypertables after the revisions; see
+:func:`hypertable_statements`.
 """
 
 from __future__ import annotations
@@ -17,12 +27,14 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from synthorg.persistence.errors import MigrationError
 
 if TYPE_CHECKING:
     import aiosqlite
+    from psycopg import AsyncConnection
 
     from synthorg.persistence.postgres.driver import Pool
     from synthorg.persistence.sqlite.driver import WriteLock
@@ -50,9 +62,19 @@ class Revision:
         return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
 
 
-def load_revisions(dialect: Literal["sqlite", "postgres"]) -> tuple[Revision, ...]:
-    """The generated revisions of ``dialect`` in order."""
-    folder = resources.files("synthorg.persistence.generated") / "migrations" / dialect
+def load_revisions(
+    dialect: Literal["sqlite", "postgres"], generated: Path | None = None
+) -> tuple[Revision, ...]:
+    """The revisions of ``dialect`` in order (from ``generated`` if given)."""
+    folder = (
+        (
+            resources.files("synthorg.persistence.generated")
+            if generated is None
+            else generated
+        )
+        / "migrations"
+        / dialect
+    )
     revisions = [
         Revision(name=item.name.removesuffix(".sql"), sql=item.read_text("utf-8"))
         for item in folder.iterdir()
@@ -85,6 +107,13 @@ def split_sqlite(sql: str) -> list[str]:
     return statements
 
 
+def _has_statements(sql: str) -> bool:
+    """Whether a revision holds anything but comments (one dialect may not)."""
+    return any(
+        line.strip() and not line.strip().startswith("--") for line in sql.splitlines()
+    )
+
+
 def _verify(applied: dict[str, str], revisions: tuple[Revision, ...]) -> None:
     known = {r.name: r for r in revisions}
     for name, checksum in sorted(applied.items()):
@@ -111,9 +140,15 @@ async def migrate_sqlite(
     """Apply pending revisions; returns the names applied."""
     applied_now: list[str] = []
     async with lock:
+        enforced = False
         try:
+            rows = await db.execute_fetchall("PRAGMA foreign_keys")
+            enforced = bool(next(iter(rows))[0])
             await db.execute(_CREATE_TABLE)
             for revision in revisions:
+                # Off around the transaction (a no-op inside one), as SQLite's
+                # documented table rebuild requires; checked before COMMIT.
+                await db.execute("PRAGMA foreign_keys = OFF")
                 # BEGIN IMMEDIATE takes SQLite's write lock on the file, so a
                 # second process waits here, then sees the revision recorded.
                 await db.execute("BEGIN IMMEDIATE")
@@ -147,11 +182,22 @@ async def migrate_sqlite(
             raise
         except (sqlite3.Error, ValueError) as exc:
             raise MigrationError(f"sqlite migration failed: {exc}") from exc
+        finally:
+            if enforced:
+                await db.execute("PRAGMA foreign_keys = ON")
     return applied_now
 
 
-async def migrate_postgres(pool: Pool, revisions: tuple[Revision, ...]) -> list[str]:
-    """Apply pending revisions; returns the names applied."""
+async def migrate_postgres(
+    pool: Pool,
+    revisions: tuple[Revision, ...],
+    hypertables: dict[str, str] | None = None,
+) -> list[str]:
+    """Apply pending revisions; returns the names applied.
+
+    ``hypertables`` (table -> chunk interval) then turns those tables into
+    TimescaleDB hypertables, once.
+    """
     import psycopg
 
     applied_now: list[str] = []
@@ -172,14 +218,87 @@ async def migrate_postgres(pool: Pool, revisions: tuple[Revision, ...]) -> list[
                     _verify(applied, revisions)
                     if revision.name in applied:
                         continue
-                    await conn.execute(revision.sql.encode("utf-8"))
+                    if _has_statements(revision.sql):
+                        await conn.execute(revision.sql.encode("utf-8"))
                     await conn.execute(
                         f'INSERT INTO "{MIGRATIONS_TABLE}" VALUES (%s, %s, %s)',
                         (revision.name, revision.checksum, _now()),
                     )
                 applied_now.append(revision.name)
+            if hypertables:
+                await enable_hypertables(conn, hypertables)
     except MigrationError:
         raise
     except psycopg.Error as exc:
         raise MigrationError(f"postgres migration failed: {exc}") from exc
     return applied_now
+
+
+# The append-only time-series tables and their time column (``time_field``).
+TIME_COLUMNS = {"audit_entries": "timestamp", "cost_records": "timestamp"}
+TIMESCALE_MISSING = (
+    "timescaledb extension is not installed on this server: install it or set "
+    "enable_timescaledb=False"
+)
+
+
+def hypertable_statements(table: str, key: tuple[str, ...], interval: str) -> list[str]:
+    """The statements turning ``table`` (primary key ``key``) into a hypertable.
+
+    TimescaleDB requires every unique index, the primary key included, to
+    contain the partitioning column: when ``key`` lacks the time column the
+    key is widened to ``(key..., time)``. The id then stays unique per
+    instant rather than globally (append() still refuses an exact repeat);
+    this is the documented trade-off of ``enable_timescaledb``.
+    ``interval`` is validated by ``PostgresConfig`` (an allow-list), since
+    DDL cannot take it as a bind parameter. Apache-2.0 features only.
+    """
+    time = TIME_COLUMNS[table]
+    statements: list[str] = []
+    if time not in key:
+        columns = ", ".join(f'"{c}"' for c in (*key, time))
+        alter = f'ALTER TABLE "{table}"'
+        statements += [
+            f'{alter} DROP CONSTRAINT "pk_{table}"',
+            f'{alter} ADD CONSTRAINT "pk_{table}" PRIMARY KEY ({columns})',
+        ]
+    statements.append(
+        f"SELECT create_hypertable('\"{table}\"', '{time}', "
+        f"chunk_time_interval => INTERVAL '{interval}', "
+        "migrate_data => true, if_not_exists => true, "
+        # Our own (time, id) indexes serve the time column already.
+        "create_default_indexes => false)"
+    )
+    return statements
+
+
+async def enable_hypertables(
+    conn: AsyncConnection[tuple[object, ...]], hypertables: dict[str, str]
+) -> None:
+    """Make each table a hypertable (idempotent), under the migration lock."""
+    cur = await conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    )
+    if await cur.fetchone() is None:
+        raise MigrationError(TIMESCALE_MISSING)
+    for table, interval in sorted(hypertables.items()):
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_KEY,))
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            cur = await conn.execute(
+                "SELECT 1 FROM timescaledb_information.hypertables "
+                "WHERE hypertable_name = %s",
+                (table,),
+            )
+            if await cur.fetchone() is not None:
+                continue
+            cur = await conn.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                "WHERE i.indrelid = %s::regclass AND i.indisprimary "
+                "ORDER BY array_position(i.indkey, a.attnum)",
+                (f'"{table}"',),
+            )
+            key = tuple(str(row[0]) for row in await cur.fetchall())
+            for statement in hypertable_statements(table, key, interval):
+                await conn.execute(statement.encode("utf-8"))

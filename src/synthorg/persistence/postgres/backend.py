@@ -147,7 +147,9 @@ class PostgresPersistenceBackend(BackendBase):
         """Apply pending revisions; on failure the repositories are withdrawn."""
         pool = self.get_db()
         try:
-            applied = await migrate_postgres(pool, load_revisions("postgres"))
+            applied = await migrate_postgres(
+                pool, load_revisions("postgres"), self._hypertables()
+            )
         except MigrationError as exc:
             self._repos = None
             self._unusable_reason = f"the last migrate() failed: {exc}"
@@ -172,6 +174,16 @@ class PostgresPersistenceBackend(BackendBase):
                 raise map_postgres_error(exc, "escalations.enqueue") from exc
 
         return notify
+
+    def _hypertables(self) -> dict[str, str] | None:
+        """Table -> chunk interval when TimescaleDB is enabled."""
+        config = self._config
+        if not config.enable_timescaledb:
+            return None
+        return {
+            "audit_entries": config.audit_entries_chunk_interval,
+            "cost_records": config.cost_records_chunk_interval,
+        }
 
     def get_db(self) -> Pool:
         """The shared connection pool."""

@@ -1,0 +1,145 @@
+"""The structured schema state that migration planning diffs.
+
+``generated/migrations/state.json`` (version 2) records, per table, what the
+schema declared as of the newest revision:
+
+* ``columns``: name, field kind (``str``, ``int``, ``enum`` ...), enum name,
+  nullability, the YAML default, and the column type of each dialect;
+* ``primary_key``, ``foreign_keys`` (name -> column, target, on_delete),
+  ``checks`` (name -> column, a structured ``rule`` the planner reasons
+  about, and the SQL of each dialect that has it), ``indexes`` (name ->
+  columns, unique, partial predicate);
+* ``rendered``: the CREATE TABLE and CREATE INDEX text of each dialect.
+
+Everything is derived from the IR here (a pure function); version-1 states
+(DDL text only) are upgraded deterministically by :func:`upgrade_v1`.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from codegen.ir import DIALECTS, EntityIR, FieldIR, SchemaIR
+
+STATE_VERSION = 2
+Table = dict[str, Any]
+
+
+class StateError(Exception):
+    """The recorded state cannot be read or upgraded."""
+
+
+def _rule(check: str, table: str, f: FieldIR, enums: dict[str, list[str]]) -> Any:
+    """The structured meaning of CHECK ``check`` of field ``f``."""
+    suffix = check.removeprefix(f"ck_{table}_{f.name}").lstrip("_")
+    if suffix == "" and f.enum is not None:
+        return {"in": enums[f.enum]}
+    if suffix in ("ge", "gt", "le", "lt"):
+        value = ast.literal_eval(dict(f.constraints)[suffix])
+        return {"bound": suffix, "value": value}
+    if suffix == "pattern":
+        return {"pattern": f.pattern}
+    return {"format": f.kind}
+
+
+def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
+    """The structured state of one table."""
+    columns = [
+        {
+            "name": f.name,
+            "kind": f.kind,
+            "enum": f.enum,
+            "nullable": f.optional,
+            "default": f.default_value,
+            "type": {d: f.codec(d).column_type for d in DIALECTS},
+        }
+        for f in e.fields
+    ]
+    checks: dict[str, Any] = {}
+    for f in e.fields:
+        for dialect in DIALECTS:
+            for name, expression in f.codec(dialect).checks:
+                entry = checks.setdefault(
+                    name,
+                    {"column": f.name, "rule": _rule(name, e.table, f, enums)},
+                )
+                entry.setdefault("sql", {})[dialect] = expression
+    for a, b in e.differ:
+        expression = f'"{a}" <> "{b}"'
+        checks[f"ck_{e.table}_{a}_differs"] = {
+            "column": None,
+            "rule": {"differs": [a, b]},
+            "sql": dict.fromkeys(DIALECTS, expression),
+        }
+    return {
+        "columns": columns,
+        "primary_key": [f.name for f in e.key],
+        "foreign_keys": {
+            fk.name: {
+                "column": fk.column,
+                "table": fk.table,
+                "target": fk.target,
+                "on_delete": fk.on_delete,
+            }
+            for fk in sorted(e.foreign_keys, key=lambda fk: fk.name)
+        },
+        "checks": dict(sorted(checks.items())),
+        "indexes": {
+            ix.name: {
+                "columns": list(ix.columns),
+                "unique": ix.unique,
+                "where": ix.where,
+            }
+            for ix in sorted(e.indexes, key=lambda ix: ix.name)
+        },
+        "rendered": {
+            d: {
+                "create": e.ddl[d].create_table,
+                "indexes": {
+                    ix.name: sql
+                    for ix, sql in sorted(
+                        zip(e.indexes, e.ddl[d].create_indexes, strict=True),
+                        key=lambda pair: pair[0].name,
+                    )
+                },
+            }
+            for d in DIALECTS
+        },
+    }
+
+
+def desired_tables(schema: SchemaIR) -> dict[str, Table]:
+    """Every table's structured state as the IR declares it, sorted by name."""
+    enums = {e.name: [value for _, value in e.members] for e in schema.enums}
+    tables = {e.table: entity_state(e, enums) for e in schema.entities_by_dependency}
+    return dict(sorted(tables.items()))
+
+
+def upgrade_v1(old: dict[str, Any], desired: dict[str, Table]) -> dict[str, Any]:
+    """A version-1 state (DDL text per dialect) as version 2.
+
+    Version 1 refused any change to an existing table, so each table it
+    recorded still renders identically from the YAML: its structured entry
+    is the IR's. A table whose text differs means the YAML changed before
+    the upgrade; regenerate at the commit that wrote the state first.
+    """
+    tables: dict[str, Table] = {}
+    for dialect in DIALECTS:
+        for name, recorded in old["dialects"][dialect]["tables"].items():
+            current = desired.get(name)
+            rendered = None if current is None else current["rendered"][dialect]
+            if rendered != recorded:
+                raise StateError(
+                    f"state.json (version 1) records table {name!r} as it was "
+                    "before the YAML changed; run `make generate` at the commit "
+                    "that last wrote it (to record the version-2 state), then "
+                    "apply the YAML change"
+                )
+            assert current is not None
+            tables[name] = current
+    return {
+        "version": STATE_VERSION,
+        "revisions": old.get("revisions", {}),
+        "tables": dict(sorted(tables.items())),
+    }

@@ -1,0 +1,1 @@
+"""Schema-evolution tests: upgrade cases, the drift-check script."""
