@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class AgentRuntimeState(BaseModel):
     """What an agent is doing right now, for dashboards and recovery."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     agent_id: NotBlankStr
     execution_id: NotBlankStr | None = Field(default=None)

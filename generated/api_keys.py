@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class ApiKey(BaseModel):
     """An API key; only its hash is stored. Deleted with its user."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     key_hash: NotBlankStr
@@ -29,7 +31,9 @@ class ApiKey(BaseModel):
 class ApiKeyFilterSpec(BaseModel):
     """Filters of `ApiKeyRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     user_id: NotBlankStr | None = None
     revoked_only: bool = Field(default=False, description="Only revoked keys.")

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class Artifact(BaseModel):
     """A work product (file, document, dataset) produced for a task."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     type: ArtifactType
@@ -31,7 +33,9 @@ class Artifact(BaseModel):
 class ArtifactFilterSpec(BaseModel):
     """Filters of `ArtifactRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     task_id: NotBlankStr | None = None
     created_by: NotBlankStr | None = None

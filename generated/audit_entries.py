@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class AuditEntry(BaseModel):
     """The record of one security evaluation of a tool call: what was attempted, the verdict and why. Immutable; purge_before (the retention sweeper) is the only way rows leave."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     timestamp: AwareDatetime = Field(default_factory=utc_now)
@@ -49,7 +51,9 @@ class AuditEntry(BaseModel):
 class AuditEntryFilterSpec(BaseModel):
     """Filters of `AuditEntryRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     agent_id: NotBlankStr | None = Field(
         default=None, description="Only entries of this agent."

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class CeremonySchedulerState(BaseModel):
     """The ceremony scheduler's state for one sprint, restored after a restart."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     sprint_id: NotBlankStr
     strategy: NotBlankStr = Field(

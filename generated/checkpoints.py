@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class Checkpoint(BaseModel):
     """A snapshot of an agent's execution context after a turn."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     execution_id: NotBlankStr
@@ -27,7 +29,9 @@ class Checkpoint(BaseModel):
 class CheckpointFilterSpec(BaseModel):
     """Filters of `CheckpointRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     execution_id: NotBlankStr | None = None
     task_id: NotBlankStr | None = None

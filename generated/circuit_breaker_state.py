@@ -17,7 +17,9 @@ CircuitBreakerStateKey = tuple[NotBlankStr, NotBlankStr]
 class CircuitBreakerState(BaseModel):
     """The delegation-loop circuit breaker of one pair of agents, persisted so a restart does not forget an open breaker. The pair is stored in a canonical order (pair_key_a < pair_key_b, by the caller) and its two keys differ."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     pair_key_a: NotBlankStr = Field(
         description="The first agent of the pair (the smaller id)."

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class CollaborationMetricRecord(BaseModel):
     """One observation of how an agent collaborated (a delegation, a meeting, a conflict, a handoff)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     agent_id: NotBlankStr
@@ -60,7 +62,9 @@ class CollaborationMetricRecord(BaseModel):
 class CollaborationMetricRecordFilterSpec(BaseModel):
     """Filters of `CollaborationMetricRecordRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     agent_id: NotBlankStr | None = None
     since: AwareDatetime | None = Field(

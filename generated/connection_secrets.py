@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class ConnectionSecret(BaseModel):
     """An encrypted connection secret; only ciphertext is stored, with the version of the key that encrypted it so keys can be rotated."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     secret_id: NotBlankStr = Field(
         description="Opaque identifier the owning connection refers to."

@@ -18,7 +18,9 @@ from synthorg.persistence.types import NotBlankStr
 class Connection(BaseModel):
     """A configured connection to an external service, keyed by its unique name. Credentials are not stored here: secret_refs name rows of the connection secret store."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     name: NotBlankStr = Field(
         description="Unique name that tools and webhooks refer to, e.g. github-main."
@@ -44,7 +46,9 @@ class Connection(BaseModel):
 class ConnectionFilterSpec(BaseModel):
     """Filters of `ConnectionRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     connection_type: ConnectionType | None = None
 

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class CostRecord(BaseModel):
     """The cost of one LLM provider call, attributed to an agent and a task."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     agent_id: NotBlankStr
@@ -35,7 +37,9 @@ class CostRecord(BaseModel):
 class CostRecordFilterSpec(BaseModel):
     """Filters of `CostRecordRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     agent_id: NotBlankStr | None = None
     task_id: NotBlankStr | None = None

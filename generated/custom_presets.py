@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class PersonalityPreset(BaseModel):
     """A user-defined personality preset for agents, keyed by its name (built-in presets are not stored)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     name: NotBlankStr = Field(
         description="The preset's unique name, as agents' configs refer to it."

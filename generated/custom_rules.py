@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class CustomRule(BaseModel):
     """A custom rule that raises a signal when a metric crosses a threshold."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     name: NotBlankStr = Field(
@@ -38,7 +40,9 @@ class CustomRule(BaseModel):
 class CustomRuleFilterSpec(BaseModel):
     """Filters of `CustomRuleRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     enabled_only: bool = Field(
         default=False, description="When True, only enabled rules."

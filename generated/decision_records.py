@@ -21,7 +21,9 @@ from synthorg.persistence.types import NotBlankStr
 class DecisionRecord(BaseModel):
     """A reviewer's decision on a task's work, versioned per task."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     task_id: NotBlankStr
@@ -51,7 +53,9 @@ class DecisionRecord(BaseModel):
 class DecisionRecordFilterSpec(BaseModel):
     """Filters of `DecisionRecordRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     task_id: NotBlankStr | None = None
     executing_agent_id: NotBlankStr | None = None

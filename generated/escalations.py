@@ -18,7 +18,9 @@ from synthorg.persistence.types import NotBlankStr
 class Escalation(BaseModel):
     """An issue raised to a human, queued until it is handled."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     source: NotBlankStr = Field(
@@ -38,7 +40,9 @@ class Escalation(BaseModel):
 class EscalationFilterSpec(BaseModel):
     """Filters of `EscalationRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     status: EscalationStatus | None = None
     severity: EscalationSeverity | None = None

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class FineTuneCheckpoint(BaseModel):
     """A model checkpoint produced by a fine-tuning run. At most one checkpoint is active (serving embeddings) at a time, enforced by a partial unique index."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     run_id: NotBlankStr

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class FineTuneRun(BaseModel):
     """One run of the embedding fine-tuning pipeline."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     status: FineTuneStatus = Field(default=FineTuneStatus.PENDING)

@@ -12,7 +12,9 @@ from synthorg.persistence.types import NotBlankStr
 class Heartbeat(BaseModel):
     """The last sign of life of an execution."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     execution_id: NotBlankStr
     agent_id: NotBlankStr

@@ -18,7 +18,9 @@ IdempotencyRecordKey = tuple[NotBlankStr, NotBlankStr]
 class IdempotencyRecord(BaseModel):
     """The claim of one idempotency key within a scope. A claim is a lease: it holds until expires_at, and complete / fail only land for the holder of the current claim_token. An expired row counts as absent; a failed row may be claimed again at once."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     scope: NotBlankStr = Field(
         description="Namespace of the caller (webhooks:github, backup, ...)."

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class AgentLifecycleEvent(BaseModel):
     """One step in an agent's employment lifecycle, recorded once and never changed."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     agent_id: NotBlankStr = Field(description="The agent the event is about.")
@@ -36,7 +38,9 @@ class AgentLifecycleEvent(BaseModel):
 class AgentLifecycleEventFilterSpec(BaseModel):
     """Filters of `AgentLifecycleEventRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     agent_id: NotBlankStr | None = Field(
         default=None, description="The agent the event is about."

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class LockoutRecord(BaseModel):
     """A username locked out until a point in time."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     username: NotBlankStr
     locked_until: AwareDatetime

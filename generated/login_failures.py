@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class LoginFailure(BaseModel):
     """One failed login attempt."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     username: NotBlankStr
@@ -24,7 +26,9 @@ class LoginFailure(BaseModel):
 class LoginFailureFilterSpec(BaseModel):
     """Filters of `LoginFailureRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     username: NotBlankStr | None = None
 

@@ -12,7 +12,9 @@ from synthorg.persistence.types import NotBlankStr
 class MeetingCooldown(BaseModel):
     """The last time a meeting type was triggered, for cooldown enforcement."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     meeting_type: NotBlankStr
     last_triggered_at: AwareDatetime

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class Message(BaseModel):
     """A message posted on a channel."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     timestamp: AwareDatetime
@@ -35,7 +37,9 @@ class Message(BaseModel):
 class MessageFilterSpec(BaseModel):
     """Filters of `MessageRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     channel: NotBlankStr | None = None
 

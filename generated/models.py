@@ -9,7 +9,9 @@ from synthorg.persistence.types import NotBlankStr
 class AgentIdentity(BaseModel):
     """Who an agent is — its name, role, model and personality."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     agent_id: NotBlankStr
     name: NotBlankStr
@@ -25,7 +27,9 @@ class AgentIdentity(BaseModel):
 class BudgetConfig(BaseModel):
     """Spending limits of the organisation."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     config_id: NotBlankStr
     currency: NotBlankStr = Field(default="USD", pattern="^[A-Z]{3}$")
@@ -38,7 +42,9 @@ class BudgetConfig(BaseModel):
 class Company(BaseModel):
     """The organisation an instance runs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     company_id: NotBlankStr
     name: NotBlankStr
@@ -50,7 +56,9 @@ class Company(BaseModel):
 class EvaluationConfig(BaseModel):
     """How an agent's work is evaluated."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     config_id: NotBlankStr
     metrics: tuple[str, ...] = Field(default=())
@@ -62,7 +70,9 @@ class EvaluationConfig(BaseModel):
 class OntologyDocument(BaseModel):
     """A published version of the organisation's ontology (concepts and relations)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     ontology_id: NotBlankStr
     concepts: tuple[JsonValue, ...] = Field(default=())
@@ -73,7 +83,9 @@ class OntologyDocument(BaseModel):
 class Role(BaseModel):
     """A role agents can hold, with its permissions."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     role_id: NotBlankStr
     name: NotBlankStr

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class OAuthState(BaseModel):
     """The state token of an OAuth authorization in flight; consumed once."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     state_token: NotBlankStr
     connection_name: NotBlankStr

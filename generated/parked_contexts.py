@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class ParkedContext(BaseModel):
     """An agent's execution context, serialized and set aside while it waits for an approval; resumed (and deleted) once the approval is decided. Each approval parks at most one context."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     execution_id: NotBlankStr = Field(description="The execution that was suspended.")

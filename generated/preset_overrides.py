@@ -12,7 +12,9 @@ from synthorg.persistence.types import NotBlankStr
 class PresetOverride(BaseModel):
     """An operator's override of a provider preset, versioned by updated_at."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     preset_name: NotBlankStr
     overrides: dict[str, JsonValue] = Field(

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class PrincipleOverride(BaseModel):
     """The principles in force for a scope after a rollback restored them."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     scope: NotBlankStr = Field(
         description="What the override applies to (company, department:<name>, agent:<id>)."

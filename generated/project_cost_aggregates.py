@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class ProjectCostAggregate(BaseModel):
     """Running total of a project's spend, in the project's one currency."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     project_id: NotBlankStr
     total_cost: float = Field(default=0.0)

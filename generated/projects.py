@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class Project(BaseModel):
     """A project that groups tasks under a lead and a budget."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     name: NotBlankStr
@@ -29,7 +31,9 @@ class Project(BaseModel):
 class ProjectFilterSpec(BaseModel):
     """Filters of `ProjectRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     status: ProjectStatus | None = None
     lead: NotBlankStr | None = None

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class ProviderAuditEvent(BaseModel):
     """One mutation of an LLM provider's configuration. Ids sort in time order (ULID-like), so the log is listed newest first by id."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr = Field(description="Time-sortable id (newest sorts last).")
     provider_name: NotBlankStr
@@ -37,7 +39,9 @@ class ProviderAuditEvent(BaseModel):
 class ProviderAuditEventFilterSpec(BaseModel):
     """Filters of `ProviderAuditEventRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     provider_name: NotBlankStr | None = None
 

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class RiskTierOverride(BaseModel):
     """An operator's temporary change of the risk tier the security engine assigns to an action type. Every override expires; it can be revoked earlier, once. An override is active while it is not revoked and its expires_at is still in the future (revoked_at IS NULL AND expires_at > now)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     action_type: NotBlankStr = Field(

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class SsrfViolation(BaseModel):
     """An outbound request the SSRF guard blocked because its target resolved to a private or reserved address. It starts pending; an operator decides it once (allowed: the host joins the allowlist, denied: stays blocked)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     timestamp: AwareDatetime = Field(default_factory=utc_now)
@@ -38,7 +40,9 @@ class SsrfViolation(BaseModel):
 class SsrfViolationFilterSpec(BaseModel):
     """Filters of `SsrfViolationRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     status: SsrfViolationStatus | None = None
 

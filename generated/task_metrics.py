@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class TaskMetricRecord(BaseModel):
     """How an agent performed on one finished task (outcome, time, cost, quality)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     agent_id: NotBlankStr
@@ -49,7 +51,9 @@ class TaskMetricRecord(BaseModel):
 class TaskMetricRecordFilterSpec(BaseModel):
     """Filters of `TaskMetricRecordRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     agent_id: NotBlankStr | None = None
     since: AwareDatetime | None = Field(

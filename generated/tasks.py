@@ -21,7 +21,9 @@ from synthorg.persistence.types import NotBlankStr
 class Task(BaseModel):
     """A unit of work tracked by the organisation."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr = Field(description="Unique task identifier.")
     title: NotBlankStr = Field(description="Short human-readable title.")
@@ -65,7 +67,9 @@ class Task(BaseModel):
 class TaskFilterSpec(BaseModel):
     """Filters of `TaskRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     status: TaskStatus | None = None
     assigned_to: NotBlankStr | None = Field(

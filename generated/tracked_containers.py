@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class TrackedContainer(BaseModel):
     """A sandbox container the platform started, tracked so orphans can be reaped."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     container_id: NotBlankStr
     name: NotBlankStr

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class TrainingPlan(BaseModel):
     """A plan to train an agent from other agents' knowledge."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     agent_id: NotBlankStr = Field(description="The agent being trained.")
@@ -45,7 +47,9 @@ class TrainingPlan(BaseModel):
 class TrainingPlanFilterSpec(BaseModel):
     """Filters of `TrainingPlanRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     agent_id: NotBlankStr | None = Field(
         default=None, description="The agent being trained."

@@ -13,7 +13,9 @@ from synthorg.persistence.types import NotBlankStr
 class TrainingResult(BaseModel):
     """The outcome of one execution of a training plan. A failed plan may be run again, so a plan can have several results; the newest is its result."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     plan_id: NotBlankStr

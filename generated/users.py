@@ -18,7 +18,9 @@ from synthorg.persistence.types import NotBlankStr
 class User(BaseModel):
     """A user account; list methods leave out the system user."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     username: NotBlankStr
@@ -34,7 +36,9 @@ class User(BaseModel):
 class UserFilterSpec(BaseModel):
     """Filters of `UserRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     role: HumanRole | None = None
 

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class WebhookReceipt(BaseModel):
     """A received webhook delivery and its processing status."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     receipt_id: NotBlankStr
     connection_name: NotBlankStr

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class WorkflowDefinition(BaseModel):
     """A workflow graph (nodes and edges) designed in the workflow editor. Edits are guarded by an integer revision: save_if_revision writes only when the stored revision is still the one the editor loaded."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     name: NotBlankStr
@@ -40,7 +42,9 @@ class WorkflowDefinition(BaseModel):
 class WorkflowDefinitionFilterSpec(BaseModel):
     """Filters of `WorkflowDefinitionRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     workflow_type: WorkflowType | None = None
 

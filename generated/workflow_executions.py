@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class WorkflowExecution(BaseModel):
     """One run of a workflow definition: its status and each node's progress. A definition that has executions cannot be deleted (restrict)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     definition_id: NotBlankStr
@@ -39,7 +41,9 @@ class WorkflowExecution(BaseModel):
 class WorkflowExecutionFilterSpec(BaseModel):
     """Filters of `WorkflowExecutionRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     definition_id: NotBlankStr | None = None
     status: WorkflowExecutionStatus | None = None

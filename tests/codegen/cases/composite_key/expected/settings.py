@@ -15,7 +15,9 @@ SettingRowKey = tuple[NotBlankStr, NotBlankStr]
 class SettingRow(BaseModel):
     """A setting keyed by (namespace, key)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     namespace: NotBlankStr
     key: NotBlankStr

@@ -14,7 +14,9 @@ from synthorg.persistence.types import NotBlankStr
 class Job(BaseModel):
     """A background job."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr
     queue_name: NotBlankStr = Field(description="Queue the job runs on.")
@@ -30,7 +32,9 @@ class Job(BaseModel):
 class JobFilterSpec(BaseModel):
     """Filters of `JobRepository.query`; set fields combine with AND."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     state: JobState | None = None
     queue: NotBlankStr | None = Field(

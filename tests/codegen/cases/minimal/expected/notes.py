@@ -12,7 +12,9 @@ from synthorg.persistence.types import NotBlankStr
 class Note(BaseModel):
     """A free-form note."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     id: NotBlankStr = Field(description="Unique note identifier.")
     body: str = Field(default="")
