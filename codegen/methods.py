@@ -161,6 +161,29 @@ def _bulk(ctx: Context, name: str, const: str, mode: str) -> MethodIR:
         ctx.consts["postgres"].append(
             SqlConst(name="_COPY", sql=f"COPY {t} ({ctx.columns}) FROM STDIN")
         )
+    if mode == "upsert":
+        # Large upsert batches: COPY into a session temp table, then one
+        # INSERT ... SELECT ... ON CONFLICT (rows cleared at commit).
+        stage = quote(f"_stage_{ctx.table}")
+        non_key = [f for f in ctx.fields.values() if f not in ctx.key]
+        update = ", ".join(f"{f.column} = excluded.{f.column}" for f in non_key)
+        keys = ", ".join(f.column for f in ctx.key)
+        conflict = f"DO UPDATE SET {update}" if update else "DO NOTHING"
+        ctx.consts["postgres"] += [
+            SqlConst(
+                name="_STAGE",
+                sql=f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
+                f"(LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+            ),
+            SqlConst(
+                name="_STAGE_COPY", sql=f"COPY {stage} ({ctx.columns}) FROM STDIN"
+            ),
+            SqlConst(
+                name="_STAGE_MERGE",
+                sql=f"INSERT INTO {t} ({ctx.columns}) "
+                f"SELECT {ctx.columns} FROM {stage} ON CONFLICT ({keys}) {conflict}",
+            ),
+        ]
     if len(ctx.key) == 1 and all(c.name != "_EXISTING" for c in ctx.consts["sqlite"]):
         key = ctx.key[0].column
         ctx.add(

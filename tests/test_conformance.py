@@ -463,3 +463,32 @@ async def test_bulk_write_with_a_duplicate_writes_nothing(
         await _bulk_store(backend, entity, batch)
     assert "nothing was written" in str(caught.value)
     assert list(await page(backend, entity)) == before
+
+
+@pytest.mark.parametrize("entity", ID_KEYED, ids=[e.accessor for e in ID_KEYED])
+async def test_large_save_many_upserts_and_last_repeat_wins(
+    backend: PersistenceBackend, entity: EntityInfo
+) -> None:
+    """A batch past PostgreSQL's COPY-staging threshold keeps upsert semantics."""
+    rows = [sample(entity, i) for i in range(100)]
+    await ensure_parents(backend, entity, rows)
+    r = repo(backend, entity)
+    await r.save_many(rows)
+    donor = sample(entity, 4)
+    fk_fields = {f for f, _, _ in entity.foreign_keys}
+    changed = [
+        row.model_copy(
+            update={
+                f.name: getattr(donor, f.name)
+                for f in entity.fields
+                if f.name not in entity.key and not f.unique and f.name not in fk_fields
+            }
+        )
+        for row in rows[:70]
+    ]
+    # rows[0] twice: the later (changed) one must win, as with executemany.
+    await r.save_many([rows[0], *changed])
+    stored = {key_of(entity, m): m for m in await r.list_items(limit=1000)}
+    expected = {key_of(entity, m): m for m in [*changed, *rows[70:]]}
+    visible = {k: v for k, v in expected.items() if v in listed(entity, [v])}
+    assert stored == visible

@@ -89,7 +89,7 @@ PLACEHOLDER = {"sqlite": "?", "postgres": "%s"}
 #: First keyword of the statements in scope.  INSERT (and REPLACE) are not
 #: lookups; their conflict target is the primary key / a unique index anyway.
 CHECKED_VERBS = frozenset({"SELECT", "WITH", "UPDATE", "DELETE"})
-SKIPPED_VERBS = frozenset({"INSERT", "REPLACE", "COPY"})  # COPY: bulk insert
+SKIPPED_VERBS = frozenset({"INSERT", "REPLACE", "COPY", "CREATE"})  # bulk staging
 
 #: ``(dialect, accessor, constant, mask)`` -> why it cannot be index-backed.
 #: Only for statements reported upstream; each becomes a strict xfail so the

@@ -21,10 +21,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("agent_id") DO UPDATE SET "execution_id" = excluded."execution_id", "task_id" = excluded."task_id", "status" = excluded."status", "turn_count" = excluded."turn_count", "accumulated_cost" = excluded."accumulated_cost", "currency" = excluded."currency", "last_activity_at" = excluded."last_activity_at", "started_at" = excluded."started_at"'
 _GET = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" WHERE "agent_id" = %s'
 _DELETE = 'DELETE FROM "agent_states" WHERE "agent_id" = %s'
 _LIST = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" ORDER BY "agent_id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_agent_states" (LIKE "agent_states" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "_stage_agent_states" ON CONFLICT ("agent_id") DO UPDATE SET "execution_id" = excluded."execution_id", "task_id" = excluded."task_id", "status" = excluded."status", "turn_count" = excluded."turn_count", "accumulated_cost" = excluded."accumulated_cost", "currency" = excluded."currency", "last_activity_at" = excluded."last_activity_at", "started_at" = excluded."started_at"'
 _EXISTING = 'SELECT "agent_id" FROM "agent_states" WHERE "agent_id" = ANY(%s)'
 _M_GET_ACTIVE = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" WHERE "status" <> \'idle\' ORDER BY "last_activity_at" DESC, "agent_id" LIMIT %s OFFSET %s'
 
@@ -122,12 +126,21 @@ class PostgresAgentRuntimeStateRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.agent_id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "agent_states.save_many")
             if isinstance(error, DuplicateRecordError):

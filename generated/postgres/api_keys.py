@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "key_hash" = excluded."key_hash", "name" = excluded."name", "role" = excluded."role", "user_id" = excluded."user_id", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked" = excluded."revoked"'
 _GET = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "api_keys" WHERE "id" = %s'
 _LIST = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_api_keys" (LIKE "api_keys" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "_stage_api_keys" ON CONFLICT ("id") DO UPDATE SET "key_hash" = excluded."key_hash", "name" = excluded."name", "role" = excluded."role", "user_id" = excluded."user_id", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked" = excluded."revoked"'
 _EXISTING = 'SELECT "id" FROM "api_keys" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys"',
@@ -150,12 +154,21 @@ class PostgresApiKeyRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "api_keys.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id"'
 _GET = 'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "artifacts" WHERE "id" = %s'
 _LIST = 'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_artifacts" (LIKE "artifacts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "_stage_artifacts" ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id"'
 _EXISTING = 'SELECT "id" FROM "artifacts" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts"',
@@ -159,12 +163,21 @@ class PostgresArtifactRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "artifacts.save_many")
             if isinstance(error, DuplicateRecordError):

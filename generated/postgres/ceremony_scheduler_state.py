@@ -24,10 +24,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("sprint_id") DO UPDATE SET "strategy" = excluded."strategy", "last_fired" = excluded."last_fired", "completed_task_count" = excluded."completed_task_count", "state" = excluded."state", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" WHERE "sprint_id" = %s'
 _DELETE = 'DELETE FROM "ceremony_scheduler_state" WHERE "sprint_id" = %s'
 _LIST = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" ORDER BY "sprint_id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_ceremony_scheduler_state" (LIKE "ceremony_scheduler_state" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "_stage_ceremony_scheduler_state" ON CONFLICT ("sprint_id") DO UPDATE SET "strategy" = excluded."strategy", "last_fired" = excluded."last_fired", "completed_task_count" = excluded."completed_task_count", "state" = excluded."state", "updated_at" = excluded."updated_at"'
 _EXISTING = (
     'SELECT "sprint_id" FROM "ceremony_scheduler_state" WHERE "sprint_id" = ANY(%s)'
 )
@@ -123,12 +127,21 @@ class PostgresCeremonySchedulerStateRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.sprint_id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "ceremony_scheduler_state.save_many")
             if isinstance(error, DuplicateRecordError):

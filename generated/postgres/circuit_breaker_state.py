@@ -23,12 +23,16 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("pair_key_a", "pair_key_b") DO UPDATE SET "state" = excluded."state", "bounce_count" = excluded."bounce_count", "trip_count" = excluded."trip_count", "last_bounce_at" = excluded."last_bounce_at", "opened_at" = excluded."opened_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" WHERE "pair_key_a" = %s AND "pair_key_b" = %s'
 _DELETE = (
     'DELETE FROM "circuit_breaker_state" WHERE "pair_key_a" = %s AND "pair_key_b" = %s'
 )
 _LIST = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" ORDER BY "pair_key_a", "pair_key_b" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_circuit_breaker_state" (LIKE "circuit_breaker_state" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "_stage_circuit_breaker_state" ON CONFLICT ("pair_key_a", "pair_key_b") DO UPDATE SET "state" = excluded."state", "bounce_count" = excluded."bounce_count", "trip_count" = excluded."trip_count", "last_bounce_at" = excluded."last_bounce_at", "opened_at" = excluded."opened_at", "updated_at" = excluded."updated_at"'
 _M_LOAD_ALL = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" ORDER BY "pair_key_a", "pair_key_b" LIMIT %s OFFSET %s'
 
 
@@ -129,12 +133,27 @@ class PostgresCircuitBreakerStateRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {
+            (
+                entity.pair_key_a,
+                entity.pair_key_b,
+            ): entity
+            for entity in entities
+        }
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "circuit_breaker_state.save_many")
             if isinstance(error, DuplicateRecordError):

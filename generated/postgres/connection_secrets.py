@@ -21,10 +21,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("secret_id") DO UPDATE SET "connection_name" = excluded."connection_name", "encrypted_value" = excluded."encrypted_value", "key_version" = excluded."key_version", "created_at" = excluded."created_at", "rotated_at" = excluded."rotated_at"'
 _GET = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" WHERE "secret_id" = %s'
 _DELETE = 'DELETE FROM "connection_secrets" WHERE "secret_id" = %s'
 _LIST = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" ORDER BY "secret_id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_connection_secrets" (LIKE "connection_secrets" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "_stage_connection_secrets" ON CONFLICT ("secret_id") DO UPDATE SET "connection_name" = excluded."connection_name", "encrypted_value" = excluded."encrypted_value", "key_version" = excluded."key_version", "created_at" = excluded."created_at", "rotated_at" = excluded."rotated_at"'
 _EXISTING = 'SELECT "secret_id" FROM "connection_secrets" WHERE "secret_id" = ANY(%s)'
 _M_RETRIEVE = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" WHERE "secret_id" = %s'
 
@@ -116,12 +120,21 @@ class PostgresConnectionSecretRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.secret_id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "connection_secrets.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -23,10 +23,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("name") DO UPDATE SET "connection_type" = excluded."connection_type", "auth_method" = excluded."auth_method", "base_url" = excluded."base_url", "secret_refs" = excluded."secret_refs", "config" = excluded."config", "health_check_enabled" = excluded."health_check_enabled", "health_status" = excluded."health_status", "last_health_check_at" = excluded."last_health_check_at", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections" WHERE "name" = %s'
 _DELETE = 'DELETE FROM "connections" WHERE "name" = %s'
 _LIST = 'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections" ORDER BY "name" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_connections" (LIKE "connections" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "_stage_connections" ON CONFLICT ("name") DO UPDATE SET "connection_type" = excluded."connection_type", "auth_method" = excluded."auth_method", "base_url" = excluded."base_url", "secret_refs" = excluded."secret_refs", "config" = excluded."config", "health_check_enabled" = excluded."health_check_enabled", "health_status" = excluded."health_status", "last_health_check_at" = excluded."last_health_check_at", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _EXISTING = 'SELECT "name" FROM "connections" WHERE "name" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections"',
@@ -149,12 +153,21 @@ class PostgresConnectionRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.name,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "connections.save_many")
             if isinstance(error, DuplicateRecordError):

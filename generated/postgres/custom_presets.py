@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("name") DO UPDATE SET "description" = excluded."description", "traits" = excluded."traits", "communication_style" = excluded."communication_style", "config" = excluded."config", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "custom_presets" WHERE "name" = %s'
 _DELETE = 'DELETE FROM "custom_presets" WHERE "name" = %s'
 _LIST = 'SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "custom_presets" ORDER BY "name" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_custom_presets" (LIKE "custom_presets" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "_stage_custom_presets" ON CONFLICT ("name") DO UPDATE SET "description" = excluded."description", "traits" = excluded."traits", "communication_style" = excluded."communication_style", "config" = excluded."config", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _EXISTING = 'SELECT "name" FROM "custom_presets" WHERE "name" = ANY(%s)'
 
 
@@ -120,12 +124,21 @@ class PostgresPersonalityPresetRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.name,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "custom_presets.save_many")
             if isinstance(error, DuplicateRecordError):

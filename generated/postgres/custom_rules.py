@@ -23,10 +23,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "custom_rules" ("id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "metric_path" = excluded."metric_path", "comparator" = excluded."comparator", "threshold" = excluded."threshold", "severity" = excluded."severity", "target_altitudes" = excluded."target_altitudes", "enabled" = excluded."enabled", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "custom_rules" WHERE "id" = %s'
 _LIST = 'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules" ORDER BY "name" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_custom_rules" (LIKE "custom_rules" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_custom_rules" ("id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "custom_rules" ("id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at") SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "_stage_custom_rules" ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "metric_path" = excluded."metric_path", "comparator" = excluded."comparator", "threshold" = excluded."threshold", "severity" = excluded."severity", "target_altitudes" = excluded."target_altitudes", "enabled" = excluded."enabled", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _EXISTING = 'SELECT "id" FROM "custom_rules" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules"',
@@ -148,12 +152,21 @@ class PostgresCustomRuleRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "custom_rules.save_many")
             if isinstance(error, DuplicateRecordError):

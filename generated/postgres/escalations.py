@@ -24,10 +24,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
 _GET = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "escalations" WHERE "id" = %s'
 _LIST = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" ORDER BY "created_at", "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_escalations" (LIKE "escalations" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "_stage_escalations" ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
 _EXISTING = 'SELECT "id" FROM "escalations" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations"',
@@ -160,12 +164,21 @@ class PostgresEscalationRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "escalations.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -24,10 +24,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "run_id" = excluded."run_id", "model_path" = excluded."model_path", "base_model" = excluded."base_model", "doc_count" = excluded."doc_count", "eval_metrics" = excluded."eval_metrics", "size_bytes" = excluded."size_bytes", "is_active" = excluded."is_active", "created_at" = excluded."created_at"'
 _GET = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "fine_tune_checkpoints" WHERE "id" = %s'
 _LIST = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" ORDER BY "created_at" DESC, "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_fine_tune_checkpoints" (LIKE "fine_tune_checkpoints" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "_stage_fine_tune_checkpoints" ON CONFLICT ("id") DO UPDATE SET "run_id" = excluded."run_id", "model_path" = excluded."model_path", "base_model" = excluded."base_model", "doc_count" = excluded."doc_count", "eval_metrics" = excluded."eval_metrics", "size_bytes" = excluded."size_bytes", "is_active" = excluded."is_active", "created_at" = excluded."created_at"'
 _EXISTING = 'SELECT "id" FROM "fine_tune_checkpoints" WHERE "id" = ANY(%s)'
 _M_GET_ACTIVE_CHECKPOINT = FilterSql(
     'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints"',
@@ -134,12 +138,21 @@ class PostgresFineTuneCheckpointRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "fine_tune_checkpoints.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -24,10 +24,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "status" = excluded."status", "stage" = excluded."stage", "base_model" = excluded."base_model", "source_dir" = excluded."source_dir", "config" = excluded."config", "progress" = excluded."progress", "stages_completed" = excluded."stages_completed", "error" = excluded."error", "started_at" = excluded."started_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "fine_tune_runs" WHERE "id" = %s'
 _LIST = 'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs" ORDER BY "started_at" DESC, "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_fine_tune_runs" (LIKE "fine_tune_runs" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "_stage_fine_tune_runs" ON CONFLICT ("id") DO UPDATE SET "status" = excluded."status", "stage" = excluded."stage", "base_model" = excluded."base_model", "source_dir" = excluded."source_dir", "config" = excluded."config", "progress" = excluded."progress", "stages_completed" = excluded."stages_completed", "error" = excluded."error", "started_at" = excluded."started_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
 _EXISTING = 'SELECT "id" FROM "fine_tune_runs" WHERE "id" = ANY(%s)'
 _M_GET_ACTIVE_RUN = FilterSql(
     'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs"',
@@ -137,12 +141,21 @@ class PostgresFineTuneRunRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "fine_tune_runs.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -23,10 +23,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
 _GET = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "execution_id" = %s'
 _DELETE = 'DELETE FROM "heartbeats" WHERE "execution_id" = %s'
 _LIST = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" ORDER BY "execution_id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_heartbeats" (LIKE "heartbeats" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "_stage_heartbeats" ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
 _EXISTING = 'SELECT "execution_id" FROM "heartbeats" WHERE "execution_id" = ANY(%s)'
 _M_GET_STALE = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "last_heartbeat_at" < %s ORDER BY "last_heartbeat_at", "execution_id" LIMIT %s OFFSET %s'
 
@@ -114,12 +118,21 @@ class PostgresHeartbeatRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.execution_id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "heartbeats.save_many")
             if isinstance(error, DuplicateRecordError):

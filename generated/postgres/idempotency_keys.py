@@ -29,10 +29,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "idempotency_keys" WHERE "scope" = %s AND "key" = %s'
 _DELETE = 'DELETE FROM "idempotency_keys" WHERE "scope" = %s AND "key" = %s'
 _LIST = 'SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "idempotency_keys" ORDER BY "scope", "key" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_idempotency_keys" (LIKE "idempotency_keys" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "_stage_idempotency_keys" ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
 _M_COMPLETE = 'UPDATE "idempotency_keys" SET "status" = \'completed\', "response" = %s, "completed_at" = %s WHERE "scope" = %s AND "key" = %s AND "claim_token" = %s AND "status" = \'in_flight\''
 _M_FAIL = 'UPDATE "idempotency_keys" SET "status" = \'failed\', "error" = %s, "completed_at" = %s WHERE "scope" = %s AND "key" = %s AND "claim_token" = %s AND "status" = \'in_flight\''
 _M_CLEANUP_EXPIRED = 'DELETE FROM "idempotency_keys" WHERE "expires_at" < %s'
@@ -139,12 +143,27 @@ class PostgresIdempotencyRecordRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {
+            (
+                entity.scope,
+                entity.key,
+            ): entity
+            for entity in entities
+        }
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "idempotency_keys.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "lockouts" ("username", "locked_until", "failure_count", "locked_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("username") DO UPDATE SET "locked_until" = excluded."locked_until", "failure_count" = excluded."failure_count", "locked_at" = excluded."locked_at"'
 _GET = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" WHERE "username" = %s'
 _DELETE = 'DELETE FROM "lockouts" WHERE "username" = %s'
 _LIST = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" ORDER BY "username" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_lockouts" (LIKE "lockouts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_lockouts" ("username", "locked_until", "failure_count", "locked_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "lockouts" ("username", "locked_until", "failure_count", "locked_at") SELECT "username", "locked_until", "failure_count", "locked_at" FROM "_stage_lockouts" ON CONFLICT ("username") DO UPDATE SET "locked_until" = excluded."locked_until", "failure_count" = excluded."failure_count", "locked_at" = excluded."locked_at"'
 _EXISTING = 'SELECT "username" FROM "lockouts" WHERE "username" = ANY(%s)'
 _M_LIST_ACTIVE = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" WHERE "locked_until" > %s ORDER BY "locked_until", "username" LIMIT %s OFFSET %s'
 
@@ -113,12 +117,21 @@ class PostgresLockoutRecordRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.username,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "lockouts.save_many")
             if isinstance(error, DuplicateRecordError):

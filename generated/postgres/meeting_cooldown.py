@@ -21,10 +21,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") VALUES (%s, %s, %s) ON CONFLICT ("meeting_type") DO UPDATE SET "last_triggered_at" = excluded."last_triggered_at", "triggered_by" = excluded."triggered_by"'
 _GET = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" WHERE "meeting_type" = %s'
 _DELETE = 'DELETE FROM "meeting_cooldown" WHERE "meeting_type" = %s'
 _LIST = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" ORDER BY "meeting_type" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_meeting_cooldown" (LIKE "meeting_cooldown" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "_stage_meeting_cooldown" ON CONFLICT ("meeting_type") DO UPDATE SET "last_triggered_at" = excluded."last_triggered_at", "triggered_by" = excluded."triggered_by"'
 _EXISTING = (
     'SELECT "meeting_type" FROM "meeting_cooldown" WHERE "meeting_type" = ANY(%s)'
 )
@@ -112,12 +116,21 @@ class PostgresMeetingCooldownRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.meeting_type,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "meeting_cooldown.save_many")
             if isinstance(error, DuplicateRecordError):

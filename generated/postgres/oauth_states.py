@@ -23,10 +23,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("state_token") DO UPDATE SET "connection_name" = excluded."connection_name", "redirect_uri" = excluded."redirect_uri", "code_verifier" = excluded."code_verifier", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "connection_name_returned" = excluded."connection_name_returned"'
 _GET = 'SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "oauth_states" WHERE "state_token" = %s'
 _DELETE = 'DELETE FROM "oauth_states" WHERE "state_token" = %s'
 _LIST = 'SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "oauth_states" ORDER BY "state_token" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_oauth_states" (LIKE "oauth_states" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "_stage_oauth_states" ON CONFLICT ("state_token") DO UPDATE SET "connection_name" = excluded."connection_name", "redirect_uri" = excluded."redirect_uri", "code_verifier" = excluded."code_verifier", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "connection_name_returned" = excluded."connection_name_returned"'
 _EXISTING = 'SELECT "state_token" FROM "oauth_states" WHERE "state_token" = ANY(%s)'
 _M_MARK_CONSUMED = 'UPDATE "oauth_states" SET "connection_name_returned" = %s, "consumed_at" = %s WHERE "state_token" = %s AND "consumed_at" IS NULL'
 _M_CLEANUP_EXPIRED = 'DELETE FROM "oauth_states" WHERE "created_at" < %s'
@@ -123,12 +127,21 @@ class PostgresOAuthStateRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.state_token,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "oauth_states.save_many")
             if isinstance(error, DuplicateRecordError):

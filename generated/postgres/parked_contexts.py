@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "execution_id" = excluded."execution_id", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "approval_id" = excluded."approval_id", "parked_at" = excluded."parked_at", "context" = excluded."context", "metadata" = excluded."metadata"'
 _GET = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "parked_contexts" WHERE "id" = %s'
 _LIST = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_parked_contexts" (LIKE "parked_contexts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "_stage_parked_contexts" ON CONFLICT ("id") DO UPDATE SET "execution_id" = excluded."execution_id", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "approval_id" = excluded."approval_id", "parked_at" = excluded."parked_at", "context" = excluded."context", "metadata" = excluded."metadata"'
 _EXISTING = 'SELECT "id" FROM "parked_contexts" WHERE "id" = ANY(%s)'
 _M_GET_BY_APPROVAL = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "approval_id" = %s'
 _M_GET_BY_AGENT = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "agent_id" = %s ORDER BY "parked_at" DESC, "id" LIMIT %s OFFSET %s'
@@ -122,12 +126,21 @@ class PostgresParkedContextRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "parked_contexts.save_many")
             if isinstance(error, DuplicateRecordError):

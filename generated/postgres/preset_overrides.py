@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("preset_name") DO UPDATE SET "overrides" = excluded."overrides", "updated_by" = excluded."updated_by", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "preset_overrides" WHERE "preset_name" = %s'
 _DELETE = 'DELETE FROM "preset_overrides" WHERE "preset_name" = %s'
 _LIST = 'SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "preset_overrides" ORDER BY "preset_name" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_preset_overrides" (LIKE "preset_overrides" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "_stage_preset_overrides" ON CONFLICT ("preset_name") DO UPDATE SET "overrides" = excluded."overrides", "updated_by" = excluded."updated_by", "updated_at" = excluded."updated_at"'
 _EXISTING = 'SELECT "preset_name" FROM "preset_overrides" WHERE "preset_name" = ANY(%s)'
 _M_SAVE_IF_UNCHANGED_INSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("preset_name") DO NOTHING'
 _M_SAVE_IF_UNCHANGED_UPDATE = 'UPDATE "preset_overrides" SET "overrides" = %s, "updated_by" = %s, "updated_at" = %s WHERE "preset_name" = %s AND "updated_at" = %s'
@@ -114,12 +118,21 @@ class PostgresPresetOverrideRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.preset_name,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "preset_overrides.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "principle_overrides" ("scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at") VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("scope") DO UPDATE SET "principles" = excluded."principles", "restored_from_version" = excluded."restored_from_version", "restored_by" = excluded."restored_by", "reason" = excluded."reason", "restored_at" = excluded."restored_at"'
 _GET = 'SELECT "scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at" FROM "principle_overrides" WHERE "scope" = %s'
 _DELETE = 'DELETE FROM "principle_overrides" WHERE "scope" = %s'
 _LIST = 'SELECT "scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at" FROM "principle_overrides" ORDER BY "scope" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_principle_overrides" (LIKE "principle_overrides" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_principle_overrides" ("scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "principle_overrides" ("scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at") SELECT "scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at" FROM "_stage_principle_overrides" ON CONFLICT ("scope") DO UPDATE SET "principles" = excluded."principles", "restored_from_version" = excluded."restored_from_version", "restored_by" = excluded."restored_by", "reason" = excluded."reason", "restored_at" = excluded."restored_at"'
 _EXISTING = 'SELECT "scope" FROM "principle_overrides" WHERE "scope" = ANY(%s)'
 
 
@@ -116,12 +120,21 @@ class PostgresPrincipleOverrideRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.scope,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "principle_overrides.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -26,10 +26,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = excluded."total_cost", "currency" = excluded."currency", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "project_id", "total_cost", "currency", "updated_at" FROM "project_cost_aggregates" WHERE "project_id" = %s'
 _DELETE = 'DELETE FROM "project_cost_aggregates" WHERE "project_id" = %s'
 _LIST = 'SELECT "project_id", "total_cost", "currency", "updated_at" FROM "project_cost_aggregates" ORDER BY "project_id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_project_cost_aggregates" (LIKE "project_cost_aggregates" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") SELECT "project_id", "total_cost", "currency", "updated_at" FROM "_stage_project_cost_aggregates" ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = excluded."total_cost", "currency" = excluded."currency", "updated_at" = excluded."updated_at"'
 _EXISTING = (
     'SELECT "project_id" FROM "project_cost_aggregates" WHERE "project_id" = ANY(%s)'
 )
@@ -119,12 +123,21 @@ class PostgresProjectCostAggregateRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.project_id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "project_cost_aggregates.save_many")
             if isinstance(error, DuplicateRecordError):

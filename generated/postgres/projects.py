@@ -27,10 +27,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'
 _GET = 'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "projects" WHERE "id" = %s'
 _LIST = 'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_projects" (LIKE "projects" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "_stage_projects" ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'
 _EXISTING = 'SELECT "id" FROM "projects" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects"',
@@ -158,12 +162,21 @@ class PostgresProjectRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "projects.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "action_type" = excluded."action_type", "original_tier" = excluded."original_tier", "override_tier" = excluded."override_tier", "reason" = excluded."reason", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked_at" = excluded."revoked_at", "revoked_by" = excluded."revoked_by"'
 _GET = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "risk_overrides" WHERE "id" = %s'
 _LIST = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" ORDER BY "created_at" DESC, "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_risk_overrides" (LIKE "risk_overrides" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "_stage_risk_overrides" ON CONFLICT ("id") DO UPDATE SET "action_type" = excluded."action_type", "original_tier" = excluded."original_tier", "override_tier" = excluded."override_tier", "reason" = excluded."reason", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked_at" = excluded."revoked_at", "revoked_by" = excluded."revoked_by"'
 _EXISTING = 'SELECT "id" FROM "risk_overrides" WHERE "id" = ANY(%s)'
 _M_LIST_ACTIVE = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" WHERE "revoked_at" IS NULL AND "expires_at" > %s ORDER BY "expires_at", "id" LIMIT %s OFFSET %s'
 _M_REVOKE = 'UPDATE "risk_overrides" SET "revoked_at" = %s, "revoked_by" = %s WHERE "id" = %s AND "revoked_at" IS NULL'
@@ -126,12 +130,21 @@ class PostgresRiskTierOverrideRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "risk_overrides.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -23,10 +23,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "tasks" WHERE "id" = %s'
 _LIST = 'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_tasks" (LIKE "tasks" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "_stage_tasks" ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _EXISTING = 'SELECT "id" FROM "tasks" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks"',
@@ -187,12 +191,21 @@ class PostgresTaskRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "tasks.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -22,10 +22,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("container_id") DO UPDATE SET "name" = excluded."name", "image" = excluded."image", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "state" = excluded."state", "labels" = excluded."labels", "created_at" = excluded."created_at", "last_seen_at" = excluded."last_seen_at"'
 _GET = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "tracked_containers" WHERE "container_id" = %s'
 _DELETE = 'DELETE FROM "tracked_containers" WHERE "container_id" = %s'
 _LIST = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "tracked_containers" ORDER BY "container_id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_tracked_containers" (LIKE "tracked_containers" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "_stage_tracked_containers" ON CONFLICT ("container_id") DO UPDATE SET "name" = excluded."name", "image" = excluded."image", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "state" = excluded."state", "labels" = excluded."labels", "created_at" = excluded."created_at", "last_seen_at" = excluded."last_seen_at"'
 _EXISTING = (
     'SELECT "container_id" FROM "tracked_containers" WHERE "container_id" = ANY(%s)'
 )
@@ -125,12 +129,21 @@ class PostgresTrackedContainerRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.container_id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "tracked_containers.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -26,10 +26,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "training_plans" ("id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "agent_id" = excluded."agent_id", "source_agent_ids" = excluded."source_agent_ids", "content_types" = excluded."content_types", "max_items" = excluded."max_items", "require_review" = excluded."require_review", "config" = excluded."config", "status" = excluded."status", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "executed_at" = excluded."executed_at"'
 _GET = 'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "training_plans" WHERE "id" = %s'
 _LIST = 'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_training_plans" (LIKE "training_plans" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_training_plans" ("id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "training_plans" ("id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at") SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "_stage_training_plans" ON CONFLICT ("id") DO UPDATE SET "agent_id" = excluded."agent_id", "source_agent_ids" = excluded."source_agent_ids", "content_types" = excluded."content_types", "max_items" = excluded."max_items", "require_review" = excluded."require_review", "config" = excluded."config", "status" = excluded."status", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "executed_at" = excluded."executed_at"'
 _EXISTING = 'SELECT "id" FROM "training_plans" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans"',
@@ -159,12 +163,21 @@ class PostgresTrainingPlanRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "training_plans.save_many")
             if isinstance(error, DuplicateRecordError):

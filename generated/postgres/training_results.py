@@ -23,10 +23,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "plan_id" = excluded."plan_id", "agent_id" = excluded."agent_id", "items_extracted" = excluded."items_extracted", "items_after_curation" = excluded."items_after_curation", "items_stored" = excluded."items_stored", "errors" = excluded."errors", "metrics" = excluded."metrics", "started_at" = excluded."started_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "training_results" WHERE "id" = %s'
 _LIST = 'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_training_results" (LIKE "training_results" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "_stage_training_results" ON CONFLICT ("id") DO UPDATE SET "plan_id" = excluded."plan_id", "agent_id" = excluded."agent_id", "items_extracted" = excluded."items_extracted", "items_after_curation" = excluded."items_after_curation", "items_stored" = excluded."items_stored", "errors" = excluded."errors", "metrics" = excluded."metrics", "started_at" = excluded."started_at", "completed_at" = excluded."completed_at"'
 _EXISTING = 'SELECT "id" FROM "training_results" WHERE "id" = ANY(%s)'
 _M_GET_BY_PLAN = FilterSql(
     'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results"',
@@ -131,12 +135,21 @@ class PostgresTrainingResultRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "training_results.save_many")
             if isinstance(error, DuplicateRecordError):

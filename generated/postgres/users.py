@@ -24,10 +24,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "users" WHERE "id" = %s'
 _LIST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_users" (LIKE "users" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "_stage_users" ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _EXISTING = 'SELECT "id" FROM "users" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users"',
@@ -150,12 +154,21 @@ class PostgresUserRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "users.save_many")
             if isinstance(error, DuplicateRecordError):

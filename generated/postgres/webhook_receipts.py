@@ -25,10 +25,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
 _GET = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "receipt_id" = %s'
 _DELETE = 'DELETE FROM "webhook_receipts" WHERE "receipt_id" = %s'
 _LIST = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" ORDER BY "received_at" DESC, "receipt_id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_webhook_receipts" (LIKE "webhook_receipts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "_stage_webhook_receipts" ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
 _EXISTING = 'SELECT "receipt_id" FROM "webhook_receipts" WHERE "receipt_id" = ANY(%s)'
 _M_UPDATE_STATUS = (
     'UPDATE "webhook_receipts" SET "status" = %s, "error" = %s WHERE "receipt_id" = %s'
@@ -129,12 +133,21 @@ class PostgresWebhookReceiptRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.receipt_id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "webhook_receipts.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -26,10 +26,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "workflow_type" = excluded."workflow_type", "nodes" = excluded."nodes", "edges" = excluded."edges", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "revision" = excluded."revision"'
 _GET = 'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "workflow_definitions" WHERE "id" = %s'
 _LIST = 'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_workflow_definitions" (LIKE "workflow_definitions" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "_stage_workflow_definitions" ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "workflow_type" = excluded."workflow_type", "nodes" = excluded."nodes", "edges" = excluded."edges", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "revision" = excluded."revision"'
 _EXISTING = 'SELECT "id" FROM "workflow_definitions" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions"',
@@ -150,12 +154,21 @@ class PostgresWorkflowDefinitionRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "workflow_definitions.save_many")
             if isinstance(error, DuplicateRecordError):

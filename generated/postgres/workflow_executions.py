@@ -26,10 +26,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "definition_id" = excluded."definition_id", "definition_revision" = excluded."definition_revision", "status" = excluded."status", "node_executions" = excluded."node_executions", "activated_by" = excluded."activated_by", "project" = excluded."project", "error" = excluded."error", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "workflow_executions" WHERE "id" = %s'
 _LIST = 'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions" ORDER BY "updated_at" DESC, "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_workflow_executions" (LIKE "workflow_executions" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "_stage_workflow_executions" ON CONFLICT ("id") DO UPDATE SET "definition_id" = excluded."definition_id", "definition_revision" = excluded."definition_revision", "status" = excluded."status", "node_executions" = excluded."node_executions", "activated_by" = excluded."activated_by", "project" = excluded."project", "error" = excluded."error", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
 _EXISTING = 'SELECT "id" FROM "workflow_executions" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions"',
@@ -159,12 +163,21 @@ class PostgresWorkflowExecutionRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "workflow_executions.save_many")
             if isinstance(error, DuplicateRecordError):

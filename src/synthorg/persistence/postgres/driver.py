@@ -62,23 +62,16 @@ _CURRENT: ContextVar[tuple[Pool, psycopg.AsyncConnection[TupleRow]] | None] = (
 )
 
 
-class connection:
-    """Check out a pooled connection, or reuse the open transaction's one."""
+class _Joined:
+    """An async context manager that hands out the open transaction's connection."""
 
-    __slots__ = ("_checkout", "_pool")
+    __slots__ = ("_conn",)
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-        self._checkout: (
-            AbstractAsyncContextManager[psycopg.AsyncConnection[TupleRow]] | None
-        ) = None
+    def __init__(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        self._conn = conn
 
     async def __aenter__(self) -> psycopg.AsyncConnection[TupleRow]:
-        current = _CURRENT.get()
-        if current is not None and current[0] is self._pool:
-            return current[1]
-        self._checkout = self._pool.connection()
-        return await self._checkout.__aenter__()
+        return self._conn
 
     async def __aexit__(
         self,
@@ -86,8 +79,21 @@ class connection:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._checkout is not None:
-            await self._checkout.__aexit__(exc_type, exc, tb)
+        return None
+
+
+def connection(
+    pool: Pool,
+) -> AbstractAsyncContextManager[psycopg.AsyncConnection[TupleRow]]:
+    """A pooled connection, or the open transaction's one in this context.
+
+    Outside a transaction this is exactly ``pool.connection()`` (no wrapper
+    on the hot path); inside ``transaction(pool)`` it joins that transaction.
+    """
+    current = _CURRENT.get()
+    if current is not None and current[0] is pool:
+        return _Joined(current[1])
+    return pool.connection()
 
 
 @asynccontextmanager
