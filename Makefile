@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[postgres,dev]'
+	# Editable installs are not byte-compiled; compiling once keeps imports fast
+	# even where PYTHONDONTWRITEBYTECODE is set.
+	$(PY) -m compileall -q src generated codegen > /dev/null || true
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -47,11 +50,11 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
+	$(PY) -c 'import asyncpg, sqlalchemy, greenlet' 2>/dev/null || $(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
 	$(PY) -m bench
 
 bench-quick: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
+	$(PY) -c 'import asyncpg, sqlalchemy, greenlet' 2>/dev/null || $(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
 	$(PY) -m bench --quick
 
 clean:

@@ -31,8 +31,11 @@ def dt_to_text(value: datetime) -> str:
 
     Naive datetimes are refused at the model boundary (``AwareDatetime``);
     the check here guards the filter and method parameters too.
+    ``isoformat`` zero-pads the year (``0999-...``), which ``strftime("%Y")``
+    does not, and is about twice as fast.
     """
-    offset = value.utcoffset()
-    if offset is None:
-        raise ValueError("naive datetime: a timezone-aware datetime is required")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    if value.tzinfo is not UTC:
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime: a timezone-aware datetime is required")
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")

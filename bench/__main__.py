@@ -1,0 +1,5 @@
+"""Entry point: ``python -m bench [--quick] [--output PATH]``."""
+
+from bench.run import main
+
+raise SystemExit(main())
