@@ -118,7 +118,7 @@ class SQLiteApiKeyRepository:
     async def get(self, entity_id: NotBlankStr) -> ApiKey | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id,))
+            rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.get") from exc
         for row in rows:
@@ -189,7 +189,7 @@ class SQLiteApiKeyRepository:
     async def get_by_hash(self, key_hash: NotBlankStr) -> ApiKey | None:
         """The key with this hash, or None."""
         try:
-            rows = await self._conns.read(_M_GET_BY_HASH, (key_hash,))
+            rows = await self._conns.read_point(_M_GET_BY_HASH, (key_hash,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.get_by_hash") from exc
         for row in rows:

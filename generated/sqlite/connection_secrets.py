@@ -84,7 +84,7 @@ class SQLiteConnectionSecretRepository:
     async def get(self, entity_id: NotBlankStr) -> ConnectionSecret | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id,))
+            rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.get") from exc
         for row in rows:
@@ -137,7 +137,7 @@ class SQLiteConnectionSecretRepository:
     async def retrieve(self, secret_id: NotBlankStr) -> ConnectionSecret | None:
         """The secret with this id, or None."""
         try:
-            rows = await self._conns.read(_M_RETRIEVE, (secret_id,))
+            rows = await self._conns.read_point(_M_RETRIEVE, (secret_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.retrieve") from exc
         for row in rows:

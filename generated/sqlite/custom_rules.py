@@ -117,7 +117,7 @@ class SQLiteCustomRuleRepository:
     async def get(self, entity_id: NotBlankStr) -> CustomRule | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id,))
+            rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.get") from exc
         for row in rows:
@@ -188,7 +188,7 @@ class SQLiteCustomRuleRepository:
     async def get_by_name(self, name: NotBlankStr) -> CustomRule | None:
         """The rule with this name, or None."""
         try:
-            rows = await self._conns.read(_M_GET_BY_NAME, (name,))
+            rows = await self._conns.read_point(_M_GET_BY_NAME, (name,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.get_by_name") from exc
         for row in rows:

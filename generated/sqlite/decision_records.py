@@ -222,7 +222,7 @@ class SQLiteDecisionRecordRepository:
     async def get(self, decision_id: NotBlankStr) -> DecisionRecord | None:
         """The decision with this id, or None."""
         try:
-            rows = await self._conns.read(_M_GET, (decision_id,))
+            rows = await self._conns.read_point(_M_GET, (decision_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.get") from exc
         for row in rows:

@@ -172,7 +172,7 @@ class SQLiteMessageRepository:
     ) -> Message | None:
         """The message with this id, only if it is on ``channel``."""
         try:
-            rows = await self._conns.read(_M_GET_BY_ID, (channel, message_id))
+            rows = await self._conns.read_point(_M_GET_BY_ID, (channel, message_id))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.get_by_id") from exc
         for row in rows:

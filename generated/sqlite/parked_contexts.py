@@ -91,7 +91,7 @@ class SQLiteParkedContextRepository:
     async def get(self, entity_id: NotBlankStr) -> ParkedContext | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id,))
+            rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.get") from exc
         for row in rows:
@@ -136,7 +136,7 @@ class SQLiteParkedContextRepository:
     async def get_by_approval(self, approval_id: NotBlankStr) -> ParkedContext | None:
         """The context parked on this approval, or None."""
         try:
-            rows = await self._conns.read(_M_GET_BY_APPROVAL, (approval_id,))
+            rows = await self._conns.read_point(_M_GET_BY_APPROVAL, (approval_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.get_by_approval") from exc
         for row in rows:

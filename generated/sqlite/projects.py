@@ -125,7 +125,7 @@ class SQLiteProjectRepository:
     async def get(self, entity_id: NotBlankStr) -> Project | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id,))
+            rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.get") from exc
         for row in rows:

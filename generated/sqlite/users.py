@@ -117,7 +117,7 @@ class SQLiteUserRepository:
     async def get(self, entity_id: NotBlankStr) -> User | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id,))
+            rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.get") from exc
         for row in rows:
@@ -188,7 +188,7 @@ class SQLiteUserRepository:
     async def get_by_username(self, username: NotBlankStr) -> User | None:
         """The user with this login name, or None."""
         try:
-            rows = await self._conns.read(_M_GET_BY_USERNAME, (username,))
+            rows = await self._conns.read_point(_M_GET_BY_USERNAME, (username,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.get_by_username") from exc
         for row in rows:

@@ -108,6 +108,25 @@ class SQLitePersistenceBackend(BackendBase):
             ) from exc
         return reader
 
+    def _open_inline(self, path: str) -> sqlite3.Connection | None:
+        """The loop-thread connection for point reads (see Connections.read_point).
+
+        Opened only for file databases in WAL mode, where a reader never waits
+        for the writer. ``busy_timeout = 0`` and a VM-step budget bound how
+        long a read can hold the event loop; past it the read is retried
+        through the reader thread.
+        """
+        try:
+            inline = sqlite3.connect(
+                path, isolation_level=None, uri=path.startswith("file:")
+            )
+            inline.execute("PRAGMA query_only = ON")
+            inline.execute("PRAGMA busy_timeout = 0")
+        except sqlite3.Error as exc:
+            logger.warning("sqlite inline reads disabled: %s", exc)
+            return None
+        return inline
+
     async def _connect(self) -> None:
         if self._db is not None:
             return
@@ -136,8 +155,12 @@ class SQLitePersistenceBackend(BackendBase):
         except PersistenceConnectionError:
             await db.close()
             raise
+        inline = (
+            self._open_inline(path) if wal and self._config.inline_point_reads else None
+        )
         self._db = db
-        self._conns = Connections(db, reader, self._write_lock)
+        self._conns = Connections(db, reader, self._write_lock, inline)
+        self._conns.warm_inline()
         # A failed migrate() keeps the backend unusable across reconnects,
         # until a later migrate() succeeds.
         self._repos = None if self._unusable_reason else self._build()
@@ -157,6 +180,8 @@ class SQLitePersistenceBackend(BackendBase):
         try:
             if conns is not None and conns.reader is not db:
                 await conns.reader.close()
+            if conns is not None and conns.inline is not None:
+                conns.inline.close()
             await db.close()
         except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
             logger.warning("sqlite close failed: %s", exc)
@@ -190,6 +215,8 @@ class SQLitePersistenceBackend(BackendBase):
             raise
         self._repos = self._build()
         self._unusable_reason = None
+        if self._conns is not None:
+            self._conns.warm_inline()
         if applied:
             logger.info("sqlite migrations applied: %s", ", ".join(applied))
 

@@ -8,6 +8,7 @@ family lives in exactly one place for this dialect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import re
 import sqlite3
@@ -153,6 +154,13 @@ async def transaction(db: aiosqlite.Connection, lock: WriteLock) -> AsyncIterato
         await db.execute("RELEASE SAVEPOINT synthorg_tx" if nested else "COMMIT")
 
 
+# An inline point read may run INLINE_BUDGET * INLINE_STEPS SQLite VM steps
+# (tens of microseconds; a key lookup needs well under a thousand) before it
+# is interrupted and retried through the reader thread.
+INLINE_STEPS = 1000
+INLINE_BUDGET = 20
+
+
 class Connections:
     """The connections a SQLite backend's repositories share.
 
@@ -165,14 +173,64 @@ class Connections:
     (it holds the lock) reads go to the writer, to see its own writes.
     """
 
-    __slots__ = ("db", "lock", "reader")
+    __slots__ = ("_steps", "db", "inline", "lock", "reader")
 
     def __init__(
-        self, db: aiosqlite.Connection, reader: aiosqlite.Connection, lock: WriteLock
+        self,
+        db: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        lock: WriteLock,
+        inline: sqlite3.Connection | None = None,
     ) -> None:
         self.db = db
         self.reader = reader
         self.lock = lock
+        self.inline = inline
+        self._steps = 0
+        if inline is not None:
+            # Called every INLINE_STEPS VM instructions, also while SQLite
+            # (re)reads its schema; a non-zero return interrupts.
+            inline.set_progress_handler(self._tick, INLINE_STEPS)
+
+    def warm_inline(self) -> None:
+        """Load the schema on the inline connection outside any read's budget.
+
+        After a migration SQLite re-reads the whole schema on first use; that
+        one-off parse must not count against (and defeat) point reads.
+        """
+        if self.inline is None:
+            return
+        self._steps = -1_000_000
+        # On failure, reads simply fall back to the reader thread.
+        with contextlib.suppress(sqlite3.Error):
+            self.inline.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
+
+    def _tick(self) -> int:
+        self._steps += 1
+        return 1 if self._steps > INLINE_BUDGET else 0
+
+    async def read_point(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
+        """A key or unique-index lookup: inline on the loop thread when safe.
+
+        The inline connection is read-only, WAL (never waits for a writer),
+        has ``busy_timeout = 0`` and a progress handler that interrupts a
+        statement after a small budget of VM steps: a point read finishes in
+        a few dozen microseconds or is abandoned and retried through the
+        reader thread. Inside the caller's own transaction it reads from the
+        writer, to see its own writes.
+        """
+        inline = self.inline
+        if inline is not None and not self.lock.held_by_current_task:
+            self._steps = 0  # each read gets the whole budget
+            cursor = inline.cursor()
+            try:
+                return cursor.execute(sql, params).fetchall()
+            except (sqlite3.OperationalError, sqlite3.ProgrammingError):
+                # Busy, over budget or another thread: take the thread hop.
+                # Closing the cursor resets the interrupted statement; SQLite
+                # keeps the connection "interrupted" while one stays active.
+                cursor.close()
+        return await self.read(sql, params)
 
     async def read(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
         """Run a read statement with committed-data isolation."""
