@@ -32,8 +32,8 @@ check: $(STAMP)
 	$(MAKE) --no-print-directory lint typecheck drift-check
 
 lint: $(STAMP)
-	$(PY) -m ruff check src codegen generated tests examples
-	$(PY) -m ruff format --check src codegen generated tests examples
+	$(PY) -m ruff check src codegen generated tests examples bench
+	$(PY) -m ruff format --check src codegen generated tests examples bench
 
 typecheck: $(STAMP)
 	$(PY) -m mypy src/synthorg codegen tests/support examples
