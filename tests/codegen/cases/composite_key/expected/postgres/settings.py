@@ -20,10 +20,16 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "version") VALUES (%s, %s, %s, %s) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "version" = excluded."version"'
 _GET = 'SELECT "namespace", "key", "value", "version" FROM "settings" WHERE "namespace" = %s AND "key" = %s'
 _DELETE = 'DELETE FROM "settings" WHERE "namespace" = %s AND "key" = %s'
 _LIST = 'SELECT "namespace", "key", "value", "version" FROM "settings" ORDER BY "namespace", "key" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_settings" (LIKE "settings" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = (
+    'COPY "_stage_settings" ("namespace", "key", "value", "version") FROM STDIN'
+)
+_STAGE_MERGE = 'INSERT INTO "settings" ("namespace", "key", "value", "version") SELECT "namespace", "key", "value", "version" FROM "_stage_settings" ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "version" = excluded."version"'
 
 
 def _from_row(row: Any) -> SettingRow:
@@ -113,12 +119,27 @@ class PostgresSettingRowRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {
+            (
+                entity.namespace,
+                entity.key,
+            ): entity
+            for entity in entities
+        }
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "settings.save_many")
             if isinstance(error, DuplicateRecordError):

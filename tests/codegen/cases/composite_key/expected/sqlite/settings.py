@@ -76,7 +76,7 @@ class SQLiteSettingRowRepository:
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id[0], entity_id[1]))
+            rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.get") from exc
         for row in rows:

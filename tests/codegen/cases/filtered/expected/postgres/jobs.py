@@ -23,10 +23,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "jobs" ("id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "queue_name" = excluded."queue_name", "state" = excluded."state", "attempts" = excluded."attempts", "external_ref" = excluded."external_ref", "labels" = excluded."labels", "payload" = excluded."payload", "finished_at" = excluded."finished_at", "created_at" = excluded."created_at"'
 _GET = 'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "jobs" WHERE "id" = %s'
 _LIST = 'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs" ORDER BY "created_at" DESC, "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_jobs" (LIKE "jobs" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_jobs" ("id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "jobs" ("id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at") SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "_stage_jobs" ON CONFLICT ("id") DO UPDATE SET "queue_name" = excluded."queue_name", "state" = excluded."state", "attempts" = excluded."attempts", "external_ref" = excluded."external_ref", "labels" = excluded."labels", "payload" = excluded."payload", "finished_at" = excluded."finished_at", "created_at" = excluded."created_at"'
 _EXISTING = 'SELECT "id" FROM "jobs" WHERE "id" = ANY(%s)'
 _QUERY = FilterSql(
     'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs"',
@@ -152,12 +156,21 @@ class PostgresJobRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "jobs.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -119,7 +119,7 @@ class SQLiteJobRepository:
     async def get(self, entity_id: NotBlankStr) -> Job | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id,))
+            rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.get") from exc
         for row in rows:

@@ -21,10 +21,14 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.types import NotBlankStr
 
+_STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "notes" ("id", "body", "pinned") VALUES (%s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "body" = excluded."body", "pinned" = excluded."pinned"'
 _GET = 'SELECT "id", "body", "pinned" FROM "notes" WHERE "id" = %s'
 _DELETE = 'DELETE FROM "notes" WHERE "id" = %s'
 _LIST = 'SELECT "id", "body", "pinned" FROM "notes" ORDER BY "id" LIMIT %s OFFSET %s'
+_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_notes" (LIKE "notes" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+_STAGE_COPY = 'COPY "_stage_notes" ("id", "body", "pinned") FROM STDIN'
+_STAGE_MERGE = 'INSERT INTO "notes" ("id", "body", "pinned") SELECT "id", "body", "pinned" FROM "_stage_notes" ON CONFLICT ("id") DO UPDATE SET "body" = excluded."body", "pinned" = excluded."pinned"'
 _EXISTING = 'SELECT "id" FROM "notes" WHERE "id" = ANY(%s)'
 
 
@@ -109,12 +113,21 @@ class PostgresNoteRepository:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
+        # A key repeated in the batch: the last one wins, as with executemany.
+        latest = {(entity.id,): entity for entity in entities}
+        params = [_params(entity) for entity in latest.values()]
         if not params:
             return
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
-                await cur.executemany(_UPSERT, params)
+                if len(params) < _STAGE_THRESHOLD:
+                    await cur.executemany(_UPSERT, params)
+                else:
+                    await cur.execute(_STAGE)
+                    async with cur.copy(_STAGE_COPY) as copy:
+                        for row in params:
+                            await copy.write_row(row)
+                    await cur.execute(_STAGE_MERGE)
         except psycopg.Error as exc:
             error = map_postgres_error(exc, "notes.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -77,7 +77,7 @@ class SQLiteNoteRepository:
     async def get(self, entity_id: NotBlankStr) -> Note | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read(_GET, (entity_id,))
+            rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "notes.get") from exc
         for row in rows:
