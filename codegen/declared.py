@@ -533,6 +533,14 @@ def _update(
     )
 
 
+def _update_binds(ctx: Context, dialect: Dialect) -> list[str]:
+    """Binds of ``UPDATE ... SET <non-key> = ... WHERE <key> = ...`` from ``entity``."""
+    non_key = [f for f in ctx.fields.values() if f not in ctx.key]
+    parts = [_bind(f, f"entity.{f.name}", dialect, f.optional) for f in non_key]
+    parts += [_bind(f, f"entity.{f.name}", dialect) for f in ctx.key]
+    return parts
+
+
 def _entity_param(ctx: Context) -> ParamIR:
     return ParamIR(name="entity", annotation=ctx.name)
 
@@ -580,8 +588,7 @@ def _update_entity(
                 sql=f"UPDATE {t} SET {sets} WHERE {_key_where(ctx, d)}{returning}",
             )
         )
-        parts = [_bind(f, f"entity.{f.name}", d, f.optional) for f in non_key]
-        parts += [_bind(f, f"entity.{f.name}", d) for f in ctx.key]
+        parts = _update_binds(ctx, d)
         binds[d] = _tuple(parts)
     return MethodIR(
         name,
@@ -714,8 +721,7 @@ def _compare_and_set(
                 f"AND {version.column} = {ph}{returning}",
             )
         )
-        parts = [_bind(f, f"entity.{f.name}", d, f.optional) for f in non_key]
-        parts += [_bind(f, f"entity.{f.name}", d) for f in ctx.key]
+        parts = _update_binds(ctx, d)
         parts.append(_bind(version, expected.name, d))
         binds[d] = _tuple(parts)
     return MethodIR(

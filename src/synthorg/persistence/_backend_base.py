@@ -103,9 +103,7 @@ class BackendBase(RepositoryAccessorsMixin):
                 raise PersistenceConnectionError(
                     f"{self._name} backend is unusable: {self._unusable_reason}"
                 )
-            raise PersistenceConnectionError(
-                f"{self._name} backend is not connected; call connect() first"
-            )
+            raise self._not_connected()
         return self._repos
 
     def _not_connected(self) -> PersistenceConnectionError:
