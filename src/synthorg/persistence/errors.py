@@ -26,6 +26,7 @@ __all__ = [
     "ArtifactTooLargeError",
     "ConstraintViolationError",
     "DuplicateRecordError",
+    "InvalidValueError",
     "MalformedRowError",
     "MigrationError",
     "MixedCurrencyAggregationError",
@@ -125,6 +126,29 @@ class ConstraintViolationError(QueryError):
         self.constraint: str = (
             constraint if constraint and constraint.strip() else UNKNOWN_CONSTRAINT
         )
+
+
+class InvalidValueError(ConstraintViolationError):
+    """An argument or a field value was refused before anything was written.
+
+    Raised for values the database could not store faithfully or that the
+    read path would refuse: a bad page window, a naive datetime, an integer
+    outside 64 bits, a float that is not finite, NUL or a lone surrogate in
+    text, an entity built with ``model_construct`` that does not validate,
+    a blank argument where the model requires text. ``constraint`` names
+    what was wrong as ``"<entity>.<field>"`` (or the argument's name), so
+    callers can branch on it without parsing the message.
+
+    A :class:`ConstraintViolationError` because the reference files invalid
+    parameters there; not retryable: the same value is refused again.
+    """
+
+    is_retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, field: str) -> None:
+        """Store the message; ``field`` becomes the constraint token too."""
+        super().__init__(message, constraint=field)
+        self.field: str = self.constraint
 
 
 class PersistenceVersionConflictError(QueryError):

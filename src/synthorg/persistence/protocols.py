@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from synthorg.persistence.errors import QueryError
+from synthorg.persistence.errors import InvalidValueError
 
 DEFAULT_PAGE_SIZE = 100
 """Default ``limit`` of every list method."""
@@ -24,15 +24,19 @@ FilterT_contra = TypeVar("FilterT_contra", contravariant=True)
 
 
 def check_pagination(limit: int, offset: int) -> None:
-    """Refuse a bad page window with :class:`QueryError` before any SQL runs.
+    """Refuse a bad page window with :class:`InvalidValueError` before any SQL.
 
     ``bool`` is an ``int`` subclass, so ``limit=True`` would otherwise page
     by one row; it is refused explicitly.
     """
     if type(limit) is not int or limit < 1:
-        raise QueryError(f"limit must be an int >= 1, got {limit!r}")
+        raise InvalidValueError(
+            f"limit must be an int >= 1, got {limit!r}", field="limit"
+        )
     if type(offset) is not int or offset < 0:
-        raise QueryError(f"offset must be an int >= 0, got {offset!r}")
+        raise InvalidValueError(
+            f"offset must be an int >= 0, got {offset!r}", field="offset"
+        )
 
 
 class IdKeyedRepository(Protocol[ModelT, KeyT_contra]):
@@ -161,7 +165,10 @@ def duplicate_keys(keys: Sequence[object]) -> list[object]:
 
 
 def require_aware(value: datetime) -> datetime:
-    """Refuse a naive datetime argument with :class:`QueryError`."""
+    """Refuse a naive datetime argument with :class:`InvalidValueError`."""
     if value.utcoffset() is None:
-        raise QueryError("a timezone-aware datetime is required, got a naive one")
+        raise InvalidValueError(
+            "a timezone-aware datetime is required, got a naive one",
+            field="datetime",
+        )
     return value
