@@ -5,11 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv generate check lint typecheck drift-check test demo bench bench-quick clean
+.PHONY: help venv generate check lint typecheck drift-check test soak demo bench bench-quick clean
 
 help:
 	@echo "make demo      run the demo on an embedded SQLite file"
 	@echo "make test      run every test (starts a throwaway PostgreSQL)"
+	@echo "make soak      the fault-injection suite for minutes, with figures"
 	@echo "make generate  regenerate generated/ from schema/"
 	@echo "make check     fail when generated/ is stale; lint; mypy --strict"
 
@@ -45,6 +46,11 @@ drift-check: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The fault-injection suite for longer (SYNTHORG_SOAK scales every trial
+# count); each test prints its figures (trials, acknowledged writes, lost).
+soak: $(STAMP)
+	SYNTHORG_SOAK=$${SYNTHORG_SOAK:-20} $(PY) -m pytest -q -s -m faults tests/faults
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
