@@ -33,6 +33,7 @@ from synthorg.persistence.sqlite.driver import (
     Connections,
     WriteLock,
     drain,
+    fetch,
     map_sqlite_error,
     rollback,
     transaction,
@@ -204,7 +205,7 @@ class SQLitePersistenceBackend(BackendBase):
         if self._db is None:
             return False
         try:
-            rows = await self._db.execute_fetchall("SELECT 1")
+            rows = await fetch(self._db, "SELECT 1")
         except (sqlite3.Error, ValueError):
             return False
         return list(rows) == [(1,)]
@@ -233,7 +234,7 @@ class SQLitePersistenceBackend(BackendBase):
             logger.info("sqlite migrations applied: %s", ", ".join(applied))
 
     def _transaction(self) -> AbstractAsyncContextManager[object]:
-        return transaction(self.get_db(), self._write_lock)
+        return transaction(self.get_db(), self._write_lock, "transaction")
 
     def _map_driver_error(self, exc: Exception) -> PersistenceError | None:
         if isinstance(exc, sqlite3.Error):
