@@ -242,9 +242,12 @@ Step = Callable[[PersistenceBackend, str], Awaitable[object]]
 Check = Callable[[Harness, str], Awaitable[None]]
 
 
-async def cancel_after(run: Awaitable[object], steps: int, delay: float) -> bool:
+async def cancel_after(
+    run: Awaitable[object], steps: int, delay: float, again: int | None = None
+) -> bool:
     """Run ``run`` as a task, cancel it after ``steps`` loop steps (or
-    ``delay`` seconds); True when it completed before the cancel."""
+    ``delay`` seconds), and with ``again`` once more that many steps later
+    (while it cleans up); True when it completed before the cancel."""
     job = asyncio.ensure_future(run)
     if delay:
         await asyncio.sleep(delay)
@@ -252,6 +255,10 @@ async def cancel_after(run: Awaitable[object], steps: int, delay: float) -> bool
         await asyncio.sleep(0)
     done = job.done()
     job.cancel()
+    if again is not None:
+        for _ in range(again):
+            await asyncio.sleep(0)
+        job.cancel()
     try:
         await asyncio.wait_for(asyncio.shield(job), WAIT)
     except asyncio.CancelledError:
@@ -273,6 +280,7 @@ async def sweep(
     verify_each: bool = True,
     max_steps: int = STEP_LIMIT,
     max_delay: float = 0.004,
+    again: int | None = None,
 ) -> None:
     """Cancel ``run`` at every loop step, then after seeded random delays."""
     rng = random.Random(f"cancel-{name}")
@@ -287,7 +295,7 @@ async def sweep(
             trial += 1
             if setup is not None:
                 await setup(h.backend, tag)
-            completed = await cancel_after(run(h.backend, tag), n, 0.0)
+            completed = await cancel_after(run(h.backend, tag), n, 0.0, again)
             await after(h, name, tag, check, verify_each)
             if completed:
                 break
@@ -303,7 +311,9 @@ async def sweep(
         if setup is not None:
             await setup(h.backend, tag)
         delay = rng.uniform(0, max_delay)
-        await cancel_after(run(h.backend, tag), 0, delay)
+        # Every other trial cancels twice: the second lands in the clean-up.
+        again = rng.randint(0, 4) if trial % 2 else None
+        await cancel_after(run(h.backend, tag), 0, delay, again)
         await after(h, name, tag, check, verify_each)
     await h.reopen_and_verify()
     report(
@@ -521,6 +531,17 @@ async def test_transaction_with_two_calls(harness: Harness) -> None:
             await b.settings.save(setting(tag, "k"))
 
     await sweep(harness, "transaction", run, together(1))
+
+
+async def test_transaction_cancelled_twice(harness: Harness) -> None:
+    """A second cancel, one loop step after the first, lands in the rollback."""
+
+    async def run(b: PersistenceBackend, tag: str) -> None:
+        async with b.transaction():
+            await b.tasks.save(task(tag))
+            await b.settings.save(setting(tag, "k"))
+
+    await sweep(harness, "transaction cancelled twice", run, together(1), again=1)
 
 
 async def test_nested_transaction(harness: Harness) -> None:
