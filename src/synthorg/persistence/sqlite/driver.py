@@ -155,7 +155,8 @@ class WriteLock:
 # ``execute_fetchall`` leaves it open when fetching raises, which pins the
 # connection's read snapshot), and recovery jobs run on the same thread. It
 # has had this shape since aiosqlite 0.11; the guard below fails at import,
-# not at the first write, if a release drops it (pyproject pins the range).
+# not at the first write, if a release drops it; pyproject.toml pins
+# aiosqlite below the next minor release (written against 0.22).
 # --------------------------------------------------------------------------
 
 if not inspect.iscoroutinefunction(getattr(aiosqlite.Connection, "_execute", None)):
@@ -209,8 +210,10 @@ def _rollback(conn: sqlite3.Connection, savepoint: str | None) -> None:
         return
     try:
         conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}").close()
-    except sqlite3.OperationalError:
-        return  # no such savepoint
+    except sqlite3.OperationalError as exc:
+        if "no such savepoint" in str(exc):
+            return
+        raise
     conn.execute(f"RELEASE SAVEPOINT {savepoint}").close()
 
 
@@ -250,7 +253,7 @@ async def _settle(db: aiosqlite.Connection, fn: Any, *args: Any) -> None:
             if job.cancelled():  # the loop itself is shutting down
                 raise
             cancelled = cancelled or exc
-        except (sqlite3.Error, ValueError):
+        except Exception:  # logged below
             break
     if not job.cancelled() and (error := job.exception()) is not None:
         logger.error("sqlite recovery %s failed: %s", fn.__name__, error)
