@@ -2,9 +2,11 @@
 
 The connection runs in autocommit mode (``isolation_level=None``) so a
 single-statement repository call is one hop to the aiosqlite thread with no
-separate BEGIN/COMMIT. Writes hold the backend's :class:`WriteLock`, which
-``write_context`` exposes for multi-statement transactions. File databases
-use WAL (readers do not block the writer); ``:memory:`` cannot.
+separate BEGIN/COMMIT. Writes hold the backend's :class:`WriteLock`.
+``transaction()`` makes a group of repository calls one ``BEGIN IMMEDIATE``
+transaction (all or nothing, also when cancelled); ``write_context`` only
+holds the lock (a lock, not a transaction). File databases use WAL (readers
+do not block the writer); ``:memory:`` cannot.
 """
 
 from __future__ import annotations
