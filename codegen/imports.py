@@ -163,6 +163,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         if "bulk" in kinds:
             modules[f"{PKG}.postgres.driver"].add("transaction")
         if "versioned_append" in kinds:
+            modules[f"{PKG}.postgres.driver"].add("savepoint_in_transaction")
             modules["psycopg"] = {"errors as pg_errors"}
             plain |= {"asyncio", "random"}
         if "Jsonb(" in codec_text:

@@ -349,3 +349,46 @@ async def test_sqlite_write_context_rolls_back_a_raw_transaction_it_left_open(
         assert ids == ["after"]
     finally:
         await backend.disconnect()
+
+
+async def test_versioned_append_in_racing_transactions(
+    backend: PersistenceBackend,
+) -> None:
+    """Two transactions append to one task: the second, finding its version
+    taken when the first commits, retries with the next one (PostgreSQL:
+    under a savepoint, so its transaction stays usable)."""
+    first_in = asyncio.Event()
+
+    def decision(record_id: str) -> DecisionRecord:
+        return DecisionRecord(
+            id=record_id,
+            task_id="raced",
+            executing_agent_id="exec",
+            reviewer_agent_id="rev",
+            decision=DecisionOutcome.APPROVED,
+            recorded_at=T0,
+        )
+
+    async def first() -> int:
+        async with backend.transaction():
+            stored = await backend.decision_records.append_with_next_version(
+                decision("d1")
+            )
+            first_in.set()
+            await asyncio.sleep(0.2)
+        return stored.version
+
+    async def second() -> int:
+        await first_in.wait()
+        async with backend.transaction():
+            await backend.tasks.save(task("alongside"))
+            stored = await backend.decision_records.append_with_next_version(
+                decision("d2")
+            )
+        return stored.version
+
+    versions = await asyncio.wait_for(asyncio.gather(first(), second()), 10)
+    assert sorted(versions) == [1, 2]
+    assert await backend.tasks.get("alongside") is not None
+    listed = await backend.decision_records.list_by_task("raced")
+    assert sorted(d.version for d in listed) == [1, 2]
