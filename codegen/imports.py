@@ -155,8 +155,6 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if dialect == "sqlite":
         plain = {"sqlite3"}
         modules[f"{PKG}.sqlite.driver"] = {"Connections", "map_sqlite_error"}
-        if "outcome" in kinds or "bulk" in kinds:
-            modules[f"{PKG}.sqlite.driver"].add("transaction")
         if "bulk" in kinds and len(e.key) == 1:
             modules.setdefault(f"{PKG}._codec", set()).add("json_dumps")
     else:
@@ -165,6 +163,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         if "bulk" in kinds:
             modules[f"{PKG}.postgres.driver"].add("transaction")
         if "versioned_append" in kinds:
+            modules[f"{PKG}.postgres.driver"].add("savepoint_in_transaction")
             modules["psycopg"] = {"errors as pg_errors"}
             plain |= {"asyncio", "random"}
         if "Jsonb(" in codec_text:

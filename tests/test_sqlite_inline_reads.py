@@ -116,6 +116,10 @@ class NoReader:
     async def execute_fetchall(self, *args: object) -> None:
         raise AssertionError("took the thread hop")
 
+    @property
+    def _conn(self) -> None:  # what the driver hands to the reader thread
+        raise AssertionError("took the thread hop")
+
 
 async def test_an_expensive_statement_is_interrupted_and_retried_off_loop(
     file_backend: SQLitePersistenceBackend,

@@ -22,6 +22,7 @@ from synthorg.persistence.postgres.driver import (
     Pool,
     connection,
     map_postgres_error,
+    savepoint_in_transaction,
     transaction,
 )
 from synthorg.persistence.protocols import (
@@ -198,7 +199,10 @@ class PostgresDecisionRecordRepository:
         """
         for attempt in range(_VERSION_RETRIES):
             try:
-                async with connection(self._pool) as conn:
+                async with (
+                    connection(self._pool) as conn,
+                    savepoint_in_transaction(conn),
+                ):
                     cur = await conn.execute(
                         _M_APPEND_WITH_NEXT_VERSION,
                         (

@@ -14,11 +14,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id"'
@@ -164,8 +160,7 @@ class SQLiteArtifactRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "artifacts.save_many")
             if isinstance(error, DuplicateRecordError):
@@ -203,13 +198,13 @@ class SQLiteArtifactRepository:
         (decided atomically with the write).
         """
         try:
-            async with transaction(self._db, self._lock):
-                rows = await self._db.execute_fetchall(
+            async with self._conns.transaction():
+                rows = await self._conns.write(
                     _M_SAVE_RETURNING_OUTCOME_INSERT, _params(entity)
                 )
                 if any(True for _ in rows):
                     return True
-                await self._db.execute_fetchall(
+                await self._conns.write(
                     _M_SAVE_RETURNING_OUTCOME_UPDATE,
                     (
                         entity.type.value,

@@ -24,11 +24,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 
 _INSERT = 'INSERT INTO "audit_entries" ("id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category", "action_type", "arguments_hash", "verdict", "risk_level", "reason", "matched_rules", "evaluation_duration_ms", "approval_id") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = (
@@ -165,8 +161,7 @@ class SQLiteAuditEntryRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_INSERT, params)
+            await self._conns.write_many(_INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "audit_entries.append_many")
             if isinstance(error, DuplicateRecordError):

@@ -20,11 +20,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 
 _INSERT = 'INSERT INTO "collaboration_metrics" ("id", "agent_id", "timestamp", "task_id", "counterpart_agent_id", "delegation_success", "delegation_response_seconds", "conflict_constructiveness", "meeting_contribution", "loop_triggered", "handoff_completeness", "interaction_summary") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = 'SELECT "id" FROM "collaboration_metrics" WHERE "id" IN (SELECT value FROM json_each(?))'
@@ -133,8 +129,7 @@ class SQLiteCollaborationMetricRecordRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_INSERT, params)
+            await self._conns.write_many(_INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "collaboration_metrics.append_many")
             if isinstance(error, DuplicateRecordError):

@@ -21,11 +21,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -143,8 +139,7 @@ class SQLiteCostRecordRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_INSERT, params)
+            await self._conns.write_many(_INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "cost_records.append_many")
             if isinstance(error, DuplicateRecordError):

@@ -14,11 +14,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "custom_rules" ("id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "metric_path" = excluded."metric_path", "comparator" = excluded."comparator", "threshold" = excluded."threshold", "severity" = excluded."severity", "target_altitudes" = excluded."target_altitudes", "enabled" = excluded."enabled", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
@@ -151,8 +147,7 @@ class SQLiteCustomRuleRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "custom_rules.save_many")
             if isinstance(error, DuplicateRecordError):

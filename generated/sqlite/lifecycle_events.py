@@ -20,11 +20,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 
 _INSERT = 'INSERT INTO "lifecycle_events" ("id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by", "details", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = (
@@ -132,8 +128,7 @@ class SQLiteAgentLifecycleEventRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_INSERT, params)
+            await self._conns.write_many(_INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "lifecycle_events.append_many")
             if isinstance(error, DuplicateRecordError):

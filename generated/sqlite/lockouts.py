@@ -13,11 +13,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "lockouts" ("username", "locked_until", "failure_count", "locked_at") VALUES (?, ?, ?, ?) ON CONFLICT ("username") DO UPDATE SET "locked_until" = excluded."locked_until", "failure_count" = excluded."failure_count", "locked_at" = excluded."locked_at"'
@@ -114,8 +110,7 @@ class SQLiteLockoutRecordRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "lockouts.save_many")
             if isinstance(error, DuplicateRecordError):

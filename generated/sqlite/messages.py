@@ -17,11 +17,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "messages" ("id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -121,8 +117,7 @@ class SQLiteMessageRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_INSERT, params)
+            await self._conns.write_many(_INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "messages.append_many")
             if isinstance(error, DuplicateRecordError):

@@ -14,11 +14,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("state_token") DO UPDATE SET "connection_name" = excluded."connection_name", "redirect_uri" = excluded."redirect_uri", "code_verifier" = excluded."code_verifier", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "connection_name_returned" = excluded."connection_name_returned"'
@@ -124,8 +120,7 @@ class SQLiteOAuthStateRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "oauth_states.save_many")
             if isinstance(error, DuplicateRecordError):

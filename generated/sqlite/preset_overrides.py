@@ -13,11 +13,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("preset_name") DO UPDATE SET "overrides" = excluded."overrides", "updated_by" = excluded."updated_by", "updated_at" = excluded."updated_at"'
@@ -115,8 +111,7 @@ class SQLitePresetOverrideRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "preset_overrides.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -13,11 +13,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "principle_overrides" ("scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("scope") DO UPDATE SET "principles" = excluded."principles", "restored_from_version" = excluded."restored_from_version", "restored_by" = excluded."restored_by", "reason" = excluded."reason", "restored_at" = excluded."restored_at"'
@@ -117,8 +113,7 @@ class SQLitePrincipleOverrideRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "principle_overrides.save_many")
             if isinstance(error, DuplicateRecordError):

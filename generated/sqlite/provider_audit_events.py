@@ -20,11 +20,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "provider_audit_events" ("id", "provider_name", "action", "actor", "timestamp", "before", "after", "details") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
@@ -119,8 +115,7 @@ class SQLiteProviderAuditEventRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_INSERT, params)
+            await self._conns.write_many(_INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "provider_audit_events.append_many")
             if isinstance(error, DuplicateRecordError):

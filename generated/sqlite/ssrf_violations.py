@@ -25,11 +25,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "ssrf_violations" ("id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -131,8 +127,7 @@ class SQLiteSsrfViolationRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_INSERT, params)
+            await self._conns.write_many(_INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "ssrf_violations.append_many")
             if isinstance(error, DuplicateRecordError):

@@ -24,11 +24,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
     require_aware,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 
 _INSERT = 'INSERT INTO "task_metrics" ("id", "agent_id", "task_id", "task_type", "complexity", "timestamp", "started_at", "is_success", "duration_seconds", "cost", "currency", "turns_used", "tokens_used", "quality_score") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = (
@@ -150,8 +146,7 @@ class SQLiteTaskMetricRecordRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_INSERT, params)
+            await self._conns.write_many(_INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "task_metrics.append_many")
             if isinstance(error, DuplicateRecordError):

@@ -13,11 +13,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("container_id") DO UPDATE SET "name" = excluded."name", "image" = excluded."image", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "state" = excluded."state", "labels" = excluded."labels", "created_at" = excluded."created_at", "last_seen_at" = excluded."last_seen_at"'
@@ -124,8 +120,7 @@ class SQLiteTrackedContainerRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "tracked_containers.save_many")
             if isinstance(error, DuplicateRecordError):

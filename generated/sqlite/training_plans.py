@@ -17,11 +17,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "training_plans" ("id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "agent_id" = excluded."agent_id", "source_agent_ids" = excluded."source_agent_ids", "content_types" = excluded."content_types", "max_items" = excluded."max_items", "require_review" = excluded."require_review", "config" = excluded."config", "status" = excluded."status", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "executed_at" = excluded."executed_at"'
@@ -162,8 +158,7 @@ class SQLiteTrainingPlanRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "training_plans.save_many")
             if isinstance(error, DuplicateRecordError):

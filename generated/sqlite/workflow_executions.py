@@ -17,11 +17,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "definition_id" = excluded."definition_id", "definition_revision" = excluded."definition_revision", "status" = excluded."status", "node_executions" = excluded."node_executions", "activated_by" = excluded."activated_by", "project" = excluded."project", "error" = excluded."error", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
@@ -160,8 +156,7 @@ class SQLiteWorkflowExecutionRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "workflow_executions.save_many")
             if isinstance(error, DuplicateRecordError):

@@ -8,10 +8,11 @@ after a failed ``migrate()``: every accessor goes through
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from synthorg.persistence._codec import dt_to_text, utc_now
-from synthorg.persistence.errors import PersistenceConnectionError
+from synthorg.persistence.errors import PersistenceConnectionError, PersistenceError
 from synthorg.persistence.generated.repositories import (
     Repositories,
     RepositoryAccessorsMixin,
@@ -36,10 +37,39 @@ class BackendBase(RepositoryAccessorsMixin):
         self._unusable_reason: str | None = None
         self._lockouts: LockoutRepository | None = None
 
-    # Dialect hooks: one transaction that repository calls join, and the
-    # NOTIFY publisher (PostgreSQL only).
+    # Dialect hooks: one transaction that repository calls join, the mapping
+    # of the driver's errors raised by BEGIN/COMMIT, and the NOTIFY
+    # publisher (PostgreSQL only).
     def _transaction(self) -> AbstractAsyncContextManager[object]:
         raise NotImplementedError
+
+    def _map_driver_error(self, exc: Exception) -> PersistenceError | None:
+        """The persistence error for a raw driver error (None: not one)."""
+        return None
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """All-or-nothing for a group of repository calls (see the Protocol).
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
+        """
+        self._repositories()  # connected, and not after a failed migrate()
+        return self._guarded_transaction(self._transaction())
+
+    @asynccontextmanager
+    async def _guarded_transaction(
+        self, inner: AbstractAsyncContextManager[object]
+    ) -> AsyncIterator[None]:
+        try:
+            async with inner:
+                yield
+        except Exception as exc:
+            # BEGIN, COMMIT or the checkout failed: a persistence error.
+            # Everything else (the block's own errors) passes unchanged.
+            mapped = self._map_driver_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     def _notifier(self) -> Notifier | None:
         return None
@@ -81,7 +111,7 @@ class BackendBase(RepositoryAccessorsMixin):
             raise ValueError("notify_channel must be 1 to 63 bytes (a PostgreSQL name)")
         repos = self._repositories()
         return EscalationQueue(
-            repos.escalations, self._transaction, notify_channel, self._notifier()
+            repos.escalations, self.transaction, notify_channel, self._notifier()
         )
 
     def build_ontology_versioning(self) -> OntologyVersioningService:

@@ -134,57 +134,67 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+class _AlreadyApplied(Exception):
+    """Ends a revision's transaction: another process applied it meanwhile."""
+
+
 async def migrate_sqlite(
     db: aiosqlite.Connection, lock: WriteLock, revisions: tuple[Revision, ...]
 ) -> list[str]:
-    """Apply pending revisions; returns the names applied."""
+    """Apply pending revisions; returns the names applied.
+
+    Each revision runs in the driver's cancellation-safe transaction: a
+    cancelled or failing migration rolls the current revision back before
+    the write lock is released, and foreign-key enforcement is restored
+    even when the task is cancelled meanwhile.
+    """
+    from synthorg.persistence.sqlite.driver import fetch, restore, transaction
+
     applied_now: list[str] = []
     async with lock:
         enforced = False
         try:
-            rows = await db.execute_fetchall("PRAGMA foreign_keys")
+            rows = await fetch(db, "PRAGMA foreign_keys")
             enforced = bool(next(iter(rows))[0])
-            await db.execute(_CREATE_TABLE)
+            await fetch(db, _CREATE_TABLE)
             for revision in revisions:
                 # Off around the transaction (a no-op inside one), as SQLite's
                 # documented table rebuild requires; checked before COMMIT.
-                await db.execute("PRAGMA foreign_keys = OFF")
+                await fetch(db, "PRAGMA foreign_keys = OFF")
                 # BEGIN IMMEDIATE takes SQLite's write lock on the file, so a
                 # second process waits here, then sees the revision recorded.
-                await db.execute("BEGIN IMMEDIATE")
                 try:
-                    rows = await db.execute_fetchall(
-                        f'SELECT revision, checksum FROM "{MIGRATIONS_TABLE}"'
-                    )
-                    applied = {str(r[0]): str(r[1]) for r in rows}
-                    _verify(applied, revisions)
-                    if revision.name in applied:
-                        await db.execute("ROLLBACK")
-                        continue
-                    for statement in split_sqlite(revision.sql):
-                        await db.execute(statement)
-                    violations = await db.execute_fetchall("PRAGMA foreign_key_check")
-                    if violations:
-                        raise MigrationError(
-                            f"revision {revision.name!r} leaves foreign key violations"
+                    async with transaction(db, lock):
+                        rows = await fetch(
+                            db, f'SELECT revision, checksum FROM "{MIGRATIONS_TABLE}"'
                         )
-                    await db.execute(
-                        f'INSERT INTO "{MIGRATIONS_TABLE}" VALUES (?, ?, ?)',
-                        (revision.name, revision.checksum, _now()),
-                    )
-                    await db.execute("COMMIT")
-                    applied_now.append(revision.name)
-                except BaseException:
-                    if db.in_transaction:
-                        await db.execute("ROLLBACK")
-                    raise
+                        applied = {str(r[0]): str(r[1]) for r in rows}
+                        _verify(applied, revisions)
+                        if revision.name in applied:
+                            raise _AlreadyApplied
+                        for statement in split_sqlite(revision.sql):
+                            await fetch(db, statement)
+                        if await fetch(db, "PRAGMA foreign_key_check"):
+                            raise MigrationError(
+                                f"revision {revision.name!r} leaves foreign key "
+                                "violations"
+                            )
+                        await fetch(
+                            db,
+                            f'INSERT INTO "{MIGRATIONS_TABLE}" VALUES (?, ?, ?)',
+                            (revision.name, revision.checksum, _now()),
+                        )
+                except _AlreadyApplied:
+                    continue
+                applied_now.append(revision.name)
         except MigrationError:
             raise
         except (sqlite3.Error, ValueError) as exc:
             raise MigrationError(f"sqlite migration failed: {exc}") from exc
         finally:
-            if enforced:
-                await db.execute("PRAGMA foreign_keys = ON")
+            # Also the barrier that keeps the lock until the worker thread
+            # has finished a cancelled statement.
+            await restore(db, "PRAGMA foreign_keys = ON" if enforced else None)
     return applied_now
 
 

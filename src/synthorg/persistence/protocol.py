@@ -21,6 +21,17 @@ from synthorg.persistence.types import NotBlankStr
 class PersistenceBackend(RepositoryAccessors, Protocol):
     """Lifecycle management for operational data storage.
 
+    Groups of calls: every repository call is atomic on its own. For a group
+    that must be all-or-nothing use :meth:`transaction`::
+
+        async with backend.transaction():
+            await backend.tasks.save(task)
+            await backend.users.save(user)
+
+    :meth:`write_context` is a lock, not a transaction: calls in its block
+    commit one by one, and a block that raises or is cancelled keeps those
+    that completed.
+
     Not ``runtime_checkable``: its accessors raise before ``connect()``, so
     an ``isinstance`` check would fail on a perfectly good backend. mypy
     checks conformance statically.
@@ -75,12 +86,39 @@ class PersistenceBackend(RepositoryAccessors, Protocol):
         """
         ...
 
-    def write_context(self) -> AbstractAsyncContextManager[None]:
-        """A fresh async context manager around mutating SQL.
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """A fresh async context manager: the block's repository calls are one
+        transaction, committed when the block ends, rolled back when it
+        raises or is cancelled at any await.
 
-        SQLite serialises writers on its single connection (re-entrant within
-        one task, so repository calls inside the block join it); PostgreSQL
-        yields immediately because pooled connections are already isolated.
+        Every repository call made in the block by the same task (and by
+        tasks it starts inside the block) joins the transaction; a nested
+        ``transaction()`` is a savepoint (its failure undoes only its part,
+        if the outer block catches the error). A cancellation propagates
+        after the rollback; if it lands while COMMIT runs, the transaction
+        is committed when COMMIT completed, else rolled back.
+
+        SQLite: ``BEGIN IMMEDIATE`` under the backend's write lock, so other
+        tasks' writes wait for the block and their reads see committed data
+        only; keep blocks short. PostgreSQL: one pooled connection for the
+        block (READ COMMITTED); other tasks proceed on their own connections.
+
+        Raises:
+            PersistenceConnectionError: If not connected (or after a failed
+                ``migrate()``), or the connection is lost.
+            PersistenceError: If BEGIN or COMMIT fails (mapped as any call).
+        """
+        ...
+
+    def write_context(self) -> AbstractAsyncContextManager[None]:
+        """A fresh async context manager: a lock, NOT a transaction.
+
+        SQLite serialises writers on its single connection for the block
+        (re-entrant within one task, so repository calls inside the block
+        do not deadlock); PostgreSQL yields immediately because pooled
+        connections are already isolated. Each call in the block commits on
+        its own: a block that raises or is cancelled keeps the calls that
+        completed. Use :meth:`transaction` for all-or-nothing.
         """
         ...
 

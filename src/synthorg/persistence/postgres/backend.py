@@ -16,11 +16,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from synthorg.persistence._backend_base import BackendBase
 from synthorg.persistence.config import PostgresConfig
-from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
+from synthorg.persistence.errors import (
+    MigrationError,
+    PersistenceConnectionError,
+    PersistenceError,
+)
 from synthorg.persistence.generated.postgres import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_postgres
 from synthorg.persistence.postgres.driver import (
@@ -162,6 +166,11 @@ class PostgresPersistenceBackend(BackendBase):
     def _transaction(self) -> AbstractAsyncContextManager[object]:
         return transaction(self.get_db())
 
+    def _map_driver_error(self, exc: Exception) -> PersistenceError | None:
+        if isinstance(exc, (psycopg.Error, PoolTimeout)):
+            return map_postgres_error(exc, "transaction")
+        return None
+
     def _notifier(self) -> Notifier:
         pool = self.get_db()
 
@@ -193,7 +202,10 @@ class PostgresPersistenceBackend(BackendBase):
 
     @asynccontextmanager
     async def write_context(self) -> AsyncIterator[None]:
-        """No mutual exclusion: pooled connections are already isolated."""
+        """No mutual exclusion: pooled connections are already isolated.
+
+        Not a transaction either: use :meth:`transaction` for all-or-nothing.
+        """
         yield
 
 

@@ -8,13 +8,14 @@ persistence error.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from types import TracebackType
 from typing import TypeAlias
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -114,3 +115,22 @@ async def transaction(pool: Pool) -> AsyncIterator[psycopg.AsyncConnection[Tuple
             yield conn
         finally:
             _CURRENT.reset(token)
+
+
+_NO_SAVEPOINT = nullcontext()
+
+
+def savepoint_in_transaction(
+    conn: psycopg.AsyncConnection[TupleRow],
+) -> AbstractAsyncContextManager[object]:
+    """A savepoint around a statement that may fail, inside a transaction only.
+
+    In a transaction a failed statement aborts it; a statement the caller
+    retries (a version number taken by a concurrent writer) runs under a
+    savepoint so the retry, and the caller's transaction, stay usable.
+    Outside one (autocommit) there is nothing to protect and no round trip
+    to add.
+    """
+    if conn.info.transaction_status == TransactionStatus.IDLE:
+        return _NO_SAVEPOINT
+    return conn.transaction()

@@ -2,9 +2,11 @@
 
 The connection runs in autocommit mode (``isolation_level=None``) so a
 single-statement repository call is one hop to the aiosqlite thread with no
-separate BEGIN/COMMIT. Writes hold the backend's :class:`WriteLock`, which
-``write_context`` exposes for multi-statement transactions. File databases
-use WAL (readers do not block the writer); ``:memory:`` cannot.
+separate BEGIN/COMMIT. Writes hold the backend's :class:`WriteLock`.
+``transaction()`` makes a group of repository calls one ``BEGIN IMMEDIATE``
+transaction (all or nothing, also when cancelled); ``write_context`` only
+holds the lock (a lock, not a transaction). File databases use WAL (readers
+do not block the writer); ``:memory:`` cannot.
 """
 
 from __future__ import annotations
@@ -20,11 +22,24 @@ import aiosqlite
 
 from synthorg.persistence._backend_base import BackendBase
 from synthorg.persistence.config import SQLiteConfig
-from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
+from synthorg.persistence.errors import (
+    MigrationError,
+    PersistenceConnectionError,
+    PersistenceError,
+    QueryError,
+)
 from synthorg.persistence.generated.repositories import Repositories
 from synthorg.persistence.generated.sqlite import build_repositories
 from synthorg.persistence.migrations import load_revisions, migrate_sqlite
-from synthorg.persistence.sqlite.driver import Connections, WriteLock, transaction
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    WriteLock,
+    drain,
+    fetch,
+    map_sqlite_error,
+    rollback,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 if TYPE_CHECKING:
@@ -192,7 +207,7 @@ class SQLitePersistenceBackend(BackendBase):
         if self._db is None:
             return False
         try:
-            rows = await self._db.execute_fetchall("SELECT 1")
+            rows = await fetch(self._db, "SELECT 1")
         except (sqlite3.Error, ValueError):
             return False
         return list(rows) == [(1,)]
@@ -221,7 +236,12 @@ class SQLitePersistenceBackend(BackendBase):
             logger.info("sqlite migrations applied: %s", ", ".join(applied))
 
     def _transaction(self) -> AbstractAsyncContextManager[object]:
-        return transaction(self.get_db(), self._write_lock)
+        return transaction(self.get_db(), self._write_lock, "transaction")
+
+    def _map_driver_error(self, exc: Exception) -> PersistenceError | None:
+        if isinstance(exc, sqlite3.Error):
+            return map_sqlite_error(exc, "transaction")
+        return None
 
     def _build(self) -> Repositories:
         assert self._conns is not None
@@ -235,9 +255,32 @@ class SQLitePersistenceBackend(BackendBase):
 
     @asynccontextmanager
     async def write_context(self) -> AsyncIterator[None]:
-        """Hold the shared write lock for the block (re-entrant per task)."""
+        """Hold the shared write lock for the block (re-entrant per task).
+
+        A lock, not a transaction: each repository call in the block commits
+        on its own, so a block that fails or is cancelled keeps the calls
+        that completed. Use :meth:`transaction` for all-or-nothing.
+
+        The lock is released only once the connection's thread has finished
+        the block's statements. A transaction the block began itself (a raw
+        ``BEGIN`` on :meth:`get_db`) and did not end is rolled back before
+        the lock is released; on a normal exit that is an error.
+        """
+        db = self._db
         async with self._write_lock:
-            yield
+            outer = db is None or db.in_transaction
+            try:
+                yield
+            except BaseException:
+                if db is not None:
+                    await (drain(db) if outer else rollback(db))
+                raise
+            if not outer and db is not None and self._db is db and db.in_transaction:
+                await rollback(db)
+                raise QueryError(
+                    "write_context: the block left the transaction it began open; "
+                    "it was rolled back (use backend.transaction())"
+                )
 
 
 if TYPE_CHECKING:  # mypy proves the backend satisfies the protocol

@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import inspect
+import itertools
+import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +29,8 @@ from synthorg.persistence.errors import (
     PersistenceError,
     QueryError,
 )
+
+logger = logging.getLogger(__name__)
 
 _CHECK = re.compile(r"CHECK constraint failed: (.+)$")
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: (.+)$")
@@ -130,28 +135,226 @@ class WriteLock:
             self._lock.release()
 
 
+# --------------------------------------------------------------------------
+# Statements on the aiosqlite worker thread, safe under cancellation
+#
+# aiosqlite runs every call on one worker thread per connection, fed by a FIFO
+# queue. Cancelling the coroutine that awaits a call does not stop the call:
+# the statement (BEGIN, an INSERT, COMMIT) still runs on the thread. So every
+# path that holds the write lock keeps holding it until the worker has
+# finished what it queued, and a transaction that is cancelled or fails is
+# rolled back on the same connection *before* the lock is released: the
+# rollback is queued as soon as the cancellation is seen (FIFO: it runs right
+# after the interrupted statement) and awaited to completion even if the task
+# is cancelled again meanwhile; the CancelledError then propagates. A
+# cancellation is never absorbed and turned into a commit.
+#
+# ``aiosqlite.Connection._execute(fn, *args)`` (run ``fn(*args)`` on the
+# connection's thread, return its result) is private API, used for two
+# reasons: a statement's cursor is closed on every path (aiosqlite's
+# ``execute_fetchall`` leaves it open when fetching raises, which pins the
+# connection's read snapshot), and recovery jobs run on the same thread. It
+# has had this shape since aiosqlite 0.11; the guard below fails at import,
+# not at the first write, if a release drops it; pyproject.toml pins
+# aiosqlite below the next minor release (written against 0.22).
+# --------------------------------------------------------------------------
+
+if not inspect.iscoroutinefunction(getattr(aiosqlite.Connection, "_execute", None)):
+    raise ImportError(
+        "synthorg.persistence.sqlite needs aiosqlite.Connection._execute(fn, *args) "
+        f"(aiosqlite {aiosqlite.__version__} lacks it)"
+    )
+
+# ``_execute(db, fn, *args)``: the unbound method, typed once.
+_on_thread: Callable[..., Awaitable[Any]] = aiosqlite.Connection._execute
+_SAVEPOINTS = itertools.count(1)
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Any) -> list[sqlite3.Row]:
+    """Worker thread: run ``sql``, fetch every row, release the statement."""
+    cursor = conn.cursor()
+    try:
+        return cursor.execute(sql, params).fetchall()
+    finally:
+        # Resets the statement even when fetching raised (a stored value
+        # that cannot be decoded): an unreset statement keeps the read
+        # transaction, and so the connection's WAL snapshot, open.
+        cursor.close()
+
+
+def _executemany(conn: sqlite3.Connection, sql: str, rows: Iterable[Any]) -> None:
+    """Worker thread: ``executemany`` that releases its statement on every path."""
+    cursor = conn.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def _barrier(conn: sqlite3.Connection) -> None:
+    """Worker thread: nothing; completes once everything queued before it has."""
+
+
+def _rollback(conn: sqlite3.Connection, savepoint: str | None) -> None:
+    """Worker thread: undo the transaction (or savepoint) the caller began.
+
+    A top-level call rolls back whatever transaction is open: under the
+    write lock, with the connection idle at ``BEGIN``, that can only be the
+    caller's. If ``COMMIT`` already completed there is nothing open and
+    nothing to do. A savepoint that was never created, or already released
+    into the enclosing transaction, is left to that transaction.
+    """
+    if savepoint is None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK").close()
+        return
+    try:
+        conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}").close()
+    except sqlite3.OperationalError as exc:
+        if "no such savepoint" in str(exc):
+            return
+        raise
+    conn.execute(f"RELEASE SAVEPOINT {savepoint}").close()
+
+
+def _conn(db: aiosqlite.Connection) -> sqlite3.Connection:
+    # ValueError("no active connection") once closed, as aiosqlite raises.
+    return db._conn
+
+
+async def fetch(db: aiosqlite.Connection, sql: str, params: Any = ()) -> list[Any]:
+    """One statement on ``db``'s thread: every row, the statement released.
+
+    The same single hop as ``execute_fetchall``.
+    """
+    rows: list[Any] = await _on_thread(db, _fetchall, _conn(db), sql, params)
+    return rows
+
+
+async def _settle(db: aiosqlite.Connection, fn: Any, *args: Any) -> None:
+    """Queue ``fn(*args)`` on ``db``'s thread now and wait until it has run.
+
+    Runs after everything already queued (one FIFO thread). Waits through
+    further cancellations of the calling task and re-raises the first one
+    afterwards, so the caller's lock outlives the worker's work. An error of
+    ``fn`` is logged, not raised: the caller is already propagating the
+    exception that made it recover.
+    """
+    try:
+        conn = _conn(db)
+    except ValueError:
+        return  # closed: closing the connection rolled any transaction back
+    job = asyncio.ensure_future(_on_thread(db, fn, conn, *args))
+    cancelled: asyncio.CancelledError | None = None
+    while not job.done():
+        try:
+            await asyncio.shield(job)
+        except asyncio.CancelledError as exc:
+            if job.cancelled():  # the loop itself is shutting down
+                raise
+            cancelled = cancelled or exc
+        except Exception:  # logged below
+            break
+    if not job.cancelled() and (error := job.exception()) is not None:
+        logger.error("sqlite recovery %s failed: %s", fn.__name__, error)
+    if cancelled is not None:
+        raise cancelled
+
+
+async def drain(db: aiosqlite.Connection) -> None:
+    """Wait until ``db``'s thread has finished everything queued so far."""
+    await _settle(db, _barrier)
+
+
+async def rollback(db: aiosqlite.Connection) -> None:
+    """:func:`drain`, then roll back the transaction open on ``db``, if any.
+
+    Only for the holder of the write lock whose own transaction it is.
+    Completes even when the task is cancelled meanwhile (re-raised after).
+    """
+    await _settle(db, _rollback, None)
+
+
+def _maybe_execute(conn: sqlite3.Connection, sql: str | None) -> None:
+    if sql is not None:
+        conn.execute(sql).close()
+
+
+async def restore(db: aiosqlite.Connection, sql: str | None) -> None:
+    """:func:`drain`, then run ``sql`` (a setting to put back), if any.
+
+    Completes even when the task is cancelled meanwhile (the cancellation
+    is re-raised after); a failure is logged.
+    """
+    await _settle(db, _maybe_execute, sql)
+
+
 @asynccontextmanager
-async def transaction(db: aiosqlite.Connection, lock: WriteLock) -> AsyncIterator[None]:
+async def transaction(
+    db: aiosqlite.Connection, lock: WriteLock, operation: str | None = None
+) -> AsyncIterator[None]:
     """One transaction on the shared connection, under the write lock.
 
     ``BEGIN IMMEDIATE`` takes SQLite's write lock up front (no upgrade
-    deadlock with another process); inside an open transaction a SAVEPOINT
-    nests instead. Repository calls made in the block by the same task join
-    it, because the lock is re-entrant per task. Any exception rolls back.
+    deadlock with another process); inside an open transaction a uniquely
+    named SAVEPOINT nests instead. Repository calls made in the block by the
+    same task join it, because the lock is re-entrant per task.
+
+    Any exception, and a cancellation at any await (BEGIN, a statement in
+    the block, COMMIT), ends with the connection clean before the lock is
+    released: rolled back, or committed when the COMMIT itself completed;
+    the exception (CancelledError included) then propagates. With
+    ``operation``, a failing BEGIN/COMMIT raises the mapped persistence
+    error naming it; without, the raw ``sqlite3`` error (callers map it).
     """
     async with lock:
-        nested = db.in_transaction
-        await db.execute("SAVEPOINT synthorg_tx" if nested else "BEGIN IMMEDIATE")
+        try:
+            conn = _conn(db)
+        except ValueError as exc:
+            if operation is None:
+                raise
+            raise map_sqlite_error(exc, operation) from exc
+        savepoint = f"synthorg_sp{next(_SAVEPOINTS)}" if conn.in_transaction else None
+        try:
+            await _on_thread(
+                db,
+                _execute,
+                conn,
+                "BEGIN IMMEDIATE" if savepoint is None else f"SAVEPOINT {savepoint}",
+            )
+        except asyncio.CancelledError:
+            # BEGIN may still run (or have run) on the thread: undo it there.
+            await _settle(db, _rollback, savepoint)
+            raise
+        except (sqlite3.Error, ValueError) as exc:
+            # A failed BEGIN opened nothing: there is nothing of ours to undo.
+            if operation is None:
+                raise
+            raise map_sqlite_error(exc, operation) from exc
         try:
             yield
         except BaseException:
-            if nested:
-                await db.execute("ROLLBACK TO SAVEPOINT synthorg_tx")
-                await db.execute("RELEASE SAVEPOINT synthorg_tx")
-            elif db.in_transaction:
-                await db.execute("ROLLBACK")
+            await _settle(db, _rollback, savepoint)
             raise
-        await db.execute("RELEASE SAVEPOINT synthorg_tx" if nested else "COMMIT")
+        try:
+            await _on_thread(
+                db,
+                _execute,
+                conn,
+                "COMMIT" if savepoint is None else f"RELEASE SAVEPOINT {savepoint}",
+            )
+        except BaseException as exc:
+            # Cancelled (the COMMIT may yet complete: then nothing is open
+            # and nothing is undone) or failed (e.g. busy): roll back.
+            await _settle(db, _rollback, savepoint)
+            if operation is None or not isinstance(exc, (sqlite3.Error, ValueError)):
+                raise
+            raise map_sqlite_error(exc, operation) from exc
+
+
+def _execute(conn: sqlite3.Connection, sql: str) -> None:
+    """Worker thread: one statement without rows (BEGIN, COMMIT, ...)."""
+    conn.execute(sql).close()
 
 
 # An inline point read may run INLINE_BUDGET * INLINE_STEPS SQLite VM steps
@@ -227,8 +430,13 @@ class Connections:
                 return cursor.execute(sql, params).fetchall()
             except (sqlite3.OperationalError, sqlite3.ProgrammingError):
                 # Busy, over budget or another thread: take the thread hop.
-                # Closing the cursor resets the interrupted statement; SQLite
-                # keeps the connection "interrupted" while one stays active.
+                # (Also a value that cannot be decoded: the reader thread
+                # then raises the same error.)
+                pass
+            finally:
+                # Resets the statement on every path: SQLite keeps the
+                # connection "interrupted", and its read snapshot open,
+                # while one stays active.
                 cursor.close()
         return await self.read(sql, params)
 
@@ -236,15 +444,43 @@ class Connections:
         """Run a read statement with committed-data isolation."""
         lock = self.lock
         if lock.held_by_current_task:
-            return await self.db.execute_fetchall(sql, params)
+            return await fetch(self.db, sql, params)
         if self.reader is not self.db:
-            return await self.reader.execute_fetchall(sql, params)
+            return await fetch(self.reader, sql, params)
         if lock.locked():
             async with lock:
-                return await self.db.execute_fetchall(sql, params)
-        return await self.db.execute_fetchall(sql, params)
+                return await fetch(self.db, sql, params)
+        return await fetch(self.db, sql, params)
 
     async def write(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
-        """Run one write statement under the write lock (autocommit)."""
+        """Run one write statement under the write lock (autocommit).
+
+        Cancelled, the statement may still complete on the worker thread:
+        the lock is held until it has, so no other writer's statement or
+        transaction starts while it runs.
+        """
         async with self.lock:
-            return await self.db.execute_fetchall(sql, params)
+            db = self.db
+            try:
+                rows: list[Any] = await _on_thread(
+                    db, _fetchall, _conn(db), sql, params
+                )
+                return rows
+            except asyncio.CancelledError:
+                await drain(db)
+                raise
+
+    async def write_many(self, sql: str, rows: Sequence[Any]) -> None:
+        """``executemany`` in one transaction: every row is written or none.
+
+        Joins (as a savepoint) the caller's open transaction.
+        """
+        db = self.db
+        async with transaction(db, self.lock):
+            await _on_thread(db, _executemany, _conn(db), sql, rows)
+
+    def transaction(
+        self, operation: str | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        """:func:`transaction` on these connections (see there)."""
+        return transaction(self.db, self.lock, operation)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
-from synthorg.persistence.sqlite.driver import map_sqlite_error, transaction
+from synthorg.persistence.sqlite.driver import map_sqlite_error
 
 if TYPE_CHECKING:
     from synthorg.persistence.generated.sqlite.fine_tune_checkpoints import (
@@ -30,12 +30,13 @@ async def set_active(
     Clearing first keeps the partial unique index (one active row) satisfied
     at every step. ``BEGIN IMMEDIATE`` under the backend's write lock
     serializes concurrent callers; ``deactivate_all`` (generated) joins the
-    transaction. A missing checkpoint rolls everything back.
+    transaction. A missing checkpoint, an error or a cancellation rolls
+    everything back.
     """
     try:
-        async with transaction(repo._db, repo._lock):
+        async with repo._conns.transaction():
             await repo.deactivate_all()
-            rows = await repo._db.execute_fetchall(_ACTIVATE, (checkpoint_id,))
+            rows = await repo._conns.write(_ACTIVATE, (checkpoint_id,))
             if not rows:
                 raise _Missing
     except _Missing:

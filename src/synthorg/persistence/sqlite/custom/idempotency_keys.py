@@ -14,7 +14,7 @@ from synthorg.persistence.idempotency import (
     new_claim,
     refused,
 )
-from synthorg.persistence.sqlite.driver import map_sqlite_error, transaction
+from synthorg.persistence.sqlite.driver import map_sqlite_error
 
 if TYPE_CHECKING:
     from synthorg.persistence.generated.sqlite.idempotency_keys import (
@@ -40,8 +40,8 @@ async def claim(
     stamp = dt_to_text(now)
     params = (scope, key, token, stamp, stamp, dt_to_text(expires_at))
     try:
-        async with transaction(repo._db, repo._lock):
-            rows = list(await repo._db.execute_fetchall(_CLAIM, params))
+        async with repo._conns.transaction():
+            rows = list(await repo._conns.write(_CLAIM, params))
             if rows:
                 attempts, error = rows[0]
                 return claimed(token, attempts, error, expires_at)

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from synthorg.persistence.sqlite.driver import map_sqlite_error, transaction
+from synthorg.persistence.sqlite.driver import map_sqlite_error
 
 if TYPE_CHECKING:
     from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
@@ -32,7 +32,7 @@ async def set_many(
     """
     expected = expected_updated_at_map or {}
     try:
-        async with transaction(repo._db, repo._lock):
+        async with repo._conns.transaction():
             for item in items:
                 version = expected.get((item.namespace, item.key))
                 if not await repo.set_if_unchanged(item, version):

@@ -12,11 +12,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.sqlite.driver import (
-    Connections,
-    map_sqlite_error,
-    transaction,
-)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "version") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "version" = excluded."version"'
 _GET = 'SELECT "namespace", "key", "value", "version" FROM "settings" WHERE "namespace" = ? AND "key" = ?'
@@ -110,8 +106,7 @@ class SQLiteSettingRowRepository:
         if not params:
             return
         try:
-            async with transaction(self._db, self._lock):
-                await self._db.executemany(_UPSERT, params)
+            await self._conns.write_many(_UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             error = map_sqlite_error(exc, "settings.save_many")
             if isinstance(error, DuplicateRecordError):
