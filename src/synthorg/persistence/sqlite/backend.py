@@ -14,7 +14,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiosqlite
 
@@ -23,14 +23,60 @@ from synthorg.persistence.config import SQLiteConfig
 from synthorg.persistence.errors import MigrationError, PersistenceConnectionError
 from synthorg.persistence.generated.repositories import Repositories
 from synthorg.persistence.generated.sqlite import build_repositories
-from synthorg.persistence.migrations import load_revisions, migrate_sqlite
-from synthorg.persistence.sqlite.driver import Connections, WriteLock, transaction
+from synthorg.persistence.migrations import (
+    Revision,
+    applied_sqlite,
+    load_revisions,
+    migrate_sqlite,
+)
+from synthorg.persistence.sqlite.driver import (
+    Connections,
+    WriteLock,
+    map_sqlite_error,
+    transaction,
+)
 from synthorg.persistence.types import NotBlankStr
 
 if TYPE_CHECKING:
     from synthorg.persistence.protocol import PersistenceBackend
 
 logger = logging.getLogger(__name__)
+
+
+def _strict_identifiers(conn: sqlite3.Connection) -> bool:
+    """Make an unknown double-quoted identifier an error, where SQLite allows.
+
+    By default SQLite reads ``"name"`` as the string ``'name'`` when no
+    column ``name`` exists (its legacy double-quoted-string fallback), so a
+    query naming a missing column returns the column's name as data.
+    ``SQLITE_DBCONFIG_DQS_DML``/``DQS_DDL`` turn the fallback off; Python
+    exposes them (``Connection.setconfig``) from 3.12. On older Pythons the
+    fallback stays and the revision check at ``connect()`` is what keeps
+    code from running against a schema it does not match.
+    """
+    setconfig = getattr(conn, "setconfig", None)
+    dml = getattr(sqlite3, "SQLITE_DBCONFIG_DQS_DML", None)
+    ddl = getattr(sqlite3, "SQLITE_DBCONFIG_DQS_DDL", None)
+    if setconfig is None or dml is None or ddl is None:
+        return False
+    setconfig(dml, False)
+    setconfig(ddl, False)
+    return True
+
+
+class _StrictConnection(sqlite3.Connection):
+    """A connection with the double-quoted-string fallback off (Python 3.12+)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _strict_identifiers(self)
+
+
+# Only where it has an effect: on older Pythons the plain class is used.
+STRICT_IDENTIFIERS = hasattr(sqlite3.Connection, "setconfig") and hasattr(
+    sqlite3, "SQLITE_DBCONFIG_DQS_DML"
+)
+_FACTORY: dict[str, Any] = {"factory": _StrictConnection} if STRICT_IDENTIFIERS else {}
 
 
 def _is_memory(path: str) -> bool:
@@ -88,7 +134,7 @@ class SQLitePersistenceBackend(BackendBase):
     async def _open(self, path: str) -> aiosqlite.Connection:
         try:
             return await aiosqlite.connect(
-                path, isolation_level=None, uri=path.startswith("file:")
+                path, isolation_level=None, uri=path.startswith("file:"), **_FACTORY
             )
         except (sqlite3.Error, OSError) as exc:
             raise PersistenceConnectionError(
@@ -117,8 +163,8 @@ class SQLitePersistenceBackend(BackendBase):
         through the reader thread.
         """
         try:
-            inline = sqlite3.connect(
-                path, isolation_level=None, uri=path.startswith("file:")
+            inline: sqlite3.Connection = sqlite3.connect(
+                path, isolation_level=None, uri=path.startswith("file:"), **_FACTORY
             )
             inline.execute("PRAGMA query_only = ON")
             inline.execute("PRAGMA busy_timeout = 0")
@@ -143,6 +189,8 @@ class SQLitePersistenceBackend(BackendBase):
                 await db.execute("PRAGMA synchronous = NORMAL")
                 limit = int(self._config.journal_size_limit)
                 await db.execute(f"PRAGMA journal_size_limit = {limit}")
+            # One query: is the database at this code's revisions?
+            applied = await applied_sqlite(db)
         except sqlite3.Error as exc:
             await db.close()
             raise PersistenceConnectionError(
@@ -164,6 +212,7 @@ class SQLitePersistenceBackend(BackendBase):
         # A failed migrate() keeps the backend unusable across reconnects,
         # until a later migrate() succeeds.
         self._repos = None if self._unusable_reason else self._build()
+        self._check_schema(applied)
         logger.info("sqlite backend connected (path=%s)", path)
 
     async def disconnect(self) -> None:
@@ -210,11 +259,9 @@ class SQLitePersistenceBackend(BackendBase):
                 db, self._write_lock, load_revisions("sqlite")
             )
         except MigrationError as exc:
-            self._repos = None
-            self._unusable_reason = f"the last migrate() failed: {exc}"
+            self._migration_failed(exc)
             raise
-        self._repos = self._build()
-        self._unusable_reason = None
+        self._migrated(self._build())
         if self._conns is not None:
             self._conns.warm_inline()
         if applied:
@@ -222,6 +269,15 @@ class SQLitePersistenceBackend(BackendBase):
 
     def _transaction(self) -> AbstractAsyncContextManager[object]:
         return transaction(self.get_db(), self._write_lock)
+
+    def _revisions(self) -> tuple[Revision, ...]:
+        return load_revisions("sqlite")
+
+    async def _read_applied(self) -> dict[str, str]:
+        try:
+            return await applied_sqlite(self.get_db())
+        except sqlite3.Error as exc:
+            raise map_sqlite_error(exc, "migration_status") from exc
 
     def _build(self) -> Repositories:
         assert self._conns is not None
