@@ -999,7 +999,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         foreign_keys=(),
         methods=(
             ("mark_consumed", "affect"),
-            ("cleanup_expired", "affect"),
+            ("cleanup_expired", "custom"),
         ),
         unique_indexes=(),
     ),
