@@ -7,7 +7,11 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.postgres.custom import oauth_states as _custom
 from synthorg.persistence.postgres.driver import (
@@ -145,6 +149,9 @@ class PostgresOAuthStateRepository:
             error = map_postgres_error(exc, "oauth_states.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def mark_consumed(
