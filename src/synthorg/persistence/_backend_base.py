@@ -110,7 +110,11 @@ class BackendBase(RepositoryAccessorsMixin):
         self._schema_error = None
 
     def build_lockouts(self, auth_config: AuthConfig) -> LockoutRepository:
-        """The lockout repository, built once per connection (it caches locks).
+        """The lockout repository, one per connection and policy.
+
+        It keeps no state of its own (the database is the truth, so several
+        processes sharing it agree); one instance per connection keeps one
+        policy per connection.
 
         Raises:
             PersistenceConnectionError: If the backend is not connected.
@@ -121,8 +125,8 @@ class BackendBase(RepositoryAccessorsMixin):
                 auth_config, repos.login_failures, repos.lockouts
             )
         elif self._lockouts.config != auth_config:
-            # One instance per connection holds the lock cache; silently
-            # keeping the old policy would be worse than refusing.
+            # One policy per connection: silently keeping the old policy
+            # would be worse than refusing.
             raise ValueError(
                 "build_lockouts: already built with another AuthConfig on this "
                 "connection; reconnect to change the policy"
