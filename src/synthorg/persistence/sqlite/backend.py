@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
 
 import aiosqlite
 
@@ -77,6 +79,52 @@ STRICT_IDENTIFIERS = hasattr(sqlite3.Connection, "setconfig") and hasattr(
     sqlite3, "SQLITE_DBCONFIG_DQS_DML"
 )
 _FACTORY: dict[str, Any] = {"factory": _StrictConnection} if STRICT_IDENTIFIERS else {}
+
+
+def _file_of(path: str) -> str | None:
+    """The filesystem path a configured path opens (None for in-memory)."""
+    if _is_memory(path) or path == "":
+        return None
+    if not path.startswith("file:"):
+        return path
+    query = path.split("?", 1)[1] if "?" in path else ""
+    if "mode=ro" in query.split("&"):
+        return None  # read-only: SQLite will not create it
+    rest = unquote(path.removeprefix("file:").split("?", 1)[0].split("#", 1)[0])
+    if rest.startswith("//"):  # file://host/path: SQLite accepts localhost only
+        rest = "/" + rest[2:].partition("/")[2]
+    return rest or None
+
+
+def _create_private(path: str) -> None:
+    """Create a missing database file owner-only (0600) before SQLite opens it.
+
+    The database holds password hashes and connection secrets. SQLite
+    creates ``-wal``, ``-shm`` and ``-journal`` with the main file's
+    permission bits, so they are owner-only too. An existing file is left
+    as it is (never widened; a warning names a group/world-readable one).
+    """
+    target = _file_of(path)
+    if target is None:
+        return
+    try:
+        fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        try:
+            mode = os.stat(target).st_mode
+        except OSError:
+            return
+        if mode & 0o077:
+            logger.warning(
+                "sqlite database %s is readable by other users (mode %o); "
+                "it holds password hashes and secrets: chmod 600 it",
+                target,
+                mode & 0o777,
+            )
+        return
+    except OSError:
+        return  # a missing directory and the like: SQLite reports it
+    os.close(fd)
 
 
 def _is_memory(path: str) -> bool:
@@ -177,6 +225,7 @@ class SQLitePersistenceBackend(BackendBase):
         if self._db is not None:
             return
         path = self._config.path
+        await asyncio.to_thread(_create_private, path)
         db = await self._open(path)
         wal = self._config.wal_mode and not _is_memory(path)
         try:
