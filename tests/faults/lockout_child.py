@@ -70,7 +70,8 @@ async def main() -> None:
                 elif command == "unlock":
                     result = await lockouts.unlock(user)
                 elif command == "success":
-                    result = await lockouts.record_success(user)
+                    await lockouts.record_success(user)
+                    result = None
                 else:
                     result = f"unknown command {command!r}"
             except Exception as exc:  # reported to the parent, which fails
