@@ -395,6 +395,20 @@ def _entity(
                 file, f"repository.exclude.{name}", f"unknown field {name!r}"
             )
         exclude.append(f"{quote(name)} <> {_literal(value)}")
+    protect: list[tuple[str, str]] = []
+    for pname, predicate in repo.protect.items():
+        conds: list[str] = []
+        for name, value in predicate.items():
+            where = f"repository.protect.{pname}.{name}"
+            if name not in fields:
+                raise SpecError(file, where, f"unknown field {name!r}")
+            if fields[name].optional:
+                # NULL would make the predicate unknown: neither spared nor named.
+                raise SpecError(file, where, "a protected field must not be optional")
+            conds.append(f"{fields[name].column} = {_literal(value)}")
+        if not conds:
+            raise SpecError(file, f"repository.protect.{pname}", "an empty predicate")
+        protect.append((f"{spec.table}.{pname}", " AND ".join(conds)))
     key_alias = f"{spec.entity}Key" if len(key) > 1 else None
     ctx = Context(
         file=file,
@@ -407,6 +421,7 @@ def _entity(
         order=order,
         time_field=time_field,
         exclude=tuple(exclude),
+        protect=tuple(protect),
         unique_sets=tuple(unique_sets),
         key_annotation=key_alias or key[0].annotation,
         unique_names={

@@ -130,12 +130,15 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         if name in binds:
             modules.setdefault(module, set()).add(name.rstrip("("))
     kinds = {m.kind for m in e.methods}
+    if any(m.name == "delete" and len(m.consts) > 1 for m in e.methods):
+        modules[f"{PKG}.errors"].add("ConstraintViolationError")  # protect
     if "update_entity" in kinds:
         modules[f"{PKG}.errors"].add("RecordNotFoundError")
     if "increment" in kinds:
         modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
     if "bulk" in kinds:
         modules[f"{PKG}.errors"].add("DuplicateRecordError")
+        modules[f"{PKG}.errors"].add("ConstraintViolationError")
         modules[f"{PKG}.protocols"].add("duplicate_keys")
         modules.setdefault("collections.abc", set()).add("Sequence")
     if "require_aware(" in binds:

@@ -347,6 +347,22 @@ class EntityIR:
         return tuple(m for m in self.methods if m.declared)
 
     @property
+    def strict_inserts(self) -> tuple[str, ...]:
+        """Methods whose contract is "must not exist": a plain INSERT.
+
+        A unique violation there is a :class:`DuplicateRecordError` whatever
+        index the database checks first; elsewhere (upserts) a non-key
+        unique violation is a ``ConstraintViolationError`` naming the index.
+        """
+        sql = {c.name: c.sql for c in self.sql_consts["sqlite"]}
+        names: list[str] = []
+        for m in self.methods:
+            first = sql.get(m.consts[0], "") if m.consts else ""
+            if first.startswith("INSERT INTO") and "ON CONFLICT" not in first:
+                names.append(m.name)
+        return tuple(names)
+
+    @property
     def custom_methods(self) -> tuple[MethodIR, ...]:
         return tuple(m for m in self.methods if m.kind == "custom")
 

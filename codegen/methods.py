@@ -44,6 +44,8 @@ class Context:
     unique_sets: tuple[frozenset[str], ...]
     key_annotation: str
     unique_names: dict[frozenset[str], str] = field(default_factory=dict)
+    # Rows the generic delete refuses: (constraint token, SQL predicate).
+    protect: tuple[tuple[str, str], ...] = ()
     consts: dict[Dialect, list[SqlConst]] = field(
         default_factory=lambda: {d: [] for d in DIALECTS}
     )
@@ -241,11 +243,24 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
         ctx.add(
             "_GET", **{d: f"{ctx.select} WHERE {_key_where(ctx, d)}" for d in DIALECTS}
         )
+        # Protected rows are never deleted; on a miss, _PROTECTED tells a
+        # protected row (refused, named) from an absent one (False).
+        spared = "".join(f" AND NOT ({pred})" for _, pred in ctx.protect)
         ctx.add(
             "_DELETE",
-            sqlite=f"DELETE FROM {t} WHERE {_key_where(ctx, 'sqlite')} RETURNING 1",
-            postgres=f"DELETE FROM {t} WHERE {_key_where(ctx, 'postgres')}",
+            sqlite=f"DELETE FROM {t} WHERE {_key_where(ctx, 'sqlite')}{spared} "
+            "RETURNING 1",
+            postgres=f"DELETE FROM {t} WHERE {_key_where(ctx, 'postgres')}{spared}",
         )
+        protected = " OR ".join(f"({pred})" for _, pred in ctx.protect)
+        if ctx.protect:
+            ctx.add(
+                "_PROTECTED",
+                **{
+                    d: f"SELECT 1 FROM {t} WHERE {_key_where(ctx, d)} AND ({protected})"
+                    for d in DIALECTS
+                },
+            )
         ctx.add(
             "_LIST",
             **{
@@ -278,13 +293,21 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
             MethodIR(
                 "delete",
                 "affect",
-                "Delete by key; True when a row was deleted.",
+                "Delete by key; True when a row was deleted."
+                + (
+                    " A protected row ("
+                    + ", ".join(name for name, _ in ctx.protect)
+                    + ") is refused with ConstraintViolationError, nothing deleted."
+                    if ctx.protect
+                    else ""
+                ),
                 (key,),
                 "bool",
                 declared=False,
                 write=True,
-                consts=("_DELETE",),
+                consts=("_DELETE", "_PROTECTED") if ctx.protect else ("_DELETE",),
                 result="bool",
+                extra=tuple(name for name, _ in ctx.protect),
             ),
             MethodIR(
                 "list_items",

@@ -219,6 +219,10 @@ class RepositorySpec(_Strict):
     order: list[OrderItem] = Field(min_length=1)
     time_field: Identifier | None = None
     exclude: dict[Identifier, str | int | bool] = Field(default_factory=dict)
+    # Rows ``delete`` refuses: name -> {field: value} (all must match).
+    protect: dict[Identifier, dict[Identifier, str | int | bool]] = Field(
+        default_factory=dict
+    )
     differ: list[Annotated[list[Identifier], Field(min_length=2, max_length=2)]] = (
         Field(default_factory=list)
     )

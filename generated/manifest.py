@@ -999,7 +999,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         foreign_keys=(),
         methods=(
             ("mark_consumed", "affect"),
-            ("cleanup_expired", "affect"),
+            ("cleanup_expired", "custom"),
         ),
         unique_indexes=(),
     ),
@@ -1603,3 +1603,33 @@ ENTITIES: tuple[EntityInfo, ...] = (
         unique_indexes=(),
     ),
 )
+
+STRICT_INSERTS: frozenset[str] = frozenset(
+    {
+        "audit_entries.append",
+        "audit_entries.append_many",
+        "checkpoints.append",
+        "checkpoints.append_many",
+        "collaboration_metrics.append",
+        "collaboration_metrics.append_many",
+        "cost_records.append",
+        "cost_records.append_many",
+        "decision_records.append",
+        "decision_records.append_many",
+        "decision_records.append_with_next_version",
+        "lifecycle_events.append",
+        "lifecycle_events.append_many",
+        "login_failures.append",
+        "login_failures.append_many",
+        "messages.append",
+        "messages.append_many",
+        "projects.create",
+        "provider_audit_events.append",
+        "provider_audit_events.append_many",
+        "ssrf_violations.append",
+        "ssrf_violations.append_many",
+        "task_metrics.append",
+        "task_metrics.append_many",
+    }
+)
+"""Operations (``accessor.method``) whose contract is "must not exist"."""

@@ -42,5 +42,12 @@ class OAuthStateRepository(
         ...
 
     async def cleanup_expired(self, retention_seconds: int) -> int:
-        """Delete states created more than retention_seconds ago; the count."""
+        """Delete all expired states (expires_at in the past, consumed or not), consumed
+        states whose consumed_at is more than retention_seconds ago (a redelivered
+        callback is answered until then), and never-consumed states without an expiry
+        created more than retention_seconds ago; the count. One DELETE.
+        retention_seconds must be an int >= 0, else InvalidValueError. The reference:
+        "Delete all expired states. Also reaps consumed-but-stale rows older than
+        retention_seconds".
+        """
         ...

@@ -3,10 +3,10 @@
 Covers, on both backends unless a section says otherwise:
 
 * the ``build_*`` gating (refused before ``connect()`` and after
-  ``disconnect()``) and the per-connection cache of ``build_lockouts``;
+  ``disconnect()``) and the one-per-connection ``build_lockouts``;
 * lockout semantics over the generated ``login_failures`` and ``lockouts``
-  repositories: threshold, window, duration, success, unlock, and the
-  in-memory cache ``is_locked`` answers from;
+  repositories: threshold, window, duration, success, unlock, and
+  ``is_locked`` following storage (no in-memory answer);
 * the escalation queue (enqueue, pending list, acknowledge, resolve, query)
   and, on PostgreSQL, the ``NOTIFY`` published on enqueue;
 * ontology versioning: numbering, identical content, history, and
@@ -105,7 +105,7 @@ async def test_build_lockouts_is_cached_per_connection(
         second = instance.build_lockouts(AUTH)
         assert second is not first
         assert instance.build_lockouts(AUTH) is second
-        # The new instance starts with an empty cache: it reads the stored lock.
+        # The new instance reads the stored lock.
         assert await second.is_locked("carol") is True
         assert await second.is_locked("dave") is False
     finally:
@@ -118,7 +118,7 @@ async def test_build_lockouts_is_cached_per_connection(
 
 
 def fresh_lockouts(backend: PersistenceBackend, config: AuthConfig = AUTH) -> Any:
-    """A lockout repository with an empty cache over the backend's tables."""
+    """Another lockout repository over the backend's tables."""
     return LockoutRepository(config, backend.login_failures, backend.lockouts)
 
 
@@ -234,23 +234,26 @@ async def test_unlock_true_then_false(backend: PersistenceBackend) -> None:
     assert await lockouts.unlock("never-locked") is False
 
 
-async def test_is_locked_answers_from_the_cache(backend: PersistenceBackend) -> None:
-    """Documented: once locked, this instance answers from memory until expiry,
-    even if the row is removed behind its back (e.g. by another process)."""
+async def test_is_locked_follows_storage_not_memory(
+    backend: PersistenceBackend,
+) -> None:
+    """The stored lockout is the truth: a row removed or written behind this
+    instance's back (e.g. by another process) is seen at once."""
     lockouts = backend.build_lockouts(AUTH)
     for _ in range(3):
         await lockouts.record_failure("alice")
-    assert await backend.lockouts.delete("alice") is True
-    assert await lockouts.is_locked("alice") is True  # cached
-    assert await fresh_lockouts(backend).is_locked("alice") is False  # storage
-    # A stored lock read once is cached too.
+    assert await lockouts.is_locked("alice") is True
+    assert await backend.lockouts.delete("alice") is True  # an unlock elsewhere
+    assert await lockouts.is_locked("alice") is False
+    assert await fresh_lockouts(backend).is_locked("alice") is False
+    # A lock written elsewhere is honoured, and its removal seen too.
     await backend.lockouts.save(
         LockoutRecord(username="bob", locked_until=now() + timedelta(minutes=5))
     )
     reader = fresh_lockouts(backend)
     assert await reader.is_locked("bob") is True
     await backend.lockouts.delete("bob")
-    assert await reader.is_locked("bob") is True
+    assert await reader.is_locked("bob") is False
 
 
 async def test_concurrent_failures_lock_once_threshold_reached(

@@ -96,8 +96,11 @@ async def test_get_by_approval_hit_and_miss(backend: PersistenceBackend) -> None
 async def test_one_parked_context_per_approval(backend: PersistenceBackend) -> None:
     first = parked("p1", "a1", "appr-1", T0)
     await backend.parked_contexts.save(first)
-    with pytest.raises(DuplicateRecordError):
+    # A non-key unique violation: the reference's ConstraintViolationError,
+    # naming the index the same on both backends.
+    with pytest.raises(ConstraintViolationError) as clash:
         await backend.parked_contexts.save(parked("p2", "a2", "appr-1", T0))
+    assert clash.value.constraint == "ux_parked_contexts_approval_id"
     assert await backend.parked_contexts.get("p2") is None
     assert await backend.parked_contexts.get_by_approval("appr-1") == first
     # Re-saving the same context (same id) keeps its approval.

@@ -185,8 +185,13 @@ async def test_get_by_name_and_listing_by_name(backend: PersistenceBackend) -> N
 async def test_rule_names_are_unique(backend: PersistenceBackend) -> None:
     rules = backend.custom_rules
     await rules.save(rule("id-1", "alpha"))
-    with pytest.raises(DuplicateRecordError):
+    # The reference: a unique violation other than the key is a
+    # ConstraintViolationError naming the constraint, the same on both.
+    with pytest.raises(ConstraintViolationError) as clash:
         await rules.save(rule("id-2", "alpha"))
+    assert type(clash.value) is ConstraintViolationError
+    assert clash.value.constraint == "ux_custom_rules_name"
+    assert clash.value.is_retryable is False
     assert await rules.get("id-2") is None
     await rules.save(rule("id-1", "alpha-renamed"))  # the same rule may rename
     await rules.save(rule("id-2", "alpha"))  # and free its old name
@@ -481,11 +486,13 @@ async def test_the_partial_unique_index_refuses_a_second_active_row(
     repo = backend.fine_tune_checkpoints
     await repo.save(checkpoint(ids[0], active=True))
     # A unique violation (of ux_fine_tune_checkpoints_active) maps to
-    # DuplicateRecordError on both backends.
-    with pytest.raises(DuplicateRecordError):
+    # ConstraintViolationError naming it, on both backends.
+    with pytest.raises(ConstraintViolationError) as clash:
         await repo.save(checkpoint(ids[1], active=True, minutes=1))
-    with pytest.raises(DuplicateRecordError):
+    assert clash.value.constraint == "ux_fine_tune_checkpoints_active"
+    with pytest.raises(ConstraintViolationError) as clash:
         await repo.save(checkpoint("ck-new", active=True, minutes=5))
+    assert clash.value.constraint == "ux_fine_tune_checkpoints_active"
     assert await repo.get("ck-new") is None
     assert await active_ids(backend) == [ids[0]]
     # Inactive rows are outside the index: any number of them.

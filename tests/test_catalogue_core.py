@@ -31,6 +31,7 @@ from synthorg.persistence import (
     DecisionRole,
     DuplicateRecordError,
     Heartbeat,
+    InvalidValueError,
     MixedCurrencyAggregationError,
     OAuthState,
     PersistenceBackend,
@@ -631,6 +632,67 @@ async def test_cleanup_expired_deletes_only_rows_older_than_retention(
 
 async def test_cleanup_expired_on_an_empty_table(backend: PersistenceBackend) -> None:
     assert await backend.oauth_states.cleanup_expired(0) == 0
+
+
+async def test_cleanup_expired_reaps_expired_and_consumed_but_stale_states(
+    backend: PersistenceBackend,
+) -> None:
+    """The reference: "Delete all expired states. Also reaps consumed-but-stale
+    rows older than retention_seconds" (not merely rows created long ago)."""
+    repo = backend.oauth_states
+    now = datetime.now(UTC)
+    hour, days = timedelta(hours=1), timedelta(days=3)
+
+    def consumed(token: str, at: datetime, **extra: Any) -> OAuthState:
+        return oauth_state(
+            token, consumed_at=at, connection_name_returned="github", **extra
+        )
+
+    for state in (
+        # Expired: deleted however recent.
+        oauth_state("expired", created_at=now, expires_at=now - timedelta(seconds=1)),
+        consumed("expired-consumed", now, created_at=now, expires_at=now - hour),
+        # Consumed longer ago than retention: deleted though not expired.
+        consumed("consumed-stale", now - timedelta(seconds=700), expires_at=now + hour),
+        # Never consumed, no expiry, created before retention: abandoned.
+        oauth_state("abandoned", created_at=now - days),
+        # Kept: consumed within retention (a redelivered callback is answered)
+        # though created long ago; not expired though created long ago; live.
+        consumed(
+            "consumed-recent",
+            now - timedelta(seconds=100),
+            created_at=now - days,
+            expires_at=now + hour,
+        ),
+        oauth_state("long-lived", created_at=now - days, expires_at=now + days),
+        oauth_state("live", created_at=now, expires_at=now + hour),
+    ):
+        await repo.save(state)
+    assert await repo.cleanup_expired(600) == 4
+    assert [s.state_token for s in await repo.list_items()] == [
+        "consumed-recent",
+        "live",
+        "long-lived",
+    ]
+    assert await repo.cleanup_expired(600) == 0
+    # A shorter retention reaps the recently consumed one; expiry rules stay.
+    assert await repo.cleanup_expired(50) == 1
+    assert [s.state_token for s in await repo.list_items()] == ["live", "long-lived"]
+
+
+@pytest.mark.parametrize("retention", [-1, True, 10**20])
+async def test_cleanup_expired_refuses_a_bad_retention(
+    backend: PersistenceBackend, retention: Any
+) -> None:
+    repo = backend.oauth_states
+    await repo.save(
+        oauth_state("expired", expires_at=datetime.now(UTC) - timedelta(hours=1))
+    )
+    with pytest.raises(InvalidValueError) as refused:
+        await repo.cleanup_expired(retention)
+    assert refused.value.is_retryable is False
+    assert refused.value.field == "oauth_states.retention_seconds"
+    assert await repo.get("expired") is not None  # nothing deleted
 
 
 # ---------------------------------------------------------------------------

@@ -22,7 +22,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import BaseModel
 
-from synthorg.persistence import DuplicateRecordError, PersistenceBackend, QueryError
+from synthorg.persistence import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    PersistenceBackend,
+    QueryError,
+)
 from synthorg.persistence.generated.manifest import ENTITIES, EntityInfo, FieldInfo
 
 ROWS = 9
@@ -453,15 +458,23 @@ async def test_bulk_write_with_a_duplicate_writes_nothing(
     rows = [sample(entity, i) for i in range(ROWS)]
     await ensure_parents(backend, entity, rows)
     before = list(await page(backend, entity))
+    expected: type[Exception]
     if is_append_only(entity):
         batch = [*rows[:5], rows[2]]  # a key twice in the batch
+        expected = DuplicateRecordError
     else:
-        # Upserts absorb repeated keys; a unique non-key value must clash.
+        # Upserts absorb repeated keys; a unique non-key value must clash,
+        # which the reference files as a ConstraintViolationError naming it.
         clash = rows[1].model_copy(update={k: getattr(rows[6], k) for k in entity.key})
         batch = [*rows[:3], clash]
-    with pytest.raises(DuplicateRecordError) as caught:
+        expected = ConstraintViolationError
+    with pytest.raises(expected) as caught:
         await _bulk_store(backend, entity, batch)
+    assert type(caught.value) is expected
     assert "nothing was written" in str(caught.value)
+    if expected is ConstraintViolationError:
+        assert isinstance(caught.value, ConstraintViolationError)
+        assert caught.value.constraint.startswith(f"ux_{entity.table}_")
     assert list(await page(backend, entity)) == before
 
 

@@ -89,12 +89,18 @@ def test_sqlite_primary_key_violation_is_duplicate(
     assert mapped.is_retryable is False
 
 
-def test_sqlite_unique_violation_is_duplicate(
+def test_sqlite_unique_violation_is_a_named_constraint_violation(
     sqlite_conn: sqlite3.Connection,
 ) -> None:
+    # The reference: ConstraintViolationError covers unique violations other
+    # than the primary key. A table the generated schema does not declare is
+    # named by the message's stable token (generated ones by their index).
     exc = sqlite_failure(sqlite_conn, "INSERT INTO child VALUES (2, 'a', 1, 1)")
     mapped = map_sqlite_error(exc, "child.insert")
-    assert type(mapped) is DuplicateRecordError
+    assert type(mapped) is ConstraintViolationError
+    assert mapped.constraint == "child.code"
+    assert mapped.is_retryable is False
+    assert "child.insert" in str(mapped)
 
 
 def test_sqlite_named_check_violation_carries_constraint_name(
@@ -232,11 +238,14 @@ def free_port() -> int:
     return port
 
 
-def test_pg_unique_violation_is_duplicate(pg_conn: psycopg.Connection[Any]) -> None:
+def test_pg_unique_violation_is_a_named_constraint_violation(
+    pg_conn: psycopg.Connection[Any],
+) -> None:
     exc = pg_failure(pg_conn, "INSERT INTO child VALUES (2, 'a', 1, 1)")
     assert isinstance(exc, pg_errors.UniqueViolation)
     mapped = map_postgres_error(exc, "child.insert")
-    assert type(mapped) is DuplicateRecordError
+    assert type(mapped) is ConstraintViolationError
+    assert mapped.constraint == "uq_child_code"
     assert "uq_child_code" in str(mapped)
     assert "child.insert" in str(mapped)
     assert mapped.is_retryable is False

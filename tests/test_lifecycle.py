@@ -34,6 +34,7 @@ from synthorg.persistence import (
     PersistenceConfig,
     PersistenceConnectionError,
     PostgresConfig,
+    SchemaVersionError,
     SQLiteConfig,
     Task,
     TaskType,
@@ -142,6 +143,39 @@ async def assert_gated(backend: PersistenceBackend, *, match: str) -> None:
         await backend.get_setting("anything")
     with pytest.raises(PersistenceConnectionError, match=match):
         await backend.set_setting("anything", "value")
+
+
+async def assert_schema_gated(
+    backend: PersistenceBackend,
+    *,
+    pending: tuple[str, ...] = (),
+    unknown: tuple[str, ...] = (),
+    mismatched: tuple[str, ...] = (),
+) -> None:
+    """Every accessor raises a non-retryable SchemaVersionError naming these."""
+    calls: list[Callable[[], object]] = [
+        lambda: backend.tasks,
+        lambda: backend.settings,
+    ]
+    for call in calls:
+        with pytest.raises(SchemaVersionError) as raised:
+            call()
+        error = raised.value
+        assert isinstance(error, MigrationError)
+        assert error.is_retryable is False
+        assert (error.pending, error.unknown, error.mismatched) == (
+            pending,
+            unknown,
+            mismatched,
+        )
+        for name in (*pending, *unknown, *mismatched):
+            assert name in str(error)
+    for setting in (
+        backend.get_setting("anything"),
+        backend.set_setting("anything", "value"),
+    ):
+        with pytest.raises(SchemaVersionError):
+            await setting
 
 
 def free_port() -> int:
@@ -468,7 +502,8 @@ async def test_changed_checksum_of_applied_revision_is_refused(
     )
     with pytest.raises(MigrationError, match="checksum"):
         await backend.migrate()
-    await assert_gated(backend, match="migrate")
+    # Refused for the edited revision, named, not retryable (it stays edited).
+    await assert_schema_gated(backend, mismatched=(first,))
     # The tampered record is left for an operator to inspect, not "repaired".
     rows = await migration_rows(backend)
     assert (first, "tampered") in [(r[0], r[1]) for r in rows]
@@ -483,7 +518,8 @@ async def test_unknown_recorded_revision_is_refused(
     )
     with pytest.raises(MigrationError, match="9999_future"):
         await backend.migrate()
-    await assert_gated(backend, match="migrate")
+    # Refused for the unknown revision, named, not retryable.
+    await assert_schema_gated(backend, unknown=("9999_future",))
 
 
 async def test_concurrent_migrate_from_two_instances_applies_each_revision_once(

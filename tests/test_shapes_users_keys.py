@@ -17,7 +17,6 @@ from synthorg.persistence import (
     ApiKey,
     ApiKeyFilterSpec,
     ConstraintViolationError,
-    DuplicateRecordError,
     HumanRole,
     PersistenceBackend,
     QueryError,
@@ -72,12 +71,12 @@ async def test_duplicate_username_on_another_id_is_refused(
 ) -> None:
     first = user("u1", username="alice", role=HumanRole.CEO)
     await backend.users.save(first)
-    with pytest.raises(DuplicateRecordError) as info:
+    with pytest.raises(ConstraintViolationError) as info:
         await backend.users.save(user("u2", username="alice"))
-    if backend.kind == "postgres":
-        assert "ux_users_username" in str(info.value)
-    else:
-        assert "users.username" in str(info.value)
+    # Named the same on both backends (the reference's constraint attribute).
+    assert info.value.constraint == "ux_users_username"
+    assert info.value.is_retryable is False
+    assert "ux_users_username" in str(info.value)
     assert await backend.users.get("u1") == first
     assert await backend.users.get("u2") is None
     assert await backend.users.get_by_username("alice") == first
@@ -100,6 +99,29 @@ async def test_count_by_role(backend: PersistenceBackend) -> None:
     assert await backend.users.count_by_role(HumanRole.MANAGER) == 2
     assert await backend.users.count_by_role(HumanRole.OBSERVER) == 0
     assert await backend.users.count_by_role(HumanRole.SYSTEM) == 1
+
+
+async def test_the_system_user_cannot_be_deleted(
+    backend: PersistenceBackend,
+) -> None:
+    system = user("sys", HumanRole.SYSTEM)
+    human = user("u1", HumanRole.CEO)
+    await backend.users.save(system)
+    await backend.users.save(human)
+    with pytest.raises(ConstraintViolationError) as refused:
+        await backend.users.delete("sys")
+    assert refused.value.constraint == "users.system_user"
+    assert refused.value.is_retryable is False
+    assert "users.delete" in str(refused.value)
+    assert await backend.users.get("sys") == system  # nothing deleted
+    assert await backend.users.count_by_role(HumanRole.SYSTEM) == 1
+    # Other users are deleted as before; a missing one is still just False.
+    assert await backend.users.delete("u1") is True
+    assert await backend.users.delete("u1") is False
+    assert await backend.users.delete("nobody") is False
+    # Demoted first, the same row may go: protection follows the role.
+    await backend.users.save(system.model_copy(update={"role": HumanRole.OBSERVER}))
+    assert await backend.users.delete("sys") is True
 
 
 async def test_system_user_is_left_out_of_every_list(
@@ -272,8 +294,9 @@ async def test_duplicate_key_hash_is_refused(backend: PersistenceBackend) -> Non
     await backend.users.save(user("alice"))
     first = api_key("k1", "alice", key_hash="same")
     await backend.api_keys.save(first)
-    with pytest.raises(DuplicateRecordError):
+    with pytest.raises(ConstraintViolationError) as info:
         await backend.api_keys.save(api_key("k2", "alice", key_hash="same"))
+    assert info.value.constraint == "ux_api_keys_key_hash"
     assert await backend.api_keys.get("k2") is None
     assert await backend.api_keys.get_by_hash("same") == first
 

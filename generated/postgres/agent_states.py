@@ -6,7 +6,11 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -145,6 +149,9 @@ class PostgresAgentRuntimeStateRepository:
             error = map_postgres_error(exc, "agent_states.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def get_active(

@@ -6,7 +6,11 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -182,6 +186,9 @@ class PostgresArtifactRepository:
             error = map_postgres_error(exc, "artifacts.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def query(

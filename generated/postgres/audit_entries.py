@@ -9,6 +9,7 @@ from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
 from synthorg.persistence.errors import (
+    ConstraintViolationError,
     DuplicateRecordError,
     MalformedRowError,
     QueryError,
@@ -174,6 +175,9 @@ class PostgresAuditEntryRepository:
             error = map_postgres_error(exc, "audit_entries.append_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:

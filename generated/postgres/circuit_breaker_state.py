@@ -6,7 +6,11 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
     CircuitBreakerStateKey,
@@ -158,6 +162,9 @@ class PostgresCircuitBreakerStateRepository:
             error = map_postgres_error(exc, "circuit_breaker_state.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def load_all(

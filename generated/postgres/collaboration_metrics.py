@@ -7,7 +7,11 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.collaboration_metrics import (
     CollaborationMetricRecord,
     CollaborationMetricRecordFilterSpec,
@@ -143,6 +147,9 @@ class PostgresCollaborationMetricRecordRepository:
             error = map_postgres_error(exc, "collaboration_metrics.append_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:

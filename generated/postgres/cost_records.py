@@ -8,6 +8,7 @@ import psycopg
 from pydantic import AwareDatetime
 
 from synthorg.persistence.errors import (
+    ConstraintViolationError,
     DuplicateRecordError,
     MalformedRowError,
     MixedCurrencyAggregationError,
@@ -151,6 +152,9 @@ class PostgresCostRecordRepository:
             error = map_postgres_error(exc, "cost_records.append_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:

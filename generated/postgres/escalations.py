@@ -8,7 +8,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -183,6 +187,9 @@ class PostgresEscalationRepository:
             error = map_postgres_error(exc, "escalations.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def query(

@@ -7,7 +7,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.postgres.custom import fine_tune_checkpoints as _custom
 from synthorg.persistence.postgres.driver import (
@@ -157,6 +161,9 @@ class PostgresFineTuneCheckpointRepository:
             error = map_postgres_error(exc, "fine_tune_checkpoints.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def get_active_checkpoint(self) -> FineTuneCheckpoint | None:

@@ -8,7 +8,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -160,6 +164,9 @@ class PostgresFineTuneRunRepository:
             error = map_postgres_error(exc, "fine_tune_runs.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def get_active_run(self) -> FineTuneRun | None:

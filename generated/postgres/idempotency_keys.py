@@ -9,7 +9,11 @@ from psycopg.types.json import Jsonb
 from pydantic import JsonValue
 
 from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
     IdempotencyRecordKey,
@@ -168,6 +172,9 @@ class PostgresIdempotencyRecordRepository:
             error = map_postgres_error(exc, "idempotency_keys.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def claim(

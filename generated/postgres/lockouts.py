@@ -7,7 +7,11 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.lockouts import LockoutRecord
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -136,6 +140,9 @@ class PostgresLockoutRecordRepository:
             error = map_postgres_error(exc, "lockouts.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def list_active(

@@ -7,7 +7,11 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
     LoginFailureFilterSpec,
@@ -123,6 +127,9 @@ class PostgresLoginFailureRepository:
             error = map_postgres_error(exc, "login_failures.append_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:

@@ -2,14 +2,18 @@
 """PostgreSQL repository of OAuthState (from schema/oauth_states.yaml)."""
 
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import psycopg
 
 from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.oauth_states import OAuthState
+from synthorg.persistence.postgres.custom import oauth_states as _custom
 from synthorg.persistence.postgres.driver import (
     Pool,
     connection,
@@ -33,7 +37,6 @@ _STAGE_COPY = 'COPY "_stage_oauth_states" ("state_token", "connection_name", "re
 _STAGE_MERGE = 'INSERT INTO "oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "_stage_oauth_states" ON CONFLICT ("state_token") DO UPDATE SET "connection_name" = excluded."connection_name", "redirect_uri" = excluded."redirect_uri", "code_verifier" = excluded."code_verifier", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "connection_name_returned" = excluded."connection_name_returned"'
 _EXISTING = 'SELECT "state_token" FROM "oauth_states" WHERE "state_token" = ANY(%s)'
 _M_MARK_CONSUMED = 'UPDATE "oauth_states" SET "connection_name_returned" = %s, "consumed_at" = %s WHERE "state_token" = %s AND "consumed_at" IS NULL'
-_M_CLEANUP_EXPIRED = 'DELETE FROM "oauth_states" WHERE "created_at" < %s'
 
 
 def _from_row(row: Any) -> OAuthState:
@@ -146,6 +149,9 @@ class PostgresOAuthStateRepository:
             error = map_postgres_error(exc, "oauth_states.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def mark_consumed(
@@ -166,17 +172,15 @@ class PostgresOAuthStateRepository:
         return cur.rowcount > 0
 
     async def cleanup_expired(self, retention_seconds: int) -> int:
-        """Delete states created more than retention_seconds ago; the count."""
-        try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    _M_CLEANUP_EXPIRED,
-                    (utc_now() - timedelta(seconds=retention_seconds),),
-                    prepare=True,
-                )
-        except psycopg.Error as exc:
-            raise map_postgres_error(exc, "oauth_states.cleanup_expired") from exc
-        return cur.rowcount
+        """Delete all expired states (expires_at in the past, consumed or not), consumed
+        states whose consumed_at is more than retention_seconds ago (a redelivered
+        callback is answered until then), and never-consumed states without an expiry
+        created more than retention_seconds ago; the count. One DELETE.
+        retention_seconds must be an int >= 0, else InvalidValueError. The reference:
+        "Delete all expired states. Also reaps consumed-but-stale rows older than
+        retention_seconds".
+        """
+        return await _custom.cleanup_expired(self, retention_seconds)
 
     async def _name_duplicates(
         self, entities: Sequence[OAuthState], error: DuplicateRecordError

@@ -7,7 +7,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -145,6 +149,9 @@ class PostgresParkedContextRepository:
             error = map_postgres_error(exc, "parked_contexts.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def get_by_approval(self, approval_id: NotBlankStr) -> ParkedContext | None:

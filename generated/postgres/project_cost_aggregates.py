@@ -8,6 +8,7 @@ import psycopg
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.errors import (
+    ConstraintViolationError,
     DuplicateRecordError,
     MalformedRowError,
     MixedCurrencyAggregationError,
@@ -142,6 +143,9 @@ class PostgresProjectCostAggregateRepository:
             error = map_postgres_error(exc, "project_cost_aggregates.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def increment(

@@ -8,6 +8,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.errors import (
+    ConstraintViolationError,
     DuplicateRecordError,
     MalformedRowError,
     RecordNotFoundError,
@@ -181,6 +182,9 @@ class PostgresProjectRepository:
             error = map_postgres_error(exc, "projects.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def query(

@@ -7,7 +7,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -27,7 +31,8 @@ from synthorg.persistence.types import NotBlankStr
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "users" WHERE "id" = %s'
+_DELETE = 'DELETE FROM "users" WHERE "id" = %s AND NOT ("role" = \'system\')'
+_PROTECTED = 'SELECT 1 FROM "users" WHERE "id" = %s AND (("role" = \'system\'))'
 _LIST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT %s OFFSET %s'
 _STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_users" (LIKE "users" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
 _STAGE_COPY = 'COPY "_stage_users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") FROM STDIN'
@@ -129,13 +134,29 @@ class PostgresUserRepository:
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
-        """Delete by key; True when a row was deleted."""
+        """Delete by key; True when a row was deleted. A protected row
+        (users.system_user) is refused with ConstraintViolationError, nothing
+        deleted.
+        """
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.delete") from exc
-        return cur.rowcount > 0
+        if cur.rowcount > 0:
+            return True
+        try:
+            async with connection(self._pool) as conn:
+                cur = await conn.execute(_PROTECTED, (entity_id,), prepare=True)
+                row = await cur.fetchone()
+        except psycopg.Error as exc:
+            raise map_postgres_error(exc, "users.delete") from exc
+        if row is not None:
+            raise ConstraintViolationError(
+                "users.delete: this row is protected (users.system_user) and is never deleted",
+                constraint="users.system_user",
+            )
+        return False
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -173,6 +194,9 @@ class PostgresUserRepository:
             error = map_postgres_error(exc, "users.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def query(

@@ -9,7 +9,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
 from synthorg.persistence.postgres.driver import (
@@ -152,6 +156,9 @@ class PostgresWebhookReceiptRepository:
             error = map_postgres_error(exc, "webhook_receipts.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def update_status(

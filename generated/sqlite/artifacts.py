@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -165,6 +169,9 @@ class SQLiteArtifactRepository:
             error = map_sqlite_error(exc, "artifacts.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def query(

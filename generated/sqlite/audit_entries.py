@@ -9,6 +9,7 @@ from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
 from synthorg.persistence.errors import (
+    ConstraintViolationError,
     DuplicateRecordError,
     MalformedRowError,
     QueryError,
@@ -166,6 +167,9 @@ class SQLiteAuditEntryRepository:
             error = map_sqlite_error(exc, "audit_entries.append_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:

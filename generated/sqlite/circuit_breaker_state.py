@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
     CircuitBreakerStateKey,
@@ -126,6 +130,9 @@ class SQLiteCircuitBreakerStateRepository:
             error = map_sqlite_error(exc, "circuit_breaker_state.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def load_all(

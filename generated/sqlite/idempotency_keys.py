@@ -8,7 +8,11 @@ from typing import Any
 from pydantic import JsonValue
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
     IdempotencyRecordKey,
@@ -137,6 +141,9 @@ class SQLiteIdempotencyRecordRepository:
             error = map_sqlite_error(exc, "idempotency_keys.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def claim(

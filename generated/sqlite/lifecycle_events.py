@@ -8,7 +8,11 @@ from typing import Any
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
     AgentLifecycleEventFilterSpec,
@@ -133,6 +137,9 @@ class SQLiteAgentLifecycleEventRepository:
             error = map_sqlite_error(exc, "lifecycle_events.append_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:

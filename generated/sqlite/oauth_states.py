@@ -3,17 +3,21 @@
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
     duplicate_keys,
 )
+from synthorg.persistence.sqlite.custom import oauth_states as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.types import NotBlankStr
 
@@ -23,7 +27,6 @@ _DELETE = 'DELETE FROM "oauth_states" WHERE "state_token" = ? RETURNING 1'
 _LIST = 'SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "oauth_states" ORDER BY "state_token" LIMIT ? OFFSET ?'
 _EXISTING = 'SELECT "state_token" FROM "oauth_states" WHERE "state_token" IN (SELECT value FROM json_each(?))'
 _M_MARK_CONSUMED = 'UPDATE "oauth_states" SET "connection_name_returned" = ?, "consumed_at" = ? WHERE "state_token" = ? AND "consumed_at" IS NULL RETURNING 1'
-_M_CLEANUP_EXPIRED = 'DELETE FROM "oauth_states" WHERE "created_at" < ? RETURNING 1'
 
 
 def _from_row(row: Any) -> OAuthState:
@@ -125,6 +128,9 @@ class SQLiteOAuthStateRepository:
             error = map_sqlite_error(exc, "oauth_states.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def mark_consumed(
@@ -142,15 +148,15 @@ class SQLiteOAuthStateRepository:
         return any(True for _ in rows)
 
     async def cleanup_expired(self, retention_seconds: int) -> int:
-        """Delete states created more than retention_seconds ago; the count."""
-        try:
-            rows = await self._conns.write(
-                _M_CLEANUP_EXPIRED,
-                (dt_to_text(utc_now() - timedelta(seconds=retention_seconds)),),
-            )
-        except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "oauth_states.cleanup_expired") from exc
-        return sum(1 for _ in rows)
+        """Delete all expired states (expires_at in the past, consumed or not), consumed
+        states whose consumed_at is more than retention_seconds ago (a redelivered
+        callback is answered until then), and never-consumed states without an expiry
+        created more than retention_seconds ago; the count. One DELETE.
+        retention_seconds must be an int >= 0, else InvalidValueError. The reference:
+        "Delete all expired states. Also reaps consumed-but-stale rows older than
+        retention_seconds".
+        """
+        return await _custom.cleanup_expired(self, retention_seconds)
 
     async def _name_duplicates(
         self, entities: Sequence[OAuthState], error: DuplicateRecordError

@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import json_dumps, json_loads
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.preset_overrides import PresetOverride
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -116,6 +120,9 @@ class SQLitePresetOverrideRepository:
             error = map_sqlite_error(exc, "preset_overrides.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def save_if_unchanged(

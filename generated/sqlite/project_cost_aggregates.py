@@ -7,6 +7,7 @@ from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
 from synthorg.persistence.errors import (
+    ConstraintViolationError,
     DuplicateRecordError,
     MalformedRowError,
     MixedCurrencyAggregationError,
@@ -119,6 +120,9 @@ class SQLiteProjectCostAggregateRepository:
             error = map_sqlite_error(exc, "project_cost_aggregates.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def increment(

@@ -7,6 +7,7 @@ from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
 from synthorg.persistence.errors import (
+    ConstraintViolationError,
     DuplicateRecordError,
     MalformedRowError,
     RecordNotFoundError,
@@ -160,6 +161,9 @@ class SQLiteProjectRepository:
             error = map_sqlite_error(exc, "projects.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def query(

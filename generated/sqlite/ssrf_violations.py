@@ -9,6 +9,7 @@ from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
 from synthorg.persistence.errors import (
+    ConstraintViolationError,
     DuplicateRecordError,
     MalformedRowError,
     QueryError,
@@ -132,6 +133,9 @@ class SQLiteSsrfViolationRepository:
             error = map_sqlite_error(exc, "ssrf_violations.append_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def purge_before(self, threshold: AwareDatetime) -> int:

@@ -6,7 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
 from synthorg.persistence.protocols import (
@@ -20,7 +24,8 @@ from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "users" WHERE "id" = ? RETURNING 1'
+_DELETE = 'DELETE FROM "users" WHERE "id" = ? AND NOT ("role" = \'system\') RETURNING 1'
+_PROTECTED = 'SELECT 1 FROM "users" WHERE "id" = ? AND (("role" = \'system\'))'
 _LIST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT ? OFFSET ?'
 _EXISTING = 'SELECT "id" FROM "users" WHERE "id" IN (SELECT value FROM json_each(?))'
 _QUERY = FilterSql(
@@ -121,12 +126,26 @@ class SQLiteUserRepository:
         return None
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
-        """Delete by key; True when a row was deleted."""
+        """Delete by key; True when a row was deleted. A protected row
+        (users.system_user) is refused with ConstraintViolationError, nothing
+        deleted.
+        """
         try:
             rows = await self._conns.write(_DELETE, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.delete") from exc
-        return any(True for _ in rows)
+        if any(True for _ in rows):
+            return True
+        try:
+            protected = await self._conns.read(_PROTECTED, (entity_id,))
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            raise map_sqlite_error(exc, "users.delete") from exc
+        if any(True for _ in protected):
+            raise ConstraintViolationError(
+                "users.delete: this row is protected (users.system_user) and is never deleted",
+                constraint="users.system_user",
+            )
+        return False
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -152,6 +171,9 @@ class SQLiteUserRepository:
             error = map_sqlite_error(exc, "users.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def query(

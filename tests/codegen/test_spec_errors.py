@@ -28,6 +28,8 @@ REQUIRED = {
     "invalid_yaml",
     "optional_key_field",
     "order_not_ending_in_key",
+    "protect_optional_field",
+    "protect_unknown_field",
     "reserved_keyword",
     "reserved_pydantic_name",
     "type_and_enum",

@@ -25,6 +25,7 @@ from synthorg.persistence.errors import (
     PersistenceVersionConflictError,
     QueryError,
     RecordNotFoundError,
+    SchemaVersionError,
 )
 from synthorg.persistence.factory import create_backend, default_registry
 from synthorg.persistence.generated import *  # noqa: F403
@@ -81,6 +82,7 @@ __all__ = [
     "QueryError",
     "RecordNotFoundError",
     "SQLiteConfig",
+    "SchemaVersionError",
     "create_backend",
     "default_registry",
     *_generated_names,

@@ -4,6 +4,14 @@ Repositories exist only between ``connect()`` and ``disconnect()``, and not
 after a failed ``migrate()``: every accessor goes through
 :meth:`BackendBase._repositories`, which raises
 :class:`PersistenceConnectionError` with the reason.
+
+Nor on a database whose schema is not this code's: ``connect()`` reads the
+applied revisions (one query) and compares them with the code's
+(:func:`~synthorg.persistence.migrations.migration_status`); a database
+that is behind, ahead of the code, or holds an edited revision gets
+:class:`SchemaVersionError` (non-retryable) from every accessor until a
+``migrate()`` succeeds. Without this, code ahead of its database would
+read a renamed column's name as its value on SQLite.
 """
 
 from __future__ import annotations
@@ -12,12 +20,22 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from synthorg.persistence._codec import dt_to_text, utc_now
-from synthorg.persistence.errors import PersistenceConnectionError, PersistenceError
+from synthorg.persistence.errors import (
+    MigrationError,
+    PersistenceConnectionError,
+    PersistenceError,
+    SchemaVersionError,
+)
 from synthorg.persistence.generated.repositories import (
     Repositories,
     RepositoryAccessorsMixin,
 )
 from synthorg.persistence.generated.settings import SettingRow
+from synthorg.persistence.migrations import (
+    MigrationStatus,
+    Revision,
+    migration_status,
+)
 from synthorg.persistence.services.escalations import EscalationQueue, Notifier
 from synthorg.persistence.services.lockouts import AuthConfig, LockoutRepository
 from synthorg.persistence.services.ontology import OntologyVersioningService
@@ -35,6 +53,9 @@ class BackendBase(RepositoryAccessorsMixin):
     def __init__(self) -> None:
         self._repos: Repositories | None = None
         self._unusable_reason: str | None = None
+        # Set by connect() when the database is not at this code's revisions
+        # (and by a migrate() refused for unknown or edited revisions).
+        self._schema_error: SchemaVersionError | None = None
         self._lockouts: LockoutRepository | None = None
 
     # Dialect hooks: one transaction that repository calls join, the mapping
@@ -78,9 +99,53 @@ class BackendBase(RepositoryAccessorsMixin):
         """Forget per-connection state (on disconnect)."""
         self._repos = None
         self._lockouts = None
+        self._schema_error = None
+
+    # Schema revisions: the dialect reads what the database recorded.
+    def _revisions(self) -> tuple[Revision, ...]:
+        raise NotImplementedError
+
+    async def _read_applied(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def migration_status(self) -> MigrationStatus:
+        """The database's applied revisions compared with this code's.
+
+        ``pending`` revisions are applied by ``migrate()``; ``unknown`` ones
+        mean the database was migrated by newer code; ``mismatched`` ones
+        were edited after they were applied. One query.
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
+        """
+        return migration_status(await self._read_applied(), self._revisions())
+
+    def _check_schema(self, applied: dict[str, str]) -> None:
+        """At connect: withdraw the repositories unless the schema is ours."""
+        self._schema_error = migration_status(applied, self._revisions()).error()
+        if self._schema_error is not None:
+            self._repos = None
+
+    def _migration_failed(self, exc: MigrationError) -> None:
+        """After a failed migrate(): nothing runs until one succeeds."""
+        self._repos = None
+        self._unusable_reason = f"the last migrate() failed: {exc}"
+        # The newest knowledge wins: a refused schema names its revisions,
+        # any other failure gates with its own reason.
+        self._schema_error = exc if isinstance(exc, SchemaVersionError) else None
+
+    def _migrated(self, repos: Repositories) -> None:
+        """After a successful migrate(): the schema is this code's."""
+        self._repos = repos
+        self._unusable_reason = None
+        self._schema_error = None
 
     def build_lockouts(self, auth_config: AuthConfig) -> LockoutRepository:
-        """The lockout repository, built once per connection (it caches locks).
+        """The lockout repository, one per connection and policy.
+
+        It keeps no state of its own (the database is the truth, so several
+        processes sharing it agree); one instance per connection keeps one
+        policy per connection.
 
         Raises:
             PersistenceConnectionError: If the backend is not connected.
@@ -91,8 +156,8 @@ class BackendBase(RepositoryAccessorsMixin):
                 auth_config, repos.login_failures, repos.lockouts
             )
         elif self._lockouts.config != auth_config:
-            # One instance per connection holds the lock cache; silently
-            # keeping the old policy would be worse than refusing.
+            # One policy per connection: silently keeping the old policy
+            # would be worse than refusing.
             raise ValueError(
                 "build_lockouts: already built with another AuthConfig on this "
                 "connection; reconnect to change the policy"
@@ -129,6 +194,15 @@ class BackendBase(RepositoryAccessorsMixin):
 
     def _repositories(self) -> Repositories:
         if self._repos is None:
+            schema_error = self._schema_error
+            if self.is_connected and schema_error is not None:
+                # A fresh instance per call (a shared one would accumulate
+                # tracebacks), naming the same revisions.
+                raise SchemaVersionError(
+                    pending=schema_error.pending,
+                    unknown=schema_error.unknown,
+                    mismatched=schema_error.mismatched,
+                )
             if self.is_connected and self._unusable_reason:
                 raise PersistenceConnectionError(
                     f"{self._name} backend is unusable: {self._unusable_reason}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import unquote
 
 from pydantic import (
@@ -107,6 +107,54 @@ class SQLiteConfig(BaseModel):
         if ".." in parts:
             msg = f"path must not contain '..' components: {value!r}"
             raise ValueError(msg)
+        return value
+
+    # URI parameters SQLite honours (https://sqlite.org/uri.html) that keep
+    # locking and durability intact; vfs only names locking VFSes.
+    _SAFE_URI_PARAMS: ClassVar[frozenset[str]] = frozenset(
+        {"mode", "cache", "psow", "vfs"}
+    )
+    _SAFE_VFS: ClassVar[frozenset[str]] = frozenset(
+        {"unix", "unix-excl", "win32", "win32-longpath"}
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _refuse_unsafe_uri_parameters(cls, value: str) -> str:
+        """Refuse ``file:`` URI parameters that defeat locking or durability.
+
+        ``vfs=unix-none`` / ``win32-none`` take no locks, ``unix-dotfile``,
+        ``unix-flock`` and the like lock in a way processes using the
+        default VFS do not see (two writers at once corrupt the file);
+        ``nolock=1`` and ``immutable=1`` turn locking (and change detection)
+        off; ``modeof=`` creates the file with another file's permissions.
+        Any parameter SQLite does not document is refused too (it would
+        reach the VFS unchecked). Kept: ``mode``, ``cache``, ``psow`` and
+        ``vfs`` naming a locking VFS (``unix``, ``unix-excl``, ``win32``,
+        ``win32-longpath``).
+        """
+        if not value.startswith("file:") or "?" not in value:
+            return value
+        query = value.split("?", 1)[1].split("#", 1)[0]
+        for item in query.split("&"):
+            if not item:
+                continue
+            name, _, raw = item.partition("=")
+            key, setting = unquote(name), unquote(raw)
+            if key not in cls._SAFE_URI_PARAMS:
+                msg = (
+                    f"path: URI parameter {key!r} is refused: it disables "
+                    "locking or durability, or is unknown to SQLite "
+                    f"(allowed: {', '.join(sorted(cls._SAFE_URI_PARAMS))})"
+                )
+                raise ValueError(msg)
+            if key == "vfs" and setting not in cls._SAFE_VFS:
+                msg = (
+                    f"path: URI parameter vfs={setting!r} is refused: only a "
+                    "VFS with the default locking is allowed "
+                    f"({', '.join(sorted(cls._SAFE_VFS))})"
+                )
+                raise ValueError(msg)
         return value
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "PersistenceVersionConflictError",
     "QueryError",
     "RecordNotFoundError",
+    "SchemaVersionError",
 ]
 
 UNKNOWN_CONSTRAINT = "<unknown>"
@@ -73,6 +74,57 @@ class MigrationError(PersistenceError):
     """
 
     is_retryable: ClassVar[bool] = False
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(names)
+
+
+class SchemaVersionError(MigrationError):
+    """The database's applied revisions are not this code's revisions.
+
+    Raised by every repository call on a backend whose database is behind
+    (``pending`` revisions: run ``migrate()``), ahead of this code
+    (``unknown`` revisions: the database was migrated by newer code) or
+    holds an applied revision whose file changed (``mismatched``), and by
+    ``migrate()`` for the last two. Running the code against such a schema
+    could read or write the wrong columns, so nothing is attempted.
+
+    Not retryable: the schema does not change by itself.
+    """
+
+    is_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        pending: Iterable[str] = (),
+        unknown: Iterable[str] = (),
+        mismatched: Iterable[str] = (),
+    ) -> None:
+        """Store the revision names and build the message from them."""
+        self.pending: tuple[str, ...] = tuple(pending)
+        self.unknown: tuple[str, ...] = tuple(unknown)
+        self.mismatched: tuple[str, ...] = tuple(mismatched)
+        parts: list[str] = []
+        if self.unknown:
+            parts.append(
+                f"the database has revision(s) {_names(self.unknown)} that this "
+                "code does not know: this code is older than the database "
+                "(upgrade the code, or use a database migrated by this version)"
+            )
+        if self.mismatched:
+            parts.append(
+                f"revision(s) {_names(self.mismatched)} changed after they were "
+                "applied (checksum mismatch): applied revisions must never be "
+                "edited; restore the files this database was migrated with"
+            )
+        if self.pending:
+            parts.append(
+                f"the database is behind this code: pending revision(s) "
+                f"{_names(self.pending)}; run migrate()"
+            )
+        super().__init__("; ".join(parts) or "database schema does not match")
 
 
 class RecordNotFoundError(PersistenceError):

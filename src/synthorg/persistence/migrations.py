@@ -7,7 +7,10 @@ advisory lock on PostgreSQL) so two processes migrating at once apply each
 revision once. Applied revisions are recorded in ``_synthorg_migrations``
 with a SHA-256 checksum; a recorded revision whose file changed, or a
 recorded revision this code does not know, is refused with
-:class:`MigrationError`.
+:class:`SchemaVersionError` (a :class:`MigrationError`).
+:func:`migration_status` is the one comparison of a database's recorded
+revisions with the code's; ``connect()`` uses it to withdraw the
+repositories from a database that is behind, ahead or edited.
 
 SQLite revisions run with foreign-key enforcement off (the pragma cannot
 change inside a transaction, so it is set around it): a table rebuild drops
@@ -22,15 +25,17 @@ append-only time-series tables become hypertables after the revisions; see
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from synthorg.persistence.errors import MigrationError
+from synthorg.persistence.errors import MigrationError, SchemaVersionError
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -57,7 +62,7 @@ class Revision:
     name: str
     sql: str
 
-    @property
+    @functools.cached_property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
 
@@ -66,6 +71,20 @@ def load_revisions(
     dialect: Literal["sqlite", "postgres"], generated: Path | None = None
 ) -> tuple[Revision, ...]:
     """The revisions of ``dialect`` in order (from ``generated`` if given)."""
+    if generated is None:
+        return _packaged_revisions(dialect)
+    return _read_revisions(dialect, generated)
+
+
+@functools.cache
+def _packaged_revisions(dialect: Literal["sqlite", "postgres"]) -> tuple[Revision, ...]:
+    # The installed package's files do not change while it runs: read once.
+    return _read_revisions(dialect, None)
+
+
+def _read_revisions(
+    dialect: Literal["sqlite", "postgres"], generated: Path | None
+) -> tuple[Revision, ...]:
     folder = (
         (
             resources.files("synthorg.persistence.generated")
@@ -114,20 +133,92 @@ def _has_statements(sql: str) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class MigrationStatus:
+    """How a database's applied revisions compare with this code's.
+
+    ``applied`` are the revisions recorded in the database (in order),
+    ``pending`` the code's revisions it lacks, ``unknown`` the recorded
+    revisions this code does not know (the database was migrated by newer
+    code) and ``mismatched`` the recorded revisions whose checksum differs
+    from the code's file (an applied revision was edited).
+    """
+
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+    unknown: tuple[str, ...]
+    mismatched: tuple[str, ...]
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether the database is exactly at this code's revisions."""
+        return not (self.pending or self.unknown or self.mismatched)
+
+    def error(self) -> SchemaVersionError | None:
+        """The error repository calls raise on this database, or None."""
+        if self.up_to_date:
+            return None
+        return SchemaVersionError(
+            pending=self.pending, unknown=self.unknown, mismatched=self.mismatched
+        )
+
+
+def migration_status(
+    applied: Mapping[str, str], revisions: tuple[Revision, ...]
+) -> MigrationStatus:
+    """Compare ``applied`` (revision -> checksum, as recorded) with ``revisions``.
+
+    The one place where "is this database at this code's schema?" is
+    decided: ``connect()`` gates the repositories on it and ``migrate()``
+    refuses unknown or edited revisions with it.
+    """
+    known = {r.name: r.checksum for r in revisions}
+    return MigrationStatus(
+        applied=tuple(sorted(applied)),
+        pending=tuple(r.name for r in revisions if r.name not in applied),
+        unknown=tuple(sorted(name for name in applied if name not in known)),
+        mismatched=tuple(
+            sorted(
+                name
+                for name, checksum in applied.items()
+                if name in known and known[name] != checksum
+            )
+        ),
+    )
+
+
 def _verify(applied: dict[str, str], revisions: tuple[Revision, ...]) -> None:
-    known = {r.name: r for r in revisions}
-    for name, checksum in sorted(applied.items()):
-        revision = known.get(name)
-        if revision is None:
-            raise MigrationError(
-                f"database has revision {name!r} that this version does not know; "
-                "it was migrated by a newer schema"
+    """Refuse to migrate a database with unknown or edited revisions."""
+    status = migration_status(applied, revisions)
+    if status.unknown or status.mismatched:
+        raise SchemaVersionError(unknown=status.unknown, mismatched=status.mismatched)
+
+
+async def applied_sqlite(db: aiosqlite.Connection) -> dict[str, str]:
+    """The revisions recorded in a SQLite database (none if never migrated)."""
+    try:
+        rows = await db.execute_fetchall(
+            f'SELECT revision, checksum FROM "{MIGRATIONS_TABLE}"'
+        )
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return {}
+        raise
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+async def applied_postgres(pool: Pool) -> dict[str, str]:
+    """The revisions recorded in a PostgreSQL database (none if never migrated)."""
+    from psycopg import errors as pg_errors
+
+    async with pool.connection() as conn:
+        try:
+            cur = await conn.execute(
+                f'SELECT revision, checksum FROM "{MIGRATIONS_TABLE}"'
             )
-        if revision.checksum != checksum:
-            raise MigrationError(
-                f"revision {name!r} changed after it was applied (checksum mismatch); "
-                "applied revisions must never be edited"
-            )
+        except pg_errors.UndefinedTable:
+            return {}
+        return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
 
 
 def _now() -> str:

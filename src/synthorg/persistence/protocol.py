@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
 from synthorg.persistence.generated.repositories import RepositoryAccessors
+from synthorg.persistence.migrations import MigrationStatus
 from synthorg.persistence.services.escalations import EscalationQueue
 from synthorg.persistence.services.lockouts import AuthConfig, LockoutRepository
 from synthorg.persistence.services.ontology import OntologyVersioningService
@@ -55,6 +56,12 @@ class PersistenceBackend(RepositoryAccessors, Protocol):
     async def connect(self) -> None:
         """Establish the connection; safe to call twice.
 
+        Also compares the database's applied revisions with the code's (one
+        query): if the database is behind, ahead of the code or holds an
+        edited revision, every repository accessor raises
+        :class:`SchemaVersionError` (not retryable) naming the revisions
+        until a ``migrate()`` succeeds.
+
         Raises:
             PersistenceConnectionError: If the connection cannot be established.
         """
@@ -75,6 +82,14 @@ class PersistenceBackend(RepositoryAccessors, Protocol):
             PersistenceConnectionError: If not connected.
             MigrationError: If a revision fails; the backend is unusable until
                 a later ``migrate()`` succeeds.
+        """
+        ...
+
+    async def migration_status(self) -> MigrationStatus:
+        """The database's applied revisions against the code's (one query).
+
+        Raises:
+            PersistenceConnectionError: If not connected.
         """
         ...
 

@@ -26,7 +26,12 @@ from synthorg.persistence.errors import (
     PersistenceError,
 )
 from synthorg.persistence.generated.postgres import build_repositories
-from synthorg.persistence.migrations import load_revisions, migrate_postgres
+from synthorg.persistence.migrations import (
+    Revision,
+    applied_postgres,
+    load_revisions,
+    migrate_postgres,
+)
 from synthorg.persistence.postgres.driver import (
     Pool,
     connection,
@@ -111,10 +116,17 @@ class PostgresPersistenceBackend(BackendBase):
                 f"cannot connect to PostgreSQL at {config.host}:{config.port}/"
                 f"{config.database} as {config.username}: {type(exc).__name__}"
             ) from None
+        try:
+            # One query: is the database at this code's revisions?
+            applied = await applied_postgres(pool)
+        except psycopg.Error as exc:
+            await pool.close()
+            raise map_postgres_error(exc, "connect") from exc
         self._pool = pool
         # A failed migrate() keeps the backend unusable across reconnects,
         # until a later migrate() succeeds.
         self._repos = None if self._unusable_reason else build_repositories(pool)
+        self._check_schema(applied)
         logger.info(
             "postgres backend connected (host=%s port=%s database=%s)",
             config.host,
@@ -155,11 +167,9 @@ class PostgresPersistenceBackend(BackendBase):
                 pool, load_revisions("postgres"), self._hypertables()
             )
         except MigrationError as exc:
-            self._repos = None
-            self._unusable_reason = f"the last migrate() failed: {exc}"
+            self._migration_failed(exc)
             raise
-        self._repos = build_repositories(pool)
-        self._unusable_reason = None
+        self._migrated(build_repositories(pool))
         if applied:
             logger.info("postgres migrations applied: %s", ", ".join(applied))
 
@@ -170,6 +180,15 @@ class PostgresPersistenceBackend(BackendBase):
         if isinstance(exc, (psycopg.Error, PoolTimeout)):
             return map_postgres_error(exc, "transaction")
         return None
+
+    def _revisions(self) -> tuple[Revision, ...]:
+        return load_revisions("postgres")
+
+    async def _read_applied(self) -> dict[str, str]:
+        try:
+            return await applied_postgres(self.get_db())
+        except psycopg.Error as exc:
+            raise map_postgres_error(exc, "migration_status") from exc
 
     def _notifier(self) -> Notifier:
         pool = self.get_db()

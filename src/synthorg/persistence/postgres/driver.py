@@ -19,6 +19,11 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from synthorg.persistence._constraints import (
+    is_primary_key,
+    postgres_unique_constraint,
+    unique_is_duplicate,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -35,8 +40,22 @@ def map_postgres_error(exc: BaseException, operation: str) -> PersistenceError:
     """Translate a psycopg / psycopg_pool error raised by ``operation``."""
     if isinstance(exc, pg_errors.UniqueViolation):
         constraint = exc.diag.constraint_name or ""
-        return DuplicateRecordError(
-            f"{operation}: duplicate record (constraint {constraint or '<unknown>'})"
+        if (
+            not constraint
+            or is_primary_key(constraint)
+            or unique_is_duplicate(operation)
+        ):
+            return DuplicateRecordError(
+                f"{operation}: duplicate record "
+                f"(constraint {constraint or '<unknown>'})"
+            )
+        # Another unique index: the reference's ConstraintViolationError,
+        # named as on SQLite.
+        constraint = postgres_unique_constraint(constraint)
+        return ConstraintViolationError(
+            f"{operation}: unique constraint {constraint} violated "
+            f"({exc.diag.message_primary or exc})",
+            constraint=constraint,
         )
     if isinstance(exc, pg_errors.IntegrityError):
         # Check, not-null, foreign-key and exclusion violations (class 23).

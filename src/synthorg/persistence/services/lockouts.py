@@ -1,9 +1,12 @@
 """Login lockouts: count failures over a window, lock for a duration.
 
-Built by ``backend.build_lockouts(auth_config)`` once per connection: the
-instance keeps a process-local cache of active lockouts for the auth hot
-path (``is_locked`` answers from memory), so handing out a fresh instance
-per call would silently forget them. The backend drops it on disconnect.
+Built by ``backend.build_lockouts(auth_config)`` once per connection (one
+policy per connection). The database is the only state: ``is_locked``
+reads the stored lockout every time (one key lookup), so a lockout
+recorded by any process sharing the database is honoured here and an
+unlock anywhere is seen at once. An in-process cache of "locked until T"
+could not see another process's unlock; it saved nothing on the common
+path anyway (a user who is not locked always needed the lookup).
 """
 
 from __future__ import annotations
@@ -47,7 +50,6 @@ class LockoutRepository:
         self._config = config
         self._failures = failures
         self._lockouts = lockouts
-        self._locked: dict[str, datetime] = {}  # username -> locked_until
 
     @property
     def config(self) -> AuthConfig:
@@ -79,28 +81,20 @@ class LockoutRepository:
                 locked_at=now,
             )
         )
-        self._locked[username] = until
         return True
 
     async def is_locked(self, username: NotBlankStr) -> bool:
-        """Whether the username is locked out now (cache first, then storage)."""
-        now = utc_now()
-        until = self._locked.get(username)
-        if until is None:
-            stored = await self._lockouts.get(username)
-            if stored is None:
-                return False
-            until = self._locked[username] = stored.locked_until
-        if until > now:
-            return True
-        self._locked.pop(username, None)
-        return False
+        """Whether the username is locked out now, as stored (one key lookup).
+
+        Never from memory: another process may have locked or unlocked it.
+        """
+        stored = await self._lockouts.get(username)
+        return stored is not None and stored.locked_until > utc_now()
 
     async def record_success(self, username: NotBlankStr) -> None:
         """A successful login clears the username's failures and lockout."""
         await self._failures.delete_for_user(username)
         await self._lockouts.delete(username)
-        self._locked.pop(username, None)
 
     async def unlock(self, username: NotBlankStr) -> bool:
         """Lift a lockout by hand (and forget the failures that caused it).
@@ -108,7 +102,6 @@ class LockoutRepository:
         True when a lockout was in force. Without clearing the failures the
         very next failed login would lock the user again.
         """
-        self._locked.pop(username, None)
         await self._failures.delete_for_user(username)
         return await self._lockouts.delete(username)
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote
 
 import aiosqlite
 
@@ -30,7 +32,12 @@ from synthorg.persistence.errors import (
 )
 from synthorg.persistence.generated.repositories import Repositories
 from synthorg.persistence.generated.sqlite import build_repositories
-from synthorg.persistence.migrations import load_revisions, migrate_sqlite
+from synthorg.persistence.migrations import (
+    Revision,
+    applied_sqlite,
+    load_revisions,
+    migrate_sqlite,
+)
 from synthorg.persistence.sqlite.driver import (
     Connections,
     WriteLock,
@@ -46,6 +53,88 @@ if TYPE_CHECKING:
     from synthorg.persistence.protocol import PersistenceBackend
 
 logger = logging.getLogger(__name__)
+
+
+def _strict_identifiers(conn: sqlite3.Connection) -> bool:
+    """Make an unknown double-quoted identifier an error, where SQLite allows.
+
+    By default SQLite reads ``"name"`` as the string ``'name'`` when no
+    column ``name`` exists (its legacy double-quoted-string fallback), so a
+    query naming a missing column returns the column's name as data.
+    ``SQLITE_DBCONFIG_DQS_DML``/``DQS_DDL`` turn the fallback off; Python
+    exposes them (``Connection.setconfig``) from 3.12. On older Pythons the
+    fallback stays and the revision check at ``connect()`` is what keeps
+    code from running against a schema it does not match.
+    """
+    setconfig = getattr(conn, "setconfig", None)
+    dml = getattr(sqlite3, "SQLITE_DBCONFIG_DQS_DML", None)
+    ddl = getattr(sqlite3, "SQLITE_DBCONFIG_DQS_DDL", None)
+    if setconfig is None or dml is None or ddl is None:
+        return False
+    setconfig(dml, False)
+    setconfig(ddl, False)
+    return True
+
+
+class _StrictConnection(sqlite3.Connection):
+    """A connection with the double-quoted-string fallback off (Python 3.12+)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _strict_identifiers(self)
+
+
+# Only where it has an effect: on older Pythons the plain class is used.
+STRICT_IDENTIFIERS = hasattr(sqlite3.Connection, "setconfig") and hasattr(
+    sqlite3, "SQLITE_DBCONFIG_DQS_DML"
+)
+_FACTORY: dict[str, Any] = {"factory": _StrictConnection} if STRICT_IDENTIFIERS else {}
+
+
+def _file_of(path: str) -> str | None:
+    """The filesystem path a configured path opens (None for in-memory)."""
+    if _is_memory(path) or path == "":
+        return None
+    if not path.startswith("file:"):
+        return path
+    query = path.split("?", 1)[1] if "?" in path else ""
+    if "mode=ro" in query.split("&"):
+        return None  # read-only: SQLite will not create it
+    rest = unquote(path.removeprefix("file:").split("?", 1)[0].split("#", 1)[0])
+    if rest.startswith("//"):  # file://host/path: SQLite accepts localhost only
+        rest = "/" + rest[2:].partition("/")[2]
+    return rest or None
+
+
+def _create_private(path: str) -> None:
+    """Create a missing database file owner-only (0600) before SQLite opens it.
+
+    The database holds password hashes and connection secrets. SQLite
+    creates ``-wal``, ``-shm`` and ``-journal`` with the main file's
+    permission bits, so they are owner-only too. An existing file is left
+    as it is (never widened; a warning names a group/world-readable one).
+    """
+    target = _file_of(path)
+    if target is None:
+        return
+    try:
+        fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        try:
+            mode = os.stat(target).st_mode
+        except OSError:
+            return
+        if mode & 0o077:
+            logger.warning(
+                "sqlite database %s is readable by other users (mode %o); "
+                "it holds password hashes and secrets: chmod 600 it",
+                target,
+                mode & 0o777,
+            )
+        return
+    except OSError:
+        return  # a missing directory and the like: SQLite reports it
+    os.close(fd)
 
 
 def _is_memory(path: str) -> bool:
@@ -103,7 +192,7 @@ class SQLitePersistenceBackend(BackendBase):
     async def _open(self, path: str) -> aiosqlite.Connection:
         try:
             return await aiosqlite.connect(
-                path, isolation_level=None, uri=path.startswith("file:")
+                path, isolation_level=None, uri=path.startswith("file:"), **_FACTORY
             )
         except (sqlite3.Error, OSError) as exc:
             raise PersistenceConnectionError(
@@ -132,8 +221,8 @@ class SQLitePersistenceBackend(BackendBase):
         through the reader thread.
         """
         try:
-            inline = sqlite3.connect(
-                path, isolation_level=None, uri=path.startswith("file:")
+            inline: sqlite3.Connection = sqlite3.connect(
+                path, isolation_level=None, uri=path.startswith("file:"), **_FACTORY
             )
             inline.execute("PRAGMA query_only = ON")
             inline.execute("PRAGMA busy_timeout = 0")
@@ -146,6 +235,7 @@ class SQLitePersistenceBackend(BackendBase):
         if self._db is not None:
             return
         path = self._config.path
+        await asyncio.to_thread(_create_private, path)
         db = await self._open(path)
         wal = self._config.wal_mode and not _is_memory(path)
         try:
@@ -158,6 +248,8 @@ class SQLitePersistenceBackend(BackendBase):
                 await db.execute("PRAGMA synchronous = NORMAL")
                 limit = int(self._config.journal_size_limit)
                 await db.execute(f"PRAGMA journal_size_limit = {limit}")
+            # One query: is the database at this code's revisions?
+            applied = await applied_sqlite(db)
         except sqlite3.Error as exc:
             await db.close()
             raise PersistenceConnectionError(
@@ -179,6 +271,7 @@ class SQLitePersistenceBackend(BackendBase):
         # A failed migrate() keeps the backend unusable across reconnects,
         # until a later migrate() succeeds.
         self._repos = None if self._unusable_reason else self._build()
+        self._check_schema(applied)
         logger.info("sqlite backend connected (path=%s)", path)
 
     async def disconnect(self) -> None:
@@ -225,11 +318,9 @@ class SQLitePersistenceBackend(BackendBase):
                 db, self._write_lock, load_revisions("sqlite")
             )
         except MigrationError as exc:
-            self._repos = None
-            self._unusable_reason = f"the last migrate() failed: {exc}"
+            self._migration_failed(exc)
             raise
-        self._repos = self._build()
-        self._unusable_reason = None
+        self._migrated(self._build())
         if self._conns is not None:
             self._conns.warm_inline()
         if applied:
@@ -242,6 +333,15 @@ class SQLitePersistenceBackend(BackendBase):
         if isinstance(exc, sqlite3.Error):
             return map_sqlite_error(exc, "transaction")
         return None
+
+    def _revisions(self) -> tuple[Revision, ...]:
+        return load_revisions("sqlite")
+
+    async def _read_applied(self) -> dict[str, str]:
+        try:
+            return await applied_sqlite(self.get_db())
+        except sqlite3.Error as exc:
+            raise map_sqlite_error(exc, "migration_status") from exc
 
     def _build(self) -> Repositories:
         assert self._conns is not None

@@ -22,6 +22,10 @@ from typing import Any
 
 import aiosqlite
 
+from synthorg.persistence._constraints import (
+    sqlite_unique_constraint,
+    unique_is_duplicate,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -51,8 +55,18 @@ def map_sqlite_error(exc: BaseException, operation: str) -> PersistenceError:
     name = getattr(exc, "sqlite_errorname", "") or ""
     message = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
-        if name in ("SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"):
+        if name == "SQLITE_CONSTRAINT_PRIMARYKEY" or (
+            name == "SQLITE_CONSTRAINT_UNIQUE" and unique_is_duplicate(operation)
+        ):
             return DuplicateRecordError(f"{operation}: duplicate record ({message})")
+        if name == "SQLITE_CONSTRAINT_UNIQUE":
+            # Another unique index: named as on PostgreSQL (the reference's
+            # ConstraintViolationError covers unique violations).
+            constraint = sqlite_unique_constraint(message)
+            return ConstraintViolationError(
+                f"{operation}: unique constraint {constraint} violated ({message})",
+                constraint=constraint,
+            )
         if name == "SQLITE_CONSTRAINT_FOREIGNKEY":
             return ConstraintViolationError(
                 f"{operation}: {message}", constraint="foreign_key"

@@ -92,3 +92,6 @@ ENTITIES: tuple[EntityInfo, ...] = (
         unique_indexes=(("external_ref",),),
     ),
 )
+
+STRICT_INSERTS: frozenset[str] = frozenset()
+"""Operations (``accessor.method``) whose contract is "must not exist"."""

@@ -82,3 +82,6 @@ ENTITIES: tuple[EntityInfo, ...] = (
         unique_indexes=(),
     ),
 )
+
+STRICT_INSERTS: frozenset[str] = frozenset()
+"""Operations (``accessor.method``) whose contract is "must not exist"."""

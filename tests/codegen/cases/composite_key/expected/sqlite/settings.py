@@ -5,7 +5,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    MalformedRowError,
+)
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -111,6 +115,9 @@ class SQLiteSettingRowRepository:
             error = map_sqlite_error(exc, "settings.save_many")
             if isinstance(error, DuplicateRecordError):
                 error = await self._name_duplicates(entities, error)
+            elif isinstance(error, ConstraintViolationError):
+                # The transaction rolled back: say so, as for duplicate keys.
+                error.args = (f"{error}: nothing was written",)
             raise error from exc
 
     async def _name_duplicates(
