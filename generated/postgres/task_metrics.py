@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    DuplicateRecordError,
-    MalformedRowError,
-    QueryError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import DuplicateRecordError, QueryError
 from synthorg.persistence.generated.task_metrics import (
     TaskMetricRecord,
     TaskMetricRecordFilterSpec,
@@ -22,6 +19,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -76,8 +74,12 @@ def _from_row(row: Any) -> TaskMetricRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"task_metrics row {row[0]!r} cannot be read as TaskMetricRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="task_metrics",
+            columns=TaskMetricRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -187,7 +189,9 @@ class PostgresTaskMetricRecordRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "task_metrics.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "task_metrics.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -7,10 +7,9 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
 from synthorg.persistence.errors import (
     DuplicateRecordError,
-    MalformedRowError,
     MixedCurrencyAggregationError,
 )
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
@@ -26,6 +25,7 @@ from synthorg.persistence.sqlite.driver import (
     map_sqlite_error,
     transaction,
 )
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -62,6 +62,9 @@ _M_AGGREGATE = FilterSql(
 def _from_row(row: Any) -> CostRecord:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return CostRecord.model_validate(
             {
                 "id": row[0],
@@ -78,8 +81,12 @@ def _from_row(row: Any) -> CostRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"cost_records row {row[0]!r} cannot be read as CostRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="cost_records",
+            columns=CostRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -175,7 +182,9 @@ class SQLiteCostRecordRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "cost_records.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "cost_records.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def aggregate(
