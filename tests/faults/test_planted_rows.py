@@ -195,10 +195,18 @@ class Raw:
         for (name,) in names:
             self.pg.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
 
-    def plant(self, table: str, column: str, expr: str, where: dict[str, Any]) -> Any:
+    def plant(
+        self,
+        table: str,
+        column: str,
+        expr: str,
+        where: dict[str, Any],
+        params: tuple[Any, ...] = (),
+    ) -> Any:
         """Set ``column`` of the one row matching ``where`` to ``expr``.
 
-        Returns a handle of the row for :meth:`restore` and the old value.
+        ``params`` are bound to placeholders in ``expr``. Returns a handle
+        of the row for :meth:`restore` and the old value.
         """
         cond = " AND ".join(f'"{k}" = {self.ph}' for k in where)
         if self.kind == "sqlite":
@@ -207,7 +215,8 @@ class Raw:
                 tuple(where.values()),
             ).fetchone()
             self.lite.execute(
-                f'UPDATE "{table}" SET "{column}" = {expr} WHERE rowid = ?', (rowid,)
+                f'UPDATE "{table}" SET "{column}" = {expr} WHERE rowid = ?',
+                (*params, rowid),
             )
             return rowid, old
         row = self.pg.execute(
@@ -216,7 +225,7 @@ class Raw:
         assert row is not None
         changed = self.pg.execute(
             f'UPDATE "{table}" SET "{column}" = {expr} WHERE {cond} RETURNING ctid',
-            tuple(where.values()),
+            (*params, *where.values()),
         ).fetchone()
         assert changed is not None
         return changed[0], row[0]
@@ -737,3 +746,26 @@ async def test_a_refused_argument_is_not_mistaken_for_a_malformed_row(
         assert not isinstance(exc, MalformedRowError), exc
     else:
         assert result is None
+
+
+async def test_a_broken_cross_field_rule_names_both_columns(
+    backend: PersistenceBackend, raw: Raw
+) -> None:
+    """``reviewer_agent_id must differ from executing_agent_id``: both named."""
+    entity = next(e for e in ENTITIES if e.table == "decision_records")
+    row: Any = sample(entity, 0)
+    await ensure_parents(backend, entity, [row])
+    await store(backend, entity, row)
+    raw.allow_anything(entity.table)
+    raw.plant(
+        entity.table,
+        "reviewer_agent_id",
+        raw.ph,
+        {"id": row.id},
+        params=(row.executing_agent_id,),
+    )
+    with pytest.raises(MalformedRowError) as info:
+        await backend.decision_records.get(row.id)
+    assert set(info.value.columns) == {"executing_agent_id", "reviewer_agent_id"}
+    assert info.value.key == row.id
+    assert "must differ" in str(info.value)

@@ -7,6 +7,7 @@ the hot path.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,7 @@ class Unreadable:
 
 
 _SHOWN = 80  # characters of a stored value quoted in a message
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _short(value: object) -> str:
@@ -127,6 +129,15 @@ def malformed_row(
                 problems.setdefault(columns.index(name), []).append(
                     f"{text}: {_short(detail.get('input'))}"
                 )
+            elif not loc:
+                # A rule across fields ("a must differ from b"): the columns
+                # its message names.
+                words = set(_WORD.findall(detail["msg"]))
+                for i, column in enumerate(columns):
+                    if column in words:
+                        problems.setdefault(i, []).append(
+                            f"{detail['msg']}: {_short(values[i])}"
+                        )
     named = [columns[i] for i in sorted(problems)]
     if len(named) == 1:
         reason = "; ".join(problems[columns.index(named[0])])
