@@ -769,3 +769,30 @@ async def test_a_broken_cross_field_rule_names_both_columns(
     assert set(info.value.columns) == {"executing_agent_id", "reviewer_agent_id"}
     assert info.value.key == row.id
     assert "must differ" in str(info.value)
+
+
+def test_error_mappings_classify_unreadable_values_without_the_slow_path() -> None:
+    """Custom SQL that meets an unreadable value gets a non-retryable error.
+
+    The generated reads name the row through the lenient re-read; code
+    that maps a driver error directly still gets ``MalformedRowError``
+    (naming the column on SQLite), and a refused parameter does not.
+    """
+    from synthorg.persistence.postgres.driver import map_postgres_error
+    from synthorg.persistence.sqlite.driver import map_sqlite_error
+
+    undecodable = sqlite3.OperationalError(
+        "Could not decode to UTF-8 column 'title' with text '\ufffd'"
+    )
+    error = map_sqlite_error(undecodable, "tasks.custom")
+    assert isinstance(error, MalformedRowError)
+    assert (error.column, error.is_retryable) == ("title", False)
+    for text in (
+        "timestamp too large (after year 10K): 'infinity'",
+        "timestamp too small (before year 1): '-infinity'",
+    ):
+        error = map_postgres_error(psycopg.DataError(text), "tasks.custom")
+        assert isinstance(error, MalformedRowError)
+        assert not error.is_retryable
+    nul = psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    assert not isinstance(map_postgres_error(nul, "tasks.get"), MalformedRowError)
