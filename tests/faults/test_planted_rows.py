@@ -898,3 +898,51 @@ async def test_random_text_plants_read_back_as_the_model_decides(
     assert accepted and refused
     assert not tally.failures, "\n".join(tally.failures or ())
     assert_fresh(backend_kind, tally)
+
+
+async def test_every_read_kind_names_the_row(
+    backend_kind: str, backend: PersistenceBackend, raw: Raw
+) -> None:
+    """Unique lookups, keyset pages, first-row reads and ``load_all`` too.
+
+    The plant is the one that needs the lenient re-read on each backend:
+    text that is not UTF-8 (SQLite), ``infinity`` (PostgreSQL).
+    """
+    bad = INVALID_UTF8 if backend_kind == "sqlite" else "'infinity'::timestamptz"
+    by_table = {e.table: e for e in ENTITIES}
+    planted: dict[str, Any] = {}
+    for table, column in (
+        ("users", "updated_at"),
+        ("checkpoints", "created_at"),
+        ("meeting_cooldown", "last_triggered_at"),
+    ):
+        entity = by_table[table]
+        rows: list[Any] = [sample(entity, 0), sample(entity, 1)]
+        await ensure_parents(backend, entity, rows)
+        for row in rows:
+            await store(backend, entity, row)
+        raw.allow_anything(table)
+        where = {k: getattr(rows[0], k) for k in entity.key}
+        raw.plant(table, column, bad, where)
+        planted[table] = (entity, rows[0], column)
+
+    def check(table: str, error: MalformedRowError) -> None:
+        entity, row, column = planted[table]
+        assert not error.is_retryable
+        assert (error.table, error.column) == (table, column)
+        assert error.key == key_of(entity, row)
+
+    user = planted["users"][1]
+    reads: list[tuple[str, Any]] = [
+        ("users", backend.users.get_by_username(user.username)),
+        ("users", backend.users.list_after_id()),
+        ("users", backend.users.list_after_id(after_id=" ")),
+        ("checkpoints", backend.checkpoints.get_latest(
+            execution_id=planted["checkpoints"][1].execution_id
+        )),
+        ("meeting_cooldown", backend.meeting_cooldown.load_all()),
+    ]  # fmt: skip
+    for table, call in reads:
+        with pytest.raises(MalformedRowError) as info:
+            await call
+        check(table, info.value)
