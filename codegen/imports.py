@@ -104,7 +104,8 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         models.add(e.filter_spec)
     modules: dict[str, set[str]] = {
         "typing": {"Any"},
-        f"{PKG}.errors": {"MalformedRowError"},
+        f"{PKG}._codec": {"malformed_row"},
+        f"{PKG}.errors": set(),
         f"{GEN}.{e.module}": models,
         f"{PKG}.protocols": {"check_pagination"},
     }
@@ -154,6 +155,9 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     }
     if codec_names:
         modules.setdefault(f"{PKG}._codec", set()).update(codec_names)
+    reads = {"one", "first", "many", "query", "keyset"}
+    if kinds & reads:
+        modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
     plain: set[str] = set()
     if dialect == "sqlite":
         plain = {"sqlite3"}

@@ -6,11 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -18,6 +15,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -54,8 +52,12 @@ def _from_row(row: Any) -> AgentRuntimeState:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"agent_states row {row[0]!r} cannot be read as AgentRuntimeState: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="agent_states",
+            columns=AgentRuntimeState.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -101,7 +103,9 @@ class PostgresAgentRuntimeStateRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "agent_states.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "agent_states.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -123,7 +127,14 @@ class PostgresAgentRuntimeStateRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "agent_states.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "agent_states.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[AgentRuntimeState]) -> None:
@@ -164,7 +175,14 @@ class PostgresAgentRuntimeStateRepository:
                 cur = await conn.execute(_M_GET_ACTIVE, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "agent_states.get_active") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_ACTIVE,
+                (limit, offset),
+                _from_row,
+                "agent_states.get_active",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

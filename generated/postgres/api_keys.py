@@ -6,11 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -18,6 +15,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -70,8 +68,12 @@ def _from_row(row: Any) -> ApiKey:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"api_keys row {row[0]!r} cannot be read as ApiKey: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="api_keys",
+            columns=ApiKey.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -129,7 +131,9 @@ class PostgresApiKeyRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "api_keys.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "api_keys.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -151,7 +155,14 @@ class PostgresApiKeyRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "api_keys.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "api_keys.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[ApiKey]) -> None:
@@ -198,7 +209,9 @@ class PostgresApiKeyRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "api_keys.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "api_keys.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: ApiKeyFilterSpec) -> int:
@@ -219,7 +232,14 @@ class PostgresApiKeyRepository:
                 cur = await conn.execute(_M_GET_BY_HASH, (key_hash,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "api_keys.get_by_hash") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_BY_HASH,
+                (key_hash,),
+                _from_row,
+                "api_keys.get_by_hash",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def _name_duplicates(

@@ -8,10 +8,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
+from synthorg.persistence._codec import malformed_row
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     QueryError,
 )
 from synthorg.persistence.generated.audit_entries import (
@@ -24,6 +24,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -84,8 +85,12 @@ def _from_row(row: Any) -> AuditEntry:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"audit_entries row {row[0]!r} cannot be read as AuditEntry: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="audit_entries",
+            columns=AuditEntry.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -207,7 +212,9 @@ class PostgresAuditEntryRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "audit_entries.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "audit_entries.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.ceremony_scheduler_state import (
     CeremonySchedulerState,
 )
@@ -21,6 +18,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -56,8 +54,12 @@ def _from_row(row: Any) -> CeremonySchedulerState:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"ceremony_scheduler_state row {row[0]!r} cannot be read as CeremonySchedulerState: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="ceremony_scheduler_state",
+            columns=CeremonySchedulerState.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -100,7 +102,14 @@ class PostgresCeremonySchedulerStateRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "ceremony_scheduler_state.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "ceremony_scheduler_state.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -122,8 +131,13 @@ class PostgresCeremonySchedulerStateRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(
-                exc, "ceremony_scheduler_state.list_items"
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "ceremony_scheduler_state.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
 
@@ -165,7 +179,14 @@ class PostgresCeremonySchedulerStateRepository:
                 cur = await conn.execute(_M_LOAD_ALL, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "ceremony_scheduler_state.load_all") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LOAD_ALL,
+                (limit, offset),
+                _from_row,
+                "ceremony_scheduler_state.load_all",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

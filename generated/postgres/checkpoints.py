@@ -8,11 +8,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -20,6 +17,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -76,8 +74,12 @@ def _from_row(row: Any) -> Checkpoint:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"checkpoints row {row[0]!r} cannot be read as Checkpoint: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="checkpoints",
+            columns=Checkpoint.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -178,7 +180,9 @@ class PostgresCheckpointRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "checkpoints.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "checkpoints.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def get_latest(
@@ -204,7 +208,14 @@ class PostgresCheckpointRepository:
                 cur = await conn.execute(_M_GET_LATEST[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "checkpoints.get_latest") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_LATEST[mask],
+                params,
+                _from_row,
+                "checkpoints.get_latest",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete_by_execution(self, execution_id: NotBlankStr) -> int:

@@ -6,11 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
     CircuitBreakerStateKey,
@@ -21,6 +18,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -56,8 +54,12 @@ def _from_row(row: Any) -> CircuitBreakerState:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"circuit_breaker_state row {row[0]!r} cannot be read as CircuitBreakerState: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="circuit_breaker_state",
+            columns=CircuitBreakerState.model_fields,
+            key=(0, 1),
         ) from exc
 
 
@@ -106,7 +108,14 @@ class PostgresCircuitBreakerStateRepository:
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "circuit_breaker_state.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _GET,
+                (entity_id[0], entity_id[1]),
+                _from_row,
+                "circuit_breaker_state.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: CircuitBreakerStateKey) -> bool:
@@ -130,7 +139,14 @@ class PostgresCircuitBreakerStateRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "circuit_breaker_state.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "circuit_breaker_state.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[CircuitBreakerState]) -> None:
@@ -177,7 +193,14 @@ class PostgresCircuitBreakerStateRepository:
                 cur = await conn.execute(_M_LOAD_ALL, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "circuit_breaker_state.load_all") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LOAD_ALL,
+                (limit, offset),
+                _from_row,
+                "circuit_breaker_state.load_all",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.collaboration_metrics import (
     CollaborationMetricRecord,
     CollaborationMetricRecordFilterSpec,
@@ -22,6 +19,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -72,8 +70,12 @@ def _from_row(row: Any) -> CollaborationMetricRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"collaboration_metrics row {row[0]!r} cannot be read as CollaborationMetricRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="collaboration_metrics",
+            columns=CollaborationMetricRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -179,7 +181,14 @@ class PostgresCollaborationMetricRecordRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "collaboration_metrics.query") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "collaboration_metrics.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

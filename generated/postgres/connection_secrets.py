@@ -6,11 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -18,6 +15,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -51,8 +49,13 @@ def _from_row(row: Any) -> ConnectionSecret:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"connection_secrets row {row[0]!r} cannot be read as ConnectionSecret: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="connection_secrets",
+            columns=ConnectionSecret.model_fields,
+            key=(0,),
+            blob=(2,),
         ) from exc
 
 
@@ -95,7 +98,9 @@ class PostgresConnectionSecretRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "connection_secrets.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "connection_secrets.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -117,7 +122,14 @@ class PostgresConnectionSecretRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "connection_secrets.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "connection_secrets.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[ConnectionSecret]) -> None:
@@ -164,7 +176,14 @@ class PostgresConnectionSecretRepository:
                 cur = await conn.execute(_M_RETRIEVE, (secret_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "connection_secrets.retrieve") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_RETRIEVE,
+                (secret_id,),
+                _from_row,
+                "connection_secrets.retrieve",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def _name_duplicates(

@@ -7,10 +7,10 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
+from synthorg.persistence._codec import malformed_row
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     MixedCurrencyAggregationError,
 )
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
@@ -20,6 +20,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -78,8 +79,12 @@ def _from_row(row: Any) -> CostRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"cost_records row {row[0]!r} cannot be read as CostRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="cost_records",
+            columns=CostRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -184,7 +189,9 @@ class PostgresCostRecordRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "cost_records.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "cost_records.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def aggregate(

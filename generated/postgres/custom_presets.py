@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -19,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -53,8 +51,12 @@ def _from_row(row: Any) -> PersonalityPreset:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"custom_presets row {row[0]!r} cannot be read as PersonalityPreset: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="custom_presets",
+            columns=PersonalityPreset.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -99,7 +101,9 @@ class PostgresPersonalityPresetRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "custom_presets.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "custom_presets.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -121,7 +125,14 @@ class PostgresPersonalityPresetRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "custom_presets.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "custom_presets.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[PersonalityPreset]) -> None:

@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -19,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -68,8 +66,12 @@ def _from_row(row: Any) -> CustomRule:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"custom_rules row {row[0]!r} cannot be read as CustomRule: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="custom_rules",
+            columns=CustomRule.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -127,7 +129,9 @@ class PostgresCustomRuleRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "custom_rules.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "custom_rules.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -149,7 +153,14 @@ class PostgresCustomRuleRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "custom_rules.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "custom_rules.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[CustomRule]) -> None:
@@ -196,7 +207,9 @@ class PostgresCustomRuleRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "custom_rules.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "custom_rules.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: CustomRuleFilterSpec) -> int:
@@ -217,7 +230,14 @@ class PostgresCustomRuleRepository:
                 cur = await conn.execute(_M_GET_BY_NAME, (name,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "custom_rules.get_by_name") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_BY_NAME,
+                (name,),
+                _from_row,
+                "custom_rules.get_by_name",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def _name_duplicates(

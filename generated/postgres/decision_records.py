@@ -11,11 +11,8 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
@@ -29,6 +26,7 @@ from synthorg.persistence.postgres.driver import (
     savepoint_in_transaction,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -88,8 +86,12 @@ def _from_row(row: Any) -> DecisionRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"decision_records row {row[0]!r} cannot be read as DecisionRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="decision_records",
+            columns=DecisionRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -197,7 +199,14 @@ class PostgresDecisionRecordRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "decision_records.query") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "decision_records.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def append_with_next_version(self, entity: DecisionRecord) -> DecisionRecord:
@@ -255,7 +264,14 @@ class PostgresDecisionRecordRepository:
                 cur = await conn.execute(_M_GET, (decision_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "decision_records.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET,
+                (decision_id,),
+                _from_row,
+                "decision_records.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def list_by_task(
@@ -270,7 +286,14 @@ class PostgresDecisionRecordRepository:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "decision_records.list_by_task") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LIST_BY_TASK,
+                (task_id, limit, offset),
+                _from_row,
+                "decision_records.list_by_task",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def list_by_executor(
@@ -290,7 +313,14 @@ class PostgresDecisionRecordRepository:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "decision_records.list_by_executor") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LIST_BY_EXECUTOR,
+                (executing_agent_id, limit, offset),
+                _from_row,
+                "decision_records.list_by_executor",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def list_by_reviewer(
@@ -310,7 +340,14 @@ class PostgresDecisionRecordRepository:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "decision_records.list_by_reviewer") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LIST_BY_REVIEWER,
+                (reviewer_agent_id, limit, offset),
+                _from_row,
+                "decision_records.list_by_reviewer",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def list_by_agent(

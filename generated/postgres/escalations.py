@@ -7,12 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -20,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -77,8 +74,12 @@ def _from_row(row: Any) -> Escalation:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"escalations row {row[0]!r} cannot be read as Escalation: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="escalations",
+            columns=Escalation.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -139,7 +140,9 @@ class PostgresEscalationRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "escalations.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "escalations.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -161,7 +164,14 @@ class PostgresEscalationRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "escalations.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "escalations.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Escalation]) -> None:
@@ -208,7 +218,9 @@ class PostgresEscalationRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "escalations.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "escalations.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: EscalationFilterSpec) -> int:
@@ -232,7 +244,14 @@ class PostgresEscalationRepository:
                 cur = await conn.execute(_M_LIST_PENDING, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "escalations.list_pending") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LIST_PENDING,
+                (limit, offset),
+                _from_row,
+                "escalations.list_pending",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def acknowledge(

@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.postgres.custom import fine_tune_checkpoints as _custom
 from synthorg.persistence.postgres.driver import (
@@ -20,6 +17,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -66,8 +64,12 @@ def _from_row(row: Any) -> FineTuneCheckpoint:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"fine_tune_checkpoints row {row[0]!r} cannot be read as FineTuneCheckpoint: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="fine_tune_checkpoints",
+            columns=FineTuneCheckpoint.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -113,7 +115,14 @@ class PostgresFineTuneCheckpointRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "fine_tune_checkpoints.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "fine_tune_checkpoints.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -135,7 +144,14 @@ class PostgresFineTuneCheckpointRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "fine_tune_checkpoints.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "fine_tune_checkpoints.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[FineTuneCheckpoint]) -> None:
@@ -177,8 +193,13 @@ class PostgresFineTuneCheckpointRepository:
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(
-                exc, "fine_tune_checkpoints.get_active_checkpoint"
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_ACTIVE_CHECKPOINT[mask],
+                params,
+                _from_row,
+                "fine_tune_checkpoints.get_active_checkpoint",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -194,7 +215,14 @@ class PostgresFineTuneCheckpointRepository:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "fine_tune_checkpoints.list_by_run") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LIST_BY_RUN,
+                (run_id, limit, offset),
+                _from_row,
+                "fine_tune_checkpoints.list_by_run",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def deactivate_all(self) -> int:

@@ -7,12 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -20,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -66,8 +63,12 @@ def _from_row(row: Any) -> FineTuneRun:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"fine_tune_runs row {row[0]!r} cannot be read as FineTuneRun: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="fine_tune_runs",
+            columns=FineTuneRun.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -116,7 +117,9 @@ class PostgresFineTuneRunRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "fine_tune_runs.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "fine_tune_runs.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -138,7 +141,14 @@ class PostgresFineTuneRunRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "fine_tune_runs.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "fine_tune_runs.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[FineTuneRun]) -> None:
@@ -178,7 +188,14 @@ class PostgresFineTuneRunRepository:
                 cur = await conn.execute(_M_GET_ACTIVE_RUN[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "fine_tune_runs.get_active_run") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_ACTIVE_RUN[mask],
+                params,
+                _from_row,
+                "fine_tune_runs.get_active_run",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def mark_interrupted(self) -> int:

@@ -8,12 +8,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import JsonValue
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
     IdempotencyRecordKey,
@@ -26,6 +22,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -65,8 +62,12 @@ def _from_row(row: Any) -> IdempotencyRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"idempotency_keys row {row[0]!r} cannot be read as IdempotencyRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="idempotency_keys",
+            columns=IdempotencyRecord.model_fields,
+            key=(0, 1),
         ) from exc
 
 
@@ -116,7 +117,14 @@ class PostgresIdempotencyRecordRepository:
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "idempotency_keys.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _GET,
+                (entity_id[0], entity_id[1]),
+                _from_row,
+                "idempotency_keys.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: IdempotencyRecordKey) -> bool:
@@ -140,7 +148,14 @@ class PostgresIdempotencyRecordRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "idempotency_keys.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "idempotency_keys.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[IdempotencyRecord]) -> None:

@@ -8,11 +8,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
     AgentLifecycleEventFilterSpec,
@@ -23,6 +20,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -71,8 +69,12 @@ def _from_row(row: Any) -> AgentLifecycleEvent:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"lifecycle_events row {row[0]!r} cannot be read as AgentLifecycleEvent: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="lifecycle_events",
+            columns=AgentLifecycleEvent.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -177,7 +179,14 @@ class PostgresAgentLifecycleEventRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "lifecycle_events.query") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "lifecycle_events.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -6,12 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lockouts import LockoutRecord
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -19,6 +15,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -50,8 +47,12 @@ def _from_row(row: Any) -> LockoutRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"lockouts row {row[0]!r} cannot be read as LockoutRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="lockouts",
+            columns=LockoutRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -92,7 +93,9 @@ class PostgresLockoutRecordRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "lockouts.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "lockouts.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -114,7 +117,14 @@ class PostgresLockoutRecordRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "lockouts.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "lockouts.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[LockoutRecord]) -> None:
@@ -157,7 +167,14 @@ class PostgresLockoutRecordRepository:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "lockouts.list_active") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LIST_ACTIVE,
+                (utc_now(), limit, offset),
+                _from_row,
+                "lockouts.list_active",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

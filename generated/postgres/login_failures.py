@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
     LoginFailureFilterSpec,
@@ -22,6 +19,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -63,8 +61,12 @@ def _from_row(row: Any) -> LoginFailure:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"login_failures row {row[0]!r} cannot be read as LoginFailure: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="login_failures",
+            columns=LoginFailure.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -159,7 +161,9 @@ class PostgresLoginFailureRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "login_failures.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "login_failures.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count_since(self, username: NotBlankStr, since: AwareDatetime) -> int:

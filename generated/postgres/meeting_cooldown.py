@@ -6,11 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -18,6 +15,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -50,8 +48,12 @@ def _from_row(row: Any) -> MeetingCooldown:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"meeting_cooldown row {row[0]!r} cannot be read as MeetingCooldown: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="meeting_cooldown",
+            columns=MeetingCooldown.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -91,7 +93,9 @@ class PostgresMeetingCooldownRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "meeting_cooldown.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "meeting_cooldown.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -113,7 +117,14 @@ class PostgresMeetingCooldownRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "meeting_cooldown.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "meeting_cooldown.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[MeetingCooldown]) -> None:
@@ -154,7 +165,14 @@ class PostgresMeetingCooldownRepository:
                 cur = await conn.execute(_M_LOAD_ALL, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "meeting_cooldown.load_all") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LOAD_ALL,
+                (limit, offset),
+                _from_row,
+                "meeting_cooldown.load_all",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -8,11 +8,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -20,6 +17,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -66,8 +64,12 @@ def _from_row(row: Any) -> Message:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"messages row {row[0]!r} cannot be read as Message: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="messages",
+            columns=Message.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -168,7 +170,9 @@ class PostgresMessageRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "messages.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "messages.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def get_history(
@@ -181,7 +185,14 @@ class PostgresMessageRepository:
                 cur = await conn.execute(_M_GET_HISTORY, (channel, limit), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "messages.get_history") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_HISTORY,
+                (channel, limit),
+                _from_row,
+                "messages.get_history",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def get_by_id(
@@ -195,7 +206,14 @@ class PostgresMessageRepository:
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "messages.get_by_id") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_BY_ID,
+                (channel, message_id),
+                _from_row,
+                "messages.get_by_id",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, message_id: NotBlankStr) -> bool:

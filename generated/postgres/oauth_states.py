@@ -6,12 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.postgres.custom import oauth_states as _custom
 from synthorg.persistence.postgres.driver import (
@@ -20,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -55,8 +52,12 @@ def _from_row(row: Any) -> OAuthState:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"oauth_states row {row[0]!r} cannot be read as OAuthState: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="oauth_states",
+            columns=OAuthState.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -101,7 +102,9 @@ class PostgresOAuthStateRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "oauth_states.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "oauth_states.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -123,7 +126,14 @@ class PostgresOAuthStateRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "oauth_states.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "oauth_states.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[OAuthState]) -> None:

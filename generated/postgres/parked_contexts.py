@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -19,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -55,8 +53,12 @@ def _from_row(row: Any) -> ParkedContext:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"parked_contexts row {row[0]!r} cannot be read as ParkedContext: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="parked_contexts",
+            columns=ParkedContext.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -101,7 +103,9 @@ class PostgresParkedContextRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "parked_contexts.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "parked_contexts.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -123,7 +127,14 @@ class PostgresParkedContextRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "parked_contexts.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "parked_contexts.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[ParkedContext]) -> None:
@@ -163,7 +174,14 @@ class PostgresParkedContextRepository:
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "parked_contexts.get_by_approval") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_BY_APPROVAL,
+                (approval_id,),
+                _from_row,
+                "parked_contexts.get_by_approval",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def get_by_agent(
@@ -178,7 +196,14 @@ class PostgresParkedContextRepository:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "parked_contexts.get_by_agent") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_BY_AGENT,
+                (agent_id, limit, offset),
+                _from_row,
+                "parked_contexts.get_by_agent",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

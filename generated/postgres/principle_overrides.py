@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -19,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -51,8 +49,12 @@ def _from_row(row: Any) -> PrincipleOverride:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"principle_overrides row {row[0]!r} cannot be read as PrincipleOverride: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="principle_overrides",
+            columns=PrincipleOverride.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -95,7 +97,14 @@ class PostgresPrincipleOverrideRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "principle_overrides.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "principle_overrides.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -117,7 +126,14 @@ class PostgresPrincipleOverrideRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "principle_overrides.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "principle_overrides.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[PrincipleOverride]) -> None:

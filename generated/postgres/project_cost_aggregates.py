@@ -6,11 +6,10 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import utc_now
+from synthorg.persistence._codec import malformed_row, utc_now
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     MixedCurrencyAggregationError,
 )
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
@@ -20,6 +19,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -53,8 +53,12 @@ def _from_row(row: Any) -> ProjectCostAggregate:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"project_cost_aggregates row {row[0]!r} cannot be read as ProjectCostAggregate: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="project_cost_aggregates",
+            columns=ProjectCostAggregate.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -95,7 +99,14 @@ class PostgresProjectCostAggregateRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "project_cost_aggregates.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "project_cost_aggregates.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -117,7 +128,14 @@ class PostgresProjectCostAggregateRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "project_cost_aggregates.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "project_cost_aggregates.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[ProjectCostAggregate]) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import malformed_row
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     RecordNotFoundError,
 )
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
@@ -20,6 +20,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -74,8 +75,12 @@ def _from_row(row: Any) -> Project:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"projects row {row[0]!r} cannot be read as Project: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="projects",
+            columns=Project.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -134,7 +139,9 @@ class PostgresProjectRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "projects.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "projects.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -156,7 +163,14 @@ class PostgresProjectRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "projects.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "projects.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Project]) -> None:
@@ -203,7 +217,9 @@ class PostgresProjectRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "projects.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "projects.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: ProjectFilterSpec) -> int:

@@ -8,11 +8,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.provider_audit_events import (
     ProviderAuditEvent,
     ProviderAuditEventFilterSpec,
@@ -23,6 +20,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -66,8 +64,12 @@ def _from_row(row: Any) -> ProviderAuditEvent:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"provider_audit_events row {row[0]!r} cannot be read as ProviderAuditEvent: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="provider_audit_events",
+            columns=ProviderAuditEvent.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -166,7 +168,14 @@ class PostgresProviderAuditEventRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "provider_audit_events.query") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "provider_audit_events.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def list_before(
@@ -186,7 +195,14 @@ class PostgresProviderAuditEventRepository:
                 cur = await conn.execute(sql, params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "provider_audit_events.list_before") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                sql,
+                params,
+                _from_row,
+                "provider_audit_events.list_before",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -6,12 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -19,6 +15,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -57,8 +54,12 @@ def _from_row(row: Any) -> RiskTierOverride:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"risk_overrides row {row[0]!r} cannot be read as RiskTierOverride: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="risk_overrides",
+            columns=RiskTierOverride.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -105,7 +106,9 @@ class PostgresRiskTierOverrideRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "risk_overrides.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "risk_overrides.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -127,7 +130,14 @@ class PostgresRiskTierOverrideRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "risk_overrides.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "risk_overrides.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[RiskTierOverride]) -> None:
@@ -174,7 +184,14 @@ class PostgresRiskTierOverrideRepository:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "risk_overrides.list_active") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LIST_ACTIVE,
+                (utc_now(), limit, offset),
+                _from_row,
+                "risk_overrides.list_active",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def revoke(self, id: NotBlankStr, revoked_by: NotBlankStr | None) -> bool:

@@ -6,11 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.postgres.custom import settings as _custom
 from synthorg.persistence.postgres.driver import (
@@ -19,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -57,8 +55,12 @@ def _from_row(row: Any) -> SettingRow:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"settings row {row[0]!r} cannot be read as SettingRow: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="settings",
+            columns=SettingRow.model_fields,
+            key=(0, 1),
         ) from exc
 
 
@@ -101,7 +103,14 @@ class PostgresSettingRowRepository:
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "settings.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _GET,
+                (entity_id[0], entity_id[1]),
+                _from_row,
+                "settings.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: SettingRowKey) -> bool:
@@ -125,7 +134,14 @@ class PostgresSettingRowRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "settings.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "settings.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[SettingRow]) -> None:
@@ -169,7 +185,14 @@ class PostgresSettingRowRepository:
                 cur = await conn.execute(_M_GET_NAMESPACE, (namespace,), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "settings.get_namespace") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_NAMESPACE,
+                (namespace,),
+                _from_row,
+                "settings.get_namespace",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def set_if_unchanged(

@@ -7,11 +7,10 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import utc_now
+from synthorg.persistence._codec import malformed_row, utc_now
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     QueryError,
 )
 from synthorg.persistence.generated.enums import SsrfViolationStatus
@@ -25,6 +24,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -70,8 +70,12 @@ def _from_row(row: Any) -> SsrfViolation:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"ssrf_violations row {row[0]!r} cannot be read as SsrfViolation: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="ssrf_violations",
+            columns=SsrfViolation.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -173,7 +177,14 @@ class PostgresSsrfViolationRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "ssrf_violations.query") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "ssrf_violations.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def update_status(self, id: NotBlankStr, status: SsrfViolationStatus) -> bool:

@@ -7,10 +7,10 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
+from synthorg.persistence._codec import malformed_row
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     QueryError,
 )
 from synthorg.persistence.generated.task_metrics import (
@@ -23,6 +23,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -77,8 +78,12 @@ def _from_row(row: Any) -> TaskMetricRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"task_metrics row {row[0]!r} cannot be read as TaskMetricRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="task_metrics",
+            columns=TaskMetricRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -191,7 +196,9 @@ class PostgresTaskMetricRecordRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "task_metrics.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "task_metrics.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -19,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -57,8 +55,12 @@ def _from_row(row: Any) -> TrackedContainer:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"tracked_containers row {row[0]!r} cannot be read as TrackedContainer: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="tracked_containers",
+            columns=TrackedContainer.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -104,7 +106,9 @@ class PostgresTrackedContainerRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "tracked_containers.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "tracked_containers.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -126,7 +130,14 @@ class PostgresTrackedContainerRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "tracked_containers.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "tracked_containers.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[TrackedContainer]) -> None:
@@ -167,7 +178,14 @@ class PostgresTrackedContainerRepository:
                 cur = await conn.execute(_M_LOAD_ALL, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "tracked_containers.load_all") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_LOAD_ALL,
+                (limit, offset),
+                _from_row,
+                "tracked_containers.load_all",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

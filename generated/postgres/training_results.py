@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -19,6 +16,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -62,8 +60,12 @@ def _from_row(row: Any) -> TrainingResult:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"training_results row {row[0]!r} cannot be read as TrainingResult: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="training_results",
+            columns=TrainingResult.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -110,7 +112,9 @@ class PostgresTrainingResultRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "training_results.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "training_results.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -132,7 +136,14 @@ class PostgresTrainingResultRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "training_results.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "training_results.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[TrainingResult]) -> None:
@@ -174,7 +185,14 @@ class PostgresTrainingResultRepository:
                 cur = await conn.execute(_M_GET_BY_PLAN[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "training_results.get_by_plan") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_BY_PLAN[mask],
+                params,
+                _from_row,
+                "training_results.get_by_plan",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def _name_duplicates(

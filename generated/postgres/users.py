@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -20,6 +17,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -73,8 +71,12 @@ def _from_row(row: Any) -> User:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"users row {row[0]!r} cannot be read as User: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="users",
+            columns=User.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -130,7 +132,9 @@ class PostgresUserRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "users.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "users.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -168,7 +172,9 @@ class PostgresUserRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "users.list_items") from exc
+            raise await unreadable(
+                self._pool, exc, _LIST, (limit, offset), _from_row, "users.list_items"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[User]) -> None:
@@ -215,7 +221,9 @@ class PostgresUserRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "users.query") from exc
+            raise await unreadable(
+                self._pool, exc, _QUERY[mask], params, _from_row, "users.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: UserFilterSpec) -> int:
@@ -236,7 +244,14 @@ class PostgresUserRepository:
                 cur = await conn.execute(_M_GET_BY_USERNAME, (username,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "users.get_by_username") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_BY_USERNAME,
+                (username,),
+                _from_row,
+                "users.get_by_username",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def count_by_role(self, role: HumanRole) -> int:
@@ -264,7 +279,9 @@ class PostgresUserRepository:
                 cur = await conn.execute(sql, params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "users.list_after_id") from exc
+            raise await unreadable(
+                self._pool, exc, sql, params, _from_row, "users.list_after_id"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

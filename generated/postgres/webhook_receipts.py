@@ -8,12 +8,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
 from synthorg.persistence.postgres.driver import (
@@ -22,6 +18,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -63,8 +60,12 @@ def _from_row(row: Any) -> WebhookReceipt:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"webhook_receipts row {row[0]!r} cannot be read as WebhookReceipt: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="webhook_receipts",
+            columns=WebhookReceipt.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -108,7 +109,9 @@ class PostgresWebhookReceiptRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "webhook_receipts.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "webhook_receipts.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -130,7 +133,14 @@ class PostgresWebhookReceiptRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "webhook_receipts.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "webhook_receipts.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[WebhookReceipt]) -> None:
@@ -211,7 +221,14 @@ class PostgresWebhookReceiptRepository:
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "webhook_receipts.get_by_connection") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _M_GET_BY_CONNECTION,
+                (connection_name, limit, offset),
+                _from_row,
+                "webhook_receipts.get_by_connection",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def cleanup_old_for_connection(

@@ -7,11 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
     WorkflowDefinitionFilterSpec,
@@ -22,6 +19,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
@@ -71,8 +69,12 @@ def _from_row(row: Any) -> WorkflowDefinition:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"workflow_definitions row {row[0]!r} cannot be read as WorkflowDefinition: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="workflow_definitions",
+            columns=WorkflowDefinition.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -129,7 +131,14 @@ class PostgresWorkflowDefinitionRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "workflow_definitions.get") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "workflow_definitions.get",
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -151,7 +160,14 @@ class PostgresWorkflowDefinitionRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "workflow_definitions.list_items") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "workflow_definitions.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[WorkflowDefinition]) -> None:
@@ -198,7 +214,14 @@ class PostgresWorkflowDefinitionRepository:
                 cur = await conn.execute(_QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "workflow_definitions.query") from exc
+            raise await unreadable(
+                self._pool,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "workflow_definitions.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: WorkflowDefinitionFilterSpec) -> int:

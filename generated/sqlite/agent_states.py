@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +14,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("agent_id") DO UPDATE SET "execution_id" = excluded."execution_id", "task_id" = excluded."task_id", "status" = excluded."status", "turn_count" = excluded."turn_count", "accumulated_cost" = excluded."accumulated_cost", "currency" = excluded."currency", "last_activity_at" = excluded."last_activity_at", "started_at" = excluded."started_at"'
@@ -31,6 +28,9 @@ _M_GET_ACTIVE = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_c
 def _from_row(row: Any) -> AgentRuntimeState:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return AgentRuntimeState.model_validate(
             {
                 "agent_id": row[0],
@@ -45,8 +45,12 @@ def _from_row(row: Any) -> AgentRuntimeState:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"agent_states row {row[0]!r} cannot be read as AgentRuntimeState: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="agent_states",
+            columns=AgentRuntimeState.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -92,7 +96,9 @@ class SQLiteAgentRuntimeStateRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "agent_states.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "agent_states.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -113,7 +119,14 @@ class SQLiteAgentRuntimeStateRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "agent_states.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "agent_states.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[AgentRuntimeState]) -> None:
@@ -142,7 +155,14 @@ class SQLiteAgentRuntimeStateRepository:
         try:
             rows = await self._conns.read(_M_GET_ACTIVE, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "agent_states.get_active") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_ACTIVE,
+                (limit, offset),
+                _from_row,
+                "agent_states.get_active",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

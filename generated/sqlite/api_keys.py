@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +15,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "key_hash" = excluded."key_hash", "name" = excluded."name", "role" = excluded."role", "user_id" = excluded."user_id", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked" = excluded."revoked"'
@@ -48,6 +45,9 @@ _M_GET_BY_HASH = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_a
 def _from_row(row: Any) -> ApiKey:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return ApiKey.model_validate(
             {
                 "id": row[0],
@@ -61,8 +61,12 @@ def _from_row(row: Any) -> ApiKey:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"api_keys row {row[0]!r} cannot be read as ApiKey: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="api_keys",
+            columns=ApiKey.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -120,7 +124,9 @@ class SQLiteApiKeyRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "api_keys.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "api_keys.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -141,7 +147,14 @@ class SQLiteApiKeyRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "api_keys.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "api_keys.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[ApiKey]) -> None:
@@ -176,7 +189,9 @@ class SQLiteApiKeyRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "api_keys.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "api_keys.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: ApiKeyFilterSpec) -> int:
@@ -193,7 +208,14 @@ class SQLiteApiKeyRepository:
         try:
             rows = await self._conns.read_point(_M_GET_BY_HASH, (key_hash,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "api_keys.get_by_hash") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_BY_HASH,
+                (key_hash,),
+                _from_row,
+                "api_keys.get_by_hash",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None

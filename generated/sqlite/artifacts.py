@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +15,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id"'
@@ -53,6 +50,9 @@ _M_SAVE_RETURNING_OUTCOME_UPDATE = 'UPDATE "artifacts" SET "type" = ?, "path" = 
 def _from_row(row: Any) -> Artifact:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Artifact.model_validate(
             {
                 "id": row[0],
@@ -68,8 +68,12 @@ def _from_row(row: Any) -> Artifact:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"artifacts row {row[0]!r} cannot be read as Artifact: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="artifacts",
+            columns=Artifact.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -132,7 +136,9 @@ class SQLiteArtifactRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "artifacts.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "artifacts.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -153,7 +159,14 @@ class SQLiteArtifactRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "artifacts.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "artifacts.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Artifact]) -> None:
@@ -188,7 +201,9 @@ class SQLiteArtifactRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "artifacts.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "artifacts.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: ArtifactFilterSpec) -> int:

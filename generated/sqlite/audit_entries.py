@@ -7,11 +7,15 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     QueryError,
 )
 from synthorg.persistence.generated.audit_entries import (
@@ -26,6 +30,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 
 _INSERT = 'INSERT INTO "audit_entries" ("id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category", "action_type", "arguments_hash", "verdict", "risk_level", "reason", "matched_rules", "evaluation_duration_ms", "approval_id") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = (
@@ -61,6 +66,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> AuditEntry:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return AuditEntry.model_validate(
             {
                 "id": row[0],
@@ -80,8 +88,13 @@ def _from_row(row: Any) -> AuditEntry:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"audit_entries row {row[0]!r} cannot be read as AuditEntry: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="audit_entries",
+            columns=AuditEntry.model_fields,
+            key=(0,),
+            json=(11,),
         ) from exc
 
 
@@ -196,7 +209,9 @@ class SQLiteAuditEntryRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "audit_entries.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "audit_entries.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

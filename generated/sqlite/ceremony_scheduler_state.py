@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.ceremony_scheduler_state import (
     CeremonySchedulerState,
 )
@@ -20,6 +21,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("sprint_id") DO UPDATE SET "strategy" = excluded."strategy", "last_fired" = excluded."last_fired", "completed_task_count" = excluded."completed_task_count", "state" = excluded."state", "updated_at" = excluded."updated_at"'
@@ -33,6 +35,9 @@ _M_LOAD_ALL = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_cou
 def _from_row(row: Any) -> CeremonySchedulerState:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return CeremonySchedulerState.model_validate(
             {
                 "sprint_id": row[0],
@@ -44,8 +49,13 @@ def _from_row(row: Any) -> CeremonySchedulerState:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"ceremony_scheduler_state row {row[0]!r} cannot be read as CeremonySchedulerState: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="ceremony_scheduler_state",
+            columns=CeremonySchedulerState.model_fields,
+            key=(0,),
+            json=(2, 4),
         ) from exc
 
 
@@ -88,7 +98,14 @@ class SQLiteCeremonySchedulerStateRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "ceremony_scheduler_state.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "ceremony_scheduler_state.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -109,7 +126,14 @@ class SQLiteCeremonySchedulerStateRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "ceremony_scheduler_state.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "ceremony_scheduler_state.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[CeremonySchedulerState]) -> None:
@@ -138,7 +162,14 @@ class SQLiteCeremonySchedulerStateRepository:
         try:
             rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "ceremony_scheduler_state.load_all") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LOAD_ALL,
+                (limit, offset),
+                _from_row,
+                "ceremony_scheduler_state.load_all",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -22,6 +23,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "checkpoints" ("id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?)'
@@ -62,6 +64,9 @@ _M_DELETE_BY_EXECUTION = (
 def _from_row(row: Any) -> Checkpoint:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Checkpoint.model_validate(
             {
                 "id": row[0],
@@ -74,8 +79,13 @@ def _from_row(row: Any) -> Checkpoint:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"checkpoints row {row[0]!r} cannot be read as Checkpoint: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="checkpoints",
+            columns=Checkpoint.model_fields,
+            key=(0,),
+            json=(5,),
         ) from exc
 
 
@@ -169,7 +179,9 @@ class SQLiteCheckpointRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "checkpoints.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "checkpoints.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def get_latest(
@@ -193,7 +205,14 @@ class SQLiteCheckpointRepository:
         try:
             rows = await self._conns.read(_M_GET_LATEST[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "checkpoints.get_latest") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_LATEST[mask],
+                params,
+                _from_row,
+                "checkpoints.get_latest",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None

@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
     CircuitBreakerStateKey,
@@ -21,6 +17,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 
 _UPSERT = 'INSERT INTO "circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("pair_key_a", "pair_key_b") DO UPDATE SET "state" = excluded."state", "bounce_count" = excluded."bounce_count", "trip_count" = excluded."trip_count", "last_bounce_at" = excluded."last_bounce_at", "opened_at" = excluded."opened_at", "updated_at" = excluded."updated_at"'
 _GET = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" WHERE "pair_key_a" = ? AND "pair_key_b" = ?'
@@ -32,6 +29,9 @@ _M_LOAD_ALL = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip
 def _from_row(row: Any) -> CircuitBreakerState:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return CircuitBreakerState.model_validate(
             {
                 "pair_key_a": row[0],
@@ -45,8 +45,12 @@ def _from_row(row: Any) -> CircuitBreakerState:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"circuit_breaker_state row {row[0]!r} cannot be read as CircuitBreakerState: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="circuit_breaker_state",
+            columns=CircuitBreakerState.model_fields,
+            key=(0, 1),
         ) from exc
 
 
@@ -93,7 +97,14 @@ class SQLiteCircuitBreakerStateRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "circuit_breaker_state.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id[0], entity_id[1]),
+                _from_row,
+                "circuit_breaker_state.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -114,7 +125,14 @@ class SQLiteCircuitBreakerStateRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "circuit_breaker_state.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "circuit_breaker_state.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[CircuitBreakerState]) -> None:
@@ -143,7 +161,14 @@ class SQLiteCircuitBreakerStateRepository:
         try:
             rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "circuit_breaker_state.load_all") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LOAD_ALL,
+                (limit, offset),
+                _from_row,
+                "circuit_breaker_state.load_all",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

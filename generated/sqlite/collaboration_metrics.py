@@ -7,12 +7,8 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.collaboration_metrics import (
     CollaborationMetricRecord,
     CollaborationMetricRecordFilterSpec,
@@ -25,6 +21,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 
 _INSERT = 'INSERT INTO "collaboration_metrics" ("id", "agent_id", "timestamp", "task_id", "counterpart_agent_id", "delegation_success", "delegation_response_seconds", "conflict_constructiveness", "meeting_contribution", "loop_triggered", "handoff_completeness", "interaction_summary") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = 'SELECT "id" FROM "collaboration_metrics" WHERE "id" IN (SELECT value FROM json_each(?))'
@@ -50,6 +47,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> CollaborationMetricRecord:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return CollaborationMetricRecord.model_validate(
             {
                 "id": row[0],
@@ -67,8 +67,12 @@ def _from_row(row: Any) -> CollaborationMetricRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"collaboration_metrics row {row[0]!r} cannot be read as CollaborationMetricRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="collaboration_metrics",
+            columns=CollaborationMetricRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -167,7 +171,14 @@ class SQLiteCollaborationMetricRecordRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "collaboration_metrics.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "collaboration_metrics.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

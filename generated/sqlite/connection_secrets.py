@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +14,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("secret_id") DO UPDATE SET "connection_name" = excluded."connection_name", "encrypted_value" = excluded."encrypted_value", "key_version" = excluded."key_version", "created_at" = excluded."created_at", "rotated_at" = excluded."rotated_at"'
@@ -31,6 +28,9 @@ _M_RETRIEVE = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_ve
 def _from_row(row: Any) -> ConnectionSecret:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, (row[0], row[1], row[3], row[4], row[5])):
+            raise TypeError("a BLOB where text is expected")
         return ConnectionSecret.model_validate(
             {
                 "secret_id": row[0],
@@ -42,8 +42,13 @@ def _from_row(row: Any) -> ConnectionSecret:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"connection_secrets row {row[0]!r} cannot be read as ConnectionSecret: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="connection_secrets",
+            columns=ConnectionSecret.model_fields,
+            key=(0,),
+            blob=(2,),
         ) from exc
 
 
@@ -86,7 +91,14 @@ class SQLiteConnectionSecretRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "connection_secrets.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "connection_secrets.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -107,7 +119,14 @@ class SQLiteConnectionSecretRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "connection_secrets.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "connection_secrets.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[ConnectionSecret]) -> None:
@@ -141,7 +160,14 @@ class SQLiteConnectionSecretRepository:
         try:
             rows = await self._conns.read_point(_M_RETRIEVE, (secret_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "connection_secrets.retrieve") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_RETRIEVE,
+                (secret_id,),
+                _from_row,
+                "connection_secrets.retrieve",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None

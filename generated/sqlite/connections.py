@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +20,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "connection_type" = excluded."connection_type", "auth_method" = excluded."auth_method", "base_url" = excluded."base_url", "secret_refs" = excluded."secret_refs", "config" = excluded."config", "health_check_enabled" = excluded."health_check_enabled", "health_status" = excluded."health_status", "last_health_check_at" = excluded."last_health_check_at", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
@@ -43,6 +45,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> Connection:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Connection.model_validate(
             {
                 "name": row[0],
@@ -60,8 +65,13 @@ def _from_row(row: Any) -> Connection:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"connections row {row[0]!r} cannot be read as Connection: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="connections",
+            columns=Connection.model_fields,
+            key=(0,),
+            json=(4, 5, 9),
         ) from exc
 
 
@@ -122,7 +132,9 @@ class SQLiteConnectionRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "connections.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "connections.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -143,7 +155,14 @@ class SQLiteConnectionRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "connections.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "connections.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Connection]) -> None:
@@ -178,7 +197,9 @@ class SQLiteConnectionRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "connections.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "connections.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: ConnectionFilterSpec) -> int:

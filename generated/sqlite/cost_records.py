@@ -7,11 +7,10 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     MixedCurrencyAggregationError,
 )
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
@@ -23,6 +22,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -59,6 +59,9 @@ _M_AGGREGATE = FilterSql(
 def _from_row(row: Any) -> CostRecord:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return CostRecord.model_validate(
             {
                 "id": row[0],
@@ -75,8 +78,12 @@ def _from_row(row: Any) -> CostRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"cost_records row {row[0]!r} cannot be read as CostRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="cost_records",
+            columns=CostRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -174,7 +181,9 @@ class SQLiteCostRecordRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "cost_records.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "cost_records.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def aggregate(

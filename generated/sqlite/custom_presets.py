@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +19,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "description" = excluded."description", "traits" = excluded."traits", "communication_style" = excluded."communication_style", "config" = excluded."config", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
@@ -30,6 +32,9 @@ _EXISTING = 'SELECT "name" FROM "custom_presets" WHERE "name" IN (SELECT value F
 def _from_row(row: Any) -> PersonalityPreset:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return PersonalityPreset.model_validate(
             {
                 "name": row[0],
@@ -43,8 +48,13 @@ def _from_row(row: Any) -> PersonalityPreset:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"custom_presets row {row[0]!r} cannot be read as PersonalityPreset: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="custom_presets",
+            columns=PersonalityPreset.model_fields,
+            key=(0,),
+            json=(2, 4),
         ) from exc
 
 
@@ -89,7 +99,9 @@ class SQLitePersonalityPresetRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "custom_presets.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "custom_presets.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -110,7 +122,14 @@ class SQLitePersonalityPresetRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "custom_presets.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "custom_presets.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[PersonalityPreset]) -> None:

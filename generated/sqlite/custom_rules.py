@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +20,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "custom_rules" ("id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "metric_path" = excluded."metric_path", "comparator" = excluded."comparator", "threshold" = excluded."threshold", "severity" = excluded."severity", "target_altitudes" = excluded."target_altitudes", "enabled" = excluded."enabled", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
@@ -44,6 +46,9 @@ _M_GET_BY_NAME = 'SELECT "id", "name", "description", "metric_path", "comparator
 def _from_row(row: Any) -> CustomRule:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return CustomRule.model_validate(
             {
                 "id": row[0],
@@ -60,8 +65,13 @@ def _from_row(row: Any) -> CustomRule:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"custom_rules row {row[0]!r} cannot be read as CustomRule: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="custom_rules",
+            columns=CustomRule.model_fields,
+            key=(0,),
+            json=(7,),
         ) from exc
 
 
@@ -119,7 +129,9 @@ class SQLiteCustomRuleRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "custom_rules.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "custom_rules.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -140,7 +152,14 @@ class SQLiteCustomRuleRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "custom_rules.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "custom_rules.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[CustomRule]) -> None:
@@ -175,7 +194,9 @@ class SQLiteCustomRuleRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "custom_rules.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "custom_rules.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: CustomRuleFilterSpec) -> int:
@@ -192,7 +213,14 @@ class SQLiteCustomRuleRepository:
         try:
             rows = await self._conns.read_point(_M_GET_BY_NAME, (name,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "custom_rules.get_by_name") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_BY_NAME,
+                (name,),
+                _from_row,
+                "custom_rules.get_by_name",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None

@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
@@ -27,6 +28,7 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.sqlite.custom import decision_records as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 # Concurrent appenders that computed the same version retry, with jitter.
@@ -64,6 +66,9 @@ _M_LIST_BY_REVIEWER = 'SELECT "id", "task_id", "approval_id", "executing_agent_i
 def _from_row(row: Any) -> DecisionRecord:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return DecisionRecord.model_validate(
             {
                 "id": row[0],
@@ -80,8 +85,13 @@ def _from_row(row: Any) -> DecisionRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"decision_records row {row[0]!r} cannot be read as DecisionRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="decision_records",
+            columns=DecisionRecord.model_fields,
+            key=(0,),
+            json=(7, 10),
         ) from exc
 
 
@@ -182,7 +192,14 @@ class SQLiteDecisionRecordRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "decision_records.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "decision_records.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def append_with_next_version(self, entity: DecisionRecord) -> DecisionRecord:
@@ -226,7 +243,14 @@ class SQLiteDecisionRecordRepository:
         try:
             rows = await self._conns.read_point(_M_GET, (decision_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "decision_records.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET,
+                (decision_id,),
+                _from_row,
+                "decision_records.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -239,7 +263,14 @@ class SQLiteDecisionRecordRepository:
         try:
             rows = await self._conns.read(_M_LIST_BY_TASK, (task_id, limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "decision_records.list_by_task") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LIST_BY_TASK,
+                (task_id, limit, offset),
+                _from_row,
+                "decision_records.list_by_task",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def list_by_executor(
@@ -255,7 +286,14 @@ class SQLiteDecisionRecordRepository:
                 _M_LIST_BY_EXECUTOR, (executing_agent_id, limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "decision_records.list_by_executor") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LIST_BY_EXECUTOR,
+                (executing_agent_id, limit, offset),
+                _from_row,
+                "decision_records.list_by_executor",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def list_by_reviewer(
@@ -271,7 +309,14 @@ class SQLiteDecisionRecordRepository:
                 _M_LIST_BY_REVIEWER, (reviewer_agent_id, limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "decision_records.list_by_reviewer") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LIST_BY_REVIEWER,
+                (reviewer_agent_id, limit, offset),
+                _from_row,
+                "decision_records.list_by_reviewer",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def list_by_agent(

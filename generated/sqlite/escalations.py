@@ -5,12 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
+    utc_now,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +21,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
@@ -52,6 +55,9 @@ _M_RESOLVE = 'UPDATE "escalations" SET "status" = \'resolved\', "resolution" = ?
 def _from_row(row: Any) -> Escalation:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Escalation.model_validate(
             {
                 "id": row[0],
@@ -68,8 +74,13 @@ def _from_row(row: Any) -> Escalation:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"escalations row {row[0]!r} cannot be read as Escalation: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="escalations",
+            columns=Escalation.model_fields,
+            key=(0,),
+            json=(4,),
         ) from exc
 
 
@@ -130,7 +141,9 @@ class SQLiteEscalationRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "escalations.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "escalations.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -151,7 +164,14 @@ class SQLiteEscalationRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "escalations.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "escalations.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Escalation]) -> None:
@@ -186,7 +206,9 @@ class SQLiteEscalationRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "escalations.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "escalations.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: EscalationFilterSpec) -> int:
@@ -206,7 +228,14 @@ class SQLiteEscalationRepository:
         try:
             rows = await self._conns.read(_M_LIST_PENDING, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "escalations.list_pending") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LIST_PENDING,
+                (limit, offset),
+                _from_row,
+                "escalations.list_pending",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def acknowledge(

@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -20,6 +21,7 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.sqlite.custom import fine_tune_checkpoints as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "run_id" = excluded."run_id", "model_path" = excluded."model_path", "base_model" = excluded."base_model", "doc_count" = excluded."doc_count", "eval_metrics" = excluded."eval_metrics", "size_bytes" = excluded."size_bytes", "is_active" = excluded."is_active", "created_at" = excluded."created_at"'
@@ -40,6 +42,9 @@ _M_DEACTIVATE_ALL = 'UPDATE "fine_tune_checkpoints" SET "is_active" = FALSE WHER
 def _from_row(row: Any) -> FineTuneCheckpoint:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return FineTuneCheckpoint.model_validate(
             {
                 "id": row[0],
@@ -54,8 +59,13 @@ def _from_row(row: Any) -> FineTuneCheckpoint:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"fine_tune_checkpoints row {row[0]!r} cannot be read as FineTuneCheckpoint: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="fine_tune_checkpoints",
+            columns=FineTuneCheckpoint.model_fields,
+            key=(0,),
+            json=(5,),
         ) from exc
 
 
@@ -101,7 +111,14 @@ class SQLiteFineTuneCheckpointRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "fine_tune_checkpoints.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "fine_tune_checkpoints.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -122,7 +139,14 @@ class SQLiteFineTuneCheckpointRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "fine_tune_checkpoints.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "fine_tune_checkpoints.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[FineTuneCheckpoint]) -> None:
@@ -150,8 +174,13 @@ class SQLiteFineTuneCheckpointRepository:
         try:
             rows = await self._conns.read(_M_GET_ACTIVE_CHECKPOINT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(
-                exc, "fine_tune_checkpoints.get_active_checkpoint"
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_ACTIVE_CHECKPOINT[mask],
+                params,
+                _from_row,
+                "fine_tune_checkpoints.get_active_checkpoint",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -165,7 +194,14 @@ class SQLiteFineTuneCheckpointRepository:
         try:
             rows = await self._conns.read(_M_LIST_BY_RUN, (run_id, limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "fine_tune_checkpoints.list_by_run") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LIST_BY_RUN,
+                (run_id, limit, offset),
+                _from_row,
+                "fine_tune_checkpoints.list_by_run",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def deactivate_all(self) -> int:

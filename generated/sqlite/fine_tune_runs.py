@@ -5,12 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
+    utc_now,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +21,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "status" = excluded."status", "stage" = excluded."stage", "base_model" = excluded."base_model", "source_dir" = excluded."source_dir", "config" = excluded."config", "progress" = excluded."progress", "stages_completed" = excluded."stages_completed", "error" = excluded."error", "started_at" = excluded."started_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
@@ -40,6 +43,9 @@ _M_MARK_INTERRUPTED = 'UPDATE "fine_tune_runs" SET "status" = \'interrupted\', "
 def _from_row(row: Any) -> FineTuneRun:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return FineTuneRun.model_validate(
             {
                 "id": row[0],
@@ -57,8 +63,13 @@ def _from_row(row: Any) -> FineTuneRun:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"fine_tune_runs row {row[0]!r} cannot be read as FineTuneRun: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="fine_tune_runs",
+            columns=FineTuneRun.model_fields,
+            key=(0,),
+            json=(5, 7),
         ) from exc
 
 
@@ -107,7 +118,9 @@ class SQLiteFineTuneRunRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "fine_tune_runs.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "fine_tune_runs.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -128,7 +141,14 @@ class SQLiteFineTuneRunRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "fine_tune_runs.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "fine_tune_runs.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[FineTuneRun]) -> None:
@@ -156,7 +176,14 @@ class SQLiteFineTuneRunRepository:
         try:
             rows = await self._conns.read(_M_GET_ACTIVE_RUN[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "fine_tune_runs.get_active_run") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_ACTIVE_RUN[mask],
+                params,
+                _from_row,
+                "fine_tune_runs.get_active_run",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None

@@ -7,12 +7,8 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -21,6 +17,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (?, ?, ?, ?) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
@@ -34,6 +31,9 @@ _M_GET_STALE = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at
 def _from_row(row: Any) -> Heartbeat:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Heartbeat.model_validate(
             {
                 "execution_id": row[0],
@@ -43,8 +43,12 @@ def _from_row(row: Any) -> Heartbeat:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"heartbeats row {row[0]!r} cannot be read as Heartbeat: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="heartbeats",
+            columns=Heartbeat.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -85,7 +89,9 @@ class SQLiteHeartbeatRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "heartbeats.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "heartbeats.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -106,7 +112,14 @@ class SQLiteHeartbeatRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "heartbeats.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "heartbeats.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Heartbeat]) -> None:
@@ -137,7 +150,14 @@ class SQLiteHeartbeatRepository:
                 _M_GET_STALE, (dt_to_text(require_aware(threshold)), limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "heartbeats.get_stale") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_STALE,
+                (dt_to_text(require_aware(threshold)), limit, offset),
+                _from_row,
+                "heartbeats.get_stale",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -7,12 +7,14 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
+    utc_now,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
     IdempotencyRecordKey,
@@ -25,6 +27,7 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.sqlite.custom import idempotency_keys as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
@@ -39,6 +42,9 @@ _M_CLEANUP_EXPIRED = 'DELETE FROM "idempotency_keys" WHERE "expires_at" < ? RETU
 def _from_row(row: Any) -> IdempotencyRecord:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return IdempotencyRecord.model_validate(
             {
                 "scope": row[0],
@@ -55,8 +61,13 @@ def _from_row(row: Any) -> IdempotencyRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"idempotency_keys row {row[0]!r} cannot be read as IdempotencyRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="idempotency_keys",
+            columns=IdempotencyRecord.model_fields,
+            key=(0, 1),
+            json=(5,),
         ) from exc
 
 
@@ -104,7 +115,14 @@ class SQLiteIdempotencyRecordRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "idempotency_keys.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id[0], entity_id[1]),
+                _from_row,
+                "idempotency_keys.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -125,7 +143,14 @@ class SQLiteIdempotencyRecordRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "idempotency_keys.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "idempotency_keys.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[IdempotencyRecord]) -> None:

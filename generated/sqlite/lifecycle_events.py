@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
     AgentLifecycleEventFilterSpec,
@@ -25,6 +26,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 
 _INSERT = 'INSERT INTO "lifecycle_events" ("id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by", "details", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = (
@@ -54,6 +56,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> AgentLifecycleEvent:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return AgentLifecycleEvent.model_validate(
             {
                 "id": row[0],
@@ -67,8 +72,13 @@ def _from_row(row: Any) -> AgentLifecycleEvent:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"lifecycle_events row {row[0]!r} cannot be read as AgentLifecycleEvent: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="lifecycle_events",
+            columns=AgentLifecycleEvent.model_fields,
+            key=(0,),
+            json=(7,),
         ) from exc
 
 
@@ -166,7 +176,14 @@ class SQLiteAgentLifecycleEventRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "lifecycle_events.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "lifecycle_events.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

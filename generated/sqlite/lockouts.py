@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lockouts import LockoutRecord
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +14,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "lockouts" ("username", "locked_until", "failure_count", "locked_at") VALUES (?, ?, ?, ?) ON CONFLICT ("username") DO UPDATE SET "locked_until" = excluded."locked_until", "failure_count" = excluded."failure_count", "locked_at" = excluded."locked_at"'
@@ -31,6 +28,9 @@ _M_LIST_ACTIVE = 'SELECT "username", "locked_until", "failure_count", "locked_at
 def _from_row(row: Any) -> LockoutRecord:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return LockoutRecord.model_validate(
             {
                 "username": row[0],
@@ -40,8 +40,12 @@ def _from_row(row: Any) -> LockoutRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"lockouts row {row[0]!r} cannot be read as LockoutRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="lockouts",
+            columns=LockoutRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -82,7 +86,9 @@ class SQLiteLockoutRecordRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "lockouts.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "lockouts.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -103,7 +109,14 @@ class SQLiteLockoutRecordRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "lockouts.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "lockouts.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[LockoutRecord]) -> None:
@@ -134,7 +147,14 @@ class SQLiteLockoutRecordRepository:
                 _M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "lockouts.list_active") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LIST_ACTIVE,
+                (dt_to_text(utc_now()), limit, offset),
+                _from_row,
+                "lockouts.list_active",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

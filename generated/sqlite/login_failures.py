@@ -7,12 +7,8 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
     LoginFailureFilterSpec,
@@ -25,6 +21,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address") VALUES (?, ?, ?, ?)'
@@ -51,6 +48,9 @@ _M_DELETE_FOR_USER = 'DELETE FROM "login_failures" WHERE "username" = ? RETURNIN
 def _from_row(row: Any) -> LoginFailure:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return LoginFailure.model_validate(
             {
                 "id": row[0],
@@ -60,8 +60,12 @@ def _from_row(row: Any) -> LoginFailure:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"login_failures row {row[0]!r} cannot be read as LoginFailure: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="login_failures",
+            columns=LoginFailure.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -149,7 +153,14 @@ class SQLiteLoginFailureRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "login_failures.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "login_failures.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count_since(self, username: NotBlankStr, since: AwareDatetime) -> int:

@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +14,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") VALUES (?, ?, ?) ON CONFLICT ("meeting_type") DO UPDATE SET "last_triggered_at" = excluded."last_triggered_at", "triggered_by" = excluded."triggered_by"'
@@ -31,6 +28,9 @@ _M_LOAD_ALL = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "
 def _from_row(row: Any) -> MeetingCooldown:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return MeetingCooldown.model_validate(
             {
                 "meeting_type": row[0],
@@ -39,8 +39,12 @@ def _from_row(row: Any) -> MeetingCooldown:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"meeting_cooldown row {row[0]!r} cannot be read as MeetingCooldown: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="meeting_cooldown",
+            columns=MeetingCooldown.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -80,7 +84,9 @@ class SQLiteMeetingCooldownRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "meeting_cooldown.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "meeting_cooldown.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -101,7 +107,14 @@ class SQLiteMeetingCooldownRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "meeting_cooldown.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "meeting_cooldown.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[MeetingCooldown]) -> None:
@@ -130,7 +143,14 @@ class SQLiteMeetingCooldownRepository:
         try:
             rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "meeting_cooldown.load_all") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LOAD_ALL,
+                (limit, offset),
+                _from_row,
+                "meeting_cooldown.load_all",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

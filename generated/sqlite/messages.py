@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -22,6 +23,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "messages" ("id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -45,6 +47,9 @@ _M_DELETE = 'DELETE FROM "messages" WHERE "id" = ? RETURNING 1'
 def _from_row(row: Any) -> Message:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Message.model_validate(
             {
                 "id": row[0],
@@ -60,8 +65,13 @@ def _from_row(row: Any) -> Message:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"messages row {row[0]!r} cannot be read as Message: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="messages",
+            columns=Message.model_fields,
+            key=(0,),
+            json=(7, 8, 9),
         ) from exc
 
 
@@ -155,7 +165,9 @@ class SQLiteMessageRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "messages.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "messages.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def get_history(
@@ -166,7 +178,14 @@ class SQLiteMessageRepository:
         try:
             rows = await self._conns.read(_M_GET_HISTORY, (channel, limit))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "messages.get_history") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_HISTORY,
+                (channel, limit),
+                _from_row,
+                "messages.get_history",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def get_by_id(
@@ -176,7 +195,14 @@ class SQLiteMessageRepository:
         try:
             rows = await self._conns.read_point(_M_GET_BY_ID, (channel, message_id))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "messages.get_by_id") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_BY_ID,
+                (channel, message_id),
+                _from_row,
+                "messages.get_by_id",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None

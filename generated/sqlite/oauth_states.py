@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +15,7 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.sqlite.custom import oauth_states as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("state_token") DO UPDATE SET "connection_name" = excluded."connection_name", "redirect_uri" = excluded."redirect_uri", "code_verifier" = excluded."code_verifier", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "connection_name_returned" = excluded."connection_name_returned"'
@@ -32,6 +29,9 @@ _M_MARK_CONSUMED = 'UPDATE "oauth_states" SET "connection_name_returned" = ?, "c
 def _from_row(row: Any) -> OAuthState:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return OAuthState.model_validate(
             {
                 "state_token": row[0],
@@ -45,8 +45,12 @@ def _from_row(row: Any) -> OAuthState:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"oauth_states row {row[0]!r} cannot be read as OAuthState: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="oauth_states",
+            columns=OAuthState.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -91,7 +95,9 @@ class SQLiteOAuthStateRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "oauth_states.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "oauth_states.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -112,7 +118,14 @@ class SQLiteOAuthStateRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "oauth_states.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "oauth_states.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[OAuthState]) -> None:

@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +19,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "execution_id" = excluded."execution_id", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "approval_id" = excluded."approval_id", "parked_at" = excluded."parked_at", "context" = excluded."context", "metadata" = excluded."metadata"'
@@ -34,6 +36,9 @@ _M_GET_BY_AGENT = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval
 def _from_row(row: Any) -> ParkedContext:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return ParkedContext.model_validate(
             {
                 "id": row[0],
@@ -47,8 +52,13 @@ def _from_row(row: Any) -> ParkedContext:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"parked_contexts row {row[0]!r} cannot be read as ParkedContext: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="parked_contexts",
+            columns=ParkedContext.model_fields,
+            key=(0,),
+            json=(6, 7),
         ) from exc
 
 
@@ -93,7 +103,9 @@ class SQLiteParkedContextRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "parked_contexts.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "parked_contexts.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -114,7 +126,14 @@ class SQLiteParkedContextRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "parked_contexts.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "parked_contexts.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[ParkedContext]) -> None:
@@ -140,7 +159,14 @@ class SQLiteParkedContextRepository:
         try:
             rows = await self._conns.read_point(_M_GET_BY_APPROVAL, (approval_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "parked_contexts.get_by_approval") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_BY_APPROVAL,
+                (approval_id,),
+                _from_row,
+                "parked_contexts.get_by_approval",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -153,7 +179,14 @@ class SQLiteParkedContextRepository:
         try:
             rows = await self._conns.read(_M_GET_BY_AGENT, (agent_id, limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "parked_contexts.get_by_agent") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_BY_AGENT,
+                (agent_id, limit, offset),
+                _from_row,
+                "parked_contexts.get_by_agent",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import json_dumps, json_loads, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.preset_overrides import PresetOverride
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +14,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("preset_name") DO UPDATE SET "overrides" = excluded."overrides", "updated_by" = excluded."updated_by", "updated_at" = excluded."updated_at"'
@@ -32,6 +29,9 @@ _M_SAVE_IF_UNCHANGED_UPDATE = 'UPDATE "preset_overrides" SET "overrides" = ?, "u
 def _from_row(row: Any) -> PresetOverride:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return PresetOverride.model_validate(
             {
                 "preset_name": row[0],
@@ -41,8 +41,13 @@ def _from_row(row: Any) -> PresetOverride:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"preset_overrides row {row[0]!r} cannot be read as PresetOverride: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="preset_overrides",
+            columns=PresetOverride.model_fields,
+            key=(0,),
+            json=(1,),
         ) from exc
 
 
@@ -83,7 +88,9 @@ class SQLitePresetOverrideRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "preset_overrides.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "preset_overrides.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -104,7 +111,14 @@ class SQLitePresetOverrideRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "preset_overrides.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "preset_overrides.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[PresetOverride]) -> None:

@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +19,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "principle_overrides" ("scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("scope") DO UPDATE SET "principles" = excluded."principles", "restored_from_version" = excluded."restored_from_version", "restored_by" = excluded."restored_by", "reason" = excluded."reason", "restored_at" = excluded."restored_at"'
@@ -30,6 +32,9 @@ _EXISTING = 'SELECT "scope" FROM "principle_overrides" WHERE "scope" IN (SELECT 
 def _from_row(row: Any) -> PrincipleOverride:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return PrincipleOverride.model_validate(
             {
                 "scope": row[0],
@@ -41,8 +46,13 @@ def _from_row(row: Any) -> PrincipleOverride:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"principle_overrides row {row[0]!r} cannot be read as PrincipleOverride: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="principle_overrides",
+            columns=PrincipleOverride.model_fields,
+            key=(0,),
+            json=(1,),
         ) from exc
 
 
@@ -85,7 +95,14 @@ class SQLitePrincipleOverrideRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "principle_overrides.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "principle_overrides.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -106,7 +123,14 @@ class SQLitePrincipleOverrideRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "principle_overrides.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "principle_overrides.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[PrincipleOverride]) -> None:

@@ -5,11 +5,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     MixedCurrencyAggregationError,
 )
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
@@ -19,6 +18,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = excluded."total_cost", "currency" = excluded."currency", "updated_at" = excluded."updated_at"'
@@ -32,6 +32,9 @@ _M_INCREMENT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost
 def _from_row(row: Any) -> ProjectCostAggregate:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return ProjectCostAggregate.model_validate(
             {
                 "project_id": row[0],
@@ -41,8 +44,12 @@ def _from_row(row: Any) -> ProjectCostAggregate:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"project_cost_aggregates row {row[0]!r} cannot be read as ProjectCostAggregate: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="project_cost_aggregates",
+            columns=ProjectCostAggregate.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -83,7 +90,14 @@ class SQLiteProjectCostAggregateRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "project_cost_aggregates.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "project_cost_aggregates.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -104,7 +118,14 @@ class SQLiteProjectCostAggregateRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "project_cost_aggregates.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "project_cost_aggregates.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[ProjectCostAggregate]) -> None:

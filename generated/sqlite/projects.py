@@ -5,11 +5,15 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     RecordNotFoundError,
 )
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
@@ -20,6 +24,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'
@@ -50,6 +55,9 @@ _M_UPDATE = 'UPDATE "projects" SET "name" = ?, "description" = ?, "team" = ?, "l
 def _from_row(row: Any) -> Project:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Project.model_validate(
             {
                 "id": row[0],
@@ -64,8 +72,13 @@ def _from_row(row: Any) -> Project:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"projects row {row[0]!r} cannot be read as Project: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="projects",
+            columns=Project.model_fields,
+            key=(0,),
+            json=(3, 5),
         ) from exc
 
 
@@ -124,7 +137,9 @@ class SQLiteProjectRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "projects.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "projects.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -145,7 +160,14 @@ class SQLiteProjectRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "projects.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "projects.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Project]) -> None:
@@ -180,7 +202,9 @@ class SQLiteProjectRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "projects.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "projects.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: ProjectFilterSpec) -> int:

@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.provider_audit_events import (
     ProviderAuditEvent,
     ProviderAuditEventFilterSpec,
@@ -25,6 +26,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "provider_audit_events" ("id", "provider_name", "action", "actor", "timestamp", "before", "after", "details") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
@@ -47,6 +49,9 @@ _M_LIST_BEFORE_AFTER = 'SELECT "id", "provider_name", "action", "actor", "timest
 def _from_row(row: Any) -> ProviderAuditEvent:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return ProviderAuditEvent.model_validate(
             {
                 "id": row[0],
@@ -60,8 +65,13 @@ def _from_row(row: Any) -> ProviderAuditEvent:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"provider_audit_events row {row[0]!r} cannot be read as ProviderAuditEvent: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="provider_audit_events",
+            columns=ProviderAuditEvent.model_fields,
+            key=(0,),
+            json=(5, 6, 7),
         ) from exc
 
 
@@ -153,7 +163,14 @@ class SQLiteProviderAuditEventRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "provider_audit_events.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "provider_audit_events.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def list_before(
@@ -171,7 +188,14 @@ class SQLiteProviderAuditEventRepository:
         try:
             rows = await self._conns.read(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "provider_audit_events.list_before") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                sql,
+                params,
+                _from_row,
+                "provider_audit_events.list_before",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +14,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "action_type" = excluded."action_type", "original_tier" = excluded."original_tier", "override_tier" = excluded."override_tier", "reason" = excluded."reason", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked_at" = excluded."revoked_at", "revoked_by" = excluded."revoked_by"'
@@ -34,6 +31,9 @@ _M_REVOKE = 'UPDATE "risk_overrides" SET "revoked_at" = ?, "revoked_by" = ? WHER
 def _from_row(row: Any) -> RiskTierOverride:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return RiskTierOverride.model_validate(
             {
                 "id": row[0],
@@ -49,8 +49,12 @@ def _from_row(row: Any) -> RiskTierOverride:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"risk_overrides row {row[0]!r} cannot be read as RiskTierOverride: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="risk_overrides",
+            columns=RiskTierOverride.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -97,7 +101,9 @@ class SQLiteRiskTierOverrideRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "risk_overrides.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "risk_overrides.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -118,7 +124,14 @@ class SQLiteRiskTierOverrideRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "risk_overrides.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "risk_overrides.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[RiskTierOverride]) -> None:
@@ -153,7 +166,14 @@ class SQLiteRiskTierOverrideRepository:
                 _M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "risk_overrides.list_active") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LIST_ACTIVE,
+                (dt_to_text(utc_now()), limit, offset),
+                _from_row,
+                "risk_overrides.list_active",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def revoke(self, id: NotBlankStr, revoked_by: NotBlankStr | None) -> bool:

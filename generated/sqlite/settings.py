@@ -5,11 +5,8 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +15,7 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.sqlite.custom import settings as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "updated_at" = excluded."updated_at"'
@@ -36,6 +34,9 @@ _M_DELETE_NAMESPACE_RETURNING_KEYS = (
 def _from_row(row: Any) -> SettingRow:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return SettingRow.model_validate(
             {
                 "namespace": row[0],
@@ -45,8 +46,12 @@ def _from_row(row: Any) -> SettingRow:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"settings row {row[0]!r} cannot be read as SettingRow: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="settings",
+            columns=SettingRow.model_fields,
+            key=(0, 1),
         ) from exc
 
 
@@ -87,7 +92,14 @@ class SQLiteSettingRowRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "settings.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id[0], entity_id[1]),
+                _from_row,
+                "settings.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -108,7 +120,14 @@ class SQLiteSettingRowRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "settings.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "settings.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[SettingRow]) -> None:
@@ -134,7 +153,14 @@ class SQLiteSettingRowRepository:
         try:
             rows = await self._conns.read(_M_GET_NAMESPACE, (namespace,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "settings.get_namespace") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_NAMESPACE,
+                (namespace,),
+                _from_row,
+                "settings.get_namespace",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def set_if_unchanged(

@@ -7,11 +7,10 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     QueryError,
 )
 from synthorg.persistence.generated.enums import SsrfViolationStatus
@@ -27,6 +26,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "ssrf_violations" ("id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
@@ -50,6 +50,9 @@ _M_UPDATE_STATUS = 'UPDATE "ssrf_violations" SET "status" = ?, "resolved_at" = ?
 def _from_row(row: Any) -> SsrfViolation:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return SsrfViolation.model_validate(
             {
                 "id": row[0],
@@ -66,8 +69,12 @@ def _from_row(row: Any) -> SsrfViolation:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"ssrf_violations row {row[0]!r} cannot be read as SsrfViolation: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="ssrf_violations",
+            columns=SsrfViolation.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -162,7 +169,14 @@ class SQLiteSsrfViolationRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "ssrf_violations.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "ssrf_violations.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def update_status(self, id: NotBlankStr, status: SsrfViolationStatus) -> bool:

@@ -7,11 +7,10 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    MalformedRowError,
     QueryError,
 )
 from synthorg.persistence.generated.task_metrics import (
@@ -26,6 +25,7 @@ from synthorg.persistence.protocols import (
     require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 
 _INSERT = 'INSERT INTO "task_metrics" ("id", "agent_id", "task_id", "task_type", "complexity", "timestamp", "started_at", "is_success", "duration_seconds", "cost", "currency", "turns_used", "tokens_used", "quality_score") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = (
@@ -55,6 +55,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> TaskMetricRecord:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return TaskMetricRecord.model_validate(
             {
                 "id": row[0],
@@ -74,8 +77,12 @@ def _from_row(row: Any) -> TaskMetricRecord:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"task_metrics row {row[0]!r} cannot be read as TaskMetricRecord: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="task_metrics",
+            columns=TaskMetricRecord.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -181,7 +188,9 @@ class SQLiteTaskMetricRecordRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "task_metrics.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "task_metrics.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

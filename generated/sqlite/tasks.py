@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +20,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
@@ -49,6 +51,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> Task:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Task.model_validate(
             {
                 "id": row[0],
@@ -78,8 +83,13 @@ def _from_row(row: Any) -> Task:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"tasks row {row[0]!r} cannot be read as Task: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="tasks",
+            columns=Task.model_fields,
+            key=(0,),
+            json=(8, 9, 10, 11, 18, 21),
         ) from exc
 
 
@@ -156,7 +166,9 @@ class SQLiteTaskRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "tasks.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "tasks.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -177,7 +189,9 @@ class SQLiteTaskRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "tasks.list_items") from exc
+            raise await unreadable(
+                self._conns, exc, _LIST, (limit, offset), _from_row, "tasks.list_items"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Task]) -> None:
@@ -212,7 +226,9 @@ class SQLiteTaskRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "tasks.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "tasks.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: TaskFilterSpec) -> int:

@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +19,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("container_id") DO UPDATE SET "name" = excluded."name", "image" = excluded."image", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "state" = excluded."state", "labels" = excluded."labels", "created_at" = excluded."created_at", "last_seen_at" = excluded."last_seen_at"'
@@ -31,6 +33,9 @@ _M_LOAD_ALL = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "s
 def _from_row(row: Any) -> TrackedContainer:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return TrackedContainer.model_validate(
             {
                 "container_id": row[0],
@@ -45,8 +50,13 @@ def _from_row(row: Any) -> TrackedContainer:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"tracked_containers row {row[0]!r} cannot be read as TrackedContainer: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="tracked_containers",
+            columns=TrackedContainer.model_fields,
+            key=(0,),
+            json=(6,),
         ) from exc
 
 
@@ -92,7 +102,14 @@ class SQLiteTrackedContainerRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "tracked_containers.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "tracked_containers.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -113,7 +130,14 @@ class SQLiteTrackedContainerRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "tracked_containers.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "tracked_containers.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[TrackedContainer]) -> None:
@@ -142,7 +166,14 @@ class SQLiteTrackedContainerRepository:
         try:
             rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "tracked_containers.load_all") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_LOAD_ALL,
+                (limit, offset),
+                _from_row,
+                "tracked_containers.load_all",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

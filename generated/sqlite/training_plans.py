@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_plans import (
     TrainingPlan,
     TrainingPlanFilterSpec,
@@ -22,6 +23,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "training_plans" ("id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "agent_id" = excluded."agent_id", "source_agent_ids" = excluded."source_agent_ids", "content_types" = excluded."content_types", "max_items" = excluded."max_items", "require_review" = excluded."require_review", "config" = excluded."config", "status" = excluded."status", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "executed_at" = excluded."executed_at"'
@@ -52,6 +54,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> TrainingPlan:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return TrainingPlan.model_validate(
             {
                 "id": row[0],
@@ -68,8 +73,13 @@ def _from_row(row: Any) -> TrainingPlan:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"training_plans row {row[0]!r} cannot be read as TrainingPlan: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="training_plans",
+            columns=TrainingPlan.model_fields,
+            key=(0,),
+            json=(2, 3, 6),
         ) from exc
 
 
@@ -130,7 +140,9 @@ class SQLiteTrainingPlanRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "training_plans.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "training_plans.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -151,7 +163,14 @@ class SQLiteTrainingPlanRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "training_plans.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "training_plans.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[TrainingPlan]) -> None:
@@ -186,7 +205,14 @@ class SQLiteTrainingPlanRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "training_plans.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "training_plans.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: TrainingPlanFilterSpec) -> int:

@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +20,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "plan_id" = excluded."plan_id", "agent_id" = excluded."agent_id", "items_extracted" = excluded."items_extracted", "items_after_curation" = excluded."items_after_curation", "items_stored" = excluded."items_stored", "errors" = excluded."errors", "metrics" = excluded."metrics", "started_at" = excluded."started_at", "completed_at" = excluded."completed_at"'
@@ -39,6 +41,9 @@ _M_GET_BY_PLAN = FilterSql(
 def _from_row(row: Any) -> TrainingResult:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return TrainingResult.model_validate(
             {
                 "id": row[0],
@@ -54,8 +59,13 @@ def _from_row(row: Any) -> TrainingResult:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"training_results row {row[0]!r} cannot be read as TrainingResult: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="training_results",
+            columns=TrainingResult.model_fields,
+            key=(0,),
+            json=(6, 7),
         ) from exc
 
 
@@ -102,7 +112,9 @@ class SQLiteTrainingResultRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "training_results.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "training_results.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -123,7 +135,14 @@ class SQLiteTrainingResultRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "training_results.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "training_results.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[TrainingResult]) -> None:
@@ -153,7 +172,14 @@ class SQLiteTrainingResultRepository:
         try:
             rows = await self._conns.read(_M_GET_BY_PLAN[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "training_results.get_by_plan") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_BY_PLAN[mask],
+                params,
+                _from_row,
+                "training_results.get_by_plan",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None

@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
 from synthorg.persistence.protocols import (
@@ -20,6 +21,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
@@ -49,6 +51,9 @@ _M_LIST_AFTER_ID_AFTER = 'SELECT "id", "username", "password_hash", "role", "mus
 def _from_row(row: Any) -> User:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return User.model_validate(
             {
                 "id": row[0],
@@ -63,8 +68,13 @@ def _from_row(row: Any) -> User:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"users row {row[0]!r} cannot be read as User: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="users",
+            columns=User.model_fields,
+            key=(0,),
+            json=(5, 6),
         ) from exc
 
 
@@ -120,7 +130,9 @@ class SQLiteUserRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "users.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "users.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -155,7 +167,9 @@ class SQLiteUserRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "users.list_items") from exc
+            raise await unreadable(
+                self._conns, exc, _LIST, (limit, offset), _from_row, "users.list_items"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[User]) -> None:
@@ -190,7 +204,9 @@ class SQLiteUserRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "users.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "users.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: UserFilterSpec) -> int:
@@ -207,7 +223,14 @@ class SQLiteUserRepository:
         try:
             rows = await self._conns.read_point(_M_GET_BY_USERNAME, (username,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "users.get_by_username") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_BY_USERNAME,
+                (username,),
+                _from_row,
+                "users.get_by_username",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -233,7 +256,9 @@ class SQLiteUserRepository:
         try:
             rows = await self._conns.read(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "users.list_after_id") from exc
+            raise await unreadable(
+                self._conns, exc, sql, params, _from_row, "users.list_after_id"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def _name_duplicates(

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
+    utc_now,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
 from synthorg.persistence.protocols import (
@@ -20,6 +22,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
@@ -36,6 +39,9 @@ _M_CLEANUP_OLD_FOR_CONNECTION = 'DELETE FROM "webhook_receipts" WHERE "connectio
 def _from_row(row: Any) -> WebhookReceipt:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return WebhookReceipt.model_validate(
             {
                 "receipt_id": row[0],
@@ -48,8 +54,13 @@ def _from_row(row: Any) -> WebhookReceipt:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"webhook_receipts row {row[0]!r} cannot be read as WebhookReceipt: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="webhook_receipts",
+            columns=WebhookReceipt.model_fields,
+            key=(0,),
+            json=(3,),
         ) from exc
 
 
@@ -93,7 +104,9 @@ class SQLiteWebhookReceiptRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "webhook_receipts.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "webhook_receipts.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -114,7 +127,14 @@ class SQLiteWebhookReceiptRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "webhook_receipts.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "webhook_receipts.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[WebhookReceipt]) -> None:
@@ -180,7 +200,14 @@ class SQLiteWebhookReceiptRepository:
                 _M_GET_BY_CONNECTION, (connection_name, limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "webhook_receipts.get_by_connection") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _M_GET_BY_CONNECTION,
+                (connection_name, limit, offset),
+                _from_row,
+                "webhook_receipts.get_by_connection",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def cleanup_old_for_connection(

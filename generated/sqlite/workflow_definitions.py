@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
     WorkflowDefinitionFilterSpec,
@@ -22,6 +23,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "workflow_type" = excluded."workflow_type", "nodes" = excluded."nodes", "edges" = excluded."edges", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "revision" = excluded."revision"'
@@ -46,6 +48,9 @@ _M_SAVE_IF_REVISION_UPDATE = 'UPDATE "workflow_definitions" SET "name" = ?, "des
 def _from_row(row: Any) -> WorkflowDefinition:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return WorkflowDefinition.model_validate(
             {
                 "id": row[0],
@@ -61,8 +66,13 @@ def _from_row(row: Any) -> WorkflowDefinition:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"workflow_definitions row {row[0]!r} cannot be read as WorkflowDefinition: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="workflow_definitions",
+            columns=WorkflowDefinition.model_fields,
+            key=(0,),
+            json=(4, 5),
         ) from exc
 
 
@@ -119,7 +129,14 @@ class SQLiteWorkflowDefinitionRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "workflow_definitions.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "workflow_definitions.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -140,7 +157,14 @@ class SQLiteWorkflowDefinitionRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "workflow_definitions.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "workflow_definitions.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[WorkflowDefinition]) -> None:
@@ -175,7 +199,14 @@ class SQLiteWorkflowDefinitionRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "workflow_definitions.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "workflow_definitions.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: WorkflowDefinitionFilterSpec) -> int:

@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_executions import (
     WorkflowExecution,
     WorkflowExecutionFilterSpec,
@@ -22,6 +23,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "definition_id" = excluded."definition_id", "definition_revision" = excluded."definition_revision", "status" = excluded."status", "node_executions" = excluded."node_executions", "activated_by" = excluded."activated_by", "project" = excluded."project", "error" = excluded."error", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
@@ -50,6 +52,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> WorkflowExecution:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return WorkflowExecution.model_validate(
             {
                 "id": row[0],
@@ -66,8 +71,13 @@ def _from_row(row: Any) -> WorkflowExecution:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"workflow_executions row {row[0]!r} cannot be read as WorkflowExecution: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="workflow_executions",
+            columns=WorkflowExecution.model_fields,
+            key=(0,),
+            json=(4,),
         ) from exc
 
 
@@ -128,7 +138,14 @@ class SQLiteWorkflowExecutionRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "workflow_executions.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id,),
+                _from_row,
+                "workflow_executions.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -149,7 +166,14 @@ class SQLiteWorkflowExecutionRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "workflow_executions.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "workflow_executions.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[WorkflowExecution]) -> None:
@@ -184,7 +208,14 @@ class SQLiteWorkflowExecutionRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "workflow_executions.query") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _QUERY[mask],
+                params,
+                _from_row,
+                "workflow_executions.query",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: WorkflowExecutionFilterSpec) -> int:

@@ -217,13 +217,55 @@ class PersistenceVersionConflictError(QueryError):
 class MalformedRowError(QueryError):
     """A stored row cannot be turned back into its model.
 
-    JSON decode failures, validation errors and missing keys on committed
-    rows are data-integrity problems: rereading returns the same corrupt row.
+    Raised for every way a committed row can be unreadable: invalid JSON in
+    a JSON column, a value the model refuses (blank text, an unknown enum
+    value, a number out of bounds, JSON of the wrong shape), a timestamp
+    outside Python's years 1-9999 (PostgreSQL ``infinity``), text that is
+    not valid UTF-8 or a BLOB where text is expected (SQLite). Rereading
+    returns the same row, so it is a data-integrity problem, not a
+    transient one.
 
-    Not retryable: investigate the source row instead.
+    The message names the table, the row's key and the column(s)::
+
+        tasks row 'id-1' column 'metadata': invalid JSON: Expecting value: ...
+        settings row ('ns', 'k') columns 'value', 'updated_at': ...
+        tasks row <unreadable key> column 'id': invalid UTF-8 text: ...
+
+    and the same facts are attributes, for code that repairs or reports:
+
+    - ``table``: the table (or version table) the row is in;
+    - ``key``: the row's primary key (a tuple for a composite key), or
+      None when the key itself cannot be read or is not known;
+    - ``column``: the first column that cannot be read, or None when the
+      failure is not tied to one column (a cross-field rule);
+    - ``columns``: every column named by the failure, in table order.
+
+    ``MalformedRowError(message)`` alone still works (the attributes are
+    then None / empty).
+
+    Not retryable: investigate and repair the source row instead.
     """
 
     is_retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str | None = None,
+        key: object = None,
+        column: str | None = None,
+        columns: Iterable[str] = (),
+    ) -> None:
+        """Store the message and what it names (all optional)."""
+        super().__init__(message)
+        self.table: str | None = table
+        self.key: object = key
+        named = tuple(columns)
+        if column is not None and column not in named:
+            named = (column, *named)
+        self.columns: tuple[str, ...] = named
+        self.column: str | None = named[0] if named else None
 
 
 class MixedCurrencyAggregationError(PersistenceError):

@@ -18,8 +18,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.errors import MalformedRowError
+from synthorg.persistence._codec import malformed_row, utc_now
 from synthorg.persistence.protocols import check_pagination
 from synthorg.persistence.types import NotBlankStr
 
@@ -28,6 +27,14 @@ DEFAULT_VERSION_PAGE_SIZE = 50
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+_VERSION_COLUMNS = (
+    "entity_id",
+    "version",
+    "content_hash",
+    "snapshot",
+    "saved_by",
+    "saved_at",
+)
 _TABLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -167,6 +174,9 @@ class VersionRepositoryBase(Generic[ModelT]):
 
     __slots__ = ("_name", "_snapshot", "_sql")
 
+    # Indexes of columns the dialect decodes from JSON text itself.
+    _json_columns: tuple[int, ...] = ()
+
     def __init__(self, table: str, model: type[ModelT], sql: VersionSql) -> None:
         self._name = table
         self._sql = sql
@@ -190,6 +200,9 @@ class VersionRepositoryBase(Generic[ModelT]):
 
     def _from_row(self, row: Any) -> VersionSnapshot[ModelT]:
         try:
+            # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+            if bytes in map(type, row):
+                raise TypeError("a BLOB where text is expected")
             return self._snapshot.model_validate(
                 {
                     "entity_id": row[0],
@@ -201,8 +214,13 @@ class VersionRepositoryBase(Generic[ModelT]):
                 }
             )
         except (ValidationError, ValueError, TypeError) as exc:
-            raise MalformedRowError(
-                f"{self._name} row {row[0]!r} v{row[1]!r} cannot be read: {exc}"
+            raise malformed_row(
+                exc,
+                row,
+                table=self._name,
+                columns=_VERSION_COLUMNS,
+                key=(0, 1),
+                json=self._json_columns,
             ) from exc
 
     async def save_version(self, snapshot: VersionSnapshot[ModelT]) -> bool:

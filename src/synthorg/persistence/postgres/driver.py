@@ -27,6 +27,7 @@ from synthorg.persistence._constraints import (
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
+    MalformedRowError,
     PersistenceConnectionError,
     PersistenceError,
     QueryError,
@@ -36,8 +37,20 @@ Pool: TypeAlias = AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]
 """The backend's pool: autocommit connections returning tuple rows."""
 
 
+# psycopg's client-side errors for a fetched timestamp it cannot load.
+_LOAD_ERRORS = ("timestamp too small", "timestamp too large", "can't parse timestamp")
+
+
 def map_postgres_error(exc: BaseException, operation: str) -> PersistenceError:
     """Translate a psycopg / psycopg_pool error raised by ``operation``."""
+    if (
+        isinstance(exc, psycopg.DataError)
+        and exc.sqlstate is None
+        and str(exc).startswith(_LOAD_ERRORS)
+    ):
+        # A stored value psycopg cannot load: deterministic, not retryable.
+        # The generated reads name the row and column (postgres.rows).
+        return MalformedRowError(f"{operation}: a stored value cannot be read: {exc}")
     if isinstance(exc, pg_errors.UniqueViolation):
         constraint = exc.diag.constraint_name or ""
         if (

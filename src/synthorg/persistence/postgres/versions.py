@@ -9,6 +9,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.versions import ModelT, VersionRepositoryBase, VersionSql
 
 
@@ -30,7 +31,9 @@ class PostgresVersionRepository(VersionRepositoryBase[ModelT]):
                 cur = await conn.execute(sql, params, prepare=True)
                 return await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, f"{self._name}.{op}") from exc
+            raise await unreadable(
+                self._pool, exc, sql, params, self._from_row, f"{self._name}.{op}"
+            ) from exc
 
     async def _write(self, op: str, sql: str, params: tuple[Any, ...]) -> int:
         try:

@@ -29,6 +29,7 @@ from synthorg.persistence._constraints import (
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
+    MalformedRowError,
     PersistenceConnectionError,
     PersistenceError,
     QueryError,
@@ -36,6 +37,8 @@ from synthorg.persistence.errors import (
 
 logger = logging.getLogger(__name__)
 
+# sqlite3's error for stored text that is not valid UTF-8 (any Python 3.11+).
+_UNDECODABLE = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 _CHECK = re.compile(r"CHECK constraint failed: (.+)$")
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: (.+)$")
 _CONNECTION_CODES = frozenset(
@@ -50,10 +53,26 @@ _CONNECTION_CODES = frozenset(
 )
 
 
+def undecodable_column(exc: BaseException) -> str | None:
+    """The column a failed fetch of non-UTF-8 text names, else None."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    match = _UNDECODABLE.search(str(exc))
+    return match.group(1) if match else None
+
+
 def map_sqlite_error(exc: BaseException, operation: str) -> PersistenceError:
     """Translate a ``sqlite3``/aiosqlite error raised by ``operation``."""
     name = getattr(exc, "sqlite_errorname", "") or ""
     message = str(exc)
+    column = undecodable_column(exc)
+    if column is not None:
+        # A stored row cannot be read: deterministic, not retryable. The
+        # generated reads name the row too (sqlite.rows.unreadable).
+        return MalformedRowError(
+            f"{operation}: column {column!r}: stored text is not valid UTF-8",
+            column=column,
+        )
     if isinstance(exc, sqlite3.IntegrityError):
         if name == "SQLITE_CONSTRAINT_PRIMARYKEY" or (
             name == "SQLITE_CONSTRAINT_UNIQUE" and unique_is_duplicate(operation)

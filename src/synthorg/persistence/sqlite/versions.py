@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.versions import ModelT, VersionRepositoryBase, VersionSql
 
 
@@ -17,6 +18,8 @@ class SQLiteVersionRepository(VersionRepositoryBase[ModelT]):
     """Snapshots of ``model`` in ``table`` on the backend's connections."""
 
     __slots__ = ("_conns",)
+
+    _json_columns = (3,)
 
     def __init__(self, conns: Connections, table: str, model: type[ModelT]) -> None:
         super().__init__(table, model, VersionSql(table, "?", returning_deletes=True))
@@ -35,7 +38,9 @@ class SQLiteVersionRepository(VersionRepositoryBase[ModelT]):
         try:
             return list(await self._conns.read(sql, params))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, f"{self._name}.{op}") from exc
+            raise await unreadable(
+                self._conns, exc, sql, params, self._from_row, f"{self._name}.{op}"
+            ) from exc
 
     async def _write(self, op: str, sql: str, params: tuple[Any, ...]) -> int:
         try:

@@ -5,11 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -17,6 +14,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "version") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "version" = excluded."version"'
 _GET = 'SELECT "namespace", "key", "value", "version" FROM "settings" WHERE "namespace" = ? AND "key" = ?'
@@ -27,6 +25,9 @@ _LIST = 'SELECT "namespace", "key", "value", "version" FROM "settings" ORDER BY 
 def _from_row(row: Any) -> SettingRow:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return SettingRow.model_validate(
             {
                 "namespace": row[0],
@@ -36,8 +37,12 @@ def _from_row(row: Any) -> SettingRow:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"settings row {row[0]!r} cannot be read as SettingRow: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="settings",
+            columns=SettingRow.model_fields,
+            key=(0, 1),
         ) from exc
 
 
@@ -78,7 +83,14 @@ class SQLiteSettingRowRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "settings.get") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _GET,
+                (entity_id[0], entity_id[1]),
+                _from_row,
+                "settings.get",
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -99,7 +111,14 @@ class SQLiteSettingRowRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "settings.list_items") from exc
+            raise await unreadable(
+                self._conns,
+                exc,
+                _LIST,
+                (limit, offset),
+                _from_row,
+                "settings.list_items",
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[SettingRow]) -> None:

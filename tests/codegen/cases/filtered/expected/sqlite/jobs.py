@@ -5,12 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
+from synthorg.persistence._codec import (
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    malformed_row,
 )
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -19,6 +20,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "jobs" ("id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "queue_name" = excluded."queue_name", "state" = excluded."state", "attempts" = excluded."attempts", "external_ref" = excluded."external_ref", "labels" = excluded."labels", "payload" = excluded."payload", "finished_at" = excluded."finished_at", "created_at" = excluded."created_at"'
@@ -47,6 +49,9 @@ _COUNT = FilterSql(
 def _from_row(row: Any) -> Job:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Job.model_validate(
             {
                 "id": row[0],
@@ -61,8 +66,13 @@ def _from_row(row: Any) -> Job:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"jobs row {row[0]!r} cannot be read as Job: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="jobs",
+            columns=Job.model_fields,
+            key=(0,),
+            json=(5, 6),
         ) from exc
 
 
@@ -121,7 +131,9 @@ class SQLiteJobRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "jobs.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "jobs.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -142,7 +154,9 @@ class SQLiteJobRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "jobs.list_items") from exc
+            raise await unreadable(
+                self._conns, exc, _LIST, (limit, offset), _from_row, "jobs.list_items"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Job]) -> None:
@@ -177,7 +191,9 @@ class SQLiteJobRepository:
         try:
             rows = await self._conns.read(_QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "jobs.query") from exc
+            raise await unreadable(
+                self._conns, exc, _QUERY[mask], params, _from_row, "jobs.query"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def count(self, filter_spec: JobFilterSpec) -> int:

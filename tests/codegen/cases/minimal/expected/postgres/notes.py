@@ -6,11 +6,8 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.notes import Note
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -18,6 +15,7 @@ from synthorg.persistence.postgres.driver import (
     map_postgres_error,
     transaction,
 )
+from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
@@ -47,8 +45,12 @@ def _from_row(row: Any) -> Note:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"notes row {row[0]!r} cannot be read as Note: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="notes",
+            columns=Note.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -88,7 +90,9 @@ class PostgresNoteRepository:
                 cur = await conn.execute(_GET, (entity_id,), prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "notes.get") from exc
+            raise await unreadable(
+                self._pool, exc, _GET, (entity_id,), _from_row, "notes.get"
+            ) from exc
         return None if row is None else _from_row(row)
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
@@ -110,7 +114,9 @@ class PostgresNoteRepository:
                 cur = await conn.execute(_LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
-            raise map_postgres_error(exc, "notes.list_items") from exc
+            raise await unreadable(
+                self._pool, exc, _LIST, (limit, offset), _from_row, "notes.list_items"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Note]) -> None:

@@ -5,12 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import json_dumps
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MalformedRowError,
-)
+from synthorg.persistence._codec import json_dumps, malformed_row
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.notes import Note
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +14,7 @@ from synthorg.persistence.protocols import (
     duplicate_keys,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "notes" ("id", "body", "pinned") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "body" = excluded."body", "pinned" = excluded."pinned"'
@@ -30,6 +27,9 @@ _EXISTING = 'SELECT "id" FROM "notes" WHERE "id" IN (SELECT value FROM json_each
 def _from_row(row: Any) -> Note:
     """One row (columns in declaration order) -> one model validation."""
     try:
+        # Lax ``str`` would accept bytes: a BLOB in a text column is refused.
+        if bytes in map(type, row):
+            raise TypeError("a BLOB where text is expected")
         return Note.model_validate(
             {
                 "id": row[0],
@@ -38,8 +38,12 @@ def _from_row(row: Any) -> Note:
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
-        raise MalformedRowError(
-            f"notes row {row[0]!r} cannot be read as Note: {exc}"
+        raise malformed_row(
+            exc,
+            row,
+            table="notes",
+            columns=Note.model_fields,
+            key=(0,),
         ) from exc
 
 
@@ -79,7 +83,9 @@ class SQLiteNoteRepository:
         try:
             rows = await self._conns.read_point(_GET, (entity_id,))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "notes.get") from exc
+            raise await unreadable(
+                self._conns, exc, _GET, (entity_id,), _from_row, "notes.get"
+            ) from exc
         for row in rows:
             return _from_row(row)
         return None
@@ -100,7 +106,9 @@ class SQLiteNoteRepository:
         try:
             rows = await self._conns.read(_LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            raise map_sqlite_error(exc, "notes.list_items") from exc
+            raise await unreadable(
+                self._conns, exc, _LIST, (limit, offset), _from_row, "notes.list_items"
+            ) from exc
         return tuple(map(_from_row, rows))
 
     async def save_many(self, entities: Sequence[Note]) -> None:

@@ -1,0 +1,76 @@
+"""PostgreSQL: the error of a read whose rows psycopg could not load.
+
+psycopg turns each value into a Python object while it fetches. A stored
+``timestamptz`` outside Python's years 1-9999 (``'infinity'``,
+``'-infinity'``, year 10000, a BC date) makes its loader raise a client-side
+``DataError`` that names neither the column nor the row. Only on that
+failure, :func:`unreadable` runs the statement again with a lenient
+timestamp loader (an unloadable value becomes :class:`Unreadable`) and hands
+each row to the repository's ``_from_row``, whose
+:class:`MalformedRowError` then names table, key and column. The loaders of
+the hot path are untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.pq.abc import Buffer
+from psycopg.types.datetime import TimestamptzLoader
+
+from synthorg.persistence._codec import Unreadable
+from synthorg.persistence.errors import MalformedRowError, PersistenceError
+from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
+
+_REASON = "timestamp outside years 1-9999"
+
+
+class _LenientTimestamptz(TimestamptzLoader):
+    """The text ``timestamptz`` loader; an unloadable value is marked, not raised."""
+
+    def load(self, data: Buffer) -> datetime | Unreadable:  # type: ignore[override]
+        try:
+            return super().load(data)
+        except (psycopg.DataError, ValueError, OverflowError):
+            return Unreadable(bytes(data).decode("utf-8", "replace"), _REASON)
+
+
+def is_load_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is psycopg failing to load a fetched value (client side)."""
+    return isinstance(exc, psycopg.DataError) and exc.sqlstate is None
+
+
+async def unreadable(
+    pool: Pool,
+    exc: BaseException,
+    sql: str,
+    params: Any,
+    from_row: Callable[[Any], object],
+    operation: str,
+) -> PersistenceError:
+    """The persistence error of a failed read of ``sql``.
+
+    A value psycopg could not load becomes a :class:`MalformedRowError`
+    naming the first unreadable row's table, key and column (found by
+    re-reading leniently); anything else is mapped as usual by
+    :func:`map_postgres_error`.
+    """
+    mapped = map_postgres_error(exc, operation)
+    if not is_load_error(exc):
+        return mapped
+    try:
+        async with connection(pool) as conn, conn.cursor() as cur:
+            cur.adapters.register_loader("timestamptz", _LenientTimestamptz)
+            await cur.execute(sql, params)
+            rows = await cur.fetchall()
+    except psycopg.Error:
+        return mapped  # not a value of a fetched row (e.g. a refused parameter)
+    for row in rows:
+        try:
+            from_row(row)
+        except MalformedRowError as error:
+            return error
+    return mapped  # the row changed between the two reads
