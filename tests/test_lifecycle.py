@@ -336,7 +336,7 @@ async def test_concurrent_connect_calls_open_one_connection(
     instance = create_backend(backend_config)
     module = sys.modules[type(instance).__module__]
     owner: Any = module.aiosqlite if instance.kind == "sqlite" else module
-    name = "connect" if instance.kind == "sqlite" else "AsyncConnectionPool"
+    name = "connect" if instance.kind == "sqlite" else "SynthorgPool"
     original = getattr(owner, name)
     opened: list[object] = []
 
