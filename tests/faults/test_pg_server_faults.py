@@ -66,6 +66,7 @@ CALL_BOUND = POOL_TIMEOUT + OPERATION_TIMEOUT + SLACK
 # Calls succeed again this long after the server is back.
 RECOVERY_BOUND = 1.5
 WRITERS = 8
+DOWNTIME = 2.0  # seconds the crashed server stays down
 
 _frozen: list[int] = []
 
@@ -241,7 +242,9 @@ async def test_crash_under_writers_loses_nothing_and_recovers(
 
         async def crash_and_restart() -> float:
             await _in_thread(crash_server, fault_server)
-            await asyncio.sleep(0.5)  # writers keep calling a dead server
+            # Writers keep calling a dead server; long enough for the pool's
+            # default reconnect backoff (1 s, 2 s, ...) to lag behind.
+            await asyncio.sleep(DOWNTIME)
             await _in_thread(resume_server, fault_server)
             return time.monotonic()
 
@@ -358,14 +361,21 @@ async def test_frozen_server_bounds_every_call_path(
             outcome = exc
         return time.monotonic() - started, outcome
 
+    def thaw() -> None:
+        thaw_server(_frozen)
+        _frozen.clear()
+
     _frozen.extend(freeze_server(fault_server))
+    # Thawed by a timer, not by the calls returning: without a client-side
+    # bound they would wait for the thaw, and then exceed CALL_BOUND.
+    timer = asyncio.get_running_loop().call_later(FREEZE, thaw)
     try:
         results = await asyncio.gather(
             *(timed(call) for call in paths.values()), timed(backend.health_check)
         )
     finally:
-        thaw_server(_frozen)
-        _frozen.clear()
+        timer.cancel()
+        thaw()
     *calls, (health_latency, healthy) = results
     for name, (latency, outcome) in zip(paths, calls, strict=True):
         assert latency <= CALL_BOUND, (name, latency)
@@ -503,7 +513,7 @@ async def test_unreachable_server_is_retryable_with_its_reason(
             assert elapsed < 2.0
 
 
-class socket_free_port:  # noqa: N801 (a context manager used like a function)
+class socket_free_port:
     """A TCP port on 127.0.0.1 that nothing listens on (bound, not listening)."""
 
     def __enter__(self) -> int:

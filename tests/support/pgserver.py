@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import os
 import pwd
 import re
@@ -606,6 +607,9 @@ def stop_server(server: PgServer) -> None:
     """
     with _live_lock:
         _live.pop(server.workdir, None)
+    # A server a fault test left frozen would never shut down.
+    with contextlib.suppress(OSError, ValueError, IndexError):  # not running
+        thaw_server(server_pids(server))
     if server.datadir.exists():
         os_user = _server_os_user() if server.os_user is not None else None
         proc = _run(
