@@ -42,6 +42,7 @@ from synthorg.persistence import (
     SettingRow,
     create_backend,
 )
+from synthorg.persistence.migrations import ADVISORY_LOCK_KEY
 from synthorg.persistence.postgres.backend import PostgresPersistenceBackend
 from tests.faults._soak import report, trials
 from tests.support.pgserver import (
@@ -302,7 +303,7 @@ async def test_frozen_server_bounds_every_call(
         assert tally.errors, "no call noticed the freeze"
         timeouts = [e for _, e in tally.errors if "operation_timeout_seconds" in str(e)]
         assert timeouts, "no call was cut by the operation timeout"
-        assert "set" in str(timeouts[0])  # names the operation
+        assert "settings.save" in str(timeouts[0])  # names the operation
         recoveries.append(tally.first_success_after(back))
         late = [t - back for t, _ in tally.errors if t - back > RECOVERY_BOUND]
         assert not late, f"calls still failing {late} s after the thaw"
@@ -447,6 +448,23 @@ async def test_migrate_after_restart_and_during_outage(
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
     await fault_backend.migrate()
+
+
+async def test_noop_migrate_takes_no_lock(
+    fault_server: PgServer, fault_backend: PostgresPersistenceBackend
+) -> None:
+    """Nothing pending: one read of the applied revisions, no advisory lock.
+
+    Another session holds the migration lock; a no-op ``migrate()`` must not
+    queue behind it (each one used to take it once per revision).
+    """
+    database = fault_backend.config.database
+    with psycopg.connect(fault_server.dsn(database), autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        started = time.monotonic()
+        await asyncio.wait_for(fault_backend.migrate(), timeout=5.0)
+        assert time.monotonic() - started < 1.0
+    await fault_backend.set_setting("k", "v")
 
 
 # ---------------------------------------------------------------------------
