@@ -427,24 +427,20 @@ async def test_connection_closed_by_server_is_not_handed_out(
     ping is due): its readable socket (the server's FATAL, then EOF) is what
     tells checkout it is dead.
     """
-    pool = fault_backend.get_db()
     database = fault_backend.config.database
-    for trial in range(trials(3)):
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT pg_backend_pid()")
-            row = await cur.fetchone()
-        assert row is not None
-        used = time.monotonic()
-        with psycopg.connect(fault_server.dsn(database), autocommit=True) as admin:
-            # Every pooled session of this database, not just the one seen.
+    with psycopg.connect(fault_server.dsn(database), autocommit=True) as admin:
+        for trial in range(trials(3)):
+            await fault_backend.set_setting(f"before{trial}", "v")
+            used = time.monotonic()
+            # Every pooled session of this database, not just the last used.
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",
                 (database,),
             )
-        await asyncio.sleep(0.05)  # the FIN arrives
-        await fault_backend.set_setting(f"k{trial}", "v")  # no error
-        assert time.monotonic() - used < 1.0  # the idle ping was not due
+            await asyncio.sleep(0.05)  # the FIN arrives
+            await fault_backend.set_setting(f"k{trial}", "v")  # no error
+            assert time.monotonic() - used < 1.0  # the idle ping was not due
 
 
 async def test_migrate_after_restart_and_during_outage(
