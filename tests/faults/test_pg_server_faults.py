@@ -492,6 +492,37 @@ async def test_noop_migrate_takes_no_lock(
     await fault_backend.set_setting("k", "v")
 
 
+def _pool_tasks(name: str) -> list[asyncio.Task[Any]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith(name) and not task.done()
+    ]
+
+
+async def test_connect_to_frozen_server_is_bounded_and_leaves_no_pool(
+    fault_server: PgServer, fault_template: str
+) -> None:
+    """No answer: a retryable error after connect_timeout; cancelled: no leak."""
+    config = _config(fault_server, fault_template, application_name="frozen-probe")
+    _frozen.extend(freeze_server(fault_server))
+    try:
+        instance = create_backend(config)
+        started = time.monotonic()
+        with pytest.raises(PersistenceConnectionError) as info:
+            await instance.connect()
+        assert info.value.is_retryable
+        assert time.monotonic() - started <= CONNECT_TIMEOUT + SLACK + 1.0
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await create_backend(config).connect()
+        await asyncio.sleep(0.1)
+        assert not _pool_tasks("synthorg-frozen-probe")
+    finally:
+        thaw_server(_frozen)
+        _frozen.clear()
+
+
 # ---------------------------------------------------------------------------
 # (d) connection errors report the reason, fast; a refused login is final
 # ---------------------------------------------------------------------------

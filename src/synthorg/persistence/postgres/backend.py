@@ -148,7 +148,12 @@ class PostgresPersistenceBackend(BackendBase):
             open=False,
             name=f"synthorg-{config.application_name}",
         )
-        failure = await _open_pool(pool, settings, config.connect_timeout_seconds)
+        try:
+            failure = await _open_pool(pool, settings, config.connect_timeout_seconds)
+        except BaseException:
+            # Cancelled while opening: do not leave the pool's workers behind.
+            await pool.close()
+            raise
         if failure is not None:
             reason, retryable = failure
             await pool.close()

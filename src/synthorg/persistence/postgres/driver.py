@@ -137,10 +137,10 @@ class PooledConnection(psycopg.AsyncConnection[TupleRow]):
         except Exception as exc:
             if settings.on_failure is not None:
                 reason, retryable = connect_failure(exc)
-                settings.on_failure(
-                    reason.replace(settings.password.get_secret_value() or "\x00", "*"),
-                    retryable,
-                )
+                secret = settings.password.get_secret_value()
+                if len(secret) >= 4:  # libpq never echoes it; belt and braces
+                    reason = reason.replace(secret, "**********")
+                settings.on_failure(reason, retryable)
             raise
         conn._idle_since = time.monotonic()
         return conn
