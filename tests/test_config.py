@@ -279,8 +279,9 @@ def test_conninfo_kwargs() -> None:
         application_name="synthorg-api",
         statement_timeout_ms=1500,
         connect_timeout_seconds=2.1,
+        operation_timeout_seconds=4.5,
     )
-    assert config.conninfo_kwargs() == {
+    expected = {
         "host": "db.internal",
         "port": 6543,
         "dbname": "synthorg",
@@ -290,7 +291,16 @@ def test_conninfo_kwargs() -> None:
         "connect_timeout": 3,
         "application_name": "synthorg-api",
         "options": "-c statement_timeout=1500 -c timezone=UTC",
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 4500,
     }
+    assert config.conninfo_kwargs() == expected
+    # What the backend's pool keeps for its whole life: no password.
+    del expected["password"]
+    assert config.conninfo_kwargs(include_password=False) == expected
 
 
 def test_conninfo_connect_timeout_rounds_up_never_to_zero() -> None:

@@ -33,6 +33,7 @@ from synthorg.persistence import (
     PersistenceBackend,
     PersistenceConfig,
     PersistenceConnectionError,
+    PersistenceError,
     PostgresConfig,
     SchemaVersionError,
     SQLiteConfig,
@@ -130,18 +131,26 @@ def patch_revisions(
     monkeypatch.setattr(module, "load_revisions", fake)
 
 
-async def assert_gated(backend: PersistenceBackend, *, match: str) -> None:
-    """Every repository accessor raises PersistenceConnectionError."""
+async def assert_gated(
+    backend: PersistenceBackend,
+    *,
+    match: str,
+    error: type[PersistenceError] = MigrationError,
+) -> None:
+    """Every accessor raises ``error``: MigrationError (not retryable) after a
+    failed migrate(), PersistenceConnectionError (retryable) before connect.
+    """
     accessors: list[Callable[[], object]] = [
         lambda: backend.tasks,
         lambda: backend.settings,
     ]
     for accessor in accessors:
-        with pytest.raises(PersistenceConnectionError, match=match):
+        with pytest.raises(error, match=match) as info:
             accessor()
-    with pytest.raises(PersistenceConnectionError, match=match):
+        assert info.value.is_retryable is (error is PersistenceConnectionError)
+    with pytest.raises(error, match=match):
         await backend.get_setting("anything")
-    with pytest.raises(PersistenceConnectionError, match=match):
+    with pytest.raises(error, match=match):
         await backend.set_setting("anything", "value")
 
 
@@ -261,7 +270,9 @@ async def test_everything_is_gated_before_connect(
 ) -> None:
     instance = create_backend(backend_config)
     assert instance.is_connected is False
-    await assert_gated(instance, match="not connected")
+    await assert_gated(
+        instance, match="not connected", error=PersistenceConnectionError
+    )
     with pytest.raises(PersistenceConnectionError, match="not connected"):
         instance.get_db()
     assert await instance.health_check() is False
@@ -311,7 +322,9 @@ async def test_disconnect_twice_is_safe_and_gates_again(
     await instance.disconnect()
     assert instance.is_connected is False
     assert await instance.health_check() is False
-    await assert_gated(instance, match="not connected")
+    await assert_gated(
+        instance, match="not connected", error=PersistenceConnectionError
+    )
     with pytest.raises(PersistenceConnectionError):
         instance.get_db()
     with pytest.raises(PersistenceConnectionError):
@@ -370,7 +383,7 @@ async def test_concurrent_connect_calls_open_one_connection(
     instance = create_backend(backend_config)
     module = sys.modules[type(instance).__module__]
     owner: Any = module.aiosqlite if instance.kind == "sqlite" else module
-    name = "connect" if instance.kind == "sqlite" else "AsyncConnectionPool"
+    name = "connect" if instance.kind == "sqlite" else "SynthorgPool"
     original = getattr(owner, name)
     opened: list[object] = []
 

@@ -39,11 +39,13 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import os
 import pwd
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -61,11 +63,17 @@ from psycopg.conninfo import make_conninfo
 
 __all__ = [
     "PgServer",
+    "crash_server",
     "ensure_binaries",
     "find_bindir",
+    "freeze_server",
+    "restart_server",
+    "resume_server",
     "running_server",
+    "server_pids",
     "start_server",
     "stop_server",
+    "thaw_server",
 ]
 
 #: Superuser created by ``initdb``.
@@ -406,7 +414,9 @@ def _fail(
     return RuntimeError("\n".join(parts))
 
 
-def _settings(*, port: int, socket_dir: Path, fsync: bool) -> str:
+def _settings(
+    *, port: int, socket_dir: Path, fsync: bool, crash_safe: bool = False
+) -> str:
     lines = [
         "# Added by tests/support/pgserver.py",
         "listen_addresses = '127.0.0.1'",
@@ -418,11 +428,12 @@ def _settings(*, port: int, socket_dir: Path, fsync: bool) -> str:
     ]
     if not fsync:
         # Disposable test data: trade crash safety for speed.
-        lines += [
-            "fsync = off",
-            "synchronous_commit = off",
-            "full_page_writes = off",
-        ]
+        lines += ["fsync = off", "full_page_writes = off"]
+        if not crash_safe:
+            lines.append("synchronous_commit = off")
+        # crash_safe: a COMMIT still waits for its WAL write(), so a killed
+        # server (not a killed host) keeps every acknowledged commit in the
+        # OS cache, without paying for fsync.
     return "\n".join(lines) + "\n"
 
 
@@ -455,8 +466,12 @@ def _wait_ready(server: PgServer) -> None:
     )
 
 
-def start_server(*, fsync: bool = False) -> PgServer:
+def start_server(*, fsync: bool = False, crash_safe: bool = False) -> PgServer:
     """initdb a fresh cluster in a temporary directory and start it.
+
+    ``crash_safe`` (for fault tests) keeps ``synchronous_commit`` on while
+    ``fsync`` is off: an acknowledged commit survives a crash of the server
+    processes, which is what an immediate stop simulates.
 
     Returns once the server accepts password-authenticated TCP connections.
     Raises :class:`RuntimeError` (including the server log tail) on failure.
@@ -467,14 +482,21 @@ def start_server(*, fsync: bool = False) -> PgServer:
 
     workdir = Path(tempfile.mkdtemp(prefix="synthorg-pg-"))
     try:
-        return _start_in(workdir, bindir=bindir, os_user=os_user, fsync=fsync)
+        return _start_in(
+            workdir, bindir=bindir, os_user=os_user, fsync=fsync, crash_safe=crash_safe
+        )
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
 
 
 def _start_in(
-    workdir: Path, *, bindir: Path, os_user: _OsUser | None, fsync: bool
+    workdir: Path,
+    *,
+    bindir: Path,
+    os_user: _OsUser | None,
+    fsync: bool,
+    crash_safe: bool = False,
 ) -> PgServer:
     datadir = workdir / "data"
     socket_dir = workdir / "socket"
@@ -521,7 +543,11 @@ def _start_in(
     conf = datadir / "postgresql.conf"
     port = _free_port()
     with conf.open("a") as fh:
-        fh.write(_settings(port=port, socket_dir=socket_dir, fsync=fsync))
+        fh.write(
+            _settings(
+                port=port, socket_dir=socket_dir, fsync=fsync, crash_safe=crash_safe
+            )
+        )
 
     for attempt in range(1, _START_ATTEMPTS + 1):
         proc = _run(
@@ -581,6 +607,9 @@ def stop_server(server: PgServer) -> None:
     """
     with _live_lock:
         _live.pop(server.workdir, None)
+    # A server a fault test left frozen would never shut down.
+    with contextlib.suppress(OSError, ValueError, IndexError):  # not running
+        thaw_server(server_pids(server))
     if server.datadir.exists():
         os_user = _server_os_user() if server.os_user is not None else None
         proc = _run(
@@ -615,6 +644,115 @@ def stop_server(server: PgServer) -> None:
                 timeout=_PG_CTL_STOP_TIMEOUT + 30,
             )
     shutil.rmtree(server.workdir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Server faults: crash (immediate stop), restart, freeze / thaw
+# ---------------------------------------------------------------------------
+
+
+def _postmaster_pid(server: PgServer) -> int:
+    """The running postmaster's pid, from ``postmaster.pid``."""
+    text = (server.datadir / "postmaster.pid").read_text()
+    return int(text.split()[0])
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid``, read from ``/proc`` (no ``ps`` needed)."""
+    kids: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process exited meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+def server_pids(server: PgServer) -> list[int]:
+    """The postmaster and all its children (backends, background workers)."""
+    pid = _postmaster_pid(server)
+    return [pid, *_children(pid)]
+
+
+def freeze_server(server: PgServer) -> list[int]:
+    """SIGSTOP the postmaster, then every child: a server that stops answering.
+
+    No FIN, no RST: the kernel still accepts and acknowledges TCP traffic,
+    nothing answers it. The postmaster is stopped first so it cannot fork a
+    new backend meanwhile. Returns the stopped pids for :func:`thaw_server`.
+    """
+    pid = _postmaster_pid(server)
+    os.kill(pid, signal.SIGSTOP)
+    stopped = [pid]
+    for child in _children(pid):
+        try:
+            os.kill(child, signal.SIGSTOP)
+        except ProcessLookupError:
+            continue
+        stopped.append(child)
+    return stopped
+
+
+def thaw_server(pids: Sequence[int]) -> None:
+    """SIGCONT what :func:`freeze_server` stopped (children first)."""
+    for pid in reversed(pids):
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            continue
+
+
+def _pg_ctl(server: PgServer, *args: str | os.PathLike[str], timeout: float) -> None:
+    os_user = _server_os_user() if server.os_user is not None else None
+    proc = _run(
+        [server.bindir / "pg_ctl", *args, "-D", server.datadir],
+        os_user=os_user,
+        workdir=server.workdir,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise _fail(f"pg_ctl {args[0]}", proc, server.log_file)
+
+
+def crash_server(server: PgServer) -> None:
+    """``pg_ctl stop -m immediate``: every backend exits at once, no checkpoint.
+
+    Clients see their connections closed (the server's "terminating
+    connection" message, then EOF). The data directory stays for
+    :func:`resume_server`.
+    """
+    _pg_ctl(server, "stop", "-m", "immediate", "-w", timeout=_PG_CTL_STOP_TIMEOUT + 30)
+
+
+def resume_server(server: PgServer) -> None:
+    """Start a stopped ``server`` again on the same port and data directory.
+
+    Runs crash recovery after :func:`crash_server`; returns once a password
+    authenticated TCP connection works.
+    """
+    _pg_ctl(
+        server,
+        "start",
+        "-l",
+        server.log_file,
+        "-w",
+        "-t",
+        str(_PG_CTL_START_TIMEOUT),
+        timeout=_PG_CTL_START_TIMEOUT + 30,
+    )
+    _wait_ready(server)
+
+
+def restart_server(server: PgServer) -> None:
+    """Immediate stop, then start again on the same port and data directory."""
+    crash_server(server)
+    resume_server(server)
 
 
 @atexit.register

@@ -204,8 +204,10 @@ class BackendBase(RepositoryAccessorsMixin):
                     mismatched=schema_error.mismatched,
                 )
             if self.is_connected and self._unusable_reason:
-                raise PersistenceConnectionError(
-                    f"{self._name} backend is unusable: {self._unusable_reason}"
+                # Not retryable: only a successful migrate() ungates.
+                raise MigrationError(
+                    f"{self._name} backend is unusable: {self._unusable_reason}; "
+                    "run migrate() again once the cause is fixed"
                 )
             raise self._not_connected()
         return self._repos

@@ -6,23 +6,27 @@ instead of silently falling back to a default) and refuses ``inf``/``nan``
 floats (an infinite timeout is a hang, not a setting).
 
 Credentials are carried as :class:`~pydantic.SecretStr`, so they are
-redacted from ``repr``, ``str``, logs and pydantic serialisation;
-:meth:`PostgresConfig.conninfo_kwargs` is the single place the password is
-unwrapped, right before it is handed to the driver.
+redacted from ``repr``, ``str``, logs and pydantic serialisation. The
+PostgreSQL backend unwraps the password only inside the connection attempt
+itself (it never sits in the pool's keyword arguments); a config holding a
+password refuses to be pickled, and a JSON dump that masked the password
+refuses to load back (see :class:`PostgresConfig`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, NoReturn
 from urllib.parse import unquote
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    FieldSerializationInfo,
     SecretStr,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -45,6 +49,17 @@ PostgresSslMode = Literal[
 _MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 _MIB = 1024 * 1024
+
+SECRET_MASK = "**********"
+"""What pydantic writes for a ``SecretStr`` in JSON; refused as a password."""
+
+REVEAL_SECRETS = "reveal_secrets"
+"""Serialisation context key: ``model_dump_json(context={REVEAL_SECRETS: True})``
+writes the real password (for a config file the caller protects)."""
+
+# C0 controls, DEL and C1 controls: never part of a host, role, database or
+# application name, and a newline or NUL there is an injection or a typo.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # ``<positive integer> <unit>``: nothing else. The digit cap keeps the number
 # inside PostgreSQL's int range; ASCII-only so no exotic digits or spaces
@@ -176,6 +191,12 @@ class PostgresConfig(BaseModel):
             ``pg_stat_activity``).
         statement_timeout_ms: Session ``statement_timeout`` (0 disables).
         connect_timeout_seconds: Wait for an initial connection attempt.
+        operation_timeout_seconds: Client-side bound on every network wait
+            of a call (default 35 s, above the 30 s ``statement_timeout``):
+            on expiry the connection is closed (never returned to the pool)
+            and the call raises a retryable ``PersistenceConnectionError``
+            naming the operation and the timeout. Also sets libpq's
+            ``tcp_user_timeout`` and TCP keepalives.
         enable_timescaledb: Convert the append-only time-series tables
             (``cost_records``, ``audit_entries``) to hypertables. Needs the
             timescaledb extension on the server.
@@ -185,7 +206,10 @@ class PostgresConfig(BaseModel):
             ``audit_entries``; ignored unless ``enable_timescaledb``.
     """
 
-    model_config = _MODEL_CONFIG
+    # Validation errors never echo their input: one of them is the password.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, hide_input_in_errors=True
+    )
 
     host: NotBlankStr = "localhost"
     port: int = Field(default=5432, ge=1, le=65535)
@@ -209,6 +233,18 @@ class PostgresConfig(BaseModel):
         default=10.0,
         gt=0,
         description="Initial connection timeout in seconds",
+    )
+    operation_timeout_seconds: float = Field(
+        default=35.0,
+        gt=0,
+        description=(
+            "Client-side bound on each network wait of a call (one statement, "
+            "fetch, COPY flush or COMMIT): a server that does not answer "
+            "within it gets the connection closed and the call raises a "
+            "retryable PersistenceConnectionError. Keep it above "
+            "statement_timeout_ms so a merely slow statement is cancelled by "
+            "the server first."
+        ),
     )
     enable_timescaledb: bool = Field(
         default=False,
@@ -246,6 +282,69 @@ class PostgresConfig(BaseModel):
             raise ValueError(msg)
         return value
 
+    @field_validator("host", "database", "username", "application_name")
+    @classmethod
+    def _reject_control_characters(cls, value: str, info: Any) -> str:
+        """Refuse NUL, newlines and every other control character.
+
+        libpq would truncate at a NUL, and a newline or escape in a name is
+        never intended (it ends up in logs and ``pg_stat_activity``).
+        """
+        found = _CONTROL_RE.search(value)
+        if found is not None:
+            msg = (
+                f"{info.field_name} must not contain control characters "
+                f"(found {found.group()!r} at index {found.start()})"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _reject_unusable_password(cls, value: SecretStr) -> SecretStr:
+        """Refuse a NUL (libpq cannot send it) and the JSON redaction mask.
+
+        ``model_dump_json()`` writes the password as ``"**********"``; loading
+        that back would silently replace the real password with the mask.
+        The messages never contain the password.
+        """
+        secret = value.get_secret_value()
+        if "\x00" in secret:
+            msg = "password must not contain NUL characters"
+            raise ValueError(msg)
+        if secret == SECRET_MASK:
+            msg = (
+                "password is the redaction mask '**********' written by "
+                "model_dump_json(): the real password was not serialised. "
+                "Supply the password again (e.g. from the environment), or dump "
+                f"with model_dump_json(context={{'{REVEAL_SECRETS}': True}})"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_serializer("password", when_used="json")
+    def _serialize_password(
+        self, value: SecretStr, info: FieldSerializationInfo
+    ) -> str:
+        """The mask, or the real password under ``context={reveal_secrets: True}``."""
+        context = info.context
+        if isinstance(context, dict) and context.get(REVEAL_SECRETS) is True:
+            return value.get_secret_value()
+        return SECRET_MASK
+
+    def __getstate__(self) -> NoReturn:
+        """Refuse pickling: a pickle would carry the password in clear.
+
+        Pickles end up in caches, task queues and crash dumps. Build the
+        config in the other process instead (reading the password from its
+        own environment or secret store).
+        """
+        msg = (
+            "PostgresConfig holds a password and cannot be pickled; build it in "
+            "the receiving process from its own settings"
+        )
+        raise TypeError(msg)
+
     @model_validator(mode="after")
     def _validate_pool_sizes(self) -> PostgresConfig:
         """Require ``pool_min_size <= pool_max_size``."""
@@ -257,31 +356,50 @@ class PostgresConfig(BaseModel):
             raise ValueError(msg)
         return self
 
-    def conninfo_kwargs(self) -> dict[str, object]:
+    def conninfo_kwargs(self, *, include_password: bool = True) -> dict[str, object]:
         """Return keyword arguments for ``psycopg.connect`` / the pool.
 
-        This is the only place the password is unwrapped; do not log the
-        result.
+        With ``include_password`` (the default, for a direct
+        ``psycopg.connect``) this unwraps the password: do not log the
+        result. The backend passes ``include_password=False``: its pool
+        keeps these keyword arguments for its whole life, so the password is
+        added only inside each connection attempt instead.
 
         ``connect_timeout`` is rounded up to whole seconds because libpq
         only takes integers, and rounding down could turn 0.5 into 0,
         which libpq reads as "wait forever". The session ``timezone`` is
         pinned to UTC so TIMESTAMPTZ values come back in UTC regardless of
-        the server's default.
+        the server's default. TCP keepalives and ``tcp_user_timeout`` follow
+        ``operation_timeout_seconds``: a peer host that vanished (no FIN, no
+        RST) is detected on idle connections too. (A frozen server process
+        whose kernel still acknowledges packets is caught by the operation
+        timeout, not by TCP.)
         """
-        return {
+        timeout = math.ceil(self.operation_timeout_seconds)
+        kwargs: dict[str, object] = {
             "host": self.host,
             "port": self.port,
             "dbname": self.database,
             "user": self.username,
-            "password": self.password.get_secret_value(),
-            "sslmode": self.ssl_mode,
-            "connect_timeout": math.ceil(self.connect_timeout_seconds),
-            "application_name": self.application_name,
-            "options": (
-                f"-c statement_timeout={self.statement_timeout_ms} -c timezone=UTC"
-            ),
         }
+        if include_password:
+            kwargs["password"] = self.password.get_secret_value()
+        kwargs.update(
+            {
+                "sslmode": self.ssl_mode,
+                "connect_timeout": math.ceil(self.connect_timeout_seconds),
+                "application_name": self.application_name,
+                "options": (
+                    f"-c statement_timeout={self.statement_timeout_ms} -c timezone=UTC"
+                ),
+                "keepalives": 1,
+                "keepalives_idle": timeout,
+                "keepalives_interval": max(1, math.ceil(timeout / 3)),
+                "keepalives_count": 3,
+                "tcp_user_timeout": math.ceil(self.operation_timeout_seconds * 1000),
+            }
+        )
+        return kwargs
 
 
 class PersistenceConfig(BaseModel):
@@ -295,7 +413,10 @@ class PersistenceConfig(BaseModel):
             ``backend == "postgres"``).
     """
 
-    model_config = _MODEL_CONFIG
+    # Nested errors would otherwise echo a refused password as input_value.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, hide_input_in_errors=True
+    )
 
     backend: NotBlankStr = "sqlite"
     sqlite: SQLiteConfig = Field(default_factory=SQLiteConfig)

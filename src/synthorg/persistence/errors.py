@@ -30,6 +30,7 @@ __all__ = [
     "MalformedRowError",
     "MigrationError",
     "MixedCurrencyAggregationError",
+    "PersistenceAuthenticationError",
     "PersistenceConnectionError",
     "PersistenceError",
     "PersistenceVersionConflictError",
@@ -64,6 +65,22 @@ class PersistenceConnectionError(PersistenceError):
     """
 
     is_retryable: ClassVar[bool] = True
+
+
+class PersistenceAuthenticationError(PersistenceConnectionError):
+    """The server refused the login: the same attempt will be refused again.
+
+    A wrong password, an unknown role, no ``pg_hba.conf`` entry for the
+    client (SQLSTATE class 28), or a database that does not exist (3D000).
+    The message carries the server's reason, never the password.
+
+    Not retryable: unlike a refused port or a server that is restarting,
+    retrying with the same settings cannot succeed. A
+    :class:`PersistenceConnectionError`, so ``except
+    PersistenceConnectionError`` still catches it.
+    """
+
+    is_retryable: ClassVar[bool] = False
 
 
 class MigrationError(PersistenceError):

@@ -33,9 +33,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from synthorg.persistence.errors import MigrationError, SchemaVersionError
+from synthorg.persistence.errors import (
+    MigrationError,
+    PersistenceConnectionError,
+    SchemaVersionError,
+)
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -209,16 +213,8 @@ async def applied_sqlite(db: aiosqlite.Connection) -> dict[str, str]:
 
 async def applied_postgres(pool: Pool) -> dict[str, str]:
     """The revisions recorded in a PostgreSQL database (none if never migrated)."""
-    from psycopg import errors as pg_errors
-
     async with pool.connection() as conn:
-        try:
-            cur = await conn.execute(
-                f'SELECT revision, checksum FROM "{MIGRATIONS_TABLE}"'
-            )
-        except pg_errors.UndefinedTable:
-            return {}
-        return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
+        return await _applied_postgres(conn)
 
 
 def _now() -> str:
@@ -296,15 +292,28 @@ async def migrate_postgres(
 ) -> list[str]:
     """Apply pending revisions; returns the names applied.
 
-    ``hypertables`` (table -> chunk interval) then turns those tables into
-    TimescaleDB hypertables, once.
+    One query reads the applied revisions first; with nothing pending that
+    is all (no lock, no transaction). ``hypertables`` (table -> chunk
+    interval) then turns those tables into TimescaleDB hypertables, once.
+
+    Raises:
+        MigrationError: A revision failed, or the database holds a revision
+            this code does not know or one that changed.
+        PersistenceConnectionError: The connection was lost or the server
+            did not answer (retryable; a revision in flight rolled back).
     """
     import psycopg
+
+    from synthorg.persistence.postgres.driver import is_connection_loss
 
     applied_now: list[str] = []
     try:
         async with pool.connection() as conn:
+            applied = await _applied_postgres(conn)
+            _verify(applied, revisions)
             for revision in revisions:
+                if revision.name in applied:
+                    continue
                 async with conn.transaction():
                     # Held until this transaction ends: concurrent migrators
                     # queue here and then find the revision already recorded.
@@ -331,8 +340,24 @@ async def migrate_postgres(
     except MigrationError:
         raise
     except psycopg.Error as exc:
+        if is_connection_loss(exc):
+            raise PersistenceConnectionError(
+                f"migrate: connection to PostgreSQL lost or not answering "
+                f"(nothing half-applied; retry): {exc}"
+            ) from exc
         raise MigrationError(f"postgres migration failed: {exc}") from exc
     return applied_now
+
+
+async def _applied_postgres(conn: AsyncConnection[Any]) -> dict[str, str]:
+    """Applied revision -> checksum; empty when the table does not exist yet."""
+    from psycopg import errors as pg_errors
+
+    try:
+        cur = await conn.execute(f'SELECT revision, checksum FROM "{MIGRATIONS_TABLE}"')
+    except pg_errors.UndefinedTable:
+        return {}
+    return {str(r[0]): str(r[1]) for r in await cur.fetchall()}
 
 
 # The append-only time-series tables and their time column (``time_field``).

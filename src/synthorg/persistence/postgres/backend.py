@@ -13,15 +13,16 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 
 from synthorg.persistence._backend_base import BackendBase
 from synthorg.persistence.config import PostgresConfig
 from synthorg.persistence.errors import (
     MigrationError,
+    PersistenceAuthenticationError,
     PersistenceConnectionError,
     PersistenceError,
 )
@@ -33,8 +34,11 @@ from synthorg.persistence.migrations import (
     migrate_postgres,
 )
 from synthorg.persistence.postgres.driver import (
+    ConnectSettings,
     Pool,
+    SynthorgPool,
     connection,
+    connection_class,
     map_postgres_error,
     transaction,
 )
@@ -53,6 +57,43 @@ PREPARED_MAX = 2048
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     conn.prepared_max = PREPARED_MAX
+
+
+async def _open_pool(
+    pool: Pool, settings: ConnectSettings, wait_seconds: float
+) -> tuple[str, bool] | None:
+    """Open ``pool`` and wait for its first connections; the failure, if any.
+
+    The first failed connection attempt ends the wait at once with the
+    server's or libpq's reason (a wrong password, a refused port, a missing
+    socket), instead of a bare pool timeout after ``wait_seconds``.
+    """
+    loop = asyncio.get_running_loop()
+    failed: asyncio.Future[tuple[str, bool]] = loop.create_future()
+
+    def on_failure(reason: str, retryable: bool) -> None:
+        if not failed.done():
+            failed.set_result((reason, retryable))
+
+    settings.on_failure = on_failure
+    ready = asyncio.ensure_future(pool.open(wait=True, timeout=wait_seconds))
+    try:
+        await asyncio.wait((ready, failed), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        settings.on_failure = None
+        if not ready.done():
+            ready.cancel()
+        # Retrieve the outcome so a cancelled/failed wait is not reported.
+        await asyncio.gather(ready, return_exceptions=True)
+    if failed.done():
+        return failed.result()
+    if ready.cancelled() or ready.exception() is not None:
+        return (
+            f"no connection within connect_timeout_seconds={wait_seconds:g} "
+            "(the server did not answer)",
+            True,
+        )
+    return None
 
 
 class PostgresPersistenceBackend(BackendBase):
@@ -97,9 +138,16 @@ class PostgresPersistenceBackend(BackendBase):
         if self._pool is not None:
             return
         config = self._config
-        kwargs: dict[str, Any] = {**config.conninfo_kwargs(), "autocommit": True}
-        pool: Pool = AsyncConnectionPool(
+        # No password here: the pool keeps its kwargs for its whole life.
+        # PooledConnection.connect adds it to each attempt from the SecretStr.
+        kwargs: dict[str, Any] = {
+            **config.conninfo_kwargs(include_password=False),
+            "autocommit": True,
+        }
+        settings = ConnectSettings(config.password, config.operation_timeout_seconds)
+        pool: Pool = SynthorgPool(
             kwargs=kwargs,
+            connection_class=connection_class(settings),
             min_size=config.pool_min_size,
             max_size=config.pool_max_size,
             timeout=config.pool_timeout_seconds,
@@ -108,20 +156,34 @@ class PostgresPersistenceBackend(BackendBase):
             name=f"synthorg-{config.application_name}",
         )
         try:
-            await pool.open(wait=True, timeout=config.connect_timeout_seconds)
-        except Exception as exc:
+            failure = await _open_pool(pool, settings, config.connect_timeout_seconds)
+        except BaseException:
+            # Cancelled while opening: do not leave the pool's workers behind.
             await pool.close()
-            # The message names host/port/database only: never the password.
-            raise PersistenceConnectionError(
+            raise
+        if failure is not None:
+            reason, retryable = failure
+            await pool.close()
+            # Raised outside any ``except``: no chained driver exception,
+            # whose connection snapshot would carry the password.
+            error = (
+                PersistenceConnectionError
+                if retryable
+                else (PersistenceAuthenticationError)
+            )
+            raise error(
                 f"cannot connect to PostgreSQL at {config.host}:{config.port}/"
-                f"{config.database} as {config.username}: {type(exc).__name__}"
-            ) from None
+                f"{config.database} as {config.username}: {reason}"
+            )
         try:
             # One query: is the database at this code's revisions?
             applied = await applied_postgres(pool)
         except psycopg.Error as exc:
             await pool.close()
             raise map_postgres_error(exc, "connect") from exc
+        except BaseException:
+            await pool.close()
+            raise
         self._pool = pool
         # A failed migrate() keeps the backend unusable across reconnects,
         # until a later migrate() succeeds.
@@ -133,6 +195,10 @@ class PostgresPersistenceBackend(BackendBase):
             config.port,
             config.database,
         )
+
+    def __getstate__(self) -> NoReturn:
+        """Refuse pickling: a backend holds live connections and the password."""
+        raise TypeError("PostgresPersistenceBackend cannot be pickled")
 
     async def disconnect(self) -> None:
         """Close the pool; a second call does nothing."""

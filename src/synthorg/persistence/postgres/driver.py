@@ -1,23 +1,55 @@
-"""PostgreSQL driver helpers: pool type, connection scope, error mapping.
+"""PostgreSQL driver helpers: pool, connection class, scope, error mapping.
 
 Every generated PostgreSQL repository maps psycopg errors through
 :func:`map_postgres_error`; SQLSTATE classes, not message text, decide the
 persistence error.
+
+Server faults are handled here, once, for every call path (generated
+repositories, version repositories, custom bodies, ``transaction()``,
+``health_check``, ``migrate``), because they all run on connections of
+:class:`SynthorgPool`:
+
+* :class:`PooledConnection` bounds every network wait psycopg makes (each
+  statement, fetch, COPY flush, COMMIT/ROLLBACK) by the config's
+  ``operation_timeout_seconds``. ``asyncio.timeout()`` cannot do it:
+  psycopg answers a cancellation by sending a cancel request and waiting
+  for the server again (5 s + 5 s in psycopg 3.3), which a frozen server
+  never answers. On expiry the connection is closed, so the pool discards
+  it, and :class:`OperationTimeoutError` (a ``psycopg.OperationalError``,
+  hence a retryable ``PersistenceConnectionError`` naming the operation)
+  is raised.
+* :class:`SynthorgPool` checks a connection on checkout only when it could
+  be dead: idle for more than :data:`PING_AFTER_IDLE` seconds, or its
+  socket is readable while idle (the server closed it, e.g. on restart).
+  A busy connection costs one ``poll()`` with zero timeout, no round
+  trip. It also caps the pool's reconnect backoff at
+  :data:`RECONNECT_DELAY_MAX` so the pool recovers within about a second
+  of the server coming back.
+* The password is added to the connection parameters only inside
+  :meth:`PooledConnection.connect`; it never sits in the pool's kwargs.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import re
+import select
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.abc import PQGen
 from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool.pool_async import AddConnection
+from pydantic import SecretStr
 
 from synthorg.persistence._constraints import (
     is_primary_key,
@@ -33,8 +65,206 @@ from synthorg.persistence.errors import (
     QueryError,
 )
 
+logger = logging.getLogger(__name__)
+
+PING_AFTER_IDLE = 1.0
+"""Seconds a pooled connection may sit idle before checkout pings it."""
+
+RECONNECT_DELAY_MAX = 0.25
+"""Cap (seconds) on the pool's delay between reconnection attempts."""
+
+# psycopg's internal "wait timeout expired" (an OperationalError subclass).
+_WAIT_TIMEOUT: type[Exception] = getattr(
+    pg_errors, "_WaitTimeout", psycopg.OperationalError
+)
+_WAIT_INTERVAL = 0.1  # psycopg's default poll interval for a wait
+_UNSET: Any = object()
+
+
+class OperationTimeoutError(psycopg.OperationalError):
+    """The server did not answer within ``operation_timeout_seconds``.
+
+    The connection was closed (its state is unknown), so the pool discards
+    it. Mapped to a retryable :class:`PersistenceConnectionError`.
+    """
+
+
+@dataclass(eq=False)
+class ConnectSettings:
+    """What each connection attempt of one backend needs beyond the kwargs.
+
+    ``password`` stays a ``SecretStr`` here (masked in every ``repr``);
+    ``on_failure`` receives the reason of a failed attempt (never the
+    exception, whose ``pgconn`` snapshot holds the password) and whether it
+    is retryable.
+    """
+
+    password: SecretStr
+    operation_timeout: float
+    on_failure: Callable[[str, bool], None] | None = field(default=None)
+
+
+# Server messages of a refused login (libpq reports no SQLSTATE for a failed
+# connection attempt, only the server's text): class 28 and 3D000. A server
+# localised to another language falls back to "retryable".
+_REFUSED_LOGIN = re.compile(
+    r"password authentication failed|authentication failed for user"
+    r"|no pg_hba\.conf entry|role \".*\" does not exist"
+    r"|database \".*\" does not exist|password is required|no password supplied",
+)
+
+
+def connect_failure(exc: BaseException) -> tuple[str, bool]:
+    """The reason a connection attempt failed, and whether it is retryable."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    reason = " ".join(str(exc).split())  # one line, libpq's hints included
+    if sqlstate.startswith("28") or sqlstate == "3D000":
+        return reason, False
+    return reason, _REFUSED_LOGIN.search(reason) is None
+
+
+class PooledConnection(psycopg.AsyncConnection[TupleRow]):
+    """A psycopg connection whose every network wait is bounded.
+
+    Subclassed per backend (:func:`connection_class`) to carry its
+    :class:`ConnectSettings`.
+    """
+
+    settings: ClassVar[ConnectSettings]
+    _idle_since: float = 0.0
+
+    @classmethod
+    async def connect(cls, conninfo: str = "", **kwargs: Any) -> PooledConnection:
+        """Connect, adding the password only for this attempt."""
+        settings = cls.settings
+        try:
+            conn = await super().connect(
+                conninfo, password=settings.password.get_secret_value(), **kwargs
+            )
+        except Exception as exc:
+            if settings.on_failure is not None:
+                reason, retryable = connect_failure(exc)
+                secret = settings.password.get_secret_value()
+                if len(secret) >= 4:  # libpq never echoes it; belt and braces
+                    reason = reason.replace(secret, "**********")
+                settings.on_failure(reason, retryable)
+            raise
+        conn._idle_since = time.monotonic()
+        return conn
+
+    async def wait(
+        self,
+        gen: PQGen[Any],
+        interval: float = _WAIT_INTERVAL,
+        timeout: float | None = _UNSET,  # noqa: ASYNC109 (psycopg's signature)
+    ) -> Any:
+        """psycopg's wait, bounded by the operation timeout unless told otherwise.
+
+        A caller passing ``timeout`` explicitly (``notifies()``) keeps
+        psycopg's own behaviour.
+        """
+        if timeout is not _UNSET:
+            return await super().wait(gen, interval, timeout)
+        limit = self.settings.operation_timeout
+        try:
+            result = await super().wait(gen, interval, limit)
+        except _WAIT_TIMEOUT:
+            # Mid-protocol with a silent server: the state is unknown, so
+            # the connection is closed and the pool will replace it.
+            self.pgconn.finish()
+            raise OperationTimeoutError(
+                f"no answer from the server within {limit:g} s "
+                "(operation_timeout_seconds); the connection was closed"
+            ) from None
+        self._idle_since = time.monotonic()
+        return result
+
+
+def connection_class(settings: ConnectSettings) -> type[PooledConnection]:
+    """A :class:`PooledConnection` subclass bound to one backend's settings."""
+    return type("PooledConnection", (PooledConnection,), {"settings": settings})
+
+
+def _socket_readable(conn: psycopg.AsyncConnection[TupleRow]) -> bool:
+    """Whether an idle connection has something to read (EOF when closed)."""
+    try:
+        poller = select.poll()  # ~1 µs; select.select costs twice as much
+        poller.register(conn.pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True
+
+
+class SynthorgPool(AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]):
+    """The backend's pool: dead connections are not handed out; fast recovery."""
+
+    async def getconn(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 (psycopg_pool's signature)
+    ) -> psycopg.AsyncConnection[TupleRow]:
+        """A connection that is alive, as far as a cheap check can tell.
+
+        A connection idle for more than :data:`PING_AFTER_IDLE` seconds, or
+        whose socket is readable while idle, is pinged with an empty query;
+        a dead one is closed and the next is tried at once (no backoff).
+        """
+        if timeout is None:
+            timeout = self.timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            conn = await super().getconn(max(deadline - time.monotonic(), 1e-3))
+            now = time.monotonic()
+            idle_since: float = getattr(conn, "_idle_since", 0.0)
+            if now - idle_since <= PING_AFTER_IDLE and not _socket_readable(conn):
+                return conn
+            try:
+                await conn.execute("")
+            except Exception as exc:
+                logger.info("discarding a dead pooled connection: %s", exc)
+                conn.pgconn.finish()
+                await self.putconn(conn)
+                if time.monotonic() >= deadline:
+                    raise PoolTimeout(
+                        f"couldn't get a live connection after {timeout:.2f} sec"
+                    ) from None
+                continue
+            except BaseException:
+                await self.putconn(conn)
+                raise
+            return conn
+
+    async def schedule_task(self, task: Any, delay: float) -> None:
+        """Schedule maintenance; reconnection attempts wait at most the cap.
+
+        psycopg_pool doubles the delay after each failed attempt (1 s, 2 s,
+        4 s, ...), so after a long outage the pool would come back many
+        seconds after the server did.
+        """
+        if isinstance(task, AddConnection):
+            delay = min(delay, RECONNECT_DELAY_MAX)
+        await super().schedule_task(task, delay)
+
+
+# SQLSTATEs of a session the server ended: admin/crash shutdown, starting up.
+_SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_connection_loss(exc: BaseException) -> bool:
+    """Whether ``exc`` means the connection is gone, not that the SQL failed.
+
+    A pool timeout, an operation timeout, a client-side connection error
+    (no SQLSTATE), a class-08 connection exception or a server shutdown.
+    """
+    if isinstance(exc, PoolTimeout | OperationTimeoutError):
+        return True
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    sqlstate = exc.sqlstate or ""
+    return not sqlstate or sqlstate.startswith("08") or sqlstate in _SERVER_GONE
+
+
 Pool: TypeAlias = AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]
-"""The backend's pool: autocommit connections returning tuple rows."""
+"""The backend's pool (a :class:`SynthorgPool`): autocommit, tuple rows."""
 
 
 # psycopg's client-side errors for a fetched timestamp it cannot load.
