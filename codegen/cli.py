@@ -1,8 +1,14 @@
-"""Stage 4: write ``generated/`` or check that it is up to date.
+"""Stage 4: write ``generated/`` and ``docs/`` or check they are up to date.
 
 ``python -m codegen generate`` renders and writes (removing files the schema
 no longer produces); ``python -m codegen check`` renders to memory and exits
 1, naming every stale, missing or extra file, when ``generated/`` differs.
+
+The generated pages of ``docs/`` (``docs/entities.md``) are written and
+checked too, file by file (the hand-written pages beside them are never
+touched): into ``docs_dir``, which defaults to the project's ``docs/`` when
+``out_dir`` is the project's ``generated/`` and to nothing otherwise (a
+scratch output folder never writes the project's docs).
 """
 
 from __future__ import annotations
@@ -13,11 +19,19 @@ import sys
 from pathlib import Path
 
 from codegen.migrations import MigrationPlanError
-from codegen.render import render_schema
+from codegen.render import render_outputs
 from codegen.spec import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 KEEP = {".gitattributes"}
+DOCS = ROOT / "docs"
+
+
+def _docs_dir(out_dir: Path, docs_dir: Path | None) -> Path | None:
+    """Where the generated pages go (None: not written, not checked)."""
+    if docs_dir is not None:
+        return docs_dir
+    return DOCS if out_dir.resolve() == (ROOT / "generated").resolve() else None
 
 
 def _existing(out_dir: Path) -> dict[str, str]:
@@ -31,10 +45,19 @@ def _existing(out_dir: Path) -> dict[str, str]:
 
 
 def generate(
-    schema_dir: Path, out_dir: Path, allow_destructive: bool = False
+    schema_dir: Path,
+    out_dir: Path,
+    allow_destructive: bool = False,
+    docs_dir: Path | None = None,
 ) -> list[str]:
-    """Write every rendered file; returns the paths that changed."""
-    files = render_schema(schema_dir, out_dir, allow_destructive=allow_destructive)
+    """Write every rendered file; returns the paths that changed.
+
+    Paths are relative to ``out_dir``; a generated page of ``docs_dir``
+    (see the module docstring) is named ``docs/<name>``.
+    """
+    files, pages = render_outputs(
+        schema_dir, out_dir, allow_destructive=allow_destructive
+    )
     existing = _existing(out_dir)
     changed: list[str] = []
     for path, text in files.items():
@@ -46,12 +69,45 @@ def generate(
     for path in sorted(set(existing) - set(files)):
         (out_dir / path).unlink()
         changed.append(path)
+    pages_dir = _docs_dir(out_dir, docs_dir)
+    if pages_dir is not None:
+        for name, text in pages.items():
+            target = pages_dir / name
+            if not target.is_file() or target.read_text(encoding="utf-8") != text:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+                changed.append(f"docs/{name}")
     return changed
 
 
-def check(schema_dir: Path, out_dir: Path) -> list[str]:
-    """Problems of ``out_dir`` against a fresh render (empty when up to date)."""
-    files = render_schema(schema_dir, out_dir)
+def _check_pages(pages: dict[str, str], pages_dir: Path) -> list[str]:
+    problems: list[str] = []
+    for name, text in pages.items():
+        target = pages_dir / name
+        if not target.is_file():
+            problems.append(f"missing: docs/{name}")
+            continue
+        current = target.read_text(encoding="utf-8")
+        if current != text:
+            diff = difflib.unified_diff(
+                current.splitlines(),
+                text.splitlines(),
+                f"docs/{name}",
+                "rendered",
+                lineterm="",
+                n=1,
+            )
+            problems.append(f"stale: docs/{name}\n" + "\n".join(list(diff)[:20]))
+    return problems
+
+
+def check(schema_dir: Path, out_dir: Path, docs_dir: Path | None = None) -> list[str]:
+    """Problems of ``out_dir`` against a fresh render (empty when up to date).
+
+    The generated pages of ``docs_dir`` are checked too (see the module
+    docstring for the default).
+    """
+    files, pages = render_outputs(schema_dir, out_dir)
     existing = _existing(out_dir)
     problems: list[str] = []
     for path, text in files.items():
@@ -70,6 +126,9 @@ def check(schema_dir: Path, out_dir: Path) -> list[str]:
     problems.extend(
         f"extra: generated/{path}" for path in sorted(set(existing) - set(files))
     )
+    pages_dir = _docs_dir(out_dir, docs_dir)
+    if pages_dir is not None:
+        problems.extend(_check_pages(pages, pages_dir))
     return problems
 
 
@@ -79,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", type=Path, default=ROOT / "schema")
     parser.add_argument("--out", type=Path, default=ROOT / "generated")
     parser.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help="folder of the generated pages (default: docs/ when --out is the "
+        "project's generated/, else none)",
+    )
+    parser.add_argument(
         "--allow-destructive",
         action="store_true",
         help="allow destructive schema changes (drop, narrow) in the next revision",
@@ -86,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "generate":
-            changed = generate(args.schema, args.out, args.allow_destructive)
+            changed = generate(args.schema, args.out, args.allow_destructive, args.docs)
             print(
                 f"generated: {len(changed)} file(s) changed"
                 + "".join(f"\n  {p}" for p in changed)
             )
             return 0
-        problems = check(args.schema, args.out)
+        problems = check(args.schema, args.out, args.docs)
     except SpecError as exc:
         print(f"schema error: {exc}", file=sys.stderr)
         return 2
@@ -101,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if problems:
         print(
-            "generated/ is stale; run `make generate`:\n" + "\n".join(problems),
+            "generated/ (or docs/entities.md) is stale; run `make generate`:\n"
+            + "\n".join(problems),
             file=sys.stderr,
         )
         return 1

@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from codegen import imports
+from codegen import docs, imports
 from codegen.build import build
 from codegen.custom import check_custom
 from codegen.ir import DIALECTS, Dialect, SchemaIR
@@ -73,6 +73,9 @@ def _environment() -> jinja2.Environment:
     env.filters["py"] = _py
     env.filters["order_text"] = _order_text
     env.filters["docstring"] = _docstring
+    env.filters["cell"] = docs.cell
+    env.filters["code"] = docs.code
+    env.filters["inline"] = lambda value: f"`{value}`"
     return env
 
 
@@ -119,8 +122,33 @@ def render_ir(
         files[f"ddl/{dialect}.sql"] = env.get_template("schema.sql.j2").render(
             schema=schema, dialect=dialect, dialect_title=title
         )
+    files["diagram.py"] = env.get_template("diagram.py.j2").render(
+        diagram=docs.er_diagram(schema)
+    )
     files.update(plan(schema, history, allow_destructive))
     return dict(sorted(files.items()))
+
+
+def render_docs(schema: SchemaIR) -> dict[str, str]:
+    """The generated pages of ``docs/`` (``entities.md``): ``{name: text}``."""
+    entities, versions = docs.entity_docs(schema)
+    text = (
+        _environment()
+        .get_template("entities.md.j2")
+        .render(
+            entities=entities,
+            versions=versions,
+            diagram=docs.er_diagram(schema),
+            types=docs.type_mapping(schema),
+        )
+    )
+    # One blank line between blocks, none trailing: stable under any editor.
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return {docs.DOCS_FILE: "\n".join(out).strip() + "\n"}
 
 
 def format_python(files: dict[str, str]) -> dict[str, str]:
@@ -183,17 +211,19 @@ def read_history(out_dir: Path) -> History:
 RUNTIME = Path(__file__).resolve().parent.parent / "src" / "synthorg" / "persistence"
 
 
-def render_schema(
+def render_outputs(
     schema_dir: Path,
     out_dir: Path,
     runtime_dir: Path = RUNTIME,
     allow_destructive: bool = False,
-) -> dict[str, str]:
-    """Load, validate, build and render ``schema_dir`` against ``out_dir``'s history.
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The files of ``generated/`` and the generated pages of ``docs/``.
 
-    ``runtime_dir`` is where hand-written ``<dialect>/custom/<accessor>.py``
-    modules of custom methods are checked; ``allow_destructive`` allows
-    every destructive schema change in the next migration revision.
+    Loads, validates, builds and renders ``schema_dir`` against
+    ``out_dir``'s history. ``runtime_dir`` is where hand-written
+    ``<dialect>/custom/<accessor>.py`` modules of custom methods are
+    checked; ``allow_destructive`` allows every destructive schema change
+    in the next migration revision.
     """
     schema = build(load_schema(schema_dir))
     shown = (
@@ -202,4 +232,17 @@ def render_schema(
         else f"{runtime_dir.parent.name}/{runtime_dir.name}"
     )
     check_custom(schema, runtime_dir, shown)
-    return format_python(render_ir(schema, read_history(out_dir), allow_destructive))
+    generated = format_python(
+        render_ir(schema, read_history(out_dir), allow_destructive)
+    )
+    return generated, render_docs(schema)
+
+
+def render_schema(
+    schema_dir: Path,
+    out_dir: Path,
+    runtime_dir: Path = RUNTIME,
+    allow_destructive: bool = False,
+) -> dict[str, str]:
+    """The files of ``generated/`` only (see :func:`render_outputs`)."""
+    return render_outputs(schema_dir, out_dir, runtime_dir, allow_destructive)[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.render import render_schema
+from codegen.render import render_outputs
 from tests.codegen._support import (
     CASES,
     case_names,
@@ -25,11 +25,16 @@ from tests.codegen._support import (
 
 @pytest.mark.parametrize("case", case_names(CASES))
 def test_golden(case: str, tmp_path: Path) -> None:
-    rendered = render_schema(CASES / case / "schema", tmp_path)
+    rendered, pages = render_outputs(CASES / case / "schema", tmp_path)
     expected_dir = CASES / case / "expected"
+    docs_dir = CASES / case / "docs"
     if update_golden():
         write_tree(expected_dir, rendered)
+        write_tree(docs_dir, pages)
         return
+    assert read_tree(docs_dir) == pages, (
+        f"{case}: docs/ differs from the rendered pages (UPDATE_GOLDEN=1)"
+    )
     assert expected_dir.is_dir(), (
         f"{case}: no expected/ folder; run with UPDATE_GOLDEN=1 to create it"
     )

@@ -160,6 +160,7 @@ def _import_tree(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Modul
             "models.py",
             "repositories.py",
             "manifest.py",
+            "diagram.py",
         }
     )
     order = [
@@ -168,6 +169,7 @@ def _import_tree(root: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Modul
         *entity_files,
         "repositories.py",
         "manifest.py",
+        "diagram.py",
         *(f"{d}/{f}" for d in ("sqlite", "postgres") for f in entity_files),
     ]
     modules: dict[str, ModuleType] = {}
