@@ -1,0 +1,5 @@
+"""``python -m synthorg.persistence``: the ``synthorg-persistence`` command."""
+
+from synthorg.persistence.cli import main
+
+raise SystemExit(main())
