@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from synthorg.persistence._codec import dt_to_text, utc_now
 from synthorg.persistence.errors import (
@@ -36,6 +37,14 @@ from synthorg.persistence.migrations import (
     Revision,
     migration_status,
 )
+from synthorg.persistence.observability import (
+    DB_SYSTEMS,
+    Instrumentation,
+    debug_logging_enabled,
+    get_tracer,
+    instrument_repositories,
+    unwrap,
+)
 from synthorg.persistence.services.escalations import EscalationQueue, Notifier
 from synthorg.persistence.services.lockouts import AuthConfig, LockoutRepository
 from synthorg.persistence.services.ontology import OntologyVersioningService
@@ -49,6 +58,10 @@ class BackendBase(RepositoryAccessorsMixin):
     """Accessor gating, settings and the ``build_*`` services of a backend."""
 
     _name: str = "backend"
+    # Per-call observability (observability.py): None = decided at connect()
+    # by the calls logger's level; set by instrument().
+    _instrument_logs: bool | None = None
+    _tracer: Any = None
 
     def __init__(self) -> None:
         self._repos: Repositories | None = None
@@ -94,6 +107,51 @@ class BackendBase(RepositoryAccessorsMixin):
 
     def _notifier(self) -> Notifier | None:
         return None
+
+    # ------------------------------------------------------- observability
+
+    def instrument(
+        self,
+        *,
+        logs: bool = True,
+        tracing: bool = False,
+        tracer_provider: Any = None,
+    ) -> None:
+        """Record every repository call: a DEBUG log record and/or a span.
+
+        ``logs`` writes one DEBUG record per call on the
+        ``synthorg.persistence.calls`` logger; ``tracing`` starts one
+        OpenTelemetry span per call (needs the ``otel`` extra) from
+        ``tracer_provider`` or the global provider. Takes effect at once
+        when connected and on every later ``connect()``;
+        ``instrument(logs=False)`` switches everything off again, and the
+        backend hands out the generated repositories themselves. See
+        docs/observability.md.
+        """
+        self._instrument_logs = logs
+        self._tracer = get_tracer(tracer_provider) if tracing else None
+        if self._repos is not None:
+            self._repos = self._instrumented(self._repos)
+            self._lockouts = None  # rebuilt on the instrumented repositories
+
+    def _instrumented(self, repos: Repositories) -> Repositories:
+        """The repositories a connect()/migrate() hands out (wrapped or not)."""
+        logs = self._instrument_logs
+        if logs is None:
+            logs = debug_logging_enabled()
+        if not logs and self._tracer is None:
+            return unwrap(repos)  # the generated objects themselves
+        config = getattr(self, "config", None)
+        namespace = getattr(config, "database", None) or getattr(config, "path", "")
+        return instrument_repositories(
+            repos,
+            Instrumentation(
+                logs=logs,
+                tracer=self._tracer,
+                system=DB_SYSTEMS.get(self._name, self._name),
+                namespace=str(namespace),
+            ),
+        )
 
     def _clear_state(self) -> None:
         """Forget per-connection state (on disconnect)."""

@@ -93,6 +93,18 @@ class PersistenceBackend(RepositoryAccessors, Protocol):
         """
         ...
 
+    def instrument(
+        self, *, logs: bool = True, tracing: bool = False, tracer_provider: Any = None
+    ) -> None:
+        """Record every repository call: a DEBUG log record and/or a span.
+
+        Off by default (then the accessors hand out the generated
+        repositories themselves); also on for logs when the
+        ``synthorg.persistence.calls`` logger is at DEBUG at ``connect()``.
+        ``tracing`` needs the ``otel`` extra. See docs/observability.md.
+        """
+        ...
+
     def get_db(self) -> Any:
         """The raw connection (SQLite) or pool (PostgreSQL).
 

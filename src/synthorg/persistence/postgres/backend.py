@@ -187,7 +187,11 @@ class PostgresPersistenceBackend(BackendBase):
         self._pool = pool
         # A failed migrate() keeps the backend unusable across reconnects,
         # until a later migrate() succeeds.
-        self._repos = None if self._unusable_reason else build_repositories(pool)
+        self._repos = (
+            None
+            if self._unusable_reason
+            else self._instrumented(build_repositories(pool))
+        )
         self._check_schema(applied)
         logger.info(
             "postgres backend connected (host=%s port=%s database=%s)",
@@ -235,7 +239,7 @@ class PostgresPersistenceBackend(BackendBase):
         except MigrationError as exc:
             self._migration_failed(exc)
             raise
-        self._migrated(build_repositories(pool))
+        self._migrated(self._instrumented(build_repositories(pool)))
         if applied:
             logger.info("postgres migrations applied: %s", ", ".join(applied))
 

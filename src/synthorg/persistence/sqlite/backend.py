@@ -345,7 +345,7 @@ class SQLitePersistenceBackend(BackendBase):
 
     def _build(self) -> Repositories:
         assert self._conns is not None
-        return build_repositories(self._conns)
+        return self._instrumented(build_repositories(self._conns))
 
     def get_db(self) -> aiosqlite.Connection:
         """The shared aiosqlite connection."""
