@@ -25,6 +25,7 @@ from synthorg.persistence import (
     PersistenceConfig,
     create_backend,
 )
+from synthorg.persistence.generated.manifest import ENTITIES, VERSIONS
 from synthorg.persistence.generated.projects import Project
 from synthorg.persistence.observability import (
     CALLS_LOGGER,
@@ -211,3 +212,26 @@ async def test_instrumentation_survives_reconnect(
     assert repr(backend.projects).startswith("<instrumented ")
     await backend.projects.save(Project(id="p1", name="One"))
     assert [s.name for s in exporter.get_finished_spans()] == ["save projects"]
+
+
+async def test_every_accessor_is_instrumented_with_its_table(
+    backend: PersistenceBackend,
+    exporter: InMemorySpanExporter,
+    provider: TracerProvider,
+) -> None:
+    backend.instrument(logs=False, tracing=True, tracer_provider=provider)
+    expected: list[str] = []
+    for info in ENTITIES:
+        repo = getattr(backend, info.accessor)
+        assert isinstance(repo, InstrumentedRepository)
+        if "append_only" in info.kinds:
+            assert info.filter_spec is not None
+            await repo.query(info.filter_spec(), limit=1)
+            expected.append(f"query {info.table}")
+        else:
+            await repo.list_items(limit=1)
+            expected.append(f"list_items {info.table}")
+    for accessor, _ in VERSIONS:
+        await getattr(backend, accessor).count_versions("nobody")
+        expected.append(f"count_versions {accessor}")
+    assert [s.name for s in exporter.get_finished_spans()] == expected
