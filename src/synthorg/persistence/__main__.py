@@ -1,0 +1,5 @@
+"""``python -m synthorg.persistence``: the ``synthorg-persistence`` tool."""
+
+from synthorg.persistence.cli import main
+
+raise SystemExit(main())
