@@ -137,7 +137,7 @@ def _statement_failed(
     """The error of a failed statement: the file, which statement, the cause."""
     return MigrationError(
         f"revision {revision_file(dialect, revision.name)} failed at statement "
-        f"{index}: {_excerpt(statement)}: {type(exc).__name__}: {exc}"
+        f"{index} `{_excerpt(statement)}`: {type(exc).__name__}: {exc}"
     )
 
 
