@@ -538,9 +538,10 @@ def _parse_url(url: str) -> dict[str, str]:
         params["host"] = unquote(host)
     if port:
         params["port"] = port
-    database = unquote(parts.path.removeprefix("/"))
-    if "/" in database:
+    raw_database = parts.path.removeprefix("/")
+    if "/" in raw_database:
         raise ValueError("DSN: the path must be one database name")
+    database = unquote(raw_database)
     if database:
         params["dbname"] = database
     if parts.fragment:

@@ -21,8 +21,9 @@ DESCRIPTION = """\
 Write schema/ENTITY.yaml, a commented entity spec with the usual keys (an
 id key, a name, a created_at timestamp, an id_keyed + filtered_query
 repository with one filter and one lookup method), then run generate, so
-backend.ENTITY works after `synthorg-persistence migrate`. Edit the file and
-run generate again before the first migrate. ENTITY is the accessor, table
+backend.ENTITY works after `synthorg-persistence migrate`. Generating writes
+the entity's revision, so a later edit becomes a further revision: to shape
+it first, use --no-generate, edit, then generate. ENTITY is the accessor, table
 and file name: lower_snake_case, plural (e.g. invoices). Refuses an
 existing file, a name already used, and a bad name (exit 2); if generate
 fails the file is removed again. Needs a source checkout and the dev extra.
@@ -58,7 +59,7 @@ _RESERVED = frozenset(
 TEMPLATE = """\
 # {cls}: scaffolded by `synthorg-persistence new {name}`. Edit, then run
 # `synthorg-persistence generate` (or `make generate`); the vocabulary is
-# in docs/schema.md. Until the first migrate applies it, reshape freely.
+# in docs/schema.md. Each generate after an edit writes a further revision.
 entity: {cls}            # the model class; its Protocol is {cls}Repository
 accessor: {name}         # backend.{name}; must be this file's name
 table: {name}
