@@ -578,3 +578,50 @@ def _no_scaffold_left_behind() -> Iterator[None]:
     before = sorted(p.name for p in SCHEMA.iterdir())
     yield
     assert sorted(p.name for p in SCHEMA.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        # A pattern's '$' anchor is not dollar quoting: still located.
+        (
+            "CREATE TABLE codes (c TEXT CHECK (c ~ '^[A-Z]{3}$'));\n"
+            "INSERT INTO codes VALUES ('toolong');\n",
+            "failed at statement 2 `INSERT INTO codes VALUES ('toolong');`: "
+            "CheckViolation",
+        ),
+        # Dollar quoting cannot be split: the revision is named, not cut.
+        (
+            "DO $$ BEGIN RAISE EXCEPTION 'boom'; END $$;\n",
+            "failed: RaiseException: boom",
+        ),
+    ],
+)
+async def test_postgres_failure_naming_with_dollars(
+    pg_server: PgServer,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sql: str,
+    expected: str,
+) -> None:
+    from synthorg.persistence import migrations
+
+    config = PersistenceConfig(
+        backend="postgres", postgres=PostgresConfig.from_dsn(pg_server.dsn(pg_database))
+    )
+    instance = create_backend(config)
+    module = sys.modules[type(instance).__module__]
+    real = migrations.load_revisions
+    bogus = Revision(name="9000_bogus", sql=sql)
+    monkeypatch.setattr(module, "load_revisions", lambda d: (*real(d), bogus))
+    await instance.connect()
+    try:
+        with pytest.raises(MigrationError) as caught:
+            await instance.migrate()
+        tables = await instance.migration_status()
+    finally:
+        await instance.disconnect()
+    assert str(caught.value).startswith(
+        f"revision migrations/postgres/9000_bogus.sql {expected}"
+    ), str(caught.value)
+    assert "9000_bogus" in tables.pending  # nothing of it was kept

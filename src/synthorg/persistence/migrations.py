@@ -276,6 +276,10 @@ class _AlreadyApplied(Exception):
     """Ends a revision's transaction: another process applied it meanwhile."""
 
 
+class _Rollback(Exception):
+    """Ends a diagnostic replay's savepoint, rolling its work back."""
+
+
 async def migrate_sqlite(
     db: aiosqlite.Connection, lock: WriteLock, revisions: tuple[Revision, ...]
 ) -> list[str]:
@@ -412,12 +416,16 @@ async def migrate_postgres(
 
 
 async def _apply_postgres(conn: AsyncConnection[Any], revision: Revision) -> None:
-    """Run a revision's statements one by one, naming the one that fails.
+    """Run a revision as one script; on failure, find the failing statement.
 
-    Statements are split as on SQLite (the generated DDL has no dollar
-    quoting); a revision that uses dollar quoting runs as one script, and a
-    failure then names the revision only. A lost connection is not a
-    statement's fault: it propagates unchanged (retryable).
+    The script runs in a savepoint of the revision's transaction (one round
+    trip on success). When it fails, the savepoint has rolled its work
+    back, and the statements are replayed one by one in another savepoint,
+    always rolled back, to name the one that fails (DDL on the same state
+    fails at the same place). A revision with dollar quoting, which the
+    statement splitter cannot cut, is named without its statement. A lost
+    connection is not a statement's fault: it propagates unchanged
+    (retryable).
     """
     import psycopg
 
@@ -425,26 +433,50 @@ async def _apply_postgres(conn: AsyncConnection[Any], revision: Revision) -> Non
 
     if not _has_statements(revision.sql):
         return
-    if _DOLLAR_QUOTE.search(revision.sql):
-        try:
+    try:
+        async with conn.transaction():
             await conn.execute(revision.sql.encode("utf-8"))
-        except psycopg.Error as exc:
-            if is_connection_loss(exc):
-                raise
-            raise MigrationError(
+    except psycopg.Error as exc:
+        if is_connection_loss(exc):
+            raise
+        failed: MigrationError | None = None
+        if not _DOLLAR_QUOTE.search(revision.sql):
+            failed = await _locate_postgres(conn, revision)
+        if failed is None:
+            failed = MigrationError(
                 f"revision {revision_file('postgres', revision.name)} failed: "
                 f"{type(exc).__name__}: {exc}"
-            ) from exc
-        return
-    for index, statement in enumerate(split_sqlite(revision.sql), 1):
-        try:
-            await conn.execute(statement.encode("utf-8"))
-        except psycopg.Error as exc:
-            if is_connection_loss(exc):
-                raise
-            raise _statement_failed(
-                "postgres", revision, index, statement, exc
-            ) from exc
+            )
+        raise failed from exc
+
+
+async def _locate_postgres(
+    conn: AsyncConnection[Any], revision: Revision
+) -> MigrationError | None:
+    """Replay a failed revision statement by statement; the failing one's error."""
+    import psycopg
+
+    from synthorg.persistence.postgres.driver import is_connection_loss
+
+    found: MigrationError | None = None
+    try:
+        async with conn.transaction():
+            for index, statement in enumerate(split_sqlite(revision.sql), 1):
+                try:
+                    await conn.execute(statement.encode("utf-8"))
+                except psycopg.Error as exc:
+                    if is_connection_loss(exc):
+                        raise
+                    found = _statement_failed(
+                        "postgres", revision, index, statement, exc
+                    )
+                    break
+            raise _Rollback  # never keep the replay's work
+    except _Rollback:
+        pass
+    except MigrationError:  # split_sqlite: an incomplete statement
+        return None
+    return found
 
 
 async def _applied_postgres(conn: AsyncConnection[Any]) -> dict[str, str]:
