@@ -625,3 +625,17 @@ async def test_postgres_failure_naming_with_dollars(
         f"revision migrations/postgres/9000_bogus.sql {expected}"
     ), str(caught.value)
     assert "9000_bogus" in tables.pending  # nothing of it was kept
+
+
+def test_new_without_generate_only_writes_the_file(
+    schema_copy: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema, out = schema_copy
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    code, stdout, _ = run(
+        capsys, "new", "categories", "--no-generate", "--schema", str(schema)
+    )
+    assert code == 0
+    assert "entity: Category" in (schema / "categories.yaml").read_text()
+    assert "next: edit it, then `synthorg-persistence generate`" in stdout
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before

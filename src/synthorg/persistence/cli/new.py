@@ -20,7 +20,7 @@ HELP = "scaffold schema/ENTITY.yaml (commented, the usual keys), then generate"
 DESCRIPTION = """\
 Write schema/ENTITY.yaml, a commented entity spec with the usual keys (an
 id key, a name, a created_at timestamp, an id_keyed + filtered_query
-repository with one filter and one lookup method), then run generate, so
+repository with two filters and one lookup method), then run generate, so
 backend.ENTITY works after `synthorg-persistence migrate`. Generating writes
 the entity's revision, so a later edit becomes a further revision: to shape
 it first, use --no-generate, edit, then generate. ENTITY is the accessor, table
