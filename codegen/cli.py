@@ -150,15 +150,35 @@ def main(argv: list[str] | None = None) -> int:
         help="allow destructive schema changes (drop, narrow) in the next revision",
     )
     args = parser.parse_args(argv)
+    return run(args.command, args.schema, args.out, args.allow_destructive, args.docs)
+
+
+def run(
+    command: str,
+    schema_dir: Path | None = None,
+    out_dir: Path | None = None,
+    allow_destructive: bool = False,
+    docs_dir: Path | None = None,
+) -> int:
+    """``generate`` or ``check`` with their output and exit code.
+
+    The one entry of ``python -m codegen``, ``make generate``/``make check``
+    and ``synthorg-persistence generate``/``check``: 0 done or up to date,
+    1 stale, 2 schema error or refused migration.
+    """
+    schema_dir = ROOT / "schema" if schema_dir is None else schema_dir
+    out_dir = ROOT / "generated" if out_dir is None else out_dir
     try:
-        if args.command == "generate":
-            changed = generate(args.schema, args.out, args.allow_destructive, args.docs)
+        if command == "generate":
+            changed = generate(schema_dir, out_dir, allow_destructive, docs_dir)
             print(
                 f"generated: {len(changed)} file(s) changed"
                 + "".join(f"\n  {p}" for p in changed)
             )
             return 0
-        problems = check(args.schema, args.out, args.docs)
+        if command != "check":
+            raise ValueError(f"unknown command {command!r}")
+        problems = check(schema_dir, out_dir, docs_dir)
     except SpecError as exc:
         print(f"schema error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""``python -m synthorg.persistence``: the ``synthorg-persistence`` command."""
+"""``python -m synthorg.persistence``: the ``synthorg-persistence`` tool."""
 
 from synthorg.persistence.cli import main
 

@@ -16,9 +16,12 @@ refuses to load back (see :class:`PostgresConfig`).
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar, Literal, NoReturn
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -35,6 +38,7 @@ from synthorg.persistence.registry import default_registry
 from synthorg.persistence.types import NotBlankStr
 
 __all__ = [
+    "ENV_VARIABLES",
     "PersistenceConfig",
     "PostgresConfig",
     "PostgresSslMode",
@@ -356,6 +360,83 @@ class PostgresConfig(BaseModel):
             raise ValueError(msg)
         return self
 
+    @classmethod
+    def from_dsn(
+        cls, dsn: str, *, password: str | SecretStr | None = None, **settings: Any
+    ) -> PostgresConfig:
+        """A config from a connection URL or a libpq keyword/value string.
+
+        ``postgresql://user:password@host:port/database?sslmode=require``
+        (also ``postgres://``): user, password and database are
+        percent-decoded. The keyword/value form is libpq's:
+        ``host=... port=... dbname=... user=... password='a b'``. The
+        parameters ``sslmode``, ``application_name`` and ``connect_timeout``
+        map to ``ssl_mode``, ``application_name`` and
+        ``connect_timeout_seconds``; any other parameter is refused, named.
+
+        ``password`` supplies the password when the DSN has none (from a
+        secret file, say); giving it both ways is refused. ``settings`` are
+        further fields (``pool_max_size=4``). Errors never contain the
+        password.
+
+        Raises:
+            ValueError: A malformed DSN, a missing user or database, an
+                unknown parameter (pydantic's ``ValidationError`` for a bad
+                value; it does not echo the input).
+        """
+        text = dsn.strip()
+        if re.match(r"postgres(?:ql)?://", text):
+            params = _parse_url(text)
+        elif "://" in text.split("=", 1)[0]:
+            raise ValueError(
+                "DSN: only postgresql:// and postgres:// URLs are understood "
+                f"(got scheme {text.split('://', 1)[0]!r})"
+            )
+        else:
+            params = _parse_keywords(text)
+        unknown = sorted(set(params) - set(_DSN_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"DSN: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                f"understood: {', '.join(sorted(_DSN_FIELDS))}"
+            )
+        if password is not None:
+            if "password" in params:
+                raise ValueError(
+                    "DSN: a password is given both in the DSN and separately; keep one"
+                )
+            params["password"] = (
+                password.get_secret_value()
+                if isinstance(password, SecretStr)
+                else password
+            )
+        for required in ("dbname", "user"):
+            if not params.get(required):
+                raise ValueError(
+                    f"DSN: no {_DSN_FIELDS[required]} given ({required}); "
+                    "e.g. postgresql://user@host:5432/database"
+                )
+        if "password" not in params:
+            raise ValueError(
+                "DSN: no password given (in the DSN, or separately, e.g. "
+                "SYNTHORG_PG_PASSWORD_FILE)"
+            )
+        fields: dict[str, Any] = {_DSN_FIELDS[k]: v for k, v in params.items()}
+        if "port" in fields:
+            fields["port"] = _dsn_int("port", fields["port"])
+        if "connect_timeout_seconds" in fields:
+            fields["connect_timeout_seconds"] = _dsn_int(
+                "connect_timeout", fields["connect_timeout_seconds"]
+            )
+        if fields.get("host") == "":
+            del fields["host"]
+        overlap = sorted(set(fields) & set(settings))
+        if overlap:
+            raise ValueError(
+                f"DSN: {', '.join(overlap)} given both in the DSN and as a setting"
+            )
+        return cls(**fields, **settings)
+
     def conninfo_kwargs(self, *, include_password: bool = True) -> dict[str, object]:
         """Return keyword arguments for ``psycopg.connect`` / the pool.
 
@@ -402,6 +483,170 @@ class PostgresConfig(BaseModel):
         return kwargs
 
 
+# DSN parameter -> PostgresConfig field.
+_DSN_FIELDS = {
+    "host": "host",
+    "port": "port",
+    "dbname": "database",
+    "user": "username",
+    "password": "password",
+    "sslmode": "ssl_mode",
+    "application_name": "application_name",
+    "connect_timeout": "connect_timeout_seconds",
+}
+_URL_QUERY = frozenset({"sslmode", "application_name", "connect_timeout"})
+
+
+def _dsn_int(name: str, value: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,9}", value):
+        # Not echoed: in a URL whose password holds an unescaped '/' or
+        # '?', the "port" is a piece of the password.
+        raise ValueError(f"DSN: {name} must be a whole number")
+    return int(value)
+
+
+def _parse_url(url: str) -> dict[str, str]:
+    """The parameters of a ``postgresql://`` URL (the password never echoed)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in url[url.index(netloc) + len(netloc) :] if netloc else "@" in url:
+        # The '@' of user:password@host came after a '/', '?' or '#' that
+        # belongs to the password: nothing after it can be trusted.
+        raise ValueError(
+            "DSN: malformed URL; percent-encode '@', ':', '/', '?' and '#' in "
+            "the user name and password (e.g. with urllib.parse.quote)"
+        )
+    userinfo, at, hostport = netloc.rpartition("@")
+    if not at:
+        userinfo, hostport = "", netloc
+    params: dict[str, str] = {}
+    if userinfo:
+        user, colon, secret = userinfo.partition(":")
+        params["user"] = unquote(user)
+        if colon:
+            params["password"] = unquote(secret)
+    if "," in hostport:
+        raise ValueError("DSN: several hosts are not supported (one host:port)")
+    if hostport.startswith("["):
+        host, bracket, rest = hostport[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError("DSN: malformed IPv6 host (expected [address]:port)")
+        port = rest[1:]
+    else:
+        host, _, port = hostport.partition(":")
+    if host:
+        params["host"] = unquote(host)
+    if port:
+        params["port"] = port
+    raw_database = parts.path.removeprefix("/")
+    if "/" in raw_database:
+        raise ValueError("DSN: the path must be one database name")
+    database = unquote(raw_database)
+    if database:
+        params["dbname"] = database
+    if parts.fragment:
+        raise ValueError("DSN: a URL fragment (#...) is not understood")
+    seen: set[str] = set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in seen:
+            raise ValueError(f"DSN: parameter {key!r} is given twice")
+        seen.add(key)
+        if key not in _URL_QUERY:
+            # Unknown ones (and host/user/... that belong in the URL itself).
+            raise ValueError(
+                f"DSN: unknown parameter {key!r}; understood in the query: "
+                f"{', '.join(sorted(_URL_QUERY))}"
+            )
+        params[key] = value
+    return params
+
+
+def _parse_keywords(text: str) -> dict[str, str]:
+    """The parameters of a libpq ``key=value key='quoted value'`` string."""
+    params: dict[str, str] = {}
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos].isspace():
+            pos += 1
+        if pos >= end:
+            return params
+        match = re.compile(r"([A-Za-z_]+)\s*=\s*").match(text, pos)
+        if match is None:
+            raise ValueError(
+                "DSN: expected a postgresql:// URL or libpq key=value pairs"
+            )
+        key, pos = match.group(1), match.end()
+        value: list[str] = []
+        if pos < end and text[pos] == "'":
+            pos += 1
+            while True:
+                if pos >= end:
+                    raise ValueError(f"DSN: unterminated quoted value of {key!r}")
+                char = text[pos]
+                if char == "\\" and pos + 1 < end:
+                    value.append(text[pos + 1])
+                    pos += 2
+                    continue
+                pos += 1
+                if char == "'":
+                    break
+                value.append(char)
+        else:
+            while pos < end and not text[pos].isspace():
+                if text[pos] == "\\" and pos + 1 < end:
+                    pos += 1
+                value.append(text[pos])
+                pos += 1
+        if key in params:
+            raise ValueError(f"DSN: parameter {key!r} is given twice")
+        params[key] = "".join(value)
+
+
+ENV_VARIABLES: Mapping[str, str] = {
+    "SYNTHORG_DB_BACKEND": "sqlite or postgres (default: inferred from the others)",
+    "SYNTHORG_SQLITE_PATH": "the SQLite database file",
+    "SYNTHORG_DB_DSN": "a postgresql:// URL or libpq key=value string",
+    "SYNTHORG_PG_HOST": "PostgreSQL host (default localhost)",
+    "SYNTHORG_PG_PORT": "PostgreSQL port (default 5432)",
+    "SYNTHORG_PG_DATABASE": "PostgreSQL database name",
+    "SYNTHORG_PG_USER": "PostgreSQL user",
+    "SYNTHORG_PG_PASSWORD": "PostgreSQL password",
+    "SYNTHORG_PG_PASSWORD_FILE": "a file holding the password (one trailing "
+    "newline is stripped)",
+    "SYNTHORG_PG_SSLMODE": "libpq sslmode (default prefer)",
+}
+"""The environment variables :meth:`PersistenceConfig.from_env` reads."""
+
+_PG_PARTS = {
+    "SYNTHORG_PG_HOST": "host",
+    "SYNTHORG_PG_PORT": "port",
+    "SYNTHORG_PG_DATABASE": "database",
+    "SYNTHORG_PG_USER": "username",
+    "SYNTHORG_PG_SSLMODE": "ssl_mode",
+}
+
+
+def _env_password(env: Mapping[str, str]) -> str | None:
+    """SYNTHORG_PG_PASSWORD, or the file SYNTHORG_PG_PASSWORD_FILE names."""
+    direct = env.get("SYNTHORG_PG_PASSWORD")
+    path = env.get("SYNTHORG_PG_PASSWORD_FILE")
+    if direct is not None and path is not None:
+        raise ValueError(
+            "set SYNTHORG_PG_PASSWORD or SYNTHORG_PG_PASSWORD_FILE, not both"
+        )
+    if path is None:
+        return direct
+    try:
+        secret = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(
+            f"SYNTHORG_PG_PASSWORD_FILE: cannot read {path!r}: "
+            f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    secret = secret.removesuffix("\n").removesuffix("\r")
+    return secret
+
+
 class PersistenceConfig(BaseModel):
     """Top-level persistence configuration.
 
@@ -441,3 +686,69 @@ class PersistenceConfig(BaseModel):
             msg = "backend 'postgres' requires 'postgres' settings"
             raise ValueError(msg)
         return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PersistenceConfig:
+        """The configuration the environment describes (see ``ENV_VARIABLES``).
+
+        ``SYNTHORG_DB_BACKEND`` picks the backend; without it, a
+        ``SYNTHORG_DB_DSN`` or any ``SYNTHORG_PG_*`` variable means
+        PostgreSQL, else SQLite (``SYNTHORG_SQLITE_PATH``, default
+        ``synthorg.db``). PostgreSQL is either ``SYNTHORG_DB_DSN`` or the
+        ``SYNTHORG_PG_HOST/PORT/DATABASE/USER/SSLMODE`` parts, not both; the
+        password comes from the DSN, ``SYNTHORG_PG_PASSWORD`` or the file
+        named by ``SYNTHORG_PG_PASSWORD_FILE`` (one trailing newline
+        stripped; setting both is refused). Empty variables count as unset.
+
+        Raises:
+            ValueError: Contradictory or invalid settings (never echoing the
+                password).
+        """
+        source = os.environ if environ is None else environ
+        env = {k: v for k, v in source.items() if k in ENV_VARIABLES and v != ""}
+        dsn = env.get("SYNTHORG_DB_DSN")
+        parts = {field: env[name] for name, field in _PG_PARTS.items() if name in env}
+        backend = env.get("SYNTHORG_DB_BACKEND")
+        if backend is None:
+            postgres_named = dsn is not None or any(
+                k.startswith("SYNTHORG_PG_") for k in env
+            )
+            if postgres_named and "SYNTHORG_SQLITE_PATH" in env:
+                raise ValueError(
+                    "both SQLite (SYNTHORG_SQLITE_PATH) and PostgreSQL "
+                    "(SYNTHORG_DB_DSN / SYNTHORG_PG_*) are set: set "
+                    "SYNTHORG_DB_BACKEND to choose"
+                )
+            backend = "postgres" if postgres_named else "sqlite"
+        if backend != "postgres":
+            sqlite = SQLiteConfig(path=env.get("SYNTHORG_SQLITE_PATH", "synthorg.db"))
+            return cls(backend=backend, sqlite=sqlite)
+        password = _env_password(env)
+        if dsn is not None:
+            if parts:
+                raise ValueError(
+                    "SYNTHORG_DB_DSN and SYNTHORG_PG_"
+                    f"{'/'.join(k.removeprefix('SYNTHORG_PG_') for k in _PG_PARTS)} "
+                    "are both set: use one"
+                )
+            return cls(
+                backend="postgres",
+                postgres=PostgresConfig.from_dsn(dsn, password=password),
+            )
+        for name in ("SYNTHORG_PG_DATABASE", "SYNTHORG_PG_USER"):
+            if name not in env:
+                raise ValueError(
+                    f"PostgreSQL from the environment needs {name} (or SYNTHORG_DB_DSN)"
+                )
+        if password is None:
+            raise ValueError(
+                "PostgreSQL from the environment needs SYNTHORG_PG_PASSWORD or "
+                "SYNTHORG_PG_PASSWORD_FILE"
+            )
+        settings: dict[str, Any] = dict(parts)
+        if "port" in settings:
+            settings["port"] = _dsn_int("SYNTHORG_PG_PORT", settings["port"])
+        return cls(
+            backend="postgres",
+            postgres=PostgresConfig(**settings, password=SecretStr(password)),
+        )

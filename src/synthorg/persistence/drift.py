@@ -201,6 +201,26 @@ def compare(
     return problems
 
 
+def report(problems: list[str]) -> list[str]:
+    """``compare``'s lines grouped by table, for people: a heading per table.
+
+    Whole-table lines (missing or unexpected tables) come first, then each
+    table's differences, indented under its name.
+    """
+    tables: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for problem in problems:
+        table, sep, rest = problem.partition(": ")
+        if sep and " " not in table:
+            tables.setdefault(table, []).append(rest)
+        else:
+            lines.append(problem)
+    for table in sorted(tables):
+        lines.append(f"{table}:")
+        lines.extend(f"  {rest}" for rest in tables[table])
+    return lines
+
+
 async def sqlite_drift(db: aiosqlite.Connection, ddl: str) -> list[str]:
     """Differences of the SQLite database ``db`` from the desired ``ddl``."""
     import aiosqlite

@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
+import re
 import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
 
     from synthorg.persistence.postgres.driver import Pool
     from synthorg.persistence.sqlite.driver import WriteLock
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS_TABLE = "_synthorg_migrations"
 # Arbitrary constant key of the PostgreSQL advisory lock that serialises
@@ -104,6 +109,52 @@ def _read_revisions(
         if item.name.endswith(".sql")
     ]
     return tuple(sorted(revisions, key=lambda r: r.name))
+
+
+# A dollar-quoted body ($$ ... $$, $tag$ ... $tag$), which split_sqlite would
+# cut; a pattern's anchor ('^[A-Z]{3}$') does not match.
+_DOLLAR_QUOTE = re.compile(r"\$[A-Za-z_]*\$")
+
+
+def revision_file(dialect: str, name: str) -> str:
+    """The revision's file, as shipped: ``migrations/<dialect>/<name>.sql``."""
+    return f"migrations/{dialect}/{name}.sql"
+
+
+def _excerpt(statement: str, limit: int = 300) -> str:
+    """A statement on one line, cut at ``limit`` characters, for an error."""
+    flat = " ".join(
+        line.strip()
+        for line in statement.splitlines()
+        if line.strip() and not line.strip().startswith("--")
+    )
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def _statement_failed(
+    dialect: str, revision: Revision, index: int, statement: str, exc: Exception
+) -> MigrationError:
+    """The error of a failed statement: the file, which statement, the cause."""
+    return MigrationError(
+        f"revision {revision_file(dialect, revision.name)} failed at statement "
+        f"{index} `{_excerpt(statement)}`: {type(exc).__name__}: {exc}"
+    )
+
+
+def _log_applied(dialect: str, name: str, started: float) -> None:
+    """One INFO line per applied revision, with its duration."""
+    duration_ms = (time.perf_counter() - started) * 1000
+    logger.info(
+        "%s migration %s applied in %.1f ms",
+        dialect,
+        name,
+        duration_ms,
+        extra={
+            "revision": name,
+            "dialect": dialect,
+            "duration_ms": duration_ms,
+        },
+    )
 
 
 def split_sqlite(sql: str) -> list[str]:
@@ -225,6 +276,10 @@ class _AlreadyApplied(Exception):
     """Ends a revision's transaction: another process applied it meanwhile."""
 
 
+class _Rollback(Exception):
+    """Ends a diagnostic replay's savepoint, rolling its work back."""
+
+
 async def migrate_sqlite(
     db: aiosqlite.Connection, lock: WriteLock, revisions: tuple[Revision, ...]
 ) -> list[str]:
@@ -259,12 +314,21 @@ async def migrate_sqlite(
                         _verify(applied, revisions)
                         if revision.name in applied:
                             raise _AlreadyApplied
-                        for statement in split_sqlite(revision.sql):
-                            await fetch(db, statement)
+                        started = time.perf_counter()
+                        for index, statement in enumerate(
+                            split_sqlite(revision.sql), 1
+                        ):
+                            try:
+                                await fetch(db, statement)
+                            except (sqlite3.Error, ValueError) as exc:
+                                raise _statement_failed(
+                                    "sqlite", revision, index, statement, exc
+                                ) from exc
                         if await fetch(db, "PRAGMA foreign_key_check"):
                             raise MigrationError(
-                                f"revision {revision.name!r} leaves foreign key "
-                                "violations"
+                                f"revision "
+                                f"{revision_file('sqlite', revision.name)} "
+                                "leaves foreign key violations"
                             )
                         await fetch(
                             db,
@@ -273,6 +337,7 @@ async def migrate_sqlite(
                         )
                 except _AlreadyApplied:
                     continue
+                _log_applied("sqlite", revision.name, started)
                 applied_now.append(revision.name)
         except MigrationError:
             raise
@@ -328,12 +393,13 @@ async def migrate_postgres(
                     _verify(applied, revisions)
                     if revision.name in applied:
                         continue
-                    if _has_statements(revision.sql):
-                        await conn.execute(revision.sql.encode("utf-8"))
+                    started = time.perf_counter()
+                    await _apply_postgres(conn, revision)
                     await conn.execute(
                         f'INSERT INTO "{MIGRATIONS_TABLE}" VALUES (%s, %s, %s)',
                         (revision.name, revision.checksum, _now()),
                     )
+                _log_applied("postgres", revision.name, started)
                 applied_now.append(revision.name)
             if hypertables:
                 await enable_hypertables(conn, hypertables)
@@ -347,6 +413,70 @@ async def migrate_postgres(
             ) from exc
         raise MigrationError(f"postgres migration failed: {exc}") from exc
     return applied_now
+
+
+async def _apply_postgres(conn: AsyncConnection[Any], revision: Revision) -> None:
+    """Run a revision as one script; on failure, find the failing statement.
+
+    The script runs in a savepoint of the revision's transaction (one round
+    trip on success). When it fails, the savepoint has rolled its work
+    back, and the statements are replayed one by one in another savepoint,
+    always rolled back, to name the one that fails (DDL on the same state
+    fails at the same place). A revision with dollar quoting, which the
+    statement splitter cannot cut, is named without its statement. A lost
+    connection is not a statement's fault: it propagates unchanged
+    (retryable).
+    """
+    import psycopg
+
+    from synthorg.persistence.postgres.driver import is_connection_loss
+
+    if not _has_statements(revision.sql):
+        return
+    try:
+        async with conn.transaction():
+            await conn.execute(revision.sql.encode("utf-8"))
+    except psycopg.Error as exc:
+        if is_connection_loss(exc):
+            raise
+        failed: MigrationError | None = None
+        if not _DOLLAR_QUOTE.search(revision.sql):
+            failed = await _locate_postgres(conn, revision)
+        if failed is None:
+            failed = MigrationError(
+                f"revision {revision_file('postgres', revision.name)} failed: "
+                f"{type(exc).__name__}: {exc}"
+            )
+        raise failed from exc
+
+
+async def _locate_postgres(
+    conn: AsyncConnection[Any], revision: Revision
+) -> MigrationError | None:
+    """Replay a failed revision statement by statement; the failing one's error."""
+    import psycopg
+
+    from synthorg.persistence.postgres.driver import is_connection_loss
+
+    found: MigrationError | None = None
+    try:
+        async with conn.transaction():
+            for index, statement in enumerate(split_sqlite(revision.sql), 1):
+                try:
+                    await conn.execute(statement.encode("utf-8"))
+                except psycopg.Error as exc:
+                    if is_connection_loss(exc):
+                        raise
+                    found = _statement_failed(
+                        "postgres", revision, index, statement, exc
+                    )
+                    break
+            raise _Rollback  # never keep the replay's work
+    except _Rollback:
+        pass
+    except MigrationError:  # split_sqlite: an incomplete statement
+        return None
+    return found
 
 
 async def _applied_postgres(conn: AsyncConnection[Any]) -> dict[str, str]:
