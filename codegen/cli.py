@@ -120,8 +120,11 @@ def renumber_command(
     print(
         f"renumber: kept {len(kept)} revision(s) of {base_name}"
         + (f" (newest {kept[-1]})" if kept else "")
-        + f"; this branch's {', '.join(removed) or 'none'} -> "
-        + f"{', '.join(added) or 'no new revision'}"
+        + (
+            f"; this branch's {', '.join(removed)} -> {', '.join(added) or 'none'}"
+            if removed
+            else "; no revision of this branch to move"
+        )
     )
     print(
         f"generated: {len(done.changed)} file(s) changed"

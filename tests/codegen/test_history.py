@@ -132,6 +132,57 @@ def test_refused_drop_suggests_renamed_from(tmp_path: Path) -> None:
     assert "'qty'" not in str(refused.value).split("hint:", 1)[1]
 
 
+def test_renumber_from_a_base_state_file_without_git(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two copies generated apart, merged by hand the way git leaves them."""
+    base = tmp_path / "base"
+    shutil.copytree(CASE_SCHEMA, base / "schema")
+    generate(base / "schema", base / "generated")
+    sides = {}
+    for name, entity in (("a", "Alpha"), ("b", "Beta")):
+        side = tmp_path / name
+        shutil.copytree(base, side)
+        accessor = f"{entity.lower()}s"
+        (side / "schema" / f"{accessor}.yaml").write_text(
+            f"entity: {entity}\naccessor: {accessor}\ntable: {accessor}\n"
+            "repository: {kinds: [id_keyed], key: [id], order: [id]}\n"
+            "fields:\n  id: {type: str}\n",
+            encoding="utf-8",
+        )
+        generate(side / "schema", side / "generated")
+        sides[name] = side
+    merged = sides["b"]  # b merges a (the base that reached main first)
+    shutil.copy(sides["a"] / "schema" / "alphas.yaml", merged / "schema")
+    for dialect in ("sqlite", "postgres"):
+        shutil.copy(
+            sides["a"]
+            / "generated"
+            / "migrations"
+            / dialect
+            / "0002_create_alphas.sql",
+            merged / "generated" / "migrations" / dialect,
+        )
+    state = merged / "generated" / "migrations" / "state.json"
+    state.write_text(_conflicted(state.read_text("utf-8")), encoding="utf-8")
+    base_state = sides["a"] / "generated" / "migrations" / "state.json"
+    args = ["--schema", str(merged / "schema"), "--out", str(merged / "generated")]
+    assert main(["generate", *args]) == 2
+    assert cli.main(["renumber", "--base-state", str(base_state), *args]) == 0
+    assert "this branch's 0002_create_betas.sql -> 0003_create_betas.sql" in (
+        capsys.readouterr().out
+    )
+    names = sorted(
+        p.name for p in (merged / "generated" / "migrations" / "sqlite").glob("*.sql")
+    )
+    assert names == [
+        "0001_initial.sql",
+        "0002_create_alphas.sql",
+        "0003_create_betas.sql",
+    ]
+    assert check(merged / "schema", merged / "generated") == []
+
+
 # ------------------------------------------------------------ editor support
 
 
