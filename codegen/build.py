@@ -423,6 +423,31 @@ def _method_fields(spec: MethodSpec) -> list[tuple[str, str]]:
     return refs
 
 
+def _literals(spec: EntitySpec) -> list[tuple[str, str, Any]]:
+    """(YAML path, field, value) of every literal the spec compares a field with."""
+    repo = spec.repository
+    out: list[tuple[str, str, Any]] = [
+        (f"repository.exclude.{n}", n, v) for n, v in repo.exclude.items()
+    ]
+    for pname, predicate in repo.protect.items():
+        out += [(f"repository.protect.{pname}.{n}", n, v) for n, v in predicate.items()]
+    for i, index in enumerate(spec.indexes):
+        out += [(f"indexes[{i}].where.{n}", n, v) for n, v in index.where.items()]
+    for mname, m in repo.methods.items():
+        path = f"repository.methods.{mname}"
+        out += [
+            (f"{path}.where[{i}].value", c.field, c.value)
+            for i, c in enumerate(m.where)
+        ]
+        for fname, entry in m.set.items():
+            out.append((f"{path}.set.{fname}.value", fname, entry.value))
+            out += [
+                (f"{path}.set.{fname}.allowed[{i}]", fname, v)
+                for i, v in enumerate(entry.allowed)
+            ]
+    return out
+
+
 def _entity(
     file: str, spec: EntitySpec, enums: dict[str, Any], tables: dict[str, EntitySpec]
 ) -> EntityIR:
@@ -501,6 +526,16 @@ def _entity(
                         file,
                         f"repository.methods.{mname}.{where}",
                         f"unknown field {name!r}",
+                    )
+    for where, name, value in _literals(spec):
+        with collect.step():
+            f = fields.get(name)
+            if f is not None and f.enum is not None and value is not None:
+                values = list(enums[f.enum].values)
+                if value not in values:
+                    # A typo would make the predicate silently match nothing.
+                    raise SpecError(
+                        file, where, f"{value!r} is not a value of {f.enum}"
                     )
     key = tuple(fields[name] for name in repo.key if name in fields)
     unique_sets = [frozenset(repo.key)]

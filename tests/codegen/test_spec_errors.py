@@ -23,6 +23,7 @@ from tests.codegen._support import ERRORS, case_names, update_golden
 REQUIRED = {
     "accessor_differs_from_file",
     "duplicate_key",
+    "enum_literal_typo",
     "enum_value_suggestion",
     "every_error_reported",
     "list_type_flow_style",
