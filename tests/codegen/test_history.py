@@ -236,3 +236,13 @@ def test_pre_commit_hook_runs_check() -> None:
     assert hook["language"] == "system"
     assert hook["entry"].endswith("python -m codegen check")
     assert hook["pass_filenames"] is False
+
+
+@pytest.mark.parametrize("verb", ["renumber", "schema-json"])
+def test_cli_verbs_have_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main([verb, "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"usage: synthorg-persistence {verb}")
+    assert "source checkout with" in text.replace("\n", " ")

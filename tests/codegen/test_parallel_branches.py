@@ -68,10 +68,10 @@ def _branch_adds(repo: Path, branch: str, cls: str, name: str) -> None:
     _git(repo, "commit", "-q", "-m", f"add {name}")
 
 
-@pytest.fixture
-def merged(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def merged_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repository on branch b with main (which has a) merged, conflicted."""
-    repo = tmp_path / "repo"
+    repo = tmp_path_factory.mktemp("branches") / "repo"
     shutil.copytree(CASES / "filtered" / "schema", repo / "schema")
     _git(repo, "init", "-q", "-b", "main")
     generate(repo / "schema", repo / "generated")
@@ -83,6 +83,14 @@ def merged(tmp_path: Path) -> Path:
     _git(repo, "merge", "-q", "--ff-only", "a")
     _git(repo, "checkout", "-q", "b")
     _git(repo, "merge", "-q", "main", check=False)  # conflicts: left in place
+    return repo
+
+
+@pytest.fixture
+def merged(merged_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the conflicted repository (tests change it)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(merged_template, repo, symlinks=True)
     return repo
 
 

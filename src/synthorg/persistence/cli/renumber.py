@@ -23,6 +23,9 @@ the base's and plans this branch's changes again from the merged YAML, as
 the next revision(s) after the base. Resolve conflicts in schema/*.yaml
 first; conflicts in other generated files are overwritten.
 
+A schema verb: needs a source checkout with the dev extra (see
+docs/migrations.md, "Parallel branches").
+
 exit status: 0 done; 2 refused (unreadable base, lost base revision, schema
 or migration error), with the reason on stderr.
 """
