@@ -15,7 +15,8 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -373,6 +374,53 @@ def _known_keys() -> set[str]:
     return {name for model in models for name in model.model_fields}
 
 
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> Any:
+    """The spec model (or type) that validates the value at ``loc``."""
+    current: Any = model
+    for part in loc:
+        while True:
+            origin = get_origin(current)
+            if origin is Annotated:
+                current = get_args(current)[0]
+            elif origin in (Union, UnionType):
+                models = [a for a in get_args(current) if isinstance(a, type)]
+                models = [a for a in models if issubclass(a, BaseModel)]
+                current = models[0] if models else None
+            else:
+                break
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            current = None if info is None else info.annotation
+        elif get_origin(current) in (dict, list):
+            current = get_args(current)[-1]
+        else:
+            return None
+    return current
+
+
+def _keys_for(model: type[BaseModel], parent: tuple[int | str, ...]) -> list[str]:
+    """Keys the mapping at ``parent`` accepts (every known key if unsure)."""
+    target = _model_at(model, parent)
+    while get_origin(target) is Annotated:
+        target = get_args(target)[0]
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return sorted(target.model_fields)
+    return sorted(_known_keys())
+
+
+def _belongs(key: str) -> str:
+    """Where ``key`` is valid, when it was given in the wrong mapping."""
+    homes = {
+        "repository": RepositorySpec,
+        "a field": FieldSpec,
+        "a filter": FilterSpec,
+        "a method": MethodSpec,
+        "an index": IndexSpec,
+    }
+    found = [name for name, model in homes.items() if key in model.model_fields]
+    return f" here (it is a key of {' or '.join(found)})" if found else ""
+
+
 def _echo(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -394,7 +442,9 @@ def _literal_message(error: Any, loc: tuple[int | str, ...]) -> str:
     return f"unknown {what} {_echo(value)}; expected {expected}"
 
 
-def _pydantic_errors(exc: ValidationError, file: str) -> list[SpecError]:
+def _pydantic_errors(
+    exc: ValidationError, file: str, model: type[BaseModel]
+) -> list[SpecError]:
     """Every problem pydantic found, as SpecErrors with hints (one per path)."""
     raw = exc.errors(include_url=False)
     located: list[tuple[tuple[int | str, ...], Any]] = []
@@ -416,14 +466,14 @@ def _pydantic_errors(exc: ValidationError, file: str) -> list[SpecError]:
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             key = str(loc[-1]) if loc else ""
-            close = difflib.get_close_matches(key, sorted(_known_keys()), n=1)
+            close = difflib.get_close_matches(key, _keys_for(model, loc[:-1]), n=1)
             if close:
                 message = f"unknown key {key!r}; did you mean {close[0]!r}?"
                 # 'acessor' for 'accessor': one problem, not an unknown key
                 # and a missing one.
                 folded.add((*loc[:-1], close[0]))
             else:
-                message = f"unknown key {key!r}; see docs/schema.md"
+                message = f"unknown key {key!r}{_belongs(key)}; see docs/schema.md"
         elif error["type"] == "missing":
             message = "required key is missing"
         elif error["type"] == "literal_error":
@@ -438,7 +488,7 @@ def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise_all(_pydantic_errors(exc, file))
+        raise_all(_pydantic_errors(exc, file, model))
         raise  # unreachable: pydantic reports at least one error
 
 

@@ -27,6 +27,7 @@ REQUIRED = {
     "enum_value_suggestion",
     "every_error_reported",
     "list_type_flow_style",
+    "misplaced_key",
     "list_type_parsed_as_list",
     "lookup_unknown_field_before_unique",
     "unknown_field_suggestions",
