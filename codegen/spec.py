@@ -410,7 +410,7 @@ def _keys_for(model: type[BaseModel], parent: tuple[int | str, ...]) -> list[str
 
 def _belongs(key: str) -> str:
     """Where ``key`` is valid, when it was given in the wrong mapping."""
-    homes = {
+    homes: dict[str, type[BaseModel]] = {
         "repository": RepositorySpec,
         "a field": FieldSpec,
         "a filter": FilterSpec,
