@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from codegen.declared import declared_method
@@ -36,8 +39,12 @@ from codegen.spec import (
     RESERVED_FIELD_NAMES,
     VERSIONS_FILE,
     EntitySpec,
+    FilterSpec,
     LoadedSchema,
+    MethodSpec,
     SpecError,
+    did_you_mean,
+    raise_all,
 )
 
 ON_DELETE = {
@@ -85,41 +92,48 @@ def _filters(
     spec: EntitySpec, file: str, fields: dict[str, FieldIR]
 ) -> tuple[FilterIR, ...]:
     filters: list[FilterIR] = []
+    problems: list[SpecError] = []
     for name, flt in spec.repository.filters.items():
-        path = f"repository.filters.{name}"
-        target = flt.field or name
-        if target not in fields:
-            raise SpecError(file, path, f"unknown field {target!r}")
-        f = fields[target]
-        if f.kind in ("json", "list[str]", "list[int]", "list[json]", "bytes"):
-            raise SpecError(file, path, f"cannot filter on a {f.kind} field")
-        if flt.flag is not None:
-            if f.kind != "bool" or flt.op != "eq":
-                raise SpecError(
-                    file, path, "a flag filter needs a bool field and op eq"
-                )
-            annotation, default = "bool", "False"
-        else:
-            if flt.op != "eq" and f.kind not in ("datetime", "int", "float"):
-                raise SpecError(
-                    file, f"{path}.op", f"{flt.op} needs an ordered field, not {f.kind}"
-                )
-            annotation, default = (
-                f.annotation.removesuffix(" | None") + " | None",
-                "None",
-            )
-        filters.append(
-            FilterIR(
-                name=name,
-                field=f,
-                op=flt.op,
-                flag=flt.flag,
-                annotation=annotation,
-                default=default,
-                description=flt.description or f.description,
-            )
-        )
+        try:
+            filters.append(_filter(file, name, flt, fields))
+        except SpecError as exc:
+            problems.append(exc)
+    raise_all(problems)
     return tuple(filters)
+
+
+def _filter(
+    file: str, name: str, flt: FilterSpec, fields: dict[str, FieldIR]
+) -> FilterIR:
+    path = f"repository.filters.{name}"
+    target = flt.field or name
+    if target not in fields:
+        raise SpecError(file, path, f"unknown field {target!r}")
+    f = fields[target]
+    if f.kind in ("json", "list[str]", "list[int]", "list[json]", "bytes"):
+        raise SpecError(file, path, f"cannot filter on a {f.kind} field")
+    if flt.flag is not None:
+        if f.kind != "bool" or flt.op != "eq":
+            raise SpecError(file, path, "a flag filter needs a bool field and op eq")
+        annotation, default = "bool", "False"
+    else:
+        if flt.op != "eq" and f.kind not in ("datetime", "int", "float"):
+            raise SpecError(
+                file, f"{path}.op", f"{flt.op} needs an ordered field, not {f.kind}"
+            )
+        annotation, default = (
+            f.annotation.removesuffix(" | None") + " | None",
+            "None",
+        )
+    return FilterIR(
+        name=name,
+        field=f,
+        op=flt.op,
+        flag=flt.flag,
+        annotation=annotation,
+        default=default,
+        description=flt.description or f.description,
+    )
 
 
 def _windows(filters: tuple[FilterIR, ...]) -> tuple[tuple[str, str], ...]:
@@ -317,6 +331,27 @@ def _ddl(
     return out
 
 
+def _protect(
+    file: str,
+    table: str,
+    pname: str,
+    predicate: dict[str, Any],
+    fields: dict[str, FieldIR],
+) -> tuple[str, str]:
+    conds: list[str] = []
+    for name, value in predicate.items():
+        where = f"repository.protect.{pname}.{name}"
+        if name not in fields:
+            raise SpecError(file, where, f"unknown field {name!r}")
+        if fields[name].optional:
+            # NULL would make the predicate unknown: neither spared nor named.
+            raise SpecError(file, where, "a protected field must not be optional")
+        conds.append(f"{fields[name].column} = {_literal(value)}")
+    if not conds:
+        raise SpecError(file, f"repository.protect.{pname}", "an empty predicate")
+    return (f"{table}.{pname}", " AND ".join(conds))
+
+
 def _check_field_name(file: str, path: str, name: str) -> None:
     if keyword.iskeyword(name):
         raise SpecError(
@@ -330,52 +365,179 @@ def _check_field_name(file: str, path: str, name: str) -> None:
         )
 
 
+UNKNOWN_FIELD = re.compile(r"^unknown field '([^']+)'$")
+UNKNOWN_ENUM = re.compile(r"^unknown enum '([^']+)' \(known: (.*)\)$")
+NOT_A_VALUE = re.compile(r"^'(.+)' is not a value of ([A-Za-z0-9]+)$")
+
+
+def _hinted(
+    error: SpecError, fields: Iterable[str], enums: dict[str, Any]
+) -> SpecError:
+    """``error`` with a did-you-mean for an unknown field, enum or enum value."""
+    message = error.message
+    if m := UNKNOWN_FIELD.match(message):
+        message += did_you_mean(m.group(1), fields)
+    elif m := UNKNOWN_ENUM.match(message):
+        hint = did_you_mean(m.group(1), enums)
+        message = f"unknown enum {m.group(1)!r}{hint} (known: {m.group(2)})"
+    elif (m := NOT_A_VALUE.match(message)) and m.group(2) in enums:
+        values = list(enums[m.group(2)].values)
+        hint = did_you_mean(m.group(1), values)
+        message += hint or f" (values: {', '.join(values)})"
+    if message == error.message:
+        return error
+    return SpecError(error.file, error.path, message)
+
+
+class _Collect:
+    """Runs independent checks, keeping every SpecError (with hints)."""
+
+    def __init__(self, fields: Iterable[str], enums: dict[str, Any]) -> None:
+        self.fields = tuple(fields)
+        self.enums = enums
+        self.errors: list[SpecError] = []
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        try:
+            yield
+        except SpecError as exc:
+            self.errors += [_hinted(e, self.fields, self.enums) for e in exc.errors]
+
+    def raise_all(self) -> None:
+        raise_all(self.errors)
+
+
+def _method_fields(spec: MethodSpec) -> list[tuple[str, str]]:
+    """(YAML path suffix, field name) of every field a declared method names."""
+    refs = [(f"by[{i}]", n) for i, n in enumerate(spec.by)]
+    refs += [(f"where[{i}].field", c.field) for i, c in enumerate(spec.where)]
+    refs += [(f"set.{n}", n) for n in spec.set]
+    refs += [(f"order[{i}]", n.lstrip("-")) for i, n in enumerate(spec.order)]
+    refs += [(f"scope[{i}]", n) for i, n in enumerate(spec.scope)]
+    refs += [(f"optional[{i}]", n) for i, n in enumerate(spec.optional)]
+    for key in ("after", "version", "sum", "single", "returning"):
+        value = getattr(spec, key)
+        if value is not None:
+            refs.append((key, value))
+    return refs
+
+
+def _literals(spec: EntitySpec) -> list[tuple[str, str, Any]]:
+    """(YAML path, field, value) of every literal the spec compares a field with."""
+    repo = spec.repository
+    out: list[tuple[str, str, Any]] = [
+        (f"repository.exclude.{n}", n, v) for n, v in repo.exclude.items()
+    ]
+    for pname, predicate in repo.protect.items():
+        out += [(f"repository.protect.{pname}.{n}", n, v) for n, v in predicate.items()]
+    for i, index in enumerate(spec.indexes):
+        out += [(f"indexes[{i}].where.{n}", n, v) for n, v in index.where.items()]
+    for mname, m in repo.methods.items():
+        path = f"repository.methods.{mname}"
+        out += [
+            (f"{path}.where[{i}].value", c.field, c.value)
+            for i, c in enumerate(m.where)
+        ]
+        for fname, entry in m.set.items():
+            out.append((f"{path}.set.{fname}.value", fname, entry.value))
+            out += [
+                (f"{path}.set.{fname}.allowed[{i}]", fname, v)
+                for i, v in enumerate(entry.allowed)
+            ]
+    return out
+
+
 def _entity(
     file: str, spec: EntitySpec, enums: dict[str, Any], tables: dict[str, EntitySpec]
 ) -> EntityIR:
-    for name in spec.fields:
-        _check_field_name(file, f"fields.{name}", name)
-    fields = {
-        name: build_field(spec.table, file, name, fs, enums)
-        for name, fs in spec.fields.items()
-    }
+    # Phase 1: the fields (every other check names them).
+    collect = _Collect(spec.fields, enums)
+    fields: dict[str, FieldIR] = {}
+    for name, fs in spec.fields.items():
+        with collect.step():
+            _check_field_name(file, f"fields.{name}", name)
+            fields[name] = build_field(spec.table, file, name, fs, enums)
+    collect.raise_all()
+    # Phase 2: checks that only need the fields, all reported together.
     repo = spec.repository
     for i, name in enumerate(repo.key):
-        if name not in fields:
-            raise SpecError(file, f"repository.key[{i}]", f"unknown field {name!r}")
-        if fields[name].optional:
-            raise SpecError(
-                file, f"repository.key[{i}]", f"key field {name!r} cannot be optional"
-            )
+        with collect.step():
+            if name not in fields:
+                raise SpecError(file, f"repository.key[{i}]", f"unknown field {name!r}")
+            if fields[name].optional:
+                raise SpecError(
+                    file,
+                    f"repository.key[{i}]",
+                    f"key field {name!r} cannot be optional",
+                )
     kinds = tuple(sorted(set(repo.kinds)))
-    if "append_only" in kinds and "id_keyed" in kinds:
-        raise SpecError(
-            file, "repository.kinds", "append_only and id_keyed exclude each other"
-        )
-    if "filtered_query" in kinds and "id_keyed" not in kinds:
-        raise SpecError(
-            file, "repository.kinds", "filtered_query composes with id_keyed"
-        )
-    if "filtered_query" in kinds and not repo.filters:
-        raise SpecError(
-            file,
-            "repository.filters",
-            "a filtered_query repository needs at least one filter",
-        )
-    time_field = None
-    if "append_only" in kinds:
-        if repo.time_field is None or repo.time_field not in fields:
+    with collect.step():
+        if "append_only" in kinds and "id_keyed" in kinds:
+            raise SpecError(
+                file, "repository.kinds", "append_only and id_keyed exclude each other"
+            )
+        if "filtered_query" in kinds and "id_keyed" not in kinds:
+            raise SpecError(
+                file, "repository.kinds", "filtered_query composes with id_keyed"
+            )
+    with collect.step():
+        if "filtered_query" in kinds and not repo.filters:
             raise SpecError(
                 file,
-                "repository.time_field",
-                "an append_only repository names its datetime field (purge_before)",
+                "repository.filters",
+                "a filtered_query repository needs at least one filter",
             )
-        time_field = fields[repo.time_field]
-        if time_field.kind != "datetime" or time_field.optional:
-            raise SpecError(
-                file, "repository.time_field", "must be a required datetime field"
-            )
-    key = tuple(fields[name] for name in repo.key)
+    time_field = None
+    with collect.step():
+        if "append_only" in kinds:
+            if repo.time_field is None or repo.time_field not in fields:
+                raise SpecError(
+                    file,
+                    "repository.time_field",
+                    "an append_only repository names its datetime field (purge_before)",
+                )
+            time_field = fields[repo.time_field]
+            if time_field.kind != "datetime" or time_field.optional:
+                raise SpecError(
+                    file, "repository.time_field", "must be a required datetime field"
+                )
+    for i, index in enumerate(spec.indexes):
+        # Existence first: the uniqueness checks below read these columns.
+        for name in [c.lstrip("-") for c in index.columns]:
+            with collect.step():
+                if name not in fields:
+                    raise SpecError(
+                        file, f"indexes[{i}].columns", f"unknown field {name!r}"
+                    )
+        for name in index.where:
+            with collect.step():
+                if name not in fields:
+                    raise SpecError(
+                        file, f"indexes[{i}].where", f"unknown field {name!r}"
+                    )
+    for mname, mspec in repo.methods.items():
+        if mspec.kind == "custom":
+            continue
+        for where, name in _method_fields(mspec):
+            with collect.step():
+                if name not in fields:
+                    raise SpecError(
+                        file,
+                        f"repository.methods.{mname}.{where}",
+                        f"unknown field {name!r}",
+                    )
+    for where, name, value in _literals(spec):
+        with collect.step():
+            f = fields.get(name)
+            if f is not None and f.enum is not None and value is not None:
+                values = list(enums[f.enum].values)
+                if value not in values:
+                    # A typo would make the predicate silently match nothing.
+                    raise SpecError(
+                        file, where, f"{value!r} is not a value of {f.enum}"
+                    )
+    key = tuple(fields[name] for name in repo.key if name in fields)
     unique_sets = [frozenset(repo.key)]
     # A unique but optional field may hold many NULLs: it does not identify a row.
     unique_sets += [
@@ -386,29 +548,37 @@ def _entity(
         for ix in spec.indexes
         if ix.unique and not ix.where
     ]
-    filters = _filters(spec, file, fields)
-    order = _order(spec, file, fields, tuple(unique_sets))
+    filters: tuple[FilterIR, ...] = ()
+    with collect.step():
+        filters = _filters(spec, file, fields)
+    order: tuple[tuple[str, bool], ...] = ()
+    with collect.step():
+        order = _order(spec, file, fields, tuple(unique_sets))
     exclude: list[str] = []
     for name, value in repo.exclude.items():
-        if name not in fields:
-            raise SpecError(
-                file, f"repository.exclude.{name}", f"unknown field {name!r}"
-            )
-        exclude.append(f"{quote(name)} <> {_literal(value)}")
+        with collect.step():
+            if name not in fields:
+                raise SpecError(
+                    file, f"repository.exclude.{name}", f"unknown field {name!r}"
+                )
+            exclude.append(f"{quote(name)} <> {_literal(value)}")
     protect: list[tuple[str, str]] = []
     for pname, predicate in repo.protect.items():
-        conds: list[str] = []
-        for name, value in predicate.items():
-            where = f"repository.protect.{pname}.{name}"
-            if name not in fields:
-                raise SpecError(file, where, f"unknown field {name!r}")
-            if fields[name].optional:
-                # NULL would make the predicate unknown: neither spared nor named.
-                raise SpecError(file, where, "a protected field must not be optional")
-            conds.append(f"{fields[name].column} = {_literal(value)}")
-        if not conds:
-            raise SpecError(file, f"repository.protect.{pname}", "an empty predicate")
-        protect.append((f"{spec.table}.{pname}", " AND ".join(conds)))
+        with collect.step():
+            protect.append(_protect(file, spec.table, pname, predicate, fields))
+    differ: tuple[tuple[str, str], ...] = ()
+    for i, pair in enumerate(repo.differ):
+        with collect.step():
+            for name in pair:
+                if name not in fields:
+                    raise SpecError(
+                        file, f"repository.differ[{i}]", f"unknown field {name!r}"
+                    )
+            differ += ((pair[0], pair[1]),)
+    fks: tuple[ForeignKeyIR, ...] = ()
+    with collect.step():
+        fks = _foreign_keys(spec, file, tables)
+    collect.raise_all()
     key_alias = f"{spec.entity}Key" if len(key) > 1 else None
     ctx = Context(
         file=file,
@@ -432,26 +602,20 @@ def _entity(
     )
     methods = builtin_methods(ctx)
     builtin_names = {m.name for m in methods}
+    # Phase 3: the declared methods, each on its own.
     for name, method in repo.methods.items():
-        if name in builtin_names:
-            raise SpecError(
-                file,
-                f"repository.methods.{name}",
-                f"{name!r} is already a method of the repository kind",
-            )
-        methods.append(declared_method(ctx, name, method))
-    differ: tuple[tuple[str, str], ...] = ()
-    for i, pair in enumerate(repo.differ):
-        for name in pair:
-            if name not in fields:
+        with collect.step():
+            if name in builtin_names:
                 raise SpecError(
-                    file, f"repository.differ[{i}]", f"unknown field {name!r}"
+                    file,
+                    f"repository.methods.{name}",
+                    f"{name!r} is already a method of the repository kind",
                 )
-        differ += ((pair[0], pair[1]),)
+            methods.append(declared_method(ctx, name, method))
+    collect.raise_all()
     indexes = _indexes(
         spec, file, spec.table, fields, tuple(repo.key), ctx.paths, order
     )
-    fks = _foreign_keys(spec, file, tables)
     field_tuple = tuple(fields.values())
     return EntityIR(
         file=file,
@@ -508,6 +672,7 @@ def _dependency_order(entities: list[EntityIR]) -> tuple[EntityIR, ...]:
 def build(schema: LoadedSchema) -> SchemaIR:
     """Build the IR of a whole schema, checking names are unique across files."""
     seen: dict[tuple[str, str], str] = {}
+    problems: list[SpecError] = []
     for file, spec in schema.entities:
         for what, value in (
             ("entity", spec.entity),
@@ -516,12 +681,20 @@ def build(schema: LoadedSchema) -> SchemaIR:
         ):
             other = seen.get((what, value))
             if other is not None:
-                raise SpecError(file, what, f"{value!r} is already declared in {other}")
+                problems.append(
+                    SpecError(file, what, f"{value!r} is already declared in {other}")
+                )
             seen[(what, value)] = file
+    raise_all(problems)
     tables = {spec.table: spec for _, spec in schema.entities}
-    entities = [
-        _entity(file, spec, schema.enums, tables) for file, spec in schema.entities
-    ]
+    entities: list[EntityIR] = []
+    for file, spec in schema.entities:
+        # Every entity is checked, so one run reports every file's problems.
+        try:
+            entities.append(_entity(file, spec, schema.enums, tables))
+        except SpecError as exc:
+            problems.append(exc)
+    raise_all(problems)
     models = _value_models(schema)
     versions = _versions(schema, entities, models, tables, seen)
     enums = tuple(

@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from codegen import docs, imports
+from codegen import docs, imports, migrations
 from codegen.build import build
 from codegen.custom import check_custom
 from codegen.ir import DIALECTS, Dialect, SchemaIR
@@ -190,22 +190,12 @@ def format_python(files: dict[str, str]) -> dict[str, str]:
 
 
 def read_history(out_dir: Path) -> History:
-    """The revisions and recorded state already in ``out_dir``."""
-    revisions: dict[str, str] = {}
-    for dialect in DIALECTS:
-        folder = out_dir / "migrations" / dialect
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.sql")):
-                revisions[f"migrations/{dialect}/{path.name}"] = path.read_text(
-                    encoding="utf-8"
-                )
-    state_path = out_dir / "migrations" / "state.json"
-    state = (
-        json.loads(state_path.read_text(encoding="utf-8"))
-        if state_path.exists()
-        else None
-    )
-    return History(revisions=revisions, state=state)
+    """The revisions and recorded state already in ``out_dir``.
+
+    Refuses (:class:`codegen.migrations.HistoryError`) a history a merge left
+    inconsistent: conflict markers, duplicate revision numbers.
+    """
+    return migrations.read_history(out_dir)
 
 
 RUNTIME = Path(__file__).resolve().parent.parent / "src" / "synthorg" / "persistence"

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from codegen import strict_yaml
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -41,6 +45,49 @@ class SpecError(Exception):
         self.message = message
         where = f"{file}: {path}" if path else file
         super().__init__(f"{where}: {message}")
+
+    @property
+    def errors(self) -> tuple[SpecError, ...]:
+        """Every problem this error stands for (itself, for a single one)."""
+        return (self,)
+
+
+class SpecErrors(SpecError):
+    """Several problems of one run, reported together (numbered).
+
+    ``file``, ``path`` and ``message`` are the first problem's, so code that
+    reads one :class:`SpecError` keeps working; ``errors`` lists them all.
+    """
+
+    def __init__(self, errors: Sequence[SpecError]) -> None:
+        flat = tuple(e for error in errors for e in error.errors)
+        first = flat[0]
+        super().__init__(first.file, first.path, first.message)
+        self._errors = flat
+
+    @property
+    def errors(self) -> tuple[SpecError, ...]:
+        return self._errors
+
+    def __str__(self) -> str:
+        lines = [f"{len(self._errors)} problems:"]
+        lines += [f"  {i}. {e}" for i, e in enumerate(self._errors, 1)]
+        return "\n".join(lines)
+
+
+def raise_all(errors: Sequence[SpecError]) -> None:
+    """Raise every collected problem at once (nothing when there is none)."""
+    flat = [e for error in errors for e in error.errors]
+    if len(flat) == 1:
+        raise flat[0]
+    if flat:
+        raise SpecErrors(flat)
+
+
+def did_you_mean(value: object, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest candidate, or ``""``."""
+    close = difflib.get_close_matches(str(value), sorted(candidates), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class _Strict(BaseModel):
@@ -327,31 +374,122 @@ def _known_keys() -> set[str]:
     return {name for model in models for name in model.model_fields}
 
 
-def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> Any:
+    """The spec model (or type) that validates the value at ``loc``."""
+    current: Any = model
+    for part in loc:
+        while True:
+            origin = get_origin(current)
+            if origin is Annotated:
+                current = get_args(current)[0]
+            elif origin in (Union, UnionType):
+                models = [a for a in get_args(current) if isinstance(a, type)]
+                models = [a for a in models if issubclass(a, BaseModel)]
+                current = models[0] if models else None
+            else:
+                break
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            current = None if info is None else info.annotation
+        elif get_origin(current) in (dict, list):
+            current = get_args(current)[-1]
+        else:
+            return None
+    return current
+
+
+def _keys_for(model: type[BaseModel], parent: tuple[int | str, ...]) -> list[str]:
+    """Keys the mapping at ``parent`` accepts (every known key if unsure)."""
+    target = _model_at(model, parent)
+    while get_origin(target) is Annotated:
+        target = get_args(target)[0]
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return sorted(target.model_fields)
+    return sorted(_known_keys())
+
+
+def _belongs(key: str) -> str:
+    """Where ``key`` is valid, when it was given in the wrong mapping."""
+    homes: dict[str, type[BaseModel]] = {
+        "repository": RepositorySpec,
+        "a field": FieldSpec,
+        "a filter": FilterSpec,
+        "a method": MethodSpec,
+        "an index": IndexSpec,
+    }
+    found = [name for name, model in homes.items() if key in model.model_fields]
+    return f" here (it is a key of {' or '.join(found)})" if found else ""
+
+
+def _echo(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _literal_message(error: Any, loc: tuple[int | str, ...]) -> str:
+    value = error["input"]
+    expected = str(error["ctx"]["expected"])
+    choices = re.findall(r"'([^']*)'", expected)
+    what = str(loc[-1]) if loc and isinstance(loc[-1], str) else "value"
+    if what == "type" and isinstance(value, list):
+        # ``type: [str]`` or a flow mapping YAML read as a list.
+        return (
+            f"got the YAML list {_echo(value)}; write a list type as a quoted "
+            "string, e.g. type: 'list[str]'"
+        )
+    if isinstance(value, str) and (hint := did_you_mean(value, choices)):
+        return f"unknown {what} {value!r}{hint}"
+    return f"unknown {what} {_echo(value)}; expected {expected}"
+
+
+def _pydantic_errors(
+    exc: ValidationError, file: str, model: type[BaseModel]
+) -> list[SpecError]:
+    """Every problem pydantic found, as SpecErrors with hints (one per path)."""
+    raw = exc.errors(include_url=False)
+    located: list[tuple[tuple[int | str, ...], Any]] = []
+    for error in raw:
         # Drop pydantic's internal union/literal tags so the path stays a
         # path in the user's YAML.
         loc = tuple(
             part
-            for part in first["loc"]
+            for part in error["loc"]
             if not (
                 isinstance(part, str) and ("[" in part or part.startswith("function-"))
             )
         )
-        message = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
+        located.append((loc, error))
+    missing = {loc for loc, error in located if error["type"] == "missing"}
+    folded: set[tuple[int | str, ...]] = set()
+    out: dict[tuple[int | str, ...], SpecError] = {}
+    for loc, error in located:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
             key = str(loc[-1]) if loc else ""
-            close = difflib.get_close_matches(key, sorted(_known_keys()), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "see docs/schema.md"
-            message = f"unknown key; {hint}"
-        elif first["type"] == "missing":
+            close = difflib.get_close_matches(key, _keys_for(model, loc[:-1]), n=1)
+            if close:
+                message = f"unknown key {key!r}; did you mean {close[0]!r}?"
+                # 'acessor' for 'accessor': one problem, not an unknown key
+                # and a missing one.
+                folded.add((*loc[:-1], close[0]))
+            else:
+                message = f"unknown key {key!r}{_belongs(key)}; see docs/schema.md"
+        elif error["type"] == "missing":
             message = "required key is missing"
-        elif first["type"] == "literal_error":
-            message = f"expected {first['ctx']['expected']}"
-        raise SpecError(file, _format_loc(loc), message) from None
+        elif error["type"] == "literal_error":
+            message = _literal_message(error, loc)
+        elif "input" in error and not isinstance(error["input"], dict | list):
+            message = f"{message}, got {_echo(error['input'])}"
+        out.setdefault(loc, SpecError(file, _format_loc(loc), message))
+    return [e for loc, e in out.items() if not (loc in missing and loc in folded)]
+
+
+def _validate(model: type[BaseModel], data: Any, file: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise_all(_pydantic_errors(exc, file, model))
+        raise  # unreachable: pydantic reports at least one error
 
 
 def _read_yaml(path: Path, display: str) -> Any:
@@ -360,12 +498,20 @@ def _read_yaml(path: Path, display: str) -> Any:
     except OSError as exc:
         raise SpecError(display, "", f"cannot read file: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = strict_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(display, "", f"invalid YAML{where}: {problem}") from None
+        hint = ""
+        if mark is not None:
+            lines = text.splitlines()
+            line = lines[mark.line] if mark.line < len(lines) else ""
+            if "list[" in line:
+                hint = (
+                    "; in a flow mapping ({...}) quote a list type: {type: 'list[str]'}"
+                )
+        raise SpecError(display, "", f"invalid YAML{where}: {problem}{hint}") from None
     if not isinstance(data, dict):
         raise SpecError(display, "", "expected a mapping at the top level")
     return data
@@ -377,47 +523,81 @@ VERSIONS_FILE = "_versions.yaml"
 SPECIAL = (ENUMS_FILE, MODELS_FILE, VERSIONS_FILE)
 
 
+def _load_file(model: type[BaseModel], path: Path, display: str) -> Any:
+    return _validate(model, _read_yaml(path, display), display)
+
+
 def load_schema(schema_dir: Path) -> LoadedSchema:
     """Read and validate every spec in ``schema_dir``.
 
     File names in errors are relative to the schema folder's parent (for
     example ``schema/tasks.yaml``) so messages read the same on any machine.
+    Every file is read and validated before anything is raised: the error
+    lists every problem of every file (:class:`SpecErrors`).
     """
     base = schema_dir.name
+    problems: list[SpecError] = []
     enums_path = schema_dir / ENUMS_FILE
     enums: dict[str, EnumSpec] = {}
     if enums_path.exists():
-        display = f"{base}/{ENUMS_FILE}"
-        enums = _validate(EnumsFile, _read_yaml(enums_path, display), display).enums
+        try:
+            enums = dict(
+                _load_file(EnumsFile, enums_path, f"{base}/{ENUMS_FILE}").enums
+            )
+        except SpecError as exc:
+            problems.append(exc)
     entities: list[tuple[str, EntitySpec]] = []
     enum_files: dict[str, str] = {}
     for path in sorted(schema_dir.glob("*.yaml")):
         if path.name in SPECIAL:
             continue
         display = f"{base}/{path.name}"
-        spec = _validate(EntitySpec, _read_yaml(path, display), display)
+        try:
+            spec: EntitySpec = _load_file(EntitySpec, path, display)
+        except SpecError as exc:
+            problems.append(exc)
+            continue
+        if spec.accessor != path.stem:
+            # One file per accessor: the file name is how people find it.
+            problems.append(
+                SpecError(
+                    display,
+                    "accessor",
+                    f"accessor {spec.accessor!r} differs from the file name "
+                    f"{path.name!r}; rename the file to {spec.accessor}.yaml "
+                    f"or set accessor: {path.stem}",
+                )
+            )
         # Enums an entity declares join the shared namespace (one class each).
         for name in spec.enums:
             if name in enums:
                 other = enum_files.get(name, f"{base}/{ENUMS_FILE}")
-                raise SpecError(
-                    display, f"enums.{name}", f"already declared in {other}"
+                problems.append(
+                    SpecError(display, f"enums.{name}", f"already declared in {other}")
                 )
+                continue
             enums[name] = spec.enums[name]
             enum_files[name] = display
         entities.append((display, spec))
-    if not entities:
+    if not entities and not problems:
         raise SpecError(base, "", "no entity specs found (*.yaml)")
     models: dict[str, ValueModelSpec] = {}
     if (schema_dir / MODELS_FILE).exists():
         display = f"{base}/{MODELS_FILE}"
-        data = _read_yaml(schema_dir / MODELS_FILE, display)
-        models = _validate(ModelsFile, data, display).models
+        try:
+            models = _load_file(ModelsFile, schema_dir / MODELS_FILE, display).models
+        except SpecError as exc:
+            problems.append(exc)
     versions: dict[str, VersionSpec] = {}
     if (schema_dir / VERSIONS_FILE).exists():
         display = f"{base}/{VERSIONS_FILE}"
-        data = _read_yaml(schema_dir / VERSIONS_FILE, display)
-        versions = _validate(VersionsFile, data, display).versions
+        try:
+            versions = _load_file(
+                VersionsFile, schema_dir / VERSIONS_FILE, display
+            ).versions
+        except SpecError as exc:
+            problems.append(exc)
+    raise_all(problems)
     return LoadedSchema(
         enums=dict(sorted(enums.items())),
         enums_file=f"{base}/{ENUMS_FILE}",

@@ -84,11 +84,11 @@ def test_destructive_change_is_refused_by_name_and_allowed_by_marker(
 def test_dropping_a_table_needs_the_flag(tmp_path: Path) -> None:
     out = tmp_path / "generated"
     schema = _schema(tmp_path, ITEMS_V1)
-    (schema / "extra.yaml").write_text(
+    (schema / "extras.yaml").write_text(
         ITEMS_V1.replace("items", "extras").replace("Item", "Extra"), encoding="utf-8"
     )
     evolve(schema, out)
-    (schema / "extra.yaml").unlink()
+    (schema / "extras.yaml").unlink()
     with pytest.raises(
         MigrationPlanError, match=r"dropping table 'extras'.*--allow-destructive"
     ):

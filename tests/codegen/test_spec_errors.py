@@ -2,7 +2,9 @@
 
 Each ``errors/<case>/schema`` is an invalid schema and
 ``errors/<case>/expected_error.txt`` the exact ``str(SpecError)`` it must
-raise: the file, the YAML path (or line and column) and the problem.
+raise: the file, the YAML path (or line and column) and the problem; when
+a run finds several problems (in one file or across files) the text lists
+every one, numbered (:class:`codegen.spec.SpecErrors`).
 ``UPDATE_GOLDEN=1`` rewrites the expected text instead of comparing; read
 the new messages before committing them.
 """
@@ -19,9 +21,20 @@ from tests.codegen._support import ERRORS, case_names, update_golden
 
 # Every case the suite promises; a deleted folder must fail, not shrink it.
 REQUIRED = {
+    "accessor_differs_from_file",
+    "duplicate_key",
+    "enum_literal_typo",
+    "enum_value_suggestion",
+    "every_error_reported",
+    "list_type_flow_style",
+    "misplaced_key",
+    "list_type_parsed_as_list",
+    "lookup_unknown_field_before_unique",
+    "unknown_field_suggestions",
+    "unknown_type_suggestion",
     "bounds_on_str",
     "datetime_default_not_now",
-    "duplicate_accessor",
+    "duplicate_table",
     "enum_default_not_a_value",
     "filter_unknown_field",
     "filtered_query_without_filters",

@@ -32,12 +32,15 @@ VERBS: tuple[str, ...] = (
     "generate",
     "check",
     "new",
+    "schema-json",
+    "renumber",
 )
 """The verb modules, in ``--help`` order."""
 
 DESCRIPTION = """\
 Operate a synthorg.persistence database (migrate, status, history, drift,
-diagram) and, in a source checkout, its schema (generate, check, new).
+diagram) and, in a source checkout, its schema (generate, check, new, schema-json,
+renumber).
 
 The database of a runtime verb is --sqlite PATH, --dsn URL, or the
 environment: SYNTHORG_DB_BACKEND, SYNTHORG_SQLITE_PATH, SYNTHORG_DB_DSN,

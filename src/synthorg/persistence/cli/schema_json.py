@@ -1,0 +1,43 @@
+"""``synthorg-persistence schema-json``: print the JSON Schema of schema/*.yaml.
+
+A schema verb: it needs a source checkout with the dev extra (``codegen``
+is imported only when the verb runs, so the runtime verbs work from a
+wheel without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+HELP = """\
+Print the JSON Schema (draft 2020-12) of the schema files, derived from the
+generator's spec models. The committed copy is schema/_schema.json (kept
+fresh by `check`); each schema/*.yaml names it on its first line,
+`# yaml-language-server: $schema=./_schema.json`, so editors with the YAML
+language server complete and validate keys. Needs a source checkout with
+the dev extra.
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "schema-json",
+        help="print the JSON Schema of the schema YAML files",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from codegen.cli import schema_json_command
+    except ImportError as exc:
+        print(
+            f"schema-json needs a source checkout with the dev extra: {exc}",
+            file=sys.stderr,
+        )
+        return 3
+    return schema_json_command()
