@@ -125,6 +125,15 @@ def build_field(
         constraints.append((op, repr(bound)))
         sql_bounds.append((op, f"{quote(name)} {sql_op} {bound}"))
 
+    if kind == "int":
+        # Both drivers bind BIGINT / INTEGER: refuse wider ints in the model,
+        # naming the field, instead of a driver error naming nothing.
+        declared = {op for op, _ in constraints}
+        if not declared & {"ge", "gt"}:
+            constraints.append(("ge", repr(-(2**63))))
+        if not declared & {"le", "lt"}:
+            constraints.append(("le", repr(2**63 - 1)))
+
     pattern_checks: dict[str, str] = {}
     if spec.pattern is not None:
         if kind not in ("str", "text"):
@@ -207,4 +216,5 @@ def build_field(
         default_value=spec.default,
         backfill=spec.backfill,
         renamed_from=spec.renamed_from,
+        owner=table,
     )

@@ -27,6 +27,10 @@ COLUMN_TYPES = {
 
 ENCODERS = {
     "enum": "{v}.value",
+    # SQLite REAL and jsonb keep no negative zero: 0.0 on both backends.
+    "float": "{v} + 0.0",
+    # COPY refuses offsets beyond +-15:59 that Python allows: bind UTC.
+    "datetime": "{v}.astimezone(UTC)",
     "json": "Jsonb({v})",
     "list[str]": "Jsonb({v})",
     "list[int]": "Jsonb({v})",

@@ -25,6 +25,8 @@ COLUMN_TYPES = {
 # Python expression templates: ``{v}`` is the value being written.
 ENCODERS = {
     "enum": "{v}.value",
+    # REAL keeps no negative zero; normalising on write keeps the backends equal.
+    "float": "{v} + 0.0",
     "datetime": "dt_to_text({v})",
     "json": "json_dumps({v})",
     "list[str]": "json_dumps({v})",

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel, Timestamp
 
 
-class CeremonySchedulerState(BaseModel):
+class CeremonySchedulerState(StoredModel):
     """The ceremony scheduler's state for one sprint, restored after a restart."""
 
     model_config = ConfigDict(
@@ -21,15 +21,15 @@ class CeremonySchedulerState(BaseModel):
     strategy: NotBlankStr = Field(
         description="Scheduling strategy in effect for the sprint."
     )
-    last_fired: dict[str, JsonValue] = Field(
+    last_fired: JsonObject = Field(
         default_factory=dict,
         description="Ceremony name -> ISO timestamp of its last firing.",
     )
-    completed_task_count: int = Field(default=0, ge=0)
-    state: dict[str, JsonValue] = Field(
+    completed_task_count: int = Field(default=0, ge=0, le=9223372036854775807)
+    state: JsonObject = Field(
         default_factory=dict, description="Strategy-specific state."
     )
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
 class CeremonySchedulerStateRepository(

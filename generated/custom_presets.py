@@ -3,14 +3,20 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import (
+    JsonObject,
+    NotBlankStr,
+    StoredModel,
+    Text,
+    Timestamp,
+)
 
 
-class PersonalityPreset(BaseModel):
+class PersonalityPreset(StoredModel):
     """A user-defined personality preset for agents, keyed by its name (built-in presets are not stored)."""
 
     model_config = ConfigDict(
@@ -20,18 +26,18 @@ class PersonalityPreset(BaseModel):
     name: NotBlankStr = Field(
         description="The preset's unique name, as agents' configs refer to it."
     )
-    description: str = Field(default="")
-    traits: tuple[str, ...] = Field(
+    description: Text = Field(default="")
+    traits: tuple[Text, ...] = Field(
         default=(), description="Personality traits, e.g. [curious, meticulous]."
     )
     communication_style: NotBlankStr = Field(default="neutral")
-    config: dict[str, JsonValue] = Field(
+    config: JsonObject = Field(
         default_factory=dict,
         description="The full personality config (Big Five scores, risk tolerance, creativity, verbosity, ...).",
     )
     created_by: NotBlankStr | None = Field(default=None)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
 class PersonalityPresetRepository(

@@ -3,14 +3,20 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence.generated.enums import MessageType, Priority
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import (
+    JsonArray,
+    JsonObject,
+    NotBlankStr,
+    StoredModel,
+    Timestamp,
+)
 
 
-class Message(BaseModel):
+class Message(StoredModel):
     """A message posted on a channel."""
 
     model_config = ConfigDict(
@@ -18,7 +24,7 @@ class Message(BaseModel):
     )
 
     id: NotBlankStr
-    timestamp: AwareDatetime
+    timestamp: Timestamp
     sender: NotBlankStr
     to: NotBlankStr = Field(
         description="Recipient agent, or the channel name for broadcasts."
@@ -26,15 +32,15 @@ class Message(BaseModel):
     type: MessageType
     priority: Priority = Field(default=Priority.MEDIUM)
     channel: NotBlankStr
-    content: tuple[JsonValue, ...] = Field(
+    content: JsonArray = Field(
         default=(),
         description="Content parts, each an object such as {kind: text, text: ...}.",
     )
-    attachments: tuple[JsonValue, ...] = Field(default=())
-    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    attachments: JsonArray = Field(default=())
+    metadata: JsonObject = Field(default_factory=dict)
 
 
-class MessageFilterSpec(BaseModel):
+class MessageFilterSpec(StoredModel):
     """Filters of `MessageRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -3,13 +3,13 @@
 
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel
 
 
-class PresetOverride(BaseModel):
+class PresetOverride(StoredModel):
     """An operator's override of a provider preset, versioned by updated_at."""
 
     model_config = ConfigDict(
@@ -17,7 +17,7 @@ class PresetOverride(BaseModel):
     )
 
     preset_name: NotBlankStr
-    overrides: dict[str, JsonValue] = Field(
+    overrides: JsonObject = Field(
         default_factory=dict, description="Preset fields replaced by the operator."
     )
     updated_by: NotBlankStr

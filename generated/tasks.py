@@ -3,7 +3,7 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import (
@@ -15,10 +15,17 @@ from synthorg.persistence.generated.enums import (
     TaskType,
 )
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import (
+    JsonArray,
+    JsonObject,
+    NotBlankStr,
+    StoredModel,
+    Text,
+    Timestamp,
+)
 
 
-class Task(BaseModel):
+class Task(StoredModel):
     """A unit of work tracked by the organisation."""
 
     model_config = ConfigDict(
@@ -27,7 +34,7 @@ class Task(BaseModel):
 
     id: NotBlankStr = Field(description="Unique task identifier.")
     title: NotBlankStr = Field(description="Short human-readable title.")
-    description: str = Field(default="", description="Full description of the work.")
+    description: Text = Field(default="", description="Full description of the work.")
     type: TaskType
     priority: Priority = Field(default=Priority.MEDIUM)
     project: NotBlankStr = Field(description="Project the task belongs to.")
@@ -35,36 +42,36 @@ class Task(BaseModel):
     assigned_to: NotBlankStr | None = Field(
         default=None, description="Agent currently assigned, if any."
     )
-    reviewers: tuple[str, ...] = Field(default=())
-    dependencies: tuple[str, ...] = Field(
+    reviewers: tuple[Text, ...] = Field(default=())
+    dependencies: tuple[Text, ...] = Field(
         default=(), description="Ids of tasks that must complete first."
     )
-    artifacts_expected: tuple[JsonValue, ...] = Field(
+    artifacts_expected: JsonArray = Field(
         default=(),
         description='Expected artifacts, each an object such as {"type", "path"}.',
     )
-    acceptance_criteria: tuple[JsonValue, ...] = Field(default=())
+    acceptance_criteria: JsonArray = Field(default=())
     estimated_complexity: Complexity = Field(default=Complexity.MEDIUM)
     budget_limit: float = Field(
         default=0.0, ge=0, description="Spending cap for the task; 0 means no cap."
     )
-    deadline: AwareDatetime | None = Field(default=None)
-    max_retries: int = Field(default=1, ge=0)
+    deadline: Timestamp | None = Field(default=None)
+    max_retries: int = Field(default=1, ge=0, le=9223372036854775807)
     status: TaskStatus = Field(default=TaskStatus.CREATED)
     parent_task_id: NotBlankStr | None = Field(default=None)
-    delegation_chain: tuple[str, ...] = Field(
+    delegation_chain: tuple[Text, ...] = Field(
         default=(), description="Agents the task was delegated through, oldest first."
     )
     task_structure: TaskStructure | None = Field(default=None)
     coordination_topology: CoordinationTopology = Field(
         default=CoordinationTopology.AUTO
     )
-    metadata: dict[str, JsonValue] = Field(default_factory=dict)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    metadata: JsonObject = Field(default_factory=dict)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
-class TaskFilterSpec(BaseModel):
+class TaskFilterSpec(StoredModel):
     """Filters of `TaskRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -2,11 +2,13 @@
 """PostgreSQL repository of PersonalityPreset (from schema/custom_presets.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.postgres.driver import (
@@ -55,6 +57,9 @@ def _from_row(row: Any) -> PersonalityPreset:
 
 
 def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PersonalityPreset, entity, "custom_presets")
     return (
         entity.name,
         entity.description,
@@ -62,8 +67,8 @@ def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
         entity.communication_style,
         Jsonb(entity.config),
         entity.created_by,
-        entity.created_at,
-        entity.updated_at,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
@@ -92,7 +97,11 @@ class PostgresPersonalityPresetRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "custom_presets.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_presets.get") from exc
@@ -102,7 +111,11 @@ class PostgresPersonalityPresetRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "custom_presets.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_presets.delete") from exc
         return cur.rowcount > 0

@@ -4,6 +4,7 @@
 import asyncio
 import random
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -11,6 +12,7 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
+from synthorg.persistence._codec import VALIDATED, arg_str, arg_time, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
@@ -29,7 +31,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -89,6 +90,9 @@ def _from_row(row: Any) -> DecisionRecord:
 
 
 def _params(entity: DecisionRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(DecisionRecord, entity, "decision_records")
     return (
         entity.id,
         entity.task_id,
@@ -98,7 +102,7 @@ def _params(entity: DecisionRecord) -> tuple[Any, ...]:
         entity.decision.value,
         entity.reason,
         Jsonb(entity.criteria_snapshot),
-        entity.recorded_at,
+        entity.recorded_at.astimezone(UTC),
         entity.version,
         Jsonb(entity.metadata),
     )
@@ -106,6 +110,8 @@ def _params(entity: DecisionRecord) -> tuple[Any, ...]:
 
 def _where(spec: DecisionRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(DecisionRecordFilterSpec, spec, "decision_records")
     mask = 0
     params: list[Any] = []
     if spec.task_id is not None:
@@ -167,7 +173,9 @@ class PostgresDecisionRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "decision_records.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "decision_records.purge_before") from exc
@@ -196,6 +204,8 @@ class PostgresDecisionRecordRepository:
         """Append with version = the task's highest version + 1, computed in the INSERT;
         returns the stored record. The entity's own version is ignored.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(DecisionRecord, entity, "decision_records")
         for attempt in range(_VERSION_RETRIES):
             try:
                 async with connection(self._pool) as conn:
@@ -210,7 +220,7 @@ class PostgresDecisionRecordRepository:
                             entity.decision.value,
                             entity.reason,
                             Jsonb(entity.criteria_snapshot),
-                            entity.recorded_at,
+                            entity.recorded_at.astimezone(UTC),
                             Jsonb(entity.metadata),
                             entity.task_id,
                         ),
@@ -241,7 +251,11 @@ class PostgresDecisionRecordRepository:
         """The decision with this id, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET, (decision_id,), prepare=True)
+                cur = await conn.execute(
+                    _M_GET,
+                    (arg_str(decision_id, "decision_records.decision_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "decision_records.get") from exc
@@ -255,7 +269,9 @@ class PostgresDecisionRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_BY_TASK, (task_id, limit, offset), prepare=True
+                    _M_LIST_BY_TASK,
+                    (arg_str(task_id, "decision_records.task_id"), limit, offset),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -274,7 +290,13 @@ class PostgresDecisionRecordRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_LIST_BY_EXECUTOR,
-                    (executing_agent_id, limit, offset),
+                    (
+                        arg_str(
+                            executing_agent_id, "decision_records.executing_agent_id"
+                        ),
+                        limit,
+                        offset,
+                    ),
                     prepare=True,
                 )
                 rows = await cur.fetchall()
@@ -294,7 +316,13 @@ class PostgresDecisionRecordRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_LIST_BY_REVIEWER,
-                    (reviewer_agent_id, limit, offset),
+                    (
+                        arg_str(
+                            reviewer_agent_id, "decision_records.reviewer_agent_id"
+                        ),
+                        limit,
+                        offset,
+                    ),
                     prepare=True,
                 )
                 rows = await cur.fetchall()

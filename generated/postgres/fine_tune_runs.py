@@ -2,12 +2,13 @@
 """PostgreSQL repository of FineTuneRun (from schema/fine_tune_runs.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import utc_now
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate, utc_now
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.postgres.driver import (
@@ -68,6 +69,9 @@ def _from_row(row: Any) -> FineTuneRun:
 
 
 def _params(entity: FineTuneRun) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(FineTuneRun, entity, "fine_tune_runs")
     return (
         entity.id,
         entity.status.value,
@@ -75,12 +79,12 @@ def _params(entity: FineTuneRun) -> tuple[Any, ...]:
         entity.base_model,
         entity.source_dir,
         Jsonb(entity.config),
-        entity.progress,
+        entity.progress + 0.0,
         Jsonb(entity.stages_completed),
         entity.error,
-        entity.started_at,
-        entity.updated_at,
-        entity.completed_at,
+        entity.started_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+        None if entity.completed_at is None else entity.completed_at.astimezone(UTC),
     )
 
 
@@ -109,7 +113,11 @@ class PostgresFineTuneRunRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "fine_tune_runs.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.get") from exc
@@ -119,7 +127,11 @@ class PostgresFineTuneRunRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "fine_tune_runs.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.delete") from exc
         return cur.rowcount > 0
@@ -181,7 +193,7 @@ class PostgresFineTuneRunRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_MARK_INTERRUPTED, (utc_now(),), prepare=True
+                    _M_MARK_INTERRUPTED, (utc_now().astimezone(UTC),), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.mark_interrupted") from exc

@@ -2,12 +2,14 @@
 """PostgreSQL repository of Message (from schema/messages.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
+from synthorg.persistence._codec import VALIDATED, arg_str, arg_time, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -21,7 +23,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -68,9 +69,12 @@ def _from_row(row: Any) -> Message:
 
 
 def _params(entity: Message) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Message, entity, "messages")
     return (
         entity.id,
-        entity.timestamp,
+        entity.timestamp.astimezone(UTC),
         entity.sender,
         entity.to,
         entity.type.value,
@@ -84,6 +88,8 @@ def _params(entity: Message) -> tuple[Any, ...]:
 
 def _where(spec: MessageFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(MessageFilterSpec, spec, "messages")
     mask = 0
     params: list[Any] = []
     if spec.channel is not None:
@@ -139,7 +145,7 @@ class PostgresMessageRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE, (arg_time(threshold, "messages.threshold"),), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.purge_before") from exc
@@ -171,7 +177,11 @@ class PostgresMessageRepository:
         check_pagination(limit, 0)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_HISTORY, (channel, limit), prepare=True)
+                cur = await conn.execute(
+                    _M_GET_HISTORY,
+                    (arg_str(channel, "messages.channel"), limit),
+                    prepare=True,
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.get_history") from exc
@@ -184,7 +194,12 @@ class PostgresMessageRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_ID, (channel, message_id), prepare=True
+                    _M_GET_BY_ID,
+                    (
+                        arg_str(channel, "messages.channel"),
+                        arg_str(message_id, "messages.message_id"),
+                    ),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -195,7 +210,11 @@ class PostgresMessageRepository:
         """Delete one message (moderation); True when it existed."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_DELETE, (message_id,), prepare=True)
+                cur = await conn.execute(
+                    _M_DELETE,
+                    (arg_str(message_id, "messages.message_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.delete") from exc
         return cur.rowcount > 0

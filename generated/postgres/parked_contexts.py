@@ -2,11 +2,13 @@
 """PostgreSQL repository of ParkedContext (from schema/parked_contexts.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.postgres.driver import (
@@ -57,13 +59,16 @@ def _from_row(row: Any) -> ParkedContext:
 
 
 def _params(entity: ParkedContext) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ParkedContext, entity, "parked_contexts")
     return (
         entity.id,
         entity.execution_id,
         entity.agent_id,
         entity.task_id,
         entity.approval_id,
-        entity.parked_at,
+        entity.parked_at.astimezone(UTC),
         Jsonb(entity.context),
         Jsonb(entity.metadata),
     )
@@ -94,7 +99,11 @@ class PostgresParkedContextRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "parked_contexts.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "parked_contexts.get") from exc
@@ -104,7 +113,11 @@ class PostgresParkedContextRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "parked_contexts.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "parked_contexts.delete") from exc
         return cur.rowcount > 0
@@ -152,7 +165,9 @@ class PostgresParkedContextRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_APPROVAL, (approval_id,), prepare=True
+                    _M_GET_BY_APPROVAL,
+                    (arg_str(approval_id, "parked_contexts.approval_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -167,7 +182,9 @@ class PostgresParkedContextRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_AGENT, (agent_id, limit, offset), prepare=True
+                    _M_GET_BY_AGENT,
+                    (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:

@@ -2,11 +2,13 @@
 """PostgreSQL repository of PrincipleOverride (from schema/principle_overrides.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
 from synthorg.persistence.postgres.driver import (
@@ -53,13 +55,16 @@ def _from_row(row: Any) -> PrincipleOverride:
 
 
 def _params(entity: PrincipleOverride) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PrincipleOverride, entity, "principle_overrides")
     return (
         entity.scope,
         Jsonb(entity.principles),
         entity.restored_from_version,
         entity.restored_by,
         entity.reason,
-        entity.restored_at,
+        entity.restored_at.astimezone(UTC),
     )
 
 
@@ -88,7 +93,11 @@ class PostgresPrincipleOverrideRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "principle_overrides.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "principle_overrides.get") from exc
@@ -98,7 +107,11 @@ class PostgresPrincipleOverrideRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "principle_overrides.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "principle_overrides.delete") from exc
         return cur.rowcount > 0

@@ -2,11 +2,13 @@
 """PostgreSQL repository of Project (from schema/projects.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
 from synthorg.persistence.errors import (
     DuplicateRecordError,
     MalformedRowError,
@@ -79,6 +81,9 @@ def _from_row(row: Any) -> Project:
 
 
 def _params(entity: Project) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Project, entity, "projects")
     return (
         entity.id,
         entity.name,
@@ -86,14 +91,16 @@ def _params(entity: Project) -> tuple[Any, ...]:
         Jsonb(entity.team),
         entity.lead,
         Jsonb(entity.task_ids),
-        entity.deadline,
-        entity.budget,
+        None if entity.deadline is None else entity.deadline.astimezone(UTC),
+        entity.budget + 0.0,
         entity.status.value,
     )
 
 
 def _where(spec: ProjectFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ProjectFilterSpec, spec, "projects")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -130,7 +137,9 @@ class PostgresProjectRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "projects.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.get") from exc
@@ -140,7 +149,9 @@ class PostgresProjectRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "projects.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.delete") from exc
         return cur.rowcount > 0
@@ -224,6 +235,8 @@ class PostgresProjectRepository:
 
     async def update(self, entity: Project) -> None:
         """Replace an existing project; RecordNotFoundError when the id is absent."""
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(Project, entity, "projects")
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
@@ -234,8 +247,10 @@ class PostgresProjectRepository:
                         Jsonb(entity.team),
                         entity.lead,
                         Jsonb(entity.task_ids),
-                        entity.deadline,
-                        entity.budget,
+                        None
+                        if entity.deadline is None
+                        else entity.deadline.astimezone(UTC),
+                        entity.budget + 0.0,
                         entity.status.value,
                         entity.id,
                     ),

@@ -2,12 +2,14 @@
 """PostgreSQL repository of ProviderAuditEvent (from schema/provider_audit_events.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
+from synthorg.persistence._codec import VALIDATED, arg_str, arg_time, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.provider_audit_events import (
     ProviderAuditEvent,
@@ -24,7 +26,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -68,12 +69,15 @@ def _from_row(row: Any) -> ProviderAuditEvent:
 
 
 def _params(entity: ProviderAuditEvent) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ProviderAuditEvent, entity, "provider_audit_events")
     return (
         entity.id,
         entity.provider_name,
         entity.action.value,
         entity.actor,
-        entity.timestamp,
+        entity.timestamp.astimezone(UTC),
         None if entity.before is None else Jsonb(entity.before),
         None if entity.after is None else Jsonb(entity.after),
         Jsonb(entity.details),
@@ -82,6 +86,8 @@ def _params(entity: ProviderAuditEvent) -> tuple[Any, ...]:
 
 def _where(spec: ProviderAuditEventFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ProviderAuditEventFilterSpec, spec, "provider_audit_events")
     mask = 0
     params: list[Any] = []
     if spec.provider_name is not None:
@@ -137,7 +143,9 @@ class PostgresProviderAuditEventRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "provider_audit_events.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "provider_audit_events.purge_before") from exc
@@ -173,7 +181,10 @@ class PostgresProviderAuditEventRepository:
         if before_id is None:
             sql, params = _M_LIST_BEFORE_FIRST, (limit,)
         else:
-            sql, params = _M_LIST_BEFORE_AFTER, (before_id, limit)
+            sql, params = (
+                _M_LIST_BEFORE_AFTER,
+                (arg_str(before_id, "provider_audit_events.before_id"), limit),
+            )
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(sql, params, prepare=True)

@@ -2,11 +2,13 @@
 """PostgreSQL repository of Task (from schema/tasks.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -90,6 +92,9 @@ def _from_row(row: Any) -> Task:
 
 
 def _params(entity: Task) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Task, entity, "tasks")
     return (
         entity.id,
         entity.title,
@@ -104,8 +109,8 @@ def _params(entity: Task) -> tuple[Any, ...]:
         Jsonb(entity.artifacts_expected),
         Jsonb(entity.acceptance_criteria),
         entity.estimated_complexity.value,
-        entity.budget_limit,
-        entity.deadline,
+        entity.budget_limit + 0.0,
+        None if entity.deadline is None else entity.deadline.astimezone(UTC),
         entity.max_retries,
         entity.status.value,
         entity.parent_task_id,
@@ -113,13 +118,15 @@ def _params(entity: Task) -> tuple[Any, ...]:
         None if entity.task_structure is None else entity.task_structure.value,
         entity.coordination_topology.value,
         Jsonb(entity.metadata),
-        entity.created_at,
-        entity.updated_at,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
 def _where(spec: TaskFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(TaskFilterSpec, spec, "tasks")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -159,7 +166,9 @@ class PostgresTaskRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "tasks.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.get") from exc
@@ -169,7 +178,9 @@ class PostgresTaskRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "tasks.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.delete") from exc
         return cur.rowcount > 0

@@ -2,11 +2,13 @@
 """PostgreSQL repository of TrackedContainer (from schema/tracked_containers.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.postgres.driver import (
@@ -59,6 +61,9 @@ def _from_row(row: Any) -> TrackedContainer:
 
 
 def _params(entity: TrackedContainer) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrackedContainer, entity, "tracked_containers")
     return (
         entity.container_id,
         entity.name,
@@ -67,8 +72,8 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
         entity.task_id,
         entity.state.value,
         Jsonb(entity.labels),
-        entity.created_at,
-        entity.last_seen_at,
+        entity.created_at.astimezone(UTC),
+        entity.last_seen_at.astimezone(UTC),
     )
 
 
@@ -97,7 +102,11 @@ class PostgresTrackedContainerRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "tracked_containers.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tracked_containers.get") from exc
@@ -107,7 +116,11 @@ class PostgresTrackedContainerRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "tracked_containers.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tracked_containers.delete") from exc
         return cur.rowcount > 0

@@ -2,11 +2,13 @@
 """PostgreSQL repository of TrainingResult (from schema/training_results.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.postgres.driver import (
@@ -64,6 +66,9 @@ def _from_row(row: Any) -> TrainingResult:
 
 
 def _params(entity: TrainingResult) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrainingResult, entity, "training_results")
     return (
         entity.id,
         entity.plan_id,
@@ -73,8 +78,8 @@ def _params(entity: TrainingResult) -> tuple[Any, ...]:
         entity.items_stored,
         Jsonb(entity.errors),
         Jsonb(entity.metrics),
-        entity.started_at,
-        entity.completed_at,
+        entity.started_at.astimezone(UTC),
+        entity.completed_at.astimezone(UTC),
     )
 
 
@@ -103,7 +108,11 @@ class PostgresTrainingResultRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "training_results.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "training_results.get") from exc
@@ -113,7 +122,11 @@ class PostgresTrainingResultRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "training_results.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "training_results.delete") from exc
         return cur.rowcount > 0
@@ -161,7 +174,7 @@ class PostgresTrainingResultRepository:
         run after a failure has several results; this returns the newest.
         """
         mask = 0
-        params: list[Any] = list((plan_id,))
+        params: list[Any] = list((arg_str(plan_id, "training_results.plan_id"),))
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(_M_GET_BY_PLAN[mask], params, prepare=True)

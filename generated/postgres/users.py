@@ -2,11 +2,13 @@
 """PostgreSQL repository of User (from schema/users.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
+from synthorg.persistence._codec import VALIDATED, arg_enum, arg_str, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
@@ -74,6 +76,9 @@ def _from_row(row: Any) -> User:
 
 
 def _params(entity: User) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(User, entity, "users")
     return (
         entity.id,
         entity.username,
@@ -82,13 +87,15 @@ def _params(entity: User) -> tuple[Any, ...]:
         entity.must_change_password,
         Jsonb(entity.org_roles),
         Jsonb(entity.scoped_departments),
-        entity.created_at,
-        entity.updated_at,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
 def _where(spec: UserFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(UserFilterSpec, spec, "users")
     mask = 0
     params: list[Any] = []
     if spec.role is not None:
@@ -122,7 +129,9 @@ class PostgresUserRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "users.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.get") from exc
@@ -132,7 +141,9 @@ class PostgresUserRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "users.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.delete") from exc
         return cur.rowcount > 0
@@ -209,7 +220,11 @@ class PostgresUserRepository:
         """The user with this login name, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_BY_USERNAME, (username,), prepare=True)
+                cur = await conn.execute(
+                    _M_GET_BY_USERNAME,
+                    (arg_str(username, "users.username"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.get_by_username") from exc
@@ -219,7 +234,11 @@ class PostgresUserRepository:
         """The number of users with this role."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_COUNT_BY_ROLE, (role.value,), prepare=True)
+                cur = await conn.execute(
+                    _M_COUNT_BY_ROLE,
+                    (arg_enum(role, HumanRole, "users.role").value,),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.count_by_role") from exc
@@ -234,7 +253,10 @@ class PostgresUserRepository:
         if after_id is None:
             sql, params = _M_LIST_AFTER_ID_FIRST, (limit,)
         else:
-            sql, params = _M_LIST_AFTER_ID_AFTER, (after_id, limit)
+            sql, params = (
+                _M_LIST_AFTER_ID_AFTER,
+                (arg_str(after_id, "users.after_id"), limit),
+            )
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(sql, params, prepare=True)

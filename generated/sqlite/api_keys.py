@@ -5,7 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.protocols import (
@@ -67,6 +73,9 @@ def _from_row(row: Any) -> ApiKey:
 
 
 def _params(entity: ApiKey) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ApiKey, entity, "api_keys")
     return (
         entity.id,
         entity.key_hash,
@@ -81,6 +90,8 @@ def _params(entity: ApiKey) -> tuple[Any, ...]:
 
 def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ApiKeyFilterSpec, spec, "api_keys")
     mask = 0
     params: list[Any] = []
     if spec.user_id is not None:
@@ -118,7 +129,9 @@ class SQLiteApiKeyRepository:
     async def get(self, entity_id: NotBlankStr) -> ApiKey | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "api_keys.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.get") from exc
         for row in rows:
@@ -128,7 +141,9 @@ class SQLiteApiKeyRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "api_keys.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.delete") from exc
         return any(True for _ in rows)
@@ -189,7 +204,9 @@ class SQLiteApiKeyRepository:
     async def get_by_hash(self, key_hash: NotBlankStr) -> ApiKey | None:
         """The key with this hash, or None."""
         try:
-            rows = await self._conns.read_point(_M_GET_BY_HASH, (key_hash,))
+            rows = await self._conns.read_point(
+                _M_GET_BY_HASH, (arg_str(key_hash, "api_keys.key_hash"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.get_by_hash") from exc
         for row in rows:

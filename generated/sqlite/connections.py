@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
 from synthorg.persistence.protocols import (
@@ -66,6 +73,9 @@ def _from_row(row: Any) -> Connection:
 
 
 def _params(entity: Connection) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Connection, entity, "connections")
     return (
         entity.name,
         entity.connection_type.value,
@@ -86,6 +96,8 @@ def _params(entity: Connection) -> tuple[Any, ...]:
 
 def _where(spec: ConnectionFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ConnectionFilterSpec, spec, "connections")
     mask = 0
     params: list[Any] = []
     if spec.connection_type is not None:
@@ -120,7 +132,9 @@ class SQLiteConnectionRepository:
     async def get(self, entity_id: NotBlankStr) -> Connection | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "connections.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.get") from exc
         for row in rows:
@@ -130,7 +144,9 @@ class SQLiteConnectionRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "connections.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.delete") from exc
         return any(True for _ in rows)

@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.protocols import (
@@ -49,6 +56,9 @@ def _from_row(row: Any) -> PersonalityPreset:
 
 
 def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PersonalityPreset, entity, "custom_presets")
     return (
         entity.name,
         entity.description,
@@ -87,7 +97,9 @@ class SQLitePersonalityPresetRepository:
     async def get(self, entity_id: NotBlankStr) -> PersonalityPreset | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "custom_presets.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.get") from exc
         for row in rows:
@@ -97,7 +109,9 @@ class SQLitePersonalityPresetRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "custom_presets.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.delete") from exc
         return any(True for _ in rows)

@@ -5,7 +5,15 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.protocols import (
@@ -63,6 +71,9 @@ def _from_row(row: Any) -> FineTuneRun:
 
 
 def _params(entity: FineTuneRun) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(FineTuneRun, entity, "fine_tune_runs")
     return (
         entity.id,
         entity.status.value,
@@ -70,7 +81,7 @@ def _params(entity: FineTuneRun) -> tuple[Any, ...]:
         entity.base_model,
         entity.source_dir,
         json_dumps(entity.config),
-        entity.progress,
+        entity.progress + 0.0,
         json_dumps(entity.stages_completed),
         entity.error,
         dt_to_text(entity.started_at),
@@ -105,7 +116,9 @@ class SQLiteFineTuneRunRepository:
     async def get(self, entity_id: NotBlankStr) -> FineTuneRun | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.get") from exc
         for row in rows:
@@ -115,7 +128,9 @@ class SQLiteFineTuneRunRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.delete") from exc
         return any(True for _ in rows)

@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_time,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
@@ -18,7 +25,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import (
     Connections,
@@ -73,6 +79,9 @@ def _from_row(row: Any) -> AgentLifecycleEvent:
 
 
 def _params(entity: AgentLifecycleEvent) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AgentLifecycleEvent, entity, "lifecycle_events")
     return (
         entity.id,
         entity.agent_id,
@@ -87,6 +96,8 @@ def _params(entity: AgentLifecycleEvent) -> tuple[Any, ...]:
 
 def _where(spec: AgentLifecycleEventFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(AgentLifecycleEventFilterSpec, spec, "lifecycle_events")
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -144,7 +155,7 @@ class SQLiteAgentLifecycleEventRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "lifecycle_events.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lifecycle_events.purge_before") from exc

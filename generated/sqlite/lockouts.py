@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.lockouts import LockoutRecord
 from synthorg.persistence.protocols import (
@@ -46,6 +53,9 @@ def _from_row(row: Any) -> LockoutRecord:
 
 
 def _params(entity: LockoutRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(LockoutRecord, entity, "lockouts")
     return (
         entity.username,
         dt_to_text(entity.locked_until),
@@ -80,7 +90,9 @@ class SQLiteLockoutRecordRepository:
     async def get(self, entity_id: NotBlankStr) -> LockoutRecord | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "lockouts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.get") from exc
         for row in rows:
@@ -90,7 +102,9 @@ class SQLiteLockoutRecordRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "lockouts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.delete") from exc
         return any(True for _ in rows)

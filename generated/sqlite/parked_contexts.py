@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.protocols import (
@@ -53,6 +60,9 @@ def _from_row(row: Any) -> ParkedContext:
 
 
 def _params(entity: ParkedContext) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ParkedContext, entity, "parked_contexts")
     return (
         entity.id,
         entity.execution_id,
@@ -91,7 +101,9 @@ class SQLiteParkedContextRepository:
     async def get(self, entity_id: NotBlankStr) -> ParkedContext | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "parked_contexts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.get") from exc
         for row in rows:
@@ -101,7 +113,9 @@ class SQLiteParkedContextRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "parked_contexts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.delete") from exc
         return any(True for _ in rows)
@@ -136,7 +150,10 @@ class SQLiteParkedContextRepository:
     async def get_by_approval(self, approval_id: NotBlankStr) -> ParkedContext | None:
         """The context parked on this approval, or None."""
         try:
-            rows = await self._conns.read_point(_M_GET_BY_APPROVAL, (approval_id,))
+            rows = await self._conns.read_point(
+                _M_GET_BY_APPROVAL,
+                (arg_str(approval_id, "parked_contexts.approval_id"),),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.get_by_approval") from exc
         for row in rows:
@@ -149,7 +166,10 @@ class SQLiteParkedContextRepository:
         """An agent's parked contexts, most recently parked first (ties by id)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_GET_BY_AGENT, (agent_id, limit, offset))
+            rows = await self._conns.read(
+                _M_GET_BY_AGENT,
+                (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.get_by_agent") from exc
         return tuple(map(_from_row, rows))

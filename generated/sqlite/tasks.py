@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.protocols import (
@@ -84,6 +91,9 @@ def _from_row(row: Any) -> Task:
 
 
 def _params(entity: Task) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Task, entity, "tasks")
     return (
         entity.id,
         entity.title,
@@ -98,7 +108,7 @@ def _params(entity: Task) -> tuple[Any, ...]:
         json_dumps(entity.artifacts_expected),
         json_dumps(entity.acceptance_criteria),
         entity.estimated_complexity.value,
-        entity.budget_limit,
+        entity.budget_limit + 0.0,
         None if entity.deadline is None else dt_to_text(entity.deadline),
         entity.max_retries,
         entity.status.value,
@@ -114,6 +124,8 @@ def _params(entity: Task) -> tuple[Any, ...]:
 
 def _where(spec: TaskFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(TaskFilterSpec, spec, "tasks")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -154,7 +166,9 @@ class SQLiteTaskRepository:
     async def get(self, entity_id: NotBlankStr) -> Task | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "tasks.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.get") from exc
         for row in rows:
@@ -164,7 +178,9 @@ class SQLiteTaskRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "tasks.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.delete") from exc
         return any(True for _ in rows)

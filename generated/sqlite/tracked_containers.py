@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.protocols import (
@@ -51,6 +58,9 @@ def _from_row(row: Any) -> TrackedContainer:
 
 
 def _params(entity: TrackedContainer) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrackedContainer, entity, "tracked_containers")
     return (
         entity.container_id,
         entity.name,
@@ -90,7 +100,9 @@ class SQLiteTrackedContainerRepository:
     async def get(self, entity_id: NotBlankStr) -> TrackedContainer | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "tracked_containers.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tracked_containers.get") from exc
         for row in rows:
@@ -100,7 +112,9 @@ class SQLiteTrackedContainerRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "tracked_containers.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tracked_containers.delete") from exc
         return any(True for _ in rows)

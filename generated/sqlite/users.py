@@ -5,7 +5,15 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
@@ -68,6 +76,9 @@ def _from_row(row: Any) -> User:
 
 
 def _params(entity: User) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(User, entity, "users")
     return (
         entity.id,
         entity.username,
@@ -83,6 +94,8 @@ def _params(entity: User) -> tuple[Any, ...]:
 
 def _where(spec: UserFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(UserFilterSpec, spec, "users")
     mask = 0
     params: list[Any] = []
     if spec.role is not None:
@@ -117,7 +130,9 @@ class SQLiteUserRepository:
     async def get(self, entity_id: NotBlankStr) -> User | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "users.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.get") from exc
         for row in rows:
@@ -127,7 +142,9 @@ class SQLiteUserRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "users.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.delete") from exc
         return any(True for _ in rows)
@@ -188,7 +205,9 @@ class SQLiteUserRepository:
     async def get_by_username(self, username: NotBlankStr) -> User | None:
         """The user with this login name, or None."""
         try:
-            rows = await self._conns.read_point(_M_GET_BY_USERNAME, (username,))
+            rows = await self._conns.read_point(
+                _M_GET_BY_USERNAME, (arg_str(username, "users.username"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.get_by_username") from exc
         for row in rows:
@@ -198,7 +217,9 @@ class SQLiteUserRepository:
     async def count_by_role(self, role: HumanRole) -> int:
         """The number of users with this role."""
         try:
-            rows = await self._conns.read(_M_COUNT_BY_ROLE, (role.value,))
+            rows = await self._conns.read(
+                _M_COUNT_BY_ROLE, (arg_enum(role, HumanRole, "users.role").value,)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.count_by_role") from exc
         return int(next(iter(rows))[0])
@@ -212,7 +233,10 @@ class SQLiteUserRepository:
         if after_id is None:
             sql, params = _M_LIST_AFTER_ID_FIRST, (limit,)
         else:
-            sql, params = _M_LIST_AFTER_ID_AFTER, (after_id, limit)
+            sql, params = (
+                _M_LIST_AFTER_ID_AFTER,
+                (arg_str(after_id, "users.after_id"), limit),
+            )
         try:
             rows = await self._conns.read(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:

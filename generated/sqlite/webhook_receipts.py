@@ -3,10 +3,19 @@
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
+    arg_text,
+    before_now,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
@@ -20,7 +29,7 @@ from synthorg.persistence.sqlite.driver import (
     map_sqlite_error,
     transaction,
 )
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Text
 
 _UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
 _GET = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "receipt_id" = ?'
@@ -54,6 +63,9 @@ def _from_row(row: Any) -> WebhookReceipt:
 
 
 def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WebhookReceipt, entity, "webhook_receipts")
     return (
         entity.receipt_id,
         entity.connection_name,
@@ -91,7 +103,9 @@ class SQLiteWebhookReceiptRepository:
     async def get(self, entity_id: NotBlankStr) -> WebhookReceipt | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "webhook_receipts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.get") from exc
         for row in rows:
@@ -101,7 +115,9 @@ class SQLiteWebhookReceiptRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "webhook_receipts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.delete") from exc
         return any(True for _ in rows)
@@ -134,12 +150,19 @@ class SQLiteWebhookReceiptRepository:
             raise error from exc
 
     async def update_status(
-        self, receipt_id: NotBlankStr, status: WebhookStatus, error: str | None
+        self, receipt_id: NotBlankStr, status: WebhookStatus, error: Text | None
     ) -> bool:
         """Set the status (and error); True when the receipt exists."""
         try:
             rows = await self._conns.write(
-                _M_UPDATE_STATUS, (status.value, error, receipt_id)
+                _M_UPDATE_STATUS,
+                (
+                    arg_enum(status, WebhookStatus, "webhook_receipts.status").value,
+                    None
+                    if error is None
+                    else arg_text(error, "webhook_receipts.error"),
+                    arg_str(receipt_id, "webhook_receipts.receipt_id"),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.update_status") from exc
@@ -157,7 +180,15 @@ class SQLiteWebhookReceiptRepository:
         try:
             rows = await self._conns.write(
                 _M_UPDATE_STATUS_IF_CURRENT,
-                (status.value, receipt_id, expected_status.value),
+                (
+                    arg_enum(status, WebhookStatus, "webhook_receipts.status").value,
+                    arg_str(receipt_id, "webhook_receipts.receipt_id"),
+                    arg_enum(
+                        expected_status,
+                        WebhookStatus,
+                        "webhook_receipts.expected_status",
+                    ).value,
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(
@@ -175,7 +206,12 @@ class SQLiteWebhookReceiptRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_GET_BY_CONNECTION, (connection_name, limit, offset)
+                _M_GET_BY_CONNECTION,
+                (
+                    arg_str(connection_name, "webhook_receipts.connection_name"),
+                    limit,
+                    offset,
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.get_by_connection") from exc
@@ -193,8 +229,12 @@ class SQLiteWebhookReceiptRepository:
             rows = await self._conns.write(
                 _M_CLEANUP_OLD_FOR_CONNECTION,
                 (
-                    connection_name,
-                    dt_to_text(utc_now() - timedelta(days=retention_days)),
+                    arg_str(connection_name, "webhook_receipts.connection_name"),
+                    dt_to_text(
+                        before_now(
+                            "days", retention_days, "webhook_receipts.retention_days"
+                        )
+                    ),
                 ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
+from synthorg.persistence._codec import arg_str
 from synthorg.persistence.sqlite.driver import map_sqlite_error, transaction
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ async def set_active(
     serializes concurrent callers; ``deactivate_all`` (generated) joins the
     transaction. A missing checkpoint rolls everything back.
     """
+    checkpoint_id = arg_str(checkpoint_id, "fine_tune_checkpoints.checkpoint_id")
     try:
         async with transaction(repo._db, repo._lock):
             await repo.deactivate_all()

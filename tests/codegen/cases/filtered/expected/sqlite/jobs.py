@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    json_loads,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
 from synthorg.persistence.protocols import (
@@ -67,6 +74,9 @@ def _from_row(row: Any) -> Job:
 
 
 def _params(entity: Job) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Job, entity, "jobs")
     return (
         entity.id,
         entity.queue_name,
@@ -82,6 +92,8 @@ def _params(entity: Job) -> tuple[Any, ...]:
 
 def _where(spec: JobFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(JobFilterSpec, spec, "jobs")
     mask = 0
     params: list[Any] = []
     if spec.state is not None:
@@ -119,7 +131,9 @@ class SQLiteJobRepository:
     async def get(self, entity_id: NotBlankStr) -> Job | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "jobs.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.get") from exc
         for row in rows:
@@ -129,7 +143,9 @@ class SQLiteJobRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "jobs.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.delete") from exc
         return any(True for _ in rows)

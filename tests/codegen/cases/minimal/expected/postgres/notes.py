@@ -6,6 +6,7 @@ from typing import Any
 
 import psycopg
 
+from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.notes import Note
 from synthorg.persistence.postgres.driver import (
@@ -49,6 +50,9 @@ def _from_row(row: Any) -> Note:
 
 
 def _params(entity: Note) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Note, entity, "notes")
     return (
         entity.id,
         entity.body,
@@ -81,7 +85,9 @@ class PostgresNoteRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "notes.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "notes.get") from exc
@@ -91,7 +97,9 @@ class PostgresNoteRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "notes.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "notes.delete") from exc
         return cur.rowcount > 0
