@@ -7,6 +7,7 @@ declared constraints (bounds, pattern, enum membership).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -185,9 +186,10 @@ def build_field(
             checks.append((f"ck_{table}_{name}_{op}", expression))
         if dialect in pattern_checks:
             checks.append((f"ck_{table}_{name}_pattern", pattern_checks[dialect]))
+        label = json.dumps(f"{table}.{name}")  # [a-z_] only: no braces
         return Codec(
             column_type=types.column_type(kind),
-            encode=types.ENCODERS.get(kind, "{v}"),
+            encode=types.ENCODERS.get(kind, "{v}").replace("{f}", label),
             decode=types.DECODERS.get(kind, "{v}"),
             checks=tuple(checks),
         )

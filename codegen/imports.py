@@ -27,8 +27,6 @@ KNOWN_NAMES = {
     "NotBlankStr": f"{PKG}.types",
     "Text": f"{PKG}.types",
     "Timestamp": f"{PKG}.types",
-    "JsonObject": f"{PKG}.types",
-    "JsonArray": f"{PKG}.types",
     "AwareDatetime": "pydantic",
     "JsonValue": "pydantic",
     "DEFAULT_PAGE_SIZE": f"{PKG}.protocols",
@@ -157,7 +155,9 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         f.codec(dialect).encode + " " + f.codec(dialect).decode for f in e.fields
     )
     codec_names = {
-        n for n in ("dt_to_text", "json_dumps", "json_loads") if f"{n}(" in codec_text
+        n
+        for n in ("dt_to_text", "json_dumps", "json_loads", "json_text")
+        if f"{n}(" in codec_text
     }
     if codec_names:
         modules.setdefault(f"{PKG}._codec", set()).update(codec_names)

@@ -29,10 +29,10 @@ PY_TYPES = {
     "bool": "bool",
     "datetime": "Timestamp",
     "bytes": "bytes",
-    "json": "JsonObject",
-    "list[str]": "tuple[Text, ...]",
+    "json": "dict[str, JsonValue]",
+    "list[str]": "tuple[str, ...]",
     "list[int]": "tuple[int, ...]",
-    "list[json]": "JsonArray",
+    "list[json]": "tuple[JsonValue, ...]",
 }
 
 

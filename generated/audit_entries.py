@@ -38,7 +38,7 @@ class AuditEntry(StoredModel):
     verdict: AuditVerdict
     risk_level: ApprovalRiskLevel
     reason: Text = Field(default="")
-    matched_rules: tuple[Text, ...] = Field(
+    matched_rules: tuple[str, ...] = Field(
         default=(), description="Names of the policy rules that matched."
     )
     evaluation_duration_ms: float = Field(default=0.0, ge=0)

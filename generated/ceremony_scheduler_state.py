@@ -3,11 +3,11 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel, Timestamp
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class CeremonySchedulerState(StoredModel):
@@ -21,12 +21,12 @@ class CeremonySchedulerState(StoredModel):
     strategy: NotBlankStr = Field(
         description="Scheduling strategy in effect for the sprint."
     )
-    last_fired: JsonObject = Field(
+    last_fired: dict[str, JsonValue] = Field(
         default_factory=dict,
         description="Ceremony name -> ISO timestamp of its last firing.",
     )
     completed_task_count: int = Field(default=0, ge=0, le=9223372036854775807)
-    state: JsonObject = Field(
+    state: dict[str, JsonValue] = Field(
         default_factory=dict, description="Strategy-specific state."
     )
     updated_at: Timestamp = Field(default_factory=utc_now)

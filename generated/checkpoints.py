@@ -3,11 +3,11 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel, Timestamp
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class Checkpoint(StoredModel):
@@ -22,7 +22,7 @@ class Checkpoint(StoredModel):
     agent_id: NotBlankStr
     task_id: NotBlankStr
     turn_number: int = Field(ge=0, le=9223372036854775807)
-    context: JsonObject = Field(default_factory=dict)
+    context: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: Timestamp = Field(default_factory=utc_now)
 
 

@@ -3,7 +3,7 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import (
@@ -12,13 +12,7 @@ from synthorg.persistence.generated.enums import (
     ConnectionType,
 )
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class Connection(StoredModel):
@@ -34,17 +28,17 @@ class Connection(StoredModel):
     connection_type: ConnectionType
     auth_method: ConnectionAuthMethod = Field(default=ConnectionAuthMethod.NONE)
     base_url: NotBlankStr | None = Field(default=None)
-    secret_refs: tuple[Text, ...] = Field(
+    secret_refs: tuple[str, ...] = Field(
         default=(), description="Ids of the connection's secrets in the secret store."
     )
-    config: JsonObject = Field(
+    config: dict[str, JsonValue] = Field(
         default_factory=dict,
         description="Type-specific settings (scopes, default channel, rate limits, ...).",
     )
     health_check_enabled: bool = Field(default=True)
     health_status: ConnectionHealth = Field(default=ConnectionHealth.UNKNOWN)
     last_health_check_at: Timestamp | None = Field(default=None)
-    metadata: JsonObject = Field(default_factory=dict)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: Timestamp = Field(default_factory=utc_now)
     updated_at: Timestamp = Field(default_factory=utc_now)
 

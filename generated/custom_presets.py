@@ -3,17 +3,11 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class PersonalityPreset(StoredModel):
@@ -27,11 +21,11 @@ class PersonalityPreset(StoredModel):
         description="The preset's unique name, as agents' configs refer to it."
     )
     description: Text = Field(default="")
-    traits: tuple[Text, ...] = Field(
+    traits: tuple[str, ...] = Field(
         default=(), description="Personality traits, e.g. [curious, meticulous]."
     )
     communication_style: NotBlankStr = Field(default="neutral")
-    config: JsonObject = Field(
+    config: dict[str, JsonValue] = Field(
         default_factory=dict,
         description="The full personality config (Big Five scores, risk tolerance, creativity, verbosity, ...).",
     )

@@ -29,7 +29,7 @@ class CustomRule(StoredModel):
     comparator: RuleComparator
     threshold: float
     severity: RuleSeverity = Field(default=RuleSeverity.WARNING)
-    target_altitudes: tuple[Text, ...] = Field(
+    target_altitudes: tuple[str, ...] = Field(
         default=(), description="Proposal altitudes the rule applies to."
     )
     enabled: bool = Field(default=True)

@@ -3,19 +3,12 @@
 
 from typing import Protocol, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import DecisionOutcome, DecisionRole
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
-from synthorg.persistence.types import (
-    JsonArray,
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class DecisionRecord(StoredModel):
@@ -34,7 +27,7 @@ class DecisionRecord(StoredModel):
     )
     decision: DecisionOutcome
     reason: Text | None = Field(default=None)
-    criteria_snapshot: JsonArray = Field(default=())
+    criteria_snapshot: tuple[JsonValue, ...] = Field(default=())
     recorded_at: Timestamp = Field(default_factory=utc_now)
     version: int = Field(
         default=0,
@@ -42,7 +35,7 @@ class DecisionRecord(StoredModel):
         le=9223372036854775807,
         description="Assigned by append_with_next_version: 1, 2, and so on.",
     )
-    metadata: JsonObject = Field(default_factory=dict)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _reviewer_agent_id_differs_from_executing_agent_id(self) -> Self:

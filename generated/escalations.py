@@ -3,7 +3,7 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import EscalationSeverity, EscalationStatus
@@ -12,13 +12,7 @@ from synthorg.persistence.protocols import (
     FilteredQueryRepository,
     IdKeyedRepository,
 )
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class Escalation(StoredModel):
@@ -34,7 +28,7 @@ class Escalation(StoredModel):
     )
     severity: EscalationSeverity = Field(default=EscalationSeverity.MEDIUM)
     title: NotBlankStr
-    details: JsonObject = Field(default_factory=dict)
+    details: dict[str, JsonValue] = Field(default_factory=dict)
     status: EscalationStatus = Field(default=EscalationStatus.PENDING)
     created_at: Timestamp = Field(default_factory=utc_now)
     acknowledged_by: NotBlankStr | None = Field(default=None)

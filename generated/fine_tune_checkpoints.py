@@ -3,11 +3,11 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel, Timestamp
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class FineTuneCheckpoint(StoredModel):
@@ -29,7 +29,7 @@ class FineTuneCheckpoint(StoredModel):
         le=9223372036854775807,
         description="Documents the checkpoint was trained on.",
     )
-    eval_metrics: JsonObject | None = Field(
+    eval_metrics: dict[str, JsonValue] | None = Field(
         default=None, description="Evaluation results (absent until evaluated)."
     )
     size_bytes: int = Field(default=0, ge=0, le=9223372036854775807)

@@ -3,18 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import FineTuneStage, FineTuneStatus
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class FineTuneRun(StoredModel):
@@ -31,13 +25,13 @@ class FineTuneRun(StoredModel):
     source_dir: NotBlankStr = Field(
         description="Where the training documents were read from."
     )
-    config: JsonObject = Field(
+    config: dict[str, JsonValue] = Field(
         default_factory=dict, description="Hyper-parameters and pipeline options."
     )
     progress: float = Field(
         default=0.0, ge=0, le=1, description="Progress of the current stage, 0 to 1."
     )
-    stages_completed: tuple[Text, ...] = Field(default=())
+    stages_completed: tuple[str, ...] = Field(default=())
     error: Text | None = Field(default=None)
     started_at: Timestamp = Field(default_factory=utc_now)
     updated_at: Timestamp = Field(default_factory=utc_now)

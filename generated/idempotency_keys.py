@@ -3,19 +3,13 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import IdempotencyStatus
 from synthorg.persistence.idempotency import IdempotencyClaim
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 IdempotencyRecordKey = tuple[NotBlankStr, NotBlankStr]
 """Composite primary key: (scope, key)."""
@@ -42,7 +36,7 @@ class IdempotencyRecord(StoredModel):
         le=9223372036854775807,
         description="Leases issued since the key was first claimed (or last expired); > 1 after a failed attempt was retried.",
     )
-    response: JsonObject | None = Field(
+    response: dict[str, JsonValue] | None = Field(
         default=None, description="The operation's response, stored by complete."
     )
     error: Text | None = Field(
@@ -86,7 +80,7 @@ class IdempotencyRecordRepository(
         scope: NotBlankStr,
         key: NotBlankStr,
         claim_token: NotBlankStr,
-        response: JsonObject | None,
+        response: dict[str, JsonValue] | None,
     ) -> bool:
         """Record success and the response, only for the holder of claim_token while the
         claim is in flight; True when it landed (False for a stale or wrong token, a

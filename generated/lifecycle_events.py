@@ -3,18 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import LifecycleEventType
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class AgentLifecycleEvent(StoredModel):
@@ -35,7 +29,7 @@ class AgentLifecycleEvent(StoredModel):
         description="Agent, user or system that caused the event."
     )
     details: Text = Field(default="", description="Human-readable explanation.")
-    metadata: JsonObject = Field(
+    metadata: dict[str, JsonValue] = Field(
         default_factory=dict,
         description='Event-specific data, e.g. {"from_role": ..., "to_role": ...}.',
     )

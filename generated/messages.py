@@ -3,17 +3,11 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence.generated.enums import MessageType, Priority
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
-from synthorg.persistence.types import (
-    JsonArray,
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class Message(StoredModel):
@@ -32,12 +26,12 @@ class Message(StoredModel):
     type: MessageType
     priority: Priority = Field(default=Priority.MEDIUM)
     channel: NotBlankStr
-    content: JsonArray = Field(
+    content: tuple[JsonValue, ...] = Field(
         default=(),
         description="Content parts, each an object such as {kind: text, text: ...}.",
     )
-    attachments: JsonArray = Field(default=())
-    metadata: JsonObject = Field(default_factory=dict)
+    attachments: tuple[JsonValue, ...] = Field(default=())
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class MessageFilterSpec(StoredModel):

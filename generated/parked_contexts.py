@@ -3,11 +3,11 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel, Timestamp
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class ParkedContext(StoredModel):
@@ -25,10 +25,10 @@ class ParkedContext(StoredModel):
         description="The approval the context waits for (at most one context per approval)."
     )
     parked_at: Timestamp = Field(default_factory=utc_now)
-    context: JsonObject = Field(
+    context: dict[str, JsonValue] = Field(
         description="The serialized agent context (conversation, turn state, pending tool call)."
     )
-    metadata: JsonObject = Field(default_factory=dict)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class ParkedContextRepository(

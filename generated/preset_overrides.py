@@ -3,10 +3,10 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel
+from synthorg.persistence.types import NotBlankStr, StoredModel
 
 
 class PresetOverride(StoredModel):
@@ -17,7 +17,7 @@ class PresetOverride(StoredModel):
     )
 
     preset_name: NotBlankStr
-    overrides: JsonObject = Field(
+    overrides: dict[str, JsonValue] = Field(
         default_factory=dict, description="Preset fields replaced by the operator."
     )
     updated_by: NotBlankStr

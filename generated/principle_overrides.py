@@ -3,17 +3,11 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonArray,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class PrincipleOverride(StoredModel):
@@ -26,7 +20,7 @@ class PrincipleOverride(StoredModel):
     scope: NotBlankStr = Field(
         description="What the override applies to (company, department:<name>, agent:<id>)."
     )
-    principles: JsonArray = Field(
+    principles: tuple[JsonValue, ...] = Field(
         default=(), description="The restored principles, each an object."
     )
     restored_from_version: int | None = Field(

@@ -20,9 +20,9 @@ class Project(StoredModel):
     id: NotBlankStr
     name: NotBlankStr
     description: Text = Field(default="")
-    team: tuple[Text, ...] = Field(default=())
+    team: tuple[str, ...] = Field(default=())
     lead: NotBlankStr | None = Field(default=None)
-    task_ids: tuple[Text, ...] = Field(default=())
+    task_ids: tuple[str, ...] = Field(default=())
     deadline: Timestamp | None = Field(default=None)
     budget: float = Field(default=0.0, ge=0)
     status: ProjectStatus = Field(default=ProjectStatus.PLANNING)

@@ -3,12 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ProviderAuditAction
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
-from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel, Timestamp
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class ProviderAuditEvent(StoredModel):
@@ -25,15 +25,15 @@ class ProviderAuditEvent(StoredModel):
         description="User or system component that made the change."
     )
     timestamp: Timestamp = Field(default_factory=utc_now)
-    before: JsonObject | None = Field(
+    before: dict[str, JsonValue] | None = Field(
         default=None,
         description="The configuration before the change (secrets redacted).",
     )
-    after: JsonObject | None = Field(
+    after: dict[str, JsonValue] | None = Field(
         default=None,
         description="The configuration after the change (secrets redacted).",
     )
-    details: JsonObject = Field(default_factory=dict)
+    details: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class ProviderAuditEventFilterSpec(StoredModel):

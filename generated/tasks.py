@@ -3,7 +3,7 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import (
@@ -15,14 +15,7 @@ from synthorg.persistence.generated.enums import (
     TaskType,
 )
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonArray,
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class Task(StoredModel):
@@ -42,15 +35,15 @@ class Task(StoredModel):
     assigned_to: NotBlankStr | None = Field(
         default=None, description="Agent currently assigned, if any."
     )
-    reviewers: tuple[Text, ...] = Field(default=())
-    dependencies: tuple[Text, ...] = Field(
+    reviewers: tuple[str, ...] = Field(default=())
+    dependencies: tuple[str, ...] = Field(
         default=(), description="Ids of tasks that must complete first."
     )
-    artifacts_expected: JsonArray = Field(
+    artifacts_expected: tuple[JsonValue, ...] = Field(
         default=(),
         description='Expected artifacts, each an object such as {"type", "path"}.',
     )
-    acceptance_criteria: JsonArray = Field(default=())
+    acceptance_criteria: tuple[JsonValue, ...] = Field(default=())
     estimated_complexity: Complexity = Field(default=Complexity.MEDIUM)
     budget_limit: float = Field(
         default=0.0, ge=0, description="Spending cap for the task; 0 means no cap."
@@ -59,14 +52,14 @@ class Task(StoredModel):
     max_retries: int = Field(default=1, ge=0, le=9223372036854775807)
     status: TaskStatus = Field(default=TaskStatus.CREATED)
     parent_task_id: NotBlankStr | None = Field(default=None)
-    delegation_chain: tuple[Text, ...] = Field(
+    delegation_chain: tuple[str, ...] = Field(
         default=(), description="Agents the task was delegated through, oldest first."
     )
     task_structure: TaskStructure | None = Field(default=None)
     coordination_topology: CoordinationTopology = Field(
         default=CoordinationTopology.AUTO
     )
-    metadata: JsonObject = Field(default_factory=dict)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: Timestamp = Field(default_factory=utc_now)
     updated_at: Timestamp = Field(default_factory=utc_now)
 

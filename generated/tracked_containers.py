@@ -3,12 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ContainerState
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import JsonObject, NotBlankStr, StoredModel, Timestamp
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class TrackedContainer(StoredModel):
@@ -24,7 +24,7 @@ class TrackedContainer(StoredModel):
     agent_id: NotBlankStr | None = Field(default=None)
     task_id: NotBlankStr | None = Field(default=None)
     state: ContainerState = Field(default=ContainerState.CREATED)
-    labels: JsonObject = Field(default_factory=dict)
+    labels: dict[str, JsonValue] = Field(default_factory=dict)
     created_at: Timestamp = Field(default_factory=utc_now)
     last_seen_at: Timestamp = Field(default_factory=utc_now)
 

@@ -3,18 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import TrainingPlanStatus
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class TrainingPlan(StoredModel):
@@ -26,11 +20,11 @@ class TrainingPlan(StoredModel):
 
     id: NotBlankStr
     agent_id: NotBlankStr = Field(description="The agent being trained.")
-    source_agent_ids: tuple[Text, ...] = Field(
+    source_agent_ids: tuple[str, ...] = Field(
         default=(),
         description="Agents whose knowledge is extracted; empty means automatic selection.",
     )
-    content_types: tuple[Text, ...] = Field(
+    content_types: tuple[str, ...] = Field(
         default=(),
         description="Kinds of content to extract (procedural, semantic, ...); empty means all.",
     )
@@ -44,7 +38,7 @@ class TrainingPlan(StoredModel):
         default=False,
         description="Whether curated items need human approval before storage.",
     )
-    config: JsonObject = Field(
+    config: dict[str, JsonValue] = Field(
         default_factory=dict, description="Strategy-specific options."
     )
     status: TrainingPlanStatus = Field(default=TrainingPlanStatus.PENDING)

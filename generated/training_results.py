@@ -3,17 +3,11 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class TrainingResult(StoredModel):
@@ -31,10 +25,10 @@ class TrainingResult(StoredModel):
     items_extracted: int = Field(default=0, ge=0, le=9223372036854775807)
     items_after_curation: int = Field(default=0, ge=0, le=9223372036854775807)
     items_stored: int = Field(default=0, ge=0, le=9223372036854775807)
-    errors: tuple[Text, ...] = Field(
+    errors: tuple[str, ...] = Field(
         default=(), description="Non-fatal problems met during the execution."
     )
-    metrics: JsonObject = Field(default_factory=dict)
+    metrics: dict[str, JsonValue] = Field(default_factory=dict)
     started_at: Timestamp
     completed_at: Timestamp = Field(default_factory=utc_now)
 

@@ -12,7 +12,7 @@ from synthorg.persistence.protocols import (
     FilteredQueryRepository,
     IdKeyedRepository,
 )
-from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class User(StoredModel):
@@ -27,8 +27,8 @@ class User(StoredModel):
     password_hash: NotBlankStr
     role: HumanRole
     must_change_password: bool = Field(default=False)
-    org_roles: tuple[Text, ...] = Field(default=())
-    scoped_departments: tuple[Text, ...] = Field(default=())
+    org_roles: tuple[str, ...] = Field(default=())
+    scoped_departments: tuple[str, ...] = Field(default=())
     created_at: Timestamp = Field(default_factory=utc_now)
     updated_at: Timestamp = Field(default_factory=utc_now)
 

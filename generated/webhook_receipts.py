@@ -3,18 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class WebhookReceipt(StoredModel):
@@ -27,7 +21,7 @@ class WebhookReceipt(StoredModel):
     receipt_id: NotBlankStr
     connection_name: NotBlankStr
     event_type: NotBlankStr
-    payload: JsonObject = Field(default_factory=dict)
+    payload: dict[str, JsonValue] = Field(default_factory=dict)
     status: WebhookStatus = Field(default=WebhookStatus.RECEIVED)
     error: Text | None = Field(default=None)
     received_at: Timestamp = Field(default_factory=utc_now)

@@ -3,18 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import WorkflowType
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonArray,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class WorkflowDefinition(StoredModel):
@@ -28,11 +22,11 @@ class WorkflowDefinition(StoredModel):
     name: NotBlankStr
     description: Text = Field(default="")
     workflow_type: WorkflowType
-    nodes: JsonArray = Field(
+    nodes: tuple[JsonValue, ...] = Field(
         default=(),
         description="The graph's nodes: {id, type, label, config, position}.",
     )
-    edges: JsonArray = Field(
+    edges: tuple[JsonValue, ...] = Field(
         default=(), description="The graph's edges: {id, source, target, type}."
     )
     created_by: NotBlankStr

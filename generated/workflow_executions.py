@@ -3,18 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import WorkflowExecutionStatus
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonArray,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
 class WorkflowExecution(StoredModel):
@@ -33,7 +27,7 @@ class WorkflowExecution(StoredModel):
         description="The definition's revision that was activated.",
     )
     status: WorkflowExecutionStatus = Field(default=WorkflowExecutionStatus.PENDING)
-    node_executions: JsonArray = Field(
+    node_executions: tuple[JsonValue, ...] = Field(
         default=(),
         description="Per node: {node_id, task_id, status, started_at, finished_at}.",
     )

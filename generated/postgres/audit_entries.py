@@ -9,7 +9,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import VALIDATED, arg_time, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_time, json_text, revalidate
 from synthorg.persistence.errors import (
     DuplicateRecordError,
     InvalidValueError,
@@ -105,7 +105,7 @@ def _params(entity: AuditEntry) -> tuple[Any, ...]:
         entity.verdict.value,
         entity.risk_level.value,
         entity.reason,
-        Jsonb(entity.matched_rules),
+        Jsonb(json_text(entity.matched_rules, "audit_entries.matched_rules"), str),
         entity.evaluation_duration_ms + 0.0,
         entity.approval_id,
     )

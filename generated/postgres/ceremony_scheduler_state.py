@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.ceremony_scheduler_state import (
     CeremonySchedulerState,
@@ -66,9 +66,9 @@ def _params(entity: CeremonySchedulerState) -> tuple[Any, ...]:
     return (
         entity.sprint_id,
         entity.strategy,
-        Jsonb(entity.last_fired),
+        Jsonb(json_text(entity.last_fired, "ceremony_scheduler_state.last_fired"), str),
         entity.completed_task_count,
-        Jsonb(entity.state),
+        Jsonb(json_text(entity.state, "ceremony_scheduler_state.state"), str),
         entity.updated_at.astimezone(UTC),
     )
 

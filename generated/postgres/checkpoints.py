@@ -9,7 +9,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import VALIDATED, arg_str, arg_time, revalidate
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    json_text,
+    revalidate,
+)
 from synthorg.persistence.errors import (
     DuplicateRecordError,
     InvalidValueError,
@@ -92,7 +98,7 @@ def _params(entity: Checkpoint) -> tuple[Any, ...]:
         entity.agent_id,
         entity.task_id,
         entity.turn_number,
-        Jsonb(entity.context),
+        Jsonb(json_text(entity.context, "checkpoints.context"), str),
         entity.created_at.astimezone(UTC),
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -80,14 +80,14 @@ def _params(entity: Connection) -> tuple[Any, ...]:
         entity.connection_type.value,
         entity.auth_method.value,
         entity.base_url,
-        Jsonb(entity.secret_refs),
-        Jsonb(entity.config),
+        Jsonb(json_text(entity.secret_refs, "connections.secret_refs"), str),
+        Jsonb(json_text(entity.config, "connections.config"), str),
         entity.health_check_enabled,
         entity.health_status.value,
         None
         if entity.last_health_check_at is None
         else entity.last_health_check_at.astimezone(UTC),
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.metadata, "connections.metadata"), str),
         entity.created_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),
     )

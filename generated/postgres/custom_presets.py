@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.postgres.driver import (
@@ -63,9 +63,9 @@ def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
     return (
         entity.name,
         entity.description,
-        Jsonb(entity.traits),
+        Jsonb(json_text(entity.traits, "custom_presets.traits"), str),
         entity.communication_style,
-        Jsonb(entity.config),
+        Jsonb(json_text(entity.config, "custom_presets.config"), str),
         entity.created_by,
         entity.created_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),

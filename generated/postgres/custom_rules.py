@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -83,7 +83,7 @@ def _params(entity: CustomRule) -> tuple[Any, ...]:
         entity.comparator.value,
         entity.threshold + 0.0,
         entity.severity.value,
-        Jsonb(entity.target_altitudes),
+        Jsonb(json_text(entity.target_altitudes, "custom_rules.target_altitudes"), str),
         entity.enabled,
         entity.created_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),

@@ -12,7 +12,13 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import VALIDATED, arg_str, arg_time, revalidate
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    json_text,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
@@ -101,10 +107,13 @@ def _params(entity: DecisionRecord) -> tuple[Any, ...]:
         entity.reviewer_agent_id,
         entity.decision.value,
         entity.reason,
-        Jsonb(entity.criteria_snapshot),
+        Jsonb(
+            json_text(entity.criteria_snapshot, "decision_records.criteria_snapshot"),
+            str,
+        ),
         entity.recorded_at.astimezone(UTC),
         entity.version,
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.metadata, "decision_records.metadata"), str),
     )
 
 
@@ -219,9 +228,18 @@ class PostgresDecisionRecordRepository:
                             entity.reviewer_agent_id,
                             entity.decision.value,
                             entity.reason,
-                            Jsonb(entity.criteria_snapshot),
+                            Jsonb(
+                                json_text(
+                                    entity.criteria_snapshot,
+                                    "decision_records.criteria_snapshot",
+                                ),
+                                str,
+                            ),
                             entity.recorded_at.astimezone(UTC),
-                            Jsonb(entity.metadata),
+                            Jsonb(
+                                json_text(entity.metadata, "decision_records.metadata"),
+                                str,
+                            ),
                             entity.task_id,
                         ),
                         prepare=True,

@@ -12,6 +12,7 @@ from synthorg.persistence._codec import (
     VALIDATED,
     arg_str,
     arg_text,
+    json_text,
     revalidate,
     utc_now,
 )
@@ -94,7 +95,7 @@ def _params(entity: Escalation) -> tuple[Any, ...]:
         entity.source,
         entity.severity.value,
         entity.title,
-        Jsonb(entity.details),
+        Jsonb(json_text(entity.details, "escalations.details"), str),
         entity.status.value,
         entity.created_at.astimezone(UTC),
         entity.acknowledged_by,

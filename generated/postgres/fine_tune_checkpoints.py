@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.postgres.custom import fine_tune_checkpoints as _custom
@@ -79,7 +79,11 @@ def _params(entity: FineTuneCheckpoint) -> tuple[Any, ...]:
         entity.model_path,
         entity.base_model,
         entity.doc_count,
-        None if entity.eval_metrics is None else Jsonb(entity.eval_metrics),
+        None
+        if entity.eval_metrics is None
+        else Jsonb(
+            json_text(entity.eval_metrics, "fine_tune_checkpoints.eval_metrics"), str
+        ),
         entity.size_bytes,
         entity.is_active,
         entity.created_at.astimezone(UTC),

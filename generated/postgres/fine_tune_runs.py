@@ -8,7 +8,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.postgres.driver import (
@@ -78,9 +84,11 @@ def _params(entity: FineTuneRun) -> tuple[Any, ...]:
         entity.stage.value,
         entity.base_model,
         entity.source_dir,
-        Jsonb(entity.config),
+        Jsonb(json_text(entity.config, "fine_tune_runs.config"), str),
         entity.progress + 0.0,
-        Jsonb(entity.stages_completed),
+        Jsonb(
+            json_text(entity.stages_completed, "fine_tune_runs.stages_completed"), str
+        ),
         entity.error,
         entity.started_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),

@@ -7,12 +7,14 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from pydantic import JsonValue
 
 from synthorg.persistence._codec import (
     VALIDATED,
     arg_json,
     arg_str,
     arg_text,
+    json_text,
     revalidate,
     utc_now,
 )
@@ -34,7 +36,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.types import JsonObject, NotBlankStr, Text
+from synthorg.persistence.types import NotBlankStr, Text
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
@@ -83,7 +85,9 @@ def _params(entity: IdempotencyRecord) -> tuple[Any, ...]:
         entity.status.value,
         entity.claim_token,
         entity.attempts,
-        None if entity.response is None else Jsonb(entity.response),
+        None
+        if entity.response is None
+        else Jsonb(json_text(entity.response, "idempotency_keys.response"), str),
         entity.error,
         entity.created_at.astimezone(UTC),
         entity.claimed_at.astimezone(UTC),
@@ -206,7 +210,7 @@ class PostgresIdempotencyRecordRepository:
         scope: NotBlankStr,
         key: NotBlankStr,
         claim_token: NotBlankStr,
-        response: JsonObject | None,
+        response: dict[str, JsonValue] | None,
     ) -> bool:
         """Record success and the response, only for the holder of claim_token while the
         claim is in flight; True when it landed (False for a stale or wrong token, a
@@ -220,7 +224,11 @@ class PostgresIdempotencyRecordRepository:
                         None
                         if response is None
                         else Jsonb(
-                            arg_json(response, "idempotency_keys.response", "json")
+                            json_text(
+                                arg_json(response, "idempotency_keys.response", "json"),
+                                "idempotency_keys.response",
+                            ),
+                            str,
                         ),
                         utc_now().astimezone(UTC),
                         arg_str(scope, "idempotency_keys.scope"),

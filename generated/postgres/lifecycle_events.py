@@ -9,7 +9,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import VALIDATED, arg_time, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_time, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
@@ -85,7 +85,7 @@ def _params(entity: AgentLifecycleEvent) -> tuple[Any, ...]:
         entity.timestamp.astimezone(UTC),
         entity.initiated_by,
         entity.details,
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.metadata, "lifecycle_events.metadata"), str),
     )
 
 

@@ -9,7 +9,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import VALIDATED, arg_str, arg_time, revalidate
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    json_text,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -80,9 +86,9 @@ def _params(entity: Message) -> tuple[Any, ...]:
         entity.type.value,
         entity.priority.value,
         entity.channel,
-        Jsonb(entity.content),
-        Jsonb(entity.attachments),
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.content, "messages.content"), str),
+        Jsonb(json_text(entity.attachments, "messages.attachments"), str),
+        Jsonb(json_text(entity.metadata, "messages.metadata"), str),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.postgres.driver import (
@@ -69,8 +69,8 @@ def _params(entity: ParkedContext) -> tuple[Any, ...]:
         entity.task_id,
         entity.approval_id,
         entity.parked_at.astimezone(UTC),
-        Jsonb(entity.context),
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.context, "parked_contexts.context"), str),
+        Jsonb(json_text(entity.metadata, "parked_contexts.metadata"), str),
     )
 
 

@@ -7,7 +7,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, arg_text, revalidate
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_text,
+    json_text,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.preset_overrides import PresetOverride
 from synthorg.persistence.postgres.driver import (
@@ -59,7 +65,7 @@ def _params(entity: PresetOverride) -> tuple[Any, ...]:
         entity = revalidate(PresetOverride, entity, "preset_overrides")
     return (
         entity.preset_name,
-        Jsonb(entity.overrides),
+        Jsonb(json_text(entity.overrides, "preset_overrides.overrides"), str),
         entity.updated_by,
         entity.updated_at,
     )
@@ -169,7 +175,9 @@ class PostgresPresetOverrideRepository:
             sql, params = (
                 _M_SAVE_IF_UNCHANGED_UPDATE,
                 (
-                    Jsonb(entity.overrides),
+                    Jsonb(
+                        json_text(entity.overrides, "preset_overrides.overrides"), str
+                    ),
                     entity.updated_by,
                     entity.updated_at,
                     entity.preset_name,

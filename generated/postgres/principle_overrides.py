@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
 from synthorg.persistence.postgres.driver import (
@@ -60,7 +60,7 @@ def _params(entity: PrincipleOverride) -> tuple[Any, ...]:
         entity = revalidate(PrincipleOverride, entity, "principle_overrides")
     return (
         entity.scope,
-        Jsonb(entity.principles),
+        Jsonb(json_text(entity.principles, "principle_overrides.principles"), str),
         entity.restored_from_version,
         entity.restored_by,
         entity.reason,

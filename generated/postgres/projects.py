@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import (
     DuplicateRecordError,
     MalformedRowError,
@@ -88,9 +88,9 @@ def _params(entity: Project) -> tuple[Any, ...]:
         entity.id,
         entity.name,
         entity.description,
-        Jsonb(entity.team),
+        Jsonb(json_text(entity.team, "projects.team"), str),
         entity.lead,
-        Jsonb(entity.task_ids),
+        Jsonb(json_text(entity.task_ids, "projects.task_ids"), str),
         None if entity.deadline is None else entity.deadline.astimezone(UTC),
         entity.budget + 0.0,
         entity.status.value,
@@ -244,9 +244,9 @@ class PostgresProjectRepository:
                     (
                         entity.name,
                         entity.description,
-                        Jsonb(entity.team),
+                        Jsonb(json_text(entity.team, "projects.team"), str),
                         entity.lead,
-                        Jsonb(entity.task_ids),
+                        Jsonb(json_text(entity.task_ids, "projects.task_ids"), str),
                         None
                         if entity.deadline is None
                         else entity.deadline.astimezone(UTC),

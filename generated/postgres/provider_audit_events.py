@@ -9,7 +9,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import VALIDATED, arg_str, arg_time, revalidate
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    json_text,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.provider_audit_events import (
     ProviderAuditEvent,
@@ -78,9 +84,13 @@ def _params(entity: ProviderAuditEvent) -> tuple[Any, ...]:
         entity.action.value,
         entity.actor,
         entity.timestamp.astimezone(UTC),
-        None if entity.before is None else Jsonb(entity.before),
-        None if entity.after is None else Jsonb(entity.after),
-        Jsonb(entity.details),
+        None
+        if entity.before is None
+        else Jsonb(json_text(entity.before, "provider_audit_events.before"), str),
+        None
+        if entity.after is None
+        else Jsonb(json_text(entity.after, "provider_audit_events.after"), str),
+        Jsonb(json_text(entity.details, "provider_audit_events.details"), str),
     )
 
 

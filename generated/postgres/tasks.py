@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -104,20 +104,20 @@ def _params(entity: Task) -> tuple[Any, ...]:
         entity.project,
         entity.created_by,
         entity.assigned_to,
-        Jsonb(entity.reviewers),
-        Jsonb(entity.dependencies),
-        Jsonb(entity.artifacts_expected),
-        Jsonb(entity.acceptance_criteria),
+        Jsonb(json_text(entity.reviewers, "tasks.reviewers"), str),
+        Jsonb(json_text(entity.dependencies, "tasks.dependencies"), str),
+        Jsonb(json_text(entity.artifacts_expected, "tasks.artifacts_expected"), str),
+        Jsonb(json_text(entity.acceptance_criteria, "tasks.acceptance_criteria"), str),
         entity.estimated_complexity.value,
         entity.budget_limit + 0.0,
         None if entity.deadline is None else entity.deadline.astimezone(UTC),
         entity.max_retries,
         entity.status.value,
         entity.parent_task_id,
-        Jsonb(entity.delegation_chain),
+        Jsonb(json_text(entity.delegation_chain, "tasks.delegation_chain"), str),
         None if entity.task_structure is None else entity.task_structure.value,
         entity.coordination_topology.value,
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.metadata, "tasks.metadata"), str),
         entity.created_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),
     )

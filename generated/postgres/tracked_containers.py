@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.postgres.driver import (
@@ -71,7 +71,7 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
         entity.agent_id,
         entity.task_id,
         entity.state.value,
-        Jsonb(entity.labels),
+        Jsonb(json_text(entity.labels, "tracked_containers.labels"), str),
         entity.created_at.astimezone(UTC),
         entity.last_seen_at.astimezone(UTC),
     )

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.training_plans import (
     TrainingPlan,
@@ -86,11 +86,13 @@ def _params(entity: TrainingPlan) -> tuple[Any, ...]:
     return (
         entity.id,
         entity.agent_id,
-        Jsonb(entity.source_agent_ids),
-        Jsonb(entity.content_types),
+        Jsonb(
+            json_text(entity.source_agent_ids, "training_plans.source_agent_ids"), str
+        ),
+        Jsonb(json_text(entity.content_types, "training_plans.content_types"), str),
         entity.max_items,
         entity.require_review,
-        Jsonb(entity.config),
+        Jsonb(json_text(entity.config, "training_plans.config"), str),
         entity.status.value,
         entity.created_by,
         entity.created_at.astimezone(UTC),

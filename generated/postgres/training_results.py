@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.postgres.driver import (
@@ -76,8 +76,8 @@ def _params(entity: TrainingResult) -> tuple[Any, ...]:
         entity.items_extracted,
         entity.items_after_curation,
         entity.items_stored,
-        Jsonb(entity.errors),
-        Jsonb(entity.metrics),
+        Jsonb(json_text(entity.errors, "training_results.errors"), str),
+        Jsonb(json_text(entity.metrics, "training_results.metrics"), str),
         entity.started_at.astimezone(UTC),
         entity.completed_at.astimezone(UTC),
     )

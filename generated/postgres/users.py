@@ -8,7 +8,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_enum, arg_str, revalidate
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
+    json_text,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
@@ -85,8 +91,8 @@ def _params(entity: User) -> tuple[Any, ...]:
         entity.password_hash,
         entity.role.value,
         entity.must_change_password,
-        Jsonb(entity.org_roles),
-        Jsonb(entity.scoped_departments),
+        Jsonb(json_text(entity.org_roles, "users.org_roles"), str),
+        Jsonb(json_text(entity.scoped_departments, "users.scoped_departments"), str),
         entity.created_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),
     )

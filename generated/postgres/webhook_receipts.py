@@ -14,6 +14,7 @@ from synthorg.persistence._codec import (
     arg_str,
     arg_text,
     before_now,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -79,7 +80,7 @@ def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
         entity.receipt_id,
         entity.connection_name,
         entity.event_type,
-        Jsonb(entity.payload),
+        Jsonb(json_text(entity.payload, "webhook_receipts.payload"), str),
         entity.status.value,
         entity.error,
         entity.received_at.astimezone(UTC),

@@ -8,7 +8,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_int, arg_str, revalidate
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_int,
+    arg_str,
+    json_text,
+    revalidate,
+)
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
@@ -83,8 +89,8 @@ def _params(entity: WorkflowDefinition) -> tuple[Any, ...]:
         entity.name,
         entity.description,
         entity.workflow_type.value,
-        Jsonb(entity.nodes),
-        Jsonb(entity.edges),
+        Jsonb(json_text(entity.nodes, "workflow_definitions.nodes"), str),
+        Jsonb(json_text(entity.edges, "workflow_definitions.edges"), str),
         entity.created_by,
         entity.created_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),
@@ -241,8 +247,8 @@ class PostgresWorkflowDefinitionRepository:
                     entity.name,
                     entity.description,
                     entity.workflow_type.value,
-                    Jsonb(entity.nodes),
-                    Jsonb(entity.edges),
+                    Jsonb(json_text(entity.nodes, "workflow_definitions.nodes"), str),
+                    Jsonb(json_text(entity.edges, "workflow_definitions.edges"), str),
                     entity.created_by,
                     entity.created_at.astimezone(UTC),
                     entity.updated_at.astimezone(UTC),

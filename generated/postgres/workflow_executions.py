@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.workflow_executions import (
     WorkflowExecution,
@@ -88,7 +88,10 @@ def _params(entity: WorkflowExecution) -> tuple[Any, ...]:
         entity.definition_id,
         entity.definition_revision,
         entity.status.value,
-        Jsonb(entity.node_executions),
+        Jsonb(
+            json_text(entity.node_executions, "workflow_executions.node_executions"),
+            str,
+        ),
         entity.activated_by,
         entity.project,
         entity.error,

@@ -13,6 +13,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import (
@@ -110,7 +111,7 @@ def _params(entity: AuditEntry) -> tuple[Any, ...]:
         entity.verdict.value,
         entity.risk_level.value,
         entity.reason,
-        json_dumps(entity.matched_rules),
+        json_text(entity.matched_rules, "audit_entries.matched_rules"),
         entity.evaluation_duration_ms + 0.0,
         entity.approval_id,
     )

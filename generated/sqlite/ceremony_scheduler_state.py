@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -63,9 +64,9 @@ def _params(entity: CeremonySchedulerState) -> tuple[Any, ...]:
     return (
         entity.sprint_id,
         entity.strategy,
-        json_dumps(entity.last_fired),
+        json_text(entity.last_fired, "ceremony_scheduler_state.last_fired"),
         entity.completed_task_count,
-        json_dumps(entity.state),
+        json_text(entity.state, "ceremony_scheduler_state.state"),
         dt_to_text(entity.updated_at),
     )
 

@@ -14,6 +14,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import (
@@ -100,7 +101,7 @@ def _params(entity: Checkpoint) -> tuple[Any, ...]:
         entity.agent_id,
         entity.task_id,
         entity.turn_number,
-        json_dumps(entity.context),
+        json_text(entity.context, "checkpoints.context"),
         dt_to_text(entity.created_at),
     )
 

@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -81,14 +82,14 @@ def _params(entity: Connection) -> tuple[Any, ...]:
         entity.connection_type.value,
         entity.auth_method.value,
         entity.base_url,
-        json_dumps(entity.secret_refs),
-        json_dumps(entity.config),
+        json_text(entity.secret_refs, "connections.secret_refs"),
+        json_text(entity.config, "connections.config"),
         entity.health_check_enabled,
         entity.health_status.value,
         None
         if entity.last_health_check_at is None
         else dt_to_text(entity.last_health_check_at),
-        json_dumps(entity.metadata),
+        json_text(entity.metadata, "connections.metadata"),
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),
     )

@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -62,9 +63,9 @@ def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
     return (
         entity.name,
         entity.description,
-        json_dumps(entity.traits),
+        json_text(entity.traits, "custom_presets.traits"),
         entity.communication_style,
-        json_dumps(entity.config),
+        json_text(entity.config, "custom_presets.config"),
         entity.created_by,
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),

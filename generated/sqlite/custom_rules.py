@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -84,7 +85,7 @@ def _params(entity: CustomRule) -> tuple[Any, ...]:
         entity.comparator.value,
         entity.threshold + 0.0,
         entity.severity.value,
-        json_dumps(entity.target_altitudes),
+        json_text(entity.target_altitudes, "custom_rules.target_altitudes"),
         entity.enabled,
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),

@@ -14,6 +14,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -104,10 +105,10 @@ def _params(entity: DecisionRecord) -> tuple[Any, ...]:
         entity.reviewer_agent_id,
         entity.decision.value,
         entity.reason,
-        json_dumps(entity.criteria_snapshot),
+        json_text(entity.criteria_snapshot, "decision_records.criteria_snapshot"),
         dt_to_text(entity.recorded_at),
         entity.version,
-        json_dumps(entity.metadata),
+        json_text(entity.metadata, "decision_records.metadata"),
     )
 
 
@@ -213,9 +214,12 @@ class SQLiteDecisionRecordRepository:
                         entity.reviewer_agent_id,
                         entity.decision.value,
                         entity.reason,
-                        json_dumps(entity.criteria_snapshot),
+                        json_text(
+                            entity.criteria_snapshot,
+                            "decision_records.criteria_snapshot",
+                        ),
                         dt_to_text(entity.recorded_at),
-                        json_dumps(entity.metadata),
+                        json_text(entity.metadata, "decision_records.metadata"),
                         entity.task_id,
                     ),
                 )

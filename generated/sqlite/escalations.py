@@ -12,6 +12,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
     utc_now,
 )
@@ -91,7 +92,7 @@ def _params(entity: Escalation) -> tuple[Any, ...]:
         entity.source,
         entity.severity.value,
         entity.title,
-        json_dumps(entity.details),
+        json_text(entity.details, "escalations.details"),
         entity.status.value,
         dt_to_text(entity.created_at),
         entity.acknowledged_by,

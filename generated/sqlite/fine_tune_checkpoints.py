@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -76,7 +77,9 @@ def _params(entity: FineTuneCheckpoint) -> tuple[Any, ...]:
         entity.model_path,
         entity.base_model,
         entity.doc_count,
-        None if entity.eval_metrics is None else json_dumps(entity.eval_metrics),
+        None
+        if entity.eval_metrics is None
+        else json_text(entity.eval_metrics, "fine_tune_checkpoints.eval_metrics"),
         entity.size_bytes,
         entity.is_active,
         dt_to_text(entity.created_at),

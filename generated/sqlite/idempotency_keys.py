@@ -5,14 +5,16 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import JsonValue
+
 from synthorg.persistence._codec import (
     VALIDATED,
     arg_json,
     arg_str,
     arg_text,
     dt_to_text,
-    json_dumps,
     json_loads,
+    json_text,
     revalidate,
     utc_now,
 )
@@ -33,7 +35,7 @@ from synthorg.persistence.sqlite.driver import (
     map_sqlite_error,
     transaction,
 )
-from synthorg.persistence.types import JsonObject, NotBlankStr, Text
+from synthorg.persistence.types import NotBlankStr, Text
 
 _UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "idempotency_keys" WHERE "scope" = ? AND "key" = ?'
@@ -78,7 +80,9 @@ def _params(entity: IdempotencyRecord) -> tuple[Any, ...]:
         entity.status.value,
         entity.claim_token,
         entity.attempts,
-        None if entity.response is None else json_dumps(entity.response),
+        None
+        if entity.response is None
+        else json_text(entity.response, "idempotency_keys.response"),
         entity.error,
         dt_to_text(entity.created_at),
         dt_to_text(entity.claimed_at),
@@ -183,7 +187,7 @@ class SQLiteIdempotencyRecordRepository:
         scope: NotBlankStr,
         key: NotBlankStr,
         claim_token: NotBlankStr,
-        response: JsonObject | None,
+        response: dict[str, JsonValue] | None,
     ) -> bool:
         """Record success and the response, only for the holder of claim_token while the
         claim is in flight; True when it landed (False for a stale or wrong token, a
@@ -195,8 +199,9 @@ class SQLiteIdempotencyRecordRepository:
                 (
                     None
                     if response is None
-                    else json_dumps(
-                        arg_json(response, "idempotency_keys.response", "json")
+                    else json_text(
+                        arg_json(response, "idempotency_keys.response", "json"),
+                        "idempotency_keys.response",
                     ),
                     dt_to_text(utc_now()),
                     arg_str(scope, "idempotency_keys.scope"),

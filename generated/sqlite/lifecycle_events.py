@@ -13,6 +13,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -90,7 +91,7 @@ def _params(entity: AgentLifecycleEvent) -> tuple[Any, ...]:
         dt_to_text(entity.timestamp),
         entity.initiated_by,
         entity.details,
-        json_dumps(entity.metadata),
+        json_text(entity.metadata, "lifecycle_events.metadata"),
     )
 
 

@@ -14,6 +14,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -84,9 +85,9 @@ def _params(entity: Message) -> tuple[Any, ...]:
         entity.type.value,
         entity.priority.value,
         entity.channel,
-        json_dumps(entity.content),
-        json_dumps(entity.attachments),
-        json_dumps(entity.metadata),
+        json_text(entity.content, "messages.content"),
+        json_text(entity.attachments, "messages.attachments"),
+        json_text(entity.metadata, "messages.metadata"),
     )
 
 

@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -70,8 +71,8 @@ def _params(entity: ParkedContext) -> tuple[Any, ...]:
         entity.task_id,
         entity.approval_id,
         dt_to_text(entity.parked_at),
-        json_dumps(entity.context),
-        json_dumps(entity.metadata),
+        json_text(entity.context, "parked_contexts.context"),
+        json_text(entity.metadata, "parked_contexts.metadata"),
     )
 
 

@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     arg_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -59,7 +60,7 @@ def _params(entity: PresetOverride) -> tuple[Any, ...]:
         entity = revalidate(PresetOverride, entity, "preset_overrides")
     return (
         entity.preset_name,
-        json_dumps(entity.overrides),
+        json_text(entity.overrides, "preset_overrides.overrides"),
         entity.updated_by,
         entity.updated_at,
     )
@@ -155,7 +156,7 @@ class SQLitePresetOverrideRepository:
             sql, params = (
                 _M_SAVE_IF_UNCHANGED_UPDATE,
                 (
-                    json_dumps(entity.overrides),
+                    json_text(entity.overrides, "preset_overrides.overrides"),
                     entity.updated_by,
                     entity.updated_at,
                     entity.preset_name,

@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -59,7 +60,7 @@ def _params(entity: PrincipleOverride) -> tuple[Any, ...]:
         entity = revalidate(PrincipleOverride, entity, "principle_overrides")
     return (
         entity.scope,
-        json_dumps(entity.principles),
+        json_text(entity.principles, "principle_overrides.principles"),
         entity.restored_from_version,
         entity.restored_by,
         entity.reason,

@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import (
@@ -87,9 +88,9 @@ def _params(entity: Project) -> tuple[Any, ...]:
         entity.id,
         entity.name,
         entity.description,
-        json_dumps(entity.team),
+        json_text(entity.team, "projects.team"),
         entity.lead,
-        json_dumps(entity.task_ids),
+        json_text(entity.task_ids, "projects.task_ids"),
         None if entity.deadline is None else dt_to_text(entity.deadline),
         entity.budget + 0.0,
         entity.status.value,
@@ -227,9 +228,9 @@ class SQLiteProjectRepository:
                 (
                     entity.name,
                     entity.description,
-                    json_dumps(entity.team),
+                    json_text(entity.team, "projects.team"),
                     entity.lead,
-                    json_dumps(entity.task_ids),
+                    json_text(entity.task_ids, "projects.task_ids"),
                     None if entity.deadline is None else dt_to_text(entity.deadline),
                     entity.budget + 0.0,
                     entity.status.value,

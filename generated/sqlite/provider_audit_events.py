@@ -14,6 +14,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -82,9 +83,13 @@ def _params(entity: ProviderAuditEvent) -> tuple[Any, ...]:
         entity.action.value,
         entity.actor,
         dt_to_text(entity.timestamp),
-        None if entity.before is None else json_dumps(entity.before),
-        None if entity.after is None else json_dumps(entity.after),
-        json_dumps(entity.details),
+        None
+        if entity.before is None
+        else json_text(entity.before, "provider_audit_events.before"),
+        None
+        if entity.after is None
+        else json_text(entity.after, "provider_audit_events.after"),
+        json_text(entity.details, "provider_audit_events.details"),
     )
 
 

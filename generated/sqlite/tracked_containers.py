@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -68,7 +69,7 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
         entity.agent_id,
         entity.task_id,
         entity.state.value,
-        json_dumps(entity.labels),
+        json_text(entity.labels, "tracked_containers.labels"),
         dt_to_text(entity.created_at),
         dt_to_text(entity.last_seen_at),
     )

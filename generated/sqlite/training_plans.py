@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -87,11 +88,11 @@ def _params(entity: TrainingPlan) -> tuple[Any, ...]:
     return (
         entity.id,
         entity.agent_id,
-        json_dumps(entity.source_agent_ids),
-        json_dumps(entity.content_types),
+        json_text(entity.source_agent_ids, "training_plans.source_agent_ids"),
+        json_text(entity.content_types, "training_plans.content_types"),
         entity.max_items,
         entity.require_review,
-        json_dumps(entity.config),
+        json_text(entity.config, "training_plans.config"),
         entity.status.value,
         entity.created_by,
         dt_to_text(entity.created_at),

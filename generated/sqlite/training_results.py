@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -77,8 +78,8 @@ def _params(entity: TrainingResult) -> tuple[Any, ...]:
         entity.items_extracted,
         entity.items_after_curation,
         entity.items_stored,
-        json_dumps(entity.errors),
-        json_dumps(entity.metrics),
+        json_text(entity.errors, "training_results.errors"),
+        json_text(entity.metrics, "training_results.metrics"),
         dt_to_text(entity.started_at),
         dt_to_text(entity.completed_at),
     )

@@ -12,6 +12,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -85,8 +86,8 @@ def _params(entity: User) -> tuple[Any, ...]:
         entity.password_hash,
         entity.role.value,
         entity.must_change_password,
-        json_dumps(entity.org_roles),
-        json_dumps(entity.scoped_departments),
+        json_text(entity.org_roles, "users.org_roles"),
+        json_text(entity.scoped_departments, "users.scoped_departments"),
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),
     )

@@ -14,6 +14,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -70,7 +71,7 @@ def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
         entity.receipt_id,
         entity.connection_name,
         entity.event_type,
-        json_dumps(entity.payload),
+        json_text(entity.payload, "webhook_receipts.payload"),
         entity.status.value,
         entity.error,
         dt_to_text(entity.received_at),

@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -87,7 +88,7 @@ def _params(entity: WorkflowExecution) -> tuple[Any, ...]:
         entity.definition_id,
         entity.definition_revision,
         entity.status.value,
-        json_dumps(entity.node_executions),
+        json_text(entity.node_executions, "workflow_executions.node_executions"),
         entity.activated_by,
         entity.project,
         entity.error,

@@ -20,6 +20,7 @@ from synthorg.persistence.types import VALIDATED as VALIDATED
 from synthorg.persistence.types import check_json
 
 M = TypeVar("M", bound=BaseModel)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 E = TypeVar("E", bound=Enum)
 
 _DUMPS = json.JSONEncoder(
@@ -228,3 +229,37 @@ def before_now(unit: str, amount: Any, field: str) -> datetime:
         return utc_now() - timedelta(**{unit: amount})
     except OverflowError:
         raise _refuse(field, f"{unit} reaches outside years 1-9999", amount) from None
+
+
+_SUSPECT = ("\\u0000", "e+", "-0.0")  # in the text: NUL, a float >= 1e16, -0.0
+
+
+def json_text(value: Any, field: str) -> str:
+    """The JSON text of a field value, refused unless both backends keep it.
+
+    One C-speed dump (SQLite stores this text; PostgreSQL receives it as
+    ``jsonb``) and a scan of the text: only when it shows a NUL escape, an
+    exponent (a float of 1e16 or more, which ``jsonb`` would read back as an
+    int of another value), a ``-0.0`` or a lone surrogate does the value get
+    walked (:func:`~synthorg.persistence.types.check_json`), so a string
+    that merely contains ``"e+"`` costs a walk and nothing else. NaN and
+    infinities are refused by the dump itself. ``-0.0`` becomes ``0.0``.
+    """
+    try:
+        text = _DUMPS(value)
+    except ValueError:  # NaN / Infinity (allow_nan=False) or a cycle
+        raise _refuse(field, "JSON numbers must be finite", value) from None
+    except TypeError as exc:
+        raise _refuse(field, f"not JSON: {exc}", value) from None
+    if not (
+        _SUSPECT[0] in text
+        or _SUSPECT[1] in text
+        or _SUSPECT[2] in text
+        or (not text.isascii() and _SURROGATE.search(text) is not None)
+    ):
+        return text
+    try:
+        checked = check_json(value)
+    except ValueError as exc:
+        raise _refuse(field, str(exc), value) from None
+    return text if checked is value else _DUMPS(checked)

@@ -3,18 +3,12 @@
 
 from typing import Protocol
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import JobState
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import (
-    JsonObject,
-    NotBlankStr,
-    StoredModel,
-    Text,
-    Timestamp,
-)
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
 class Job(StoredModel):
@@ -29,8 +23,8 @@ class Job(StoredModel):
     state: JobState = Field(default=JobState.QUEUED)
     attempts: int = Field(default=0, ge=0, le=9223372036854775807)
     external_ref: NotBlankStr | None = Field(default=None)
-    labels: tuple[Text, ...] = Field(default=())
-    payload: JsonObject = Field(default_factory=dict)
+    labels: tuple[str, ...] = Field(default=())
+    payload: dict[str, JsonValue] = Field(default_factory=dict)
     finished_at: Timestamp | None = Field(default=None)
     created_at: Timestamp = Field(default_factory=utc_now)
 

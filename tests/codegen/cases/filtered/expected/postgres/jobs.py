@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import VALIDATED, arg_str, revalidate
+from synthorg.persistence._codec import VALIDATED, arg_str, json_text, revalidate
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -84,8 +84,8 @@ def _params(entity: Job) -> tuple[Any, ...]:
         entity.state.value,
         entity.attempts,
         entity.external_ref,
-        Jsonb(entity.labels),
-        Jsonb(entity.payload),
+        Jsonb(json_text(entity.labels, "jobs.labels"), str),
+        Jsonb(json_text(entity.payload, "jobs.payload"), str),
         None if entity.finished_at is None else entity.finished_at.astimezone(UTC),
         entity.created_at.astimezone(UTC),
     )

@@ -11,6 +11,7 @@ from synthorg.persistence._codec import (
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     revalidate,
 )
 from synthorg.persistence.errors import DuplicateRecordError, MalformedRowError
@@ -83,8 +84,8 @@ def _params(entity: Job) -> tuple[Any, ...]:
         entity.state.value,
         entity.attempts,
         entity.external_ref,
-        json_dumps(entity.labels),
-        json_dumps(entity.payload),
+        json_text(entity.labels, "jobs.labels"),
+        json_text(entity.payload, "jobs.payload"),
         None if entity.finished_at is None else dt_to_text(entity.finished_at),
         dt_to_text(entity.created_at),
     )
