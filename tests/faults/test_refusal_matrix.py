@@ -641,3 +641,85 @@ async def test_wrong_python_types_are_not_coerced_on_write(
             await repo.save(bad)
         _check(info.value, f"{entity.table}.{name}")
     assert await repo.get(_key(entity, good)) is None
+
+
+JSON_EXACT = [
+    5e-324,
+    -5e-324,
+    1e-7,
+    2.5e-300,
+    0.1,
+    1.0,
+    9999999999999998.0,  # the largest double below 1e16
+    -9999999999999998.0,
+    2**63,
+    -(2**63) - 1,
+    10**30,  # ints of any size: jsonb numeric and SQLite text keep them
+    "\U0001f600\U0010ffff",  # astral plane
+    "",
+    "\t\n\u2028",
+]
+JSON_REFUSED = [1e16, -1e16, 1e23, 1.7976931348623157e308, "\x00", "\ud800"]
+
+
+async def test_json_edges_round_trip_or_are_refused(
+    backend: PersistenceBackend,
+) -> None:
+    """Pinned JSON edges: PostgreSQL jsonb read 1e23 back as the int
+    100000000000000000000000; now such floats are refused on both backends
+    and everything else comes back equal and of the same type."""
+    entity, field = _target("json")
+    repo = getattr(backend, entity.accessor)
+    base = sample(entity, 0)
+    for i, value in enumerate(JSON_EXACT):
+        row = entity.model.model_validate(
+            {**_keyed(entity, base, i).__dict__, field.name: {"v": value, "l": [value]}}
+        )
+        await repo.save(row)
+        stored = await repo.get(_key(entity, row))
+        assert stored is not None
+        assert same(getattr(stored, field.name), {"v": value, "l": [value]}), value
+    for i, value in enumerate(JSON_REFUSED):
+        row = entity.model.model_construct(
+            **{**_keyed(entity, base, 100 + i).__dict__, field.name: {"v": value}}
+        )
+        with pytest.raises(InvalidValueError) as info:
+            await repo.save(row)
+        _check(info.value, f"{entity.table}.{field.name}")
+        assert await repo.get(_key(entity, row)) is None
+
+
+DATETIME_EXACT = [
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(1, 1, 1, 5, 30, tzinfo=FAR_EAST),  # year 1 midnight UTC
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(9999, 12, 31, 18, 59, 59, 999999, tzinfo=FAR_WEST),
+    datetime(2026, 6, 1, 12, tzinfo=WIDE),
+    datetime(2026, 6, 1, 12, tzinfo=timezone(-timedelta(hours=23, minutes=59))),
+    datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(seconds=1, microseconds=1))),
+]
+
+
+async def test_datetime_edges_round_trip_in_columns(
+    backend: PersistenceBackend,
+) -> None:
+    """Instants at the ends of years 1-9999 UTC and any offset Python allows
+    come back as the same instant (in UTC), on single and bulk writes."""
+    entity, field = _target("datetime")
+    repo = getattr(backend, entity.accessor)
+    base = sample(entity, 0)
+    rows = [
+        entity.model.model_validate(
+            {**_keyed(entity, base, i).__dict__, field.name: value}
+        )
+        for i, value in enumerate(DATETIME_EXACT)
+    ]
+    for row in rows:
+        await repo.save(row)
+    await repo.save_many([_keyed(entity, r, 50 + i) for i, r in enumerate(rows)])
+    for i, (row, value) in enumerate(zip(rows, DATETIME_EXACT, strict=True)):
+        for key in (_key(entity, row), _key(entity, _keyed(entity, row, 50 + i))):
+            stored = await repo.get(key)
+            assert stored is not None
+            got = getattr(stored, field.name)
+            assert got == value and type(got) is datetime, (value, got)
