@@ -723,3 +723,67 @@ async def test_datetime_edges_round_trip_in_columns(
             assert stored is not None
             got = getattr(stored, field.name)
             assert got == value and type(got) is datetime, (value, got)
+
+
+async def test_version_snapshots_refuse_before_writing(
+    backend: PersistenceBackend,
+) -> None:
+    """The generic version repositories: an unvalidated snapshot (or inner
+    model), JSON jsonb could not keep, and refused lookup arguments."""
+    from synthorg.persistence.generated.models import AgentIdentity
+    from synthorg.persistence.versions import VersionSnapshot
+    from tests.test_versions import make_model, snap
+
+    repo = backend.identity_versions
+    table = repo._name
+    good = snap(AgentIdentity, "ent", 1)
+    cases: list[tuple[Any, str]] = [
+        (
+            VersionSnapshot[AgentIdentity].model_construct(
+                **{**good.__dict__, "saved_at": datetime(2026, 1, 1)}  # naive
+            ),
+            f"{table}.saved_at",
+        ),
+        (
+            VersionSnapshot[AgentIdentity].model_construct(
+                **{**good.__dict__, "entity_id": "a\x00"}
+            ),
+            f"{table}.entity_id",
+        ),
+        (
+            good.model_copy(
+                update={
+                    "snapshot": AgentIdentity.model_construct(
+                        **{**make_model(AgentIdentity, 1).__dict__, "agent_id": ""}
+                    )
+                }
+            ),
+            f"{table}.snapshot.agent_id",
+        ),
+        (
+            good.model_copy(
+                update={
+                    "snapshot": make_model(AgentIdentity, 1).model_copy(
+                        update={"personality": {"k": 1e23}}
+                    )
+                }
+            ),
+            f"{table}.snapshot",
+        ),
+    ]
+    for bad, field in cases:
+        with pytest.raises(InvalidValueError) as info:
+            await repo.save_version(bad)
+        _check(info.value, field)
+    for call in (
+        repo.get_version("a\x00", 1),
+        repo.get_latest_version("\ud800"),
+        repo.count_versions(""),
+        repo.delete_versions_for_entity("a\x00"),
+    ):
+        with pytest.raises(InvalidValueError) as info:
+            await call
+        assert info.value.field == f"{table}.entity_id"
+    assert await repo.count_versions("ent") == 0
+    assert await repo.save_version(good) is True
+    assert await repo.get_version("ent", 1) == good
