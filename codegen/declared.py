@@ -105,7 +105,8 @@ def _condition(ctx: Context, c: ConditionSpec, path: str, parts: Parts) -> None:
         raise SpecError(ctx.file, path, "'ago' and 'now' compare a datetime field")
     if c.param is not None and c.ago is not None:
         param = ParamIR(name=c.param, annotation="int")
-        expr = f"utc_now() - timedelta({c.ago}={c.param})"
+        label = f"{ctx.table}.{c.param}"
+        expr = f'before_now({c.ago!r}, {c.param}, "{label}")'
     elif c.param is not None:
         param = _param(f, c.param)
         expr = ""
@@ -257,7 +258,8 @@ def _first(
         wanted = " or ".join(f.name for f in optional)
         guards = (
             f"if {names}:\n"
-            f"    raise ValueError({('give at least one of ' + wanted)!r})",
+            f"    raise InvalidValueError({('give at least one of ' + wanted)!r}, "
+            f'field="{ctx.table}.{optional[0].name}")',
         )
     fixed = _explicit(parts)
     return MethodIR(
@@ -363,7 +365,8 @@ def _keyset(
         },
     )
     ctx.paths.append(((), (spec.after,)))
-    bind = (_bind(after, param.name, "sqlite"), _bind(after, param.name, "postgres"))
+    checked = after.arg_check(param.name, f"{ctx.table}.{param.name}")
+    bind = (_bind(after, checked, "sqlite"), _bind(after, checked, "postgres"))
     return MethodIR(
         name,
         "keyset",
@@ -485,22 +488,28 @@ def _update(
                 set_binds[d].append(_value_bind(f, "utc_now()", d))
             else:
                 assert entry.param is not None
-                set_binds[d].append(_bind(f, entry.param, d, f.optional))
+                checked = f.arg_check(entry.param, f"{ctx.table}.{entry.param}")
+                bind = _bind(f, checked, d)
+                if f.optional:
+                    bind = f"None if {entry.param} is None else {bind}"
+                set_binds[d].append(bind)
         if entry.param is not None:
             param = _param(f, entry.param, optional=False)
             if f.optional:
                 param = ParamIR(
                     name=entry.param,
                     annotation=f.annotation,
-                    sqlite_bind=_bind(f, entry.param, "sqlite", True),
-                    postgres_bind=_bind(f, entry.param, "postgres", True),
+                    sqlite_bind=set_binds["sqlite"][-1],
+                    postgres_bind=set_binds["postgres"][-1],
                 )
             parts.add_param(param)
             if entry.allowed:
                 values = ", ".join(repr(v) for v in entry.allowed)
+                message = f"{fname} must be one of {values}"
                 guards.append(
                     f"if {entry.param} not in ({values},):\n"
-                    f"    raise QueryError({(fname + ' must be one of ' + values)!r})"
+                    f"    raise InvalidValueError({message!r}, "
+                    f'field="{ctx.table}.{entry.param}")'
                 )
     _where(ctx, spec, path, parts)
     t = quote(ctx.table)
@@ -722,7 +731,11 @@ def _compare_and_set(
             )
         )
         parts = _update_binds(ctx, d)
-        parts.append(_bind(version, expected.name, d))
+        # "" marks "absent" for a text version: any other text must be storable.
+        checked = version.arg_check(
+            expected.name, f"{ctx.table}.{expected.name}", blank_ok=True
+        )
+        parts.append(_bind(version, checked, d))
         binds[d] = _tuple(parts)
     return MethodIR(
         name,

@@ -7,6 +7,7 @@ declared constraints (bounds, pattern, enum membership).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -125,6 +126,15 @@ def build_field(
         constraints.append((op, repr(bound)))
         sql_bounds.append((op, f"{quote(name)} {sql_op} {bound}"))
 
+    if kind == "int":
+        # Both drivers bind BIGINT / INTEGER: refuse wider ints in the model,
+        # naming the field, instead of a driver error naming nothing.
+        declared = {op for op, _ in constraints}
+        if not declared & {"ge", "gt"}:
+            constraints.append(("ge", repr(-(2**63))))
+        if not declared & {"le", "lt"}:
+            constraints.append(("le", repr(2**63 - 1)))
+
     pattern_checks: dict[str, str] = {}
     if spec.pattern is not None:
         if kind not in ("str", "text"):
@@ -176,9 +186,10 @@ def build_field(
             checks.append((f"ck_{table}_{name}_{op}", expression))
         if dialect in pattern_checks:
             checks.append((f"ck_{table}_{name}_pattern", pattern_checks[dialect]))
+        label = json.dumps(f"{table}.{name}")  # [a-z_] only: no braces
         return Codec(
             column_type=types.column_type(kind),
-            encode=types.ENCODERS.get(kind, "{v}"),
+            encode=types.ENCODERS.get(kind, "{v}").replace("{f}", label),
             decode=types.DECODERS.get(kind, "{v}"),
             checks=tuple(checks),
         )
@@ -207,4 +218,5 @@ def build_field(
         default_value=spec.default,
         backfill=spec.backfill,
         renamed_from=spec.renamed_from,
+        owner=table,
     )

@@ -25,6 +25,8 @@ def _lines(
 # Names that may appear in annotations or defaults, and where they come from.
 KNOWN_NAMES = {
     "NotBlankStr": f"{PKG}.types",
+    "Text": f"{PKG}.types",
+    "Timestamp": f"{PKG}.types",
     "AwareDatetime": "pydantic",
     "JsonValue": "pydantic",
     "DEFAULT_PAGE_SIZE": f"{PKG}.protocols",
@@ -64,8 +66,9 @@ def _add_known(modules: dict[str, set[str]], words: set[str]) -> None:
 def entity_module(e: EntityIR) -> tuple[str, ...]:
     modules: dict[str, set[str]] = {
         "typing": {"Protocol"},
-        "pydantic": {"BaseModel", "ConfigDict"},
+        "pydantic": {"ConfigDict"},
         f"{PKG}.protocols": set(),
+        f"{PKG}.types": {"StoredModel"},
     }
     if e.differ:
         modules["pydantic"].add("model_validator")
@@ -104,7 +107,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         models.add(e.filter_spec)
     modules: dict[str, set[str]] = {
         "typing": {"Any"},
-        f"{PKG}._codec": {"malformed_row"},
+        f"{PKG}._codec": {"malformed_row", "VALIDATED", "revalidate"},
         f"{PKG}.errors": set(),
         f"{GEN}.{e.module}": models,
         f"{PKG}.protocols": {"check_pagination"},
@@ -114,7 +117,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if any(m.kind == "aggregate" for m in e.methods):
         modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
     if e.windows:
-        modules[f"{PKG}.errors"].add("QueryError")
+        modules[f"{PKG}.errors"].add("InvalidValueError")
     if any(c.filtered for c in e.sql_consts[dialect]):
         modules[f"{PKG}.protocols"].add("FilterSql")
     binds = " ".join(
@@ -127,6 +130,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         ("utc_now(", f"{PKG}._codec"),
         ("timedelta(", "datetime"),
         ("QueryError(", f"{PKG}.errors"),
+        ("InvalidValueError(", f"{PKG}.errors"),
     ):
         if name in binds:
             modules.setdefault(module, set()).add(name.rstrip("("))
@@ -144,20 +148,27 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         modules.setdefault("collections.abc", set()).add("Sequence")
     if "require_aware(" in binds:
         modules[f"{PKG}.protocols"].add("require_aware")
-    enums = {name for name in words if name in e.enum_names}
+    checks = set(re.findall(r"\b(arg_[a-z]+|before_now)\(", binds))
+    if checks:
+        modules.setdefault(f"{PKG}._codec", set()).update(checks)
+    enums = {name for name in words | _words(binds) if name in e.enum_names}
     if enums:
         modules[f"{GEN}.enums"] = enums
     codec_text = binds + " ".join(
         f.codec(dialect).encode + " " + f.codec(dialect).decode for f in e.fields
     )
     codec_names = {
-        n for n in ("dt_to_text", "json_dumps", "json_loads") if f"{n}(" in codec_text
+        n
+        for n in ("dt_to_text", "json_dumps", "json_loads", "json_text")
+        if f"{n}(" in codec_text
     }
     if codec_names:
         modules.setdefault(f"{PKG}._codec", set()).update(codec_names)
     reads = {"one", "first", "many", "query", "keyset"}
     if kinds & reads:
         modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
+    if "astimezone(UTC)" in codec_text:
+        modules.setdefault("datetime", set()).add("UTC")
     plain: set[str] = set()
     if dialect == "sqlite":
         plain = {"sqlite3"}
@@ -215,7 +226,10 @@ def models_module(schema: SchemaIR) -> tuple[str, ...]:
     """Imports of ``generated/models.py`` (value models)."""
     if not schema.models:
         return ()
-    modules: dict[str, set[str]] = {"pydantic": {"BaseModel", "ConfigDict"}}
+    modules: dict[str, set[str]] = {
+        "pydantic": {"ConfigDict"},
+        f"{PKG}.types": {"StoredModel"},
+    }
     words: set[str] = set()
     for model in schema.models:
         words |= _words(" ".join(f.annotation for f in model.fields))

@@ -23,11 +23,11 @@ TYPES = {"sqlite": sqlite_types, "postgres": postgres_types}
 
 PY_TYPES = {
     "str": "NotBlankStr",
-    "text": "str",
+    "text": "Text",
     "int": "int",
     "float": "float",
     "bool": "bool",
-    "datetime": "AwareDatetime",
+    "datetime": "Timestamp",
     "bytes": "bytes",
     "json": "dict[str, JsonValue]",
     "list[str]": "tuple[str, ...]",
@@ -95,6 +95,7 @@ class FieldIR:
     default_value: Any = None
     backfill: Any = None
     renamed_from: str | None = None
+    owner: str = ""  # the table (or value model) declaring the field
 
     @property
     def column(self) -> str:
@@ -102,6 +103,54 @@ class FieldIR:
 
     def codec(self, dialect: Dialect) -> Codec:
         return self.sqlite if dialect == "sqlite" else self.postgres
+
+    def arg_check(self, value: str, label: str, *, blank_ok: bool = False) -> str:
+        """A Python expression refusing a raw argument outside this field's domain.
+
+        The check (``synthorg.persistence._codec.arg_*``) raises
+        InvalidValueError naming ``label`` and returns the value to bind.
+        ``blank_ok`` lets a ``str`` field take ``""`` (a compare-and-set's
+        "absent" marker).
+        """
+        where = json.dumps(label)
+        if self.kind == "str":
+            if blank_ok:
+                return f"arg_text({value}, {where})"
+            if self.pattern is not None:
+                return f"arg_str({value}, {where}, {self.pattern!r})"
+            return f"arg_str({value}, {where})"
+        if self.kind == "text":
+            return f"arg_text({value}, {where})"
+        if self.kind == "int":
+            bounds = dict(self.constraints)
+            low = int(bounds["ge"]) if "ge" in bounds else None
+            if "gt" in bounds:
+                low = int(bounds["gt"]) + 1
+            high = int(bounds["le"]) if "le" in bounds else None
+            if "lt" in bounds:
+                high = int(bounds["lt"]) - 1
+            extra = "".join(
+                f", {name}={bound}"
+                for name, bound in (("low", low), ("high", high))
+                if bound is not None
+            )
+            return f"arg_int({value}, {where}{extra})"
+        if self.kind == "float":
+            extra = "".join(
+                f", {op}={bound}"
+                for op, bound in self.constraints
+                if op in ("ge", "gt", "le", "lt")
+            )
+            return f"arg_float({value}, {where}{extra})"
+        if self.kind == "bool":
+            return f"arg_bool({value}, {where})"
+        if self.kind == "datetime":
+            return f"arg_time({value}, {where})"
+        if self.kind == "enum":
+            return f"arg_enum({value}, {self.enum}, {where})"
+        if self.kind == "bytes":
+            return f"arg_bytes({value}, {where})"
+        return f"arg_json({value}, {where}, {self.kind!r})"
 
     def field_call(self) -> str | None:
         """The ``Field(...)`` right-hand side of the model attribute, if any."""

@@ -91,9 +91,10 @@ def _bind(f: FieldIR, value: str, dialect: Dialect, optional: bool = False) -> s
 
 def _param(f: FieldIR, name: str, *, optional: bool = False) -> ParamIR:
     base = f.annotation.removesuffix(" | None")
-    # A datetime argument never went through a model: refuse a naive one here
-    # (PostgreSQL would read it in the session time zone, SQLite as text).
-    value = f"require_aware({name})" if f.kind == "datetime" else name
+    # An argument never went through a model: check it against the field's
+    # domain (type, bounds, NUL, aware datetime in range...) before any SQL,
+    # so both backends refuse the same values with InvalidValueError.
+    value = f.arg_check(name, f"{f.owner}.{name}")
     binds = {d: _bind(f, value, d) for d in DIALECTS}
     if optional and binds["sqlite"] != name:
         binds = {d: f"None if {name} is None else {b}" for d, b in binds.items()}
@@ -111,10 +112,13 @@ def _key_params(ctx: Context, value: str) -> ParamIR:
     binds: dict[Dialect, str] = {}
     for dialect in DIALECTS:
         if len(ctx.key) == 1:
-            binds[dialect] = _bind(ctx.key[0], value, dialect)
+            f = ctx.key[0]
+            checked = f.arg_check(value, f"{ctx.table}.{value}")
+            binds[dialect] = _bind(f, checked, dialect)
         else:
             binds[dialect] = ", ".join(
-                _bind(f, f"{value}[{i}]", dialect) for i, f in enumerate(ctx.key)
+                _bind(f, f.arg_check(f"{value}[{i}]", f"{ctx.table}.{f.name}"), dialect)
+                for i, f in enumerate(ctx.key)
             )
     return ParamIR(
         name=value,
@@ -351,8 +355,8 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
         threshold = ParamIR(
             name="threshold",
             annotation="AwareDatetime",
-            sqlite_bind="dt_to_text(require_aware(threshold))",
-            postgres_bind="require_aware(threshold)",
+            sqlite_bind=f'dt_to_text(arg_time(threshold, "{ctx.table}.threshold"))',
+            postgres_bind=f'arg_time(threshold, "{ctx.table}.threshold")',
         )
         methods.append(
             MethodIR(

@@ -27,10 +27,15 @@ COLUMN_TYPES = {
 
 ENCODERS = {
     "enum": "{v}.value",
-    "json": "Jsonb({v})",
-    "list[str]": "Jsonb({v})",
-    "list[int]": "Jsonb({v})",
-    "list[json]": "Jsonb({v})",
+    # SQLite REAL and jsonb keep no negative zero: 0.0 on both backends.
+    "float": "{v} + 0.0",
+    # COPY refuses offsets beyond +-15:59 that Python allows: bind UTC.
+    "datetime": "{v}.astimezone(UTC)",
+    # The text json_text checked (naming field {f}) goes out as is (dumps=str).
+    "json": "Jsonb(json_text({v}, {f}), str)",
+    "list[str]": "Jsonb(json_text({v}, {f}), str)",
+    "list[int]": "Jsonb(json_text({v}, {f}), str)",
+    "list[json]": "Jsonb(json_text({v}, {f}), str)",
 }
 
 # psycopg already returns Python objects for JSONB, TIMESTAMPTZ and BOOLEAN.

@@ -25,11 +25,14 @@ COLUMN_TYPES = {
 # Python expression templates: ``{v}`` is the value being written.
 ENCODERS = {
     "enum": "{v}.value",
+    # REAL keeps no negative zero; normalising on write keeps the backends equal.
+    "float": "{v} + 0.0",
     "datetime": "dt_to_text({v})",
-    "json": "json_dumps({v})",
-    "list[str]": "json_dumps({v})",
-    "list[int]": "json_dumps({v})",
-    "list[json]": "json_dumps({v})",
+    # json_text refuses what jsonb could not store exactly, naming field {f}.
+    "json": "json_text({v}, {f})",
+    "list[str]": "json_text({v}, {f})",
+    "list[int]": "json_text({v}, {f})",
+    "list[json]": "json_text({v}, {f})",
 }
 
 # Python expression templates: ``{v}`` is the column value read back.

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import AgentStatus
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class AgentRuntimeState(BaseModel):
+class AgentRuntimeState(StoredModel):
     """What an agent is doing right now, for dashboards and recovery."""
 
     model_config = ConfigDict(
@@ -22,11 +22,11 @@ class AgentRuntimeState(BaseModel):
     execution_id: NotBlankStr | None = Field(default=None)
     task_id: NotBlankStr | None = Field(default=None)
     status: AgentStatus = Field(default=AgentStatus.IDLE)
-    turn_count: int = Field(default=0, ge=0)
+    turn_count: int = Field(default=0, ge=0, le=9223372036854775807)
     accumulated_cost: float = Field(default=0.0, ge=0)
     currency: NotBlankStr = Field(default="USD", pattern="^[A-Z]{3}$")
-    last_activity_at: AwareDatetime = Field(default_factory=utc_now)
-    started_at: AwareDatetime | None = Field(default=None)
+    last_activity_at: Timestamp = Field(default_factory=utc_now)
+    started_at: Timestamp | None = Field(default=None)
 
 
 class AgentRuntimeStateRepository(

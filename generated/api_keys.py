@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class ApiKey(BaseModel):
+class ApiKey(StoredModel):
     """An API key; only its hash is stored. Deleted with its user."""
 
     model_config = ConfigDict(
@@ -23,12 +23,12 @@ class ApiKey(BaseModel):
     name: NotBlankStr
     role: HumanRole
     user_id: NotBlankStr
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    expires_at: AwareDatetime | None = Field(default=None)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    expires_at: Timestamp | None = Field(default=None)
     revoked: bool = Field(default=False)
 
 
-class ApiKeyFilterSpec(BaseModel):
+class ApiKeyFilterSpec(StoredModel):
     """Filters of `ApiKeyRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

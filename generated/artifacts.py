@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ArtifactType
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class Artifact(BaseModel):
+class Artifact(StoredModel):
     """A work product (file, document, dataset) produced for a task."""
 
     model_config = ConfigDict(
@@ -23,14 +23,14 @@ class Artifact(BaseModel):
     path: NotBlankStr = Field(description="Storage path of the content.")
     task_id: NotBlankStr
     created_by: NotBlankStr
-    description: str = Field(default="")
+    description: Text = Field(default="")
     content_type: NotBlankStr = Field(default="application/octet-stream")
-    size_bytes: int = Field(default=0, ge=0)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
+    size_bytes: int = Field(default=0, ge=0, le=9223372036854775807)
+    created_at: Timestamp = Field(default_factory=utc_now)
     project_id: NotBlankStr | None = Field(default=None)
 
 
-class ArtifactFilterSpec(BaseModel):
+class ArtifactFilterSpec(StoredModel):
     """Filters of `ArtifactRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

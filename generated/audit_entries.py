@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ApprovalRiskLevel, AuditVerdict
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(StoredModel):
     """The record of one security evaluation of a tool call: what was attempted, the verdict and why. Immutable; purge_before (the retention sweeper) is the only way rows leave."""
 
     model_config = ConfigDict(
@@ -19,7 +19,7 @@ class AuditEntry(BaseModel):
     )
 
     id: NotBlankStr
-    timestamp: AwareDatetime = Field(default_factory=utc_now)
+    timestamp: Timestamp = Field(default_factory=utc_now)
     agent_id: NotBlankStr | None = Field(
         default=None,
         description="The agent that made the call (None for system calls).",
@@ -37,7 +37,7 @@ class AuditEntry(BaseModel):
     )
     verdict: AuditVerdict
     risk_level: ApprovalRiskLevel
-    reason: str = Field(default="")
+    reason: Text = Field(default="")
     matched_rules: tuple[str, ...] = Field(
         default=(), description="Names of the policy rules that matched."
     )
@@ -48,7 +48,7 @@ class AuditEntry(BaseModel):
     )
 
 
-class AuditEntryFilterSpec(BaseModel):
+class AuditEntryFilterSpec(StoredModel):
     """Filters of `AuditEntryRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(
@@ -67,10 +67,10 @@ class AuditEntryFilterSpec(BaseModel):
     risk_level: ApprovalRiskLevel | None = Field(
         default=None, description="Only entries at this risk level."
     )
-    since: AwareDatetime | None = Field(
+    since: Timestamp | None = Field(
         default=None, description="Only entries at or after this instant."
     )
-    until: AwareDatetime | None = Field(
+    until: Timestamp | None = Field(
         default=None,
         description="Only entries at or before this instant (earlier than since is a QueryError).",
     )

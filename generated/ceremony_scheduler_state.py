@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class CeremonySchedulerState(BaseModel):
+class CeremonySchedulerState(StoredModel):
     """The ceremony scheduler's state for one sprint, restored after a restart."""
 
     model_config = ConfigDict(
@@ -25,11 +25,11 @@ class CeremonySchedulerState(BaseModel):
         default_factory=dict,
         description="Ceremony name -> ISO timestamp of its last firing.",
     )
-    completed_task_count: int = Field(default=0, ge=0)
+    completed_task_count: int = Field(default=0, ge=0, le=9223372036854775807)
     state: dict[str, JsonValue] = Field(
         default_factory=dict, description="Strategy-specific state."
     )
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
 class CeremonySchedulerStateRepository(

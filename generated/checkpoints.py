@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class Checkpoint(BaseModel):
+class Checkpoint(StoredModel):
     """A snapshot of an agent's execution context after a turn."""
 
     model_config = ConfigDict(
@@ -21,12 +21,12 @@ class Checkpoint(BaseModel):
     execution_id: NotBlankStr
     agent_id: NotBlankStr
     task_id: NotBlankStr
-    turn_number: int = Field(ge=0)
+    turn_number: int = Field(ge=0, le=9223372036854775807)
     context: dict[str, JsonValue] = Field(default_factory=dict)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
 
 
-class CheckpointFilterSpec(BaseModel):
+class CheckpointFilterSpec(StoredModel):
     """Filters of `CheckpointRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

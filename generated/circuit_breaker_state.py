@@ -3,18 +3,18 @@
 
 from typing import Protocol, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import CircuitState
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 CircuitBreakerStateKey = tuple[NotBlankStr, NotBlankStr]
 """Composite primary key: (pair_key_a, pair_key_b)."""
 
 
-class CircuitBreakerState(BaseModel):
+class CircuitBreakerState(StoredModel):
     """The delegation-loop circuit breaker of one pair of agents, persisted so a restart does not forget an open breaker. The pair is stored in a canonical order (pair_key_a < pair_key_b, by the caller) and its two keys differ."""
 
     model_config = ConfigDict(
@@ -31,16 +31,20 @@ class CircuitBreakerState(BaseModel):
     bounce_count: int = Field(
         default=0,
         ge=0,
+        le=9223372036854775807,
         description="Back-and-forth delegations seen in the current window.",
     )
     trip_count: int = Field(
-        default=0, ge=0, description="How many times the breaker has opened."
+        default=0,
+        ge=0,
+        le=9223372036854775807,
+        description="How many times the breaker has opened.",
     )
-    last_bounce_at: AwareDatetime | None = Field(default=None)
-    opened_at: AwareDatetime | None = Field(
+    last_bounce_at: Timestamp | None = Field(default=None)
+    opened_at: Timestamp | None = Field(
         default=None, description="When the breaker last opened (None while closed)."
     )
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
     @model_validator(mode="after")
     def _pair_key_a_differs_from_pair_key_b(self) -> Self:

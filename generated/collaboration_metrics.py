@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class CollaborationMetricRecord(BaseModel):
+class CollaborationMetricRecord(StoredModel):
     """One observation of how an agent collaborated (a delegation, a meeting, a conflict, a handoff)."""
 
     model_config = ConfigDict(
@@ -19,7 +19,7 @@ class CollaborationMetricRecord(BaseModel):
 
     id: NotBlankStr
     agent_id: NotBlankStr
-    timestamp: AwareDatetime = Field(default_factory=utc_now)
+    timestamp: Timestamp = Field(default_factory=utc_now)
     task_id: NotBlankStr | None = Field(
         default=None, description="The task the interaction was about, if any."
     )
@@ -56,10 +56,10 @@ class CollaborationMetricRecord(BaseModel):
         le=10,
         description="How complete a handoff by the agent was, 0 to 10.",
     )
-    interaction_summary: str = Field(default="")
+    interaction_summary: Text = Field(default="")
 
 
-class CollaborationMetricRecordFilterSpec(BaseModel):
+class CollaborationMetricRecordFilterSpec(StoredModel):
     """Filters of `CollaborationMetricRecordRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(
@@ -67,7 +67,7 @@ class CollaborationMetricRecordFilterSpec(BaseModel):
     )
 
     agent_id: NotBlankStr | None = None
-    since: AwareDatetime | None = Field(
+    since: Timestamp | None = Field(
         default=None, description="Only records at or after this instant."
     )
 

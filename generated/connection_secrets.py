@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class ConnectionSecret(BaseModel):
+class ConnectionSecret(StoredModel):
     """An encrypted connection secret; only ciphertext is stored, with the version of the key that encrypted it so keys can be rotated."""
 
     model_config = ConfigDict(
@@ -27,10 +27,12 @@ class ConnectionSecret(BaseModel):
         description="Ciphertext (the encryption envelope as produced by the cipher)."
     )
     key_version: int = Field(
-        ge=1, description="Version of the encryption key that produced encrypted_value."
+        ge=1,
+        le=9223372036854775807,
+        description="Version of the encryption key that produced encrypted_value.",
     )
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    rotated_at: AwareDatetime | None = Field(
+    created_at: Timestamp = Field(default_factory=utc_now)
+    rotated_at: Timestamp | None = Field(
         default=None, description="When the secret was last re-encrypted or replaced."
     )
 

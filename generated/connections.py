@@ -3,7 +3,7 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import (
@@ -12,10 +12,10 @@ from synthorg.persistence.generated.enums import (
     ConnectionType,
 )
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class Connection(BaseModel):
+class Connection(StoredModel):
     """A configured connection to an external service, keyed by its unique name. Credentials are not stored here: secret_refs name rows of the connection secret store."""
 
     model_config = ConfigDict(
@@ -37,13 +37,13 @@ class Connection(BaseModel):
     )
     health_check_enabled: bool = Field(default=True)
     health_status: ConnectionHealth = Field(default=ConnectionHealth.UNKNOWN)
-    last_health_check_at: AwareDatetime | None = Field(default=None)
+    last_health_check_at: Timestamp | None = Field(default=None)
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
-class ConnectionFilterSpec(BaseModel):
+class ConnectionFilterSpec(StoredModel):
     """Filters of `ConnectionRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence.generated.enums import CallCategory
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class CostRecord(BaseModel):
+class CostRecord(StoredModel):
     """The cost of one LLM provider call, attributed to an agent and a task."""
 
     model_config = ConfigDict(
@@ -22,19 +22,19 @@ class CostRecord(BaseModel):
     task_id: NotBlankStr
     provider: NotBlankStr
     model: NotBlankStr
-    input_tokens: int = Field(ge=0)
-    output_tokens: int = Field(ge=0)
+    input_tokens: int = Field(ge=0, le=9223372036854775807)
+    output_tokens: int = Field(ge=0, le=9223372036854775807)
     cost: float = Field(ge=0)
     currency: NotBlankStr = Field(
         default="USD",
         pattern="^[A-Z]{3}$",
         description="ISO 4217 code, three capital letters.",
     )
-    timestamp: AwareDatetime
+    timestamp: Timestamp
     call_category: CallCategory = Field(default=CallCategory.PRODUCTIVE)
 
 
-class CostRecordFilterSpec(BaseModel):
+class CostRecordFilterSpec(StoredModel):
     """Filters of `CostRecordRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

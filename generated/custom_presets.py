@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class PersonalityPreset(BaseModel):
+class PersonalityPreset(StoredModel):
     """A user-defined personality preset for agents, keyed by its name (built-in presets are not stored)."""
 
     model_config = ConfigDict(
@@ -20,7 +20,7 @@ class PersonalityPreset(BaseModel):
     name: NotBlankStr = Field(
         description="The preset's unique name, as agents' configs refer to it."
     )
-    description: str = Field(default="")
+    description: Text = Field(default="")
     traits: tuple[str, ...] = Field(
         default=(), description="Personality traits, e.g. [curious, meticulous]."
     )
@@ -30,8 +30,8 @@ class PersonalityPreset(BaseModel):
         description="The full personality config (Big Five scores, risk tolerance, creativity, verbosity, ...).",
     )
     created_by: NotBlankStr | None = Field(default=None)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
 class PersonalityPresetRepository(

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import RuleComparator, RuleSeverity
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class CustomRule(BaseModel):
+class CustomRule(StoredModel):
     """A custom rule that raises a signal when a metric crosses a threshold."""
 
     model_config = ConfigDict(
@@ -22,7 +22,7 @@ class CustomRule(BaseModel):
     name: NotBlankStr = Field(
         description="Human-readable, unique rule name (the listing order)."
     )
-    description: str = Field(default="")
+    description: Text = Field(default="")
     metric_path: NotBlankStr = Field(
         description="Dotted path of the metric the rule reads."
     )
@@ -33,11 +33,11 @@ class CustomRule(BaseModel):
         default=(), description="Proposal altitudes the rule applies to."
     )
     enabled: bool = Field(default=True)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
-class CustomRuleFilterSpec(BaseModel):
+class CustomRuleFilterSpec(StoredModel):
     """Filters of `CustomRuleRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

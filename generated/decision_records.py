@@ -3,22 +3,15 @@
 
 from typing import Protocol, Self
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    JsonValue,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import DecisionOutcome, DecisionRole
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class DecisionRecord(BaseModel):
+class DecisionRecord(StoredModel):
     """A reviewer's decision on a task's work, versioned per task."""
 
     model_config = ConfigDict(
@@ -33,12 +26,13 @@ class DecisionRecord(BaseModel):
         description="Must differ from the executing agent."
     )
     decision: DecisionOutcome
-    reason: str | None = Field(default=None)
+    reason: Text | None = Field(default=None)
     criteria_snapshot: tuple[JsonValue, ...] = Field(default=())
-    recorded_at: AwareDatetime = Field(default_factory=utc_now)
+    recorded_at: Timestamp = Field(default_factory=utc_now)
     version: int = Field(
         default=0,
         ge=0,
+        le=9223372036854775807,
         description="Assigned by append_with_next_version: 1, 2, and so on.",
     )
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
@@ -50,7 +44,7 @@ class DecisionRecord(BaseModel):
         return self
 
 
-class DecisionRecordFilterSpec(BaseModel):
+class DecisionRecordFilterSpec(StoredModel):
     """Filters of `DecisionRecordRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -3,7 +3,7 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import EscalationSeverity, EscalationStatus
@@ -12,10 +12,10 @@ from synthorg.persistence.protocols import (
     FilteredQueryRepository,
     IdKeyedRepository,
 )
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class Escalation(BaseModel):
+class Escalation(StoredModel):
     """An issue raised to a human, queued until it is handled."""
 
     model_config = ConfigDict(
@@ -30,14 +30,14 @@ class Escalation(BaseModel):
     title: NotBlankStr
     details: dict[str, JsonValue] = Field(default_factory=dict)
     status: EscalationStatus = Field(default=EscalationStatus.PENDING)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
     acknowledged_by: NotBlankStr | None = Field(default=None)
-    acknowledged_at: AwareDatetime | None = Field(default=None)
-    resolution: str | None = Field(default=None)
-    resolved_at: AwareDatetime | None = Field(default=None)
+    acknowledged_at: Timestamp | None = Field(default=None)
+    resolution: Text | None = Field(default=None)
+    resolved_at: Timestamp | None = Field(default=None)
 
 
-class EscalationFilterSpec(BaseModel):
+class EscalationFilterSpec(StoredModel):
     """Filters of `EscalationRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(
@@ -67,6 +67,6 @@ class EscalationRepository(
         """Mark a pending escalation acknowledged by someone; True when it changed."""
         ...
 
-    async def resolve(self, id: NotBlankStr, resolution: str | None) -> bool:
+    async def resolve(self, id: NotBlankStr, resolution: Text | None) -> bool:
         """Resolve an escalation that is not resolved yet; True when it changed."""
         ...

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class FineTuneCheckpoint(BaseModel):
+class FineTuneCheckpoint(StoredModel):
     """A model checkpoint produced by a fine-tuning run. At most one checkpoint is active (serving embeddings) at a time, enforced by a partial unique index."""
 
     model_config = ConfigDict(
@@ -24,14 +24,17 @@ class FineTuneCheckpoint(BaseModel):
     )
     base_model: NotBlankStr
     doc_count: int = Field(
-        default=0, ge=0, description="Documents the checkpoint was trained on."
+        default=0,
+        ge=0,
+        le=9223372036854775807,
+        description="Documents the checkpoint was trained on.",
     )
     eval_metrics: dict[str, JsonValue] | None = Field(
         default=None, description="Evaluation results (absent until evaluated)."
     )
-    size_bytes: int = Field(default=0, ge=0)
+    size_bytes: int = Field(default=0, ge=0, le=9223372036854775807)
     is_active: bool = Field(default=False)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
 
 
 class FineTuneCheckpointRepository(

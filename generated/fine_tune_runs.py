@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import FineTuneStage, FineTuneStatus
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class FineTuneRun(BaseModel):
+class FineTuneRun(StoredModel):
     """One run of the embedding fine-tuning pipeline."""
 
     model_config = ConfigDict(
@@ -32,10 +32,10 @@ class FineTuneRun(BaseModel):
         default=0.0, ge=0, le=1, description="Progress of the current stage, 0 to 1."
     )
     stages_completed: tuple[str, ...] = Field(default=())
-    error: str | None = Field(default=None)
-    started_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
-    completed_at: AwareDatetime | None = Field(default=None)
+    error: Text | None = Field(default=None)
+    started_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
+    completed_at: Timestamp | None = Field(default=None)
 
 
 class FineTuneRunRepository(

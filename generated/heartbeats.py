@@ -3,13 +3,13 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class Heartbeat(BaseModel):
+class Heartbeat(StoredModel):
     """The last sign of life of an execution."""
 
     model_config = ConfigDict(
@@ -19,7 +19,7 @@ class Heartbeat(BaseModel):
     execution_id: NotBlankStr
     agent_id: NotBlankStr
     task_id: NotBlankStr
-    last_heartbeat_at: AwareDatetime
+    last_heartbeat_at: Timestamp
 
 
 class HeartbeatRepository(
@@ -29,7 +29,7 @@ class HeartbeatRepository(
     """Repository of Heartbeat: id_keyed; ordered by execution_id."""
 
     async def get_stale(
-        self, threshold: AwareDatetime, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
+        self, threshold: Timestamp, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Heartbeat, ...]:
         """Heartbeats older than threshold, oldest first."""
         ...

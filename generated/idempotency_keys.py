@@ -3,19 +3,19 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import IdempotencyStatus
 from synthorg.persistence.idempotency import IdempotencyClaim
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 IdempotencyRecordKey = tuple[NotBlankStr, NotBlankStr]
 """Composite primary key: (scope, key)."""
 
 
-class IdempotencyRecord(BaseModel):
+class IdempotencyRecord(StoredModel):
     """The claim of one idempotency key within a scope. A claim is a lease: it holds until expires_at, and complete / fail only land for the holder of the current claim_token. An expired row counts as absent; a failed row may be claimed again at once."""
 
     model_config = ConfigDict(
@@ -33,26 +33,27 @@ class IdempotencyRecord(BaseModel):
     attempts: int = Field(
         default=1,
         ge=1,
+        le=9223372036854775807,
         description="Leases issued since the key was first claimed (or last expired); > 1 after a failed attempt was retried.",
     )
     response: dict[str, JsonValue] | None = Field(
         default=None, description="The operation's response, stored by complete."
     )
-    error: str | None = Field(
+    error: Text | None = Field(
         default=None,
         description="Error of the most recent failed attempt (kept while a retry runs).",
     )
-    created_at: AwareDatetime = Field(
+    created_at: Timestamp = Field(
         default_factory=utc_now,
         description="When the key was first claimed (reset when an expired row is claimed again).",
     )
-    claimed_at: AwareDatetime = Field(
+    claimed_at: Timestamp = Field(
         default_factory=utc_now, description="When the current lease was taken."
     )
-    expires_at: AwareDatetime = Field(
+    expires_at: Timestamp = Field(
         description="End of the lease / deduplication window; the row then counts as absent."
     )
-    completed_at: AwareDatetime | None = Field(
+    completed_at: Timestamp | None = Field(
         default=None, description="When complete or fail landed."
     )
 
@@ -92,7 +93,7 @@ class IdempotencyRecordRepository(
         scope: NotBlankStr,
         key: NotBlankStr,
         claim_token: NotBlankStr,
-        error: str | None,
+        error: Text | None,
     ) -> bool:
         """Record failure and its error, only for the holder of claim_token while the
         claim is in flight, so that a retry may claim the key again; True when it

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import LifecycleEventType
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class AgentLifecycleEvent(BaseModel):
+class AgentLifecycleEvent(StoredModel):
     """One step in an agent's employment lifecycle, recorded once and never changed."""
 
     model_config = ConfigDict(
@@ -24,18 +24,18 @@ class AgentLifecycleEvent(BaseModel):
         description="The agent's name at the time of the event."
     )
     event_type: LifecycleEventType
-    timestamp: AwareDatetime = Field(default_factory=utc_now)
+    timestamp: Timestamp = Field(default_factory=utc_now)
     initiated_by: NotBlankStr = Field(
         description="Agent, user or system that caused the event."
     )
-    details: str = Field(default="", description="Human-readable explanation.")
+    details: Text = Field(default="", description="Human-readable explanation.")
     metadata: dict[str, JsonValue] = Field(
         default_factory=dict,
         description='Event-specific data, e.g. {"from_role": ..., "to_role": ...}.',
     )
 
 
-class AgentLifecycleEventFilterSpec(BaseModel):
+class AgentLifecycleEventFilterSpec(StoredModel):
     """Filters of `AgentLifecycleEventRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(
@@ -46,7 +46,7 @@ class AgentLifecycleEventFilterSpec(BaseModel):
         default=None, description="The agent the event is about."
     )
     event_type: LifecycleEventType | None = None
-    since: AwareDatetime | None = Field(
+    since: Timestamp | None = Field(
         default=None, description="Only events at or after this instant."
     )
 

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class LockoutRecord(BaseModel):
+class LockoutRecord(StoredModel):
     """A username locked out until a point in time."""
 
     model_config = ConfigDict(
@@ -18,9 +18,9 @@ class LockoutRecord(BaseModel):
     )
 
     username: NotBlankStr
-    locked_until: AwareDatetime
-    failure_count: int = Field(default=0, ge=0)
-    locked_at: AwareDatetime = Field(default_factory=utc_now)
+    locked_until: Timestamp
+    failure_count: int = Field(default=0, ge=0, le=9223372036854775807)
+    locked_at: Timestamp = Field(default_factory=utc_now)
 
 
 class LockoutRecordRepository(

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class LoginFailure(BaseModel):
+class LoginFailure(StoredModel):
     """One failed login attempt."""
 
     model_config = ConfigDict(
@@ -19,11 +19,11 @@ class LoginFailure(BaseModel):
 
     id: NotBlankStr
     username: NotBlankStr
-    failed_at: AwareDatetime = Field(default_factory=utc_now)
+    failed_at: Timestamp = Field(default_factory=utc_now)
     ip_address: NotBlankStr | None = Field(default=None)
 
 
-class LoginFailureFilterSpec(BaseModel):
+class LoginFailureFilterSpec(StoredModel):
     """Filters of `LoginFailureRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(
@@ -39,7 +39,7 @@ class LoginFailureRepository(
 ):
     """Repository of LoginFailure: append_only; ordered by failed_at desc, id."""
 
-    async def count_since(self, username: NotBlankStr, since: AwareDatetime) -> int:
+    async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Failures of a username at or after ``since``."""
         ...
 

@@ -3,13 +3,13 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class MeetingCooldown(BaseModel):
+class MeetingCooldown(StoredModel):
     """The last time a meeting type was triggered, for cooldown enforcement."""
 
     model_config = ConfigDict(
@@ -17,7 +17,7 @@ class MeetingCooldown(BaseModel):
     )
 
     meeting_type: NotBlankStr
-    last_triggered_at: AwareDatetime
+    last_triggered_at: Timestamp
     triggered_by: NotBlankStr | None = Field(
         default=None, description="The event or agent that triggered the meeting."
     )

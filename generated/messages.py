@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence.generated.enums import MessageType, Priority
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class Message(BaseModel):
+class Message(StoredModel):
     """A message posted on a channel."""
 
     model_config = ConfigDict(
@@ -18,7 +18,7 @@ class Message(BaseModel):
     )
 
     id: NotBlankStr
-    timestamp: AwareDatetime
+    timestamp: Timestamp
     sender: NotBlankStr
     to: NotBlankStr = Field(
         description="Recipient agent, or the channel name for broadcasts."
@@ -34,7 +34,7 @@ class Message(BaseModel):
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-class MessageFilterSpec(BaseModel):
+class MessageFilterSpec(StoredModel):
     """Filters of `MessageRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class OAuthState(BaseModel):
+class OAuthState(StoredModel):
     """The state token of an OAuth authorization in flight; consumed once."""
 
     model_config = ConfigDict(
@@ -21,9 +21,9 @@ class OAuthState(BaseModel):
     connection_name: NotBlankStr
     redirect_uri: NotBlankStr
     code_verifier: NotBlankStr | None = Field(default=None)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    expires_at: AwareDatetime | None = Field(default=None)
-    consumed_at: AwareDatetime | None = Field(default=None)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    expires_at: Timestamp | None = Field(default=None)
+    consumed_at: Timestamp | None = Field(default=None)
     connection_name_returned: NotBlankStr | None = Field(default=None)
 
 

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class ParkedContext(BaseModel):
+class ParkedContext(StoredModel):
     """An agent's execution context, serialized and set aside while it waits for an approval; resumed (and deleted) once the approval is decided. Each approval parks at most one context."""
 
     model_config = ConfigDict(
@@ -24,7 +24,7 @@ class ParkedContext(BaseModel):
     approval_id: NotBlankStr = Field(
         description="The approval the context waits for (at most one context per approval)."
     )
-    parked_at: AwareDatetime = Field(default_factory=utc_now)
+    parked_at: Timestamp = Field(default_factory=utc_now)
     context: dict[str, JsonValue] = Field(
         description="The serialized agent context (conversation, turn state, pending tool call)."
     )

@@ -3,13 +3,13 @@
 
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel
 
 
-class PresetOverride(BaseModel):
+class PresetOverride(StoredModel):
     """An operator's override of a provider preset, versioned by updated_at."""
 
     model_config = ConfigDict(

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class PrincipleOverride(BaseModel):
+class PrincipleOverride(StoredModel):
     """The principles in force for a scope after a rollback restored them."""
 
     model_config = ConfigDict(
@@ -24,11 +24,14 @@ class PrincipleOverride(BaseModel):
         default=(), description="The restored principles, each an object."
     )
     restored_from_version: int | None = Field(
-        default=None, ge=1, description="Version the principles were restored from."
+        default=None,
+        ge=1,
+        le=9223372036854775807,
+        description="Version the principles were restored from.",
     )
     restored_by: NotBlankStr
-    reason: str | None = Field(default=None)
-    restored_at: AwareDatetime = Field(default_factory=utc_now)
+    reason: Text | None = Field(default=None)
+    restored_at: Timestamp = Field(default_factory=utc_now)
 
 
 class PrincipleOverrideRepository(

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class ProjectCostAggregate(BaseModel):
+class ProjectCostAggregate(StoredModel):
     """Running total of a project's spend, in the project's one currency."""
 
     model_config = ConfigDict(
@@ -20,7 +20,7 @@ class ProjectCostAggregate(BaseModel):
     project_id: NotBlankStr
     total_cost: float = Field(default=0.0)
     currency: NotBlankStr = Field(default="USD", pattern="^[A-Z]{3}$")
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
 class ProjectCostAggregateRepository(

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence.generated.enums import ProjectStatus
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class Project(BaseModel):
+class Project(StoredModel):
     """A project that groups tasks under a lead and a budget."""
 
     model_config = ConfigDict(
@@ -19,16 +19,16 @@ class Project(BaseModel):
 
     id: NotBlankStr
     name: NotBlankStr
-    description: str = Field(default="")
+    description: Text = Field(default="")
     team: tuple[str, ...] = Field(default=())
     lead: NotBlankStr | None = Field(default=None)
     task_ids: tuple[str, ...] = Field(default=())
-    deadline: AwareDatetime | None = Field(default=None)
+    deadline: Timestamp | None = Field(default=None)
     budget: float = Field(default=0.0, ge=0)
     status: ProjectStatus = Field(default=ProjectStatus.PLANNING)
 
 
-class ProjectFilterSpec(BaseModel):
+class ProjectFilterSpec(StoredModel):
     """Filters of `ProjectRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ProviderAuditAction
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class ProviderAuditEvent(BaseModel):
+class ProviderAuditEvent(StoredModel):
     """One mutation of an LLM provider's configuration. Ids sort in time order (ULID-like), so the log is listed newest first by id."""
 
     model_config = ConfigDict(
@@ -24,7 +24,7 @@ class ProviderAuditEvent(BaseModel):
     actor: NotBlankStr = Field(
         description="User or system component that made the change."
     )
-    timestamp: AwareDatetime = Field(default_factory=utc_now)
+    timestamp: Timestamp = Field(default_factory=utc_now)
     before: dict[str, JsonValue] | None = Field(
         default=None,
         description="The configuration before the change (secrets redacted).",
@@ -36,7 +36,7 @@ class ProviderAuditEvent(BaseModel):
     details: dict[str, JsonValue] = Field(default_factory=dict)
 
 
-class ProviderAuditEventFilterSpec(BaseModel):
+class ProviderAuditEventFilterSpec(StoredModel):
     """Filters of `ProviderAuditEventRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ApprovalRiskLevel
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class RiskTierOverride(BaseModel):
+class RiskTierOverride(StoredModel):
     """An operator's temporary change of the risk tier the security engine assigns to an action type. Every override expires; it can be revoked earlier, once. An override is active while it is not revoked and its expires_at is still in the future (revoked_at IS NULL AND expires_at > now)."""
 
     model_config = ConfigDict(
@@ -28,13 +28,13 @@ class RiskTierOverride(BaseModel):
     override_tier: ApprovalRiskLevel = Field(
         description="The tier to assign instead while active."
     )
-    reason: str
+    reason: Text
     created_by: NotBlankStr
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    expires_at: AwareDatetime = Field(
+    created_at: Timestamp = Field(default_factory=utc_now)
+    expires_at: Timestamp = Field(
         description="When the override stops applying; required (overrides are temporary)."
     )
-    revoked_at: AwareDatetime | None = Field(default=None)
+    revoked_at: Timestamp | None = Field(default=None)
     revoked_by: NotBlankStr | None = Field(default=None)
 
 

@@ -4,16 +4,16 @@
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text
 
 SettingRowKey = tuple[NotBlankStr, NotBlankStr]
 """Composite primary key: (namespace, key)."""
 
 
-class SettingRow(BaseModel):
+class SettingRow(StoredModel):
     """A persisted setting, keyed by (namespace, key)."""
 
     model_config = ConfigDict(
@@ -24,7 +24,7 @@ class SettingRow(BaseModel):
         description="Setting namespace (part of the composite key)."
     )
     key: NotBlankStr = Field(description="Setting key within the namespace.")
-    value: str = Field(description="Setting value as a string.")
+    value: Text = Field(description="Setting value as a string.")
     updated_at: NotBlankStr = Field(
         description="ISO 8601 timestamp of the last update (compare-and-set token)."
     )

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import SsrfViolationStatus
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class SsrfViolation(BaseModel):
+class SsrfViolation(StoredModel):
     """An outbound request the SSRF guard blocked because its target resolved to a private or reserved address. It starts pending; an operator decides it once (allowed: the host joins the allowlist, denied: stays blocked)."""
 
     model_config = ConfigDict(
@@ -19,8 +19,8 @@ class SsrfViolation(BaseModel):
     )
 
     id: NotBlankStr
-    timestamp: AwareDatetime = Field(default_factory=utc_now)
-    url: str = Field(description="The requested URL.")
+    timestamp: Timestamp = Field(default_factory=utc_now)
+    url: Text = Field(description="The requested URL.")
     hostname: NotBlankStr
     port: int = Field(ge=1, le=65535)
     resolved_ip: NotBlankStr | None = Field(
@@ -34,10 +34,10 @@ class SsrfViolation(BaseModel):
     )
     agent_id: NotBlankStr | None = Field(default=None)
     status: SsrfViolationStatus = Field(default=SsrfViolationStatus.PENDING)
-    resolved_at: AwareDatetime | None = Field(default=None)
+    resolved_at: Timestamp | None = Field(default=None)
 
 
-class SsrfViolationFilterSpec(BaseModel):
+class SsrfViolationFilterSpec(StoredModel):
     """Filters of `SsrfViolationRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

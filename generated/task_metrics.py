@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import Complexity, TaskType
 from synthorg.persistence.protocols import AppendOnlyRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class TaskMetricRecord(BaseModel):
+class TaskMetricRecord(StoredModel):
     """How an agent performed on one finished task (outcome, time, cost, quality)."""
 
     model_config = ConfigDict(
@@ -23,11 +23,11 @@ class TaskMetricRecord(BaseModel):
     task_id: NotBlankStr
     task_type: TaskType
     complexity: Complexity = Field(default=Complexity.MEDIUM)
-    timestamp: AwareDatetime = Field(
+    timestamp: Timestamp = Field(
         default_factory=utc_now,
         description="When the task finished and the record was taken.",
     )
-    started_at: AwareDatetime | None = Field(
+    started_at: Timestamp | None = Field(
         default=None, description="When the agent started the task."
     )
     is_success: bool = Field(description="Whether the task was completed successfully.")
@@ -38,8 +38,8 @@ class TaskMetricRecord(BaseModel):
         default=0.0, ge=0, description="Provider spend attributed to the task."
     )
     currency: NotBlankStr = Field(default="USD", pattern="^[A-Z]{3}$")
-    turns_used: int = Field(default=0, ge=0)
-    tokens_used: int = Field(default=0, ge=0)
+    turns_used: int = Field(default=0, ge=0, le=9223372036854775807)
+    tokens_used: int = Field(default=0, ge=0, le=9223372036854775807)
     quality_score: float | None = Field(
         default=None,
         ge=0,
@@ -48,7 +48,7 @@ class TaskMetricRecord(BaseModel):
     )
 
 
-class TaskMetricRecordFilterSpec(BaseModel):
+class TaskMetricRecordFilterSpec(StoredModel):
     """Filters of `TaskMetricRecordRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(
@@ -56,10 +56,10 @@ class TaskMetricRecordFilterSpec(BaseModel):
     )
 
     agent_id: NotBlankStr | None = None
-    since: AwareDatetime | None = Field(
+    since: Timestamp | None = Field(
         default=None, description="Only records at or after this instant."
     )
-    until: AwareDatetime | None = Field(
+    until: Timestamp | None = Field(
         default=None,
         description="Only records at or before this instant (earlier than since is a QueryError).",
     )

@@ -3,7 +3,7 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import (
@@ -15,10 +15,10 @@ from synthorg.persistence.generated.enums import (
     TaskType,
 )
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class Task(BaseModel):
+class Task(StoredModel):
     """A unit of work tracked by the organisation."""
 
     model_config = ConfigDict(
@@ -27,7 +27,7 @@ class Task(BaseModel):
 
     id: NotBlankStr = Field(description="Unique task identifier.")
     title: NotBlankStr = Field(description="Short human-readable title.")
-    description: str = Field(default="", description="Full description of the work.")
+    description: Text = Field(default="", description="Full description of the work.")
     type: TaskType
     priority: Priority = Field(default=Priority.MEDIUM)
     project: NotBlankStr = Field(description="Project the task belongs to.")
@@ -48,8 +48,8 @@ class Task(BaseModel):
     budget_limit: float = Field(
         default=0.0, ge=0, description="Spending cap for the task; 0 means no cap."
     )
-    deadline: AwareDatetime | None = Field(default=None)
-    max_retries: int = Field(default=1, ge=0)
+    deadline: Timestamp | None = Field(default=None)
+    max_retries: int = Field(default=1, ge=0, le=9223372036854775807)
     status: TaskStatus = Field(default=TaskStatus.CREATED)
     parent_task_id: NotBlankStr | None = Field(default=None)
     delegation_chain: tuple[str, ...] = Field(
@@ -60,11 +60,11 @@ class Task(BaseModel):
         default=CoordinationTopology.AUTO
     )
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
-class TaskFilterSpec(BaseModel):
+class TaskFilterSpec(StoredModel):
     """Filters of `TaskRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

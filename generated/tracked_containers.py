@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ContainerState
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class TrackedContainer(BaseModel):
+class TrackedContainer(StoredModel):
     """A sandbox container the platform started, tracked so orphans can be reaped."""
 
     model_config = ConfigDict(
@@ -25,8 +25,8 @@ class TrackedContainer(BaseModel):
     task_id: NotBlankStr | None = Field(default=None)
     state: ContainerState = Field(default=ContainerState.CREATED)
     labels: dict[str, JsonValue] = Field(default_factory=dict)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    last_seen_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    last_seen_at: Timestamp = Field(default_factory=utc_now)
 
 
 class TrackedContainerRepository(

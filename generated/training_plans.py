@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import TrainingPlanStatus
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class TrainingPlan(BaseModel):
+class TrainingPlan(StoredModel):
     """A plan to train an agent from other agents' knowledge."""
 
     model_config = ConfigDict(
@@ -29,7 +29,10 @@ class TrainingPlan(BaseModel):
         description="Kinds of content to extract (procedural, semantic, ...); empty means all.",
     )
     max_items: int = Field(
-        default=100, ge=1, description="Upper bound on items stored by one execution."
+        default=100,
+        ge=1,
+        le=9223372036854775807,
+        description="Upper bound on items stored by one execution.",
     )
     require_review: bool = Field(
         default=False,
@@ -40,11 +43,11 @@ class TrainingPlan(BaseModel):
     )
     status: TrainingPlanStatus = Field(default=TrainingPlanStatus.PENDING)
     created_by: NotBlankStr | None = Field(default=None)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    executed_at: AwareDatetime | None = Field(default=None)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    executed_at: Timestamp | None = Field(default=None)
 
 
-class TrainingPlanFilterSpec(BaseModel):
+class TrainingPlanFilterSpec(StoredModel):
     """Filters of `TrainingPlanRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -3,14 +3,14 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class TrainingResult(BaseModel):
+class TrainingResult(StoredModel):
     """The outcome of one execution of a training plan. A failed plan may be run again, so a plan can have several results; the newest is its result."""
 
     model_config = ConfigDict(
@@ -22,15 +22,15 @@ class TrainingResult(BaseModel):
     agent_id: NotBlankStr = Field(
         description="The trained agent (copied from the plan)."
     )
-    items_extracted: int = Field(default=0, ge=0)
-    items_after_curation: int = Field(default=0, ge=0)
-    items_stored: int = Field(default=0, ge=0)
+    items_extracted: int = Field(default=0, ge=0, le=9223372036854775807)
+    items_after_curation: int = Field(default=0, ge=0, le=9223372036854775807)
+    items_stored: int = Field(default=0, ge=0, le=9223372036854775807)
     errors: tuple[str, ...] = Field(
         default=(), description="Non-fatal problems met during the execution."
     )
     metrics: dict[str, JsonValue] = Field(default_factory=dict)
-    started_at: AwareDatetime
-    completed_at: AwareDatetime = Field(default_factory=utc_now)
+    started_at: Timestamp
+    completed_at: Timestamp = Field(default_factory=utc_now)
 
 
 class TrainingResultRepository(

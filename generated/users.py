@@ -3,7 +3,7 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import HumanRole
@@ -12,10 +12,10 @@ from synthorg.persistence.protocols import (
     FilteredQueryRepository,
     IdKeyedRepository,
 )
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class User(BaseModel):
+class User(StoredModel):
     """A user account; list methods leave out the system user."""
 
     model_config = ConfigDict(
@@ -29,11 +29,11 @@ class User(BaseModel):
     must_change_password: bool = Field(default=False)
     org_roles: tuple[str, ...] = Field(default=())
     scoped_departments: tuple[str, ...] = Field(default=())
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
 
 
-class UserFilterSpec(BaseModel):
+class UserFilterSpec(StoredModel):
     """Filters of `UserRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class WebhookReceipt(BaseModel):
+class WebhookReceipt(StoredModel):
     """A received webhook delivery and its processing status."""
 
     model_config = ConfigDict(
@@ -23,8 +23,8 @@ class WebhookReceipt(BaseModel):
     event_type: NotBlankStr
     payload: dict[str, JsonValue] = Field(default_factory=dict)
     status: WebhookStatus = Field(default=WebhookStatus.RECEIVED)
-    error: str | None = Field(default=None)
-    received_at: AwareDatetime = Field(default_factory=utc_now)
+    error: Text | None = Field(default=None)
+    received_at: Timestamp = Field(default_factory=utc_now)
 
 
 class WebhookReceiptRepository(
@@ -34,7 +34,7 @@ class WebhookReceiptRepository(
     """Repository of WebhookReceipt: id_keyed; ordered by received_at desc, receipt_id."""
 
     async def update_status(
-        self, receipt_id: NotBlankStr, status: WebhookStatus, error: str | None
+        self, receipt_id: NotBlankStr, status: WebhookStatus, error: Text | None
     ) -> bool:
         """Set the status (and error); True when the receipt exists."""
         ...

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import WorkflowType
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class WorkflowDefinition(BaseModel):
+class WorkflowDefinition(StoredModel):
     """A workflow graph (nodes and edges) designed in the workflow editor. Edits are guarded by an integer revision: save_if_revision writes only when the stored revision is still the one the editor loaded."""
 
     model_config = ConfigDict(
@@ -20,7 +20,7 @@ class WorkflowDefinition(BaseModel):
 
     id: NotBlankStr
     name: NotBlankStr
-    description: str = Field(default="")
+    description: Text = Field(default="")
     workflow_type: WorkflowType
     nodes: tuple[JsonValue, ...] = Field(
         default=(),
@@ -30,16 +30,17 @@ class WorkflowDefinition(BaseModel):
         default=(), description="The graph's edges: {id, source, target, type}."
     )
     created_by: NotBlankStr
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
     revision: int = Field(
         default=1,
         ge=1,
+        le=9223372036854775807,
         description="Incremented on every edit; the compare-and-set token of save_if_revision.",
     )
 
 
-class WorkflowDefinitionFilterSpec(BaseModel):
+class WorkflowDefinitionFilterSpec(StoredModel):
     """Filters of `WorkflowDefinitionRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

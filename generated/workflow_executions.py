@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import WorkflowExecutionStatus
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 
-class WorkflowExecution(BaseModel):
+class WorkflowExecution(StoredModel):
     """One run of a workflow definition: its status and each node's progress. A definition that has executions cannot be deleted (restrict)."""
 
     model_config = ConfigDict(
@@ -21,7 +21,10 @@ class WorkflowExecution(BaseModel):
     id: NotBlankStr
     definition_id: NotBlankStr
     definition_revision: int = Field(
-        default=1, ge=1, description="The definition's revision that was activated."
+        default=1,
+        ge=1,
+        le=9223372036854775807,
+        description="The definition's revision that was activated.",
     )
     status: WorkflowExecutionStatus = Field(default=WorkflowExecutionStatus.PENDING)
     node_executions: tuple[JsonValue, ...] = Field(
@@ -30,15 +33,15 @@ class WorkflowExecution(BaseModel):
     )
     activated_by: NotBlankStr
     project: NotBlankStr | None = Field(default=None)
-    error: str | None = Field(
+    error: Text | None = Field(
         default=None, description="Why the run failed, when it did."
     )
-    created_at: AwareDatetime = Field(default_factory=utc_now)
-    updated_at: AwareDatetime = Field(default_factory=utc_now)
-    completed_at: AwareDatetime | None = Field(default=None)
+    created_at: Timestamp = Field(default_factory=utc_now)
+    updated_at: Timestamp = Field(default_factory=utc_now)
+    completed_at: Timestamp | None = Field(default=None)
 
 
-class WorkflowExecutionFilterSpec(BaseModel):
+class WorkflowExecutionFilterSpec(StoredModel):
     """Filters of `WorkflowExecutionRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

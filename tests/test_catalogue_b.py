@@ -35,6 +35,7 @@ from synthorg.persistence import (
     IdempotencyClaimOutcome,
     IdempotencyRecord,
     IdempotencyStatus,
+    InvalidValueError,
     MeetingCooldown,
     PersistenceBackend,
     PresetOverride,
@@ -725,7 +726,7 @@ async def test_an_expired_holder_cannot_complete_after_a_re_claim(
 
 @pytest.mark.parametrize("ttl", [0, -5, True, 1.5, "60"])
 async def test_claim_refuses_a_bad_ttl(backend: PersistenceBackend, ttl: Any) -> None:
-    with pytest.raises(ValueError, match="ttl_seconds"):
+    with pytest.raises(InvalidValueError, match="ttl_seconds"):
         await backend.idempotency_keys.claim("s", "k", ttl)
     assert await backend.idempotency_keys.get(("s", "k")) is None
 

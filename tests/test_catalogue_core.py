@@ -25,7 +25,6 @@ from synthorg.persistence import (
     ArtifactType,
     Checkpoint,
     CheckpointFilterSpec,
-    ConstraintViolationError,
     DecisionOutcome,
     DecisionRecord,
     DecisionRole,
@@ -373,7 +372,7 @@ def test_reviewer_equal_to_executor_is_refused_by_the_model() -> None:
         decision("d1", executor="same", reviewer="same")
 
 
-async def test_reviewer_equal_to_executor_is_refused_by_the_database(
+async def test_reviewer_equal_to_executor_is_refused_before_any_write(
     backend: PersistenceBackend,
 ) -> None:
     bad = DecisionRecord.model_construct(
@@ -389,12 +388,15 @@ async def test_reviewer_equal_to_executor_is_refused_by_the_database(
         version=0,
         metadata={},
     )
-    with pytest.raises(ConstraintViolationError) as info:
+    # model_construct skips the model's own check; the repository re-validates
+    # the unstamped entity and refuses it before the database is reached.
+    with pytest.raises(InvalidValueError) as info:
         await backend.decision_records.append_with_next_version(bad)
-    assert info.value.constraint == "ck_decision_records_reviewer_agent_id_differs"
-    with pytest.raises(ConstraintViolationError) as info:
+    assert info.value.constraint == "decision_records"
+    assert "must differ" in str(info.value)
+    with pytest.raises(InvalidValueError) as info:
         await backend.decision_records.append(bad)
-    assert info.value.constraint == "ck_decision_records_reviewer_agent_id_differs"
+    assert info.value.constraint == "decision_records"
     assert await backend.decision_records.get("d1") is None
     assert await backend.decision_records.list_by_task("task-1") == ()
 
@@ -901,9 +903,9 @@ async def test_get_latest_turn_tie_broken_by_id(backend: PersistenceBackend) -> 
 
 async def test_get_latest_requires_an_argument(backend: PersistenceBackend) -> None:
     await _seed_checkpoints(backend)
-    with pytest.raises(ValueError, match="execution_id or task_id"):
+    with pytest.raises(InvalidValueError, match="execution_id or task_id"):
         await backend.checkpoints.get_latest()
-    with pytest.raises(ValueError, match="execution_id or task_id"):
+    with pytest.raises(InvalidValueError, match="execution_id or task_id"):
         await backend.checkpoints.get_latest(execution_id=None, task_id=None)
 
 

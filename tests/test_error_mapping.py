@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from synthorg.persistence import (
     ConstraintViolationError,
     DuplicateRecordError,
+    InvalidValueError,
     MalformedRowError,
     PersistenceBackend,
     PersistenceConfig,
@@ -519,14 +520,16 @@ async def test_constraint_violation_through_repository_leaves_table_unchanged(
 ) -> None:
     original = make_task("budgeted", budget_limit=5.0)
     await backend.tasks.save(original)
-    # model_copy skips validation, so the bad value reaches the database.
+    # model_copy skips validation; the repository re-validates such an entity
+    # and refuses the bad value before the database sees it, naming the field.
     bad_update = original.model_copy(update={"budget_limit": -1.0})
     bad_insert = make_task("new").model_copy(update={"budget_limit": -1.0})
 
     for bad in (bad_update, bad_insert):
-        with pytest.raises(ConstraintViolationError) as info:
+        with pytest.raises(InvalidValueError) as info:
             await backend.tasks.save(bad)
-        assert info.value.constraint == "ck_tasks_budget_limit_ge"
+        assert isinstance(info.value, ConstraintViolationError)
+        assert info.value.constraint == "tasks.budget_limit"
         assert info.value.is_retryable is False
 
     assert await backend.tasks.get("budgeted") == original

@@ -24,6 +24,7 @@ from synthorg.persistence import (
     CostRecord,
     CostRecordFilterSpec,
     DuplicateRecordError,
+    InvalidValueError,
     Message,
     MessageFilterSpec,
     MessageType,
@@ -179,21 +180,25 @@ def _constructed(**overrides: Any) -> CostRecord:
     return CostRecord.model_construct(**values)
 
 
-async def test_repository_refuses_a_malformed_currency_at_the_database(
+async def test_repository_refuses_a_malformed_currency_before_the_database(
     backend: PersistenceBackend,
 ) -> None:
-    with pytest.raises(ConstraintViolationError) as info:
+    # model_construct skips validation; the repository re-validates and
+    # refuses before any SQL (the CHECK still guards raw SQL, below).
+    with pytest.raises(InvalidValueError) as info:
         await backend.cost_records.append(_constructed(currency="usd"))
-    assert info.value.constraint == "ck_cost_records_currency_pattern"
+    assert isinstance(info.value, ConstraintViolationError)
+    assert info.value.constraint == "cost_records.currency"
     assert await backend.cost_records.query(CostRecordFilterSpec()) == ()
 
 
-async def test_repository_refuses_a_negative_cost_at_the_database(
+async def test_repository_refuses_a_negative_cost_before_the_database(
     backend: PersistenceBackend,
 ) -> None:
-    with pytest.raises(ConstraintViolationError) as info:
+    with pytest.raises(InvalidValueError) as info:
         await backend.cost_records.append(_constructed(cost=-1.0))
-    assert info.value.constraint == "ck_cost_records_cost_ge"
+    assert isinstance(info.value, ConstraintViolationError)
+    assert info.value.constraint == "cost_records.cost"
     assert await backend.cost_records.query(CostRecordFilterSpec()) == ()
 
 

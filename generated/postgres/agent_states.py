@@ -2,11 +2,12 @@
 """PostgreSQL repository of AgentRuntimeState (from schema/agent_states.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.postgres.driver import (
@@ -62,16 +63,19 @@ def _from_row(row: Any) -> AgentRuntimeState:
 
 
 def _params(entity: AgentRuntimeState) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AgentRuntimeState, entity, "agent_states")
     return (
         entity.agent_id,
         entity.execution_id,
         entity.task_id,
         entity.status.value,
         entity.turn_count,
-        entity.accumulated_cost,
+        entity.accumulated_cost + 0.0,
         entity.currency,
-        entity.last_activity_at,
-        entity.started_at,
+        entity.last_activity_at.astimezone(UTC),
+        None if entity.started_at is None else entity.started_at.astimezone(UTC),
     )
 
 
@@ -100,11 +104,18 @@ class PostgresAgentRuntimeStateRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "agent_states.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "agent_states.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "agent_states.entity_id"),),
+                _from_row,
+                "agent_states.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -112,7 +123,11 @@ class PostgresAgentRuntimeStateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "agent_states.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "agent_states.delete") from exc
         return cur.rowcount > 0

@@ -2,11 +2,12 @@
 """PostgreSQL repository of ApiKey (from schema/api_keys.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -78,20 +79,25 @@ def _from_row(row: Any) -> ApiKey:
 
 
 def _params(entity: ApiKey) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ApiKey, entity, "api_keys")
     return (
         entity.id,
         entity.key_hash,
         entity.name,
         entity.role.value,
         entity.user_id,
-        entity.created_at,
-        entity.expires_at,
+        entity.created_at.astimezone(UTC),
+        None if entity.expires_at is None else entity.expires_at.astimezone(UTC),
         entity.revoked,
     )
 
 
 def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ApiKeyFilterSpec, spec, "api_keys")
     mask = 0
     params: list[Any] = []
     if spec.user_id is not None:
@@ -128,11 +134,18 @@ class PostgresApiKeyRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "api_keys.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "api_keys.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "api_keys.entity_id"),),
+                _from_row,
+                "api_keys.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -140,7 +153,9 @@ class PostgresApiKeyRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "api_keys.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "api_keys.delete") from exc
         return cur.rowcount > 0
@@ -229,14 +244,18 @@ class PostgresApiKeyRepository:
         """The key with this hash, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_BY_HASH, (key_hash,), prepare=True)
+                cur = await conn.execute(
+                    _M_GET_BY_HASH,
+                    (arg_str(key_hash, "api_keys.key_hash"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _M_GET_BY_HASH,
-                (key_hash,),
+                (arg_str(key_hash, "api_keys.key_hash"),),
                 _from_row,
                 "api_keys.get_by_hash",
             ) from exc

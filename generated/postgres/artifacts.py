@@ -2,11 +2,12 @@
 """PostgreSQL repository of Artifact (from schema/artifacts.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -82,6 +83,9 @@ def _from_row(row: Any) -> Artifact:
 
 
 def _params(entity: Artifact) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Artifact, entity, "artifacts")
     return (
         entity.id,
         entity.type.value,
@@ -91,13 +95,15 @@ def _params(entity: Artifact) -> tuple[Any, ...]:
         entity.description,
         entity.content_type,
         entity.size_bytes,
-        entity.created_at,
+        entity.created_at.astimezone(UTC),
         entity.project_id,
     )
 
 
 def _where(spec: ArtifactFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ArtifactFilterSpec, spec, "artifacts")
     mask = 0
     params: list[Any] = []
     if spec.task_id is not None:
@@ -137,11 +143,18 @@ class PostgresArtifactRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "artifacts.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "artifacts.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "artifacts.entity_id"),),
+                _from_row,
+                "artifacts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -149,7 +162,9 @@ class PostgresArtifactRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "artifacts.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.delete") from exc
         return cur.rowcount > 0
@@ -238,6 +253,8 @@ class PostgresArtifactRepository:
         """Upsert; True when the artifact was created, False when it was updated
         (decided atomically with the write).
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(Artifact, entity, "artifacts")
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(

@@ -2,17 +2,24 @@
 """PostgreSQL repository of AuditEntry (from schema/audit_entries.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_time,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    QueryError,
+    InvalidValueError,
 )
 from synthorg.persistence.generated.audit_entries import (
     AuditEntry,
@@ -30,7 +37,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 
 _INSERT = 'INSERT INTO "audit_entries" ("id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category", "action_type", "arguments_hash", "verdict", "risk_level", "reason", "matched_rules", "evaluation_duration_ms", "approval_id") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
@@ -95,9 +101,12 @@ def _from_row(row: Any) -> AuditEntry:
 
 
 def _params(entity: AuditEntry) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AuditEntry, entity, "audit_entries")
     return (
         entity.id,
-        entity.timestamp,
+        entity.timestamp.astimezone(UTC),
         entity.agent_id,
         entity.task_id,
         entity.tool_name,
@@ -107,16 +116,20 @@ def _params(entity: AuditEntry) -> tuple[Any, ...]:
         entity.verdict.value,
         entity.risk_level.value,
         entity.reason,
-        Jsonb(entity.matched_rules),
-        entity.evaluation_duration_ms,
+        Jsonb(json_text(entity.matched_rules, "audit_entries.matched_rules"), str),
+        entity.evaluation_duration_ms + 0.0,
         entity.approval_id,
     )
 
 
 def _where(spec: AuditEntryFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(AuditEntryFilterSpec, spec, "audit_entries")
     if spec.since is not None and spec.until is not None and spec.until < spec.since:
-        raise QueryError("until must not be earlier than since")
+        raise InvalidValueError(
+            "until must not be earlier than since", field="audit_entries.until"
+        )
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -133,10 +146,10 @@ def _where(spec: AuditEntryFilterSpec) -> tuple[int, list[Any]]:
         params.append(spec.risk_level.value)
     if spec.since is not None:
         mask |= 16
-        params.append(spec.since)
+        params.append(spec.since.astimezone(UTC))
     if spec.until is not None:
         mask |= 32
-        params.append(spec.until)
+        params.append(spec.until.astimezone(UTC))
     return mask, params
 
 
@@ -190,7 +203,9 @@ class PostgresAuditEntryRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "audit_entries.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "audit_entries.purge_before") from exc

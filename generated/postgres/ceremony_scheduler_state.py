@@ -2,12 +2,19 @@
 """PostgreSQL repository of CeremonySchedulerState (from schema/ceremony_scheduler_state.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.ceremony_scheduler_state import (
     CeremonySchedulerState,
@@ -64,13 +71,16 @@ def _from_row(row: Any) -> CeremonySchedulerState:
 
 
 def _params(entity: CeremonySchedulerState) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CeremonySchedulerState, entity, "ceremony_scheduler_state")
     return (
         entity.sprint_id,
         entity.strategy,
-        Jsonb(entity.last_fired),
+        Jsonb(json_text(entity.last_fired, "ceremony_scheduler_state.last_fired"), str),
         entity.completed_task_count,
-        Jsonb(entity.state),
-        entity.updated_at,
+        Jsonb(json_text(entity.state, "ceremony_scheduler_state.state"), str),
+        entity.updated_at.astimezone(UTC),
     )
 
 
@@ -99,14 +109,18 @@ class PostgresCeremonySchedulerStateRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
                 _from_row,
                 "ceremony_scheduler_state.get",
             ) from exc
@@ -116,7 +130,11 @@ class PostgresCeremonySchedulerStateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ceremony_scheduler_state.delete") from exc
         return cur.rowcount > 0

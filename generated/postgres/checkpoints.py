@@ -2,14 +2,26 @@
 """PostgreSQL repository of Checkpoint (from schema/checkpoints.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    json_text,
+    malformed_row,
+    revalidate,
+)
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    InvalidValueError,
+)
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.postgres.driver import (
     Pool,
@@ -23,7 +35,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -84,19 +95,24 @@ def _from_row(row: Any) -> Checkpoint:
 
 
 def _params(entity: Checkpoint) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Checkpoint, entity, "checkpoints")
     return (
         entity.id,
         entity.execution_id,
         entity.agent_id,
         entity.task_id,
         entity.turn_number,
-        Jsonb(entity.context),
-        entity.created_at,
+        Jsonb(json_text(entity.context, "checkpoints.context"), str),
+        entity.created_at.astimezone(UTC),
     )
 
 
 def _where(spec: CheckpointFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(CheckpointFilterSpec, spec, "checkpoints")
     mask = 0
     params: list[Any] = []
     if spec.execution_id is not None:
@@ -158,7 +174,9 @@ class PostgresCheckpointRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "checkpoints.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "checkpoints.purge_before") from exc
@@ -194,15 +212,24 @@ class PostgresCheckpointRepository:
         ValueError when neither is given.
         """
         if execution_id is None and task_id is None:
-            raise ValueError("give at least one of execution_id or task_id")
+            raise InvalidValueError(
+                "give at least one of execution_id or task_id",
+                field="checkpoints.execution_id",
+            )
         mask = 0
         params: list[Any] = list(())
         if execution_id is not None:
             mask |= 1
-            params.append(execution_id)
+            params.append(
+                None
+                if execution_id is None
+                else arg_str(execution_id, "checkpoints.execution_id")
+            )
         if task_id is not None:
             mask |= 2
-            params.append(task_id)
+            params.append(
+                None if task_id is None else arg_str(task_id, "checkpoints.task_id")
+            )
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(_M_GET_LATEST[mask], params, prepare=True)
@@ -223,7 +250,9 @@ class PostgresCheckpointRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_DELETE_BY_EXECUTION, (execution_id,), prepare=True
+                    _M_DELETE_BY_EXECUTION,
+                    (arg_str(execution_id, "checkpoints.execution_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "checkpoints.delete_by_execution") from exc

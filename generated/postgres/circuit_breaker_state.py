@@ -2,11 +2,12 @@
 """PostgreSQL repository of CircuitBreakerState (from schema/circuit_breaker_state.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
@@ -64,15 +65,20 @@ def _from_row(row: Any) -> CircuitBreakerState:
 
 
 def _params(entity: CircuitBreakerState) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CircuitBreakerState, entity, "circuit_breaker_state")
     return (
         entity.pair_key_a,
         entity.pair_key_b,
         entity.state.value,
         entity.bounce_count,
         entity.trip_count,
-        entity.last_bounce_at,
-        entity.opened_at,
-        entity.updated_at,
+        None
+        if entity.last_bounce_at is None
+        else entity.last_bounce_at.astimezone(UTC),
+        None if entity.opened_at is None else entity.opened_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
@@ -104,7 +110,12 @@ class PostgresCircuitBreakerStateRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (entity_id[0], entity_id[1]), prepare=True
+                    _GET,
+                    (
+                        arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
+                        arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
+                    ),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -112,7 +123,10 @@ class PostgresCircuitBreakerStateRepository:
                 self._pool,
                 exc,
                 _GET,
-                (entity_id[0], entity_id[1]),
+                (
+                    arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
+                    arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
+                ),
                 _from_row,
                 "circuit_breaker_state.get",
             ) from exc
@@ -123,7 +137,12 @@ class PostgresCircuitBreakerStateRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (entity_id[0], entity_id[1]), prepare=True
+                    _DELETE,
+                    (
+                        arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
+                        arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "circuit_breaker_state.delete") from exc

@@ -2,12 +2,13 @@
 """PostgreSQL repository of CollaborationMetricRecord (from schema/collaboration_metrics.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_time, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.collaboration_metrics import (
     CollaborationMetricRecord,
@@ -25,7 +26,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 
 _INSERT = 'INSERT INTO "collaboration_metrics" ("id", "agent_id", "timestamp", "task_id", "counterpart_agent_id", "delegation_success", "delegation_response_seconds", "conflict_constructiveness", "meeting_contribution", "loop_triggered", "handoff_completeness", "interaction_summary") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
@@ -80,24 +80,39 @@ def _from_row(row: Any) -> CollaborationMetricRecord:
 
 
 def _params(entity: CollaborationMetricRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CollaborationMetricRecord, entity, "collaboration_metrics")
     return (
         entity.id,
         entity.agent_id,
-        entity.timestamp,
+        entity.timestamp.astimezone(UTC),
         entity.task_id,
         entity.counterpart_agent_id,
         entity.delegation_success,
-        entity.delegation_response_seconds,
-        entity.conflict_constructiveness,
-        entity.meeting_contribution,
+        None
+        if entity.delegation_response_seconds is None
+        else entity.delegation_response_seconds + 0.0,
+        None
+        if entity.conflict_constructiveness is None
+        else entity.conflict_constructiveness + 0.0,
+        None
+        if entity.meeting_contribution is None
+        else entity.meeting_contribution + 0.0,
         entity.loop_triggered,
-        entity.handoff_completeness,
+        None
+        if entity.handoff_completeness is None
+        else entity.handoff_completeness + 0.0,
         entity.interaction_summary,
     )
 
 
 def _where(spec: CollaborationMetricRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(
+            CollaborationMetricRecordFilterSpec, spec, "collaboration_metrics"
+        )
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -105,7 +120,7 @@ def _where(spec: CollaborationMetricRecordFilterSpec) -> tuple[int, list[Any]]:
         params.append(spec.agent_id)
     if spec.since is not None:
         mask |= 2
-        params.append(spec.since)
+        params.append(spec.since.astimezone(UTC))
     return mask, params
 
 
@@ -159,7 +174,9 @@ class PostgresCollaborationMetricRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "collaboration_metrics.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "collaboration_metrics.purge_before") from exc

@@ -2,11 +2,12 @@
 """PostgreSQL repository of ConnectionSecret (from schema/connection_secrets.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
 from synthorg.persistence.postgres.driver import (
@@ -60,13 +61,16 @@ def _from_row(row: Any) -> ConnectionSecret:
 
 
 def _params(entity: ConnectionSecret) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ConnectionSecret, entity, "connection_secrets")
     return (
         entity.secret_id,
         entity.connection_name,
         entity.encrypted_value,
         entity.key_version,
-        entity.created_at,
-        entity.rotated_at,
+        entity.created_at.astimezone(UTC),
+        None if entity.rotated_at is None else entity.rotated_at.astimezone(UTC),
     )
 
 
@@ -95,11 +99,20 @@ class PostgresConnectionSecretRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "connection_secrets.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "connection_secrets.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "connection_secrets.entity_id"),),
+                _from_row,
+                "connection_secrets.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -107,7 +120,11 @@ class PostgresConnectionSecretRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "connection_secrets.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connection_secrets.delete") from exc
         return cur.rowcount > 0
@@ -173,14 +190,18 @@ class PostgresConnectionSecretRepository:
         """The secret with this id, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_RETRIEVE, (secret_id,), prepare=True)
+                cur = await conn.execute(
+                    _M_RETRIEVE,
+                    (arg_str(secret_id, "connection_secrets.secret_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _M_RETRIEVE,
-                (secret_id,),
+                (arg_str(secret_id, "connection_secrets.secret_id"),),
                 _from_row,
                 "connection_secrets.retrieve",
             ) from exc

@@ -2,12 +2,19 @@
 """PostgreSQL repository of Connection (from schema/connections.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -76,24 +83,31 @@ def _from_row(row: Any) -> Connection:
 
 
 def _params(entity: Connection) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Connection, entity, "connections")
     return (
         entity.name,
         entity.connection_type.value,
         entity.auth_method.value,
         entity.base_url,
-        Jsonb(entity.secret_refs),
-        Jsonb(entity.config),
+        Jsonb(json_text(entity.secret_refs, "connections.secret_refs"), str),
+        Jsonb(json_text(entity.config, "connections.config"), str),
         entity.health_check_enabled,
         entity.health_status.value,
-        entity.last_health_check_at,
-        Jsonb(entity.metadata),
-        entity.created_at,
-        entity.updated_at,
+        None
+        if entity.last_health_check_at is None
+        else entity.last_health_check_at.astimezone(UTC),
+        Jsonb(json_text(entity.metadata, "connections.metadata"), str),
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
 def _where(spec: ConnectionFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ConnectionFilterSpec, spec, "connections")
     mask = 0
     params: list[Any] = []
     if spec.connection_type is not None:
@@ -127,11 +141,18 @@ class PostgresConnectionRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "connections.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "connections.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "connections.entity_id"),),
+                _from_row,
+                "connections.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -139,7 +160,11 @@ class PostgresConnectionRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "connections.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connections.delete") from exc
         return cur.rowcount > 0

@@ -2,12 +2,19 @@
 """PostgreSQL repository of CostRecord (from schema/cost_records.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -26,7 +33,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -89,6 +95,9 @@ def _from_row(row: Any) -> CostRecord:
 
 
 def _params(entity: CostRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CostRecord, entity, "cost_records")
     return (
         entity.id,
         entity.agent_id,
@@ -97,15 +106,17 @@ def _params(entity: CostRecord) -> tuple[Any, ...]:
         entity.model,
         entity.input_tokens,
         entity.output_tokens,
-        entity.cost,
+        entity.cost + 0.0,
         entity.currency,
-        entity.timestamp,
+        entity.timestamp.astimezone(UTC),
         entity.call_category.value,
     )
 
 
 def _where(spec: CostRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(CostRecordFilterSpec, spec, "cost_records")
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -167,7 +178,9 @@ class PostgresCostRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "cost_records.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "cost_records.purge_before") from exc
@@ -204,10 +217,14 @@ class PostgresCostRecordRepository:
         params: list[Any] = list(())
         if agent_id is not None:
             mask |= 1
-            params.append(agent_id)
+            params.append(
+                None if agent_id is None else arg_str(agent_id, "cost_records.agent_id")
+            )
         if task_id is not None:
             mask |= 2
-            params.append(task_id)
+            params.append(
+                None if task_id is None else arg_str(task_id, "cost_records.task_id")
+            )
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(_M_AGGREGATE[mask], params, prepare=True)

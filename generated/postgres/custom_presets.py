@@ -2,12 +2,19 @@
 """PostgreSQL repository of PersonalityPreset (from schema/custom_presets.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.postgres.driver import (
@@ -61,15 +68,18 @@ def _from_row(row: Any) -> PersonalityPreset:
 
 
 def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PersonalityPreset, entity, "custom_presets")
     return (
         entity.name,
         entity.description,
-        Jsonb(entity.traits),
+        Jsonb(json_text(entity.traits, "custom_presets.traits"), str),
         entity.communication_style,
-        Jsonb(entity.config),
+        Jsonb(json_text(entity.config, "custom_presets.config"), str),
         entity.created_by,
-        entity.created_at,
-        entity.updated_at,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
@@ -98,11 +108,20 @@ class PostgresPersonalityPresetRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "custom_presets.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "custom_presets.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "custom_presets.entity_id"),),
+                _from_row,
+                "custom_presets.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -110,7 +129,11 @@ class PostgresPersonalityPresetRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "custom_presets.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_presets.delete") from exc
         return cur.rowcount > 0

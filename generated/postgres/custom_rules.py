@@ -2,12 +2,19 @@
 """PostgreSQL repository of CustomRule (from schema/custom_rules.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -76,23 +83,28 @@ def _from_row(row: Any) -> CustomRule:
 
 
 def _params(entity: CustomRule) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CustomRule, entity, "custom_rules")
     return (
         entity.id,
         entity.name,
         entity.description,
         entity.metric_path,
         entity.comparator.value,
-        entity.threshold,
+        entity.threshold + 0.0,
         entity.severity.value,
-        Jsonb(entity.target_altitudes),
+        Jsonb(json_text(entity.target_altitudes, "custom_rules.target_altitudes"), str),
         entity.enabled,
-        entity.created_at,
-        entity.updated_at,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
 def _where(spec: CustomRuleFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(CustomRuleFilterSpec, spec, "custom_rules")
     mask = 0
     params: list[Any] = []
     if spec.enabled_only:
@@ -126,11 +138,18 @@ class PostgresCustomRuleRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "custom_rules.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "custom_rules.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "custom_rules.entity_id"),),
+                _from_row,
+                "custom_rules.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -138,7 +157,11 @@ class PostgresCustomRuleRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "custom_rules.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_rules.delete") from exc
         return cur.rowcount > 0
@@ -227,14 +250,16 @@ class PostgresCustomRuleRepository:
         """The rule with this name, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_BY_NAME, (name,), prepare=True)
+                cur = await conn.execute(
+                    _M_GET_BY_NAME, (arg_str(name, "custom_rules.name"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _M_GET_BY_NAME,
-                (name,),
+                (arg_str(name, "custom_rules.name"),),
                 _from_row,
                 "custom_rules.get_by_name",
             ) from exc

@@ -4,6 +4,7 @@
 import asyncio
 import random
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -11,7 +12,14 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
@@ -32,7 +40,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -96,6 +103,9 @@ def _from_row(row: Any) -> DecisionRecord:
 
 
 def _params(entity: DecisionRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(DecisionRecord, entity, "decision_records")
     return (
         entity.id,
         entity.task_id,
@@ -104,15 +114,20 @@ def _params(entity: DecisionRecord) -> tuple[Any, ...]:
         entity.reviewer_agent_id,
         entity.decision.value,
         entity.reason,
-        Jsonb(entity.criteria_snapshot),
-        entity.recorded_at,
+        Jsonb(
+            json_text(entity.criteria_snapshot, "decision_records.criteria_snapshot"),
+            str,
+        ),
+        entity.recorded_at.astimezone(UTC),
         entity.version,
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.metadata, "decision_records.metadata"), str),
     )
 
 
 def _where(spec: DecisionRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(DecisionRecordFilterSpec, spec, "decision_records")
     mask = 0
     params: list[Any] = []
     if spec.task_id is not None:
@@ -177,7 +192,9 @@ class PostgresDecisionRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "decision_records.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "decision_records.purge_before") from exc
@@ -213,6 +230,8 @@ class PostgresDecisionRecordRepository:
         """Append with version = the task's highest version + 1, computed in the INSERT;
         returns the stored record. The entity's own version is ignored.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(DecisionRecord, entity, "decision_records")
         for attempt in range(_VERSION_RETRIES):
             try:
                 async with (
@@ -229,9 +248,18 @@ class PostgresDecisionRecordRepository:
                             entity.reviewer_agent_id,
                             entity.decision.value,
                             entity.reason,
-                            Jsonb(entity.criteria_snapshot),
-                            entity.recorded_at,
-                            Jsonb(entity.metadata),
+                            Jsonb(
+                                json_text(
+                                    entity.criteria_snapshot,
+                                    "decision_records.criteria_snapshot",
+                                ),
+                                str,
+                            ),
+                            entity.recorded_at.astimezone(UTC),
+                            Jsonb(
+                                json_text(entity.metadata, "decision_records.metadata"),
+                                str,
+                            ),
                             entity.task_id,
                         ),
                         prepare=True,
@@ -261,14 +289,18 @@ class PostgresDecisionRecordRepository:
         """The decision with this id, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET, (decision_id,), prepare=True)
+                cur = await conn.execute(
+                    _M_GET,
+                    (arg_str(decision_id, "decision_records.decision_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _M_GET,
-                (decision_id,),
+                (arg_str(decision_id, "decision_records.decision_id"),),
                 _from_row,
                 "decision_records.get",
             ) from exc
@@ -282,7 +314,9 @@ class PostgresDecisionRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_BY_TASK, (task_id, limit, offset), prepare=True
+                    _M_LIST_BY_TASK,
+                    (arg_str(task_id, "decision_records.task_id"), limit, offset),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -290,7 +324,7 @@ class PostgresDecisionRecordRepository:
                 self._pool,
                 exc,
                 _M_LIST_BY_TASK,
-                (task_id, limit, offset),
+                (arg_str(task_id, "decision_records.task_id"), limit, offset),
                 _from_row,
                 "decision_records.list_by_task",
             ) from exc
@@ -308,7 +342,13 @@ class PostgresDecisionRecordRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_LIST_BY_EXECUTOR,
-                    (executing_agent_id, limit, offset),
+                    (
+                        arg_str(
+                            executing_agent_id, "decision_records.executing_agent_id"
+                        ),
+                        limit,
+                        offset,
+                    ),
                     prepare=True,
                 )
                 rows = await cur.fetchall()
@@ -317,7 +357,11 @@ class PostgresDecisionRecordRepository:
                 self._pool,
                 exc,
                 _M_LIST_BY_EXECUTOR,
-                (executing_agent_id, limit, offset),
+                (
+                    arg_str(executing_agent_id, "decision_records.executing_agent_id"),
+                    limit,
+                    offset,
+                ),
                 _from_row,
                 "decision_records.list_by_executor",
             ) from exc
@@ -335,7 +379,13 @@ class PostgresDecisionRecordRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_LIST_BY_REVIEWER,
-                    (reviewer_agent_id, limit, offset),
+                    (
+                        arg_str(
+                            reviewer_agent_id, "decision_records.reviewer_agent_id"
+                        ),
+                        limit,
+                        offset,
+                    ),
                     prepare=True,
                 )
                 rows = await cur.fetchall()
@@ -344,7 +394,11 @@ class PostgresDecisionRecordRepository:
                 self._pool,
                 exc,
                 _M_LIST_BY_REVIEWER,
-                (reviewer_agent_id, limit, offset),
+                (
+                    arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),
+                    limit,
+                    offset,
+                ),
                 _from_row,
                 "decision_records.list_by_reviewer",
             ) from exc

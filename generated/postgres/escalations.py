@@ -2,12 +2,21 @@
 """PostgreSQL repository of Escalation (from schema/escalations.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_text,
+    json_text,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -23,7 +32,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Text
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
@@ -84,23 +93,30 @@ def _from_row(row: Any) -> Escalation:
 
 
 def _params(entity: Escalation) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Escalation, entity, "escalations")
     return (
         entity.id,
         entity.source,
         entity.severity.value,
         entity.title,
-        Jsonb(entity.details),
+        Jsonb(json_text(entity.details, "escalations.details"), str),
         entity.status.value,
-        entity.created_at,
+        entity.created_at.astimezone(UTC),
         entity.acknowledged_by,
-        entity.acknowledged_at,
+        None
+        if entity.acknowledged_at is None
+        else entity.acknowledged_at.astimezone(UTC),
         entity.resolution,
-        entity.resolved_at,
+        None if entity.resolved_at is None else entity.resolved_at.astimezone(UTC),
     )
 
 
 def _where(spec: EscalationFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(EscalationFilterSpec, spec, "escalations")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -137,11 +153,18 @@ class PostgresEscalationRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "escalations.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "escalations.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "escalations.entity_id"),),
+                _from_row,
+                "escalations.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -149,7 +172,11 @@ class PostgresEscalationRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "escalations.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.delete") from exc
         return cur.rowcount > 0
@@ -261,18 +288,34 @@ class PostgresEscalationRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_ACKNOWLEDGE, (acknowledged_by, utc_now(), id), prepare=True
+                    _M_ACKNOWLEDGE,
+                    (
+                        None
+                        if acknowledged_by is None
+                        else arg_str(acknowledged_by, "escalations.acknowledged_by"),
+                        utc_now().astimezone(UTC),
+                        arg_str(id, "escalations.id"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.acknowledge") from exc
         return cur.rowcount > 0
 
-    async def resolve(self, id: NotBlankStr, resolution: str | None) -> bool:
+    async def resolve(self, id: NotBlankStr, resolution: Text | None) -> bool:
         """Resolve an escalation that is not resolved yet; True when it changed."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_RESOLVE, (resolution, utc_now(), id), prepare=True
+                    _M_RESOLVE,
+                    (
+                        None
+                        if resolution is None
+                        else arg_text(resolution, "escalations.resolution"),
+                        utc_now().astimezone(UTC),
+                        arg_str(id, "escalations.id"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.resolve") from exc

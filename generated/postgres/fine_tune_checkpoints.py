@@ -2,12 +2,19 @@
 """PostgreSQL repository of FineTuneCheckpoint (from schema/fine_tune_checkpoints.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.postgres.custom import fine_tune_checkpoints as _custom
@@ -74,16 +81,23 @@ def _from_row(row: Any) -> FineTuneCheckpoint:
 
 
 def _params(entity: FineTuneCheckpoint) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(FineTuneCheckpoint, entity, "fine_tune_checkpoints")
     return (
         entity.id,
         entity.run_id,
         entity.model_path,
         entity.base_model,
         entity.doc_count,
-        None if entity.eval_metrics is None else Jsonb(entity.eval_metrics),
+        None
+        if entity.eval_metrics is None
+        else Jsonb(
+            json_text(entity.eval_metrics, "fine_tune_checkpoints.eval_metrics"), str
+        ),
         entity.size_bytes,
         entity.is_active,
-        entity.created_at,
+        entity.created_at.astimezone(UTC),
     )
 
 
@@ -112,14 +126,18 @@ class PostgresFineTuneCheckpointRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
                 _from_row,
                 "fine_tune_checkpoints.get",
             ) from exc
@@ -129,7 +147,11 @@ class PostgresFineTuneCheckpointRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_checkpoints.delete") from exc
         return cur.rowcount > 0
@@ -211,7 +233,9 @@ class PostgresFineTuneCheckpointRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_BY_RUN, (run_id, limit, offset), prepare=True
+                    _M_LIST_BY_RUN,
+                    (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -219,7 +243,7 @@ class PostgresFineTuneCheckpointRepository:
                 self._pool,
                 exc,
                 _M_LIST_BY_RUN,
-                (run_id, limit, offset),
+                (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
                 _from_row,
                 "fine_tune_checkpoints.list_by_run",
             ) from exc

@@ -2,12 +2,20 @@
 """PostgreSQL repository of FineTuneRun (from schema/fine_tune_runs.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.postgres.driver import (
@@ -73,19 +81,24 @@ def _from_row(row: Any) -> FineTuneRun:
 
 
 def _params(entity: FineTuneRun) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(FineTuneRun, entity, "fine_tune_runs")
     return (
         entity.id,
         entity.status.value,
         entity.stage.value,
         entity.base_model,
         entity.source_dir,
-        Jsonb(entity.config),
-        entity.progress,
-        Jsonb(entity.stages_completed),
+        Jsonb(json_text(entity.config, "fine_tune_runs.config"), str),
+        entity.progress + 0.0,
+        Jsonb(
+            json_text(entity.stages_completed, "fine_tune_runs.stages_completed"), str
+        ),
         entity.error,
-        entity.started_at,
-        entity.updated_at,
-        entity.completed_at,
+        entity.started_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+        None if entity.completed_at is None else entity.completed_at.astimezone(UTC),
     )
 
 
@@ -114,11 +127,20 @@ class PostgresFineTuneRunRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "fine_tune_runs.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "fine_tune_runs.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "fine_tune_runs.entity_id"),),
+                _from_row,
+                "fine_tune_runs.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -126,7 +148,11 @@ class PostgresFineTuneRunRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "fine_tune_runs.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.delete") from exc
         return cur.rowcount > 0
@@ -205,7 +231,7 @@ class PostgresFineTuneRunRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_MARK_INTERRUPTED, (utc_now(),), prepare=True
+                    _M_MARK_INTERRUPTED, (utc_now().astimezone(UTC),), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.mark_interrupted") from exc

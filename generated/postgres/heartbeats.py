@@ -2,12 +2,18 @@
 """PostgreSQL repository of Heartbeat (from schema/heartbeats.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
-from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.postgres.driver import (
@@ -21,9 +27,8 @@ from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Timestamp
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
@@ -59,11 +64,14 @@ def _from_row(row: Any) -> Heartbeat:
 
 
 def _params(entity: Heartbeat) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Heartbeat, entity, "heartbeats")
     return (
         entity.execution_id,
         entity.agent_id,
         entity.task_id,
-        entity.last_heartbeat_at,
+        entity.last_heartbeat_at.astimezone(UTC),
     )
 
 
@@ -92,11 +100,18 @@ class PostgresHeartbeatRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "heartbeats.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "heartbeats.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "heartbeats.entity_id"),),
+                _from_row,
+                "heartbeats.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -104,7 +119,9 @@ class PostgresHeartbeatRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "heartbeats.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "heartbeats.delete") from exc
         return cur.rowcount > 0
@@ -158,7 +175,7 @@ class PostgresHeartbeatRepository:
             raise error from exc
 
     async def get_stale(
-        self, threshold: AwareDatetime, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
+        self, threshold: Timestamp, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Heartbeat, ...]:
         """Heartbeats older than threshold, oldest first."""
         check_pagination(limit, offset)
@@ -166,7 +183,11 @@ class PostgresHeartbeatRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_GET_STALE,
-                    (require_aware(threshold), limit, offset),
+                    (
+                        arg_time(threshold, "heartbeats.threshold").astimezone(UTC),
+                        limit,
+                        offset,
+                    ),
                     prepare=True,
                 )
                 rows = await cur.fetchall()
@@ -175,7 +196,11 @@ class PostgresHeartbeatRepository:
                 self._pool,
                 exc,
                 _M_GET_STALE,
-                (require_aware(threshold), limit, offset),
+                (
+                    arg_time(threshold, "heartbeats.threshold").astimezone(UTC),
+                    limit,
+                    offset,
+                ),
                 _from_row,
                 "heartbeats.get_stale",
             ) from exc

@@ -2,13 +2,23 @@
 """PostgreSQL repository of IdempotencyRecord (from schema/idempotency_keys.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import JsonValue
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_json,
+    arg_str,
+    arg_text,
+    json_text,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
@@ -28,7 +38,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Text
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
@@ -72,18 +82,23 @@ def _from_row(row: Any) -> IdempotencyRecord:
 
 
 def _params(entity: IdempotencyRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(IdempotencyRecord, entity, "idempotency_keys")
     return (
         entity.scope,
         entity.key,
         entity.status.value,
         entity.claim_token,
         entity.attempts,
-        None if entity.response is None else Jsonb(entity.response),
+        None
+        if entity.response is None
+        else Jsonb(json_text(entity.response, "idempotency_keys.response"), str),
         entity.error,
-        entity.created_at,
-        entity.claimed_at,
-        entity.expires_at,
-        entity.completed_at,
+        entity.created_at.astimezone(UTC),
+        entity.claimed_at.astimezone(UTC),
+        entity.expires_at.astimezone(UTC),
+        None if entity.completed_at is None else entity.completed_at.astimezone(UTC),
     )
 
 
@@ -113,7 +128,12 @@ class PostgresIdempotencyRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (entity_id[0], entity_id[1]), prepare=True
+                    _GET,
+                    (
+                        arg_str(entity_id[0], "idempotency_keys.scope"),
+                        arg_str(entity_id[1], "idempotency_keys.key"),
+                    ),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -121,7 +141,10 @@ class PostgresIdempotencyRecordRepository:
                 self._pool,
                 exc,
                 _GET,
-                (entity_id[0], entity_id[1]),
+                (
+                    arg_str(entity_id[0], "idempotency_keys.scope"),
+                    arg_str(entity_id[1], "idempotency_keys.key"),
+                ),
                 _from_row,
                 "idempotency_keys.get",
             ) from exc
@@ -132,7 +155,12 @@ class PostgresIdempotencyRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (entity_id[0], entity_id[1]), prepare=True
+                    _DELETE,
+                    (
+                        arg_str(entity_id[0], "idempotency_keys.scope"),
+                        arg_str(entity_id[1], "idempotency_keys.key"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.delete") from exc
@@ -219,11 +247,19 @@ class PostgresIdempotencyRecordRepository:
                 cur = await conn.execute(
                     _M_COMPLETE,
                     (
-                        None if response is None else Jsonb(response),
-                        utc_now(),
-                        scope,
-                        key,
-                        claim_token,
+                        None
+                        if response is None
+                        else Jsonb(
+                            json_text(
+                                arg_json(response, "idempotency_keys.response", "json"),
+                                "idempotency_keys.response",
+                            ),
+                            str,
+                        ),
+                        utc_now().astimezone(UTC),
+                        arg_str(scope, "idempotency_keys.scope"),
+                        arg_str(key, "idempotency_keys.key"),
+                        arg_str(claim_token, "idempotency_keys.claim_token"),
                     ),
                     prepare=True,
                 )
@@ -236,7 +272,7 @@ class PostgresIdempotencyRecordRepository:
         scope: NotBlankStr,
         key: NotBlankStr,
         claim_token: NotBlankStr,
-        error: str | None,
+        error: Text | None,
     ) -> bool:
         """Record failure and its error, only for the holder of claim_token while the
         claim is in flight, so that a retry may claim the key again; True when it
@@ -245,7 +281,17 @@ class PostgresIdempotencyRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_FAIL, (error, utc_now(), scope, key, claim_token), prepare=True
+                    _M_FAIL,
+                    (
+                        None
+                        if error is None
+                        else arg_text(error, "idempotency_keys.error"),
+                        utc_now().astimezone(UTC),
+                        arg_str(scope, "idempotency_keys.scope"),
+                        arg_str(key, "idempotency_keys.key"),
+                        arg_str(claim_token, "idempotency_keys.claim_token"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.fail") from exc
@@ -255,7 +301,9 @@ class PostgresIdempotencyRecordRepository:
         """Delete every record whose expires_at has passed; the count."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_CLEANUP_EXPIRED, (utc_now(),), prepare=True)
+                cur = await conn.execute(
+                    _M_CLEANUP_EXPIRED, (utc_now().astimezone(UTC),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.cleanup_expired") from exc
         return cur.rowcount

@@ -2,13 +2,20 @@
 """PostgreSQL repository of AgentLifecycleEvent (from schema/lifecycle_events.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_time,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
@@ -26,7 +33,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 
 _INSERT = 'INSERT INTO "lifecycle_events" ("id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by", "details", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s)'
@@ -79,20 +85,25 @@ def _from_row(row: Any) -> AgentLifecycleEvent:
 
 
 def _params(entity: AgentLifecycleEvent) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AgentLifecycleEvent, entity, "lifecycle_events")
     return (
         entity.id,
         entity.agent_id,
         entity.agent_name,
         entity.event_type.value,
-        entity.timestamp,
+        entity.timestamp.astimezone(UTC),
         entity.initiated_by,
         entity.details,
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.metadata, "lifecycle_events.metadata"), str),
     )
 
 
 def _where(spec: AgentLifecycleEventFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(AgentLifecycleEventFilterSpec, spec, "lifecycle_events")
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -103,7 +114,7 @@ def _where(spec: AgentLifecycleEventFilterSpec) -> tuple[int, list[Any]]:
         params.append(spec.event_type.value)
     if spec.since is not None:
         mask |= 4
-        params.append(spec.since)
+        params.append(spec.since.astimezone(UTC))
     return mask, params
 
 
@@ -157,7 +168,9 @@ class PostgresAgentLifecycleEventRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "lifecycle_events.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "lifecycle_events.purge_before") from exc

@@ -2,11 +2,18 @@
 """PostgreSQL repository of LockoutRecord (from schema/lockouts.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lockouts import LockoutRecord
 from synthorg.persistence.postgres.driver import (
@@ -57,11 +64,14 @@ def _from_row(row: Any) -> LockoutRecord:
 
 
 def _params(entity: LockoutRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(LockoutRecord, entity, "lockouts")
     return (
         entity.username,
-        entity.locked_until,
+        entity.locked_until.astimezone(UTC),
         entity.failure_count,
-        entity.locked_at,
+        entity.locked_at.astimezone(UTC),
     )
 
 
@@ -90,11 +100,18 @@ class PostgresLockoutRecordRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "lockouts.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "lockouts.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "lockouts.entity_id"),),
+                _from_row,
+                "lockouts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -102,7 +119,9 @@ class PostgresLockoutRecordRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "lockouts.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "lockouts.delete") from exc
         return cur.rowcount > 0
@@ -163,7 +182,9 @@ class PostgresLockoutRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_ACTIVE, (utc_now(), limit, offset), prepare=True
+                    _M_LIST_ACTIVE,
+                    (utc_now().astimezone(UTC), limit, offset),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -171,7 +192,7 @@ class PostgresLockoutRecordRepository:
                 self._pool,
                 exc,
                 _M_LIST_ACTIVE,
-                (utc_now(), limit, offset),
+                (utc_now().astimezone(UTC), limit, offset),
                 _from_row,
                 "lockouts.list_active",
             ) from exc

@@ -2,12 +2,19 @@
 """PostgreSQL repository of LoginFailure (from schema/login_failures.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
@@ -25,9 +32,8 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Timestamp
 
 _INSERT = 'INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address") VALUES (%s, %s, %s, %s)'
 _COPY = 'COPY "login_failures" ("id", "username", "failed_at", "ip_address") FROM STDIN'
@@ -71,16 +77,21 @@ def _from_row(row: Any) -> LoginFailure:
 
 
 def _params(entity: LoginFailure) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(LoginFailure, entity, "login_failures")
     return (
         entity.id,
         entity.username,
-        entity.failed_at,
+        entity.failed_at.astimezone(UTC),
         entity.ip_address,
     )
 
 
 def _where(spec: LoginFailureFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(LoginFailureFilterSpec, spec, "login_failures")
     mask = 0
     params: list[Any] = []
     if spec.username is not None:
@@ -139,7 +150,9 @@ class PostgresLoginFailureRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "login_failures.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.purge_before") from exc
@@ -166,12 +179,17 @@ class PostgresLoginFailureRepository:
             ) from exc
         return tuple(map(_from_row, rows))
 
-    async def count_since(self, username: NotBlankStr, since: AwareDatetime) -> int:
+    async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Failures of a username at or after ``since``."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_COUNT_SINCE, (username, require_aware(since)), prepare=True
+                    _M_COUNT_SINCE,
+                    (
+                        arg_str(username, "login_failures.username"),
+                        arg_time(since, "login_failures.since").astimezone(UTC),
+                    ),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -182,7 +200,11 @@ class PostgresLoginFailureRepository:
         """Forget a username's failures (after a successful login); the count."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_DELETE_FOR_USER, (username,), prepare=True)
+                cur = await conn.execute(
+                    _M_DELETE_FOR_USER,
+                    (arg_str(username, "login_failures.username"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.delete_for_user") from exc
         return cur.rowcount

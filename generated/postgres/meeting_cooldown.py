@@ -2,11 +2,12 @@
 """PostgreSQL repository of MeetingCooldown (from schema/meeting_cooldown.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.postgres.driver import (
@@ -58,9 +59,12 @@ def _from_row(row: Any) -> MeetingCooldown:
 
 
 def _params(entity: MeetingCooldown) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(MeetingCooldown, entity, "meeting_cooldown")
     return (
         entity.meeting_type,
-        entity.last_triggered_at,
+        entity.last_triggered_at.astimezone(UTC),
         entity.triggered_by,
     )
 
@@ -90,11 +94,20 @@ class PostgresMeetingCooldownRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "meeting_cooldown.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "meeting_cooldown.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "meeting_cooldown.entity_id"),),
+                _from_row,
+                "meeting_cooldown.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -102,7 +115,11 @@ class PostgresMeetingCooldownRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "meeting_cooldown.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "meeting_cooldown.delete") from exc
         return cur.rowcount > 0

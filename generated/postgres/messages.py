@@ -2,13 +2,21 @@
 """PostgreSQL repository of Message (from schema/messages.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -23,7 +31,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -74,22 +81,27 @@ def _from_row(row: Any) -> Message:
 
 
 def _params(entity: Message) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Message, entity, "messages")
     return (
         entity.id,
-        entity.timestamp,
+        entity.timestamp.astimezone(UTC),
         entity.sender,
         entity.to,
         entity.type.value,
         entity.priority.value,
         entity.channel,
-        Jsonb(entity.content),
-        Jsonb(entity.attachments),
-        Jsonb(entity.metadata),
+        Jsonb(json_text(entity.content, "messages.content"), str),
+        Jsonb(json_text(entity.attachments, "messages.attachments"), str),
+        Jsonb(json_text(entity.metadata, "messages.metadata"), str),
     )
 
 
 def _where(spec: MessageFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(MessageFilterSpec, spec, "messages")
     mask = 0
     params: list[Any] = []
     if spec.channel is not None:
@@ -148,7 +160,7 @@ class PostgresMessageRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE, (arg_time(threshold, "messages.threshold"),), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.purge_before") from exc
@@ -182,14 +194,18 @@ class PostgresMessageRepository:
         check_pagination(limit, 0)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_HISTORY, (channel, limit), prepare=True)
+                cur = await conn.execute(
+                    _M_GET_HISTORY,
+                    (arg_str(channel, "messages.channel"), limit),
+                    prepare=True,
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _M_GET_HISTORY,
-                (channel, limit),
+                (arg_str(channel, "messages.channel"), limit),
                 _from_row,
                 "messages.get_history",
             ) from exc
@@ -202,7 +218,12 @@ class PostgresMessageRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_ID, (channel, message_id), prepare=True
+                    _M_GET_BY_ID,
+                    (
+                        arg_str(channel, "messages.channel"),
+                        arg_str(message_id, "messages.message_id"),
+                    ),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -210,7 +231,10 @@ class PostgresMessageRepository:
                 self._pool,
                 exc,
                 _M_GET_BY_ID,
-                (channel, message_id),
+                (
+                    arg_str(channel, "messages.channel"),
+                    arg_str(message_id, "messages.message_id"),
+                ),
                 _from_row,
                 "messages.get_by_id",
             ) from exc
@@ -220,7 +244,11 @@ class PostgresMessageRepository:
         """Delete one message (moderation); True when it existed."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_DELETE, (message_id,), prepare=True)
+                cur = await conn.execute(
+                    _M_DELETE,
+                    (arg_str(message_id, "messages.message_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.delete") from exc
         return cur.rowcount > 0

@@ -2,11 +2,18 @@
 """PostgreSQL repository of OAuthState (from schema/oauth_states.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.postgres.custom import oauth_states as _custom
@@ -62,14 +69,17 @@ def _from_row(row: Any) -> OAuthState:
 
 
 def _params(entity: OAuthState) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(OAuthState, entity, "oauth_states")
     return (
         entity.state_token,
         entity.connection_name,
         entity.redirect_uri,
         entity.code_verifier,
-        entity.created_at,
-        entity.expires_at,
-        entity.consumed_at,
+        entity.created_at.astimezone(UTC),
+        None if entity.expires_at is None else entity.expires_at.astimezone(UTC),
+        None if entity.consumed_at is None else entity.consumed_at.astimezone(UTC),
         entity.connection_name_returned,
     )
 
@@ -99,11 +109,18 @@ class PostgresOAuthStateRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "oauth_states.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "oauth_states.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "oauth_states.entity_id"),),
+                _from_row,
+                "oauth_states.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -111,7 +128,11 @@ class PostgresOAuthStateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "oauth_states.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "oauth_states.delete") from exc
         return cur.rowcount > 0
@@ -174,7 +195,13 @@ class PostgresOAuthStateRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_MARK_CONSUMED,
-                    (connection_name, utc_now(), state_token),
+                    (
+                        None
+                        if connection_name is None
+                        else arg_str(connection_name, "oauth_states.connection_name"),
+                        utc_now().astimezone(UTC),
+                        arg_str(state_token, "oauth_states.state_token"),
+                    ),
                     prepare=True,
                 )
         except psycopg.Error as exc:

@@ -2,12 +2,19 @@
 """PostgreSQL repository of ParkedContext (from schema/parked_contexts.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.postgres.driver import (
@@ -63,15 +70,18 @@ def _from_row(row: Any) -> ParkedContext:
 
 
 def _params(entity: ParkedContext) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ParkedContext, entity, "parked_contexts")
     return (
         entity.id,
         entity.execution_id,
         entity.agent_id,
         entity.task_id,
         entity.approval_id,
-        entity.parked_at,
-        Jsonb(entity.context),
-        Jsonb(entity.metadata),
+        entity.parked_at.astimezone(UTC),
+        Jsonb(json_text(entity.context, "parked_contexts.context"), str),
+        Jsonb(json_text(entity.metadata, "parked_contexts.metadata"), str),
     )
 
 
@@ -100,11 +110,20 @@ class PostgresParkedContextRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "parked_contexts.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "parked_contexts.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "parked_contexts.entity_id"),),
+                _from_row,
+                "parked_contexts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -112,7 +131,11 @@ class PostgresParkedContextRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "parked_contexts.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "parked_contexts.delete") from exc
         return cur.rowcount > 0
@@ -170,7 +193,9 @@ class PostgresParkedContextRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_APPROVAL, (approval_id,), prepare=True
+                    _M_GET_BY_APPROVAL,
+                    (arg_str(approval_id, "parked_contexts.approval_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -178,7 +203,7 @@ class PostgresParkedContextRepository:
                 self._pool,
                 exc,
                 _M_GET_BY_APPROVAL,
-                (approval_id,),
+                (arg_str(approval_id, "parked_contexts.approval_id"),),
                 _from_row,
                 "parked_contexts.get_by_approval",
             ) from exc
@@ -192,7 +217,9 @@ class PostgresParkedContextRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_AGENT, (agent_id, limit, offset), prepare=True
+                    _M_GET_BY_AGENT,
+                    (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -200,7 +227,7 @@ class PostgresParkedContextRepository:
                 self._pool,
                 exc,
                 _M_GET_BY_AGENT,
-                (agent_id, limit, offset),
+                (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
                 _from_row,
                 "parked_contexts.get_by_agent",
             ) from exc

@@ -7,7 +7,14 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_text,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.preset_overrides import PresetOverride
 from synthorg.persistence.postgres.driver import (
@@ -59,9 +66,12 @@ def _from_row(row: Any) -> PresetOverride:
 
 
 def _params(entity: PresetOverride) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PresetOverride, entity, "preset_overrides")
     return (
         entity.preset_name,
-        Jsonb(entity.overrides),
+        Jsonb(json_text(entity.overrides, "preset_overrides.overrides"), str),
         entity.updated_by,
         entity.updated_at,
     )
@@ -92,11 +102,20 @@ class PostgresPresetOverrideRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "preset_overrides.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "preset_overrides.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "preset_overrides.entity_id"),),
+                _from_row,
+                "preset_overrides.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -104,7 +123,11 @@ class PostgresPresetOverrideRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "preset_overrides.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "preset_overrides.delete") from exc
         return cur.rowcount > 0
@@ -164,6 +187,8 @@ class PostgresPresetOverrideRepository:
         updated_at equals it ("" means the override must not exist yet). True when
         written.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(PresetOverride, entity, "preset_overrides")
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
             sql, params = _UPSERT, _params(entity)
@@ -173,11 +198,15 @@ class PostgresPresetOverrideRepository:
             sql, params = (
                 _M_SAVE_IF_UNCHANGED_UPDATE,
                 (
-                    Jsonb(entity.overrides),
+                    Jsonb(
+                        json_text(entity.overrides, "preset_overrides.overrides"), str
+                    ),
                     entity.updated_by,
                     entity.updated_at,
                     entity.preset_name,
-                    expected_updated_at,
+                    arg_text(
+                        expected_updated_at, "preset_overrides.expected_updated_at"
+                    ),
                 ),
             )
         try:

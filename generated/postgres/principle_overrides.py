@@ -2,12 +2,19 @@
 """PostgreSQL repository of PrincipleOverride (from schema/principle_overrides.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
 from synthorg.persistence.postgres.driver import (
@@ -59,13 +66,16 @@ def _from_row(row: Any) -> PrincipleOverride:
 
 
 def _params(entity: PrincipleOverride) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PrincipleOverride, entity, "principle_overrides")
     return (
         entity.scope,
-        Jsonb(entity.principles),
+        Jsonb(json_text(entity.principles, "principle_overrides.principles"), str),
         entity.restored_from_version,
         entity.restored_by,
         entity.reason,
-        entity.restored_at,
+        entity.restored_at.astimezone(UTC),
     )
 
 
@@ -94,14 +104,18 @@ class PostgresPrincipleOverrideRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "principle_overrides.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "principle_overrides.entity_id"),),
                 _from_row,
                 "principle_overrides.get",
             ) from exc
@@ -111,7 +125,11 @@ class PostgresPrincipleOverrideRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "principle_overrides.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "principle_overrides.delete") from exc
         return cur.rowcount > 0

@@ -2,11 +2,19 @@
 """PostgreSQL repository of ProjectCostAggregate (from schema/project_cost_aggregates.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_float,
+    arg_str,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -63,11 +71,14 @@ def _from_row(row: Any) -> ProjectCostAggregate:
 
 
 def _params(entity: ProjectCostAggregate) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ProjectCostAggregate, entity, "project_cost_aggregates")
     return (
         entity.project_id,
-        entity.total_cost,
+        entity.total_cost + 0.0,
         entity.currency,
-        entity.updated_at,
+        entity.updated_at.astimezone(UTC),
     )
 
 
@@ -96,14 +107,18 @@ class PostgresProjectCostAggregateRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
                 _from_row,
                 "project_cost_aggregates.get",
             ) from exc
@@ -113,7 +128,11 @@ class PostgresProjectCostAggregateRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "project_cost_aggregates.delete") from exc
         return cur.rowcount > 0
@@ -177,7 +196,14 @@ class PostgresProjectCostAggregateRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_INCREMENT,
-                    (project_id, amount, currency, utc_now()),
+                    (
+                        arg_str(project_id, "project_cost_aggregates.project_id"),
+                        arg_float(amount, "project_cost_aggregates.amount") + 0.0,
+                        arg_str(
+                            currency, "project_cost_aggregates.currency", "^[A-Z]{3}$"
+                        ),
+                        utc_now().astimezone(UTC),
+                    ),
                     prepare=True,
                 )
                 row = await cur.fetchone()

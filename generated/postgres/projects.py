@@ -2,12 +2,19 @@
 """PostgreSQL repository of Project (from schema/projects.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -85,21 +92,26 @@ def _from_row(row: Any) -> Project:
 
 
 def _params(entity: Project) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Project, entity, "projects")
     return (
         entity.id,
         entity.name,
         entity.description,
-        Jsonb(entity.team),
+        Jsonb(json_text(entity.team, "projects.team"), str),
         entity.lead,
-        Jsonb(entity.task_ids),
-        entity.deadline,
-        entity.budget,
+        Jsonb(json_text(entity.task_ids, "projects.task_ids"), str),
+        None if entity.deadline is None else entity.deadline.astimezone(UTC),
+        entity.budget + 0.0,
         entity.status.value,
     )
 
 
 def _where(spec: ProjectFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ProjectFilterSpec, spec, "projects")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -136,11 +148,18 @@ class PostgresProjectRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "projects.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "projects.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "projects.entity_id"),),
+                _from_row,
+                "projects.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -148,7 +167,9 @@ class PostgresProjectRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "projects.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.delete") from exc
         return cur.rowcount > 0
@@ -244,6 +265,8 @@ class PostgresProjectRepository:
 
     async def update(self, entity: Project) -> None:
         """Replace an existing project; RecordNotFoundError when the id is absent."""
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(Project, entity, "projects")
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
@@ -251,11 +274,13 @@ class PostgresProjectRepository:
                     (
                         entity.name,
                         entity.description,
-                        Jsonb(entity.team),
+                        Jsonb(json_text(entity.team, "projects.team"), str),
                         entity.lead,
-                        Jsonb(entity.task_ids),
-                        entity.deadline,
-                        entity.budget,
+                        Jsonb(json_text(entity.task_ids, "projects.task_ids"), str),
+                        None
+                        if entity.deadline is None
+                        else entity.deadline.astimezone(UTC),
+                        entity.budget + 0.0,
                         entity.status.value,
                         entity.id,
                     ),

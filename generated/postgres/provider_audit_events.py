@@ -2,13 +2,21 @@
 """PostgreSQL repository of ProviderAuditEvent (from schema/provider_audit_events.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.provider_audit_events import (
     ProviderAuditEvent,
@@ -26,7 +34,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -74,20 +81,29 @@ def _from_row(row: Any) -> ProviderAuditEvent:
 
 
 def _params(entity: ProviderAuditEvent) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ProviderAuditEvent, entity, "provider_audit_events")
     return (
         entity.id,
         entity.provider_name,
         entity.action.value,
         entity.actor,
-        entity.timestamp,
-        None if entity.before is None else Jsonb(entity.before),
-        None if entity.after is None else Jsonb(entity.after),
-        Jsonb(entity.details),
+        entity.timestamp.astimezone(UTC),
+        None
+        if entity.before is None
+        else Jsonb(json_text(entity.before, "provider_audit_events.before"), str),
+        None
+        if entity.after is None
+        else Jsonb(json_text(entity.after, "provider_audit_events.after"), str),
+        Jsonb(json_text(entity.details, "provider_audit_events.details"), str),
     )
 
 
 def _where(spec: ProviderAuditEventFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ProviderAuditEventFilterSpec, spec, "provider_audit_events")
     mask = 0
     params: list[Any] = []
     if spec.provider_name is not None:
@@ -146,7 +162,9 @@ class PostgresProviderAuditEventRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "provider_audit_events.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "provider_audit_events.purge_before") from exc
@@ -189,7 +207,10 @@ class PostgresProviderAuditEventRepository:
         if before_id is None:
             sql, params = _M_LIST_BEFORE_FIRST, (limit,)
         else:
-            sql, params = _M_LIST_BEFORE_AFTER, (before_id, limit)
+            sql, params = (
+                _M_LIST_BEFORE_AFTER,
+                (arg_str(before_id, "provider_audit_events.before_id"), limit),
+            )
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(sql, params, prepare=True)

@@ -2,11 +2,18 @@
 """PostgreSQL repository of RiskTierOverride (from schema/risk_overrides.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
 from synthorg.persistence.postgres.driver import (
@@ -64,6 +71,9 @@ def _from_row(row: Any) -> RiskTierOverride:
 
 
 def _params(entity: RiskTierOverride) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(RiskTierOverride, entity, "risk_overrides")
     return (
         entity.id,
         entity.action_type,
@@ -71,9 +81,9 @@ def _params(entity: RiskTierOverride) -> tuple[Any, ...]:
         entity.override_tier.value,
         entity.reason,
         entity.created_by,
-        entity.created_at,
-        entity.expires_at,
-        entity.revoked_at,
+        entity.created_at.astimezone(UTC),
+        entity.expires_at.astimezone(UTC),
+        None if entity.revoked_at is None else entity.revoked_at.astimezone(UTC),
         entity.revoked_by,
     )
 
@@ -103,11 +113,20 @@ class PostgresRiskTierOverrideRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "risk_overrides.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "risk_overrides.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "risk_overrides.entity_id"),),
+                _from_row,
+                "risk_overrides.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -115,7 +134,11 @@ class PostgresRiskTierOverrideRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "risk_overrides.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "risk_overrides.delete") from exc
         return cur.rowcount > 0
@@ -180,7 +203,9 @@ class PostgresRiskTierOverrideRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_ACTIVE, (utc_now(), limit, offset), prepare=True
+                    _M_LIST_ACTIVE,
+                    (utc_now().astimezone(UTC), limit, offset),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -188,7 +213,7 @@ class PostgresRiskTierOverrideRepository:
                 self._pool,
                 exc,
                 _M_LIST_ACTIVE,
-                (utc_now(), limit, offset),
+                (utc_now().astimezone(UTC), limit, offset),
                 _from_row,
                 "risk_overrides.list_active",
             ) from exc
@@ -202,7 +227,15 @@ class PostgresRiskTierOverrideRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_REVOKE, (utc_now(), revoked_by, id), prepare=True
+                    _M_REVOKE,
+                    (
+                        utc_now().astimezone(UTC),
+                        None
+                        if revoked_by is None
+                        else arg_str(revoked_by, "risk_overrides.revoked_by"),
+                        arg_str(id, "risk_overrides.id"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "risk_overrides.revoke") from exc

@@ -6,7 +6,13 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.postgres.custom import settings as _custom
@@ -65,6 +71,9 @@ def _from_row(row: Any) -> SettingRow:
 
 
 def _params(entity: SettingRow) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(SettingRow, entity, "settings")
     return (
         entity.namespace,
         entity.key,
@@ -99,7 +108,12 @@ class PostgresSettingRowRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (entity_id[0], entity_id[1]), prepare=True
+                    _GET,
+                    (
+                        arg_str(entity_id[0], "settings.namespace"),
+                        arg_str(entity_id[1], "settings.key"),
+                    ),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -107,7 +121,10 @@ class PostgresSettingRowRepository:
                 self._pool,
                 exc,
                 _GET,
-                (entity_id[0], entity_id[1]),
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
                 _from_row,
                 "settings.get",
             ) from exc
@@ -118,7 +135,12 @@ class PostgresSettingRowRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (entity_id[0], entity_id[1]), prepare=True
+                    _DELETE,
+                    (
+                        arg_str(entity_id[0], "settings.namespace"),
+                        arg_str(entity_id[1], "settings.key"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.delete") from exc
@@ -182,14 +204,18 @@ class PostgresSettingRowRepository:
         """Every setting of a namespace, by key."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_NAMESPACE, (namespace,), prepare=True)
+                cur = await conn.execute(
+                    _M_GET_NAMESPACE,
+                    (arg_str(namespace, "settings.namespace"),),
+                    prepare=True,
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _M_GET_NAMESPACE,
-                (namespace,),
+                (arg_str(namespace, "settings.namespace"),),
                 _from_row,
                 "settings.get_namespace",
             ) from exc
@@ -202,6 +228,8 @@ class PostgresSettingRowRepository:
         updated_at equals it ("" means the row must not exist yet). True when
         written.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(SettingRow, entity, "settings")
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
             sql, params = _UPSERT, _params(entity)
@@ -215,7 +243,7 @@ class PostgresSettingRowRepository:
                     entity.updated_at,
                     entity.namespace,
                     entity.key,
-                    expected_updated_at,
+                    arg_text(expected_updated_at, "settings.expected_updated_at"),
                 ),
             )
         try:
@@ -241,7 +269,9 @@ class PostgresSettingRowRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_DELETE_NAMESPACE, (namespace,), prepare=True
+                    _M_DELETE_NAMESPACE,
+                    (arg_str(namespace, "settings.namespace"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.delete_namespace") from exc
@@ -254,7 +284,9 @@ class PostgresSettingRowRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_DELETE_NAMESPACE_RETURNING_KEYS, (namespace,), prepare=True
+                    _M_DELETE_NAMESPACE_RETURNING_KEYS,
+                    (arg_str(namespace, "settings.namespace"),),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:

@@ -2,16 +2,25 @@
 """PostgreSQL repository of SsrfViolation (from schema/ssrf_violations.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
+    arg_time,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    QueryError,
+    InvalidValueError,
 )
 from synthorg.persistence.generated.enums import SsrfViolationStatus
 from synthorg.persistence.generated.ssrf_violations import (
@@ -30,7 +39,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.types import NotBlankStr
 
@@ -80,9 +88,12 @@ def _from_row(row: Any) -> SsrfViolation:
 
 
 def _params(entity: SsrfViolation) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(SsrfViolation, entity, "ssrf_violations")
     return (
         entity.id,
-        entity.timestamp,
+        entity.timestamp.astimezone(UTC),
         entity.url,
         entity.hostname,
         entity.port,
@@ -91,12 +102,14 @@ def _params(entity: SsrfViolation) -> tuple[Any, ...]:
         entity.provider_name,
         entity.agent_id,
         entity.status.value,
-        entity.resolved_at,
+        None if entity.resolved_at is None else entity.resolved_at.astimezone(UTC),
     )
 
 
 def _where(spec: SsrfViolationFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(SsrfViolationFilterSpec, spec, "ssrf_violations")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -155,7 +168,9 @@ class PostgresSsrfViolationRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "ssrf_violations.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ssrf_violations.purge_before") from exc
@@ -196,11 +211,22 @@ class PostgresSsrfViolationRepository:
             "allowed",
             "denied",
         ):
-            raise QueryError("status must be one of 'allowed', 'denied'")
+            raise InvalidValueError(
+                "status must be one of 'allowed', 'denied'",
+                field="ssrf_violations.status",
+            )
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_UPDATE_STATUS, (status.value, utc_now(), id), prepare=True
+                    _M_UPDATE_STATUS,
+                    (
+                        arg_enum(
+                            status, SsrfViolationStatus, "ssrf_violations.status"
+                        ).value,
+                        utc_now().astimezone(UTC),
+                        arg_str(id, "ssrf_violations.id"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ssrf_violations.update_status") from exc

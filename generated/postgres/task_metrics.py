@@ -2,16 +2,17 @@
 """PostgreSQL repository of TaskMetricRecord (from schema/task_metrics.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_time, malformed_row, revalidate
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    QueryError,
+    InvalidValueError,
 )
 from synthorg.persistence.generated.task_metrics import (
     TaskMetricRecord,
@@ -29,7 +30,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 
 _INSERT = 'INSERT INTO "task_metrics" ("id", "agent_id", "task_id", "task_type", "complexity", "timestamp", "started_at", "is_success", "duration_seconds", "cost", "currency", "turns_used", "tokens_used", "quality_score") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
@@ -88,28 +88,35 @@ def _from_row(row: Any) -> TaskMetricRecord:
 
 
 def _params(entity: TaskMetricRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TaskMetricRecord, entity, "task_metrics")
     return (
         entity.id,
         entity.agent_id,
         entity.task_id,
         entity.task_type.value,
         entity.complexity.value,
-        entity.timestamp,
-        entity.started_at,
+        entity.timestamp.astimezone(UTC),
+        None if entity.started_at is None else entity.started_at.astimezone(UTC),
         entity.is_success,
-        entity.duration_seconds,
-        entity.cost,
+        entity.duration_seconds + 0.0,
+        entity.cost + 0.0,
         entity.currency,
         entity.turns_used,
         entity.tokens_used,
-        entity.quality_score,
+        None if entity.quality_score is None else entity.quality_score + 0.0,
     )
 
 
 def _where(spec: TaskMetricRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(TaskMetricRecordFilterSpec, spec, "task_metrics")
     if spec.since is not None and spec.until is not None and spec.until < spec.since:
-        raise QueryError("until must not be earlier than since")
+        raise InvalidValueError(
+            "until must not be earlier than since", field="task_metrics.until"
+        )
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -117,10 +124,10 @@ def _where(spec: TaskMetricRecordFilterSpec) -> tuple[int, list[Any]]:
         params.append(spec.agent_id)
     if spec.since is not None:
         mask |= 2
-        params.append(spec.since)
+        params.append(spec.since.astimezone(UTC))
     if spec.until is not None:
         mask |= 4
-        params.append(spec.until)
+        params.append(spec.until.astimezone(UTC))
     return mask, params
 
 
@@ -174,7 +181,9 @@ class PostgresTaskMetricRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (require_aware(threshold),), prepare=True
+                    _PURGE,
+                    (arg_time(threshold, "task_metrics.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "task_metrics.purge_before") from exc

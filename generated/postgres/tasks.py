@@ -2,12 +2,19 @@
 """PostgreSQL repository of Task (from schema/tasks.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -96,6 +103,9 @@ def _from_row(row: Any) -> Task:
 
 
 def _params(entity: Task) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Task, entity, "tasks")
     return (
         entity.id,
         entity.title,
@@ -105,27 +115,29 @@ def _params(entity: Task) -> tuple[Any, ...]:
         entity.project,
         entity.created_by,
         entity.assigned_to,
-        Jsonb(entity.reviewers),
-        Jsonb(entity.dependencies),
-        Jsonb(entity.artifacts_expected),
-        Jsonb(entity.acceptance_criteria),
+        Jsonb(json_text(entity.reviewers, "tasks.reviewers"), str),
+        Jsonb(json_text(entity.dependencies, "tasks.dependencies"), str),
+        Jsonb(json_text(entity.artifacts_expected, "tasks.artifacts_expected"), str),
+        Jsonb(json_text(entity.acceptance_criteria, "tasks.acceptance_criteria"), str),
         entity.estimated_complexity.value,
-        entity.budget_limit,
-        entity.deadline,
+        entity.budget_limit + 0.0,
+        None if entity.deadline is None else entity.deadline.astimezone(UTC),
         entity.max_retries,
         entity.status.value,
         entity.parent_task_id,
-        Jsonb(entity.delegation_chain),
+        Jsonb(json_text(entity.delegation_chain, "tasks.delegation_chain"), str),
         None if entity.task_structure is None else entity.task_structure.value,
         entity.coordination_topology.value,
-        Jsonb(entity.metadata),
-        entity.created_at,
-        entity.updated_at,
+        Jsonb(json_text(entity.metadata, "tasks.metadata"), str),
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
 def _where(spec: TaskFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(TaskFilterSpec, spec, "tasks")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -165,11 +177,18 @@ class PostgresTaskRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "tasks.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "tasks.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "tasks.entity_id"),),
+                _from_row,
+                "tasks.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -177,7 +196,9 @@ class PostgresTaskRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "tasks.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.delete") from exc
         return cur.rowcount > 0

@@ -2,12 +2,19 @@
 """PostgreSQL repository of TrackedContainer (from schema/tracked_containers.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.postgres.driver import (
@@ -65,6 +72,9 @@ def _from_row(row: Any) -> TrackedContainer:
 
 
 def _params(entity: TrackedContainer) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrackedContainer, entity, "tracked_containers")
     return (
         entity.container_id,
         entity.name,
@@ -72,9 +82,9 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
         entity.agent_id,
         entity.task_id,
         entity.state.value,
-        Jsonb(entity.labels),
-        entity.created_at,
-        entity.last_seen_at,
+        Jsonb(json_text(entity.labels, "tracked_containers.labels"), str),
+        entity.created_at.astimezone(UTC),
+        entity.last_seen_at.astimezone(UTC),
     )
 
 
@@ -103,11 +113,20 @@ class PostgresTrackedContainerRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "tracked_containers.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "tracked_containers.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "tracked_containers.entity_id"),),
+                _from_row,
+                "tracked_containers.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -115,7 +134,11 @@ class PostgresTrackedContainerRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "tracked_containers.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tracked_containers.delete") from exc
         return cur.rowcount > 0

@@ -2,12 +2,19 @@
 """PostgreSQL repository of TrainingPlan (from schema/training_plans.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_plans import (
     TrainingPlan,
@@ -84,23 +91,30 @@ def _from_row(row: Any) -> TrainingPlan:
 
 
 def _params(entity: TrainingPlan) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrainingPlan, entity, "training_plans")
     return (
         entity.id,
         entity.agent_id,
-        Jsonb(entity.source_agent_ids),
-        Jsonb(entity.content_types),
+        Jsonb(
+            json_text(entity.source_agent_ids, "training_plans.source_agent_ids"), str
+        ),
+        Jsonb(json_text(entity.content_types, "training_plans.content_types"), str),
         entity.max_items,
         entity.require_review,
-        Jsonb(entity.config),
+        Jsonb(json_text(entity.config, "training_plans.config"), str),
         entity.status.value,
         entity.created_by,
-        entity.created_at,
-        entity.executed_at,
+        entity.created_at.astimezone(UTC),
+        None if entity.executed_at is None else entity.executed_at.astimezone(UTC),
     )
 
 
 def _where(spec: TrainingPlanFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(TrainingPlanFilterSpec, spec, "training_plans")
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -137,11 +151,20 @@ class PostgresTrainingPlanRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "training_plans.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "training_plans.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "training_plans.entity_id"),),
+                _from_row,
+                "training_plans.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -149,7 +172,11 @@ class PostgresTrainingPlanRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "training_plans.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "training_plans.delete") from exc
         return cur.rowcount > 0

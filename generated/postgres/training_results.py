@@ -2,12 +2,19 @@
 """PostgreSQL repository of TrainingResult (from schema/training_results.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.postgres.driver import (
@@ -70,6 +77,9 @@ def _from_row(row: Any) -> TrainingResult:
 
 
 def _params(entity: TrainingResult) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrainingResult, entity, "training_results")
     return (
         entity.id,
         entity.plan_id,
@@ -77,10 +87,10 @@ def _params(entity: TrainingResult) -> tuple[Any, ...]:
         entity.items_extracted,
         entity.items_after_curation,
         entity.items_stored,
-        Jsonb(entity.errors),
-        Jsonb(entity.metrics),
-        entity.started_at,
-        entity.completed_at,
+        Jsonb(json_text(entity.errors, "training_results.errors"), str),
+        Jsonb(json_text(entity.metrics, "training_results.metrics"), str),
+        entity.started_at.astimezone(UTC),
+        entity.completed_at.astimezone(UTC),
     )
 
 
@@ -109,11 +119,20 @@ class PostgresTrainingResultRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "training_results.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "training_results.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "training_results.entity_id"),),
+                _from_row,
+                "training_results.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -121,7 +140,11 @@ class PostgresTrainingResultRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "training_results.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "training_results.delete") from exc
         return cur.rowcount > 0
@@ -179,7 +202,7 @@ class PostgresTrainingResultRepository:
         run after a failure has several results; this returns the newest.
         """
         mask = 0
-        params: list[Any] = list((plan_id,))
+        params: list[Any] = list((arg_str(plan_id, "training_results.plan_id"),))
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(_M_GET_BY_PLAN[mask], params, prepare=True)

@@ -2,12 +2,20 @@
 """PostgreSQL repository of User (from schema/users.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
@@ -81,21 +89,26 @@ def _from_row(row: Any) -> User:
 
 
 def _params(entity: User) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(User, entity, "users")
     return (
         entity.id,
         entity.username,
         entity.password_hash,
         entity.role.value,
         entity.must_change_password,
-        Jsonb(entity.org_roles),
-        Jsonb(entity.scoped_departments),
-        entity.created_at,
-        entity.updated_at,
+        Jsonb(json_text(entity.org_roles, "users.org_roles"), str),
+        Jsonb(json_text(entity.scoped_departments, "users.scoped_departments"), str),
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
     )
 
 
 def _where(spec: UserFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(UserFilterSpec, spec, "users")
     mask = 0
     params: list[Any] = []
     if spec.role is not None:
@@ -129,11 +142,18 @@ class PostgresUserRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "users.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "users.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "users.entity_id"),),
+                _from_row,
+                "users.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -144,14 +164,18 @@ class PostgresUserRepository:
         """
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "users.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.delete") from exc
         if cur.rowcount > 0:
             return True
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_PROTECTED, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _PROTECTED, (arg_str(entity_id, "users.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.delete") from exc
@@ -241,14 +265,18 @@ class PostgresUserRepository:
         """The user with this login name, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_BY_USERNAME, (username,), prepare=True)
+                cur = await conn.execute(
+                    _M_GET_BY_USERNAME,
+                    (arg_str(username, "users.username"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _M_GET_BY_USERNAME,
-                (username,),
+                (arg_str(username, "users.username"),),
                 _from_row,
                 "users.get_by_username",
             ) from exc
@@ -258,7 +286,11 @@ class PostgresUserRepository:
         """The number of users with this role."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_COUNT_BY_ROLE, (role.value,), prepare=True)
+                cur = await conn.execute(
+                    _M_COUNT_BY_ROLE,
+                    (arg_enum(role, HumanRole, "users.role").value,),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.count_by_role") from exc
@@ -273,7 +305,10 @@ class PostgresUserRepository:
         if after_id is None:
             sql, params = _M_LIST_AFTER_ID_FIRST, (limit,)
         else:
-            sql, params = _M_LIST_AFTER_ID_AFTER, (after_id, limit)
+            sql, params = (
+                _M_LIST_AFTER_ID_AFTER,
+                (arg_str(after_id, "users.after_id"), limit),
+            )
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(sql, params, prepare=True)

@@ -2,13 +2,22 @@
 """PostgreSQL repository of WebhookReceipt (from schema/webhook_receipts.yaml)."""
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
+    arg_text,
+    before_now,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
@@ -24,7 +33,7 @@ from synthorg.persistence.protocols import (
     check_pagination,
     duplicate_keys,
 )
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Text
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 _UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
@@ -70,14 +79,17 @@ def _from_row(row: Any) -> WebhookReceipt:
 
 
 def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WebhookReceipt, entity, "webhook_receipts")
     return (
         entity.receipt_id,
         entity.connection_name,
         entity.event_type,
-        Jsonb(entity.payload),
+        Jsonb(json_text(entity.payload, "webhook_receipts.payload"), str),
         entity.status.value,
         entity.error,
-        entity.received_at,
+        entity.received_at.astimezone(UTC),
     )
 
 
@@ -106,11 +118,20 @@ class PostgresWebhookReceiptRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "webhook_receipts.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "webhook_receipts.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "webhook_receipts.entity_id"),),
+                _from_row,
+                "webhook_receipts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -118,7 +139,11 @@ class PostgresWebhookReceiptRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "webhook_receipts.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "webhook_receipts.delete") from exc
         return cur.rowcount > 0
@@ -172,13 +197,23 @@ class PostgresWebhookReceiptRepository:
             raise error from exc
 
     async def update_status(
-        self, receipt_id: NotBlankStr, status: WebhookStatus, error: str | None
+        self, receipt_id: NotBlankStr, status: WebhookStatus, error: Text | None
     ) -> bool:
         """Set the status (and error); True when the receipt exists."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_UPDATE_STATUS, (status.value, error, receipt_id), prepare=True
+                    _M_UPDATE_STATUS,
+                    (
+                        arg_enum(
+                            status, WebhookStatus, "webhook_receipts.status"
+                        ).value,
+                        None
+                        if error is None
+                        else arg_text(error, "webhook_receipts.error"),
+                        arg_str(receipt_id, "webhook_receipts.receipt_id"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "webhook_receipts.update_status") from exc
@@ -197,7 +232,17 @@ class PostgresWebhookReceiptRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_UPDATE_STATUS_IF_CURRENT,
-                    (status.value, receipt_id, expected_status.value),
+                    (
+                        arg_enum(
+                            status, WebhookStatus, "webhook_receipts.status"
+                        ).value,
+                        arg_str(receipt_id, "webhook_receipts.receipt_id"),
+                        arg_enum(
+                            expected_status,
+                            WebhookStatus,
+                            "webhook_receipts.expected_status",
+                        ).value,
+                    ),
                     prepare=True,
                 )
         except psycopg.Error as exc:
@@ -217,7 +262,13 @@ class PostgresWebhookReceiptRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_CONNECTION, (connection_name, limit, offset), prepare=True
+                    _M_GET_BY_CONNECTION,
+                    (
+                        arg_str(connection_name, "webhook_receipts.connection_name"),
+                        limit,
+                        offset,
+                    ),
+                    prepare=True,
                 )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
@@ -225,7 +276,11 @@ class PostgresWebhookReceiptRepository:
                 self._pool,
                 exc,
                 _M_GET_BY_CONNECTION,
-                (connection_name, limit, offset),
+                (
+                    arg_str(connection_name, "webhook_receipts.connection_name"),
+                    limit,
+                    offset,
+                ),
                 _from_row,
                 "webhook_receipts.get_by_connection",
             ) from exc
@@ -243,7 +298,12 @@ class PostgresWebhookReceiptRepository:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
                     _M_CLEANUP_OLD_FOR_CONNECTION,
-                    (connection_name, utc_now() - timedelta(days=retention_days)),
+                    (
+                        arg_str(connection_name, "webhook_receipts.connection_name"),
+                        before_now(
+                            "days", retention_days, "webhook_receipts.retention_days"
+                        ).astimezone(UTC),
+                    ),
                     prepare=True,
                 )
         except psycopg.Error as exc:

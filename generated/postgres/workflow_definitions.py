@@ -2,12 +2,20 @@
 """PostgreSQL repository of WorkflowDefinition (from schema/workflow_definitions.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_int,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
@@ -79,22 +87,27 @@ def _from_row(row: Any) -> WorkflowDefinition:
 
 
 def _params(entity: WorkflowDefinition) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WorkflowDefinition, entity, "workflow_definitions")
     return (
         entity.id,
         entity.name,
         entity.description,
         entity.workflow_type.value,
-        Jsonb(entity.nodes),
-        Jsonb(entity.edges),
+        Jsonb(json_text(entity.nodes, "workflow_definitions.nodes"), str),
+        Jsonb(json_text(entity.edges, "workflow_definitions.edges"), str),
         entity.created_by,
-        entity.created_at,
-        entity.updated_at,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
         entity.revision,
     )
 
 
 def _where(spec: WorkflowDefinitionFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(WorkflowDefinitionFilterSpec, spec, "workflow_definitions")
     mask = 0
     params: list[Any] = []
     if spec.workflow_type is not None:
@@ -128,14 +141,18 @@ class PostgresWorkflowDefinitionRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "workflow_definitions.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "workflow_definitions.entity_id"),),
                 _from_row,
                 "workflow_definitions.get",
             ) from exc
@@ -145,7 +162,11 @@ class PostgresWorkflowDefinitionRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "workflow_definitions.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_definitions.delete") from exc
         return cur.rowcount > 0
@@ -244,6 +265,8 @@ class PostgresWorkflowDefinitionRepository:
         number (expected_revision + 1). True when written; False, with nothing
         changed, when the revision moved on or the definition does not exist.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(WorkflowDefinition, entity, "workflow_definitions")
         params: tuple[Any, ...]
         if expected_revision is None:  # unconditional upsert
             sql, params = _UPSERT, _params(entity)
@@ -254,14 +277,19 @@ class PostgresWorkflowDefinitionRepository:
                     entity.name,
                     entity.description,
                     entity.workflow_type.value,
-                    Jsonb(entity.nodes),
-                    Jsonb(entity.edges),
+                    Jsonb(json_text(entity.nodes, "workflow_definitions.nodes"), str),
+                    Jsonb(json_text(entity.edges, "workflow_definitions.edges"), str),
                     entity.created_by,
-                    entity.created_at,
-                    entity.updated_at,
+                    entity.created_at.astimezone(UTC),
+                    entity.updated_at.astimezone(UTC),
                     entity.revision,
                     entity.id,
-                    expected_revision,
+                    arg_int(
+                        expected_revision,
+                        "workflow_definitions.expected_revision",
+                        low=1,
+                        high=9223372036854775807,
+                    ),
                 ),
             )
         try:

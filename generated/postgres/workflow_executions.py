@@ -2,12 +2,19 @@
 """PostgreSQL repository of WorkflowExecution (from schema/workflow_executions.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_executions import (
     WorkflowExecution,
@@ -84,23 +91,31 @@ def _from_row(row: Any) -> WorkflowExecution:
 
 
 def _params(entity: WorkflowExecution) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WorkflowExecution, entity, "workflow_executions")
     return (
         entity.id,
         entity.definition_id,
         entity.definition_revision,
         entity.status.value,
-        Jsonb(entity.node_executions),
+        Jsonb(
+            json_text(entity.node_executions, "workflow_executions.node_executions"),
+            str,
+        ),
         entity.activated_by,
         entity.project,
         entity.error,
-        entity.created_at,
-        entity.updated_at,
-        entity.completed_at,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+        None if entity.completed_at is None else entity.completed_at.astimezone(UTC),
     )
 
 
 def _where(spec: WorkflowExecutionFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(WorkflowExecutionFilterSpec, spec, "workflow_executions")
     mask = 0
     params: list[Any] = []
     if spec.definition_id is not None:
@@ -137,14 +152,18 @@ class PostgresWorkflowExecutionRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET,
+                    (arg_str(entity_id, "workflow_executions.entity_id"),),
+                    prepare=True,
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "workflow_executions.entity_id"),),
                 _from_row,
                 "workflow_executions.get",
             ) from exc
@@ -154,7 +173,11 @@ class PostgresWorkflowExecutionRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE,
+                    (arg_str(entity_id, "workflow_executions.entity_id"),),
+                    prepare=True,
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_executions.delete") from exc
         return cur.rowcount > 0

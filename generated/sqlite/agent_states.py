@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.protocols import (
@@ -55,13 +62,16 @@ def _from_row(row: Any) -> AgentRuntimeState:
 
 
 def _params(entity: AgentRuntimeState) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AgentRuntimeState, entity, "agent_states")
     return (
         entity.agent_id,
         entity.execution_id,
         entity.task_id,
         entity.status.value,
         entity.turn_count,
-        entity.accumulated_cost,
+        entity.accumulated_cost + 0.0,
         entity.currency,
         dt_to_text(entity.last_activity_at),
         None if entity.started_at is None else dt_to_text(entity.started_at),
@@ -94,10 +104,17 @@ class SQLiteAgentRuntimeStateRepository:
     async def get(self, entity_id: NotBlankStr) -> AgentRuntimeState | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "agent_states.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "agent_states.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "agent_states.entity_id"),),
+                _from_row,
+                "agent_states.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -106,7 +123,9 @@ class SQLiteAgentRuntimeStateRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "agent_states.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "agent_states.delete") from exc
         return any(True for _ in rows)

@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.protocols import (
@@ -71,6 +78,9 @@ def _from_row(row: Any) -> ApiKey:
 
 
 def _params(entity: ApiKey) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ApiKey, entity, "api_keys")
     return (
         entity.id,
         entity.key_hash,
@@ -85,6 +95,8 @@ def _params(entity: ApiKey) -> tuple[Any, ...]:
 
 def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ApiKeyFilterSpec, spec, "api_keys")
     mask = 0
     params: list[Any] = []
     if spec.user_id is not None:
@@ -122,10 +134,17 @@ class SQLiteApiKeyRepository:
     async def get(self, entity_id: NotBlankStr) -> ApiKey | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "api_keys.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "api_keys.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "api_keys.entity_id"),),
+                _from_row,
+                "api_keys.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -134,7 +153,9 @@ class SQLiteApiKeyRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "api_keys.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.delete") from exc
         return any(True for _ in rows)
@@ -206,13 +227,15 @@ class SQLiteApiKeyRepository:
     async def get_by_hash(self, key_hash: NotBlankStr) -> ApiKey | None:
         """The key with this hash, or None."""
         try:
-            rows = await self._conns.read_point(_M_GET_BY_HASH, (key_hash,))
+            rows = await self._conns.read_point(
+                _M_GET_BY_HASH, (arg_str(key_hash, "api_keys.key_hash"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_BY_HASH,
-                (key_hash,),
+                (arg_str(key_hash, "api_keys.key_hash"),),
                 _from_row,
                 "api_keys.get_by_hash",
             ) from exc

@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.protocols import (
@@ -78,6 +85,9 @@ def _from_row(row: Any) -> Artifact:
 
 
 def _params(entity: Artifact) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Artifact, entity, "artifacts")
     return (
         entity.id,
         entity.type.value,
@@ -94,6 +104,8 @@ def _params(entity: Artifact) -> tuple[Any, ...]:
 
 def _where(spec: ArtifactFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ArtifactFilterSpec, spec, "artifacts")
     mask = 0
     params: list[Any] = []
     if spec.task_id is not None:
@@ -134,10 +146,17 @@ class SQLiteArtifactRepository:
     async def get(self, entity_id: NotBlankStr) -> Artifact | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "artifacts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "artifacts.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "artifacts.entity_id"),),
+                _from_row,
+                "artifacts.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -146,7 +165,9 @@ class SQLiteArtifactRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "artifacts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.delete") from exc
         return any(True for _ in rows)
@@ -219,6 +240,8 @@ class SQLiteArtifactRepository:
         """Upsert; True when the artifact was created, False when it was updated
         (decided atomically with the write).
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(Artifact, entity, "artifacts")
         try:
             async with self._conns.transaction():
                 rows = await self._conns.write(

@@ -8,15 +8,19 @@ from typing import Any
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_time,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    QueryError,
+    InvalidValueError,
 )
 from synthorg.persistence.generated.audit_entries import (
     AuditEntry,
@@ -27,7 +31,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -99,6 +102,9 @@ def _from_row(row: Any) -> AuditEntry:
 
 
 def _params(entity: AuditEntry) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AuditEntry, entity, "audit_entries")
     return (
         entity.id,
         dt_to_text(entity.timestamp),
@@ -111,16 +117,20 @@ def _params(entity: AuditEntry) -> tuple[Any, ...]:
         entity.verdict.value,
         entity.risk_level.value,
         entity.reason,
-        json_dumps(entity.matched_rules),
-        entity.evaluation_duration_ms,
+        json_text(entity.matched_rules, "audit_entries.matched_rules"),
+        entity.evaluation_duration_ms + 0.0,
         entity.approval_id,
     )
 
 
 def _where(spec: AuditEntryFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(AuditEntryFilterSpec, spec, "audit_entries")
     if spec.since is not None and spec.until is not None and spec.until < spec.since:
-        raise QueryError("until must not be earlier than since")
+        raise InvalidValueError(
+            "until must not be earlier than since", field="audit_entries.until"
+        )
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -189,7 +199,7 @@ class SQLiteAuditEntryRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "audit_entries.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "audit_entries.purge_before") from exc

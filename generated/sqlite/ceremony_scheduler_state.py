@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.ceremony_scheduler_state import (
@@ -60,12 +64,15 @@ def _from_row(row: Any) -> CeremonySchedulerState:
 
 
 def _params(entity: CeremonySchedulerState) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CeremonySchedulerState, entity, "ceremony_scheduler_state")
     return (
         entity.sprint_id,
         entity.strategy,
-        json_dumps(entity.last_fired),
+        json_text(entity.last_fired, "ceremony_scheduler_state.last_fired"),
         entity.completed_task_count,
-        json_dumps(entity.state),
+        json_text(entity.state, "ceremony_scheduler_state.state"),
         dt_to_text(entity.updated_at),
     )
 
@@ -96,13 +103,15 @@ class SQLiteCeremonySchedulerStateRepository:
     async def get(self, entity_id: NotBlankStr) -> CeremonySchedulerState | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
                 _from_row,
                 "ceremony_scheduler_state.get",
             ) from exc
@@ -113,7 +122,9 @@ class SQLiteCeremonySchedulerStateRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ceremony_scheduler_state.delete") from exc
         return any(True for _ in rows)

@@ -8,19 +8,27 @@ from typing import Any
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.errors import (
+    ConstraintViolationError,
+    DuplicateRecordError,
+    InvalidValueError,
+)
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -90,19 +98,24 @@ def _from_row(row: Any) -> Checkpoint:
 
 
 def _params(entity: Checkpoint) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Checkpoint, entity, "checkpoints")
     return (
         entity.id,
         entity.execution_id,
         entity.agent_id,
         entity.task_id,
         entity.turn_number,
-        json_dumps(entity.context),
+        json_text(entity.context, "checkpoints.context"),
         dt_to_text(entity.created_at),
     )
 
 
 def _where(spec: CheckpointFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(CheckpointFilterSpec, spec, "checkpoints")
     mask = 0
     params: list[Any] = []
     if spec.execution_id is not None:
@@ -159,7 +172,7 @@ class SQLiteCheckpointRepository:
         """Delete rows whose created_at is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "checkpoints.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.purge_before") from exc
@@ -193,15 +206,24 @@ class SQLiteCheckpointRepository:
         ValueError when neither is given.
         """
         if execution_id is None and task_id is None:
-            raise ValueError("give at least one of execution_id or task_id")
+            raise InvalidValueError(
+                "give at least one of execution_id or task_id",
+                field="checkpoints.execution_id",
+            )
         mask = 0
         params: list[Any] = list(())
         if execution_id is not None:
             mask |= 1
-            params.append(execution_id)
+            params.append(
+                None
+                if execution_id is None
+                else arg_str(execution_id, "checkpoints.execution_id")
+            )
         if task_id is not None:
             mask |= 2
-            params.append(task_id)
+            params.append(
+                None if task_id is None else arg_str(task_id, "checkpoints.task_id")
+            )
         try:
             rows = await self._conns.read(_M_GET_LATEST[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -220,7 +242,10 @@ class SQLiteCheckpointRepository:
     async def delete_by_execution(self, execution_id: NotBlankStr) -> int:
         """Delete every checkpoint of an execution; the count."""
         try:
-            rows = await self._conns.write(_M_DELETE_BY_EXECUTION, (execution_id,))
+            rows = await self._conns.write(
+                _M_DELETE_BY_EXECUTION,
+                (arg_str(execution_id, "checkpoints.execution_id"),),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.delete_by_execution") from exc
         return sum(1 for _ in rows)

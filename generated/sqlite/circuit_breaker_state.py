@@ -5,7 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
@@ -55,6 +61,9 @@ def _from_row(row: Any) -> CircuitBreakerState:
 
 
 def _params(entity: CircuitBreakerState) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CircuitBreakerState, entity, "circuit_breaker_state")
     return (
         entity.pair_key_a,
         entity.pair_key_b,
@@ -95,13 +104,22 @@ class SQLiteCircuitBreakerStateRepository:
     ) -> CircuitBreakerState | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
+            rows = await self._conns.read_point(
+                _GET,
+                (
+                    arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
+                    arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id[0], entity_id[1]),
+                (
+                    arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
+                    arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
+                ),
                 _from_row,
                 "circuit_breaker_state.get",
             ) from exc
@@ -112,7 +130,13 @@ class SQLiteCircuitBreakerStateRepository:
     async def delete(self, entity_id: CircuitBreakerStateKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
+            rows = await self._conns.write(
+                _DELETE,
+                (
+                    arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
+                    arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "circuit_breaker_state.delete") from exc
         return any(True for _ in rows)

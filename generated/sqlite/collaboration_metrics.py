@@ -7,7 +7,14 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_time,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.collaboration_metrics import (
     CollaborationMetricRecord,
@@ -18,7 +25,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -77,6 +83,9 @@ def _from_row(row: Any) -> CollaborationMetricRecord:
 
 
 def _params(entity: CollaborationMetricRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CollaborationMetricRecord, entity, "collaboration_metrics")
     return (
         entity.id,
         entity.agent_id,
@@ -84,17 +93,29 @@ def _params(entity: CollaborationMetricRecord) -> tuple[Any, ...]:
         entity.task_id,
         entity.counterpart_agent_id,
         entity.delegation_success,
-        entity.delegation_response_seconds,
-        entity.conflict_constructiveness,
-        entity.meeting_contribution,
+        None
+        if entity.delegation_response_seconds is None
+        else entity.delegation_response_seconds + 0.0,
+        None
+        if entity.conflict_constructiveness is None
+        else entity.conflict_constructiveness + 0.0,
+        None
+        if entity.meeting_contribution is None
+        else entity.meeting_contribution + 0.0,
         entity.loop_triggered,
-        entity.handoff_completeness,
+        None
+        if entity.handoff_completeness is None
+        else entity.handoff_completeness + 0.0,
         entity.interaction_summary,
     )
 
 
 def _where(spec: CollaborationMetricRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(
+            CollaborationMetricRecordFilterSpec, spec, "collaboration_metrics"
+        )
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -151,7 +172,8 @@ class SQLiteCollaborationMetricRecordRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE,
+                (dt_to_text(arg_time(threshold, "collaboration_metrics.threshold")),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "collaboration_metrics.purge_before") from exc

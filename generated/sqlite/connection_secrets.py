@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
 from synthorg.persistence.protocols import (
@@ -53,6 +60,9 @@ def _from_row(row: Any) -> ConnectionSecret:
 
 
 def _params(entity: ConnectionSecret) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ConnectionSecret, entity, "connection_secrets")
     return (
         entity.secret_id,
         entity.connection_name,
@@ -89,13 +99,15 @@ class SQLiteConnectionSecretRepository:
     async def get(self, entity_id: NotBlankStr) -> ConnectionSecret | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "connection_secrets.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "connection_secrets.entity_id"),),
                 _from_row,
                 "connection_secrets.get",
             ) from exc
@@ -106,7 +118,9 @@ class SQLiteConnectionSecretRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "connection_secrets.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.delete") from exc
         return any(True for _ in rows)
@@ -158,13 +172,15 @@ class SQLiteConnectionSecretRepository:
     async def retrieve(self, secret_id: NotBlankStr) -> ConnectionSecret | None:
         """The secret with this id, or None."""
         try:
-            rows = await self._conns.read_point(_M_RETRIEVE, (secret_id,))
+            rows = await self._conns.read_point(
+                _M_RETRIEVE, (arg_str(secret_id, "connection_secrets.secret_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_RETRIEVE,
-                (secret_id,),
+                (arg_str(secret_id, "connection_secrets.secret_id"),),
                 _from_row,
                 "connection_secrets.retrieve",
             ) from exc

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
@@ -76,19 +80,22 @@ def _from_row(row: Any) -> Connection:
 
 
 def _params(entity: Connection) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Connection, entity, "connections")
     return (
         entity.name,
         entity.connection_type.value,
         entity.auth_method.value,
         entity.base_url,
-        json_dumps(entity.secret_refs),
-        json_dumps(entity.config),
+        json_text(entity.secret_refs, "connections.secret_refs"),
+        json_text(entity.config, "connections.config"),
         entity.health_check_enabled,
         entity.health_status.value,
         None
         if entity.last_health_check_at is None
         else dt_to_text(entity.last_health_check_at),
-        json_dumps(entity.metadata),
+        json_text(entity.metadata, "connections.metadata"),
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),
     )
@@ -96,6 +103,8 @@ def _params(entity: Connection) -> tuple[Any, ...]:
 
 def _where(spec: ConnectionFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ConnectionFilterSpec, spec, "connections")
     mask = 0
     params: list[Any] = []
     if spec.connection_type is not None:
@@ -130,10 +139,17 @@ class SQLiteConnectionRepository:
     async def get(self, entity_id: NotBlankStr) -> Connection | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "connections.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "connections.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "connections.entity_id"),),
+                _from_row,
+                "connections.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -142,7 +158,9 @@ class SQLiteConnectionRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "connections.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.delete") from exc
         return any(True for _ in rows)

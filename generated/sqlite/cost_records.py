@@ -7,7 +7,15 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -19,7 +27,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -88,6 +95,9 @@ def _from_row(row: Any) -> CostRecord:
 
 
 def _params(entity: CostRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CostRecord, entity, "cost_records")
     return (
         entity.id,
         entity.agent_id,
@@ -96,7 +106,7 @@ def _params(entity: CostRecord) -> tuple[Any, ...]:
         entity.model,
         entity.input_tokens,
         entity.output_tokens,
-        entity.cost,
+        entity.cost + 0.0,
         entity.currency,
         dt_to_text(entity.timestamp),
         entity.call_category.value,
@@ -105,6 +115,8 @@ def _params(entity: CostRecord) -> tuple[Any, ...]:
 
 def _where(spec: CostRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(CostRecordFilterSpec, spec, "cost_records")
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -161,7 +173,7 @@ class SQLiteCostRecordRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "cost_records.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.purge_before") from exc
@@ -196,10 +208,14 @@ class SQLiteCostRecordRepository:
         params: list[Any] = list(())
         if agent_id is not None:
             mask |= 1
-            params.append(agent_id)
+            params.append(
+                None if agent_id is None else arg_str(agent_id, "cost_records.agent_id")
+            )
         if task_id is not None:
             mask |= 2
-            params.append(task_id)
+            params.append(
+                None if task_id is None else arg_str(task_id, "cost_records.task_id")
+            )
         try:
             rows = await self._conns.read(_M_AGGREGATE[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:

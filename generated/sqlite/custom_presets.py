@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
@@ -59,12 +63,15 @@ def _from_row(row: Any) -> PersonalityPreset:
 
 
 def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PersonalityPreset, entity, "custom_presets")
     return (
         entity.name,
         entity.description,
-        json_dumps(entity.traits),
+        json_text(entity.traits, "custom_presets.traits"),
         entity.communication_style,
-        json_dumps(entity.config),
+        json_text(entity.config, "custom_presets.config"),
         entity.created_by,
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),
@@ -97,10 +104,17 @@ class SQLitePersonalityPresetRepository:
     async def get(self, entity_id: NotBlankStr) -> PersonalityPreset | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "custom_presets.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "custom_presets.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "custom_presets.entity_id"),),
+                _from_row,
+                "custom_presets.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -109,7 +123,9 @@ class SQLitePersonalityPresetRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "custom_presets.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.delete") from exc
         return any(True for _ in rows)

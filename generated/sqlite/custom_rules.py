@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
@@ -76,15 +80,18 @@ def _from_row(row: Any) -> CustomRule:
 
 
 def _params(entity: CustomRule) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CustomRule, entity, "custom_rules")
     return (
         entity.id,
         entity.name,
         entity.description,
         entity.metric_path,
         entity.comparator.value,
-        entity.threshold,
+        entity.threshold + 0.0,
         entity.severity.value,
-        json_dumps(entity.target_altitudes),
+        json_text(entity.target_altitudes, "custom_rules.target_altitudes"),
         entity.enabled,
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),
@@ -93,6 +100,8 @@ def _params(entity: CustomRule) -> tuple[Any, ...]:
 
 def _where(spec: CustomRuleFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(CustomRuleFilterSpec, spec, "custom_rules")
     mask = 0
     params: list[Any] = []
     if spec.enabled_only:
@@ -127,10 +136,17 @@ class SQLiteCustomRuleRepository:
     async def get(self, entity_id: NotBlankStr) -> CustomRule | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "custom_rules.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "custom_rules.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "custom_rules.entity_id"),),
+                _from_row,
+                "custom_rules.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -139,7 +155,9 @@ class SQLiteCustomRuleRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "custom_rules.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.delete") from exc
         return any(True for _ in rows)
@@ -211,13 +229,15 @@ class SQLiteCustomRuleRepository:
     async def get_by_name(self, name: NotBlankStr) -> CustomRule | None:
         """The rule with this name, or None."""
         try:
-            rows = await self._conns.read_point(_M_GET_BY_NAME, (name,))
+            rows = await self._conns.read_point(
+                _M_GET_BY_NAME, (arg_str(name, "custom_rules.name"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_BY_NAME,
-                (name,),
+                (arg_str(name, "custom_rules.name"),),
                 _from_row,
                 "custom_rules.get_by_name",
             ) from exc

@@ -8,10 +8,15 @@ from typing import Any
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.decision_records import (
@@ -24,7 +29,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.custom import decision_records as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
@@ -96,6 +100,9 @@ def _from_row(row: Any) -> DecisionRecord:
 
 
 def _params(entity: DecisionRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(DecisionRecord, entity, "decision_records")
     return (
         entity.id,
         entity.task_id,
@@ -104,15 +111,17 @@ def _params(entity: DecisionRecord) -> tuple[Any, ...]:
         entity.reviewer_agent_id,
         entity.decision.value,
         entity.reason,
-        json_dumps(entity.criteria_snapshot),
+        json_text(entity.criteria_snapshot, "decision_records.criteria_snapshot"),
         dt_to_text(entity.recorded_at),
         entity.version,
-        json_dumps(entity.metadata),
+        json_text(entity.metadata, "decision_records.metadata"),
     )
 
 
 def _where(spec: DecisionRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(DecisionRecordFilterSpec, spec, "decision_records")
     mask = 0
     params: list[Any] = []
     if spec.task_id is not None:
@@ -172,7 +181,7 @@ class SQLiteDecisionRecordRepository:
         """Delete rows whose recorded_at is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "decision_records.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.purge_before") from exc
@@ -206,6 +215,8 @@ class SQLiteDecisionRecordRepository:
         """Append with version = the task's highest version + 1, computed in the INSERT;
         returns the stored record. The entity's own version is ignored.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(DecisionRecord, entity, "decision_records")
         for attempt in range(_VERSION_RETRIES):
             try:
                 rows = await self._conns.write(
@@ -218,9 +229,12 @@ class SQLiteDecisionRecordRepository:
                         entity.reviewer_agent_id,
                         entity.decision.value,
                         entity.reason,
-                        json_dumps(entity.criteria_snapshot),
+                        json_text(
+                            entity.criteria_snapshot,
+                            "decision_records.criteria_snapshot",
+                        ),
                         dt_to_text(entity.recorded_at),
-                        json_dumps(entity.metadata),
+                        json_text(entity.metadata, "decision_records.metadata"),
                         entity.task_id,
                     ),
                 )
@@ -241,13 +255,15 @@ class SQLiteDecisionRecordRepository:
     async def get(self, decision_id: NotBlankStr) -> DecisionRecord | None:
         """The decision with this id, or None."""
         try:
-            rows = await self._conns.read_point(_M_GET, (decision_id,))
+            rows = await self._conns.read_point(
+                _M_GET, (arg_str(decision_id, "decision_records.decision_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET,
-                (decision_id,),
+                (arg_str(decision_id, "decision_records.decision_id"),),
                 _from_row,
                 "decision_records.get",
             ) from exc
@@ -261,13 +277,16 @@ class SQLiteDecisionRecordRepository:
         """A task's decisions, oldest version first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_LIST_BY_TASK, (task_id, limit, offset))
+            rows = await self._conns.read(
+                _M_LIST_BY_TASK,
+                (arg_str(task_id, "decision_records.task_id"), limit, offset),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_LIST_BY_TASK,
-                (task_id, limit, offset),
+                (arg_str(task_id, "decision_records.task_id"), limit, offset),
                 _from_row,
                 "decision_records.list_by_task",
             ) from exc
@@ -283,14 +302,23 @@ class SQLiteDecisionRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_LIST_BY_EXECUTOR, (executing_agent_id, limit, offset)
+                _M_LIST_BY_EXECUTOR,
+                (
+                    arg_str(executing_agent_id, "decision_records.executing_agent_id"),
+                    limit,
+                    offset,
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_LIST_BY_EXECUTOR,
-                (executing_agent_id, limit, offset),
+                (
+                    arg_str(executing_agent_id, "decision_records.executing_agent_id"),
+                    limit,
+                    offset,
+                ),
                 _from_row,
                 "decision_records.list_by_executor",
             ) from exc
@@ -306,14 +334,23 @@ class SQLiteDecisionRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_LIST_BY_REVIEWER, (reviewer_agent_id, limit, offset)
+                _M_LIST_BY_REVIEWER,
+                (
+                    arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),
+                    limit,
+                    offset,
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_LIST_BY_REVIEWER,
-                (reviewer_agent_id, limit, offset),
+                (
+                    arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),
+                    limit,
+                    offset,
+                ),
                 _from_row,
                 "decision_records.list_by_reviewer",
             ) from exc

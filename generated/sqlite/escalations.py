@@ -6,10 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_text,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
     utc_now,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
@@ -22,7 +27,7 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Text
 
 _UPSERT = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
 _GET = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" WHERE "id" = ?'
@@ -85,12 +90,15 @@ def _from_row(row: Any) -> Escalation:
 
 
 def _params(entity: Escalation) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Escalation, entity, "escalations")
     return (
         entity.id,
         entity.source,
         entity.severity.value,
         entity.title,
-        json_dumps(entity.details),
+        json_text(entity.details, "escalations.details"),
         entity.status.value,
         dt_to_text(entity.created_at),
         entity.acknowledged_by,
@@ -102,6 +110,8 @@ def _params(entity: Escalation) -> tuple[Any, ...]:
 
 def _where(spec: EscalationFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(EscalationFilterSpec, spec, "escalations")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -139,10 +149,17 @@ class SQLiteEscalationRepository:
     async def get(self, entity_id: NotBlankStr) -> Escalation | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "escalations.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "escalations.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "escalations.entity_id"),),
+                _from_row,
+                "escalations.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -151,7 +168,9 @@ class SQLiteEscalationRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "escalations.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.delete") from exc
         return any(True for _ in rows)
@@ -244,17 +263,31 @@ class SQLiteEscalationRepository:
         """Mark a pending escalation acknowledged by someone; True when it changed."""
         try:
             rows = await self._conns.write(
-                _M_ACKNOWLEDGE, (acknowledged_by, dt_to_text(utc_now()), id)
+                _M_ACKNOWLEDGE,
+                (
+                    None
+                    if acknowledged_by is None
+                    else arg_str(acknowledged_by, "escalations.acknowledged_by"),
+                    dt_to_text(utc_now()),
+                    arg_str(id, "escalations.id"),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.acknowledge") from exc
         return any(True for _ in rows)
 
-    async def resolve(self, id: NotBlankStr, resolution: str | None) -> bool:
+    async def resolve(self, id: NotBlankStr, resolution: Text | None) -> bool:
         """Resolve an escalation that is not resolved yet; True when it changed."""
         try:
             rows = await self._conns.write(
-                _M_RESOLVE, (resolution, dt_to_text(utc_now()), id)
+                _M_RESOLVE,
+                (
+                    None
+                    if resolution is None
+                    else arg_text(resolution, "escalations.resolution"),
+                    dt_to_text(utc_now()),
+                    arg_str(id, "escalations.id"),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.resolve") from exc

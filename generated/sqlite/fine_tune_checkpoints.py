@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
@@ -70,13 +74,18 @@ def _from_row(row: Any) -> FineTuneCheckpoint:
 
 
 def _params(entity: FineTuneCheckpoint) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(FineTuneCheckpoint, entity, "fine_tune_checkpoints")
     return (
         entity.id,
         entity.run_id,
         entity.model_path,
         entity.base_model,
         entity.doc_count,
-        None if entity.eval_metrics is None else json_dumps(entity.eval_metrics),
+        None
+        if entity.eval_metrics is None
+        else json_text(entity.eval_metrics, "fine_tune_checkpoints.eval_metrics"),
         entity.size_bytes,
         entity.is_active,
         dt_to_text(entity.created_at),
@@ -109,13 +118,15 @@ class SQLiteFineTuneCheckpointRepository:
     async def get(self, entity_id: NotBlankStr) -> FineTuneCheckpoint | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
                 _from_row,
                 "fine_tune_checkpoints.get",
             ) from exc
@@ -126,7 +137,9 @@ class SQLiteFineTuneCheckpointRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.delete") from exc
         return any(True for _ in rows)
@@ -192,13 +205,16 @@ class SQLiteFineTuneCheckpointRepository:
         """A run's checkpoints, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_LIST_BY_RUN, (run_id, limit, offset))
+            rows = await self._conns.read(
+                _M_LIST_BY_RUN,
+                (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_LIST_BY_RUN,
-                (run_id, limit, offset),
+                (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
                 _from_row,
                 "fine_tune_checkpoints.list_by_run",
             ) from exc

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
     utc_now,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
@@ -74,15 +78,18 @@ def _from_row(row: Any) -> FineTuneRun:
 
 
 def _params(entity: FineTuneRun) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(FineTuneRun, entity, "fine_tune_runs")
     return (
         entity.id,
         entity.status.value,
         entity.stage.value,
         entity.base_model,
         entity.source_dir,
-        json_dumps(entity.config),
-        entity.progress,
-        json_dumps(entity.stages_completed),
+        json_text(entity.config, "fine_tune_runs.config"),
+        entity.progress + 0.0,
+        json_text(entity.stages_completed, "fine_tune_runs.stages_completed"),
         entity.error,
         dt_to_text(entity.started_at),
         dt_to_text(entity.updated_at),
@@ -116,10 +123,17 @@ class SQLiteFineTuneRunRepository:
     async def get(self, entity_id: NotBlankStr) -> FineTuneRun | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "fine_tune_runs.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "fine_tune_runs.entity_id"),),
+                _from_row,
+                "fine_tune_runs.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -128,7 +142,9 @@ class SQLiteFineTuneRunRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.delete") from exc
         return any(True for _ in rows)

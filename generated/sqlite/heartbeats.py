@@ -5,20 +5,25 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import AwareDatetime
-
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.protocols import (
     DEFAULT_PAGE_SIZE,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Timestamp
 
 _UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (?, ?, ?, ?) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
 _GET = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "execution_id" = ?'
@@ -53,6 +58,9 @@ def _from_row(row: Any) -> Heartbeat:
 
 
 def _params(entity: Heartbeat) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Heartbeat, entity, "heartbeats")
     return (
         entity.execution_id,
         entity.agent_id,
@@ -87,10 +95,17 @@ class SQLiteHeartbeatRepository:
     async def get(self, entity_id: NotBlankStr) -> Heartbeat | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "heartbeats.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "heartbeats.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "heartbeats.entity_id"),),
+                _from_row,
+                "heartbeats.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -99,7 +114,9 @@ class SQLiteHeartbeatRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "heartbeats.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "heartbeats.delete") from exc
         return any(True for _ in rows)
@@ -141,20 +158,29 @@ class SQLiteHeartbeatRepository:
             raise error from exc
 
     async def get_stale(
-        self, threshold: AwareDatetime, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
+        self, threshold: Timestamp, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Heartbeat, ...]:
         """Heartbeats older than threshold, oldest first."""
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_GET_STALE, (dt_to_text(require_aware(threshold)), limit, offset)
+                _M_GET_STALE,
+                (
+                    dt_to_text(arg_time(threshold, "heartbeats.threshold")),
+                    limit,
+                    offset,
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_STALE,
-                (dt_to_text(require_aware(threshold)), limit, offset),
+                (
+                    dt_to_text(arg_time(threshold, "heartbeats.threshold")),
+                    limit,
+                    offset,
+                ),
                 _from_row,
                 "heartbeats.get_stale",
             ) from exc

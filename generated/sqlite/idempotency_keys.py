@@ -8,10 +8,15 @@ from typing import Any
 from pydantic import JsonValue
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_json,
+    arg_str,
+    arg_text,
     dt_to_text,
-    json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
     utc_now,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
@@ -28,7 +33,7 @@ from synthorg.persistence.protocols import (
 from synthorg.persistence.sqlite.custom import idempotency_keys as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Text
 
 _UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
 _GET = 'SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "idempotency_keys" WHERE "scope" = ? AND "key" = ?'
@@ -72,13 +77,18 @@ def _from_row(row: Any) -> IdempotencyRecord:
 
 
 def _params(entity: IdempotencyRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(IdempotencyRecord, entity, "idempotency_keys")
     return (
         entity.scope,
         entity.key,
         entity.status.value,
         entity.claim_token,
         entity.attempts,
-        None if entity.response is None else json_dumps(entity.response),
+        None
+        if entity.response is None
+        else json_text(entity.response, "idempotency_keys.response"),
         entity.error,
         dt_to_text(entity.created_at),
         dt_to_text(entity.claimed_at),
@@ -113,13 +123,22 @@ class SQLiteIdempotencyRecordRepository:
     async def get(self, entity_id: IdempotencyRecordKey) -> IdempotencyRecord | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
+            rows = await self._conns.read_point(
+                _GET,
+                (
+                    arg_str(entity_id[0], "idempotency_keys.scope"),
+                    arg_str(entity_id[1], "idempotency_keys.key"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id[0], entity_id[1]),
+                (
+                    arg_str(entity_id[0], "idempotency_keys.scope"),
+                    arg_str(entity_id[1], "idempotency_keys.key"),
+                ),
                 _from_row,
                 "idempotency_keys.get",
             ) from exc
@@ -130,7 +149,13 @@ class SQLiteIdempotencyRecordRepository:
     async def delete(self, entity_id: IdempotencyRecordKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
+            rows = await self._conns.write(
+                _DELETE,
+                (
+                    arg_str(entity_id[0], "idempotency_keys.scope"),
+                    arg_str(entity_id[1], "idempotency_keys.key"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.delete") from exc
         return any(True for _ in rows)
@@ -197,11 +222,16 @@ class SQLiteIdempotencyRecordRepository:
             rows = await self._conns.write(
                 _M_COMPLETE,
                 (
-                    None if response is None else json_dumps(response),
+                    None
+                    if response is None
+                    else json_text(
+                        arg_json(response, "idempotency_keys.response", "json"),
+                        "idempotency_keys.response",
+                    ),
                     dt_to_text(utc_now()),
-                    scope,
-                    key,
-                    claim_token,
+                    arg_str(scope, "idempotency_keys.scope"),
+                    arg_str(key, "idempotency_keys.key"),
+                    arg_str(claim_token, "idempotency_keys.claim_token"),
                 ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -213,7 +243,7 @@ class SQLiteIdempotencyRecordRepository:
         scope: NotBlankStr,
         key: NotBlankStr,
         claim_token: NotBlankStr,
-        error: str | None,
+        error: Text | None,
     ) -> bool:
         """Record failure and its error, only for the holder of claim_token while the
         claim is in flight, so that a retry may claim the key again; True when it
@@ -221,7 +251,16 @@ class SQLiteIdempotencyRecordRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_FAIL, (error, dt_to_text(utc_now()), scope, key, claim_token)
+                _M_FAIL,
+                (
+                    None
+                    if error is None
+                    else arg_text(error, "idempotency_keys.error"),
+                    dt_to_text(utc_now()),
+                    arg_str(scope, "idempotency_keys.scope"),
+                    arg_str(key, "idempotency_keys.key"),
+                    arg_str(claim_token, "idempotency_keys.claim_token"),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.fail") from exc

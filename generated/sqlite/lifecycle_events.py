@@ -8,10 +8,14 @@ from typing import Any
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_time,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lifecycle_events import (
@@ -23,7 +27,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -83,6 +86,9 @@ def _from_row(row: Any) -> AgentLifecycleEvent:
 
 
 def _params(entity: AgentLifecycleEvent) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AgentLifecycleEvent, entity, "lifecycle_events")
     return (
         entity.id,
         entity.agent_id,
@@ -91,12 +97,14 @@ def _params(entity: AgentLifecycleEvent) -> tuple[Any, ...]:
         dt_to_text(entity.timestamp),
         entity.initiated_by,
         entity.details,
-        json_dumps(entity.metadata),
+        json_text(entity.metadata, "lifecycle_events.metadata"),
     )
 
 
 def _where(spec: AgentLifecycleEventFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(AgentLifecycleEventFilterSpec, spec, "lifecycle_events")
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -156,7 +164,7 @@ class SQLiteAgentLifecycleEventRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "lifecycle_events.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lifecycle_events.purge_before") from exc

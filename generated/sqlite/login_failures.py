@@ -7,7 +7,15 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
@@ -18,11 +26,10 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Timestamp
 
 _INSERT = 'INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address") VALUES (?, ?, ?, ?)'
 _EXISTING = (
@@ -70,6 +77,9 @@ def _from_row(row: Any) -> LoginFailure:
 
 
 def _params(entity: LoginFailure) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(LoginFailure, entity, "login_failures")
     return (
         entity.id,
         entity.username,
@@ -80,6 +90,8 @@ def _params(entity: LoginFailure) -> tuple[Any, ...]:
 
 def _where(spec: LoginFailureFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(LoginFailureFilterSpec, spec, "login_failures")
     mask = 0
     params: list[Any] = []
     if spec.username is not None:
@@ -133,7 +145,7 @@ class SQLiteLoginFailureRepository:
         """Delete rows whose failed_at is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "login_failures.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.purge_before") from exc
@@ -163,11 +175,15 @@ class SQLiteLoginFailureRepository:
             ) from exc
         return tuple(map(_from_row, rows))
 
-    async def count_since(self, username: NotBlankStr, since: AwareDatetime) -> int:
+    async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Failures of a username at or after ``since``."""
         try:
             rows = await self._conns.read(
-                _M_COUNT_SINCE, (username, dt_to_text(require_aware(since)))
+                _M_COUNT_SINCE,
+                (
+                    arg_str(username, "login_failures.username"),
+                    dt_to_text(arg_time(since, "login_failures.since")),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.count_since") from exc
@@ -176,7 +192,9 @@ class SQLiteLoginFailureRepository:
     async def delete_for_user(self, username: NotBlankStr) -> int:
         """Forget a username's failures (after a successful login); the count."""
         try:
-            rows = await self._conns.write(_M_DELETE_FOR_USER, (username,))
+            rows = await self._conns.write(
+                _M_DELETE_FOR_USER, (arg_str(username, "login_failures.username"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.delete_for_user") from exc
         return sum(1 for _ in rows)

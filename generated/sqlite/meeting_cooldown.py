@@ -5,7 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.protocols import (
@@ -49,6 +56,9 @@ def _from_row(row: Any) -> MeetingCooldown:
 
 
 def _params(entity: MeetingCooldown) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(MeetingCooldown, entity, "meeting_cooldown")
     return (
         entity.meeting_type,
         dt_to_text(entity.last_triggered_at),
@@ -82,10 +92,17 @@ class SQLiteMeetingCooldownRepository:
     async def get(self, entity_id: NotBlankStr) -> MeetingCooldown | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "meeting_cooldown.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "meeting_cooldown.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "meeting_cooldown.entity_id"),),
+                _from_row,
+                "meeting_cooldown.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -94,7 +111,9 @@ class SQLiteMeetingCooldownRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "meeting_cooldown.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "meeting_cooldown.delete") from exc
         return any(True for _ in rows)

@@ -8,10 +8,15 @@ from typing import Any
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
@@ -20,7 +25,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -76,6 +80,9 @@ def _from_row(row: Any) -> Message:
 
 
 def _params(entity: Message) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Message, entity, "messages")
     return (
         entity.id,
         dt_to_text(entity.timestamp),
@@ -84,14 +91,16 @@ def _params(entity: Message) -> tuple[Any, ...]:
         entity.type.value,
         entity.priority.value,
         entity.channel,
-        json_dumps(entity.content),
-        json_dumps(entity.attachments),
-        json_dumps(entity.metadata),
+        json_text(entity.content, "messages.content"),
+        json_text(entity.attachments, "messages.attachments"),
+        json_text(entity.metadata, "messages.metadata"),
     )
 
 
 def _where(spec: MessageFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(MessageFilterSpec, spec, "messages")
     mask = 0
     params: list[Any] = []
     if spec.channel is not None:
@@ -145,7 +154,7 @@ class SQLiteMessageRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "messages.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.purge_before") from exc
@@ -176,13 +185,15 @@ class SQLiteMessageRepository:
         """The newest messages of a channel, newest first (dashboard hot path)."""
         check_pagination(limit, 0)
         try:
-            rows = await self._conns.read(_M_GET_HISTORY, (channel, limit))
+            rows = await self._conns.read(
+                _M_GET_HISTORY, (arg_str(channel, "messages.channel"), limit)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_HISTORY,
-                (channel, limit),
+                (arg_str(channel, "messages.channel"), limit),
                 _from_row,
                 "messages.get_history",
             ) from exc
@@ -193,13 +204,22 @@ class SQLiteMessageRepository:
     ) -> Message | None:
         """The message with this id, only if it is on ``channel``."""
         try:
-            rows = await self._conns.read_point(_M_GET_BY_ID, (channel, message_id))
+            rows = await self._conns.read_point(
+                _M_GET_BY_ID,
+                (
+                    arg_str(channel, "messages.channel"),
+                    arg_str(message_id, "messages.message_id"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_BY_ID,
-                (channel, message_id),
+                (
+                    arg_str(channel, "messages.channel"),
+                    arg_str(message_id, "messages.message_id"),
+                ),
                 _from_row,
                 "messages.get_by_id",
             ) from exc
@@ -210,7 +230,9 @@ class SQLiteMessageRepository:
     async def delete(self, message_id: NotBlankStr) -> bool:
         """Delete one message (moderation); True when it existed."""
         try:
-            rows = await self._conns.write(_M_DELETE, (message_id,))
+            rows = await self._conns.write(
+                _M_DELETE, (arg_str(message_id, "messages.message_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.delete") from exc
         return any(True for _ in rows)

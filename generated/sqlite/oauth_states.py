@@ -5,7 +5,15 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.protocols import (
@@ -55,6 +63,9 @@ def _from_row(row: Any) -> OAuthState:
 
 
 def _params(entity: OAuthState) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(OAuthState, entity, "oauth_states")
     return (
         entity.state_token,
         entity.connection_name,
@@ -93,10 +104,17 @@ class SQLiteOAuthStateRepository:
     async def get(self, entity_id: NotBlankStr) -> OAuthState | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "oauth_states.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "oauth_states.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "oauth_states.entity_id"),),
+                _from_row,
+                "oauth_states.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -105,7 +123,9 @@ class SQLiteOAuthStateRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "oauth_states.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.delete") from exc
         return any(True for _ in rows)
@@ -154,7 +174,14 @@ class SQLiteOAuthStateRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_MARK_CONSUMED, (connection_name, dt_to_text(utc_now()), state_token)
+                _M_MARK_CONSUMED,
+                (
+                    None
+                    if connection_name is None
+                    else arg_str(connection_name, "oauth_states.connection_name"),
+                    dt_to_text(utc_now()),
+                    arg_str(state_token, "oauth_states.state_token"),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.mark_consumed") from exc

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
@@ -63,6 +67,9 @@ def _from_row(row: Any) -> ParkedContext:
 
 
 def _params(entity: ParkedContext) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ParkedContext, entity, "parked_contexts")
     return (
         entity.id,
         entity.execution_id,
@@ -70,8 +77,8 @@ def _params(entity: ParkedContext) -> tuple[Any, ...]:
         entity.task_id,
         entity.approval_id,
         dt_to_text(entity.parked_at),
-        json_dumps(entity.context),
-        json_dumps(entity.metadata),
+        json_text(entity.context, "parked_contexts.context"),
+        json_text(entity.metadata, "parked_contexts.metadata"),
     )
 
 
@@ -101,10 +108,17 @@ class SQLiteParkedContextRepository:
     async def get(self, entity_id: NotBlankStr) -> ParkedContext | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "parked_contexts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "parked_contexts.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "parked_contexts.entity_id"),),
+                _from_row,
+                "parked_contexts.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -113,7 +127,9 @@ class SQLiteParkedContextRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "parked_contexts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.delete") from exc
         return any(True for _ in rows)
@@ -157,13 +173,16 @@ class SQLiteParkedContextRepository:
     async def get_by_approval(self, approval_id: NotBlankStr) -> ParkedContext | None:
         """The context parked on this approval, or None."""
         try:
-            rows = await self._conns.read_point(_M_GET_BY_APPROVAL, (approval_id,))
+            rows = await self._conns.read_point(
+                _M_GET_BY_APPROVAL,
+                (arg_str(approval_id, "parked_contexts.approval_id"),),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_BY_APPROVAL,
-                (approval_id,),
+                (arg_str(approval_id, "parked_contexts.approval_id"),),
                 _from_row,
                 "parked_contexts.get_by_approval",
             ) from exc
@@ -177,13 +196,16 @@ class SQLiteParkedContextRepository:
         """An agent's parked contexts, most recently parked first (ties by id)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_GET_BY_AGENT, (agent_id, limit, offset))
+            rows = await self._conns.read(
+                _M_GET_BY_AGENT,
+                (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_BY_AGENT,
-                (agent_id, limit, offset),
+                (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
                 _from_row,
                 "parked_contexts.get_by_agent",
             ) from exc

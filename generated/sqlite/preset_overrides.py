@@ -5,7 +5,16 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import json_dumps, json_loads, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_text,
+    json_dumps,
+    json_loads,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.preset_overrides import PresetOverride
 from synthorg.persistence.protocols import (
@@ -52,9 +61,12 @@ def _from_row(row: Any) -> PresetOverride:
 
 
 def _params(entity: PresetOverride) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PresetOverride, entity, "preset_overrides")
     return (
         entity.preset_name,
-        json_dumps(entity.overrides),
+        json_text(entity.overrides, "preset_overrides.overrides"),
         entity.updated_by,
         entity.updated_at,
     )
@@ -86,10 +98,17 @@ class SQLitePresetOverrideRepository:
     async def get(self, entity_id: NotBlankStr) -> PresetOverride | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "preset_overrides.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "preset_overrides.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "preset_overrides.entity_id"),),
+                _from_row,
+                "preset_overrides.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -98,7 +117,9 @@ class SQLitePresetOverrideRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "preset_overrides.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.delete") from exc
         return any(True for _ in rows)
@@ -146,6 +167,8 @@ class SQLitePresetOverrideRepository:
         updated_at equals it ("" means the override must not exist yet). True when
         written.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(PresetOverride, entity, "preset_overrides")
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
             sql, params = _UPSERT, _params(entity)
@@ -155,11 +178,13 @@ class SQLitePresetOverrideRepository:
             sql, params = (
                 _M_SAVE_IF_UNCHANGED_UPDATE,
                 (
-                    json_dumps(entity.overrides),
+                    json_text(entity.overrides, "preset_overrides.overrides"),
                     entity.updated_by,
                     entity.updated_at,
                     entity.preset_name,
-                    expected_updated_at,
+                    arg_text(
+                        expected_updated_at, "preset_overrides.expected_updated_at"
+                    ),
                 ),
             )
         try:

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
@@ -57,9 +61,12 @@ def _from_row(row: Any) -> PrincipleOverride:
 
 
 def _params(entity: PrincipleOverride) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PrincipleOverride, entity, "principle_overrides")
     return (
         entity.scope,
-        json_dumps(entity.principles),
+        json_text(entity.principles, "principle_overrides.principles"),
         entity.restored_from_version,
         entity.restored_by,
         entity.reason,
@@ -93,13 +100,15 @@ class SQLitePrincipleOverrideRepository:
     async def get(self, entity_id: NotBlankStr) -> PrincipleOverride | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "principle_overrides.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "principle_overrides.entity_id"),),
                 _from_row,
                 "principle_overrides.get",
             ) from exc
@@ -110,7 +119,9 @@ class SQLitePrincipleOverrideRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "principle_overrides.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "principle_overrides.delete") from exc
         return any(True for _ in rows)

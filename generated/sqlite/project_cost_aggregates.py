@@ -5,7 +5,16 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_float,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -54,9 +63,12 @@ def _from_row(row: Any) -> ProjectCostAggregate:
 
 
 def _params(entity: ProjectCostAggregate) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ProjectCostAggregate, entity, "project_cost_aggregates")
     return (
         entity.project_id,
-        entity.total_cost,
+        entity.total_cost + 0.0,
         entity.currency,
         dt_to_text(entity.updated_at),
     )
@@ -88,13 +100,15 @@ class SQLiteProjectCostAggregateRepository:
     async def get(self, entity_id: NotBlankStr) -> ProjectCostAggregate | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "project_cost_aggregates.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
                 _from_row,
                 "project_cost_aggregates.get",
             ) from exc
@@ -105,7 +119,9 @@ class SQLiteProjectCostAggregateRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "project_cost_aggregates.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.delete") from exc
         return any(True for _ in rows)
@@ -155,7 +171,13 @@ class SQLiteProjectCostAggregateRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_INCREMENT, (project_id, amount, currency, dt_to_text(utc_now()))
+                _M_INCREMENT,
+                (
+                    arg_str(project_id, "project_cost_aggregates.project_id"),
+                    arg_float(amount, "project_cost_aggregates.amount") + 0.0,
+                    arg_str(currency, "project_cost_aggregates.currency", "^[A-Z]{3}$"),
+                    dt_to_text(utc_now()),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.increment") from exc

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import (
     ConstraintViolationError,
@@ -83,21 +87,26 @@ def _from_row(row: Any) -> Project:
 
 
 def _params(entity: Project) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Project, entity, "projects")
     return (
         entity.id,
         entity.name,
         entity.description,
-        json_dumps(entity.team),
+        json_text(entity.team, "projects.team"),
         entity.lead,
-        json_dumps(entity.task_ids),
+        json_text(entity.task_ids, "projects.task_ids"),
         None if entity.deadline is None else dt_to_text(entity.deadline),
-        entity.budget,
+        entity.budget + 0.0,
         entity.status.value,
     )
 
 
 def _where(spec: ProjectFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ProjectFilterSpec, spec, "projects")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -135,10 +144,17 @@ class SQLiteProjectRepository:
     async def get(self, entity_id: NotBlankStr) -> Project | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "projects.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "projects.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "projects.entity_id"),),
+                _from_row,
+                "projects.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -147,7 +163,9 @@ class SQLiteProjectRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "projects.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.delete") from exc
         return any(True for _ in rows)
@@ -226,17 +244,19 @@ class SQLiteProjectRepository:
 
     async def update(self, entity: Project) -> None:
         """Replace an existing project; RecordNotFoundError when the id is absent."""
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(Project, entity, "projects")
         try:
             rows = await self._conns.write(
                 _M_UPDATE,
                 (
                     entity.name,
                     entity.description,
-                    json_dumps(entity.team),
+                    json_text(entity.team, "projects.team"),
                     entity.lead,
-                    json_dumps(entity.task_ids),
+                    json_text(entity.task_ids, "projects.task_ids"),
                     None if entity.deadline is None else dt_to_text(entity.deadline),
-                    entity.budget,
+                    entity.budget + 0.0,
                     entity.status.value,
                     entity.id,
                 ),

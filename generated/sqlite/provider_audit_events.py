@@ -8,10 +8,15 @@ from typing import Any
 from pydantic import AwareDatetime
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_time,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.provider_audit_events import (
@@ -23,7 +28,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -76,20 +80,29 @@ def _from_row(row: Any) -> ProviderAuditEvent:
 
 
 def _params(entity: ProviderAuditEvent) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ProviderAuditEvent, entity, "provider_audit_events")
     return (
         entity.id,
         entity.provider_name,
         entity.action.value,
         entity.actor,
         dt_to_text(entity.timestamp),
-        None if entity.before is None else json_dumps(entity.before),
-        None if entity.after is None else json_dumps(entity.after),
-        json_dumps(entity.details),
+        None
+        if entity.before is None
+        else json_text(entity.before, "provider_audit_events.before"),
+        None
+        if entity.after is None
+        else json_text(entity.after, "provider_audit_events.after"),
+        json_text(entity.details, "provider_audit_events.details"),
     )
 
 
 def _where(spec: ProviderAuditEventFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(ProviderAuditEventFilterSpec, spec, "provider_audit_events")
     mask = 0
     params: list[Any] = []
     if spec.provider_name is not None:
@@ -143,7 +156,8 @@ class SQLiteProviderAuditEventRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE,
+                (dt_to_text(arg_time(threshold, "provider_audit_events.threshold")),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "provider_audit_events.purge_before") from exc
@@ -184,7 +198,10 @@ class SQLiteProviderAuditEventRepository:
         if before_id is None:
             sql, params = _M_LIST_BEFORE_FIRST, (limit,)
         else:
-            sql, params = _M_LIST_BEFORE_AFTER, (before_id, limit)
+            sql, params = (
+                _M_LIST_BEFORE_AFTER,
+                (arg_str(before_id, "provider_audit_events.before_id"), limit),
+            )
         try:
             rows = await self._conns.read(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:

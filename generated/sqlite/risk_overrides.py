@@ -5,7 +5,15 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
 from synthorg.persistence.protocols import (
@@ -59,6 +67,9 @@ def _from_row(row: Any) -> RiskTierOverride:
 
 
 def _params(entity: RiskTierOverride) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(RiskTierOverride, entity, "risk_overrides")
     return (
         entity.id,
         entity.action_type,
@@ -99,10 +110,17 @@ class SQLiteRiskTierOverrideRepository:
     async def get(self, entity_id: NotBlankStr) -> RiskTierOverride | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "risk_overrides.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "risk_overrides.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "risk_overrides.entity_id"),),
+                _from_row,
+                "risk_overrides.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -111,7 +129,9 @@ class SQLiteRiskTierOverrideRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "risk_overrides.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.delete") from exc
         return any(True for _ in rows)
@@ -183,7 +203,14 @@ class SQLiteRiskTierOverrideRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_REVOKE, (dt_to_text(utc_now()), revoked_by, id)
+                _M_REVOKE,
+                (
+                    dt_to_text(utc_now()),
+                    None
+                    if revoked_by is None
+                    else arg_str(revoked_by, "risk_overrides.revoked_by"),
+                    arg_str(id, "risk_overrides.id"),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.revoke") from exc

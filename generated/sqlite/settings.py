@@ -5,7 +5,13 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    arg_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.protocols import (
@@ -56,6 +62,9 @@ def _from_row(row: Any) -> SettingRow:
 
 
 def _params(entity: SettingRow) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(SettingRow, entity, "settings")
     return (
         entity.namespace,
         entity.key,
@@ -90,13 +99,22 @@ class SQLiteSettingRowRepository:
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
+            rows = await self._conns.read_point(
+                _GET,
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id[0], entity_id[1]),
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
                 _from_row,
                 "settings.get",
             ) from exc
@@ -107,7 +125,13 @@ class SQLiteSettingRowRepository:
     async def delete(self, entity_id: SettingRowKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
+            rows = await self._conns.write(
+                _DELETE,
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.delete") from exc
         return any(True for _ in rows)
@@ -151,13 +175,15 @@ class SQLiteSettingRowRepository:
     async def get_namespace(self, namespace: NotBlankStr) -> tuple[SettingRow, ...]:
         """Every setting of a namespace, by key."""
         try:
-            rows = await self._conns.read(_M_GET_NAMESPACE, (namespace,))
+            rows = await self._conns.read(
+                _M_GET_NAMESPACE, (arg_str(namespace, "settings.namespace"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_NAMESPACE,
-                (namespace,),
+                (arg_str(namespace, "settings.namespace"),),
                 _from_row,
                 "settings.get_namespace",
             ) from exc
@@ -170,6 +196,8 @@ class SQLiteSettingRowRepository:
         updated_at equals it ("" means the row must not exist yet). True when
         written.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(SettingRow, entity, "settings")
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
             sql, params = _UPSERT, _params(entity)
@@ -183,7 +211,7 @@ class SQLiteSettingRowRepository:
                     entity.updated_at,
                     entity.namespace,
                     entity.key,
-                    expected_updated_at,
+                    arg_text(expected_updated_at, "settings.expected_updated_at"),
                 ),
             )
         try:
@@ -206,7 +234,9 @@ class SQLiteSettingRowRepository:
     async def delete_namespace(self, namespace: NotBlankStr) -> int:
         """Delete every setting of a namespace; the count."""
         try:
-            rows = await self._conns.write(_M_DELETE_NAMESPACE, (namespace,))
+            rows = await self._conns.write(
+                _M_DELETE_NAMESPACE, (arg_str(namespace, "settings.namespace"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.delete_namespace") from exc
         return sum(1 for _ in rows)
@@ -217,7 +247,8 @@ class SQLiteSettingRowRepository:
         """Delete every setting of a namespace, atomically; the deleted keys."""
         try:
             rows = await self._conns.write(
-                _M_DELETE_NAMESPACE_RETURNING_KEYS, (namespace,)
+                _M_DELETE_NAMESPACE_RETURNING_KEYS,
+                (arg_str(namespace, "settings.namespace"),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(

@@ -7,11 +7,21 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row, utc_now
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
+    arg_time,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    QueryError,
+    InvalidValueError,
 )
 from synthorg.persistence.generated.enums import SsrfViolationStatus
 from synthorg.persistence.generated.ssrf_violations import (
@@ -23,7 +33,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -79,6 +88,9 @@ def _from_row(row: Any) -> SsrfViolation:
 
 
 def _params(entity: SsrfViolation) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(SsrfViolation, entity, "ssrf_violations")
     return (
         entity.id,
         dt_to_text(entity.timestamp),
@@ -96,6 +108,8 @@ def _params(entity: SsrfViolation) -> tuple[Any, ...]:
 
 def _where(spec: SsrfViolationFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(SsrfViolationFilterSpec, spec, "ssrf_violations")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -149,7 +163,7 @@ class SQLiteSsrfViolationRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "ssrf_violations.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.purge_before") from exc
@@ -188,10 +202,20 @@ class SQLiteSsrfViolationRepository:
             "allowed",
             "denied",
         ):
-            raise QueryError("status must be one of 'allowed', 'denied'")
+            raise InvalidValueError(
+                "status must be one of 'allowed', 'denied'",
+                field="ssrf_violations.status",
+            )
         try:
             rows = await self._conns.write(
-                _M_UPDATE_STATUS, (status.value, dt_to_text(utc_now()), id)
+                _M_UPDATE_STATUS,
+                (
+                    arg_enum(
+                        status, SsrfViolationStatus, "ssrf_violations.status"
+                    ).value,
+                    dt_to_text(utc_now()),
+                    arg_str(id, "ssrf_violations.id"),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.update_status") from exc

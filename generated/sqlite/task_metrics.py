@@ -7,11 +7,18 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_time,
+    dt_to_text,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
-    QueryError,
+    InvalidValueError,
 )
 from synthorg.persistence.generated.task_metrics import (
     TaskMetricRecord,
@@ -22,7 +29,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
     duplicate_keys,
-    require_aware,
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
@@ -87,6 +93,9 @@ def _from_row(row: Any) -> TaskMetricRecord:
 
 
 def _params(entity: TaskMetricRecord) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TaskMetricRecord, entity, "task_metrics")
     return (
         entity.id,
         entity.agent_id,
@@ -96,19 +105,23 @@ def _params(entity: TaskMetricRecord) -> tuple[Any, ...]:
         dt_to_text(entity.timestamp),
         None if entity.started_at is None else dt_to_text(entity.started_at),
         entity.is_success,
-        entity.duration_seconds,
-        entity.cost,
+        entity.duration_seconds + 0.0,
+        entity.cost + 0.0,
         entity.currency,
         entity.turns_used,
         entity.tokens_used,
-        entity.quality_score,
+        None if entity.quality_score is None else entity.quality_score + 0.0,
     )
 
 
 def _where(spec: TaskMetricRecordFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(TaskMetricRecordFilterSpec, spec, "task_metrics")
     if spec.since is not None and spec.until is not None and spec.until < spec.since:
-        raise QueryError("until must not be earlier than since")
+        raise InvalidValueError(
+            "until must not be earlier than since", field="task_metrics.until"
+        )
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -168,7 +181,7 @@ class SQLiteTaskMetricRecordRepository:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(require_aware(threshold)),)
+                _PURGE, (dt_to_text(arg_time(threshold, "task_metrics.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "task_metrics.purge_before") from exc

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
@@ -94,6 +98,9 @@ def _from_row(row: Any) -> Task:
 
 
 def _params(entity: Task) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Task, entity, "tasks")
     return (
         entity.id,
         entity.title,
@@ -103,20 +110,20 @@ def _params(entity: Task) -> tuple[Any, ...]:
         entity.project,
         entity.created_by,
         entity.assigned_to,
-        json_dumps(entity.reviewers),
-        json_dumps(entity.dependencies),
-        json_dumps(entity.artifacts_expected),
-        json_dumps(entity.acceptance_criteria),
+        json_text(entity.reviewers, "tasks.reviewers"),
+        json_text(entity.dependencies, "tasks.dependencies"),
+        json_text(entity.artifacts_expected, "tasks.artifacts_expected"),
+        json_text(entity.acceptance_criteria, "tasks.acceptance_criteria"),
         entity.estimated_complexity.value,
-        entity.budget_limit,
+        entity.budget_limit + 0.0,
         None if entity.deadline is None else dt_to_text(entity.deadline),
         entity.max_retries,
         entity.status.value,
         entity.parent_task_id,
-        json_dumps(entity.delegation_chain),
+        json_text(entity.delegation_chain, "tasks.delegation_chain"),
         None if entity.task_structure is None else entity.task_structure.value,
         entity.coordination_topology.value,
-        json_dumps(entity.metadata),
+        json_text(entity.metadata, "tasks.metadata"),
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),
     )
@@ -124,6 +131,8 @@ def _params(entity: Task) -> tuple[Any, ...]:
 
 def _where(spec: TaskFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(TaskFilterSpec, spec, "tasks")
     mask = 0
     params: list[Any] = []
     if spec.status is not None:
@@ -164,10 +173,17 @@ class SQLiteTaskRepository:
     async def get(self, entity_id: NotBlankStr) -> Task | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "tasks.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "tasks.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "tasks.entity_id"),),
+                _from_row,
+                "tasks.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -176,7 +192,9 @@ class SQLiteTaskRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "tasks.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.delete") from exc
         return any(True for _ in rows)

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
@@ -61,6 +65,9 @@ def _from_row(row: Any) -> TrackedContainer:
 
 
 def _params(entity: TrackedContainer) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrackedContainer, entity, "tracked_containers")
     return (
         entity.container_id,
         entity.name,
@@ -68,7 +75,7 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
         entity.agent_id,
         entity.task_id,
         entity.state.value,
-        json_dumps(entity.labels),
+        json_text(entity.labels, "tracked_containers.labels"),
         dt_to_text(entity.created_at),
         dt_to_text(entity.last_seen_at),
     )
@@ -100,13 +107,15 @@ class SQLiteTrackedContainerRepository:
     async def get(self, entity_id: NotBlankStr) -> TrackedContainer | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "tracked_containers.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "tracked_containers.entity_id"),),
                 _from_row,
                 "tracked_containers.get",
             ) from exc
@@ -117,7 +126,9 @@ class SQLiteTrackedContainerRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "tracked_containers.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tracked_containers.delete") from exc
         return any(True for _ in rows)

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_plans import (
@@ -84,14 +88,17 @@ def _from_row(row: Any) -> TrainingPlan:
 
 
 def _params(entity: TrainingPlan) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrainingPlan, entity, "training_plans")
     return (
         entity.id,
         entity.agent_id,
-        json_dumps(entity.source_agent_ids),
-        json_dumps(entity.content_types),
+        json_text(entity.source_agent_ids, "training_plans.source_agent_ids"),
+        json_text(entity.content_types, "training_plans.content_types"),
         entity.max_items,
         entity.require_review,
-        json_dumps(entity.config),
+        json_text(entity.config, "training_plans.config"),
         entity.status.value,
         entity.created_by,
         dt_to_text(entity.created_at),
@@ -101,6 +108,8 @@ def _params(entity: TrainingPlan) -> tuple[Any, ...]:
 
 def _where(spec: TrainingPlanFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(TrainingPlanFilterSpec, spec, "training_plans")
     mask = 0
     params: list[Any] = []
     if spec.agent_id is not None:
@@ -138,10 +147,17 @@ class SQLiteTrainingPlanRepository:
     async def get(self, entity_id: NotBlankStr) -> TrainingPlan | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "training_plans.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "training_plans.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "training_plans.entity_id"),),
+                _from_row,
+                "training_plans.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -150,7 +166,9 @@ class SQLiteTrainingPlanRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "training_plans.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.delete") from exc
         return any(True for _ in rows)

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_results import TrainingResult
@@ -70,6 +74,9 @@ def _from_row(row: Any) -> TrainingResult:
 
 
 def _params(entity: TrainingResult) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrainingResult, entity, "training_results")
     return (
         entity.id,
         entity.plan_id,
@@ -77,8 +84,8 @@ def _params(entity: TrainingResult) -> tuple[Any, ...]:
         entity.items_extracted,
         entity.items_after_curation,
         entity.items_stored,
-        json_dumps(entity.errors),
-        json_dumps(entity.metrics),
+        json_text(entity.errors, "training_results.errors"),
+        json_text(entity.metrics, "training_results.metrics"),
         dt_to_text(entity.started_at),
         dt_to_text(entity.completed_at),
     )
@@ -110,10 +117,17 @@ class SQLiteTrainingResultRepository:
     async def get(self, entity_id: NotBlankStr) -> TrainingResult | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "training_results.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "training_results.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "training_results.entity_id"),),
+                _from_row,
+                "training_results.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -122,7 +136,9 @@ class SQLiteTrainingResultRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "training_results.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_results.delete") from exc
         return any(True for _ in rows)
@@ -168,7 +184,7 @@ class SQLiteTrainingResultRepository:
         run after a failure has several results; this returns the newest.
         """
         mask = 0
-        params: list[Any] = list((plan_id,))
+        params: list[Any] = list((arg_str(plan_id, "training_results.plan_id"),))
         try:
             rows = await self._conns.read(_M_GET_BY_PLAN[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:

@@ -6,10 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import HumanRole
@@ -79,14 +84,17 @@ def _from_row(row: Any) -> User:
 
 
 def _params(entity: User) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(User, entity, "users")
     return (
         entity.id,
         entity.username,
         entity.password_hash,
         entity.role.value,
         entity.must_change_password,
-        json_dumps(entity.org_roles),
-        json_dumps(entity.scoped_departments),
+        json_text(entity.org_roles, "users.org_roles"),
+        json_text(entity.scoped_departments, "users.scoped_departments"),
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),
     )
@@ -94,6 +102,8 @@ def _params(entity: User) -> tuple[Any, ...]:
 
 def _where(spec: UserFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(UserFilterSpec, spec, "users")
     mask = 0
     params: list[Any] = []
     if spec.role is not None:
@@ -128,10 +138,17 @@ class SQLiteUserRepository:
     async def get(self, entity_id: NotBlankStr) -> User | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "users.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "users.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "users.entity_id"),),
+                _from_row,
+                "users.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -143,13 +160,17 @@ class SQLiteUserRepository:
         deleted.
         """
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "users.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.delete") from exc
         if any(True for _ in rows):
             return True
         try:
-            protected = await self._conns.read(_PROTECTED, (entity_id,))
+            protected = await self._conns.read(
+                _PROTECTED, (arg_str(entity_id, "users.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.delete") from exc
         if any(True for _ in protected):
@@ -221,13 +242,15 @@ class SQLiteUserRepository:
     async def get_by_username(self, username: NotBlankStr) -> User | None:
         """The user with this login name, or None."""
         try:
-            rows = await self._conns.read_point(_M_GET_BY_USERNAME, (username,))
+            rows = await self._conns.read_point(
+                _M_GET_BY_USERNAME, (arg_str(username, "users.username"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_BY_USERNAME,
-                (username,),
+                (arg_str(username, "users.username"),),
                 _from_row,
                 "users.get_by_username",
             ) from exc
@@ -238,7 +261,9 @@ class SQLiteUserRepository:
     async def count_by_role(self, role: HumanRole) -> int:
         """The number of users with this role."""
         try:
-            rows = await self._conns.read(_M_COUNT_BY_ROLE, (role.value,))
+            rows = await self._conns.read(
+                _M_COUNT_BY_ROLE, (arg_enum(role, HumanRole, "users.role").value,)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.count_by_role") from exc
         return int(next(iter(rows))[0])
@@ -252,7 +277,10 @@ class SQLiteUserRepository:
         if after_id is None:
             sql, params = _M_LIST_AFTER_ID_FIRST, (limit,)
         else:
-            sql, params = _M_LIST_AFTER_ID_AFTER, (after_id, limit)
+            sql, params = (
+                _M_LIST_AFTER_ID_AFTER,
+                (arg_str(after_id, "users.after_id"), limit),
+            )
         try:
             rows = await self._conns.read(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:

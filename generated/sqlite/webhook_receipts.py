@@ -3,15 +3,20 @@
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_enum,
+    arg_str,
+    arg_text,
+    before_now,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
-    utc_now,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import WebhookStatus
@@ -23,7 +28,7 @@ from synthorg.persistence.protocols import (
 )
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Text
 
 _UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
 _GET = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "receipt_id" = ?'
@@ -65,11 +70,14 @@ def _from_row(row: Any) -> WebhookReceipt:
 
 
 def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WebhookReceipt, entity, "webhook_receipts")
     return (
         entity.receipt_id,
         entity.connection_name,
         entity.event_type,
-        json_dumps(entity.payload),
+        json_text(entity.payload, "webhook_receipts.payload"),
         entity.status.value,
         entity.error,
         dt_to_text(entity.received_at),
@@ -102,10 +110,17 @@ class SQLiteWebhookReceiptRepository:
     async def get(self, entity_id: NotBlankStr) -> WebhookReceipt | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "webhook_receipts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "webhook_receipts.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "webhook_receipts.entity_id"),),
+                _from_row,
+                "webhook_receipts.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -114,7 +129,9 @@ class SQLiteWebhookReceiptRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "webhook_receipts.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.delete") from exc
         return any(True for _ in rows)
@@ -156,12 +173,19 @@ class SQLiteWebhookReceiptRepository:
             raise error from exc
 
     async def update_status(
-        self, receipt_id: NotBlankStr, status: WebhookStatus, error: str | None
+        self, receipt_id: NotBlankStr, status: WebhookStatus, error: Text | None
     ) -> bool:
         """Set the status (and error); True when the receipt exists."""
         try:
             rows = await self._conns.write(
-                _M_UPDATE_STATUS, (status.value, error, receipt_id)
+                _M_UPDATE_STATUS,
+                (
+                    arg_enum(status, WebhookStatus, "webhook_receipts.status").value,
+                    None
+                    if error is None
+                    else arg_text(error, "webhook_receipts.error"),
+                    arg_str(receipt_id, "webhook_receipts.receipt_id"),
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.update_status") from exc
@@ -179,7 +203,15 @@ class SQLiteWebhookReceiptRepository:
         try:
             rows = await self._conns.write(
                 _M_UPDATE_STATUS_IF_CURRENT,
-                (status.value, receipt_id, expected_status.value),
+                (
+                    arg_enum(status, WebhookStatus, "webhook_receipts.status").value,
+                    arg_str(receipt_id, "webhook_receipts.receipt_id"),
+                    arg_enum(
+                        expected_status,
+                        WebhookStatus,
+                        "webhook_receipts.expected_status",
+                    ).value,
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(
@@ -197,14 +229,23 @@ class SQLiteWebhookReceiptRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_GET_BY_CONNECTION, (connection_name, limit, offset)
+                _M_GET_BY_CONNECTION,
+                (
+                    arg_str(connection_name, "webhook_receipts.connection_name"),
+                    limit,
+                    offset,
+                ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _M_GET_BY_CONNECTION,
-                (connection_name, limit, offset),
+                (
+                    arg_str(connection_name, "webhook_receipts.connection_name"),
+                    limit,
+                    offset,
+                ),
                 _from_row,
                 "webhook_receipts.get_by_connection",
             ) from exc
@@ -222,8 +263,12 @@ class SQLiteWebhookReceiptRepository:
             rows = await self._conns.write(
                 _M_CLEANUP_OLD_FOR_CONNECTION,
                 (
-                    connection_name,
-                    dt_to_text(utc_now() - timedelta(days=retention_days)),
+                    arg_str(connection_name, "webhook_receipts.connection_name"),
+                    dt_to_text(
+                        before_now(
+                            "days", retention_days, "webhook_receipts.retention_days"
+                        )
+                    ),
                 ),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:

@@ -6,10 +6,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_int,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_definitions import (
@@ -77,13 +82,16 @@ def _from_row(row: Any) -> WorkflowDefinition:
 
 
 def _params(entity: WorkflowDefinition) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WorkflowDefinition, entity, "workflow_definitions")
     return (
         entity.id,
         entity.name,
         entity.description,
         entity.workflow_type.value,
-        json_dumps(entity.nodes),
-        json_dumps(entity.edges),
+        json_text(entity.nodes, "workflow_definitions.nodes"),
+        json_text(entity.edges, "workflow_definitions.edges"),
         entity.created_by,
         dt_to_text(entity.created_at),
         dt_to_text(entity.updated_at),
@@ -93,6 +101,8 @@ def _params(entity: WorkflowDefinition) -> tuple[Any, ...]:
 
 def _where(spec: WorkflowDefinitionFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(WorkflowDefinitionFilterSpec, spec, "workflow_definitions")
     mask = 0
     params: list[Any] = []
     if spec.workflow_type is not None:
@@ -127,13 +137,15 @@ class SQLiteWorkflowDefinitionRepository:
     async def get(self, entity_id: NotBlankStr) -> WorkflowDefinition | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "workflow_definitions.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "workflow_definitions.entity_id"),),
                 _from_row,
                 "workflow_definitions.get",
             ) from exc
@@ -144,7 +156,9 @@ class SQLiteWorkflowDefinitionRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "workflow_definitions.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.delete") from exc
         return any(True for _ in rows)
@@ -227,6 +241,8 @@ class SQLiteWorkflowDefinitionRepository:
         number (expected_revision + 1). True when written; False, with nothing
         changed, when the revision moved on or the definition does not exist.
         """
+        if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+            entity = revalidate(WorkflowDefinition, entity, "workflow_definitions")
         params: tuple[Any, ...]
         if expected_revision is None:  # unconditional upsert
             sql, params = _UPSERT, _params(entity)
@@ -237,14 +253,19 @@ class SQLiteWorkflowDefinitionRepository:
                     entity.name,
                     entity.description,
                     entity.workflow_type.value,
-                    json_dumps(entity.nodes),
-                    json_dumps(entity.edges),
+                    json_text(entity.nodes, "workflow_definitions.nodes"),
+                    json_text(entity.edges, "workflow_definitions.edges"),
                     entity.created_by,
                     dt_to_text(entity.created_at),
                     dt_to_text(entity.updated_at),
                     entity.revision,
                     entity.id,
-                    expected_revision,
+                    arg_int(
+                        expected_revision,
+                        "workflow_definitions.expected_revision",
+                        low=1,
+                        high=9223372036854775807,
+                    ),
                 ),
             )
         try:

@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_executions import (
@@ -82,12 +86,15 @@ def _from_row(row: Any) -> WorkflowExecution:
 
 
 def _params(entity: WorkflowExecution) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WorkflowExecution, entity, "workflow_executions")
     return (
         entity.id,
         entity.definition_id,
         entity.definition_revision,
         entity.status.value,
-        json_dumps(entity.node_executions),
+        json_text(entity.node_executions, "workflow_executions.node_executions"),
         entity.activated_by,
         entity.project,
         entity.error,
@@ -99,6 +106,8 @@ def _params(entity: WorkflowExecution) -> tuple[Any, ...]:
 
 def _where(spec: WorkflowExecutionFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(WorkflowExecutionFilterSpec, spec, "workflow_executions")
     mask = 0
     params: list[Any] = []
     if spec.definition_id is not None:
@@ -136,13 +145,15 @@ class SQLiteWorkflowExecutionRepository:
     async def get(self, entity_id: NotBlankStr) -> WorkflowExecution | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "workflow_executions.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id,),
+                (arg_str(entity_id, "workflow_executions.entity_id"),),
                 _from_row,
                 "workflow_executions.get",
             ) from exc
@@ -153,7 +164,9 @@ class SQLiteWorkflowExecutionRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "workflow_executions.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.delete") from exc
         return any(True for _ in rows)

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from synthorg.persistence._codec import utc_now
+from synthorg.persistence._codec import arg_int, arg_str, utc_now
 from synthorg.persistence.generated.enums import (
     IdempotencyClaimOutcome,
     IdempotencyStatus,
@@ -71,14 +71,29 @@ class IdempotencyClaim(BaseModel):
         return self
 
 
+_TTL_MAX = 100 * 365 * 86400  # a century: expires_at stays far inside year 9999
+
+
+def check_claim(scope: object, key: object, ttl_seconds: object) -> tuple[str, str]:
+    """Refuse claim arguments the stored row could not hold, before any SQL.
+
+    ``scope`` and ``key`` are NotBlankStr fields (no blank, NUL or lone
+    surrogate); ``ttl_seconds`` is an int from 1 to a century. Raises
+    :class:`~synthorg.persistence.errors.InvalidValueError` naming the
+    argument.
+    """
+    arg_int(ttl_seconds, "idempotency_keys.ttl_seconds", low=1, high=_TTL_MAX)
+    return (
+        arg_str(scope, "idempotency_keys.scope"),
+        arg_str(key, "idempotency_keys.key"),
+    )
+
+
 def new_claim(ttl_seconds: int) -> tuple[str, datetime, datetime]:
     """``(claim_token, now, expires_at)`` of a new lease; ttl_seconds >= 1."""
-    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int):
-        raise ValueError(f"ttl_seconds must be an int, got {ttl_seconds!r}")
-    if ttl_seconds < 1:
-        raise ValueError(f"ttl_seconds must be >= 1, got {ttl_seconds}")
+    ttl = arg_int(ttl_seconds, "idempotency_keys.ttl_seconds", low=1, high=_TTL_MAX)
     now = utc_now()
-    return uuid.uuid4().hex, now, now + timedelta(seconds=ttl_seconds)
+    return uuid.uuid4().hex, now, now + timedelta(seconds=ttl)
 
 
 def claimed(

@@ -16,11 +16,17 @@ import re
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from synthorg.persistence._codec import malformed_row, utc_now
+from synthorg.persistence._codec import (
+    arg_int,
+    arg_str,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.protocols import check_pagination
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, Timestamp
 
 DEFAULT_VERSION_PAGE_SIZE = 50
 """``list_versions``' own default limit."""
@@ -48,7 +54,7 @@ class VersionSnapshot(BaseModel, Generic[ModelT]):
     content_hash: NotBlankStr
     snapshot: ModelT
     saved_by: NotBlankStr
-    saved_at: AwareDatetime = Field(default_factory=utc_now)
+    saved_at: Timestamp = Field(default_factory=utc_now)
 
     @classmethod
     def of(
@@ -223,8 +229,23 @@ class VersionRepositoryBase(Generic[ModelT]):
                 json=self._json_columns,
             ) from exc
 
+    def _checked(self, snapshot: VersionSnapshot[ModelT]) -> VersionSnapshot[ModelT]:
+        """The snapshot validated again, its inner model included.
+
+        ``model_construct`` (of either) skips validation, and a nested model
+        instance is not re-validated by its container: saving a version is
+        rare, so both are validated on every save (InvalidValueError naming
+        ``<table>.<field>``), before anything is written.
+        """
+        inner = snapshot.snapshot
+        if isinstance(inner, BaseModel):
+            inner = revalidate(type(inner), inner, f"{self._name}.snapshot")
+        data = {**snapshot.__dict__, "snapshot": inner}
+        return revalidate(self._snapshot, data, self._name)
+
     async def save_version(self, snapshot: VersionSnapshot[ModelT]) -> bool:
         """Insert-or-ignore; True when this call inserted the snapshot."""
+        snapshot = self._checked(snapshot)
         params = (
             snapshot.entity_id,
             snapshot.version,
@@ -239,23 +260,30 @@ class VersionRepositoryBase(Generic[ModelT]):
         self, entity_id: NotBlankStr, version: int
     ) -> VersionSnapshot[ModelT] | None:
         """One version, or None."""
-        rows = await self._fetch("get_version", self._sql.get, (entity_id, version))
+        key = (
+            arg_str(entity_id, f"{self._name}.entity_id"),
+            arg_int(version, f"{self._name}.version"),
+        )
+        rows = await self._fetch("get_version", self._sql.get, key)
         return self._from_row(rows[0]) if rows else None
 
     async def get_latest_version(
         self, entity_id: NotBlankStr
     ) -> VersionSnapshot[ModelT] | None:
         """The highest version of an entity, or None."""
-        rows = await self._fetch("get_latest_version", self._sql.latest, (entity_id,))
+        key = (arg_str(entity_id, f"{self._name}.entity_id"),)
+        rows = await self._fetch("get_latest_version", self._sql.latest, key)
         return self._from_row(rows[0]) if rows else None
 
     async def get_by_content_hash(
         self, entity_id: NotBlankStr, content_hash: NotBlankStr
     ) -> VersionSnapshot[ModelT] | None:
         """The newest version of an entity with this content hash, or None."""
-        rows = await self._fetch(
-            "get_by_content_hash", self._sql.get_by_hash, (entity_id, content_hash)
+        key = (
+            arg_str(entity_id, f"{self._name}.entity_id"),
+            arg_str(content_hash, f"{self._name}.content_hash"),
         )
+        rows = await self._fetch("get_by_content_hash", self._sql.get_by_hash, key)
         return self._from_row(rows[0]) if rows else None
 
     async def list_versions(
@@ -266,6 +294,7 @@ class VersionRepositoryBase(Generic[ModelT]):
     ) -> tuple[VersionSnapshot[ModelT], ...]:
         """One page of an entity's versions, newest first."""
         check_pagination(limit, offset)
+        entity_id = arg_str(entity_id, f"{self._name}.entity_id")
         rows = await self._fetch(
             "list_versions", self._sql.list, (entity_id, limit, offset)
         )
@@ -273,11 +302,11 @@ class VersionRepositoryBase(Generic[ModelT]):
 
     async def count_versions(self, entity_id: NotBlankStr) -> int:
         """How many versions an entity has."""
-        rows = await self._fetch("count_versions", self._sql.count, (entity_id,))
+        key = (arg_str(entity_id, f"{self._name}.entity_id"),)
+        rows = await self._fetch("count_versions", self._sql.count, key)
         return int(rows[0][0])
 
     async def delete_versions_for_entity(self, entity_id: NotBlankStr) -> int:
         """Delete every version of an entity; the count."""
-        return await self._write(
-            "delete_versions_for_entity", self._sql.delete, (entity_id,)
-        )
+        key = (arg_str(entity_id, f"{self._name}.entity_id"),)
+        return await self._write("delete_versions_for_entity", self._sql.delete, key)

@@ -59,6 +59,7 @@ from synthorg.persistence._constraints import (
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
+    InvalidValueError,
     MalformedRowError,
     PersistenceConnectionError,
     PersistenceError,
@@ -306,6 +307,14 @@ def map_postgres_error(exc: BaseException, operation: str) -> PersistenceError:
             f"{operation}: {exc.diag.message_primary or exc}",
             constraint=exc.diag.constraint_name or "",
         )
+    if isinstance(exc, psycopg.DataError | UnicodeError | OverflowError):
+        # SQLSTATE class 22 (numeric out of range, invalid text
+        # representation, untranslatable character, datetime overflow...) and
+        # the client-side refusals of a value (NUL in text, a lone surrogate,
+        # an int psycopg cannot dump): the same value fails again.
+        return InvalidValueError(
+            f"{operation}: value refused: {exc}", field=_field_of(exc, operation)
+        )
     if isinstance(exc, PoolTimeout):
         return PersistenceConnectionError(f"{operation}: pool checkout timed out")
     if isinstance(exc, psycopg.OperationalError):
@@ -315,6 +324,16 @@ def map_postgres_error(exc: BaseException, operation: str) -> PersistenceError:
     if isinstance(exc, psycopg.InterfaceError):
         return PersistenceConnectionError(f"{operation}: {exc}")
     return QueryError(f"{operation}: {exc}")
+
+
+def _field_of(exc: BaseException, operation: str) -> str:
+    """``<table>.<column>`` when the server names the column, else ``operation``."""
+    diag = getattr(exc, "diag", None)
+    column = getattr(diag, "column_name", None) if diag is not None else None
+    if column:
+        table = getattr(diag, "table_name", None) or operation.split(".")[0]
+        return f"{table}.{column}"
+    return operation
 
 
 # The connection of the transaction open in this asyncio context, per pool.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from synthorg.persistence._codec import json_text
 from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.versions import ModelT, VersionRepositoryBase, VersionSql
@@ -23,7 +25,11 @@ class PostgresVersionRepository(VersionRepositoryBase[ModelT]):
         self._pool = pool
 
     def _param_snapshot(self, snapshot: BaseModel) -> Any:
-        return Jsonb(snapshot.model_dump(mode="json"))
+        text = json_text(snapshot.model_dump(mode="json"), f"{self._name}.snapshot")
+        return Jsonb(text, str)
+
+    def _param_time(self, value: datetime) -> Any:
+        return value.astimezone(UTC)
 
     async def _fetch(self, op: str, sql: str, params: tuple[Any, ...]) -> list[Any]:
         try:

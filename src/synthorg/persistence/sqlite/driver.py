@@ -29,6 +29,7 @@ from synthorg.persistence._constraints import (
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
+    InvalidValueError,
     MalformedRowError,
     PersistenceConnectionError,
     PersistenceError,
@@ -106,7 +107,26 @@ def map_sqlite_error(exc: BaseException, operation: str) -> PersistenceError:
         return PersistenceConnectionError(f"{operation}: {message}")
     if isinstance(exc, sqlite3.ProgrammingError) and "closed" in message.lower():
         return PersistenceConnectionError(f"{operation}: {message}")
+    if _refused_value(exc, name, message):
+        return InvalidValueError(
+            f"{operation}: value refused: {message}", field=operation
+        )
     return QueryError(f"{operation}: {message}")
+
+
+def _refused_value(exc: BaseException, name: str, message: str) -> bool:
+    """Whether ``exc`` refuses a value deterministically (retrying cannot help).
+
+    An int outside 64 bits (OverflowError), text that cannot be encoded
+    (UnicodeEncodeError), a value of an unsupported type or a wrong number of
+    parameters (InterfaceError/ProgrammingError "binding"), a value too big
+    (SQLITE_TOOBIG, DataError), and any other ValueError raised while binding.
+    """
+    if isinstance(exc, OverflowError | ValueError | sqlite3.DataError):
+        return True
+    if isinstance(exc, sqlite3.InterfaceError | sqlite3.ProgrammingError):
+        return "binding" in message.lower() or "supported" in message.lower()
+    return name.startswith(("SQLITE_TOOBIG", "SQLITE_MISMATCH", "SQLITE_RANGE"))
 
 
 class WriteLock:

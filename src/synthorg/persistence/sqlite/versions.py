@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from synthorg.persistence._codec import dt_to_text, json_dumps, json_loads
+from synthorg.persistence._codec import dt_to_text, json_loads, json_text
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.versions import ModelT, VersionRepositoryBase, VersionSql
@@ -29,7 +29,7 @@ class SQLiteVersionRepository(VersionRepositoryBase[ModelT]):
         return json_loads(value)
 
     def _param_snapshot(self, snapshot: BaseModel) -> Any:
-        return json_dumps(snapshot.model_dump(mode="json"))
+        return json_text(snapshot.model_dump(mode="json"), f"{self._name}.snapshot")
 
     def _param_time(self, value: datetime) -> Any:
         return dt_to_text(value)

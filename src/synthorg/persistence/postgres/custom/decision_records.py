@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from synthorg.persistence._codec import arg_enum
 from synthorg.persistence.generated.enums import DecisionRole
 from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE
 
@@ -23,7 +24,8 @@ async def list_by_agent(
     offset: int = 0,
 ) -> tuple[DecisionRecord, ...]:
     """Pick the generated per-column list, so each role reads its own index."""
-    role = DecisionRole(role)  # a plain string works; an unknown role raises
+    # A plain string works; an unknown role raises InvalidValueError.
+    role = arg_enum(role, DecisionRole, "decision_records.role")
     if role is DecisionRole.EXECUTOR:
         return await repo.list_by_executor(agent_id, limit, offset)
     return await repo.list_by_reviewer(agent_id, limit, offset)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from synthorg.persistence._codec import arg_str
 from synthorg.persistence.postgres.driver import map_postgres_error, transaction
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ async def set_active(
     ``deactivate_all`` (generated) runs on this transaction's connection. A
     missing checkpoint rolls everything back.
     """
+    checkpoint_id = arg_str(checkpoint_id, "fine_tune_checkpoints.checkpoint_id")
     try:
         async with transaction(repo._pool) as conn:
             await conn.execute(_LOCK)

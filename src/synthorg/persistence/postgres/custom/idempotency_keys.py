@@ -10,6 +10,7 @@ from synthorg.persistence.errors import QueryError
 from synthorg.persistence.idempotency import (
     CLAIM_SQL,
     IdempotencyClaim,
+    check_claim,
     claimed,
     new_claim,
     refused,
@@ -40,6 +41,7 @@ async def claim(
     claimers of one new key queue on the unique index: one inserts, the rest
     then see its committed row.
     """
+    scope, key = check_claim(scope, key, ttl_seconds)
     token, now, expires_at = new_claim(ttl_seconds)
     params = (scope, key, token, now, now, expires_at)
     try:

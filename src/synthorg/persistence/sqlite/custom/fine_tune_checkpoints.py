@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
+from synthorg.persistence._codec import arg_str
 from synthorg.persistence.sqlite.driver import map_sqlite_error
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ async def set_active(
     transaction. A missing checkpoint, an error or a cancellation rolls
     everything back.
     """
+    checkpoint_id = arg_str(checkpoint_id, "fine_tune_checkpoints.checkpoint_id")
     try:
         async with repo._conns.transaction():
             await repo.deactivate_all()

@@ -10,6 +10,7 @@ from synthorg.persistence.errors import QueryError
 from synthorg.persistence.idempotency import (
     CLAIM_SQL,
     IdempotencyClaim,
+    check_claim,
     claimed,
     new_claim,
     refused,
@@ -36,6 +37,7 @@ async def claim(
     ``BEGIN IMMEDIATE`` under the write lock means no other writer runs
     between the two statements, so the row read is the row that refused.
     """
+    scope, key = check_claim(scope, key, ttl_seconds)
     token, now, expires_at = new_claim(ttl_seconds)
     stamp = dt_to_text(now)
     params = (scope, key, token, stamp, stamp, dt_to_text(expires_at))

@@ -3,16 +3,16 @@
 
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text
 
 SettingRowKey = tuple[NotBlankStr, NotBlankStr]
 """Composite primary key: (namespace, key)."""
 
 
-class SettingRow(BaseModel):
+class SettingRow(StoredModel):
     """A setting keyed by (namespace, key)."""
 
     model_config = ConfigDict(
@@ -21,8 +21,8 @@ class SettingRow(BaseModel):
 
     namespace: NotBlankStr
     key: NotBlankStr
-    value: str
-    version: int = Field(default=1, ge=1)
+    value: Text
+    version: int = Field(default=1, ge=1, le=9223372036854775807)
 
 
 class SettingRowRepository(

@@ -3,15 +3,15 @@
 
 from typing import Protocol
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import JobState
 from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 
-class Job(BaseModel):
+class Job(StoredModel):
     """A background job."""
 
     model_config = ConfigDict(
@@ -21,15 +21,15 @@ class Job(BaseModel):
     id: NotBlankStr
     queue_name: NotBlankStr = Field(description="Queue the job runs on.")
     state: JobState = Field(default=JobState.QUEUED)
-    attempts: int = Field(default=0, ge=0)
+    attempts: int = Field(default=0, ge=0, le=9223372036854775807)
     external_ref: NotBlankStr | None = Field(default=None)
     labels: tuple[str, ...] = Field(default=())
     payload: dict[str, JsonValue] = Field(default_factory=dict)
-    finished_at: AwareDatetime | None = Field(default=None)
-    created_at: AwareDatetime = Field(default_factory=utc_now)
+    finished_at: Timestamp | None = Field(default=None)
+    created_at: Timestamp = Field(default_factory=utc_now)
 
 
-class JobFilterSpec(BaseModel):
+class JobFilterSpec(StoredModel):
     """Filters of `JobRepository.query`; set fields combine with AND."""
 
     model_config = ConfigDict(

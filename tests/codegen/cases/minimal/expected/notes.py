@@ -3,13 +3,13 @@
 
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from synthorg.persistence.protocols import IdKeyedRepository
-from synthorg.persistence.types import NotBlankStr
+from synthorg.persistence.types import NotBlankStr, StoredModel, Text
 
 
-class Note(BaseModel):
+class Note(StoredModel):
     """A free-form note."""
 
     model_config = ConfigDict(
@@ -17,7 +17,7 @@ class Note(BaseModel):
     )
 
     id: NotBlankStr = Field(description="Unique note identifier.")
-    body: str = Field(default="")
+    body: Text = Field(default="")
     pinned: bool = Field(default=False)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.postgres.driver import (
@@ -56,6 +56,9 @@ def _from_row(row: Any) -> SettingRow:
 
 
 def _params(entity: SettingRow) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(SettingRow, entity, "settings")
     return (
         entity.namespace,
         entity.key,
@@ -90,7 +93,12 @@ class PostgresSettingRowRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (entity_id[0], entity_id[1]), prepare=True
+                    _GET,
+                    (
+                        arg_str(entity_id[0], "settings.namespace"),
+                        arg_str(entity_id[1], "settings.key"),
+                    ),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -98,7 +106,10 @@ class PostgresSettingRowRepository:
                 self._pool,
                 exc,
                 _GET,
-                (entity_id[0], entity_id[1]),
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
                 _from_row,
                 "settings.get",
             ) from exc
@@ -109,7 +120,12 @@ class PostgresSettingRowRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (entity_id[0], entity_id[1]), prepare=True
+                    _DELETE,
+                    (
+                        arg_str(entity_id[0], "settings.namespace"),
+                        arg_str(entity_id[1], "settings.key"),
+                    ),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.delete") from exc

@@ -5,7 +5,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.protocols import (
@@ -47,6 +47,9 @@ def _from_row(row: Any) -> SettingRow:
 
 
 def _params(entity: SettingRow) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(SettingRow, entity, "settings")
     return (
         entity.namespace,
         entity.key,
@@ -81,13 +84,22 @@ class SQLiteSettingRowRepository:
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id[0], entity_id[1]))
+            rows = await self._conns.read_point(
+                _GET,
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
                 _GET,
-                (entity_id[0], entity_id[1]),
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
                 _from_row,
                 "settings.get",
             ) from exc
@@ -98,7 +110,13 @@ class SQLiteSettingRowRepository:
     async def delete(self, entity_id: SettingRowKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id[0], entity_id[1]))
+            rows = await self._conns.write(
+                _DELETE,
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.delete") from exc
         return any(True for _ in rows)

@@ -2,12 +2,19 @@
 """PostgreSQL repository of Job (from schema/jobs.yaml)."""
 
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -79,21 +86,26 @@ def _from_row(row: Any) -> Job:
 
 
 def _params(entity: Job) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Job, entity, "jobs")
     return (
         entity.id,
         entity.queue_name,
         entity.state.value,
         entity.attempts,
         entity.external_ref,
-        Jsonb(entity.labels),
-        Jsonb(entity.payload),
-        entity.finished_at,
-        entity.created_at,
+        Jsonb(json_text(entity.labels, "jobs.labels"), str),
+        Jsonb(json_text(entity.payload, "jobs.payload"), str),
+        None if entity.finished_at is None else entity.finished_at.astimezone(UTC),
+        entity.created_at.astimezone(UTC),
     )
 
 
 def _where(spec: JobFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(JobFilterSpec, spec, "jobs")
     mask = 0
     params: list[Any] = []
     if spec.state is not None:
@@ -130,11 +142,18 @@ class PostgresJobRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "jobs.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "jobs.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "jobs.entity_id"),),
+                _from_row,
+                "jobs.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -142,7 +161,9 @@ class PostgresJobRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "jobs.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "jobs.delete") from exc
         return cur.rowcount > 0

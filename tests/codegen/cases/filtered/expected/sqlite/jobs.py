@@ -6,10 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
     dt_to_text,
     json_dumps,
     json_loads,
+    json_text,
     malformed_row,
+    revalidate,
 )
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
@@ -77,14 +81,17 @@ def _from_row(row: Any) -> Job:
 
 
 def _params(entity: Job) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Job, entity, "jobs")
     return (
         entity.id,
         entity.queue_name,
         entity.state.value,
         entity.attempts,
         entity.external_ref,
-        json_dumps(entity.labels),
-        json_dumps(entity.payload),
+        json_text(entity.labels, "jobs.labels"),
+        json_text(entity.payload, "jobs.payload"),
         None if entity.finished_at is None else dt_to_text(entity.finished_at),
         dt_to_text(entity.created_at),
     )
@@ -92,6 +99,8 @@ def _params(entity: Job) -> tuple[Any, ...]:
 
 def _where(spec: JobFilterSpec) -> tuple[int, list[Any]]:
     """The filter mask (bit i = filter i is set) and its parameters."""
+    if spec.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        spec = revalidate(JobFilterSpec, spec, "jobs")
     mask = 0
     params: list[Any] = []
     if spec.state is not None:
@@ -129,10 +138,17 @@ class SQLiteJobRepository:
     async def get(self, entity_id: NotBlankStr) -> Job | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "jobs.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "jobs.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "jobs.entity_id"),),
+                _from_row,
+                "jobs.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -141,7 +157,9 @@ class SQLiteJobRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "jobs.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.delete") from exc
         return any(True for _ in rows)

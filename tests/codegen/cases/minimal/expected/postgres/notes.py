@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import malformed_row
+from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.notes import Note
 from synthorg.persistence.postgres.driver import (
@@ -55,6 +55,9 @@ def _from_row(row: Any) -> Note:
 
 
 def _params(entity: Note) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Note, entity, "notes")
     return (
         entity.id,
         entity.body,
@@ -87,11 +90,18 @@ class PostgresNoteRepository:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_GET, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _GET, (arg_str(entity_id, "notes.entity_id"),), prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _GET, (entity_id,), _from_row, "notes.get"
+                self._pool,
+                exc,
+                _GET,
+                (arg_str(entity_id, "notes.entity_id"),),
+                _from_row,
+                "notes.get",
             ) from exc
         return None if row is None else _from_row(row)
 
@@ -99,7 +109,9 @@ class PostgresNoteRepository:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_DELETE, (entity_id,), prepare=True)
+                cur = await conn.execute(
+                    _DELETE, (arg_str(entity_id, "notes.entity_id"),), prepare=True
+                )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "notes.delete") from exc
         return cur.rowcount > 0

@@ -5,7 +5,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import json_dumps, malformed_row
+from synthorg.persistence._codec import (
+    VALIDATED,
+    arg_str,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.notes import Note
 from synthorg.persistence.protocols import (
@@ -48,6 +54,9 @@ def _from_row(row: Any) -> Note:
 
 
 def _params(entity: Note) -> tuple[Any, ...]:
+    """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Note, entity, "notes")
     return (
         entity.id,
         entity.body,
@@ -81,10 +90,17 @@ class SQLiteNoteRepository:
     async def get(self, entity_id: NotBlankStr) -> Note | None:
         """The entity with this key, or None."""
         try:
-            rows = await self._conns.read_point(_GET, (entity_id,))
+            rows = await self._conns.read_point(
+                _GET, (arg_str(entity_id, "notes.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _GET, (entity_id,), _from_row, "notes.get"
+                self._conns,
+                exc,
+                _GET,
+                (arg_str(entity_id, "notes.entity_id"),),
+                _from_row,
+                "notes.get",
             ) from exc
         for row in rows:
             return _from_row(row)
@@ -93,7 +109,9 @@ class SQLiteNoteRepository:
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            rows = await self._conns.write(_DELETE, (entity_id,))
+            rows = await self._conns.write(
+                _DELETE, (arg_str(entity_id, "notes.entity_id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "notes.delete") from exc
         return any(True for _ in rows)
