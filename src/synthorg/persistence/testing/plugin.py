@@ -22,8 +22,9 @@ fixture. When no server binaries are found the fixture fails (never skips)
 with a message saying what to install or set.
 
 The backend fixtures are async: they need pytest-asyncio (any mode; they
-are declared with ``pytest_asyncio.fixture``). Importing this module is
-cheap: the package, psycopg and the server starter load on first use.
+are declared with ``pytest_asyncio.fixture``). Importing this module
+imports ``synthorg.persistence`` (its parent package) but neither psycopg
+nor the server starter: those load when a PostgreSQL fixture is first used.
 """
 
 from __future__ import annotations
