@@ -29,6 +29,17 @@ def task(id: str) -> Task:
                 project="apollo", created_by="alice")
 
 
+@pytest.fixture(params=["sqlite_backend", "postgres_backend"])
+def backend(request):
+    return request.getfixturevalue(request.param)
+
+
+@pytest.mark.asyncio
+async def test_both(backend):
+    await backend.tasks.save(task("t-1"))
+    assert (await backend.tasks.get("t-1")).title == "Write the tests"
+
+
 @pytest.mark.asyncio
 async def test_sqlite(sqlite_backend):
     await sqlite_backend.tasks.save(task("t-1"))
@@ -67,7 +78,7 @@ def test_entry_point_registers_the_plugin() -> None:
 def test_users_tests_pass_on_every_fixture(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=6)
 
 
 def test_missing_server_binaries_fail_clearly(
@@ -77,7 +88,7 @@ def test_missing_server_binaries_fail_clearly(
     monkeypatch.setenv("SYNTHORG_PG_BINDIR", str(pytester.path / "no-such-dir"))
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, errors=2)
+    result.assert_outcomes(passed=3, errors=3)
     result.stdout.fnmatch_lines(["*cannot start PostgreSQL*SYNTHORG_PG_BINDIR*"])
     assert "skipped" not in result.stdout.str()
 
@@ -87,7 +98,7 @@ def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
         "-q", "-p", "no:cacheprovider", "-p", "no:synthorg_persistence"
     )
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=6)
     result.stdout.fnmatch_lines(["*fixture 'sqlite_backend' not found*"])
 
 
