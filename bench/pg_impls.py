@@ -40,7 +40,7 @@ from synthorg.persistence import (
 )
 from synthorg.persistence._codec import json_dumps
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec, TaskRepository
-from tests.support.pgserver import PgServer
+from synthorg.persistence.testing.pgserver import PgServer
 
 POOL_SIZE = 10
 """Connections per implementation (the generated backend's default maximum)."""

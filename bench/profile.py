@@ -110,7 +110,7 @@ def main() -> int:
         with _sqlite(mode) as sqlite_set:
             asyncio.run(_run(sqlite_set, args, mode))
         return 0
-    from tests.support.pgserver import running_server
+    from synthorg.persistence.testing.pgserver import running_server
 
     with running_server(fsync=True) as server:
         asyncio.run(pg_impls.prepare_source(server, mode))

@@ -342,7 +342,7 @@ async def bench_postgres(
     mode: Mode, shared: Shared, log: Callable[[str], None], info: dict[str, str]
 ) -> BackendResult:
     """All PostgreSQL implementations on template copies of one database."""
-    from tests.support.pgserver import running_server
+    from synthorg.persistence.testing.pgserver import running_server
 
     with running_server(fsync=True) as server:
         started = time.perf_counter()

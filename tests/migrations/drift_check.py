@@ -1,7 +1,7 @@
 """``make drift-check``: revisions and the desired-state DDL must agree.
 
 Builds a fresh SQLite database and a fresh PostgreSQL database (on the
-throwaway server of :mod:`tests.support.pgserver`) by applying every
+throwaway server of :mod:`synthorg.persistence.testing.pgserver`) by applying every
 generated revision through ``backend.migrate()``, then runs the live drift
 check against each. Exit status 1, naming each difference, when a database
 built from the revisions differs from ``generated/ddl/<dialect>.sql``.
@@ -23,7 +23,7 @@ from synthorg.persistence import (
     create_backend,
 )
 from synthorg.persistence.drift import check_drift
-from tests.support.pgserver import running_server
+from synthorg.persistence.testing.pgserver import running_server
 
 
 async def _drift(config: PersistenceConfig) -> list[str]:

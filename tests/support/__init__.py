@@ -1,1 +1,6 @@
-"""Shared test support code (real PostgreSQL servers for tests and benchmarks)."""
+"""Shared test support code.
+
+The PostgreSQL server starter moved into the package
+(:mod:`synthorg.persistence.testing.pgserver`); ``tests.support.pgserver``
+re-exports it.
+"""
