@@ -228,7 +228,7 @@ def test_diagram_from_the_wheel(installed: Installed) -> None:
 def test_schema_verbs_outside_a_checkout_say_what_they_need(
     installed: Installed,
 ) -> None:
-    for verb in ("generate", "check"):
+    for verb in ("generate", "check", "schema-json", "renumber"):
         result = installed.run(verb)
         assert result.returncode == 3
         assert "need a source checkout" in result.stderr

@@ -245,3 +245,13 @@ def test_cli_verbs_have_help(verb: str, capsys: pytest.CaptureFixture[str]) -> N
     text = capsys.readouterr().out
     assert text.startswith(f"usage: synthorg-persistence {verb}")
     assert "source checkout with" in text.replace("\n", " ")
+
+
+def test_schema_json_verb_prints_the_committed_schema(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From inside the checkout the verb finds codegen and prints the file."""
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["schema-json"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == (ROOT / "schema" / "_schema.json").read_text("utf-8")

@@ -8,9 +8,10 @@ only when it runs). See :mod:`codegen.renumber` and docs/migrations.md,
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
+
+from synthorg.persistence.cli._common import load_codegen
 
 HELP = """\
 After merging a branch that also changed the schema, `generate` refuses the
@@ -73,18 +74,13 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from codegen.cli import ROOT, renumber_command
-    except ImportError as exc:
-        print(
-            f"renumber needs a source checkout with the dev extra: {exc}",
-            file=sys.stderr,
-        )
-        return 3
-    return renumber_command(
-        args.schema or ROOT / "schema",
-        args.out or ROOT / "generated",
+    codegen_cli = load_codegen()  # CliError (exit 3) outside a checkout
+    root: Path = codegen_cli.ROOT
+    code: int = codegen_cli.renumber_command(
+        args.schema or root / "schema",
+        args.out or root / "generated",
         args.onto,
         args.base_state,
         args.allow_destructive,
     )
+    return code

@@ -8,8 +8,9 @@ wheel without it).
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
+
+from synthorg.persistence.cli._common import load_codegen
 
 HELP = """\
 Print the JSON Schema (draft 2020-12) of the schema files, derived from the
@@ -32,12 +33,5 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from codegen.cli import schema_json_command
-    except ImportError as exc:
-        print(
-            f"schema-json needs a source checkout with the dev extra: {exc}",
-            file=sys.stderr,
-        )
-        return 3
-    return schema_json_command()
+    code: int = load_codegen().schema_json_command()  # CliError outside a checkout
+    return code
