@@ -145,6 +145,21 @@ def _is_memory(path: str) -> bool:
     )
 
 
+async def _close_quietly(db: aiosqlite.Connection) -> None:
+    """Close ``db`` even if the calling task is cancelled meanwhile.
+
+    The close runs shielded (it finishes in the background if this await is
+    cancelled again); a failure to close is logged, never raised over the
+    error being propagated.
+    """
+    try:
+        await asyncio.shield(db.close())
+    except asyncio.CancelledError:
+        raise
+    except (sqlite3.Error, ValueError) as exc:  # pragma: no cover - rare
+        logger.warning("sqlite close after a failed connect failed: %s", exc)
+
+
 class SQLitePersistenceBackend(BackendBase):
     """SQLite implementation of the ``PersistenceBackend`` protocol."""
 
@@ -206,10 +221,13 @@ class SQLitePersistenceBackend(BackendBase):
             await reader.execute("PRAGMA query_only = ON")
             await reader.execute("PRAGMA busy_timeout = 5000")
         except sqlite3.Error as exc:
-            await reader.close()
+            await _close_quietly(reader)
             raise PersistenceConnectionError(
                 f"cannot configure SQLite reader for {path!r}: {exc}"
             ) from exc
+        except BaseException:
+            await _close_quietly(reader)
+            raise
         return reader
 
     def _open_inline(self, path: str) -> sqlite3.Connection | None:
@@ -251,16 +269,21 @@ class SQLitePersistenceBackend(BackendBase):
             # One query: is the database at this code's revisions?
             applied = await applied_sqlite(db)
         except sqlite3.Error as exc:
-            await db.close()
+            await _close_quietly(db)
             raise PersistenceConnectionError(
                 f"cannot configure SQLite database {path!r}: {exc}"
             ) from exc
+        except BaseException:
+            # Cancelled while configuring: close what was opened (its worker
+            # thread would otherwise live on), then let the cancel through.
+            await _close_quietly(db)
+            raise
         # Without WAL a reader would block the writer (and :memory: is one
         # connection's private database): then reads share the writer.
         try:
             reader = await self._open_reader(path) if wal else db
-        except PersistenceConnectionError:
-            await db.close()
+        except BaseException:
+            await _close_quietly(db)
             raise
         inline = (
             self._open_inline(path) if wal and self._config.inline_point_reads else None
