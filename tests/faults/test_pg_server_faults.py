@@ -166,6 +166,13 @@ class Tally:
             assert isinstance(error, PersistenceConnectionError), repr(error)
             assert error.is_retryable, repr(error)
 
+    def absorb(self, other: Tally) -> None:
+        """Add one trial's figures to this running total."""
+        self.calls += other.calls
+        self.acknowledged += other.acknowledged
+        self.errors += other.errors
+        self.max_latency = max(self.max_latency, other.max_latency)
+
     def first_success_after(self, moment: float) -> float:
         later = [t for t in self.successes if t >= moment]
         assert later, "no call succeeded after the server came back"
@@ -256,10 +263,7 @@ async def test_crash_under_writers_loses_nothing_and_recovers(
         late = [t - back for t, _ in tally.errors if t - back > RECOVERY_BOUND]
         assert not late, f"calls still failing {late} s after the restart"
         assert tally.max_latency <= CALL_BOUND, tally.max_latency
-        total.calls += tally.calls
-        total.acknowledged += tally.acknowledged
-        total.errors += tally.errors
-        total.max_latency = max(total.max_latency, tally.max_latency)
+        total.absorb(tally)
     database = fault_backend.config.database
     lost = set(total.acknowledged) - _stored_keys(fault_server, database)
     report(
@@ -307,10 +311,7 @@ async def test_frozen_server_bounds_every_call(
         recoveries.append(tally.first_success_after(back))
         late = [t - back for t, _ in tally.errors if t - back > RECOVERY_BOUND]
         assert not late, f"calls still failing {late} s after the thaw"
-        total.calls += tally.calls
-        total.acknowledged += tally.acknowledged
-        total.errors += tally.errors
-        total.max_latency = max(total.max_latency, tally.max_latency)
+        total.absorb(tally)
     database = fault_backend.config.database
     lost = set(total.acknowledged) - _stored_keys(fault_server, database)
     report(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from synthorg.persistence.errors import InvalidValueError, MalformedRowError
 from synthorg.persistence.types import VALIDATED as VALIDATED
-from synthorg.persistence.types import check_json
+from synthorg.persistence.types import check_json, text_problem
 
 M = TypeVar("M", bound=BaseModel)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -216,22 +216,11 @@ def revalidate(model: type[M], entity: Any, table: str) -> M:
         ) from None
 
 
-def _text_problem(value: str) -> str | None:
-    if "\x00" in value:
-        return "text must not contain NUL (\\x00)"
-    if not value.isascii():
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return "text must not contain a lone surrogate"
-    return None
-
-
 def arg_text(value: Any, field: str) -> str:
     """A text argument: a ``str`` without NUL or lone surrogates."""
     if type(value) is not str and not isinstance(value, str):
         raise _refuse(field, "a str is required", value)
-    problem = _text_problem(value)
+    problem = text_problem(value)
     if problem is not None:
         raise _refuse(field, problem, value)
     return value

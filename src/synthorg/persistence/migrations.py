@@ -251,10 +251,11 @@ def _verify(applied: dict[str, str], revisions: tuple[Revision, ...]) -> None:
 
 async def applied_sqlite(db: aiosqlite.Connection) -> dict[str, str]:
     """The revisions recorded in a SQLite database (none if never migrated)."""
+    from synthorg.persistence.sqlite.driver import fetch
+
     try:
-        rows = await db.execute_fetchall(
-            f'SELECT revision, checksum FROM "{MIGRATIONS_TABLE}"'
-        )
+        # The driver's fetch releases the statement on every path.
+        rows = await fetch(db, f'SELECT revision, checksum FROM "{MIGRATIONS_TABLE}"')
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
             return {}

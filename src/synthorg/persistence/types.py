@@ -86,6 +86,22 @@ is in year 0: neither backend can store and read it back. pydantic-core
 compares aware datetimes as instants, so the bounds cost nothing."""
 
 
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text on both backends, or None.
+
+    NUL (PostgreSQL text cannot hold it) and lone surrogates (not UTF-8).
+    The one check behind JSON strings and keys and raw text arguments.
+    """
+    if "\x00" in value:
+        return "text must not contain NUL (\\x00)"
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return "text must not contain a lone surrogate"
+    return None
+
+
 def _json_problem(value: Any) -> str | None:
     """What makes ``value`` unstorable as JSON on both backends, or None.
 
@@ -98,13 +114,9 @@ def _json_problem(value: Any) -> str | None:
         item = stack.pop()
         kind = type(item)
         if kind is str:
-            if "\x00" in item:
-                return "a string holds NUL (\\x00)"
-            if not item.isascii():
-                try:
-                    item.encode()
-                except UnicodeEncodeError:
-                    return "a string holds a lone surrogate"
+            problem = text_problem(item)
+            if problem is not None:
+                return f"a string: {problem}"
         elif kind is float:
             if not math.isfinite(item):
                 return "a number is not finite"
@@ -117,13 +129,9 @@ def _json_problem(value: Any) -> str | None:
                 negative_zero = True
         elif kind is dict:
             for key, inner in item.items():
-                if "\x00" in key:
-                    return "a key holds NUL (\\x00)"
-                if not key.isascii():
-                    try:
-                        key.encode()
-                    except UnicodeEncodeError:
-                        return "a key holds a lone surrogate"
+                problem = text_problem(key)
+                if problem is not None:
+                    return f"a key: {problem}"
                 stack.append(inner)
         elif kind is list or kind is tuple:
             stack.extend(item)
