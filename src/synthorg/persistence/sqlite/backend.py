@@ -76,6 +76,34 @@ def _strict_identifiers(conn: sqlite3.Connection) -> bool:
     return True
 
 
+_BUSY_TIMEOUT_SECONDS = 5.0
+
+
+async def _enter_wal(db: aiosqlite.Connection) -> None:
+    """Switch ``db`` to WAL, waiting out other processes doing the same.
+
+    Changing the journal mode needs an exclusive lock, and SQLite reports
+    ``database is locked`` at once -- without calling the busy handler --
+    when another process opens the same new file and converts it in the
+    same instant (seen as 1 in 100 two-process starts). So the switch is
+    retried, with a short sleep, for as long as ``busy_timeout`` would wait.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _BUSY_TIMEOUT_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if loop.time() + delay > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 class _StrictConnection(sqlite3.Connection):
     """A connection with the double-quoted-string fallback off (Python 3.12+)."""
 
@@ -260,7 +288,7 @@ class SQLitePersistenceBackend(BackendBase):
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA busy_timeout = 5000")
             if wal:
-                await db.execute("PRAGMA journal_mode = WAL")
+                await _enter_wal(db)
                 # NORMAL is durable across application crashes in WAL mode
                 # and avoids an fsync per commit.
                 await db.execute("PRAGMA synchronous = NORMAL")
