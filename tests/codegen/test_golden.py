@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.render import render_outputs
+from codegen.pipeline import render_outputs
 from tests.codegen._support import (
     CASES,
     case_names,

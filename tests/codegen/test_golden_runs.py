@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from codegen.render import render_schema
+from codegen.pipeline import render_schema
 from tests.codegen._support import CASES, case_names, write_tree
 from tests.support.pgserver import PgServer
 
