@@ -10,14 +10,17 @@ from typing import Any
 from synthorg.persistence import (
     AgentRuntimeState,
     AgentStatus,
+    ApiKey,
     ApprovalRiskLevel,
     Artifact,
     ArtifactType,
     AuditEntry,
     AuditVerdict,
+    CallCategory,
     Checkpoint,
     CircuitBreakerState,
     ConnectionSecret,
+    CostRecord,
     CustomRule,
     DecisionOutcome,
     DecisionRecord,
@@ -26,23 +29,29 @@ from synthorg.persistence import (
     FineTuneRun,
     FineTuneStatus,
     Heartbeat,
+    HumanRole,
     IdempotencyClaim,
     IdempotencyClaimOutcome,
     IdempotencyRecord,
+    Message,
+    MessageType,
     OAuthState,
     ParkedContext,
     PersistenceBackend,
     PresetOverride,
+    Priority,
     Project,
     ProviderAuditAction,
     ProviderAuditEvent,
     RiskTierOverride,
     RuleComparator,
+    SettingRow,
     SsrfViolation,
     TaskMetricRecord,
     TaskType,
     TrainingPlan,
     TrainingResult,
+    User,
     WebhookReceipt,
     WorkflowDefinition,
     WorkflowExecution,
@@ -499,3 +508,156 @@ LISTERS: dict[str, Callable[[PersistenceBackend, int, int], Awaitable[Any]]] = {
     "heartbeats.get_stale": lambda b, lim, off: b.heartbeats.get_stale(T0, lim, off),
     "agent_states.get_active": lambda b, lim, off: b.agent_states.get_active(lim, off),
 }
+
+
+def cost(
+    record_id: str,
+    *,
+    agent_id: str = "agent-a",
+    task_id: str = "task-1",
+    amount: float = 1.0,
+    currency: str = "USD",
+    timestamp: datetime = T0,
+) -> CostRecord:
+    return CostRecord(
+        id=record_id,
+        agent_id=agent_id,
+        task_id=task_id,
+        provider="prov",
+        model="model-x",
+        input_tokens=10,
+        output_tokens=20,
+        cost=amount,
+        currency=currency,
+        timestamp=timestamp,
+        call_category=CallCategory.PRODUCTIVE,
+    )
+
+
+def message(
+    message_id: str,
+    *,
+    channel: str = "general",
+    timestamp: datetime = T0,
+    **extra: Any,
+) -> Message:
+    return Message(
+        id=message_id,
+        timestamp=timestamp,
+        sender="agent-a",
+        to=channel,
+        type=MessageType.ANNOUNCEMENT,
+        priority=Priority.HIGH,
+        channel=channel,
+        **extra,
+    )
+
+
+async def _seed_costs(backend: PersistenceBackend) -> None:
+    """a/1: 1.5, a/2: 2.25, b/1: 4.0, b/2: 8.0 (all USD)."""
+    rows = [
+        cost("c1", agent_id="a", task_id="t1", amount=1.5),
+        cost("c2", agent_id="a", task_id="t2", amount=2.25),
+        cost("c3", agent_id="b", task_id="t1", amount=4.0),
+        cost("c4", agent_id="b", task_id="t2", amount=8.0),
+    ]
+    for row in rows:
+        await backend.cost_records.append(row)
+
+
+def _constructed(**overrides: Any) -> CostRecord:
+    """A CostRecord built without validation, to reach the database checks."""
+    values: dict[str, Any] = cost("c-bad").model_dump()
+    values.update(overrides)
+    return CostRecord.model_construct(**values)
+
+
+_RAW_COLUMNS = (
+    '"id", "agent_id", "task_id", "provider", "model", "input_tokens", '
+    '"output_tokens", "cost", "currency", "timestamp", "call_category"'
+)
+
+
+async def _raw_insert_cost(
+    backend: PersistenceBackend, *, currency: str, amount: float
+) -> None:
+    """Insert a cost_records row with plain SQL, bypassing model and repository."""
+    if backend.kind == "sqlite":
+        db = backend.get_db()
+        await db.execute(
+            f"INSERT INTO cost_records ({_RAW_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                "raw",
+                "a",
+                "t",
+                "p",
+                "m",
+                1,
+                1,
+                amount,
+                currency,
+                "2024-05-01T12:00:00.000000+00:00",
+                "productive",
+            ),
+        )
+    else:
+        pool = backend.get_db()
+        async with pool.connection() as conn:
+            await conn.execute(
+                f"INSERT INTO cost_records ({_RAW_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                ("raw", "a", "t", "p", "m", 1, 1, amount, currency, T0, "productive"),
+            )
+
+
+def setting_row(namespace: str, key: str, value: str, updated_at: str) -> SettingRow:
+    return SettingRow(namespace=namespace, key=key, value=value, updated_at=updated_at)
+
+
+async def snapshot(backend: PersistenceBackend, *namespaces: str) -> list[SettingRow]:
+    """Every row of the given namespaces, in key order."""
+    rows: list[SettingRow] = []
+    for namespace in namespaces:
+        rows.extend(await backend.settings.get_namespace(namespace))
+    return rows
+
+
+def user(user_id: str, role: HumanRole = HumanRole.OBSERVER, **extra: Any) -> User:
+    values: dict[str, Any] = {
+        "username": f"name-{user_id}",
+        "password_hash": f"hash-{user_id}",
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    values.update(extra)
+    return User(id=user_id, role=role, **values)
+
+
+def api_key(
+    key_id: str, user_id: str, *, revoked: bool = False, **extra: Any
+) -> ApiKey:
+    values: dict[str, Any] = {
+        "key_hash": f"hash-{key_id}",
+        "name": f"key {key_id}",
+        "role": HumanRole.MANAGER,
+        "created_at": T0,
+        "expires_at": T0 + timedelta(days=30),
+    }
+    values.update(extra)
+    return ApiKey(id=key_id, user_id=user_id, revoked=revoked, **values)
+
+
+async def _seed_keys(backend: PersistenceBackend) -> dict[str, ApiKey]:
+    await backend.users.save(user("alice"))
+    await backend.users.save(user("bob"))
+    keys = {
+        "k1": api_key("k1", "alice"),
+        "k2": api_key("k2", "alice", revoked=True),
+        "k3": api_key("k3", "bob", revoked=True, expires_at=None),
+        "k4": api_key("k4", "bob"),
+        "k5": api_key("k5", "alice", revoked=True),
+    }
+    for key in keys.values():
+        await backend.api_keys.save(key)
+    return keys

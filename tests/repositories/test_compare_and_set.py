@@ -19,6 +19,7 @@ from tests.repositories._rows import (
     definition,
     ids,
     preset_override,
+    setting_row,
 )
 
 
@@ -119,3 +120,83 @@ async def test_concurrent_save_if_unchanged_has_one_winner(
     assert results.count(True) == 1
     winner = contenders[results.index(True)]
     assert await repo.get("fast") == winner
+
+
+async def test_set_if_unchanged_none_upserts(backend: PersistenceBackend) -> None:
+    settings = backend.settings
+    assert (
+        await settings.set_if_unchanged(setting_row("ns", "k", "v1", "t1"), None)
+        is True
+    )
+    assert await settings.get(("ns", "k")) == setting_row("ns", "k", "v1", "t1")
+    assert await settings.set_if_unchanged(setting_row("ns", "k", "v2", "t2")) is True
+    assert await settings.get(("ns", "k")) == setting_row("ns", "k", "v2", "t2")
+
+
+async def test_set_if_unchanged_empty_string_inserts_only_when_absent(
+    backend: PersistenceBackend,
+) -> None:
+    settings = backend.settings
+    assert (
+        await settings.set_if_unchanged(setting_row("ns", "k", "first", "t1"), "")
+        is True
+    )
+    assert await settings.get(("ns", "k")) == setting_row("ns", "k", "first", "t1")
+    assert (
+        await settings.set_if_unchanged(setting_row("ns", "k", "second", "t2"), "")
+        is False
+    )
+    assert await settings.get(("ns", "k")) == setting_row("ns", "k", "first", "t1")
+
+
+async def test_set_if_unchanged_with_the_current_version_writes(
+    backend: PersistenceBackend,
+) -> None:
+    settings = backend.settings
+    await settings.save(setting_row("ns", "k", "v1", "t1"))
+    assert (
+        await settings.set_if_unchanged(setting_row("ns", "k", "v2", "t2"), "t1")
+        is True
+    )
+    assert await settings.get(("ns", "k")) == setting_row("ns", "k", "v2", "t2")
+
+
+async def test_set_if_unchanged_with_a_stale_version_is_refused(
+    backend: PersistenceBackend,
+) -> None:
+    settings = backend.settings
+    await settings.save(setting_row("ns", "k", "v1", "t1"))
+    assert (
+        await settings.set_if_unchanged(setting_row("ns", "k", "v2", "t2"), "t1")
+        is True
+    )
+    assert (
+        await settings.set_if_unchanged(setting_row("ns", "k", "v3", "t3"), "t1")
+        is False
+    )
+    assert await settings.get(("ns", "k")) == setting_row("ns", "k", "v2", "t2")
+
+
+async def test_set_if_unchanged_with_a_version_for_a_missing_row_is_refused(
+    backend: PersistenceBackend,
+) -> None:
+    assert (
+        await backend.settings.set_if_unchanged(setting_row("ns", "k", "v", "t2"), "t1")
+        is False
+    )
+    assert await backend.settings.get(("ns", "k")) is None
+
+
+async def test_concurrent_set_if_unchanged_has_exactly_one_winner(
+    backend: PersistenceBackend,
+) -> None:
+    await backend.settings.save(setting_row("ns", "k", "initial", "v0"))
+    candidates = [
+        setting_row("ns", "k", f"value-{i}", f"v1-{i:02d}") for i in range(50)
+    ]
+    results = await asyncio.gather(
+        *(backend.settings.set_if_unchanged(c, "v0") for c in candidates)
+    )
+    assert results.count(True) == 1
+    winner = candidates[results.index(True)]
+    assert await backend.settings.get(("ns", "k")) == winner

@@ -18,6 +18,8 @@ from synthorg.persistence import (
     InvalidValueError,
     OAuthState,
     PersistenceBackend,
+    PersistenceConnectionError,
+    SettingRow,
 )
 from tests.repositories._rows import (
     COMPLETED,
@@ -32,6 +34,8 @@ from tests.repositories._rows import (
     ft_checkpoint,
     oauth_state,
     outcomes,
+    setting_row,
+    snapshot,
     stored,
     with_checkpoints,
 )
@@ -430,3 +434,154 @@ async def test_cleanup_expired_refuses_a_bad_retention(
     assert refused.value.is_retryable is False
     assert refused.value.field == "oauth_states.retention_seconds"
     assert await repo.get("expired") is not None  # nothing deleted
+
+
+async def test_set_many_writes_everything_when_every_compare_holds(
+    backend: PersistenceBackend,
+) -> None:
+    settings = backend.settings
+    await settings.save(setting_row("ns", "existing", "old", "t1"))
+    await settings.save(setting_row("ns", "plain", "old", "t1"))
+    items = [
+        setting_row("ns", "fresh", "new-fresh", "t2"),  # absent, claimed with ""
+        setting_row("ns", "existing", "new-existing", "t2"),  # current version
+        setting_row("ns", "plain", "new-plain", "t2"),  # not in the map: upsert
+        setting_row("other", "fresh2", "new-fresh2", "t2"),  # not in the map, absent
+    ]
+    expected = {("ns", "fresh"): "", ("ns", "existing"): "t1"}
+    assert await settings.set_many(items, expected) is True
+    assert await snapshot(backend, "ns", "other") == [
+        setting_row("ns", "existing", "new-existing", "t2"),
+        setting_row("ns", "fresh", "new-fresh", "t2"),
+        setting_row("ns", "plain", "new-plain", "t2"),
+        setting_row("other", "fresh2", "new-fresh2", "t2"),
+    ]
+
+
+async def test_set_many_without_a_map_upserts_all(backend: PersistenceBackend) -> None:
+    await backend.settings.save(setting_row("ns", "a", "old", "t1"))
+    items = [setting_row("ns", "a", "A", "t2"), setting_row("ns", "b", "B", "t2")]
+    assert await backend.settings.set_many(items) is True
+    assert await snapshot(backend, "ns") == items
+    assert await backend.settings.set_many([], {}) is True
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        ("existing", "stale"),  # wrong version of an existing row
+        ("taken", ""),  # "" (must not exist) on an existing row
+        ("ghost", "t1"),  # a version for a row that does not exist
+    ],
+    ids=["stale_version", "empty_on_existing", "version_on_missing"],
+)
+async def test_set_many_is_all_or_nothing_when_one_compare_fails(
+    backend: PersistenceBackend, failing: tuple[str, str]
+) -> None:
+    settings = backend.settings
+    await settings.save(setting_row("ns", "existing", "old-existing", "t1"))
+    await settings.save(setting_row("ns", "plain", "old-plain", "t1"))
+    await settings.save(setting_row("ns", "taken", "old-taken", "t1"))
+    await settings.save(setting_row("other", "x", "old-x", "t1"))
+    before = await snapshot(backend, "ns", "other")
+    failing_key, failing_version = failing
+    items = [
+        setting_row("ns", "fresh", "new", "t2"),  # earlier: absent, claimed with ""
+        setting_row("ns", "plain", "new", "t2"),  # earlier: unconditional upsert
+        setting_row("other", "x", "new", "t2"),  # earlier: compare that holds
+        setting_row("other", "brand-new", "new", "t2"),  # earlier: new, no compare
+        setting_row("ns", failing_key, "new", "t2"),  # the compare that fails
+        setting_row("ns", "after", "new", "t2"),  # later: never reached
+    ]
+    expected = {
+        ("ns", "fresh"): "",
+        ("other", "x"): "t1",
+        ("ns", failing_key): failing_version,
+    }
+    assert await settings.set_many(items, expected) is False
+    assert await snapshot(backend, "ns", "other") == before
+    assert await settings.get(("ns", "fresh")) is None
+    assert await settings.get(("other", "brand-new")) is None
+    assert await settings.get(("ns", "after")) is None
+    # The repository is still usable afterwards (the transaction was closed).
+    assert await settings.set_many([setting_row("ns", "fresh", "ok", "t3")]) is True
+    assert await settings.get(("ns", "fresh")) == setting_row("ns", "fresh", "ok", "t3")
+
+
+async def test_failed_set_many_is_never_visible_to_concurrent_readers(
+    backend: PersistenceBackend, request: pytest.FixtureRequest
+) -> None:
+    """A set_many that ends False must not be observable half-done.
+
+    Readers polling while a set_many is in flight must only ever see the
+    committed state. On SQLite file databases reads use a separate WAL
+    reader connection; on :memory: they wait for the writer's transaction.
+    """
+    settings = backend.settings
+    await settings.save(setting_row("ns", "existing", "old", "t1"))
+    done = asyncio.Event()
+    observed: list[SettingRow | None] = []
+
+    async def reader() -> None:
+        while not done.is_set():
+            observed.append(await settings.get(("ns", "fresh")))
+            observed.append(await settings.get(("ns", "existing")))
+            await asyncio.sleep(0)
+
+    async def writer() -> list[bool]:
+        results = []
+        for _ in range(30):
+            results.append(
+                await settings.set_many(
+                    [
+                        setting_row("ns", "fresh", "new", "t2"),
+                        setting_row("ns", "existing", "new", "t2"),
+                        setting_row("ns", "guard", "new", "t2"),
+                    ],
+                    {("ns", "guard"): "no-such-version"},
+                )
+            )
+            await asyncio.sleep(0)
+        done.set()
+        return results
+
+    results, _ = await asyncio.gather(writer(), reader())
+    assert set(results) == {False}
+    assert len(observed) > 0
+    uncommitted = [r for r in observed if r is not None and r.value == "new"]
+    assert uncommitted == []
+    assert await snapshot(backend, "ns") == [setting_row("ns", "existing", "old", "t1")]
+
+
+async def test_set_many_after_disconnect_is_a_connection_error(
+    backend: PersistenceBackend, request: pytest.FixtureRequest
+) -> None:
+    """Like every generated method, set_many reports a closed connection as
+    PersistenceConnectionError (a held repository outliving disconnect())."""
+    settings = backend.settings
+    await backend.disconnect()
+    with pytest.raises(PersistenceConnectionError):
+        await settings.save(setting_row("ns", "k", "v", "t"))
+    with pytest.raises(PersistenceConnectionError):
+        await settings.set_many([setting_row("ns", "k", "v", "t")])
+
+
+async def test_concurrent_set_many_claims_of_one_fresh_key_have_one_winner(
+    backend: PersistenceBackend,
+) -> None:
+    claims = [
+        [
+            setting_row("ns", "lock", f"owner-{i}", f"t{i}"),
+            setting_row("ns", f"side-{i}", "x", "t"),
+        ]
+        for i in range(20)
+    ]
+    results = await asyncio.gather(
+        *(backend.settings.set_many(items, {("ns", "lock"): ""}) for items in claims)
+    )
+    assert results.count(True) == 1
+    winner = results.index(True)
+    assert await backend.settings.get(("ns", "lock")) == claims[winner][0]
+    # Each loser's side write was rolled back with its failed claim.
+    rows = await backend.settings.get_namespace("ns")
+    assert {r.key for r in rows} == {"lock", f"side-{winner}"}

@@ -12,16 +12,22 @@ import pytest
 from synthorg.persistence import (
     AuditEntryFilterSpec,
     CheckpointFilterSpec,
+    CostRecordFilterSpec,
     IdempotencyRecord,
+    MessageFilterSpec,
     PersistenceBackend,
     QueryError,
 )
 from tests.repositories._rows import (
+    T0,
     _seed_audit,
     _seed_checkpoints,
     at_minute,
+    cost,
     ids,
+    message,
     receipt,
+    setting_row,
 )
 
 
@@ -119,3 +125,65 @@ async def test_delete_by_execution_counts_and_spares_other_executions(
     assert await backend.checkpoints.delete_by_execution("e3") == 1
     remaining = await backend.checkpoints.query(CheckpointFilterSpec())
     assert [c.id for c in remaining] == ["c4"]
+
+
+async def test_purge_before_refuses_a_naive_datetime(
+    backend: PersistenceBackend,
+) -> None:
+    await backend.cost_records.append(cost("old", timestamp=T0 - timedelta(days=9)))
+    with pytest.raises(QueryError):
+        await backend.cost_records.purge_before(datetime(2030, 1, 1))
+    assert len(await backend.cost_records.query(CostRecordFilterSpec())) == 1
+
+
+async def test_purge_before_deletes_only_older_rows(
+    backend: PersistenceBackend,
+) -> None:
+    await backend.cost_records.append(cost("old", timestamp=T0 - timedelta(days=9)))
+    await backend.cost_records.append(cost("edge", timestamp=T0))
+    await backend.cost_records.append(cost("new", timestamp=T0 + timedelta(days=1)))
+    assert await backend.cost_records.purge_before(T0) == 1
+    rows = await backend.cost_records.query(CostRecordFilterSpec())
+    assert [r.id for r in rows] == ["new", "edge"]
+
+
+async def test_delete_true_then_false_and_gone_from_history(
+    backend: PersistenceBackend,
+) -> None:
+    await backend.messages.append(message("keep", timestamp=T0))
+    await backend.messages.append(message("drop", timestamp=T0 + timedelta(seconds=1)))
+    assert await backend.messages.delete("drop") is True
+    assert await backend.messages.delete("drop") is False
+    assert await backend.messages.delete("never-existed") is False
+    assert [m.id for m in await backend.messages.get_history("general")] == ["keep"]
+    assert await backend.messages.get_by_id("general", "drop") is None
+    assert [m.id for m in await backend.messages.query(MessageFilterSpec())] == ["keep"]
+
+
+async def test_delete_namespace_counts_and_spares_other_namespaces(
+    backend: PersistenceBackend,
+) -> None:
+    for key in ["a", "b", "c"]:
+        await backend.settings.save(setting_row("doomed", key, key, "t1"))
+    await backend.settings.save(setting_row("kept", "a", "a", "t1"))
+    await backend.settings.save(setting_row("doomed-not", "a", "a", "t1"))
+    assert await backend.settings.delete_namespace("doomed") == 3
+    assert await backend.settings.get_namespace("doomed") == ()
+    assert len(await backend.settings.get_namespace("kept")) == 1
+    assert len(await backend.settings.get_namespace("doomed-not")) == 1
+    assert await backend.settings.delete_namespace("doomed") == 0
+
+
+async def test_delete_namespace_returning_keys(backend: PersistenceBackend) -> None:
+    keys = {"x", "y", "Zed", "ünï"}
+    for key in keys:
+        await backend.settings.save(setting_row("doomed", key, "v", "t1"))
+    await backend.settings.save(setting_row("kept", "x", "v", "t1"))
+    deleted = await backend.settings.delete_namespace_returning_keys("doomed")
+    assert isinstance(deleted, tuple)
+    assert len(deleted) == len(keys)
+    assert set(deleted) == keys
+    assert await backend.settings.get_namespace("doomed") == ()
+    assert await backend.settings.get(("kept", "x")) is not None
+    assert await backend.settings.delete_namespace_returning_keys("doomed") == ()
+    assert await backend.settings.delete_namespace_returning_keys("never") == ()

@@ -17,10 +17,12 @@ from synthorg.persistence import (
     ConstraintViolationError,
     ContainerState,
     FineTuneStatus,
+    HumanRole,
     MeetingCooldown,
     PersistenceBackend,
     QueryError,
     TrackedContainer,
+    UserFilterSpec,
 )
 from tests.repositories._rows import (
     LISTERS,
@@ -34,10 +36,13 @@ from tests.repositories._rows import (
     ft_checkpoint,
     heartbeat,
     ids,
+    message,
     parked,
     receipt,
     risk_override,
     run,
+    setting_row,
+    user,
 )
 
 
@@ -347,3 +352,81 @@ async def test_bespoke_lists_refuse_bad_pages(
 ) -> None:
     with pytest.raises(QueryError):
         await LISTERS[method](backend, limit, offset)
+
+
+async def test_get_history_only_that_channel_newest_first_at_most_limit(
+    backend: PersistenceBackend,
+) -> None:
+    for i in range(5):
+        await backend.messages.append(
+            message(f"g{i}", channel="general", timestamp=T0 + timedelta(minutes=i))
+        )
+    for i in range(3):
+        await backend.messages.append(
+            message(f"o{i}", channel="other", timestamp=T0 + timedelta(minutes=10 + i))
+        )
+    history = await backend.messages.get_history("general", 3)
+    assert [m.id for m in history] == ["g4", "g3", "g2"]
+    assert all(m.channel == "general" for m in history)
+    full = await backend.messages.get_history("general", 100)
+    assert [m.id for m in full] == ["g4", "g3", "g2", "g1", "g0"]
+    assert [m.id for m in await backend.messages.get_history("other")] == [
+        "o2",
+        "o1",
+        "o0",
+    ]
+    assert await backend.messages.get_history("empty-channel", 10) == ()
+
+
+async def test_get_history_breaks_timestamp_ties_by_id(
+    backend: PersistenceBackend,
+) -> None:
+    for message_id in ["b", "c", "a"]:
+        await backend.messages.append(message(message_id))
+    assert [m.id for m in await backend.messages.get_history("general", 2)] == [
+        "a",
+        "b",
+    ]
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.0])
+async def test_get_history_refuses_a_bad_limit(
+    backend: PersistenceBackend, bad: Any
+) -> None:
+    await backend.messages.append(message("m1"))
+    with pytest.raises(QueryError):
+        await backend.messages.get_history("general", bad)
+
+
+async def test_get_namespace_sorted_by_key_and_only_that_namespace(
+    backend: PersistenceBackend,
+) -> None:
+    for key in ["zeta", "alpha", "Mid", "beta"]:
+        await backend.settings.save(setting_row("ui", key, f"v-{key}", "t1"))
+    await backend.settings.save(setting_row("uix", "aaa", "other", "t1"))
+    await backend.settings.save(setting_row("u", "aaa", "other", "t1"))
+    rows = await backend.settings.get_namespace("ui")
+    assert [r.key for r in rows] == ["Mid", "alpha", "beta", "zeta"]
+    assert all(r.namespace == "ui" for r in rows)
+    assert rows[1] == setting_row("ui", "alpha", "v-alpha", "t1")
+    assert await backend.settings.get_namespace("missing") == ()
+
+
+async def test_system_user_is_left_out_of_every_list(
+    backend: PersistenceBackend,
+) -> None:
+    humans = [user("u1", HumanRole.CEO), user("u3", HumanRole.OBSERVER)]
+    system = user("u2", HumanRole.SYSTEM)
+    for u in [humans[0], system, humans[1]]:
+        await backend.users.save(u)
+    users = backend.users
+    assert await users.count_by_role(HumanRole.SYSTEM) == 1
+    assert await users.get("u2") == system  # a point read still finds it
+    assert await users.list_items() == tuple(humans)
+    assert await users.query(UserFilterSpec()) == tuple(humans)
+    assert await users.query(UserFilterSpec(role=HumanRole.SYSTEM)) == ()
+    assert await users.query(UserFilterSpec(role=HumanRole.CEO)) == (humans[0],)
+    assert await users.count(UserFilterSpec()) == 2
+    assert await users.count(UserFilterSpec(role=HumanRole.SYSTEM)) == 0
+    assert await users.list_after_id(None, 10) == tuple(humans)
+    assert await users.list_after_id("u1", 10) == (humans[1],)

@@ -11,10 +11,14 @@ from synthorg.persistence import (
 )
 from tests.repositories._rows import (
     T0,
+    _seed_keys,
     decision,
+    message,
     parked,
     rule,
     secret,
+    setting_row,
+    user,
 )
 
 
@@ -59,3 +63,69 @@ async def test_decision_get_returns_none_for_a_missing_id(
 ) -> None:
     await backend.decision_records.append_with_next_version(decision("d1"))
     assert await backend.decision_records.get("d2") is None
+
+
+async def test_get_by_id_is_scoped_to_the_channel(backend: PersistenceBackend) -> None:
+    stored = message("m1", channel="general")
+    await backend.messages.append(stored)
+    await backend.messages.append(message("m2", channel="other"))
+    assert await backend.messages.get_by_id("general", "m1") == stored
+    assert await backend.messages.get_by_id("other", "m1") is None
+    assert await backend.messages.get_by_id("general", "missing") is None
+
+
+async def test_message_json_round_trip_with_unicode(
+    backend: PersistenceBackend,
+) -> None:
+    stored = message(
+        "uni",
+        content=(
+            {"kind": "text", "text": 'Grüße, 世界! 🚀 «quotes» "dq" \\ back'},
+            {"kind": "data", "data": {"nested": [1, 2.5, None, True, "ß"]}},
+            "bare string part",
+        ),
+        attachments=({"name": "résumé.pdf", "size": 12345}, ["a", "ü"]),
+        metadata={"ключ": "значение", "emoji": "🎉", "n": 0, "deep": {"x": [{}]}},
+    )
+    await backend.messages.append(stored)
+    loaded = await backend.messages.get_by_id("general", "uni")
+    assert loaded == stored
+    assert loaded is not None
+    assert loaded.metadata["ключ"] == "значение"
+    (history,) = await backend.messages.get_history("general", 1)
+    assert history == stored
+
+
+async def test_backend_settings_use_the_system_namespace(
+    backend: PersistenceBackend,
+) -> None:
+    assert await backend.get_setting("theme") is None
+    await backend.set_setting("theme", "dark")
+    assert await backend.get_setting("theme") == "dark"
+    stored = await backend.settings.get(("_system", "theme"))
+    assert stored is not None
+    assert stored.value == "dark"
+    assert stored.updated_at
+    await backend.set_setting("theme", "light")
+    assert await backend.get_setting("theme") == "light"
+    assert [r.key for r in await backend.settings.get_namespace("_system")] == ["theme"]
+    # Another namespace with the same key is not what get_setting reads.
+    await backend.settings.save(setting_row("ui", "theme", "neon", "t1"))
+    assert await backend.get_setting("theme") == "light"
+    await backend.settings.save(setting_row("_system", "raw", "direct", "t1"))
+    assert await backend.get_setting("raw") == "direct"
+
+
+async def test_get_by_username_hit_and_miss(backend: PersistenceBackend) -> None:
+    alice = user("u1", username="alice", org_roles=("eng",))
+    await backend.users.save(alice)
+    await backend.users.save(user("u2", username="bob"))
+    assert await backend.users.get_by_username("alice") == alice
+    assert await backend.users.get_by_username("Alice") is None
+    assert await backend.users.get_by_username("carol") is None
+
+
+async def test_get_by_hash_hit_and_miss(backend: PersistenceBackend) -> None:
+    keys = await _seed_keys(backend)
+    assert await backend.api_keys.get_by_hash("hash-k3") == keys["k3"]
+    assert await backend.api_keys.get_by_hash("hash-nope") is None

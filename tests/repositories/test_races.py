@@ -9,19 +9,23 @@ consumer, one compare-and-set winner, gap-free versions, no lost increment.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from synthorg.persistence import (
     Artifact,
     ArtifactType,
+    CostRecordFilterSpec,
     DecisionOutcome,
     DecisionRecord,
     OAuthState,
     PersistenceBackend,
     WebhookReceipt,
     WebhookStatus,
+)
+from tests.repositories._rows import (
+    cost,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -175,3 +179,15 @@ async def test_concurrent_cas_chain_each_step_won_once(
     stored = await backend.webhook_receipts.get("r1")
     assert stored is not None
     assert stored.status is WebhookStatus.PROCESSED
+
+
+async def test_fifty_concurrent_appends_all_land(backend: PersistenceBackend) -> None:
+    records = [
+        cost(f"c{i:03d}", amount=0.5, timestamp=T0 + timedelta(seconds=i))
+        for i in range(50)
+    ]
+    await asyncio.gather(*(backend.cost_records.append(r) for r in records))
+    rows = await backend.cost_records.query(CostRecordFilterSpec(), limit=100)
+    assert len(rows) == 50
+    assert {r.id for r in rows} == {r.id for r in records}
+    assert await backend.cost_records.aggregate() == pytest.approx(25.0)

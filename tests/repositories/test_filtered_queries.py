@@ -1,4 +1,4 @@
-"""The filter spec's time windows (``since``/``until``) and filters of ``query``.
+"""``query`` of filtered repositories: filters, time windows, order, counts.
 
 Every test runs on both backends (the ``backend`` fixture).
 """
@@ -13,17 +13,22 @@ from pydantic import ValidationError
 from synthorg.persistence import (
     AgentLifecycleEvent,
     AgentLifecycleEventFilterSpec,
+    ApiKeyFilterSpec,
     ApprovalRiskLevel,
     AuditEntryFilterSpec,
     AuditVerdict,
+    CostRecordFilterSpec,
     LifecycleEventType,
     PersistenceBackend,
     QueryError,
     TaskMetricRecordFilterSpec,
 )
 from tests.repositories._rows import (
+    T0,
     _seed_audit,
+    _seed_keys,
     at_minute,
+    cost,
     ids,
     metric,
 )
@@ -164,3 +169,67 @@ async def test_lifecycle_events_since_and_type(backend: PersistenceBackend) -> N
         agent_id="a1", event_type=LifecycleEventType.HIRED, since=at_minute(0)
     )
     assert ids(await le.query(spec)) == ["l0"]
+
+
+async def test_query_is_newest_first_with_id_breaking_timestamp_ties(
+    backend: PersistenceBackend,
+) -> None:
+    later = T0 + timedelta(minutes=5)
+    earlier = T0 - timedelta(minutes=5)
+    # Appended in an order that matches neither the timestamp nor the id order.
+    for record_id, ts in [
+        ("m-b", T0),
+        ("z-old", earlier),
+        ("m-c", T0),
+        ("a-new", later),
+        ("m-a", T0),
+    ]:
+        await backend.cost_records.append(cost(record_id, timestamp=ts))
+    rows = await backend.cost_records.query(CostRecordFilterSpec())
+    assert [r.id for r in rows] == ["a-new", "m-a", "m-b", "m-c", "z-old"]
+    page = await backend.cost_records.query(CostRecordFilterSpec(), limit=2, offset=1)
+    assert [r.id for r in page] == ["m-a", "m-b"]
+
+
+async def test_query_orders_by_instant_across_utc_offsets(
+    backend: PersistenceBackend,
+) -> None:
+    """A +02:00 timestamp that is earlier in UTC sorts as earlier."""
+    plus_two = datetime(2024, 5, 1, 15, 0, tzinfo=timezone(timedelta(hours=2)))
+    await backend.cost_records.append(cost("utc-14", timestamp=T0 + timedelta(hours=2)))
+    await backend.cost_records.append(cost("plus2-13", timestamp=plus_two))
+    rows = await backend.cost_records.query(CostRecordFilterSpec())
+    assert [r.id for r in rows] == ["utc-14", "plus2-13"]
+    assert rows[1].timestamp == plus_two
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (ApiKeyFilterSpec(), ["k1", "k2", "k3", "k4", "k5"]),
+        (ApiKeyFilterSpec(revoked_only=False), ["k1", "k2", "k3", "k4", "k5"]),
+        (ApiKeyFilterSpec(user_id="alice"), ["k1", "k2", "k5"]),
+        (ApiKeyFilterSpec(user_id="bob", revoked_only=False), ["k3", "k4"]),
+        (ApiKeyFilterSpec(revoked_only=True), ["k2", "k3", "k5"]),
+        (ApiKeyFilterSpec(user_id="alice", revoked_only=True), ["k2", "k5"]),
+        (ApiKeyFilterSpec(user_id="bob", revoked_only=True), ["k3"]),
+        (ApiKeyFilterSpec(user_id="nobody"), []),
+    ],
+    ids=[
+        "none",
+        "revoked_only_false",
+        "user",
+        "user_revoked_only_false",
+        "revoked_only",
+        "user_and_revoked_only",
+        "other_user_and_revoked_only",
+        "unknown_user",
+    ],
+)
+async def test_api_key_query_and_count(
+    backend: PersistenceBackend, spec: ApiKeyFilterSpec, expected: list[str]
+) -> None:
+    keys = await _seed_keys(backend)
+    rows = await backend.api_keys.query(spec)
+    assert list(rows) == [keys[k] for k in expected]
+    assert await backend.api_keys.count(spec) == len(expected)
