@@ -1,6 +1,6 @@
 """``aggregate`` methods: a sum over the matching rows, in one currency.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

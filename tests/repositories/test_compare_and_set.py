@@ -1,6 +1,6 @@
 """``compare_and_set`` methods: write only when a column still holds the expected value.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

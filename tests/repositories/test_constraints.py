@@ -1,6 +1,6 @@
 """What tables refuse: keys, foreign keys, unique indexes, append-only, model rules.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``custom`` methods (hand-written bodies): claims, active flags, listings, cleanup.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

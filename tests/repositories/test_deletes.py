@@ -1,6 +1,6 @@
 """``delete`` methods: what a bulk delete removes, what it spares, and its count.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

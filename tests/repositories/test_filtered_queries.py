@@ -1,6 +1,6 @@
 """``query`` of filtered repositories: filters, time windows, order, counts.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``first`` methods: the first row of an ordered, filtered selection, or None.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

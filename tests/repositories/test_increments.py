@@ -1,6 +1,6 @@
 """``increment`` methods: create the row, then add to it.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``insert`` and ``update_entity`` methods: create only, replace only.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``keyset`` methods: pages that continue after the last row seen.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

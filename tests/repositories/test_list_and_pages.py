@@ -1,6 +1,6 @@
 """``list`` methods: filtered, ordered listings and their ``limit``/``offset`` pages.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``lookup`` methods: one row by a key or a unique column, or None.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

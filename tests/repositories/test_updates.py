@@ -1,6 +1,6 @@
 """``update`` methods: guarded column updates, their results and their races.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

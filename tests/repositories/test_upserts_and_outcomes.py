@@ -1,6 +1,6 @@
 """``upsert`` and ``upsert_outcome`` methods: one row per key, created or replaced.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations

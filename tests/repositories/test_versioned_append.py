@@ -1,6 +1,6 @@
 """``versioned_append`` methods: the next version number per parent, gap-free.
 
-Every test runs on both backends (the ``backend`` fixture).
+A test that takes the ``backend`` fixture runs on both backends.
 """
 
 from __future__ import annotations
