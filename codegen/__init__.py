@@ -1,8 +1,12 @@
 """The generator: ``schema/*.yaml`` -> spec -> IR -> ``{path: text}`` -> ``generated/``.
 
-Stages live in their own modules and never import a later stage:
-:mod:`codegen.spec` (load + validate), :mod:`codegen.ir` (typed, frozen,
-every decision made), :mod:`codegen.render` (Jinja templates, pure
-function), :mod:`codegen.cli` (write or check). A development-time tool:
-the runtime library does not depend on it.
+The stages, in order, are the functions of :mod:`codegen.pipeline` (load,
+build, custom-body check, migration plan, render, format, write/check);
+each lives in its own module and never imports a later stage:
+:mod:`codegen.spec` (load + validate), :mod:`codegen.build` into
+:mod:`codegen.ir` (typed, frozen, every decision made),
+:mod:`codegen.custom`, :mod:`codegen.migrations`, :mod:`codegen.render`
+(Jinja templates, pure functions), :mod:`codegen.formatting` (ruff),
+:mod:`codegen.output` (write or check). :mod:`codegen.cli` is the command
+line. A development-time tool: the runtime library does not depend on it.
 """

@@ -1,143 +1,32 @@
-"""Stage 4: write ``generated/`` and ``docs/`` or check they are up to date.
+"""The command line of the generator: ``python -m codegen <verb>``.
 
-``python -m codegen generate`` renders and writes (removing files the schema
-no longer produces); ``python -m codegen check`` renders to memory and exits
-1, naming every stale, missing or extra file, when ``generated/`` differs
-(and when ``schema/_schema.json``, the JSON Schema for editors, is stale).
-``python -m codegen renumber`` moves this branch's revisions after a merged
-history (:mod:`codegen.renumber`); ``python -m codegen schema-json`` prints
-the JSON Schema of the schema files (:mod:`codegen.json_schema`).
-
-The generated pages of ``docs/`` (``docs/entities.md``) are written and
-checked too, file by file (the hand-written pages beside them are never
-touched): into ``docs_dir``, which defaults to the project's ``docs/`` when
-``out_dir`` is the project's ``generated/`` and to nothing otherwise (a
-scratch output folder never writes the project's docs).
+``generate`` runs :func:`codegen.pipeline.generate` (render, then write,
+removing files the schema no longer produces); ``check`` runs
+:func:`codegen.pipeline.check` (render to memory and exit 1, naming every
+stale, missing or extra file of ``generated/``, of the generated pages of
+``docs/`` and of ``schema/_schema.json``, the JSON Schema for editors).
+``renumber`` moves this branch's revisions after a merged history
+(:mod:`codegen.renumber`); ``schema-json`` prints the JSON Schema of the
+schema files (:mod:`codegen.json_schema`). This module only parses
+arguments, prints and picks exit codes; the stages live in
+:mod:`codegen.pipeline`. The ``synthorg-persistence`` schema verbs call
+:func:`run`, :func:`renumber_command` and :func:`schema_json_command`.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from pathlib import Path
 
 from codegen import json_schema
 from codegen.migrations import HistoryError, MigrationPlanError
-from codegen.render import render_outputs
+from codegen.output import ROOT
+from codegen.pipeline import check, generate
+from codegen.renumber import base_state_from_git, renumber
 from codegen.spec import SpecError
 
-ROOT = Path(__file__).resolve().parent.parent
-KEEP = {".gitattributes"}
-DOCS = ROOT / "docs"
-
-
-def _docs_dir(out_dir: Path, docs_dir: Path | None) -> Path | None:
-    """Where the generated pages go (None: not written, not checked)."""
-    if docs_dir is not None:
-        return docs_dir
-    return DOCS if out_dir.resolve() == (ROOT / "generated").resolve() else None
-
-
-def _existing(out_dir: Path) -> dict[str, str]:
-    files: dict[str, str] = {}
-    for path in sorted(out_dir.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.name not in KEEP:
-            files[path.relative_to(out_dir).as_posix()] = path.read_text(
-                encoding="utf-8"
-            )
-    return files
-
-
-def generate(
-    schema_dir: Path,
-    out_dir: Path,
-    allow_destructive: bool = False,
-    docs_dir: Path | None = None,
-) -> list[str]:
-    """Write every rendered file; returns the paths that changed.
-
-    Paths are relative to ``out_dir``; a generated page of ``docs_dir``
-    (see the module docstring) is named ``docs/<name>``.
-    """
-    files, pages = render_outputs(
-        schema_dir, out_dir, allow_destructive=allow_destructive
-    )
-    existing = _existing(out_dir)
-    changed: list[str] = []
-    for path, text in files.items():
-        if existing.get(path) != text:
-            target = out_dir / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            changed.append(path)
-    for path in sorted(set(existing) - set(files)):
-        (out_dir / path).unlink()
-        changed.append(path)
-    pages_dir = _docs_dir(out_dir, docs_dir)
-    if pages_dir is not None:
-        for name, text in pages.items():
-            target = pages_dir / name
-            if not target.is_file() or target.read_text(encoding="utf-8") != text:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
-                changed.append(f"docs/{name}")
-    # The editors' JSON Schema, when the YAML headers name it (as schema/...).
-    changed += json_schema.write(schema_dir)
-    return changed
-
-
-def _check_pages(pages: dict[str, str], pages_dir: Path) -> list[str]:
-    problems: list[str] = []
-    for name, text in pages.items():
-        target = pages_dir / name
-        if not target.is_file():
-            problems.append(f"missing: docs/{name}")
-            continue
-        current = target.read_text(encoding="utf-8")
-        if current != text:
-            diff = difflib.unified_diff(
-                current.splitlines(),
-                text.splitlines(),
-                f"docs/{name}",
-                "rendered",
-                lineterm="",
-                n=1,
-            )
-            problems.append(f"stale: docs/{name}\n" + "\n".join(list(diff)[:20]))
-    return problems
-
-
-def check(schema_dir: Path, out_dir: Path, docs_dir: Path | None = None) -> list[str]:
-    """Problems of ``out_dir`` against a fresh render (empty when up to date).
-
-    The generated pages of ``docs_dir`` are checked too (see the module
-    docstring for the default).
-    """
-    files, pages = render_outputs(schema_dir, out_dir)
-    existing = _existing(out_dir)
-    problems: list[str] = []
-    for path, text in files.items():
-        if path not in existing:
-            problems.append(f"missing: generated/{path}")
-        elif existing[path] != text:
-            diff = difflib.unified_diff(
-                existing[path].splitlines(),
-                text.splitlines(),
-                f"generated/{path}",
-                "rendered",
-                lineterm="",
-                n=1,
-            )
-            problems.append(f"stale: generated/{path}\n" + "\n".join(list(diff)[:20]))
-    problems.extend(
-        f"extra: generated/{path}" for path in sorted(set(existing) - set(files))
-    )
-    pages_dir = _docs_dir(out_dir, docs_dir)
-    if pages_dir is not None:
-        problems.extend(_check_pages(pages, pages_dir))
-    problems.extend(json_schema.problems(schema_dir))
-    return problems
+__all__ = ["ROOT", "check", "generate", "main", "run"]
 
 
 def schema_json_command() -> int:
@@ -154,8 +43,6 @@ def renumber_command(
     allow_destructive: bool = False,
 ) -> int:
     """``renumber``: keep the base's revisions, plan this branch's after them."""
-    from codegen.renumber import base_state_from_git, renumber
-
     try:
         if base_state is not None:
             base_name = str(base_state)

@@ -1,32 +1,26 @@
-"""Stage 3: render the IR into ``{relative path: text}``. A pure function.
+"""The render stage: the IR into ``{relative path: text}``. Pure functions.
 
-``generate``, ``check`` and the golden tests all call :func:`render_schema`;
-only :mod:`codegen.cli` touches ``generated/``. Python output is formatted
-by the pinned ruff (import sorting, then ``ruff format``), so templates do
-not fight over whitespace.
+:func:`render_ir` lays out every generated file except the migration
+revisions (the plan stage, :func:`codegen.pipeline.plan_migrations`, makes
+those); :func:`render_docs` the generated pages of ``docs/``. Nothing here
+reads or writes files other than the Jinja templates, and nothing formats:
+:mod:`codegen.formatting` runs ruff over the result afterwards. The stages
+are put together in :mod:`codegen.pipeline`.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import tempfile
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from codegen import docs, imports, migrations
-from codegen.build import build
-from codegen.custom import check_custom
+from codegen import docs, imports
 from codegen.ir import DIALECTS, Dialect, SchemaIR
-from codegen.migrations import History, plan
-from codegen.spec import load_schema
 
 TEMPLATES = Path(__file__).parent / "templates"
-PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 QQ = '"' * 3
 TITLES: dict[Dialect, str] = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
@@ -79,10 +73,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_ir(
-    schema: SchemaIR, history: History, allow_destructive: bool = False
-) -> dict[str, str]:
-    """Every generated file of ``schema``; Python files not yet formatted."""
+def render_ir(schema: SchemaIR) -> dict[str, str]:
+    """Every generated file but the revisions; Python files not yet formatted."""
     env = _environment()
     files: dict[str, str] = {}
     files["__init__.py"] = env.get_template("package_init.py.j2").render(
@@ -125,7 +117,6 @@ def render_ir(
     files["diagram.py"] = env.get_template("diagram.py.j2").render(
         diagram=docs.er_diagram(schema)
     )
-    files.update(plan(schema, history, allow_destructive))
     return dict(sorted(files.items()))
 
 
@@ -149,90 +140,3 @@ def render_docs(schema: SchemaIR) -> dict[str, str]:
         if line or (out and out[-1]):
             out.append(line)
     return {docs.DOCS_FILE: "\n".join(out).strip() + "\n"}
-
-
-def format_python(files: dict[str, str]) -> dict[str, str]:
-    """Run the pinned ruff over every ``.py`` file (isort fixes, then format)."""
-    python = {path: text for path, text in files.items() if path.endswith(".py")}
-    if not python:
-        return files
-    with tempfile.TemporaryDirectory(prefix="codegen-") as tmp:
-        root = Path(tmp)
-        for path, text in python.items():
-            target = root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        ruff = [sys.executable, "-m", "ruff"]
-        config = ["--config", str(PYPROJECT), "--no-cache"]
-        for command in (
-            [
-                *ruff,
-                "check",
-                *config,
-                "--select",
-                "I",
-                "--fix",
-                "--quiet",
-                "--exit-zero",
-                tmp,
-            ],
-            [*ruff, "format", *config, tmp],
-        ):
-            result = subprocess.run(
-                command, capture_output=True, text=True, check=False
-            )
-            if result.returncode != 0:
-                raise RuntimeError(
-                    f"ruff failed on generated code:\n{result.stdout}{result.stderr}"
-                )
-        formatted = {path: (root / path).read_text(encoding="utf-8") for path in python}
-    return {path: formatted.get(path, text) for path, text in files.items()}
-
-
-def read_history(out_dir: Path) -> History:
-    """The revisions and recorded state already in ``out_dir``.
-
-    Refuses (:class:`codegen.migrations.HistoryError`) a history a merge left
-    inconsistent: conflict markers, duplicate revision numbers.
-    """
-    return migrations.read_history(out_dir)
-
-
-RUNTIME = Path(__file__).resolve().parent.parent / "src" / "synthorg" / "persistence"
-
-
-def render_outputs(
-    schema_dir: Path,
-    out_dir: Path,
-    runtime_dir: Path = RUNTIME,
-    allow_destructive: bool = False,
-) -> tuple[dict[str, str], dict[str, str]]:
-    """The files of ``generated/`` and the generated pages of ``docs/``.
-
-    Loads, validates, builds and renders ``schema_dir`` against
-    ``out_dir``'s history. ``runtime_dir`` is where hand-written
-    ``<dialect>/custom/<accessor>.py`` modules of custom methods are
-    checked; ``allow_destructive`` allows every destructive schema change
-    in the next migration revision.
-    """
-    schema = build(load_schema(schema_dir))
-    shown = (
-        "src/synthorg/persistence"
-        if runtime_dir == RUNTIME
-        else f"{runtime_dir.parent.name}/{runtime_dir.name}"
-    )
-    check_custom(schema, runtime_dir, shown)
-    generated = format_python(
-        render_ir(schema, read_history(out_dir), allow_destructive)
-    )
-    return generated, render_docs(schema)
-
-
-def render_schema(
-    schema_dir: Path,
-    out_dir: Path,
-    runtime_dir: Path = RUNTIME,
-    allow_destructive: bool = False,
-) -> dict[str, str]:
-    """The files of ``generated/`` only (see :func:`render_outputs`)."""
-    return render_outputs(schema_dir, out_dir, runtime_dir, allow_destructive)[0]

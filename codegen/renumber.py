@@ -35,6 +35,7 @@ from pathlib import Path
 
 from codegen.ir import DIALECTS
 from codegen.migrations import STATE_FILE, MigrationPlanError, history_problems
+from codegen.pipeline import generate
 
 
 class RenumberError(MigrationPlanError):
@@ -103,8 +104,6 @@ def renumber(
     ``base_text`` is the base's ``state.json`` (None: the base has no
     revisions). On any failure every file is restored as it was.
     """
-    from codegen.cli import generate  # late: codegen.cli offers this verb
-
     base_revisions: dict[str, str] = {}
     base_state_text = base_text
     if base_text is not None:

@@ -15,7 +15,7 @@ import pytest
 
 from codegen.cli import check, generate
 from codegen.migrations import MigrationPlanError
-from codegen.render import render_schema
+from codegen.pipeline import render_schema
 from tests.codegen._support import CASES, ROOT, read_tree
 
 SCHEMA = ROOT / "schema"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from codegen.render import render_schema
+from codegen.pipeline import render_schema
 
 EVENTS_YAML = """\
 entity: Event

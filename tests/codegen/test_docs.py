@@ -18,7 +18,8 @@ from codegen.build import build
 from codegen.cli import check, generate
 from codegen.docs import er_diagram, format_sql
 from codegen.ir import SchemaIR
-from codegen.render import render_docs, render_outputs
+from codegen.pipeline import render_outputs
+from codegen.render import render_docs
 from codegen.spec import load_schema
 from synthorg.persistence.cli import main
 from synthorg.persistence.generated.diagram import MERMAID

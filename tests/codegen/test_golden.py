@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from codegen.render import render_outputs
+from codegen.pipeline import render_outputs
 from tests.codegen._support import (
     CASES,
+    ROOT,
     case_names,
     read_tree,
     tree_diff,
@@ -48,3 +50,22 @@ def test_golden(case: str, tmp_path: Path) -> None:
 def test_cases_exist() -> None:
     # A renamed or emptied cases/ folder must not make the suite vacuous.
     assert {"minimal", "filtered", "composite_key"} <= set(case_names(CASES))
+
+
+def _declared_kinds(schema_dir: Path) -> set[str]:
+    """The method kinds the YAML files of ``schema_dir`` declare."""
+    kinds: set[str] = set()
+    for path in schema_dir.glob("*.yaml"):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        methods = (spec.get("repository") or {}).get("methods") or {}
+        kinds.update(method["kind"] for method in methods.values())
+    return kinds
+
+
+def test_one_case_per_method_kind() -> None:
+    # Each kind the project's schema uses has a small case named after it,
+    # declaring that kind (and only it): where a new kind's golden goes.
+    cases = set(case_names(CASES))
+    for kind in sorted(_declared_kinds(ROOT / "schema")):
+        assert kind in cases, f"no golden case tests/codegen/cases/{kind}/"
+        assert _declared_kinds(CASES / kind / "schema") == {kind}, kind

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from codegen.render import render_schema
+from codegen.pipeline import render_schema
 from tests.codegen._support import CASES, case_names, write_tree
 from tests.support.pgserver import PgServer
 
@@ -48,6 +48,63 @@ SAMPLES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
         "SettingRow",
         {"namespace": "ns", "key": "k", "value": "v"},
         {"version": 1},
+    ),
+    # One case per method kind (named after it).
+    "lookup": ("accounts", "Account", {"id": "a1", "email": "a@b.c"}, {}),
+    "first": (
+        "readings",
+        "Reading",
+        {"id": "r1", "sensor_id": "s1", "taken_at": "2024-01-01T00:00:00Z"},
+        {},
+    ),
+    "list": (
+        "tickets",
+        "Ticket",
+        {"id": "t1", "opened_at": "2024-01-01T00:00:00Z"},
+        {"closed": False},
+    ),
+    "count": (
+        "attempts",
+        "Attempt",
+        {"id": "a1", "username": "u", "made_at": "2024-01-01T00:00:00Z"},
+        {},
+    ),
+    "keyset": ("events", "Event", {"id": "e1"}, {"body": ""}),
+    "delete": ("sessions", "Session", {"id": "s1", "username": "u"}, {}),
+    "update": (
+        "alerts",
+        "Alert",
+        {"id": "a1"},
+        {"acknowledged": False, "acknowledged_at": None},
+    ),
+    "insert": ("invoices", "Invoice", {"id": "i1", "amount": 1.5}, {}),
+    "update_entity": ("documents", "Document", {"id": "d1", "title": "t"}, {}),
+    "upsert": ("tokens", "Token", {"name": "n", "value": "v"}, {}),
+    "upsert_outcome": ("files", "StoredFile", {"id": "f1"}, {"size": 0}),
+    "compare_and_set": (
+        "configs",
+        "Config",
+        {"name": "c", "body": "b"},
+        {"revision": 1},
+    ),
+    "aggregate": (
+        "charges",
+        "Charge",
+        {"id": "c1", "account_id": "a", "amount": 2.0},
+        {"currency": "USD"},
+    ),
+    "increment": ("budgets", "Budget", {"id": "b1"}, {"total": 0.0, "currency": "USD"}),
+    "versioned_append": (
+        "revisions",
+        "Revision",
+        {"id": "r1", "page_id": "p"},
+        {"version": 1},
+    ),
+    "custom": (
+        "oauth_states",
+        "OAuthState",
+        {"state_token": "s"},
+        {"expires_at": None, "consumed_at": None},
     ),
 }
 

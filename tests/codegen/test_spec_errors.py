@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.render import render_schema
+from codegen.pipeline import render_schema
 from codegen.spec import SpecError
 from tests.codegen._support import ERRORS, case_names, update_golden
 

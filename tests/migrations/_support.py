@@ -18,7 +18,8 @@ import aiosqlite
 from psycopg_pool import AsyncConnectionPool
 
 from codegen.build import build
-from codegen.render import read_history, render_ir
+from codegen.pipeline import plan_migrations
+from codegen.render import render_ir
 from codegen.spec import load_schema
 from synthorg.persistence.drift import desired_ddl, postgres_drift, sqlite_drift
 from synthorg.persistence.migrations import (
@@ -36,7 +37,7 @@ def evolve(
 ) -> dict[str, str]:
     """Plan against ``out``'s history; write and return the changed files."""
     schema = build(load_schema(schema_dir))
-    files = render_ir(schema, read_history(out), allow_destructive)
+    files = {**render_ir(schema), **plan_migrations(schema, out, allow_destructive)}
     changed: dict[str, str] = {}
     for path, text in files.items():
         if not path.startswith(("migrations/", "ddl/")):
