@@ -96,14 +96,13 @@ def _param(f: FieldIR, name: str, *, optional: bool = False) -> ParamIR:
     # so both backends refuse the same values with InvalidValueError.
     value = f.arg_check(name, f"{f.owner}.{name}")
     binds = {d: _bind(f, value, d) for d in DIALECTS}
-    if optional and binds["sqlite"] != name:
+    if optional and any(b != name for b in binds.values()):
         binds = {d: f"None if {name} is None else {b}" for d, b in binds.items()}
     return ParamIR(
         name=name,
         annotation=f"{base} | None" if optional else base,
         default="None" if optional else None,
-        sqlite_bind=binds["sqlite"],
-        postgres_bind=binds["postgres"],
+        binds=binds,
     )
 
 
@@ -123,8 +122,7 @@ def _key_params(ctx: Context, value: str) -> ParamIR:
     return ParamIR(
         name=value,
         annotation=ctx.key_annotation,
-        sqlite_bind=binds["sqlite"],
-        postgres_bind=binds["postgres"],
+        binds=binds,
         arity=len(ctx.key),
     )
 
@@ -355,8 +353,10 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
         threshold = ParamIR(
             name="threshold",
             annotation="AwareDatetime",
-            sqlite_bind=f'dt_to_text(arg_time(threshold, "{ctx.table}.threshold"))',
-            postgres_bind=f'arg_time(threshold, "{ctx.table}.threshold")',
+            binds={
+                "sqlite": f'dt_to_text(arg_time(threshold, "{ctx.table}.threshold"))',
+                "postgres": f'arg_time(threshold, "{ctx.table}.threshold")',
+            },
         )
         methods.append(
             MethodIR(

@@ -17,10 +17,9 @@ Everything is derived from the IR here (a pure function); version-1 states
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
-from codegen.ir import DIALECTS, EntityIR, FieldIR, SchemaIR
+from codegen.ir import DIALECTS, EntityIR, SchemaIR
 
 STATE_VERSION = 2
 Table = dict[str, Any]
@@ -30,20 +29,7 @@ class StateError(Exception):
     """The recorded state cannot be read or upgraded."""
 
 
-def _rule(check: str, table: str, f: FieldIR, enums: dict[str, list[str]]) -> Any:
-    """The structured meaning of CHECK ``check`` of field ``f``."""
-    suffix = check.removeprefix(f"ck_{table}_{f.name}").lstrip("_")
-    if suffix == "" and f.enum is not None:
-        return {"in": enums[f.enum]}
-    if suffix in ("ge", "gt", "le", "lt"):
-        value = ast.literal_eval(dict(f.constraints)[suffix])
-        return {"bound": suffix, "value": value}
-    if suffix == "pattern":
-        return {"pattern": f.pattern}
-    return {"format": f.kind}
-
-
-def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
+def entity_state(e: EntityIR) -> Table:
     """The structured state of one table."""
     columns = [
         {
@@ -58,13 +44,13 @@ def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
     ]
     checks: dict[str, Any] = {}
     for f in e.fields:
-        for dialect in DIALECTS:
-            for name, expression in f.codec(dialect).checks:
-                entry = checks.setdefault(
-                    name,
-                    {"column": f.name, "rule": _rule(name, e.table, f, enums)},
-                )
-                entry.setdefault("sql", {})[dialect] = expression
+        for check in f.checks:
+            sql = {d: dict(f.codec(d).checks).get(check.name) for d in DIALECTS}
+            checks[check.name] = {
+                "column": check.column,
+                "rule": check.rule.state(),
+                "sql": {d: text for d, text in sql.items() if text is not None},
+            }
     for a, b in e.differ:
         expression = f'"{a}" <> "{b}"'
         checks[f"ck_{e.table}_{a}_differs"] = {
@@ -87,7 +73,7 @@ def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
         "checks": dict(sorted(checks.items())),
         "indexes": {
             ix.name: {
-                "columns": list(ix.columns),
+                "columns": [c.sql for c in ix.columns],
                 "unique": ix.unique,
                 "where": ix.where,
             }
@@ -111,8 +97,7 @@ def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
 
 def desired_tables(schema: SchemaIR) -> dict[str, Table]:
     """Every table's structured state as the IR declares it, sorted by name."""
-    enums = {e.name: [value for _, value in e.members] for e in schema.enums}
-    tables = {e.table: entity_state(e, enums) for e in schema.entities_by_dependency}
+    tables = {e.table: entity_state(e) for e in schema.entities_by_dependency}
     return dict(sorted(tables.items()))
 
 
