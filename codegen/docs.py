@@ -114,8 +114,8 @@ class MethodDoc:
     declared: bool
     doc: str
     params: str
-    # (dialect title, [(constant, SQL)]) for each dialect
-    sql: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    # (dialect title, runtime package folder, [(constant, SQL)]) per dialect
+    sql: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
     differs: bool
 
 
@@ -171,7 +171,7 @@ def _index_columns(columns: tuple[str, ...]) -> str:
 
 def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
     consts = {d: {c.name: c for c in e.sql_consts[d]} for d in DIALECTS}
-    per_dialect: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    per_dialect: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
     texts: dict[Dialect, list[str]] = {}
     for dialect in DIALECTS:
         names = list(m.consts)
@@ -183,6 +183,7 @@ def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
         per_dialect.append(
             (
                 DIALECTS[dialect].title,
+                DIALECTS[dialect].name,
                 tuple((c.name, const_sql(c)) for c in found),
             )
         )
