@@ -437,8 +437,10 @@ def _delete(
     result = _affect_result(ctx, spec, ctx.is_unique(frozenset(spec.by)))
     ctx.add(
         const,
-        sqlite=f"DELETE FROM {t}{parts.where('sqlite')} RETURNING 1",
-        postgres=f"DELETE FROM {t}{parts.where('postgres')}",
+        **{
+            d: f"DELETE FROM {t}{parts.where(d)}{DIALECTS[d].count_returning}"
+            for d in DIALECTS
+        },
     )
     return MethodIR(
         name,

@@ -17,6 +17,8 @@ Everything is derived from the IR here (a pure function); version-1 states
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Collection
 from typing import Any
 
 from codegen.ir import DIALECTS, EntityIR, SchemaIR
@@ -95,6 +97,31 @@ def entity_state(e: EntityIR) -> Table:
     }
 
 
+def project(tables: dict[str, Table], dialects: Collection[str]) -> dict[str, Table]:
+    """``tables`` as only ``dialects`` see them.
+
+    Planning the next revision of the dialects already in the history must
+    not see a dialect that is joining it (its column types, its own checks,
+    its DDL): those would read as changes to every table.
+    """
+    if all(set(t["rendered"]) <= set(dialects) for t in tables.values()):
+        return tables
+    out = copy.deepcopy(tables)
+    for table in out.values():
+        for column in table["columns"]:
+            column["type"] = {d: v for d, v in column["type"].items() if d in dialects}
+        checks = {}
+        for name, check in table["checks"].items():
+            check["sql"] = {d: v for d, v in check["sql"].items() if d in dialects}
+            if check["sql"]:
+                checks[name] = check
+        table["checks"] = checks
+        table["rendered"] = {
+            d: v for d, v in table["rendered"].items() if d in dialects
+        }
+    return out
+
+
 def desired_tables(schema: SchemaIR) -> dict[str, Table]:
     """Every table's structured state as the IR declares it, sorted by name."""
     tables = {e.table: entity_state(e) for e in schema.entities_by_dependency}
@@ -111,6 +138,8 @@ def upgrade_v1(old: dict[str, Any], desired: dict[str, Table]) -> dict[str, Any]
     """
     tables: dict[str, Table] = {}
     for dialect in DIALECTS:
+        if dialect not in old["dialects"]:
+            continue  # a dialect added since joins with its own first revision
         for name, recorded in old["dialects"][dialect]["tables"].items():
             current = desired.get(name)
             rendered = None if current is None else current["rendered"][dialect]

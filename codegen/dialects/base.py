@@ -61,6 +61,8 @@ class Dialect(ABC):
     #: rows it returns (SQLite's aiosqlite path), or "" when the driver
     #: reports a rowcount (PostgreSQL).
     count_returning: ClassVar[str]
+    #: How a checked aware-datetime argument is bound (``{v}`` the value).
+    time_bind: ClassVar[str]
     #: The SQL expression of the current time, as a column value (backfills).
     now: ClassVar[str]
     #: Field kind -> column type.
@@ -112,6 +114,21 @@ class Dialect(ABC):
     @abstractmethod
     def string_agg(self, expression: str) -> str:
         """Distinct values of ``expression`` joined by commas (an aggregate)."""
+
+    @abstractmethod
+    def existing_keys_sql(self, table: str, key: str) -> str:
+        """SELECT the ``key`` values of ``table`` among one bound list of keys."""
+
+    def bulk_statements(
+        self, table: str, columns: str, keys: str, conflict: str, mode: str
+    ) -> list[tuple[str, str]]:
+        """(constant, SQL) a bulk ``insert``/``upsert`` runs besides its own.
+
+        ``columns`` and ``keys`` are quoted column lists, ``conflict`` the
+        upsert's ``DO UPDATE SET ...`` / ``DO NOTHING``. By default none: the
+        batch is the method's statement under ``executemany``.
+        """
+        return []
 
     # ------------------------------------------------------------ imports
 

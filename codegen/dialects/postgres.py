@@ -32,6 +32,7 @@ class Postgres(Dialect):
     class_prefix = "Postgres"
     placeholder = "%s"
     count_returning = ""  # the cursor's rowcount counts affected rows
+    time_bind = "{v}"  # psycopg binds an aware datetime as TIMESTAMPTZ
     now = "now()"
     # Text sorts byte-wise ("C" collation), exactly as SQLite's BINARY does, so
     # a list ordered by a text column pages identically on both backends and
@@ -83,6 +84,32 @@ class Postgres(Dialect):
 
     def string_agg(self, expression: str) -> str:
         return f"STRING_AGG(DISTINCT {expression}, ',' ORDER BY {expression})"
+
+    def existing_keys_sql(self, table: str, key: str) -> str:
+        return f"SELECT {key} FROM {table} WHERE {key} = ANY(%s)"
+
+    def bulk_statements(
+        self, table: str, columns: str, keys: str, conflict: str, mode: str
+    ) -> list[tuple[str, str]]:
+        t = quote(table)
+        if mode == "insert":  # COPY streams the rows
+            return [("_COPY", f"COPY {t} ({columns}) FROM STDIN")]
+        # Large upsert batches: COPY into a session temp table, then one
+        # INSERT ... SELECT ... ON CONFLICT (rows cleared at commit).
+        stage = quote(f"_stage_{table}")
+        return [
+            (
+                "_STAGE",
+                f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
+                f"(LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+            ),
+            ("_STAGE_COPY", f"COPY {stage} ({columns}) FROM STDIN"),
+            (
+                "_STAGE_MERGE",
+                f"INSERT INTO {t} ({columns}) "
+                f"SELECT {columns} FROM {stage} ON CONFLICT ({keys}) {conflict}",
+            ),
+        ]
 
     def repository_imports(
         self, kinds: set[str], single_key: bool, codec_text: str

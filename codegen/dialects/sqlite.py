@@ -40,6 +40,7 @@ class SQLite(Dialect):
     placeholder = "?"
     # aiosqlite has no reliable rowcount for a statement: count returned rows.
     count_returning = " RETURNING 1"
+    time_bind = "dt_to_text({v})"
     now = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"
     column_types = {
         "str": "TEXT",
@@ -100,6 +101,12 @@ class SQLite(Dialect):
 
     def string_agg(self, expression: str) -> str:
         return f"GROUP_CONCAT(DISTINCT {expression})"
+
+    def existing_keys_sql(self, table: str, key: str) -> str:
+        # The keys are bound as one JSON array.
+        return (
+            f"SELECT {key} FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))"
+        )
 
     def repository_imports(
         self, kinds: set[str], single_key: bool, codec_text: str

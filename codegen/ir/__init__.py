@@ -11,6 +11,8 @@ decoders. This package only holds the data, by concern: values and fields
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from codegen.dialects import DIALECTS, quote, sql_literal
 from codegen.ir.field import (
     OPERATORS,
@@ -37,8 +39,22 @@ from codegen.ir.schema import (
 
 PKG = "synthorg.persistence"
 GEN = f"{PKG}.generated"
-#: The bind-parameter marker of each dialect, by name.
-PLACEHOLDER: dict[str, str] = {name: d.placeholder for name, d in DIALECTS.items()}
+
+
+class _Placeholders(Mapping[str, str]):
+    """The bind-parameter marker of each registered dialect, by name."""
+
+    def __getitem__(self, dialect: str) -> str:
+        return DIALECTS[dialect].placeholder
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(DIALECTS)
+
+    def __len__(self) -> int:
+        return len(DIALECTS)
+
+
+PLACEHOLDER: Mapping[str, str] = _Placeholders()
 
 __all__ = [
     "DIALECTS",
