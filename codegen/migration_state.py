@@ -11,7 +11,10 @@ schema declared as of the newest revision:
   columns, unique, partial predicate);
 * ``rendered``: the CREATE TABLE and CREATE INDEX text of each dialect.
 
-Everything is derived from the IR here (a pure function); version-1 states
+Check rules are the IR's typed :class:`~codegen.ir.CheckRule` values and
+index columns its typed ``(name, direction)`` pairs, recorded in the same
+JSON as before (index columns as their SQL fragments). Everything is
+derived from the IR here (a pure function); version-1 states
 (DDL text only) are upgraded deterministically by :func:`upgrade_v1`.
 """
 
