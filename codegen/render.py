@@ -28,7 +28,7 @@ from codegen.spec import load_schema
 TEMPLATES = Path(__file__).parent / "templates"
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 QQ = '"' * 3
-TITLES: dict[Dialect, str] = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+TITLES: dict[Dialect, str] = {name: d.title for name, d in DIALECTS.items()}
 
 
 def _py(value: Any) -> str:

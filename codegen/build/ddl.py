@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from codegen.ir import DIALECTS, DdlIR, FieldIR, ForeignKeyIR, IndexIR, quote
 
+
 def ddl(
     table: str,
     fields: tuple[FieldIR, ...],

@@ -30,6 +30,7 @@ from codegen.spec import (
     raise_all,
 )
 
+
 def check_field_name(file: str, path: str, name: str) -> None:
     if keyword.iskeyword(name):
         raise SpecError(
@@ -225,9 +226,7 @@ def _check_references(
                     )
 
 
-def _unique_sets(
-    spec: EntitySpec, fields: dict[str, FieldIR]
-) -> list[frozenset[str]]:
+def _unique_sets(spec: EntitySpec, fields: dict[str, FieldIR]) -> list[frozenset[str]]:
     """Column sets that identify a row: the key, unique fields, unique indexes."""
     repo = spec.repository
     unique_sets = [frozenset(repo.key)]
@@ -285,7 +284,9 @@ def entity(
     protect: list[tuple[str, str]] = []
     for pname, predicate in repo.protect.items():
         with collect.step():
-            protect.append(protect_predicate(file, spec.table, pname, predicate, fields))
+            protect.append(
+                protect_predicate(file, spec.table, pname, predicate, fields)
+            )
     differ: tuple[tuple[str, str], ...] = ()
     for i, pair in enumerate(repo.differ):
         with collect.step():

@@ -12,6 +12,7 @@ from codegen.build.keys import sql_value
 from codegen.ir import FieldIR, IndexColumn, IndexIR, quote
 from codegen.spec import EntitySpec, SpecError
 
+
 def entity_indexes(
     spec: EntitySpec,
     file: str,
@@ -62,7 +63,9 @@ def entity_indexes(
     for name, f in fields.items():
         if f.unique:
             explicit.append(
-                IndexIR(name=f"ux_{table}_{name}", columns=(IndexColumn(name),), unique=True)
+                IndexIR(
+                    name=f"ux_{table}_{name}", columns=(IndexColumn(name),), unique=True
+                )
             )
 
     def flip(cols: tuple[tuple[str, bool], ...]) -> tuple[tuple[str, bool], ...]:

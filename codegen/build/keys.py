@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codegen.ir import FieldIR, ForeignKeyIR, quote, sql_literal
+from codegen.ir import FieldIR, ForeignKeyIR, sql_literal
 from codegen.spec import EntitySpec, SpecError
 
 ON_DELETE = {

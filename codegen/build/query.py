@@ -9,6 +9,7 @@ from __future__ import annotations
 from codegen.ir import FieldIR, FilterIR
 from codegen.spec import EntitySpec, FilterSpec, SpecError, raise_all
 
+
 def entity_order(
     spec: EntitySpec,
     file: str,

@@ -18,6 +18,7 @@ from codegen.spec import (
     SpecError,
 )
 
+
 def value_models(schema: LoadedSchema) -> tuple[ValueModelIR, ...]:
     file = f"{schema.enums_file.split('/')[0]}/{MODELS_FILE}"
     out: list[ValueModelIR] = []
