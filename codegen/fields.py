@@ -14,7 +14,7 @@ from typing import Any
 
 from codegen.dialects import DIALECTS
 from codegen.dialects.base import Dialect
-from codegen.ir import PY_TYPES, CheckIR, CheckRule, Codec, FieldIR, quote, sql_literal
+from codegen.ir import PY_TYPES, CheckIR, CheckRule, Codec, FieldIR, quote
 from codegen.spec import FieldSpec, SpecError
 
 
@@ -178,7 +178,7 @@ def build_field(
 
     def codec(dialect: Dialect) -> Codec:
         label = json.dumps(f"{table}.{name}")  # [a-z_] only: no braces
-        rendered = ((c.name, check_sql(dialect, c.rule, name)) for c in checks)
+        rendered = ((c.name, dialect.check_sql(c.rule, quote(name))) for c in checks)
         return Codec(
             column_type=dialect.column_type(kind),
             encode=dialect.encoders.get(kind, "{v}").replace("{f}", label),
@@ -216,21 +216,3 @@ def build_field(
             c for c in checks if any(c.name in dict(x.checks) for x in codecs.values())
         ),
     )
-
-
-def check_sql(dialect: Dialect, rule: CheckRule, name: str) -> str | None:
-    """``rule`` on column ``name`` in ``dialect``; None when its type suffices."""
-    column = quote(name)
-    if rule.kind == "in":
-        return f"{column} IN ({', '.join(sql_literal(v) for v in rule.values)})"
-    if rule.kind == "bound":
-        return f"{column} {OPS[rule.op]} {rule.value}"
-    if rule.kind == "pattern":
-        return dialect.pattern_check(column, rule.pattern, rule.glob)
-    if rule.kind == "differs":
-        a, b = rule.columns
-        return f"{quote(a)} <> {quote(b)}"
-    return dialect.kind_check(rule.field_kind, column, rule.optional)
-
-
-OPS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}

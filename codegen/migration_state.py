@@ -24,7 +24,7 @@ import copy
 from collections.abc import Collection
 from typing import Any
 
-from codegen.ir import DIALECTS, EntityIR, SchemaIR
+from codegen.ir import DIALECTS, CheckRule, EntityIR, SchemaIR
 
 STATE_VERSION = 2
 Table = dict[str, Any]
@@ -57,11 +57,11 @@ def entity_state(e: EntityIR) -> Table:
                 "sql": {d: text for d, text in sql.items() if text is not None},
             }
     for a, b in e.differ:
-        expression = f'"{a}" <> "{b}"'
+        rule = CheckRule("differs", columns=(a, b))
         checks[f"ck_{e.table}_{a}_differs"] = {
             "column": None,
-            "rule": {"differs": [a, b]},
-            "sql": dict.fromkeys(DIALECTS, expression),
+            "rule": rule.state(),
+            "sql": {d: DIALECTS[d].check_sql(rule, "") for d in DIALECTS},
         }
     return {
         "columns": columns,

@@ -6,7 +6,7 @@ dialect; everything else (keys, foreign keys, indexes) is shared SQL.
 
 from __future__ import annotations
 
-from codegen.ir import DIALECTS, DdlIR, FieldIR, ForeignKeyIR, IndexIR, quote
+from codegen.ir import DIALECTS, CheckRule, DdlIR, FieldIR, ForeignKeyIR, IndexIR, quote
 
 
 def ddl(
@@ -31,9 +31,10 @@ def ddl(
             for name, expression in f.codec(dialect).checks:
                 lines.append(f"    CONSTRAINT {quote(name)} CHECK ({expression})")
         for a, b in differ:
+            rule = CheckRule("differs", columns=(a, b))
             lines.append(
                 f"    CONSTRAINT {quote(f'ck_{table}_{a}_differs')} "
-                f"CHECK ({quote(a)} <> {quote(b)})"
+                f"CHECK ({DIALECTS[dialect].check_sql(rule, '')})"
             )
         lines.append(
             f"    CONSTRAINT {quote('pk_' + table)} PRIMARY KEY "

@@ -21,10 +21,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from codegen.ir.field import CheckRule
     from codegen.migration_diff import TableDiff
 
 JSON_KINDS = ("json", "list[str]", "list[int]", "list[json]")
 Phases = dict[str, list[str]]  # rename / drop / create / add statements
+BOUND_OPS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 
 
 def quote(identifier: str) -> str:
@@ -102,6 +104,23 @@ class Dialect(ABC):
     def column_type(self, kind: str) -> str:
         """The column type of a field kind."""
         return self.column_types[kind]
+
+    def check_sql(self, rule: CheckRule, column: str) -> str | None:
+        """A typed CHECK rule on (quoted) ``column``; None if the type suffices.
+
+        Membership, bounds and "differs" are spelled alike everywhere; a
+        pattern and a kind's storage format are each dialect's own.
+        """
+        if rule.kind == "in":
+            return f"{column} IN ({', '.join(sql_literal(v) for v in rule.values)})"
+        if rule.kind == "bound":
+            return f"{column} {BOUND_OPS[rule.op]} {rule.value}"
+        if rule.kind == "pattern":
+            return self.pattern_check(column, rule.pattern, rule.glob)
+        if rule.kind == "differs":
+            a, b = rule.columns
+            return f"{quote(a)} <> {quote(b)}"
+        return self.kind_check(rule.field_kind, column, rule.optional)
 
     @abstractmethod
     def kind_check(self, kind: str, column: str, optional: bool) -> str | None:
