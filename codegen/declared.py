@@ -133,11 +133,8 @@ def _tuple(binds: list[str]) -> str:
     return "(" + ", ".join(binds) + ("," if len(binds) == 1 else "") + ")"
 
 
-def _explicit(parts: Parts, extra: tuple[str, ...] = ()) -> tuple[str, str]:
-    return (
-        _tuple([*parts.binds["sqlite"], *extra]),
-        _tuple([*parts.binds["postgres"], *extra]),
-    )
+def _explicit(parts: Parts, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    return {d: _tuple([*parts.binds[d], *extra]) for d in DIALECTS}
 
 
 def _order_of(
@@ -366,7 +363,7 @@ def _keyset(
     )
     ctx.paths.append(((), (spec.after,)))
     checked = after.arg_check(param.name, f"{ctx.table}.{param.name}")
-    bind = (_bind(after, checked, "sqlite"), _bind(after, checked, "postgres"))
+    bind = {d: _bind(after, checked, d) for d in DIALECTS}
     return MethodIR(
         name,
         "keyset",
@@ -440,8 +437,10 @@ def _delete(
     result = _affect_result(ctx, spec, ctx.is_unique(frozenset(spec.by)))
     ctx.add(
         const,
-        sqlite=f"DELETE FROM {t}{parts.where('sqlite')} RETURNING 1",
-        postgres=f"DELETE FROM {t}{parts.where('postgres')}",
+        **{
+            d: f"DELETE FROM {t}{parts.where(d)}{DIALECTS[d].count_returning}"
+            for d in DIALECTS
+        },
     )
     return MethodIR(
         name,
@@ -499,8 +498,7 @@ def _update(
                 param = ParamIR(
                     name=entry.param,
                     annotation=f.annotation,
-                    sqlite_bind=set_binds["sqlite"][-1],
-                    postgres_bind=set_binds["postgres"][-1],
+                    binds={d: set_binds[d][-1] for d in DIALECTS},
                 )
             parts.add_param(param)
             if entry.allowed:
@@ -514,7 +512,7 @@ def _update(
     _where(ctx, spec, path, parts)
     t = quote(ctx.table)
     for d in DIALECTS:
-        returning = " RETURNING 1" if d == "sqlite" else ""
+        returning = DIALECTS[d].count_returning
         ctx.consts[d].append(
             SqlConst(
                 name=const,
@@ -522,10 +520,7 @@ def _update(
             )
         )
     ctx.paths.append((_eq_fields(ctx, spec), ()))
-    binds = (
-        _tuple([*set_binds["sqlite"], *parts.binds["sqlite"]]),
-        _tuple([*set_binds["postgres"], *parts.binds["postgres"]]),
-    )
+    binds = {d: _tuple([*set_binds[d], *parts.binds[d]]) for d in DIALECTS}
     result = spec.returns
     return MethodIR(
         name,
@@ -590,7 +585,7 @@ def _update_entity(
     for d in DIALECTS:
         ph = PLACEHOLDER[d]
         sets = ", ".join(f"{f.column} = {ph}" for f in non_key)
-        returning = " RETURNING 1" if d == "sqlite" else ""
+        returning = DIALECTS[d].count_returning
         ctx.consts[d].append(
             SqlConst(
                 name=const,
@@ -608,7 +603,7 @@ def _update_entity(
         declared=True,
         write=True,
         consts=(const,),
-        binds=(binds["sqlite"], binds["postgres"]),
+        binds=binds,
     )
 
 
@@ -670,7 +665,7 @@ def _upsert_outcome(
         declared=True,
         write=True,
         consts=(const, f"{const}_INSERT", f"{const}_UPDATE"),
-        binds=(update_const.binds[0], ""),
+        binds=update_const.binds,
     )
 
 
@@ -713,7 +708,7 @@ def _compare_and_set(
     for d in DIALECTS:
         ph = PLACEHOLDER[d]
         values = ", ".join(ph for _ in cols)
-        returning = " RETURNING 1" if d == "sqlite" else ""
+        returning = DIALECTS[d].count_returning
         sets = ", ".join(f"{f.column} = {ph}" for f in non_key)
         ctx.consts[d].append(
             SqlConst(
@@ -747,7 +742,7 @@ def _compare_and_set(
         write=True,
         consts=("_UPSERT", insert, update),
         result="empty_means_absent" if version.kind in ("str", "text") else "",
-        binds=(binds["sqlite"], binds["postgres"]),
+        binds=binds,
     )
 
 
@@ -772,10 +767,7 @@ def _aggregate(
     ]
     params = tuple(_param(f, f.name, optional=True) for f in optional)
     total, single = ctx.fields[spec.sum].column, ctx.fields[spec.single].column
-    distinct = {
-        "sqlite": f"GROUP_CONCAT(DISTINCT {single})",
-        "postgres": f"STRING_AGG(DISTINCT {single}, ',' ORDER BY {single})",
-    }
+    distinct = {d: DIALECTS[d].string_agg(single) for d in DIALECTS}
     for d in DIALECTS:
         # One statement: the distinct probe and the SUM share one snapshot.
         ctx.consts[d].append(
@@ -876,7 +868,7 @@ def _increment(
         write=True,
         consts=(const,),
         result=single.name,
-        binds=(binds["sqlite"], binds["postgres"]),
+        binds=binds,
     )
 
 
@@ -940,7 +932,7 @@ def _versioned_append(
         write=True,
         consts=(const,),
         result=spec.version,
-        binds=(binds["sqlite"], binds["postgres"]),
+        binds=binds,
         extra=(ctx.unique_names[frozenset([*spec.scope, spec.version])],),
     )
 

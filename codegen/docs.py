@@ -114,8 +114,8 @@ class MethodDoc:
     declared: bool
     doc: str
     params: str
-    # (dialect title, [(constant, SQL)]) for each dialect
-    sql: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    # (dialect title, runtime package folder, [(constant, SQL)]) per dialect
+    sql: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
     differs: bool
 
 
@@ -171,22 +171,19 @@ def _index_columns(columns: tuple[str, ...]) -> str:
 
 def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
     consts = {d: {c.name: c for c in e.sql_consts[d]} for d in DIALECTS}
-    per_dialect: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    per_dialect: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
     texts: dict[Dialect, list[str]] = {}
     for dialect in DIALECTS:
         names = list(m.consts)
-        # The PostgreSQL bulk path: COPY or a staged merge, beside the upsert.
-        if m.kind == "bulk" and dialect == "postgres":
-            names += [
-                n
-                for n in ("_COPY", "_STAGE", "_STAGE_COPY", "_STAGE_MERGE")
-                if n in consts[dialect]
-            ]
+        # A dialect's own bulk path (PostgreSQL: COPY or a staged merge).
+        if m.kind == "bulk":
+            names += [n for n in DIALECTS[dialect].bulk_consts if n in consts[dialect]]
         found = [consts[dialect][n] for n in names if n in consts[dialect]]
         texts[dialect] = [_normalise(_const_text(c)) for c in found]
         per_dialect.append(
             (
-                {"sqlite": "SQLite", "postgres": "PostgreSQL"}[dialect],
+                DIALECTS[dialect].title,
+                DIALECTS[dialect].name,
                 tuple((c.name, const_sql(c)) for c in found),
             )
         )
@@ -199,7 +196,7 @@ def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
         doc=" ".join(m.doc.split()),
         params=", ".join(p.signature for p in m.params),
         sql=tuple(per_dialect),
-        differs=texts["sqlite"] != texts["postgres"],
+        differs=len({tuple(t) for t in texts.values()}) > 1,
     )
 
 
@@ -212,11 +209,11 @@ def _checks(codec: Codec) -> str:
 def _differences(e: EntityIR, methods: tuple[MethodDoc, ...]) -> tuple[str, ...]:
     out: list[str] = []
     for f in e.fields:
-        if f.sqlite.checks != f.postgres.checks:
-            out.append(
-                f"`{f.name}` is checked by the database: SQLite "
-                f"{_checks(f.sqlite)}, PostgreSQL {_checks(f.postgres)}."
+        if len({f.codec(d).checks for d in DIALECTS}) > 1:
+            each = ", ".join(
+                f"{DIALECTS[d].title} {_checks(f.codec(d))}" for d in DIALECTS
             )
+            out.append(f"`{f.name}` is checked by the database: {each}.")
     if any(m.kind == "bulk" for m in methods):
         names = ", ".join(f"`{m.name}`" for m in methods if m.kind == "bulk")
         pg_consts = {c.name for c in e.sql_consts["postgres"]}
@@ -248,8 +245,8 @@ def entity_doc(e: EntityIR, version_of: str | None = None) -> EntityDoc:
         FieldDoc(
             name=f.name,
             python=f.annotation,
-            sqlite=f.sqlite.column_type,
-            postgres=f.postgres.column_type,
+            sqlite=f.codec("sqlite").column_type,
+            postgres=f.codec("postgres").column_type,
             nullable="yes" if f.optional else "no",
             default=_default(f),
             constraints=_constraints(e, f),
@@ -259,7 +256,7 @@ def entity_doc(e: EntityIR, version_of: str | None = None) -> EntityDoc:
     uniques = [f"key ({', '.join(f.name for f in e.key)})"]
     uniques += [f"{f.name} (unique field)" for f in e.fields if f.unique]
     uniques += [
-        f"{_unquote(', '.join(ix.columns))} (index {ix.name}"
+        f"{_unquote(', '.join(c.sql for c in ix.columns))} (index {ix.name}"
         + (f", where {ix.where})" if ix.where else ")")
         for ix in e.indexes
         if ix.unique
@@ -275,7 +272,7 @@ def entity_doc(e: EntityIR, version_of: str | None = None) -> EntityDoc:
         indexes=tuple(
             (
                 ix.name,
-                _index_columns(ix.columns),
+                _index_columns(tuple(c.sql for c in ix.columns)),
                 "yes" if ix.unique else "no",
                 ix.where or "",
             )
@@ -298,7 +295,14 @@ def type_mapping(schema: SchemaIR) -> tuple[tuple[str, str, str, str], ...]:
             kind = "enum" if f.enum is not None else f.kind
             python = "enum class" if f.enum is not None else f.annotation
             python = python.removesuffix(" | None")
-            seen[(kind, python, f.sqlite.column_type, f.postgres.column_type)] = None
+            seen[
+                (
+                    kind,
+                    python,
+                    f.codec("sqlite").column_type,
+                    f.codec("postgres").column_type,
+                )
+            ] = None
     return tuple(sorted(seen))
 
 

@@ -1,8 +1,9 @@
 """Build the IR of one field: Python type and default, column type, checks.
 
-Type decisions per dialect live in :mod:`codegen.sqlite_types` and
-:mod:`codegen.postgres_types`; this module combines them with the field's
-declared constraints (bounds, pattern, enum membership).
+Type decisions per dialect live in the dialect objects
+(:mod:`codegen.dialects`); this module combines them with the field's
+declared constraints (bounds, pattern, enum membership), kept as typed
+rules (:class:`~codegen.ir.CheckRule`) that each dialect renders as SQL.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import json
 import re
 from typing import Any
 
-from codegen.ir import PY_TYPES, TYPES, Codec, Dialect, FieldIR, quote, sql_literal
+from codegen.dialects import DIALECTS
+from codegen.dialects.base import Dialect
+from codegen.ir import PY_TYPES, CheckIR, CheckRule, Codec, FieldIR, quote
 from codegen.spec import FieldSpec, SpecError
 
 
@@ -112,8 +115,8 @@ def build_field(
         raise SpecError(file, f"{path}.default", str(exc)) from None
 
     constraints: list[tuple[str, str]] = []
-    sql_bounds: list[tuple[str, str]] = []
-    for op, sql_op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+    bounds: list[CheckRule] = []
+    for op in ("ge", "gt", "le", "lt"):
         bound = getattr(spec, op)
         if bound is None:
             continue
@@ -124,7 +127,7 @@ def build_field(
                 f"bounds apply to int and float fields, not {kind}",
             )
         constraints.append((op, repr(bound)))
-        sql_bounds.append((op, f"{quote(name)} {sql_op} {bound}"))
+        bounds.append(CheckRule("bound", op=op, value=bound))
 
     if kind == "int":
         # Both drivers bind BIGINT / INTEGER: refuse wider ints in the model,
@@ -135,7 +138,7 @@ def build_field(
         if not declared & {"le", "lt"}:
             constraints.append(("le", repr(2**63 - 1)))
 
-    pattern_checks: dict[str, str] = {}
+    pattern: CheckRule | None = None
     if spec.pattern is not None:
         if kind not in ("str", "text"):
             raise SpecError(
@@ -156,44 +159,34 @@ def build_field(
                 "[classes] and {n} repeats (e.g. ^[A-Z]{3}$)",
             )
         constraints.append(("pattern", repr(spec.pattern)))
-        pattern_checks["sqlite"] = f"{quote(name)} GLOB {sql_literal(glob)}"
-        pattern_checks["postgres"] = f"{quote(name)} ~ {sql_literal(spec.pattern)}"
+        pattern = CheckRule("pattern", pattern=spec.pattern, glob=glob)
 
     base = PY_TYPES.get(kind, spec.enum or "")
     annotation = f"{base} | None" if spec.optional else base
 
+    # The typed checks, in the order each dialect renders them.
+    checks: list[CheckIR] = []
+    if kind == "enum":
+        assert spec.enum is not None
+        values = tuple(enums[spec.enum].values)
+        checks.append(CheckIR(f"ck_{table}_{name}", name, CheckRule("in", values)))
+    fmt = CheckRule("format", field_kind=kind, optional=spec.optional)
+    checks.append(CheckIR(f"ck_{table}_{name}_format", name, fmt))
+    checks += [CheckIR(f"ck_{table}_{name}_{r.op}", name, r) for r in bounds]
+    if pattern is not None:
+        checks.append(CheckIR(f"ck_{table}_{name}_pattern", name, pattern))
+
     def codec(dialect: Dialect) -> Codec:
-        types = TYPES[dialect]
-        column = quote(name)
-        checks: list[tuple[str, str]] = []
-        if kind == "enum":
-            assert spec.enum is not None
-            values = ", ".join(sql_literal(v) for v in enums[spec.enum].values)
-            checks.append((f"ck_{table}_{name}", f"{column} IN ({values})"))
-        kind_check = types.kind_check(kind, column)
-        if (
-            kind_check is not None
-            and spec.optional
-            and dialect == "sqlite"
-            and kind in ("json", "list[str]", "list[int]", "list[json]")
-        ):
-            # SQLite before 3.45 has json_valid(NULL) = 0 (not NULL), which
-            # would make the CHECK refuse a NULL in an optional JSON column.
-            kind_check = f"{column} IS NULL OR ({kind_check})"
-        if kind_check is not None:
-            checks.append((f"ck_{table}_{name}_format", kind_check))
-        for op, expression in sql_bounds:
-            checks.append((f"ck_{table}_{name}_{op}", expression))
-        if dialect in pattern_checks:
-            checks.append((f"ck_{table}_{name}_pattern", pattern_checks[dialect]))
         label = json.dumps(f"{table}.{name}")  # [a-z_] only: no braces
+        rendered = ((c.name, dialect.check_sql(c.rule, quote(name))) for c in checks)
         return Codec(
-            column_type=types.column_type(kind),
-            encode=types.ENCODERS.get(kind, "{v}").replace("{f}", label),
-            decode=types.DECODERS.get(kind, "{v}"),
-            checks=tuple(checks),
+            column_type=dialect.column_type(kind),
+            encode=dialect.encoders.get(kind, "{v}").replace("{f}", label),
+            decode=dialect.decoders.get(kind, "{v}"),
+            checks=tuple((n, sql) for n, sql in rendered if sql is not None),
         )
 
+    codecs = {n: codec(d) for n, d in DIALECTS.items()}
     return FieldIR(
         name=name,
         kind=kind,
@@ -212,11 +205,14 @@ def build_field(
             "ge": spec.ge if spec.ge is not None else spec.gt,
             "le": spec.le if spec.le is not None else spec.lt,
         },
-        sqlite=codec("sqlite"),
-        postgres=codec("postgres"),
+        codecs=codecs,
         pattern=spec.pattern,
         default_value=spec.default,
         backfill=spec.backfill,
         renamed_from=spec.renamed_from,
         owner=table,
+        # The rules some dialect enforces (a type may make one needless).
+        checks=tuple(
+            c for c in checks if any(c.name in dict(x.checks) for x in codecs.values())
+        ),
     )

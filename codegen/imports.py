@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from codegen.ir import GEN, PKG, Dialect, EntityIR, SchemaIR
+from codegen.ir import DIALECTS, GEN, PKG, Dialect, EntityIR, SchemaIR
 
 
 def _lines(
@@ -169,23 +169,13 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
     if "astimezone(UTC)" in codec_text:
         modules.setdefault("datetime", set()).add("UTC")
-    plain: set[str] = set()
-    if dialect == "sqlite":
-        plain = {"sqlite3"}
-        modules[f"{PKG}.sqlite.driver"] = {"Connections", "map_sqlite_error"}
-        if "bulk" in kinds and len(e.key) == 1:
-            modules.setdefault(f"{PKG}._codec", set()).add("json_dumps")
-    else:
-        plain = {"psycopg"}
-        modules[f"{PKG}.postgres.driver"] = {"Pool", "connection", "map_postgres_error"}
-        if "bulk" in kinds:
-            modules[f"{PKG}.postgres.driver"].add("transaction")
-        if "versioned_append" in kinds:
-            modules[f"{PKG}.postgres.driver"].add("savepoint_in_transaction")
-            modules["psycopg"] = {"errors as pg_errors"}
-            plain |= {"asyncio", "random"}
-        if "Jsonb(" in codec_text:
-            modules["psycopg.types.json"] = {"Jsonb"}
+    # The driver's names, and what the dialect's own statements need.
+    driver, plain, codec_extra = DIALECTS[dialect].repository_imports(
+        set(kinds), len(e.key) == 1, codec_text
+    )
+    modules.update(driver)
+    if codec_extra:
+        modules.setdefault(f"{PKG}._codec", set()).update(codec_extra)
     if e.custom_methods:
         modules[f"{PKG}.{dialect}.custom"] = {f"{e.module} as _custom"}
     return _lines(modules, plain)
@@ -207,18 +197,15 @@ def repositories_module(schema: SchemaIR) -> tuple[str, ...]:
 
 def dialect_init_module(schema: SchemaIR, dialect: Dialect) -> tuple[str, ...]:
     modules: dict[str, set[str]] = {f"{GEN}.repositories": {"Repositories"}}
-    prefix = "SQLite" if dialect == "sqlite" else "Postgres"
+    prefix = DIALECTS[dialect].class_prefix
     for e in schema.entities:
         modules[f"{GEN}.{dialect}.{e.module}"] = {prefix + e.repository}
     for v in schema.versions:
         modules.setdefault(v.model_module, set()).add(v.model)
     if schema.versions:
-        prefix_cls = "SQLite" if dialect == "sqlite" else "Postgres"
-        modules[f"{PKG}.{dialect}.versions"] = {f"{prefix_cls}VersionRepository"}
-    if dialect == "sqlite":
-        modules[f"{PKG}.sqlite.driver"] = {"Connections"}
-        return _lines(modules)
-    modules[f"{PKG}.postgres.driver"] = {"Pool"}
+        modules[f"{PKG}.{dialect}.versions"] = {f"{prefix}VersionRepository"}
+    d = DIALECTS[dialect]
+    modules[d.driver_module] = set(d.init_driver_names)
     return _lines(modules)
 
 

@@ -96,14 +96,13 @@ def _param(f: FieldIR, name: str, *, optional: bool = False) -> ParamIR:
     # so both backends refuse the same values with InvalidValueError.
     value = f.arg_check(name, f"{f.owner}.{name}")
     binds = {d: _bind(f, value, d) for d in DIALECTS}
-    if optional and binds["sqlite"] != name:
+    if optional and any(b != name for b in binds.values()):
         binds = {d: f"None if {name} is None else {b}" for d, b in binds.items()}
     return ParamIR(
         name=name,
         annotation=f"{base} | None" if optional else base,
         default="None" if optional else None,
-        sqlite_bind=binds["sqlite"],
-        postgres_bind=binds["postgres"],
+        binds=binds,
     )
 
 
@@ -123,8 +122,7 @@ def _key_params(ctx: Context, value: str) -> ParamIR:
     return ParamIR(
         name=value,
         annotation=ctx.key_annotation,
-        sqlite_bind=binds["sqlite"],
-        postgres_bind=binds["postgres"],
+        binds=binds,
         arity=len(ctx.key),
     )
 
@@ -163,40 +161,25 @@ def _bulk(ctx: Context, name: str, const: str, mode: str) -> MethodIR:
     finds which keys already existed so the error can name them.
     """
     t = quote(ctx.table)
-    if mode == "insert" and "_COPY" not in {c.name for c in ctx.consts["postgres"]}:
-        ctx.consts["postgres"].append(
-            SqlConst(name="_COPY", sql=f"COPY {t} ({ctx.columns}) FROM STDIN")
-        )
-    if mode == "upsert":
-        # Large upsert batches: COPY into a session temp table, then one
-        # INSERT ... SELECT ... ON CONFLICT (rows cleared at commit).
-        stage = quote(f"_stage_{ctx.table}")
-        non_key = [f for f in ctx.fields.values() if f not in ctx.key]
-        update = ", ".join(f"{f.column} = excluded.{f.column}" for f in non_key)
-        keys = ", ".join(f.column for f in ctx.key)
-        conflict = f"DO UPDATE SET {update}" if update else "DO NOTHING"
-        ctx.consts["postgres"] += [
-            SqlConst(
-                name="_STAGE",
-                sql=f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
-                f"(LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-            ),
-            SqlConst(
-                name="_STAGE_COPY", sql=f"COPY {stage} ({ctx.columns}) FROM STDIN"
-            ),
-            SqlConst(
-                name="_STAGE_MERGE",
-                sql=f"INSERT INTO {t} ({ctx.columns}) "
-                f"SELECT {ctx.columns} FROM {stage} ON CONFLICT ({keys}) {conflict}",
-            ),
+    non_key = [f for f in ctx.fields.values() if f not in ctx.key]
+    update = ", ".join(f"{f.column} = excluded.{f.column}" for f in non_key)
+    keys = ", ".join(f.column for f in ctx.key)
+    conflict = f"DO UPDATE SET {update}" if update else "DO NOTHING"
+    for d, dialect in DIALECTS.items():  # the dialect's own batch path
+        have = {c.name for c in ctx.consts[d]}
+        ctx.consts[d] += [
+            SqlConst(name=n, sql=sql)
+            for n, sql in dialect.bulk_statements(
+                ctx.table, ctx.columns, keys, conflict, mode
+            )
+            if n not in have
         ]
-    if len(ctx.key) == 1 and all(c.name != "_EXISTING" for c in ctx.consts["sqlite"]):
+    if len(ctx.key) == 1 and all(
+        c.name != "_EXISTING" for consts in ctx.consts.values() for c in consts
+    ):
         key = ctx.key[0].column
         ctx.add(
-            "_EXISTING",
-            sqlite=f"SELECT {key} FROM {t} WHERE {key} IN "
-            "(SELECT value FROM json_each(?))",
-            postgres=f"SELECT {key} FROM {t} WHERE {key} = ANY(%s)",
+            "_EXISTING", **{d: DIALECTS[d].existing_keys_sql(t, key) for d in DIALECTS}
         )
     verb = "Insert" if mode == "insert" else "Upsert"
     doc = (
@@ -252,9 +235,11 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
         spared = "".join(f" AND NOT ({pred})" for _, pred in ctx.protect)
         ctx.add(
             "_DELETE",
-            sqlite=f"DELETE FROM {t} WHERE {_key_where(ctx, 'sqlite')}{spared} "
-            "RETURNING 1",
-            postgres=f"DELETE FROM {t} WHERE {_key_where(ctx, 'postgres')}{spared}",
+            **{
+                d: f"DELETE FROM {t} WHERE {_key_where(ctx, d)}{spared}"
+                f"{DIALECTS[d].count_returning}"
+                for d in DIALECTS
+            },
         )
         protected = " OR ".join(f"({pred})" for _, pred in ctx.protect)
         if ctx.protect:
@@ -348,15 +333,22 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
         assert tf is not None
         ctx.add(
             "_PURGE",
-            sqlite=f"DELETE FROM {t} WHERE {tf.column} < ? RETURNING 1",
-            postgres=f"DELETE FROM {t} WHERE {tf.column} < %s",
+            **{
+                d: f"DELETE FROM {t} WHERE {tf.column} < {PLACEHOLDER[d]}"
+                f"{DIALECTS[d].count_returning}"
+                for d in DIALECTS
+            },
         )
         ctx.paths.append(((), (tf.name,)))
         threshold = ParamIR(
             name="threshold",
             annotation="AwareDatetime",
-            sqlite_bind=f'dt_to_text(arg_time(threshold, "{ctx.table}.threshold"))',
-            postgres_bind=f'arg_time(threshold, "{ctx.table}.threshold")',
+            binds={
+                d: DIALECTS[d].time_bind.format(
+                    v=f'arg_time(threshold, "{ctx.table}.threshold")'
+                )
+                for d in DIALECTS
+            },
         )
         methods.append(
             MethodIR(

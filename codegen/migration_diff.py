@@ -274,6 +274,12 @@ class Planner:
                 d.summary.append(f"alter_{table}_{name}")
 
     def _constraints(self, d: TableDiff, old: Table, new: Table) -> None:
+        """Checks, foreign keys, the primary key and indexes of one table.
+
+        A constraint equal up to its name is renamed, not dropped and added
+        (no data is rechecked); a changed check is refused unless its typed
+        rule relaxes the old one.
+        """
         table = d.table
         for name in sorted(set(old["checks"]) | set(new["checks"])):
             was, now = old["checks"].get(name), new["checks"].get(name)

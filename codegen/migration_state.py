@@ -11,16 +11,20 @@ schema declared as of the newest revision:
   columns, unique, partial predicate);
 * ``rendered``: the CREATE TABLE and CREATE INDEX text of each dialect.
 
-Everything is derived from the IR here (a pure function); version-1 states
+Check rules are the IR's typed :class:`~codegen.ir.CheckRule` values and
+index columns its typed ``(name, direction)`` pairs, recorded in the same
+JSON as before (index columns as their SQL fragments). Everything is
+derived from the IR here (a pure function); version-1 states
 (DDL text only) are upgraded deterministically by :func:`upgrade_v1`.
 """
 
 from __future__ import annotations
 
-import ast
+import copy
+from collections.abc import Collection
 from typing import Any
 
-from codegen.ir import DIALECTS, EntityIR, FieldIR, SchemaIR
+from codegen.ir import DIALECTS, CheckRule, EntityIR, SchemaIR
 
 STATE_VERSION = 2
 Table = dict[str, Any]
@@ -30,20 +34,7 @@ class StateError(Exception):
     """The recorded state cannot be read or upgraded."""
 
 
-def _rule(check: str, table: str, f: FieldIR, enums: dict[str, list[str]]) -> Any:
-    """The structured meaning of CHECK ``check`` of field ``f``."""
-    suffix = check.removeprefix(f"ck_{table}_{f.name}").lstrip("_")
-    if suffix == "" and f.enum is not None:
-        return {"in": enums[f.enum]}
-    if suffix in ("ge", "gt", "le", "lt"):
-        value = ast.literal_eval(dict(f.constraints)[suffix])
-        return {"bound": suffix, "value": value}
-    if suffix == "pattern":
-        return {"pattern": f.pattern}
-    return {"format": f.kind}
-
-
-def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
+def entity_state(e: EntityIR) -> Table:
     """The structured state of one table."""
     columns = [
         {
@@ -58,19 +49,19 @@ def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
     ]
     checks: dict[str, Any] = {}
     for f in e.fields:
-        for dialect in DIALECTS:
-            for name, expression in f.codec(dialect).checks:
-                entry = checks.setdefault(
-                    name,
-                    {"column": f.name, "rule": _rule(name, e.table, f, enums)},
-                )
-                entry.setdefault("sql", {})[dialect] = expression
+        for check in f.checks:
+            sql = {d: dict(f.codec(d).checks).get(check.name) for d in DIALECTS}
+            checks[check.name] = {
+                "column": check.column,
+                "rule": check.rule.state(),
+                "sql": {d: text for d, text in sql.items() if text is not None},
+            }
     for a, b in e.differ:
-        expression = f'"{a}" <> "{b}"'
+        rule = CheckRule("differs", columns=(a, b))
         checks[f"ck_{e.table}_{a}_differs"] = {
             "column": None,
-            "rule": {"differs": [a, b]},
-            "sql": dict.fromkeys(DIALECTS, expression),
+            "rule": rule.state(),
+            "sql": {d: DIALECTS[d].check_sql(rule, "") for d in DIALECTS},
         }
     return {
         "columns": columns,
@@ -87,7 +78,7 @@ def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
         "checks": dict(sorted(checks.items())),
         "indexes": {
             ix.name: {
-                "columns": list(ix.columns),
+                "columns": [c.sql for c in ix.columns],
                 "unique": ix.unique,
                 "where": ix.where,
             }
@@ -109,10 +100,34 @@ def entity_state(e: EntityIR, enums: dict[str, list[str]]) -> Table:
     }
 
 
+def project(tables: dict[str, Table], dialects: Collection[str]) -> dict[str, Table]:
+    """``tables`` as only ``dialects`` see them.
+
+    Planning the next revision of the dialects already in the history must
+    not see a dialect that is joining it (its column types, its own checks,
+    its DDL): those would read as changes to every table.
+    """
+    if all(set(t["rendered"]) <= set(dialects) for t in tables.values()):
+        return tables
+    out = copy.deepcopy(tables)
+    for table in out.values():
+        for column in table["columns"]:
+            column["type"] = {d: v for d, v in column["type"].items() if d in dialects}
+        checks = {}
+        for name, check in table["checks"].items():
+            check["sql"] = {d: v for d, v in check["sql"].items() if d in dialects}
+            if check["sql"]:
+                checks[name] = check
+        table["checks"] = checks
+        table["rendered"] = {
+            d: v for d, v in table["rendered"].items() if d in dialects
+        }
+    return out
+
+
 def desired_tables(schema: SchemaIR) -> dict[str, Table]:
     """Every table's structured state as the IR declares it, sorted by name."""
-    enums = {e.name: [value for _, value in e.members] for e in schema.enums}
-    tables = {e.table: entity_state(e, enums) for e in schema.entities_by_dependency}
+    tables = {e.table: entity_state(e) for e in schema.entities_by_dependency}
     return dict(sorted(tables.items()))
 
 
@@ -126,6 +141,8 @@ def upgrade_v1(old: dict[str, Any], desired: dict[str, Table]) -> dict[str, Any]
     """
     tables: dict[str, Table] = {}
     for dialect in DIALECTS:
+        if dialect not in old["dialects"]:
+            continue  # a dialect added since joins with its own first revision
         for name, recorded in old["dialects"][dialect]["tables"].items():
             current = desired.get(name)
             rendered = None if current is None else current["rendered"][dialect]

@@ -5,11 +5,17 @@ of the newest revision (:mod:`codegen.migration_state`) and the SHA-256 of
 every revision. Planning diffs it with the state the current IR declares
 (:mod:`codegen.migration_diff`, renames declared in the YAML, destructive
 changes refused unless allowed) and renders the changes per dialect
-(:mod:`codegen.migration_sql`) as revision ``N+1`` of both dialects.
+(:mod:`codegen.migration_sql`) as revision ``N+1`` of every dialect.
 Existing revisions are inputs, copied through unchanged and verified
 against their recorded checksums, so a revision is never rewritten. A change
 that needs no statement in either dialect (a default, ``str`` -> ``text``)
 only updates the state.
+
+The history is kept per dialect: a dialect joins it when its first revision
+is written. A dialect added to the registry after the history began gets a
+first revision that creates every table as the schema now declares it
+(numbered ``N+1`` like everyone's next revision; the others' ``N+1`` holds
+their own changes, or nothing), and its revisions start there.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from codegen.migration_state import (
     STATE_VERSION,
     StateError,
     desired_tables,
+    project,
     upgrade_v1,
 )
 
@@ -105,6 +112,14 @@ def _recorded(history: History, desired: dict[str, Any]) -> dict[str, Any] | Non
         except StateError as exc:
             raise MigrationPlanError(f"generated/{STATE_FILE}: {exc}") from None
     return state
+
+
+def _joining(old_state: dict[str, Any] | None) -> set[str]:
+    """Dialects with no revision yet in a history that has begun."""
+    if old_state is None:
+        return set()
+    started = {path.split("/")[1] for path in old_state.get("revisions", {})}
+    return set(DIALECTS) - started if started else set()
 
 
 def _checksum(text: str) -> str:
@@ -203,10 +218,15 @@ def history_problems(
                 f"numbered {number:04d} ({', '.join(files)}): two branches each "
                 f"added one; {RENUMBER}"
             )
+    # A dialect that joined the history later lacks the revisions before its
+    # first one: only a revision from both dialects' first on must pair up.
+    start = {d: min(int(n[:4]) for n in found) for d, found in names.items() if found}
     first, *others = DIALECTS
     for other in others:
         for name in sorted(names[first] ^ names[other]):
             has, lacks = (first, other) if name in names[first] else (other, first)
+            if lacks not in start or int(name[:4]) < start[lacks]:
+                continue
             problems.append(
                 f"generated/migrations/{has}/{name} has no counterpart in "
                 f"generated/migrations/{lacks}/: every revision exists in both "
@@ -251,13 +271,19 @@ def plan(
     revisions = dict(old_state["revisions"]) if old_state is not None else {}
     planner = Planner(
         {} if old_state is None else old_state["tables"],
-        new_state["tables"],
+        project(new_state["tables"], set(DIALECTS) - _joining(old_state)),
         _meta(schema),
         allow_destructive,
     )
+    joining = _joining(old_state)
     try:
         diffs, dropped = planner.run(schema.table_order)
-        bodies = {d: render(diffs, dropped, d) for d in DIALECTS}
+        bodies = {d: render(diffs, dropped, d) for d in DIALECTS if d not in joining}
+        if joining:
+            # A dialect joining the history starts from an empty database.
+            fresh = Planner({}, new_state["tables"], _meta(schema), True)
+            created, _ = fresh.run(schema.table_order)
+            bodies.update({d: render(created, [], d) for d in joining})
     except DestructiveChangeError as exc:
         hints = rename_hints(planner, schema)
         raise MigrationPlanError(
@@ -274,6 +300,7 @@ def plan(
         number = (numbers[-1] if numbers else 0) + 1
         summaries = [s for d in diffs for s in d.summary]
         summaries += [f"drop_{t}" for t in dropped]
+        summaries += [f"join_{d}" for d in sorted(joining)]
         slug = (
             "initial"
             if old_state is None

@@ -22,7 +22,7 @@ from codegen.ir import DIALECTS, Dialect, SchemaIR
 
 TEMPLATES = Path(__file__).parent / "templates"
 QQ = '"' * 3
-TITLES: dict[Dialect, str] = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+TITLES: dict[Dialect, str] = {name: d.title for name, d in DIALECTS.items()}
 
 
 def _py(value: Any) -> str:

@@ -1,0 +1,223 @@
+"""IR of values: enums, fields with their per-dialect codecs, typed checks, filters.
+
+A field's column type, encoder, decoder and rendered CHECKs are decided per
+dialect (:class:`Codec`, keyed by dialect name in :attr:`FieldIR.codecs`);
+its checks are also kept as typed rules (:class:`CheckIR`) that migration
+planning reasons about without reading SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from codegen.dialects import DIALECTS, quote
+
+Dialect = str  # a key of codegen.dialects.DIALECTS
+
+PY_TYPES = {
+    "str": "NotBlankStr",
+    "text": "Text",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "datetime": "Timestamp",
+    "bytes": "bytes",
+    "json": "dict[str, JsonValue]",
+    "list[str]": "tuple[str, ...]",
+    "list[int]": "tuple[int, ...]",
+    "list[json]": "tuple[JsonValue, ...]",
+}
+
+
+@dataclass(frozen=True)
+class CheckRule:
+    """The meaning of a CHECK, independent of any dialect's spelling.
+
+    ``kind`` is ``in`` (``values``), ``bound`` (``op`` and ``value``),
+    ``pattern`` (``pattern``, ``glob`` its SQLite GLOB), ``format`` (the
+    field ``kind``'s storage shape; ``optional`` columns admit NULL) or
+    ``differs`` (``columns``: two that must not be equal).
+    """
+
+    kind: str
+    values: tuple[str, ...] = ()
+    op: str = ""
+    value: int | float = 0
+    pattern: str = ""
+    glob: str = ""
+    field_kind: str = ""
+    optional: bool = False
+    columns: tuple[str, ...] = ()
+
+    def state(self) -> dict[str, Any]:
+        """The rule as ``state.json`` records it."""
+        if self.kind == "in":
+            return {"in": list(self.values)}
+        if self.kind == "bound":
+            return {"bound": self.op, "value": self.value}
+        if self.kind == "pattern":
+            return {"pattern": self.pattern}
+        if self.kind == "differs":
+            return {"differs": list(self.columns)}
+        return {"format": self.field_kind}
+
+
+@dataclass(frozen=True)
+class CheckIR:
+    """A named CHECK constraint on ``column`` (None: a table check)."""
+
+    name: str
+    column: str | None
+    rule: CheckRule
+
+
+@dataclass(frozen=True)
+class EnumIR:
+    name: str
+    description: str
+    members: tuple[tuple[str, str], ...]  # (MEMBER_NAME, value)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """Per-dialect column type and Python expressions for one field."""
+
+    column_type: str
+    encode: str  # template with {v}
+    decode: str  # template with {v}
+    checks: tuple[tuple[str, str], ...]  # (constraint name, expression)
+
+    def encode_expr(self, value: str, optional: bool) -> str:
+        expr = self.encode.format(v=value)
+        if optional and expr != value:
+            return f"None if {value} is None else {expr}"
+        return expr
+
+    def decode_expr(self, value: str, optional: bool) -> str:
+        expr = self.decode.format(v=value)
+        if optional and expr != value:
+            return f"None if {value} is None else {expr}"
+        return expr
+
+
+@dataclass(frozen=True)
+class FieldIR:
+    name: str
+    kind: str  # a FieldSpec.type or "enum"
+    enum: str | None
+    optional: bool
+    description: str
+    annotation: str
+    default: str | None  # a Python expression for Field(default=...), or None
+    default_factory: str | None
+    constraints: tuple[tuple[str, str], ...]  # pydantic Field kwargs
+    unique: bool
+    sample: Any  # a JSON-able description the conformance suite uses
+    codecs: Mapping[str, Codec]  # per dialect name
+    pattern: str | None = None
+    # Schema evolution: the raw YAML default and backfill, the previous name.
+    default_value: Any = None
+    backfill: Any = None
+    renamed_from: str | None = None
+    owner: str = ""  # the table (or value model) declaring the field
+    checks: tuple[CheckIR, ...] = ()  # typed rules; each dialect renders its SQL
+
+    @property
+    def column(self) -> str:
+        return quote(self.name)
+
+    def codec(self, dialect: Dialect) -> Codec:
+        return self.codecs[dialect]
+
+    def arg_check(self, value: str, label: str, *, blank_ok: bool = False) -> str:
+        """A Python expression refusing a raw argument outside this field's domain.
+
+        The check (``synthorg.persistence._codec.arg_*``) raises
+        InvalidValueError naming ``label`` and returns the value to bind.
+        ``blank_ok`` lets a ``str`` field take ``""`` (a compare-and-set's
+        "absent" marker).
+        """
+        where = json.dumps(label)
+        if self.kind == "str":
+            if blank_ok:
+                return f"arg_text({value}, {where})"
+            if self.pattern is not None:
+                return f"arg_str({value}, {where}, {self.pattern!r})"
+            return f"arg_str({value}, {where})"
+        if self.kind == "text":
+            return f"arg_text({value}, {where})"
+        if self.kind == "int":
+            bounds = dict(self.constraints)
+            low = int(bounds["ge"]) if "ge" in bounds else None
+            if "gt" in bounds:
+                low = int(bounds["gt"]) + 1
+            high = int(bounds["le"]) if "le" in bounds else None
+            if "lt" in bounds:
+                high = int(bounds["lt"]) - 1
+            extra = "".join(
+                f", {name}={bound}"
+                for name, bound in (("low", low), ("high", high))
+                if bound is not None
+            )
+            return f"arg_int({value}, {where}{extra})"
+        if self.kind == "float":
+            extra = "".join(
+                f", {op}={bound}"
+                for op, bound in self.constraints
+                if op in ("ge", "gt", "le", "lt")
+            )
+            return f"arg_float({value}, {where}{extra})"
+        if self.kind == "bool":
+            return f"arg_bool({value}, {where})"
+        if self.kind == "datetime":
+            return f"arg_time({value}, {where})"
+        if self.kind == "enum":
+            return f"arg_enum({value}, {self.enum}, {where})"
+        if self.kind == "bytes":
+            return f"arg_bytes({value}, {where})"
+        return f"arg_json({value}, {where}, {self.kind!r})"
+
+    def field_call(self) -> str | None:
+        """The ``Field(...)`` right-hand side of the model attribute, if any."""
+        args: list[str] = []
+        if self.default_factory is not None:
+            args.append(f"default_factory={self.default_factory}")
+        elif self.default is not None:
+            args.append(f"default={self.default}")
+        args.extend(f"{key}={value}" for key, value in self.constraints)
+        if self.description:
+            args.append(f"description={json.dumps(self.description)}")
+        return f"Field({', '.join(args)})" if args else None
+
+
+OPERATORS = {"eq": "=", "ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+@dataclass(frozen=True)
+class FilterIR:
+    name: str
+    field: FieldIR
+    op: str  # eq, ge, gt, le, lt
+    flag: bool | None  # a boolean filter adding ``field = flag`` when True
+    annotation: str
+    default: str
+    description: str
+
+    def param(self, dialect: Dialect) -> str:
+        value = repr(self.flag) if self.flag is not None else f"spec.{self.name}"
+        return self.field.codec(dialect).encode_expr(value, False)
+
+    def condition(self, dialect: Dialect) -> str:
+        return (
+            f"{self.field.column} {OPERATORS[self.op]} {DIALECTS[dialect].placeholder}"
+        )
+
+    @property
+    def test(self) -> str:
+        """The Python test that this filter is set on ``spec``."""
+        if self.flag is not None:
+            return f"spec.{self.name}"
+        return f"spec.{self.name} is not None"

@@ -1,0 +1,113 @@
+"""IR of repository methods: parameters, SQL constants and their binding.
+
+Everything per dialect is keyed by dialect name (:attr:`ParamIR.binds`,
+:attr:`MethodIR.binds`), so a new dialect adds keys, not fields; the thin
+accessors (:meth:`ParamIR.bind`, :meth:`MethodIR.bound`) are what the kind
+builders and templates call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from codegen.ir.field import Dialect
+
+
+@dataclass(frozen=True)
+class SqlConst:
+    """A module-level SQL constant of a generated repository.
+
+    Either a plain statement, or a :class:`FilterSql` whose WHERE clause is
+    chosen per call from the set filters (``conditions``); ``always`` holds
+    the conditions every variant carries (a declared ``exclude``).
+    """
+
+    name: str
+    sql: str = ""
+    prefix: str = ""
+    conditions: tuple[str, ...] = ()
+    suffix: str = ""
+    always: tuple[str, ...] = ()
+    require_any: bool = False  # mask 0 (no condition set) is never executed
+
+    @property
+    def filtered(self) -> bool:
+        return not self.sql
+
+
+@dataclass(frozen=True)
+class ParamIR:
+    """A method parameter and how it is bound in each dialect."""
+
+    name: str
+    annotation: str
+    default: str | None = None
+    binds: Mapping[str, str] = field(default_factory=dict)  # per dialect name
+    arity: int = 1  # how many SQL parameters the binding expands to
+
+    def bind(self, dialect: Dialect) -> str:
+        return self.binds.get(dialect) or self.name
+
+    @property
+    def signature(self) -> str:
+        if self.default is None:
+            return f"{self.name}: {self.annotation}"
+        return f"{self.name}: {self.annotation} = {self.default}"
+
+
+@dataclass(frozen=True)
+class MethodIR:
+    """One repository method: signature, SQL per dialect, result shape.
+
+    ``kind`` picks the template macro; ``consts`` name the SQL constants the
+    method uses, in the order that macro expects.
+    """
+
+    name: str
+    kind: str
+    doc: str
+    params: tuple[ParamIR, ...]
+    returns: str
+    declared: bool  # part of the entity's own Protocol (not a generic category)
+    write: bool = False
+    paged: str = "none"  # limit_offset | limit | none
+    consts: tuple[str, ...] = ()
+    result: str = ""  # kind-specific detail (bool/int/scalars, column, ...)
+    extra: tuple[str, ...] = ()  # kind-specific names (e.g. custom imports)
+    # An explicit bound tuple expression per dialect name (else the params).
+    binds: Mapping[str, str] = field(default_factory=dict)
+    guards: tuple[str, ...] = ()  # Python statements run before any SQL
+    mask_params: tuple[str, ...] = ()  # optional params choosing a FilterSql variant
+
+    def bound(self, dialect: Dialect) -> str:
+        """The parameters tuple expression passed with the statement."""
+        explicit = self.binds.get(dialect, "")
+        if explicit:
+            return explicit
+        return self.args(dialect, paging=True)
+
+    def param(self, name: str) -> ParamIR:
+        return next(p for p in self.params if p.name == name)
+
+    @property
+    def signature(self) -> str:
+        return ", ".join(["self", *(p.signature for p in self.params)])
+
+    def args(self, dialect: Dialect, paging: bool = False) -> str:
+        """The bound parameters as a tuple expression (limit/offset if ``paging``)."""
+        binds = [
+            p.bind(dialect)
+            for p in self.params
+            if paging or p.name not in ("limit", "offset")
+        ]
+        if not binds:
+            return "()"
+        arity = sum(
+            p.arity for p in self.params if paging or p.name not in ("limit", "offset")
+        )
+        return "(" + ", ".join(binds) + ("," if arity == 1 else "") + ")"
+
+    @property
+    def call_args(self) -> str:
+        return ", ".join(p.name for p in self.params)
