@@ -448,6 +448,27 @@ def _literals(spec: EntitySpec) -> list[tuple[str, str, Any]]:
     return out
 
 
+def _check_timeseries(
+    file: str, spec: EntitySpec, kinds: tuple[str, ...], fields: dict[str, FieldIR]
+) -> None:
+    """``timeseries``: an append_only entity's required datetime column."""
+    column = spec.timeseries
+    if column is None:
+        return
+    if "append_only" not in kinds:
+        raise SpecError(
+            file, "timeseries", "only an append_only repository is a time series"
+        )
+    if column not in fields:
+        raise SpecError(file, "timeseries", f"unknown field {column!r}")
+    if fields[column].kind != "datetime" or fields[column].optional:
+        raise SpecError(
+            file,
+            "timeseries",
+            f"the time column {column!r} must be a required datetime field",
+        )
+
+
 def _entity(
     file: str, spec: EntitySpec, enums: dict[str, Any], tables: dict[str, EntitySpec]
 ) -> EntityIR:
@@ -502,6 +523,8 @@ def _entity(
                 raise SpecError(
                     file, "repository.time_field", "must be a required datetime field"
                 )
+    with collect.step():
+        _check_timeseries(file, spec, kinds, fields)
     for i, index in enumerate(spec.indexes):
         # Existence first: the uniqueness checks below read these columns.
         for name in [c.lstrip("-") for c in index.columns]:
@@ -632,6 +655,7 @@ def _entity(
         order=order,
         time_field=time_field,
         exclude=tuple(repo.exclude.items()),
+        timeseries=spec.timeseries,
         indexes=indexes,
         foreign_keys=fks,
         enums=tuple(sorted({f.enum for f in field_tuple if f.enum is not None})),
