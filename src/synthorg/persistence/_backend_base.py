@@ -4,9 +4,10 @@
 (template methods): the flow, the lifecycle lock, closing what a failed or
 cancelled ``connect()`` had opened, the gating after a failed
 ``migrate()``, the schema check and the log lines. A dialect's backend
-supplies the small steps: :meth:`BackendBase._open` (open and configure,
-read the applied revisions), :meth:`BackendBase._abandon` and
-:meth:`BackendBase._close` (close what was opened),
+supplies the small steps: :meth:`BackendBase._open` (open),
+:meth:`BackendBase._prepare` (configure, read the applied revisions),
+:meth:`BackendBase._abandon` and :meth:`BackendBase._close` (close what
+was opened),
 :meth:`BackendBase._attach`/:meth:`BackendBase._detach` (keep or let go of
 the handle), :meth:`BackendBase._apply_revisions`,
 :meth:`BackendBase._applied` and :meth:`BackendBase._build_repositories`.
@@ -106,7 +107,15 @@ class BackendBase(RepositoryAccessorsMixin, Generic[H]):
         async with self._lifecycle_lock:
             if self.is_connected:
                 return
-            handle, applied = await self._open()
+            handle = await self._open()
+            try:
+                # One query: is the database at this code's revisions?
+                applied = await self._prepare(handle)
+            except BaseException:
+                # Failed or cancelled: close what was opened (its threads or
+                # workers would otherwise live on), then let it through.
+                await self._abandon(handle)
+                raise
             self._attach(handle)
             # A failed migrate() keeps the backend unusable across reconnects,
             # until a later migrate() succeeds.
@@ -156,13 +165,25 @@ class BackendBase(RepositoryAccessorsMixin, Generic[H]):
         return self._instrumented(self._build_repositories())
 
     # Dialect hooks of the lifecycle.
-    async def _open(self) -> tuple[H, dict[str, str]]:
-        """Open and configure; the handle and the applied revisions.
+    async def _open(self) -> H:
+        """Open the connection or pool.
 
-        Raises the dialect's connection error; closes whatever it opened
-        when it fails or is cancelled.
+        Raises the dialect's connection error; what it opened before
+        failing (or being cancelled) it closes itself.
         """
         raise NotImplementedError
+
+    async def _prepare(self, handle: H) -> dict[str, str]:
+        """Configure ``handle``; the revisions the database recorded.
+
+        Raises the dialect's connection error (driver errors mapped); the
+        base then closes the handle (:meth:`_abandon`).
+        """
+        raise NotImplementedError
+
+    async def _abandon(self, handle: H) -> None:
+        """Close the handle of a failed or cancelled ``connect()``."""
+        await self._close(handle)
 
     def _attach(self, handle: H) -> None:
         """Keep ``handle``: from now on the backend is connected."""

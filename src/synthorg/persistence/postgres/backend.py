@@ -129,7 +129,7 @@ class PostgresPersistenceBackend(BackendBase[Pool]):
     # ------------------------------------------------------------- lifecycle
     # The flow (lock, gating, schema check, logging) is BackendBase's.
 
-    async def _open(self) -> tuple[Pool, dict[str, str]]:
+    async def _open(self) -> Pool:
         """Open the pool and warm ``pool_min_size`` connections."""
         config = self._config
         # No password here: the pool keeps its kwargs for its whole life.
@@ -169,16 +169,13 @@ class PostgresPersistenceBackend(BackendBase[Pool]):
                 f"cannot connect to PostgreSQL at {config.host}:{config.port}/"
                 f"{config.database} as {config.username}: {reason}"
             )
+        return pool
+
+    async def _prepare(self, handle: Pool) -> dict[str, str]:
         try:
-            # One query: is the database at this code's revisions?
-            applied = await applied_postgres(pool)
+            return await applied_postgres(handle)
         except psycopg.Error as exc:
-            await pool.close()
             raise map_postgres_error(exc, "connect") from exc
-        except BaseException:
-            await pool.close()
-            raise
-        return pool, applied
 
     def _attach(self, handle: Pool) -> None:
         self._pool = handle

@@ -275,10 +275,14 @@ class SQLitePersistenceBackend(BackendBase[_Opened]):
             return None
         return inline
 
-    async def _open(self) -> tuple[_Opened, dict[str, str]]:
+    async def _open(self) -> _Opened:
         path = self._config.path
         await asyncio.to_thread(_create_private, path)
-        db = await self._open_db(path)
+        return _Opened(await self._open_db(path))
+
+    async def _prepare(self, handle: _Opened) -> dict[str, str]:
+        path = self._config.path
+        db = handle.db
         wal = self._config.wal_mode and not _is_memory(path)
         try:
             await db.execute("PRAGMA foreign_keys = ON")
@@ -290,29 +294,26 @@ class SQLitePersistenceBackend(BackendBase[_Opened]):
                 await db.execute("PRAGMA synchronous = NORMAL")
                 limit = int(self._config.journal_size_limit)
                 await db.execute(f"PRAGMA journal_size_limit = {limit}")
-            # One query: is the database at this code's revisions?
             applied = await applied_sqlite(db)
         except sqlite3.Error as exc:
-            await _close_quietly(db)
             raise PersistenceConnectionError(
                 f"cannot configure SQLite database {path!r}: {exc}"
             ) from exc
-        except BaseException:
-            # Cancelled while configuring: close what was opened (its worker
-            # thread would otherwise live on), then let the cancel through.
-            await _close_quietly(db)
-            raise
         # Without WAL a reader would block the writer (and :memory: is one
         # connection's private database): then reads share the writer.
-        try:
-            reader = await self._open_reader(path) if wal else db
-        except BaseException:
-            await _close_quietly(db)
-            raise
-        inline = (
-            self._open_inline(path) if wal and self._config.inline_point_reads else None
-        )
-        return _Opened(db, reader, inline), applied
+        handle.reader = await self._open_reader(path) if wal else db
+        if wal and self._config.inline_point_reads:
+            handle.inline = self._open_inline(path)
+        return applied
+
+    async def _abandon(self, handle: _Opened) -> None:
+        # Shielded and quiet: the close finishes even if this task is
+        # cancelled again, and never hides the error being propagated.
+        if handle.reader is not None and handle.reader is not handle.db:
+            await _close_quietly(handle.reader)
+        if handle.inline is not None:
+            handle.inline.close()
+        await _close_quietly(handle.db)
 
     def _attach(self, handle: _Opened) -> None:
         assert handle.reader is not None
