@@ -29,7 +29,7 @@ KNOWN_NAMES = {
     "Timestamp": f"{PKG}.types",
     "AwareDatetime": "pydantic",
     "JsonValue": "pydantic",
-    "DEFAULT_PAGE_SIZE": f"{PKG}.protocols",
+    "DEFAULT_PAGE_SIZE": f"{PKG}.support",
 }
 
 
@@ -67,7 +67,7 @@ def entity_module(e: EntityIR) -> tuple[str, ...]:
     modules: dict[str, set[str]] = {
         "typing": {"Protocol"},
         "pydantic": {"ConfigDict"},
-        f"{PKG}.protocols": set(),
+        f"{PKG}.repository_protocols": set(),
         f"{PKG}.types": {"StoredModel"},
     }
     if e.differ:
@@ -76,11 +76,11 @@ def entity_module(e: EntityIR) -> tuple[str, ...]:
     if any(f.field_call() for f in e.fields) or any(x.description for x in e.filters):
         modules["pydantic"].add("Field")
     if e.id_keyed:
-        modules[f"{PKG}.protocols"].add("IdKeyedRepository")
+        modules[f"{PKG}.repository_protocols"].add("IdKeyedRepository")
     if "filtered_query" in e.kinds:
-        modules[f"{PKG}.protocols"].add("FilteredQueryRepository")
+        modules[f"{PKG}.repository_protocols"].add("FilteredQueryRepository")
     if e.append_only:
-        modules[f"{PKG}.protocols"].add("AppendOnlyRepository")
+        modules[f"{PKG}.repository_protocols"].add("AppendOnlyRepository")
     text = " ".join(f.annotation for f in e.fields)
     text += " " + " ".join(flt.annotation for flt in e.filters)
     text += " " + e.key_tuple + " " + _method_text(e, declared_only=True)
@@ -88,7 +88,7 @@ def entity_module(e: EntityIR) -> tuple[str, ...]:
     _add_known(modules, words)
     _custom_imports(e, modules, words)
     if any(f.default_factory == "utc_now" for f in e.fields):
-        modules[f"{PKG}._codec"] = {"utc_now"}
+        modules.setdefault(f"{PKG}.support", set()).add("utc_now")
     enums = set(e.enums) | {name for name in words if name in e.enum_names}
     if enums:
         modules[f"{GEN}.enums"] = enums
@@ -107,10 +107,14 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         models.add(e.filter_spec)
     modules: dict[str, set[str]] = {
         "typing": {"Any"},
-        f"{PKG}._codec": {"malformed_row", "VALIDATED", "revalidate"},
+        f"{PKG}.support": {
+            "malformed_row",
+            "VALIDATED",
+            "revalidate",
+            "check_pagination",
+        },
         f"{PKG}.errors": set(),
         f"{GEN}.{e.module}": models,
-        f"{PKG}.protocols": {"check_pagination"},
     }
     _add_known(modules, words)
     _custom_imports(e, modules, words)
@@ -119,7 +123,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if e.windows:
         modules[f"{PKG}.errors"].add("InvalidValueError")
     if any(c.filtered for c in e.sql_consts[dialect]):
-        modules[f"{PKG}.protocols"].add("FilterSql")
+        modules[f"{PKG}.support"].add("FilterSql")
     binds = " ".join(
         " ".join(p.bind(dialect) for p in m.params)
         + f" {m.bound(dialect)} {' '.join(m.guards)}"
@@ -127,7 +131,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         if m.kind != "custom"
     )
     for name, module in (
-        ("utc_now(", f"{PKG}._codec"),
+        ("utc_now(", f"{PKG}.support"),
         ("timedelta(", "datetime"),
         ("QueryError(", f"{PKG}.errors"),
         ("InvalidValueError(", f"{PKG}.errors"),
@@ -144,13 +148,13 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if "bulk" in kinds:
         modules[f"{PKG}.errors"].add("DuplicateRecordError")
         modules[f"{PKG}.errors"].add("ConstraintViolationError")
-        modules[f"{PKG}.protocols"].add("duplicate_keys")
+        modules[f"{PKG}.support"].add("duplicate_keys")
         modules.setdefault("collections.abc", set()).add("Sequence")
     if "require_aware(" in binds:
-        modules[f"{PKG}.protocols"].add("require_aware")
+        modules[f"{PKG}.support"].add("require_aware")
     checks = set(re.findall(r"\b(arg_[a-z]+|before_now)\(", binds))
     if checks:
-        modules.setdefault(f"{PKG}._codec", set()).update(checks)
+        modules.setdefault(f"{PKG}.support", set()).update(checks)
     enums = {name for name in words | _words(binds) if name in e.enum_names}
     if enums:
         modules[f"{GEN}.enums"] = enums
@@ -163,7 +167,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         if f"{n}(" in codec_text
     }
     if codec_names:
-        modules.setdefault(f"{PKG}._codec", set()).update(codec_names)
+        modules.setdefault(f"{PKG}.support", set()).update(codec_names)
     reads = {"one", "first", "many", "query", "keyset"}
     if kinds & reads:
         modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
@@ -175,7 +179,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     )
     modules.update(driver)
     if codec_extra:
-        modules.setdefault(f"{PKG}._codec", set()).update(codec_extra)
+        modules.setdefault(f"{PKG}.support", set()).update(codec_extra)
     if e.custom_methods:
         modules[f"{PKG}.{dialect}.custom"] = {f"{e.module} as _custom"}
     return _lines(modules, plain)
@@ -223,7 +227,7 @@ def models_module(schema: SchemaIR) -> tuple[str, ...]:
         if any(f.field_call() for f in model.fields):
             modules["pydantic"].add("Field")
         if any(f.default_factory == "utc_now" for f in model.fields):
-            modules[f"{PKG}._codec"] = {"utc_now"}
+            modules.setdefault(f"{PKG}.support", set()).add("utc_now")
         if model.enums:
             modules.setdefault(f"{GEN}.enums", set()).update(model.enums)
     _add_known(modules, words)

@@ -299,6 +299,9 @@ class EntitySpec(_Strict):
     fields: dict[Identifier, FieldSpec] = Field(min_length=1)
     indexes: list[IndexSpec] = Field(default_factory=list)
     enums: dict[ClassName, EnumSpec] = Field(default_factory=dict)
+    # A time series (append_only only): the required datetime column a
+    # time-series store partitions by (TimescaleDB hypertables).
+    timeseries: Identifier | None = None
     # Schema evolution (see docs/migrations.md): the table's previous name,
     # and destructive changes allowed for this table ("drop_column:<field>",
     # "narrow_type:<field>", "narrow_check:<constraint>", "not_null:<field>",

@@ -5,9 +5,12 @@ from typing import Protocol
 
 from pydantic import ConfigDict, Field
 
-from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ArtifactType
-from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
+from synthorg.persistence.repository_protocols import (
+    FilteredQueryRepository,
+    IdKeyedRepository,
+)
+from synthorg.persistence.support import utc_now
 from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 

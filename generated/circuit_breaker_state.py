@@ -5,9 +5,9 @@ from typing import Protocol, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import CircuitState
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
+from synthorg.persistence.repository_protocols import IdKeyedRepository
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE, utc_now
 from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 CircuitBreakerStateKey = tuple[NotBlankStr, NotBlankStr]

@@ -6,7 +6,7 @@ from typing import Protocol
 from pydantic import ConfigDict, Field
 
 from synthorg.persistence.generated.enums import CallCategory
-from synthorg.persistence.protocols import AppendOnlyRepository
+from synthorg.persistence.repository_protocols import AppendOnlyRepository
 from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 

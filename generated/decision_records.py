@@ -5,9 +5,9 @@ from typing import Protocol, Self
 
 from pydantic import ConfigDict, Field, JsonValue, model_validator
 
-from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import DecisionOutcome, DecisionRole
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
+from synthorg.persistence.repository_protocols import AppendOnlyRepository
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE, utc_now
 from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 

@@ -5,10 +5,10 @@ from typing import Protocol
 
 from pydantic import ConfigDict, Field, JsonValue
 
-from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import IdempotencyStatus
 from synthorg.persistence.idempotency import IdempotencyClaim
-from synthorg.persistence.protocols import IdKeyedRepository
+from synthorg.persistence.repository_protocols import IdKeyedRepository
+from synthorg.persistence.support import utc_now
 from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 IdempotencyRecordKey = tuple[NotBlankStr, NotBlankStr]

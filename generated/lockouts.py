@@ -5,8 +5,8 @@ from typing import Protocol
 
 from pydantic import ConfigDict, Field
 
-from synthorg.persistence._codec import utc_now
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
+from synthorg.persistence.repository_protocols import IdKeyedRepository
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE, utc_now
 from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 

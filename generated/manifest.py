@@ -1639,3 +1639,9 @@ STRICT_INSERTS: frozenset[str] = frozenset(
     }
 )
 """Operations (``accessor.method``) whose contract is "must not exist"."""
+
+TIMESERIES: dict[str, str] = {
+    "audit_entries": "timestamp",
+    "cost_records": "timestamp",
+}
+"""Time-series tables (``timeseries`` in the YAML) and their time column."""

@@ -6,7 +6,8 @@ from typing import Protocol
 from pydantic import ConfigDict, Field, JsonValue
 
 from synthorg.persistence.generated.enums import MessageType, Priority
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
+from synthorg.persistence.repository_protocols import AppendOnlyRepository
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE
 from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 

@@ -6,7 +6,10 @@ from typing import Protocol
 from pydantic import ConfigDict, Field
 
 from synthorg.persistence.generated.enums import ProjectStatus
-from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
+from synthorg.persistence.repository_protocols import (
+    FilteredQueryRepository,
+    IdKeyedRepository,
+)
 from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 

@@ -5,9 +5,9 @@ from typing import Protocol
 
 from pydantic import ConfigDict, Field, JsonValue
 
-from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import ProviderAuditAction
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, AppendOnlyRepository
+from synthorg.persistence.repository_protocols import AppendOnlyRepository
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE, utc_now
 from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 

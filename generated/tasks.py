@@ -5,7 +5,6 @@ from typing import Protocol
 
 from pydantic import ConfigDict, Field, JsonValue
 
-from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import (
     Complexity,
     CoordinationTopology,
@@ -14,7 +13,11 @@ from synthorg.persistence.generated.enums import (
     TaskStructure,
     TaskType,
 )
-from synthorg.persistence.protocols import FilteredQueryRepository, IdKeyedRepository
+from synthorg.persistence.repository_protocols import (
+    FilteredQueryRepository,
+    IdKeyedRepository,
+)
+from synthorg.persistence.support import utc_now
 from synthorg.persistence.types import NotBlankStr, StoredModel, Text, Timestamp
 
 

@@ -5,13 +5,12 @@ from typing import Protocol
 
 from pydantic import ConfigDict, Field
 
-from synthorg.persistence._codec import utc_now
 from synthorg.persistence.generated.enums import HumanRole
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
+from synthorg.persistence.repository_protocols import (
     FilteredQueryRepository,
     IdKeyedRepository,
 )
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE, utc_now
 from synthorg.persistence.types import NotBlankStr, StoredModel, Timestamp
 
 

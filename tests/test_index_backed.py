@@ -8,7 +8,7 @@ generated, with no per-entity test code:
   ``synthorg.persistence.generated.<dialect>.<accessor>`` for every entity of
   ``generated.manifest.ENTITIES``;
 * plain ``str`` constants, and every mask variant (``2 ** n`` WHERE clauses)
-  of :class:`~synthorg.persistence.protocols.FilterSql` constants;
+  of :class:`~synthorg.persistence.support.FilterSql` constants;
 * SELECT, UPDATE and DELETE statements (INSERTs, including
   ``INSERT ... ON CONFLICT``, are out of scope);
 * plus, per declared foreign key, the lookup of child rows by the foreign-key
@@ -79,7 +79,7 @@ import pytest
 
 import synthorg.persistence.generated as generated_pkg
 from synthorg.persistence.generated.manifest import ENTITIES
-from synthorg.persistence.protocols import FilterSql
+from synthorg.persistence.support import FilterSql
 from tests.support.pgserver import PgServer
 
 DIALECTS = ("sqlite", "postgres")

@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from codegen.migrations import MigrationPlanError
-from synthorg.persistence.migrations import TIMESCALE_MISSING, hypertable_statements
+from synthorg.persistence.postgres.migrations import (
+    TIMESCALE_MISSING,
+    hypertable_statements,
+)
 from tests.migrations._support import CASES, evolve
 
 ROOT = Path(__file__).resolve().parent.parent

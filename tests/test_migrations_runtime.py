@@ -23,7 +23,8 @@ from synthorg.persistence import PersistenceBackend, PersistenceConfig, create_b
 from synthorg.persistence.drift import check_drift
 from synthorg.persistence.errors import MigrationError
 from synthorg.persistence.generated import Heartbeat
-from synthorg.persistence.migrations import MIGRATIONS_TABLE, TIMESCALE_MISSING
+from synthorg.persistence.migrations import MIGRATIONS_TABLE
+from synthorg.persistence.postgres.migrations import TIMESCALE_MISSING
 from tests.migrations._support import open_db
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -176,6 +176,27 @@ def _repository_shape(
     return kinds, time_field
 
 
+def _check_timeseries(
+    file: str, spec: EntitySpec, kinds: tuple[str, ...], fields: dict[str, FieldIR]
+) -> None:
+    """``timeseries``: an append_only entity's required datetime column."""
+    column = spec.timeseries
+    if column is None:
+        return
+    if "append_only" not in kinds:
+        raise SpecError(
+            file, "timeseries", "only an append_only repository is a time series"
+        )
+    if column not in fields:
+        raise SpecError(file, "timeseries", f"unknown field {column!r}")
+    if fields[column].kind != "datetime" or fields[column].optional:
+        raise SpecError(
+            file,
+            "timeseries",
+            f"the time column {column!r} must be a required datetime field",
+        )
+
+
 def _check_references(
     collect: _Collect,
     file: str,
@@ -264,6 +285,8 @@ def entity(
     # Phase 2: checks that only need the fields, all reported together.
     repo = spec.repository
     kinds, time_field = _repository_shape(collect, file, spec, fields)
+    with collect.step():
+        _check_timeseries(file, spec, kinds, fields)
     _check_references(collect, file, spec, fields, enums)
     key = tuple(fields[name] for name in repo.key if name in fields)
     unique_sets = _unique_sets(spec, fields)
@@ -353,6 +376,7 @@ def entity(
         order=order,
         time_field=time_field,
         exclude=tuple(repo.exclude.items()),
+        timeseries=spec.timeseries,
         indexes=indexes,
         foreign_keys=fks,
         enums=tuple(sorted({f.enum for f in field_tuple if f.enum is not None})),

@@ -78,6 +78,8 @@ class EntityIR:
     differ: tuple[tuple[str, str], ...] = ()  # field pairs that must not be equal
     renamed_from: str | None = None  # schema evolution: the previous table name
     allow_destructive: tuple[str, ...] = ()  # destructive changes allowed
+    # The time column of a time series (``timeseries`` in the YAML), or None.
+    timeseries: str | None = None
 
     @property
     def repository(self) -> str:

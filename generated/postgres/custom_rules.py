@@ -8,13 +8,6 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_str,
-    json_text,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -24,11 +17,16 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
     FilterSql,
+    arg_str,
     check_pagination,
     duplicate_keys,
+    json_text,
+    malformed_row,
+    revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 

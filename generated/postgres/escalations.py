@@ -8,15 +8,6 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_str,
-    arg_text,
-    json_text,
-    malformed_row,
-    revalidate,
-    utc_now,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.postgres.driver import (
@@ -26,11 +17,18 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
     FilterSql,
+    arg_str,
+    arg_text,
     check_pagination,
     duplicate_keys,
+    json_text,
+    malformed_row,
+    revalidate,
+    utc_now,
 )
 from synthorg.persistence.types import NotBlankStr, Text
 

@@ -9,16 +9,6 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import JsonValue
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_json,
-    arg_str,
-    arg_text,
-    json_text,
-    malformed_row,
-    revalidate,
-    utc_now,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
@@ -33,10 +23,18 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    arg_json,
+    arg_str,
+    arg_text,
     check_pagination,
     duplicate_keys,
+    json_text,
+    malformed_row,
+    revalidate,
+    utc_now,
 )
 from synthorg.persistence.types import NotBlankStr, Text
 

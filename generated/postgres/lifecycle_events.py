@@ -9,13 +9,6 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_time,
-    json_text,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
@@ -28,11 +21,16 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
     FilterSql,
+    arg_time,
     check_pagination,
     duplicate_keys,
+    json_text,
+    malformed_row,
+    revalidate,
 )
 
 _INSERT = 'INSERT INTO "lifecycle_events" ("id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by", "details", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s)'

@@ -7,14 +7,6 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_float,
-    arg_str,
-    malformed_row,
-    revalidate,
-    utc_now,
-)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -28,10 +20,16 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    arg_float,
+    arg_str,
     check_pagination,
     duplicate_keys,
+    malformed_row,
+    revalidate,
+    utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
 

@@ -8,7 +8,6 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import VALIDATED, arg_time, malformed_row, revalidate
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -25,11 +24,15 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
     FilterSql,
+    arg_time,
     check_pagination,
     duplicate_keys,
+    malformed_row,
+    revalidate,
 )
 
 _INSERT = 'INSERT INTO "task_metrics" ("id", "agent_id", "task_id", "task_type", "complexity", "timestamp", "started_at", "is_success", "duration_seconds", "cost", "currency", "turns_used", "tokens_used", "quality_score") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'

@@ -8,14 +8,6 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_enum,
-    arg_str,
-    json_text,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
@@ -26,11 +18,17 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
     FilterSql,
+    arg_enum,
+    arg_str,
     check_pagination,
     duplicate_keys,
+    json_text,
+    malformed_row,
+    revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 

@@ -8,14 +8,6 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_int,
-    arg_str,
-    json_text,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
@@ -28,11 +20,17 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
     FilterSql,
+    arg_int,
+    arg_str,
     check_pagination,
     duplicate_keys,
+    json_text,
+    malformed_row,
+    revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 

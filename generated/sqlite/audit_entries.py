@@ -7,16 +7,6 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_time,
-    dt_to_text,
-    json_dumps,
-    json_loads,
-    json_text,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -26,14 +16,22 @@ from synthorg.persistence.generated.audit_entries import (
     AuditEntry,
     AuditEntryFilterSpec,
 )
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    FilterSql,
+    arg_time,
+    check_pagination,
+    dt_to_text,
+    duplicate_keys,
+    json_dumps,
+    json_loads,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 
 _INSERT = 'INSERT INTO "audit_entries" ("id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category", "action_type", "arguments_hash", "verdict", "risk_level", "reason", "matched_rules", "evaluation_duration_ms", "approval_id") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = (

@@ -7,27 +7,25 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_time,
-    dt_to_text,
-    json_dumps,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.collaboration_metrics import (
     CollaborationMetricRecord,
     CollaborationMetricRecordFilterSpec,
 )
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    FilterSql,
+    arg_time,
+    check_pagination,
+    dt_to_text,
+    duplicate_keys,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 
 _INSERT = 'INSERT INTO "collaboration_metrics" ("id", "agent_id", "timestamp", "task_id", "counterpart_agent_id", "delegation_success", "delegation_response_seconds", "conflict_constructiveness", "meeting_contribution", "loop_triggered", "handoff_completeness", "interaction_summary") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = 'SELECT "id" FROM "collaboration_metrics" WHERE "id" IN (SELECT value FROM json_each(?))'

@@ -5,26 +5,24 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import (
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
     VALIDATED,
+    FilterSql,
     arg_str,
+    check_pagination,
     dt_to_text,
+    duplicate_keys,
     json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
-from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "connection_type" = excluded."connection_type", "auth_method" = excluded."auth_method", "base_url" = excluded."base_url", "secret_refs" = excluded."secret_refs", "config" = excluded."config", "health_check_enabled" = excluded."health_check_enabled", "health_status" = excluded."health_status", "last_health_check_at" = excluded."last_health_check_at", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'

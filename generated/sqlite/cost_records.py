@@ -7,29 +7,27 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_str,
-    arg_time,
-    dt_to_text,
-    json_dumps,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
     MixedCurrencyAggregationError,
 )
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    FilterSql,
+    arg_str,
+    arg_time,
+    check_pagination,
+    dt_to_text,
+    duplicate_keys,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _INSERT = 'INSERT INTO "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'

@@ -7,32 +7,30 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_str,
-    arg_time,
-    dt_to_text,
-    json_dumps,
-    json_loads,
-    json_text,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
 )
 from synthorg.persistence.generated.enums import DecisionRole
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
 from synthorg.persistence.sqlite.custom import decision_records as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    FilterSql,
+    arg_str,
+    arg_time,
+    check_pagination,
+    dt_to_text,
+    duplicate_keys,
+    json_dumps,
+    json_loads,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.types import NotBlankStr
 
 # Concurrent appenders that computed the same version retry, with jitter.

@@ -5,10 +5,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import (
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
     VALIDATED,
+    FilterSql,
     arg_str,
+    check_pagination,
     dt_to_text,
+    duplicate_keys,
     json_dumps,
     json_loads,
     json_text,
@@ -16,16 +24,6 @@ from synthorg.persistence._codec import (
     revalidate,
     utc_now,
 )
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
-from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "status" = excluded."status", "stage" = excluded."stage", "base_model" = excluded."base_model", "source_dir" = excluded."source_dir", "config" = excluded."config", "progress" = excluded."progress", "stages_completed" = excluded."stages_completed", "error" = excluded."error", "started_at" = excluded."started_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'

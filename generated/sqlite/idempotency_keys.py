@@ -7,32 +7,30 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_json,
-    arg_str,
-    arg_text,
-    dt_to_text,
-    json_loads,
-    json_text,
-    malformed_row,
-    revalidate,
-    utc_now,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
     IdempotencyRecordKey,
 )
 from synthorg.persistence.idempotency import IdempotencyClaim
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    check_pagination,
-    duplicate_keys,
-)
 from synthorg.persistence.sqlite.custom import idempotency_keys as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    arg_json,
+    arg_str,
+    arg_text,
+    check_pagination,
+    dt_to_text,
+    duplicate_keys,
+    json_loads,
+    json_text,
+    malformed_row,
+    revalidate,
+    utc_now,
+)
 from synthorg.persistence.types import NotBlankStr, Text
 
 _UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'

@@ -7,29 +7,27 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import (
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.generated.lifecycle_events import (
+    AgentLifecycleEvent,
+    AgentLifecycleEventFilterSpec,
+)
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
     VALIDATED,
+    FilterSql,
     arg_time,
+    check_pagination,
     dt_to_text,
+    duplicate_keys,
     json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
-from synthorg.persistence.generated.lifecycle_events import (
-    AgentLifecycleEvent,
-    AgentLifecycleEventFilterSpec,
-)
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
 
 _INSERT = 'INSERT INTO "lifecycle_events" ("id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by", "details", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
 _EXISTING = (

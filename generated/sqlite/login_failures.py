@@ -7,28 +7,26 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_str,
-    arg_time,
-    dt_to_text,
-    json_dumps,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
     LoginFailureFilterSpec,
 )
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    FilterSql,
+    arg_str,
+    arg_time,
+    check_pagination,
+    dt_to_text,
+    duplicate_keys,
+    json_dumps,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.types import NotBlankStr, Timestamp
 
 _INSERT = 'INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address") VALUES (?, ?, ?, ?)'

@@ -5,30 +5,28 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_str,
-    dt_to_text,
-    json_dumps,
-    json_loads,
-    json_text,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
     RecordNotFoundError,
 )
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    FilterSql,
+    arg_str,
+    check_pagination,
+    dt_to_text,
+    duplicate_keys,
+    json_dumps,
+    json_loads,
+    json_text,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'

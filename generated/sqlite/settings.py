@@ -5,23 +5,21 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from synthorg.persistence._codec import (
-    VALIDATED,
-    arg_str,
-    arg_text,
-    malformed_row,
-    revalidate,
-)
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    check_pagination,
-    duplicate_keys,
-)
 from synthorg.persistence.sqlite.custom import settings as _custom
 from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    arg_str,
+    arg_text,
+    check_pagination,
+    duplicate_keys,
+    malformed_row,
+    revalidate,
+)
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "updated_at" = excluded."updated_at"'

@@ -5,26 +5,24 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import (
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
     VALIDATED,
+    FilterSql,
     arg_str,
+    check_pagination,
     dt_to_text,
+    duplicate_keys,
     json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
-from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    FilterSql,
-    check_pagination,
-    duplicate_keys,
-)
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'

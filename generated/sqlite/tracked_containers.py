@@ -5,25 +5,23 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import (
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.generated.tracked_containers import TrackedContainer
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
+    check_pagination,
     dt_to_text,
+    duplicate_keys,
     json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
-from synthorg.persistence.generated.tracked_containers import TrackedContainer
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    check_pagination,
-    duplicate_keys,
-)
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("container_id") DO UPDATE SET "name" = excluded."name", "image" = excluded."image", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "state" = excluded."state", "labels" = excluded."labels", "created_at" = excluded."created_at", "last_seen_at" = excluded."last_seen_at"'

@@ -5,29 +5,27 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import (
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.generated.enums import WebhookStatus
+from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_enum,
     arg_str,
     arg_text,
     before_now,
+    check_pagination,
     dt_to_text,
+    duplicate_keys,
     json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
-from synthorg.persistence.generated.enums import WebhookStatus
-from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    check_pagination,
-    duplicate_keys,
-)
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr, Text
 
 _UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'

@@ -42,8 +42,8 @@ from synthorg.persistence import (
     SettingRow,
     create_backend,
 )
-from synthorg.persistence.migrations import ADVISORY_LOCK_KEY
 from synthorg.persistence.postgres.backend import PostgresPersistenceBackend
+from synthorg.persistence.postgres.migrations import ADVISORY_LOCK_KEY
 from tests.faults._soak import report, trials
 from tests.support.pgserver import (
     PgServer,

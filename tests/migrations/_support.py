@@ -21,13 +21,13 @@ from codegen.build import build
 from codegen.pipeline import plan_migrations
 from codegen.render import render_ir
 from codegen.spec import load_schema
-from synthorg.persistence.drift import desired_ddl, postgres_drift, sqlite_drift
-from synthorg.persistence.migrations import (
-    load_revisions,
-    migrate_postgres,
-    migrate_sqlite,
-)
+from synthorg.persistence.drift import desired_ddl
+from synthorg.persistence.migrations import load_revisions
+from synthorg.persistence.postgres.drift import postgres_drift
+from synthorg.persistence.postgres.migrations import migrate_postgres
+from synthorg.persistence.sqlite.drift import sqlite_drift
 from synthorg.persistence.sqlite.driver import WriteLock
+from synthorg.persistence.sqlite.migrations import migrate_sqlite
 
 CASES = Path(__file__).parent / "cases"
 

@@ -33,12 +33,12 @@ from synthorg.persistence.generated import *  # noqa: F403
 from synthorg.persistence.generated import __all__ as _generated_names
 from synthorg.persistence.idempotency import IdempotencyClaim
 from synthorg.persistence.protocol import PersistenceBackend
-from synthorg.persistence.protocols import (
+from synthorg.persistence.registry import PersistenceBackendRegistry
+from synthorg.persistence.repository_protocols import (
     DEFAULT_PAGE_SIZE,
     FilteredQueryRepository,
     IdKeyedRepository,
 )
-from synthorg.persistence.registry import PersistenceBackendRegistry
 from synthorg.persistence.services.escalations import EscalationQueue
 from synthorg.persistence.services.lockouts import AuthConfig, LockoutRepository
 from synthorg.persistence.services.ontology import OntologyVersioningService

@@ -1,4 +1,16 @@
-"""What both backends share: accessor gating and the ``_system`` settings.
+"""What every backend shares: the lifecycle, accessor gating, ``_system`` settings.
+
+``connect()``, ``disconnect()`` and ``migrate()`` are written once, here
+(template methods): the flow, the lifecycle lock, closing what a failed or
+cancelled ``connect()`` had opened, the gating after a failed
+``migrate()``, the schema check and the log lines. A dialect's backend
+supplies the small steps: :meth:`BackendBase._open` (open),
+:meth:`BackendBase._prepare` (configure, read the applied revisions),
+:meth:`BackendBase._abandon` and :meth:`BackendBase._close` (close what
+was opened),
+:meth:`BackendBase._attach`/:meth:`BackendBase._detach` (keep or let go of
+the handle), :meth:`BackendBase._apply_revisions`,
+:meth:`BackendBase._applied` and :meth:`BackendBase._build_repositories`.
 
 Repositories exist only between ``connect()`` and ``disconnect()``, and not
 after a failed ``migrate()``: every accessor goes through
@@ -16,9 +28,11 @@ read a renamed column's name as its value on SQLite.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from synthorg.persistence._codec import dt_to_text, utc_now
 from synthorg.persistence.errors import (
@@ -53,9 +67,12 @@ from synthorg.persistence.types import NotBlankStr
 SYSTEM_NAMESPACE = "_system"
 """The settings namespace behind ``get_setting``/``set_setting``."""
 
+H = TypeVar("H")
+"""What a dialect's ``_open()`` opens: a connection set, a pool."""
 
-class BackendBase(RepositoryAccessorsMixin):
-    """Accessor gating, settings and the ``build_*`` services of a backend."""
+
+class BackendBase(RepositoryAccessorsMixin, Generic[H]):
+    """Lifecycle, accessor gating, settings and the ``build_*`` services."""
 
     _name: str = "backend"
     # Per-call observability (observability.py): None = decided at connect()
@@ -70,6 +87,136 @@ class BackendBase(RepositoryAccessorsMixin):
         # (and by a migrate() refused for unknown or edited revisions).
         self._schema_error: SchemaVersionError | None = None
         self._lockouts: LockoutRepository | None = None
+        # Serialises connect()/disconnect(): overlapping connect() calls would
+        # otherwise each open a connection and leak all but the last.
+        self._lifecycle_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------- lifecycle
+
+    @property
+    def _logger(self) -> logging.Logger:
+        # The dialect's module logger: log records keep their source.
+        return logging.getLogger(type(self).__module__)
+
+    async def connect(self) -> None:
+        """Open the database and check its revisions; a second call does nothing.
+
+        Whatever a failed or cancelled ``connect()`` had opened is closed
+        before the error (or the cancel) propagates.
+        """
+        async with self._lifecycle_lock:
+            if self.is_connected:
+                return
+            handle = await self._open()
+            try:
+                # One query: is the database at this code's revisions?
+                applied = await self._prepare(handle)
+            except BaseException:
+                # Failed or cancelled: close what was opened (its threads or
+                # workers would otherwise live on), then let it through.
+                await self._abandon(handle)
+                raise
+            self._attach(handle)
+            # A failed migrate() keeps the backend unusable across reconnects,
+            # until a later migrate() succeeds.
+            self._repos = None if self._unusable_reason else self._build()
+            self._check_schema(applied)
+            self._logger.info("%s backend connected (%s)", self._name, self._where())
+
+    async def disconnect(self) -> None:
+        """Close the connection or pool; a second call does nothing."""
+        async with self._lifecycle_lock:
+            handle = self._detach()
+            self._clear_state()
+            if handle is None:
+                return
+            await self._close(handle)
+            self._logger.info("%s backend disconnected", self._name)
+
+    async def migrate(self) -> None:
+        """Apply pending revisions; on failure the repositories are withdrawn.
+
+        After a failed migration the accessors raise until a later
+        ``migrate()`` succeeds, so nothing runs against a half-migrated
+        schema.
+        """
+        try:
+            applied = await self._apply_revisions()
+        except MigrationError as exc:
+            self._migration_failed(exc)
+            raise
+        self._migrated(self._build())
+        if applied:
+            self._logger.info(
+                "%s migrations applied: %s", self._name, ", ".join(applied)
+            )
+
+    async def _read_applied(self) -> dict[str, str]:
+        """The recorded revisions; driver errors mapped (``migration_status``)."""
+        try:
+            return await self._applied()
+        except Exception as exc:
+            mapped = self._map_driver_error(exc, "migration_status")
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _build(self) -> Repositories:
+        return self._instrumented(self._build_repositories())
+
+    # Dialect hooks of the lifecycle.
+    async def _open(self) -> H:
+        """Open the connection or pool.
+
+        Raises the dialect's connection error; what it opened before
+        failing (or being cancelled) it closes itself.
+        """
+        raise NotImplementedError
+
+    async def _prepare(self, handle: H) -> dict[str, str]:
+        """Configure ``handle``; the revisions the database recorded.
+
+        Raises the dialect's connection error (driver errors mapped); the
+        base then closes the handle (:meth:`_abandon`).
+        """
+        raise NotImplementedError
+
+    async def _abandon(self, handle: H) -> None:
+        """Close the handle of a failed or cancelled ``connect()``."""
+        await self._close(handle)
+
+    def _attach(self, handle: H) -> None:
+        """Keep ``handle``: from now on the backend is connected."""
+        raise NotImplementedError
+
+    def _detach(self) -> H | None:
+        """Let go of the handle (None when not connected)."""
+        raise NotImplementedError
+
+    async def _close(self, handle: H) -> None:
+        """Close a detached handle (at ``disconnect()``)."""
+        raise NotImplementedError
+
+    def _where(self) -> str:
+        """Where the database is, for the connect log line."""
+        raise NotImplementedError
+
+    async def _apply_revisions(self) -> list[str]:
+        """Apply the pending revisions; the names applied.
+
+        Raises:
+            PersistenceConnectionError: If the backend is not connected.
+            MigrationError: A revision failed or the schema was refused.
+        """
+        raise NotImplementedError
+
+    async def _applied(self) -> dict[str, str]:
+        """The revisions the database recorded (raw driver errors)."""
+        raise NotImplementedError
+
+    def _build_repositories(self) -> Repositories:
+        """The generated repositories on the open handle."""
+        raise NotImplementedError
 
     # Dialect hooks: one transaction that repository calls join, the mapping
     # of the driver's errors raised by BEGIN/COMMIT, and the NOTIFY
@@ -77,7 +224,9 @@ class BackendBase(RepositoryAccessorsMixin):
     def _transaction(self) -> AbstractAsyncContextManager[object]:
         raise NotImplementedError
 
-    def _map_driver_error(self, exc: Exception) -> PersistenceError | None:
+    def _map_driver_error(
+        self, exc: Exception, operation: str
+    ) -> PersistenceError | None:
         """The persistence error for a raw driver error (None: not one)."""
         return None
 
@@ -100,7 +249,7 @@ class BackendBase(RepositoryAccessorsMixin):
         except Exception as exc:
             # BEGIN, COMMIT or the checkout failed: a persistence error.
             # Everything else (the block's own errors) passes unchanged.
-            mapped = self._map_driver_error(exc)
+            mapped = self._map_driver_error(exc, "transaction")
             if mapped is None:
                 raise
             raise mapped from exc
@@ -161,9 +310,6 @@ class BackendBase(RepositoryAccessorsMixin):
 
     # Schema revisions: the dialect reads what the database recorded.
     def _revisions(self) -> tuple[Revision, ...]:
-        raise NotImplementedError
-
-    async def _read_applied(self) -> dict[str, str]:
         raise NotImplementedError
 
     async def migration_status(self) -> MigrationStatus:

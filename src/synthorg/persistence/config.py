@@ -201,8 +201,10 @@ class PostgresConfig(BaseModel):
             and the call raises a retryable ``PersistenceConnectionError``
             naming the operation and the timeout. Also sets libpq's
             ``tcp_user_timeout`` and TCP keepalives.
-        enable_timescaledb: Convert the append-only time-series tables
-            (``cost_records``, ``audit_entries``) to hypertables. Needs the
+        enable_timescaledb: Convert the time-series tables (the entities
+            the YAML marks ``timeseries``: ``cost_records``,
+            ``audit_entries``) to hypertables, each with the chunk interval
+            of its ``<table>_chunk_interval`` setting. Needs the
             timescaledb extension on the server.
         cost_records_chunk_interval: Hypertable chunk interval for
             ``cost_records``; ignored unless ``enable_timescaledb``.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from synthorg.persistence.errors import PersistenceConnectionError
+from synthorg.persistence.dialects import find_dialect_runtime
 from synthorg.persistence.registry import (
     PersistenceBackendRegistry,
     default_registry,
@@ -57,21 +57,11 @@ def create_backend(
             its optional dependency is missing, or its settings are absent.
     """
     backend_cls = registry.load(config.backend)
-    # Each backend takes its own settings block. Backends other than the two
-    # built-ins (registered by plugins) get the whole config, since there is
-    # no dedicated block for them.
-    settings: object
-    if config.backend == "sqlite":
-        settings = config.sqlite
-    elif config.backend == "postgres":
-        if config.postgres is None:
-            # PersistenceConfig's validator already refuses this; the check
-            # covers configs built with ``model_construct`` (no validation).
-            msg = "backend 'postgres' requires 'postgres' settings"
-            raise PersistenceConnectionError(msg)
-        settings = config.postgres
-    else:
-        settings = config
+    # Each built-in dialect takes its own settings block. Backends other
+    # than the built-ins (registered by plugins) get the whole config, since
+    # there is no dedicated block for them.
+    runtime = find_dialect_runtime(config.backend)
+    settings = config if runtime is None else runtime.settings(config)
     # The registry returns a plain ``type``; the cast records the contract
     # that every registered class implements the PersistenceBackend protocol.
     return cast("PersistenceBackend", backend_cls(settings))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from synthorg.persistence.dialects import DIALECTS
 from synthorg.persistence.errors import PersistenceConnectionError
 
 __all__ = ["BackendEntry", "PersistenceBackendRegistry", "default_registry"]
@@ -167,15 +168,11 @@ def _missing_message(entry: BackendEntry, missing: str) -> str:
 default_registry = PersistenceBackendRegistry()
 """The registry used by the config validator and :func:`create_backend`."""
 
-default_registry.register(
-    "sqlite",
-    "synthorg.persistence.sqlite.backend",
-    "SQLitePersistenceBackend",
-)
-default_registry.register(
-    "postgres",
-    "synthorg.persistence.postgres.backend",
-    "PostgresPersistenceBackend",
-    requires=("psycopg", "psycopg_pool"),
-    install_hint="pip install 'synthorg-persistence[postgres]'",
-)
+for _dialect in DIALECTS:
+    default_registry.register(
+        _dialect.name,
+        f"{_dialect.package}.backend",
+        _dialect.backend_class,
+        requires=_dialect.requires,
+        install_hint=_dialect.install_hint,
+    )

@@ -25,7 +25,7 @@ from synthorg.persistence._codec import (
     revalidate,
     utc_now,
 )
-from synthorg.persistence.protocols import check_pagination
+from synthorg.persistence.support import check_pagination
 from synthorg.persistence.types import NotBlankStr, Timestamp
 
 DEFAULT_VERSION_PAGE_SIZE = 50

@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from synthorg.persistence.config import (
     ENV_VARIABLES,
@@ -24,7 +23,7 @@ from synthorg.persistence.config import (
     SQLiteConfig,
     _env_password,
 )
-from synthorg.persistence.migrations import MIGRATIONS_TABLE
+from synthorg.persistence.dialects import dialect_runtime, find_dialect_runtime
 
 if TYPE_CHECKING:
     from synthorg.persistence.protocol import PersistenceBackend
@@ -111,10 +110,10 @@ def _one_line(exc: BaseException) -> str:
 
 def describe(config: PersistenceConfig) -> str:
     """Where the database is, without the password."""
-    if config.backend == "postgres" and config.postgres is not None:
-        pg = config.postgres
-        return f"postgres {pg.username}@{pg.host}:{pg.port}/{pg.database}"
-    return f"{config.backend} {config.sqlite.path}"
+    runtime = find_dialect_runtime(config.backend)
+    if runtime is None:
+        return f"{config.backend} {config.sqlite.path}"
+    return runtime.describe(config)
 
 
 def run(coro: Callable[[], Awaitable[T]]) -> T:
@@ -137,8 +136,10 @@ async def connected(
     """
     from synthorg.persistence.factory import create_backend
 
-    if config.backend == "sqlite" and not create and not _sqlite_exists(config):
-        raise CliError(f"no SQLite database at {config.sqlite.path!r}")
+    runtime = find_dialect_runtime(config.backend)
+    missing = None if create or runtime is None else runtime.missing(config)
+    if missing is not None:
+        raise CliError(missing)
     backend = create_backend(config)
     await backend.connect()
     try:
@@ -147,36 +148,9 @@ async def connected(
         await backend.disconnect()
 
 
-def _sqlite_exists(config: PersistenceConfig) -> bool:
-    path = config.sqlite.path
-    return path.startswith("file:") or path == ":memory:" or Path(path).exists()
-
-
-_APPLIED = 'SELECT revision, checksum, applied_at FROM "_synthorg_migrations"'
-assert MIGRATIONS_TABLE in _APPLIED
-
-
 async def applied_records(backend: PersistenceBackend) -> dict[str, tuple[str, str]]:
     """Revision -> (checksum, applied_at) as recorded (empty: never migrated)."""
-    sql = _APPLIED
-    rows: list[Any]
-    if backend.kind == "sqlite":
-        try:
-            rows = list(await backend.get_db().execute_fetchall(sql))
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise
-            rows = []
-    else:
-        from psycopg import errors as pg_errors
-
-        async with backend.get_db().connection() as conn:
-            try:
-                cur = await conn.execute(sql.encode())
-                rows = list(await cur.fetchall())
-            except pg_errors.UndefinedTable:
-                rows = []
-    return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+    return await dialect_runtime(backend.kind).applied_records(backend)
 
 
 def load_codegen() -> ModuleType:

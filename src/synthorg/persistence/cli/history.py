@@ -57,7 +57,7 @@ def command(args: argparse.Namespace) -> int:
             return backend.kind, await applied_records(backend)
 
     kind, records = run(go)
-    revisions = load_revisions("sqlite" if kind == "sqlite" else "postgres")
+    revisions = load_revisions(kind)
     rows: list[dict[str, Any]] = []
     for revision in revisions:
         record = records.get(revision.name)

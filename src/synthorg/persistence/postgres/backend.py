@@ -21,18 +21,13 @@ from psycopg_pool import PoolTimeout
 from synthorg.persistence._backend_base import BackendBase
 from synthorg.persistence.config import PostgresConfig
 from synthorg.persistence.errors import (
-    MigrationError,
     PersistenceAuthenticationError,
     PersistenceConnectionError,
     PersistenceError,
 )
 from synthorg.persistence.generated.postgres import build_repositories
-from synthorg.persistence.migrations import (
-    Revision,
-    applied_postgres,
-    load_revisions,
-    migrate_postgres,
-)
+from synthorg.persistence.generated.repositories import Repositories
+from synthorg.persistence.migrations import Revision, load_revisions
 from synthorg.persistence.postgres.driver import (
     ConnectSettings,
     Pool,
@@ -41,6 +36,11 @@ from synthorg.persistence.postgres.driver import (
     connection_class,
     map_postgres_error,
     transaction,
+)
+from synthorg.persistence.postgres.migrations import (
+    applied_postgres,
+    migrate_postgres,
+    timeseries,
 )
 from synthorg.persistence.services.escalations import Notifier
 from synthorg.persistence.types import NotBlankStr
@@ -96,7 +96,7 @@ async def _open_pool(
     return None
 
 
-class PostgresPersistenceBackend(BackendBase):
+class PostgresPersistenceBackend(BackendBase[Pool]):
     """PostgreSQL implementation of the ``PersistenceBackend`` protocol."""
 
     _name = "postgres"
@@ -105,9 +105,6 @@ class PostgresPersistenceBackend(BackendBase):
         super().__init__()
         self._config = config
         self._pool: Pool | None = None
-        # Serialises connect()/disconnect(): overlapping connect() calls would
-        # otherwise each open a connection and leak all but the last.
-        self._lifecycle_lock = asyncio.Lock()
 
     @property
     def kind(self) -> Literal["postgres"]:
@@ -129,14 +126,11 @@ class PostgresPersistenceBackend(BackendBase):
         """Whether the pool is open."""
         return self._pool is not None
 
-    async def connect(self) -> None:
-        """Open the pool and warm ``pool_min_size`` connections; idempotent."""
-        async with self._lifecycle_lock:
-            await self._connect()
+    # ------------------------------------------------------------- lifecycle
+    # The flow (lock, gating, schema check, logging) is BackendBase's.
 
-    async def _connect(self) -> None:
-        if self._pool is not None:
-            return
+    async def _open(self) -> Pool:
+        """Open the pool and warm ``pool_min_size`` connections."""
         config = self._config
         # No password here: the pool keeps its kwargs for its whole life.
         # PooledConnection.connect adds it to each attempt from the SecretStr.
@@ -175,47 +169,31 @@ class PostgresPersistenceBackend(BackendBase):
                 f"cannot connect to PostgreSQL at {config.host}:{config.port}/"
                 f"{config.database} as {config.username}: {reason}"
             )
+        return pool
+
+    async def _prepare(self, handle: Pool) -> dict[str, str]:
         try:
-            # One query: is the database at this code's revisions?
-            applied = await applied_postgres(pool)
+            return await applied_postgres(handle)
         except psycopg.Error as exc:
-            await pool.close()
             raise map_postgres_error(exc, "connect") from exc
-        except BaseException:
-            await pool.close()
-            raise
-        self._pool = pool
-        # A failed migrate() keeps the backend unusable across reconnects,
-        # until a later migrate() succeeds.
-        self._repos = (
-            None
-            if self._unusable_reason
-            else self._instrumented(build_repositories(pool))
-        )
-        self._check_schema(applied)
-        logger.info(
-            "postgres backend connected (host=%s port=%s database=%s)",
-            config.host,
-            config.port,
-            config.database,
-        )
+
+    def _attach(self, handle: Pool) -> None:
+        self._pool = handle
+
+    def _detach(self) -> Pool | None:
+        pool, self._pool = self._pool, None
+        return pool
+
+    async def _close(self, handle: Pool) -> None:
+        await handle.close()
+
+    def _where(self) -> str:
+        config = self._config
+        return f"host={config.host} port={config.port} database={config.database}"
 
     def __getstate__(self) -> NoReturn:
         """Refuse pickling: a backend holds live connections and the password."""
         raise TypeError("PostgresPersistenceBackend cannot be pickled")
-
-    async def disconnect(self) -> None:
-        """Close the pool; a second call does nothing."""
-        async with self._lifecycle_lock:
-            await self._disconnect()
-
-    async def _disconnect(self) -> None:
-        pool, self._pool = self._pool, None
-        self._clear_state()
-        if pool is None:
-            return
-        await pool.close()
-        logger.info("postgres backend disconnected")
 
     async def health_check(self) -> bool:
         """True when a pooled connection answers ``SELECT 1``."""
@@ -229,36 +207,29 @@ class PostgresPersistenceBackend(BackendBase):
             return False
         return row == (1,)
 
-    async def migrate(self) -> None:
-        """Apply pending revisions; on failure the repositories are withdrawn."""
-        pool = self.get_db()
-        try:
-            applied = await migrate_postgres(
-                pool, load_revisions("postgres"), self._hypertables()
-            )
-        except MigrationError as exc:
-            self._migration_failed(exc)
-            raise
-        self._migrated(self._instrumented(build_repositories(pool)))
-        if applied:
-            logger.info("postgres migrations applied: %s", ", ".join(applied))
+    async def _apply_revisions(self) -> list[str]:
+        return await migrate_postgres(
+            self.get_db(), self._revisions(), self._hypertables()
+        )
 
     def _transaction(self) -> AbstractAsyncContextManager[object]:
         return transaction(self.get_db())
 
-    def _map_driver_error(self, exc: Exception) -> PersistenceError | None:
+    def _map_driver_error(
+        self, exc: Exception, operation: str
+    ) -> PersistenceError | None:
         if isinstance(exc, (psycopg.Error, PoolTimeout)):
-            return map_postgres_error(exc, "transaction")
+            return map_postgres_error(exc, operation)
         return None
 
     def _revisions(self) -> tuple[Revision, ...]:
         return load_revisions("postgres")
 
-    async def _read_applied(self) -> dict[str, str]:
-        try:
-            return await applied_postgres(self.get_db())
-        except psycopg.Error as exc:
-            raise map_postgres_error(exc, "migration_status") from exc
+    async def _applied(self) -> dict[str, str]:
+        return await applied_postgres(self.get_db())
+
+    def _build_repositories(self) -> Repositories:
+        return build_repositories(self.get_db())
 
     def _notifier(self) -> Notifier:
         pool = self.get_db()
@@ -278,9 +249,11 @@ class PostgresPersistenceBackend(BackendBase):
         config = self._config
         if not config.enable_timescaledb:
             return None
+        # Each time-series table's interval is its ``<table>_chunk_interval``
+        # setting (validated by PostgresConfig).
         return {
-            "audit_entries": config.audit_entries_chunk_interval,
-            "cost_records": config.cost_records_chunk_interval,
+            table: str(getattr(config, f"{table}_chunk_interval"))
+            for table in timeseries()
         }
 
     def get_db(self) -> Pool:

@@ -17,7 +17,7 @@ from synthorg.persistence.generated.escalations import (
     EscalationFilterSpec,
     EscalationRepository,
 )
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE
 from synthorg.persistence.types import NotBlankStr
 
 Notifier = Callable[[str, str], Awaitable[None]]

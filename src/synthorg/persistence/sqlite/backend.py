@@ -17,6 +17,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote
 
@@ -25,19 +26,13 @@ import aiosqlite
 from synthorg.persistence._backend_base import BackendBase
 from synthorg.persistence.config import SQLiteConfig
 from synthorg.persistence.errors import (
-    MigrationError,
     PersistenceConnectionError,
     PersistenceError,
     QueryError,
 )
 from synthorg.persistence.generated.repositories import Repositories
 from synthorg.persistence.generated.sqlite import build_repositories
-from synthorg.persistence.migrations import (
-    Revision,
-    applied_sqlite,
-    load_revisions,
-    migrate_sqlite,
-)
+from synthorg.persistence.migrations import Revision, load_revisions
 from synthorg.persistence.sqlite.driver import (
     Connections,
     WriteLock,
@@ -47,6 +42,7 @@ from synthorg.persistence.sqlite.driver import (
     rollback,
     transaction,
 )
+from synthorg.persistence.sqlite.migrations import applied_sqlite, migrate_sqlite
 from synthorg.persistence.types import NotBlankStr
 
 if TYPE_CHECKING:
@@ -188,7 +184,16 @@ async def _close_quietly(db: aiosqlite.Connection) -> None:
         logger.warning("sqlite close after a failed connect failed: %s", exc)
 
 
-class SQLitePersistenceBackend(BackendBase):
+@dataclass
+class _Opened:
+    """What a connect() has opened so far (all closed if it fails)."""
+
+    db: aiosqlite.Connection
+    reader: aiosqlite.Connection | None = None
+    inline: sqlite3.Connection | None = None
+
+
+class SQLitePersistenceBackend(BackendBase[_Opened]):
     """SQLite implementation of the ``PersistenceBackend`` protocol."""
 
     _name = "sqlite"
@@ -199,9 +204,6 @@ class SQLitePersistenceBackend(BackendBase):
         self._db: aiosqlite.Connection | None = None
         self._conns: Connections | None = None
         self._write_lock = WriteLock()
-        # Serialises connect()/disconnect(): overlapping connect() calls would
-        # otherwise each open a connection and leak all but the last.
-        self._lifecycle_lock = asyncio.Lock()
 
     # -------------------------------------------------------------- identity
 
@@ -226,13 +228,9 @@ class SQLitePersistenceBackend(BackendBase):
         return self._db is not None
 
     # ------------------------------------------------------------- lifecycle
+    # The flow (lock, gating, schema check, logging) is BackendBase's.
 
-    async def connect(self) -> None:
-        """Open the database and configure it; a second call does nothing."""
-        async with self._lifecycle_lock:
-            await self._connect()
-
-    async def _open(self, path: str) -> aiosqlite.Connection:
+    async def _open_db(self, path: str) -> aiosqlite.Connection:
         try:
             return await aiosqlite.connect(
                 path, isolation_level=None, uri=path.startswith("file:"), **_FACTORY
@@ -244,7 +242,7 @@ class SQLitePersistenceBackend(BackendBase):
 
     async def _open_reader(self, path: str) -> aiosqlite.Connection:
         """A read-only connection: in WAL mode it reads committed data only."""
-        reader = await self._open(path)
+        reader = await self._open_db(path)
         try:
             await reader.execute("PRAGMA query_only = ON")
             await reader.execute("PRAGMA busy_timeout = 5000")
@@ -277,12 +275,14 @@ class SQLitePersistenceBackend(BackendBase):
             return None
         return inline
 
-    async def _connect(self) -> None:
-        if self._db is not None:
-            return
+    async def _open(self) -> _Opened:
         path = self._config.path
         await asyncio.to_thread(_create_private, path)
-        db = await self._open(path)
+        return _Opened(await self._open_db(path))
+
+    async def _prepare(self, handle: _Opened) -> dict[str, str]:
+        path = self._config.path
+        db = handle.db
         wal = self._config.wal_mode and not _is_memory(path)
         try:
             await db.execute("PRAGMA foreign_keys = ON")
@@ -294,57 +294,56 @@ class SQLitePersistenceBackend(BackendBase):
                 await db.execute("PRAGMA synchronous = NORMAL")
                 limit = int(self._config.journal_size_limit)
                 await db.execute(f"PRAGMA journal_size_limit = {limit}")
-            # One query: is the database at this code's revisions?
             applied = await applied_sqlite(db)
         except sqlite3.Error as exc:
-            await _close_quietly(db)
             raise PersistenceConnectionError(
                 f"cannot configure SQLite database {path!r}: {exc}"
             ) from exc
-        except BaseException:
-            # Cancelled while configuring: close what was opened (its worker
-            # thread would otherwise live on), then let the cancel through.
-            await _close_quietly(db)
-            raise
         # Without WAL a reader would block the writer (and :memory: is one
         # connection's private database): then reads share the writer.
-        try:
-            reader = await self._open_reader(path) if wal else db
-        except BaseException:
-            await _close_quietly(db)
-            raise
-        inline = (
-            self._open_inline(path) if wal and self._config.inline_point_reads else None
+        handle.reader = await self._open_reader(path) if wal else db
+        if wal and self._config.inline_point_reads:
+            handle.inline = self._open_inline(path)
+        return applied
+
+    async def _abandon(self, handle: _Opened) -> None:
+        # Shielded and quiet: the close finishes even if this task is
+        # cancelled again, and never hides the error being propagated.
+        if handle.reader is not None and handle.reader is not handle.db:
+            await _close_quietly(handle.reader)
+        if handle.inline is not None:
+            handle.inline.close()
+        await _close_quietly(handle.db)
+
+    def _attach(self, handle: _Opened) -> None:
+        assert handle.reader is not None
+        self._db = handle.db
+        self._conns = Connections(
+            handle.db, handle.reader, self._write_lock, handle.inline
         )
-        self._db = db
-        self._conns = Connections(db, reader, self._write_lock, inline)
         self._conns.warm_inline()
-        # A failed migrate() keeps the backend unusable across reconnects,
-        # until a later migrate() succeeds.
-        self._repos = None if self._unusable_reason else self._build()
-        self._check_schema(applied)
-        logger.info("sqlite backend connected (path=%s)", path)
 
-    async def disconnect(self) -> None:
-        """Close the connection; a second call does nothing."""
-        async with self._lifecycle_lock:
-            await self._disconnect()
-
-    async def _disconnect(self) -> None:
+    def _detach(self) -> _Opened | None:
         db, self._db = self._db, None
-        self._clear_state()
         conns, self._conns = self._conns, None
         if db is None:
-            return
+            return None
+        if conns is None:  # pragma: no cover - attached together
+            return _Opened(db)
+        return _Opened(db, conns.reader, conns.inline)
+
+    async def _close(self, handle: _Opened) -> None:
         try:
-            if conns is not None and conns.reader is not db:
-                await conns.reader.close()
-            if conns is not None and conns.inline is not None:
-                conns.inline.close()
-            await db.close()
+            if handle.reader is not None and handle.reader is not handle.db:
+                await handle.reader.close()
+            if handle.inline is not None:
+                handle.inline.close()
+            await handle.db.close()
         except sqlite3.Error as exc:  # pragma: no cover - close rarely fails
             logger.warning("sqlite close failed: %s", exc)
-        logger.info("sqlite backend disconnected")
+
+    def _where(self) -> str:
+        return f"path={self._config.path}"
 
     async def health_check(self) -> bool:
         """True when connected and the database answers a trivial query."""
@@ -356,47 +355,33 @@ class SQLitePersistenceBackend(BackendBase):
             return False
         return list(rows) == [(1,)]
 
-    async def migrate(self) -> None:
-        """Apply pending revisions; on failure the repositories are withdrawn.
+    async def _apply_revisions(self) -> list[str]:
+        return await migrate_sqlite(self.get_db(), self._write_lock, self._revisions())
 
-        After a failed migration the accessors raise
-        :class:`PersistenceConnectionError` until a later ``migrate()``
-        succeeds, so nothing runs against a half-migrated schema.
-        """
-        db = self.get_db()
-        try:
-            applied = await migrate_sqlite(
-                db, self._write_lock, load_revisions("sqlite")
-            )
-        except MigrationError as exc:
-            self._migration_failed(exc)
-            raise
-        self._migrated(self._build())
+    def _migrated(self, repos: Repositories) -> None:
+        super()._migrated(repos)
         if self._conns is not None:
             self._conns.warm_inline()
-        if applied:
-            logger.info("sqlite migrations applied: %s", ", ".join(applied))
 
     def _transaction(self) -> AbstractAsyncContextManager[object]:
         return transaction(self.get_db(), self._write_lock, "transaction")
 
-    def _map_driver_error(self, exc: Exception) -> PersistenceError | None:
+    def _map_driver_error(
+        self, exc: Exception, operation: str
+    ) -> PersistenceError | None:
         if isinstance(exc, sqlite3.Error):
-            return map_sqlite_error(exc, "transaction")
+            return map_sqlite_error(exc, operation)
         return None
 
     def _revisions(self) -> tuple[Revision, ...]:
         return load_revisions("sqlite")
 
-    async def _read_applied(self) -> dict[str, str]:
-        try:
-            return await applied_sqlite(self.get_db())
-        except sqlite3.Error as exc:
-            raise map_sqlite_error(exc, "migration_status") from exc
+    async def _applied(self) -> dict[str, str]:
+        return await applied_sqlite(self.get_db())
 
-    def _build(self) -> Repositories:
+    def _build_repositories(self) -> Repositories:
         assert self._conns is not None
-        return self._instrumented(build_repositories(self._conns))
+        return build_repositories(self._conns)
 
     def get_db(self) -> aiosqlite.Connection:
         """The shared aiosqlite connection."""

@@ -60,6 +60,10 @@ BackendKind = Literal["sqlite", "sqlite_file", "postgres"]
 
 _KINDS: tuple[str, ...] = ("sqlite", "sqlite_file", "postgres")
 
+# The kinds whose database can be migrated before connecting: an in-memory
+# one lives only as long as its connection, so it is migrated after.
+_PREMIGRATED: tuple[str, ...] = ("sqlite_file", "postgres")
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -188,25 +192,38 @@ class BackendFactory:
         database lives only as long as its connection, so ``sqlite`` is
         always empty here.
         """
-        from synthorg.persistence.testing import databases
 
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {_KINDS}, not {kind!r}")
-        if kind == "sqlite":
-            if migrated:
-                raise ValueError(
-                    "an in-memory SQLite database cannot be migrated ahead of "
-                    "connecting: use kind='sqlite_file' or migrated=False"
-                )
-            return databases.sqlite_config(":memory:")
-        if kind == "sqlite_file":
-            path = self._directory / f"synthorg-{next(self._counter)}.db"
-            if migrated:
-                template: Path = self._request.getfixturevalue(
-                    "synthorg_sqlite_template"
-                )
-                _copy_file(template, path)
-            return databases.sqlite_config(path)
+        makers = {
+            "sqlite": self._memory_config,
+            "sqlite_file": self._file_config,
+            "postgres": self._postgres_config,
+        }
+        return makers[kind](migrated)
+
+    def _memory_config(self, migrated: bool) -> PersistenceConfig:
+        from synthorg.persistence.testing import databases
+
+        if migrated:
+            raise ValueError(
+                "an in-memory SQLite database cannot be migrated ahead of "
+                "connecting: use kind='sqlite_file' or migrated=False"
+            )
+        return databases.sqlite_config(":memory:")
+
+    def _file_config(self, migrated: bool) -> PersistenceConfig:
+        from synthorg.persistence.testing import databases
+
+        path = self._directory / f"synthorg-{next(self._counter)}.db"
+        if migrated:
+            template: Path = self._request.getfixturevalue("synthorg_sqlite_template")
+            _copy_file(template, path)
+        return databases.sqlite_config(path)
+
+    def _postgres_config(self, migrated: bool) -> PersistenceConfig:
+        from synthorg.persistence.testing import databases
+
         server: PgServer = self._request.getfixturevalue("synthorg_pg_server")
         if migrated:
             supply: DatabaseSupply = self._request.getfixturevalue("synthorg_pg_supply")
@@ -224,7 +241,7 @@ class BackendFactory:
         """A connected backend on a fresh database of ``kind``."""
         from synthorg.persistence import create_backend
 
-        config = self.config(kind, migrated=migrated and kind != "sqlite")
+        config = self.config(kind, migrated=migrated and kind in _PREMIGRATED)
         instance = create_backend(config)
         await instance.connect()
         self._backends.append(instance)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from synthorg.persistence._codec import arg_enum
 from synthorg.persistence.generated.enums import DecisionRole
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
     from synthorg.persistence.generated.decision_records import DecisionRecord

@@ -5,7 +5,8 @@ from typing import Protocol
 
 from pydantic import ConfigDict, Field
 
-from synthorg.persistence.protocols import DEFAULT_PAGE_SIZE, IdKeyedRepository
+from synthorg.persistence.repository_protocols import IdKeyedRepository
+from synthorg.persistence.support import DEFAULT_PAGE_SIZE
 from synthorg.persistence.types import NotBlankStr, StoredModel, Text
 
 

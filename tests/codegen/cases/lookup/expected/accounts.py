@@ -5,7 +5,7 @@ from typing import Protocol
 
 from pydantic import ConfigDict
 
-from synthorg.persistence.protocols import IdKeyedRepository
+from synthorg.persistence.repository_protocols import IdKeyedRepository
 from synthorg.persistence.types import NotBlankStr, StoredModel
 
 

@@ -90,3 +90,6 @@ ENTITIES: tuple[EntityInfo, ...] = (
 
 STRICT_INSERTS: frozenset[str] = frozenset()
 """Operations (``accessor.method``) whose contract is "must not exist"."""
+
+TIMESERIES: dict[str, str] = {}
+"""Time-series tables (``timeseries`` in the YAML) and their time column."""

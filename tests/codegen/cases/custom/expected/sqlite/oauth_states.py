@@ -5,24 +5,22 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence._codec import (
+from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.generated.oauth_states import OAuthState
+from synthorg.persistence.sqlite.custom import oauth_states as _custom
+from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.support import (
+    DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
+    check_pagination,
     dt_to_text,
+    duplicate_keys,
     json_dumps,
     malformed_row,
     revalidate,
 )
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
-from synthorg.persistence.generated.oauth_states import OAuthState
-from synthorg.persistence.protocols import (
-    DEFAULT_PAGE_SIZE,
-    check_pagination,
-    duplicate_keys,
-)
-from synthorg.persistence.sqlite.custom import oauth_states as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
 
 _UPSERT = 'INSERT INTO "oauth_states" ("state_token", "expires_at", "consumed_at", "created_at") VALUES (?, ?, ?, ?) ON CONFLICT ("state_token") DO UPDATE SET "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "created_at" = excluded."created_at"'

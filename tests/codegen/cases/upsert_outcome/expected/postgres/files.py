@@ -6,7 +6,6 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence._codec import VALIDATED, arg_str, malformed_row, revalidate
 from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.files import StoredFile
 from synthorg.persistence.postgres.driver import (
@@ -16,10 +15,14 @@ from synthorg.persistence.postgres.driver import (
     transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
-from synthorg.persistence.protocols import (
+from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
+    VALIDATED,
+    arg_str,
     check_pagination,
     duplicate_keys,
+    malformed_row,
+    revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
