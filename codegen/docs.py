@@ -109,6 +109,7 @@ class FieldDoc:
 class MethodDoc:
     name: str
     kind: str
+    shape: str
     returns: str
     write: bool
     declared: bool
@@ -176,7 +177,7 @@ def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
     for dialect in DIALECTS:
         names = list(m.consts)
         # The PostgreSQL bulk path: COPY or a staged merge, beside the upsert.
-        if m.kind == "bulk" and dialect == "postgres":
+        if m.shape == "batch" and dialect == "postgres":
             names += [
                 n
                 for n in ("_COPY", "_STAGE", "_STAGE_COPY", "_STAGE_MERGE")
@@ -193,6 +194,7 @@ def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
     return MethodDoc(
         name=m.name,
         kind=m.kind,
+        shape=m.shape,
         returns=m.returns,
         write=m.write,
         declared=m.declared,
@@ -217,8 +219,8 @@ def _differences(e: EntityIR, methods: tuple[MethodDoc, ...]) -> tuple[str, ...]
                 f"`{f.name}` is checked by the database: SQLite "
                 f"{_checks(f.sqlite)}, PostgreSQL {_checks(f.postgres)}."
             )
-    if any(m.kind == "bulk" for m in methods):
-        names = ", ".join(f"`{m.name}`" for m in methods if m.kind == "bulk")
+    if any(m.shape == "batch" for m in methods):
+        names = ", ".join(f"`{m.name}`" for m in methods if m.shape == "batch")
         pg_consts = {c.name for c in e.sql_consts["postgres"]}
         if "_COPY" in pg_consts:
             pg = "PostgreSQL streams the rows with `COPY`"
@@ -232,7 +234,7 @@ def _differences(e: EntityIR, methods: tuple[MethodDoc, ...]) -> tuple[str, ...]
             f"{names}: SQLite runs `executemany` inside one `BEGIN IMMEDIATE` "
             f"transaction; {pg}. Both are all or nothing."
         )
-    differing = [m.name for m in methods if m.differs and m.kind != "bulk"]
+    differing = [m.name for m in methods if m.differs and m.shape != "batch"]
     if differing:
         out.append(
             "Statements that differ beyond the placeholder (`?` / `%s`): "

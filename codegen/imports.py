@@ -114,7 +114,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     }
     _add_known(modules, words)
     _custom_imports(e, modules, words)
-    if any(m.kind == "aggregate" for m in e.methods):
+    if any(m.decode in ("mixed_sum", "kept_total") for m in e.methods):
         modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
     if e.windows:
         modules[f"{PKG}.errors"].add("InvalidValueError")
@@ -122,9 +122,10 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         modules[f"{PKG}.protocols"].add("FilterSql")
     binds = " ".join(
         " ".join(p.bind(dialect) for p in m.params)
-        + f" {m.bound(dialect)} {' '.join(m.guards)}"
+        + f" {m.bound(dialect)}"
+        + "".join(" InvalidValueError(" for g in m.guards if g.raises)
         for m in e.methods
-        if m.kind != "custom"
+        if m.shape != "custom"
     )
     for name, module in (
         ("utc_now(", f"{PKG}._codec"),
@@ -134,14 +135,12 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     ):
         if name in binds:
             modules.setdefault(module, set()).add(name.rstrip("("))
-    kinds = {m.kind for m in e.methods}
+    shapes = {m.shape for m in e.methods}
     if any(m.name == "delete" and len(m.consts) > 1 for m in e.methods):
         modules[f"{PKG}.errors"].add("ConstraintViolationError")  # protect
-    if "update_entity" in kinds:
+    if any(m.shape == "rowcount" and m.returns == "None" for m in e.methods):
         modules[f"{PKG}.errors"].add("RecordNotFoundError")
-    if "increment" in kinds:
-        modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
-    if "bulk" in kinds:
+    if "batch" in shapes:
         modules[f"{PKG}.errors"].add("DuplicateRecordError")
         modules[f"{PKG}.errors"].add("ConstraintViolationError")
         modules[f"{PKG}.protocols"].add("duplicate_keys")
@@ -164,8 +163,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     }
     if codec_names:
         modules.setdefault(f"{PKG}._codec", set()).update(codec_names)
-    reads = {"one", "first", "many", "query", "keyset"}
-    if kinds & reads:
+    if shapes & {"one", "many"}:
         modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
     if "astimezone(UTC)" in codec_text:
         modules.setdefault("datetime", set()).add("UTC")
@@ -173,14 +171,14 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if dialect == "sqlite":
         plain = {"sqlite3"}
         modules[f"{PKG}.sqlite.driver"] = {"Connections", "map_sqlite_error"}
-        if "bulk" in kinds and len(e.key) == 1:
+        if "batch" in shapes and len(e.key) == 1:
             modules.setdefault(f"{PKG}._codec", set()).add("json_dumps")
     else:
         plain = {"psycopg"}
         modules[f"{PKG}.postgres.driver"] = {"Pool", "connection", "map_postgres_error"}
-        if "bulk" in kinds:
+        if "batch" in shapes:
             modules[f"{PKG}.postgres.driver"].add("transaction")
-        if "versioned_append" in kinds:
+        if "entity" in shapes:
             modules[f"{PKG}.postgres.driver"].add("savepoint_in_transaction")
             modules["psycopg"] = {"errors as pg_errors"}
             plain |= {"asyncio", "random"}

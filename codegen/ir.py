@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from codegen import postgres_types, sqlite_types
+from codegen.shapes import Guard, Shape, Variant
 
 PKG = "synthorg.persistence"
 GEN = f"{PKG}.generated"
@@ -260,8 +261,9 @@ class ParamIR:
 class MethodIR:
     """One repository method: signature, SQL per dialect, result shape.
 
-    ``kind`` picks the template macro; ``consts`` name the SQL constants the
-    method uses, in the order that macro expects.
+    ``kind`` is the YAML kind (built-ins: the kind they behave as);
+    ``shape`` is how the templates render it, with the data fields below;
+    ``consts`` name the SQL constants the method uses.
     """
 
     name: str
@@ -270,14 +272,23 @@ class MethodIR:
     params: tuple[ParamIR, ...]
     returns: str
     declared: bool  # part of the entity's own Protocol (not a generic category)
+    shape: Shape = "custom"
     write: bool = False
     paged: str = "none"  # limit_offset | limit | none
     consts: tuple[str, ...] = ()
-    result: str = ""  # kind-specific detail (bool/int/scalars, column, ...)
+    result: str = ""  # shape detail (bulk mode, the column a retry names, ...)
     extra: tuple[str, ...] = ()  # kind-specific names (e.g. custom imports)
     binds: tuple[str, str] = ("", "")  # explicit bound tuple (sqlite, postgres)
-    guards: tuple[str, ...] = ()  # Python statements run before any SQL
+    guards: tuple[Guard, ...] = ()  # checks run before any SQL
     mask_params: tuple[str, ...] = ()  # optional params choosing a FilterSql variant
+    # Where the FilterSql mask comes from: the filter spec, or mask_params.
+    mask: Literal["", "filter_spec", "params"] = ""
+    variants: tuple[Variant, ...] = ()  # statements chosen per call
+    # value shape: how the row becomes the result: int, bool, created (an
+    # upsert that says whether it inserted), mixed_sum (aggregate refusing
+    # several ``result`` values), kept_total (increment refusing another one).
+    decode: str = ""
+    protect: tuple[str, ...] = ()  # rowcount: protected rows' names (refused)
 
     def bound(self, dialect: Dialect) -> str:
         """The parameters tuple expression passed with the statement."""
