@@ -115,6 +115,7 @@ def _keys_for(
     target = _model_at(model, parent, kind)
     while get_origin(target) is Annotated:
         target = get_args(target)[0]
+    target = _kind_models(target).get(kind or "", target)
     if isinstance(target, type) and issubclass(target, BaseModel):
         return sorted(target.model_fields)
     return sorted(_known_keys(known))

@@ -19,13 +19,16 @@ from codegen.spec_types import Identifier, MethodBase, SpecError
 SHAPE: Shape = "value"
 
 
-class Spec(MethodBase):
+class AggregateMethod(MethodBase):
     """``sum`` (int/float field), ``single`` (one value), ``optional`` filters."""
 
     kind: Literal["aggregate"]
     sum: Identifier | None = None
     single: Identifier | None = None
     optional: list[Identifier] = Field(default_factory=list)
+
+
+Spec = AggregateMethod
 
 
 def build(

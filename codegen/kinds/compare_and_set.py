@@ -26,11 +26,14 @@ SHAPE: Shape = "rowcount"
 UNVERSIONABLE = ("json", "list[str]", "list[int]", "list[json]", "bytes", "float")
 
 
-class Spec(MethodBase):
+class CompareAndSetMethod(MethodBase):
     """``version``: the field that versions the row (id_keyed repositories)."""
 
     kind: Literal["compare_and_set"]
     version: Identifier | None = None
+
+
+Spec = CompareAndSetMethod
 
 
 def build(

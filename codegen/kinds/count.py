@@ -12,10 +12,13 @@ from codegen.shapes import Shape
 SHAPE: Shape = "value"
 
 
-class Spec(Filtered):
+class CountMethod(Filtered):
     """A count of the rows matching ``by`` and ``where`` (both optional)."""
 
     kind: Literal["count"]
+
+
+Spec = CountMethod
 
 
 def build(

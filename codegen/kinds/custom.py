@@ -21,12 +21,15 @@ SHAPE: Shape = "custom"
 ImportName = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")]
 
 
-class Spec(MethodBase):
+class CustomMethod(MethodBase):
     """``signature``: ``(self, ...) -> type``; ``imports``: names it uses."""
 
     kind: Literal["custom"]
     signature: str | None = None
     imports: list[ImportName] = Field(default_factory=list)
+
+
+Spec = CustomMethod
 
 
 def build(

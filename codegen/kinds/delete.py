@@ -24,12 +24,15 @@ from codegen.spec_types import Identifier, SpecError
 SHAPE: Shape = "rowcount"
 
 
-class Spec(Filtered):
+class DeleteMethod(Filtered):
     """``by``/``where`` (one at least); ``returning``; ``skip_unless_positive``."""
 
     kind: Literal["delete"]
     returning: Identifier | None = None
     skip_unless_positive: Identifier | None = None
+
+
+Spec = DeleteMethod
 
 
 def positive_guard(

@@ -22,7 +22,7 @@ from codegen.spec_types import Identifier
 SHAPE: Shape = "one"
 
 
-class Spec(Ordered):
+class FirstMethod(Ordered):
     """``by``/``where`` fix rows; each ``optional`` field filters when given.
 
     ``require_any`` refuses a call that gives none of them.
@@ -31,6 +31,9 @@ class Spec(Ordered):
     kind: Literal["first"]
     optional: list[Identifier] = Field(default_factory=list)
     require_any: bool = False
+
+
+Spec = FirstMethod
 
 
 def build(

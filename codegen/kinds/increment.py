@@ -19,12 +19,15 @@ from codegen.spec_types import Identifier, MethodBase, SpecError
 SHAPE: Shape = "value"
 
 
-class Spec(MethodBase):
+class IncrementMethod(MethodBase):
     """``sum``: the int/float field to add to; ``single``: the fixed field."""
 
     kind: Literal["increment"]
     sum: Identifier | None = None
     single: Identifier | None = None
+
+
+Spec = IncrementMethod
 
 
 def build(

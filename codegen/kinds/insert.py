@@ -13,10 +13,13 @@ from codegen.spec_types import MethodBase
 SHAPE: Shape = "exec"
 
 
-class Spec(MethodBase):
+class InsertMethod(MethodBase):
     """No keys beyond ``description``: the entity's columns are written."""
 
     kind: Literal["insert"]
+
+
+Spec = InsertMethod
 
 
 def build(

@@ -12,12 +12,15 @@ from codegen.spec_types import Identifier, MethodBase, SpecError
 SHAPE: Shape = "many"
 
 
-class Spec(MethodBase):
+class KeysetMethod(MethodBase):
     """``after``: the unique field to page by; ``descending`` pages backwards."""
 
     kind: Literal["keyset"]
     after: Identifier | None = None
     descending: bool = False
+
+
+Spec = KeysetMethod
 
 
 def build(

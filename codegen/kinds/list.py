@@ -12,11 +12,14 @@ from codegen.shapes import Shape
 SHAPE: Shape = "many"
 
 
-class Spec(Ordered):
+class ListMethod(Ordered):
     """``by``/``where``/``order``; ``paged``: limit_offset, limit or none."""
 
     kind: Literal["list"]
     paged: Literal["limit_offset", "limit", "none"] = "limit_offset"
+
+
+Spec = ListMethod
 
 
 def build(

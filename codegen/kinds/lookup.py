@@ -13,10 +13,13 @@ from codegen.spec_types import SpecError
 SHAPE: Shape = "one"
 
 
-class Spec(Filtered):
+class LookupMethod(Filtered):
     """A lookup by unique fields: ``by`` (required), ``params``, ``where``."""
 
     kind: Literal["lookup"]
+
+
+Spec = LookupMethod
 
 
 def build(

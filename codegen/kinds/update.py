@@ -33,12 +33,15 @@ from codegen.spec_types import Identifier, SetSpec, SpecError
 SHAPE: Shape = "rowcount"
 
 
-class Spec(Filtered):
+class UpdateMethod(Filtered):
     """``set`` (field -> param/value/now), ``by``/``where``; ``returns`` bool|int."""
 
     kind: Literal["update"]
     set: dict[Identifier, SetSpec] = Field(default_factory=dict)
     returns: Literal["bool", "int"] = "bool"
+
+
+Spec = UpdateMethod
 
 
 def build(

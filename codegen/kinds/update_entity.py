@@ -13,10 +13,13 @@ from codegen.spec_types import MethodBase
 SHAPE: Shape = "rowcount"
 
 
-class Spec(MethodBase):
+class UpdateEntityMethod(MethodBase):
     """No keys beyond ``description``: the entity's key picks the row."""
 
     kind: Literal["update_entity"]
+
+
+Spec = UpdateEntityMethod
 
 
 def build(

@@ -13,10 +13,13 @@ from codegen.spec_types import MethodBase
 SHAPE: Shape = "exec"
 
 
-class Spec(MethodBase):
+class UpsertMethod(MethodBase):
     """No keys beyond ``description``; needs an id_keyed repository."""
 
     kind: Literal["upsert"]
+
+
+Spec = UpsertMethod
 
 
 def build(

@@ -19,10 +19,13 @@ from codegen.spec_types import MethodBase
 SHAPE: Shape = "value"
 
 
-class Spec(MethodBase):
+class UpsertOutcomeMethod(MethodBase):
     """No keys beyond ``description``; needs an id_keyed repository."""
 
     kind: Literal["upsert_outcome"]
+
+
+Spec = UpsertOutcomeMethod
 
 
 def build(

@@ -20,12 +20,15 @@ from codegen.spec_types import Identifier, MethodBase, SpecError
 SHAPE: Shape = "entity"
 
 
-class Spec(MethodBase):
+class VersionedAppendMethod(MethodBase):
     """``version``: the int field numbering versions; ``scope``: counted within."""
 
     kind: Literal["versioned_append"]
     version: Identifier | None = None
     scope: list[Identifier] = Field(default_factory=list)
+
+
+Spec = VersionedAppendMethod
 
 
 def build(
