@@ -1498,6 +1498,8 @@ ENTITIES: tuple[EntityInfo, ...] = (
         methods=(
             ("get_by_username", "lookup"),
             ("count_by_role", "count"),
+            ("exists_by_username", "exists"),
+            ("exists_with_role", "exists"),
             ("list_after_id", "keyset"),
         ),
         unique_indexes=(("username",),),
