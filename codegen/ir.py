@@ -1,8 +1,8 @@
 """Stage 2 data: the frozen intermediate representation the templates lay out.
 
 Every decision is made before any template runs (by :mod:`codegen.build`,
-:mod:`codegen.statements` and :mod:`codegen.methods`): Python annotations,
-defaults, column types, constraint and index names, SQL statements for both
+:mod:`codegen.methods` and the method kinds of :mod:`codegen.kinds`): Python
+annotations, defaults, column types, constraint and index names, SQL statements for both
 dialects, value encoders and decoders. This module only holds the data.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from codegen import postgres_types, sqlite_types
-from codegen.shapes import Guard, Shape, Variant
+from codegen.shapes import Decode, Guard, Shape, Variant
 
 PKG = "synthorg.persistence"
 GEN = f"{PKG}.generated"
@@ -284,10 +284,7 @@ class MethodIR:
     # Where the FilterSql mask comes from: the filter spec, or mask_params.
     mask: Literal["", "filter_spec", "params"] = ""
     variants: tuple[Variant, ...] = ()  # statements chosen per call
-    # value shape: how the row becomes the result: int, bool, created (an
-    # upsert that says whether it inserted), mixed_sum (aggregate refusing
-    # several ``result`` values), kept_total (increment refusing another one).
-    decode: str = ""
+    decode: Decode = ""  # value shape: how the row becomes the result
     protect: tuple[str, ...] = ()  # rowcount: protected rows' names (refused)
 
     def bound(self, dialect: Dialect) -> str:

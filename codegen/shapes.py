@@ -27,6 +27,10 @@ from typing import Literal
 Shape = Literal[
     "one", "many", "value", "rowcount", "column", "exec", "entity", "batch", "custom"
 ]
+# How the ``value`` shape turns its row into the result: a count, a bool
+# (EXISTS), whether an upsert created the row, a SUM refused when the rows
+# hold several currencies, an increment refused when the currency differs.
+Decode = Literal["", "int", "bool", "created", "mixed_sum", "kept_total"]
 SHAPES: tuple[Shape, ...] = (
     "one",
     "many",
