@@ -86,17 +86,17 @@ class Context:
         return any(u <= names for u in self.unique_sets)
 
 
-def _bind(f: FieldIR, value: str, dialect: Dialect, optional: bool = False) -> str:
+def bind_value(f: FieldIR, value: str, dialect: Dialect, optional: bool = False) -> str:
     return f.codec(dialect).encode_expr(value, optional)
 
 
-def _param(f: FieldIR, name: str, *, optional: bool = False) -> ParamIR:
+def param_of(f: FieldIR, name: str, *, optional: bool = False) -> ParamIR:
     base = f.annotation.removesuffix(" | None")
     # An argument never went through a model: check it against the field's
     # domain (type, bounds, NUL, aware datetime in range...) before any SQL,
     # so both backends refuse the same values with InvalidValueError.
     value = f.arg_check(name, f"{f.owner}.{name}")
-    binds = {d: _bind(f, value, d) for d in DIALECTS}
+    binds = {d: bind_value(f, value, d) for d in DIALECTS}
     if optional and binds["sqlite"] != name:
         binds = {d: f"None if {name} is None else {b}" for d, b in binds.items()}
     return ParamIR(
@@ -108,17 +108,19 @@ def _param(f: FieldIR, name: str, *, optional: bool = False) -> ParamIR:
     )
 
 
-def _key_params(ctx: Context, value: str) -> ParamIR:
+def key_param(ctx: Context, value: str) -> ParamIR:
     """``entity_id`` bound column by column (a tuple for composite keys)."""
     binds: dict[Dialect, str] = {}
     for dialect in DIALECTS:
         if len(ctx.key) == 1:
             f = ctx.key[0]
             checked = f.arg_check(value, f"{ctx.table}.{value}")
-            binds[dialect] = _bind(f, checked, dialect)
+            binds[dialect] = bind_value(f, checked, dialect)
         else:
             binds[dialect] = ", ".join(
-                _bind(f, f.arg_check(f"{value}[{i}]", f"{ctx.table}.{f.name}"), dialect)
+                bind_value(
+                    f, f.arg_check(f"{value}[{i}]", f"{ctx.table}.{f.name}"), dialect
+                )
                 for i, f in enumerate(ctx.key)
             )
     return ParamIR(
@@ -134,11 +136,11 @@ LIMIT = ParamIR(name="limit", annotation="int", default="DEFAULT_PAGE_SIZE")
 OFFSET = ParamIR(name="offset", annotation="int", default="0")
 
 
-def _paging(paged: str) -> tuple[ParamIR, ...]:
+def paging(paged: str) -> tuple[ParamIR, ...]:
     return {"limit_offset": (LIMIT, OFFSET), "limit": (LIMIT,), "none": ()}[paged]
 
 
-def _suffix(paged: str, dialect: Dialect) -> str:
+def paging_sql(paged: str, dialect: Dialect) -> str:
     ph = PLACEHOLDER[dialect]
     return {
         "limit_offset": f" LIMIT {ph} OFFSET {ph}",
@@ -147,6 +149,6 @@ def _suffix(paged: str, dialect: Dialect) -> str:
     }[paged]
 
 
-def _key_where(ctx: Context, dialect: Dialect) -> str:
+def key_where(ctx: Context, dialect: Dialect) -> str:
     ph = PLACEHOLDER[dialect]
     return " AND ".join(f"{f.column} = {ph}" for f in ctx.key)

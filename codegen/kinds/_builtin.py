@@ -19,7 +19,7 @@ from codegen.ir import (
     SqlConst,
     quote,
 )
-from codegen.methods import Context, _key_params, _key_where, _paging, _suffix
+from codegen.methods import Context, key_param, key_where, paging, paging_sql
 
 
 def _bulk(ctx: Context, name: str, const: str, mode: str) -> MethodIR:
@@ -114,23 +114,23 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
             },
         )
         ctx.add(
-            "_GET", **{d: f"{ctx.select} WHERE {_key_where(ctx, d)}" for d in DIALECTS}
+            "_GET", **{d: f"{ctx.select} WHERE {key_where(ctx, d)}" for d in DIALECTS}
         )
         # Protected rows are never deleted; on a miss, _PROTECTED tells a
         # protected row (refused, named) from an absent one (False).
         spared = "".join(f" AND NOT ({pred})" for _, pred in ctx.protect)
         ctx.add(
             "_DELETE",
-            sqlite=f"DELETE FROM {t} WHERE {_key_where(ctx, 'sqlite')}{spared} "
+            sqlite=f"DELETE FROM {t} WHERE {key_where(ctx, 'sqlite')}{spared} "
             "RETURNING 1",
-            postgres=f"DELETE FROM {t} WHERE {_key_where(ctx, 'postgres')}{spared}",
+            postgres=f"DELETE FROM {t} WHERE {key_where(ctx, 'postgres')}{spared}",
         )
         protected = " OR ".join(f"({pred})" for _, pred in ctx.protect)
         if ctx.protect:
             ctx.add(
                 "_PROTECTED",
                 **{
-                    d: f"SELECT 1 FROM {t} WHERE {_key_where(ctx, d)} AND ({protected})"
+                    d: f"SELECT 1 FROM {t} WHERE {key_where(ctx, d)} AND ({protected})"
                     for d in DIALECTS
                 },
             )
@@ -138,11 +138,11 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
             "_LIST",
             **{
                 d: f"{ctx.select}{ctx.where([])} ORDER BY {order}"
-                + _suffix("limit_offset", d)
+                + paging_sql("limit_offset", d)
                 for d in DIALECTS
             },
         )
-        key = _key_params(ctx, "entity_id")
+        key = key_param(ctx, "entity_id")
         methods += [
             MethodIR(
                 "save",
@@ -188,7 +188,7 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                 "list_items",
                 "list",
                 f"One page ordered by {order_text}.",
-                _paging("limit_offset"),
+                paging("limit_offset"),
                 f"tuple[{ctx.name}, ...]",
                 declared=False,
                 shape="many",
@@ -254,7 +254,7 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                     name="_QUERY",
                     prefix=ctx.select,
                     conditions=conditions,
-                    suffix=f" ORDER BY {order}{_suffix('limit_offset', dialect)}",
+                    suffix=f" ORDER BY {order}{paging_sql('limit_offset', dialect)}",
                     always=ctx.exclude,
                 )
             )
@@ -272,7 +272,7 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                 "query",
                 "query",
                 f"One page of matches ordered by {order_text}.",
-                (spec, *_paging("limit_offset")),
+                (spec, *paging("limit_offset")),
                 f"tuple[{ctx.name}, ...]",
                 declared=False,
                 shape="many",

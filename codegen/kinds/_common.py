@@ -21,7 +21,7 @@ from codegen.ir import (
     ParamIR,
     sql_literal,
 )
-from codegen.methods import Context, _bind, _param
+from codegen.methods import Context, bind_value, param_of
 from codegen.spec_types import (
     ConditionSpec,
     Identifier,
@@ -96,7 +96,7 @@ def add_by(ctx: Context, spec: Filtered, path: str, parts: Parts) -> None:
             )
     for i, name in enumerate(spec.by):
         f = field_of(ctx, name, f"{path}.by[{i}]")
-        param = _param(f, spec.params.get(name, name))
+        param = param_of(f, spec.params.get(name, name))
         parts.add_param(param)
         for d in DIALECTS:
             parts.conds[d].append(f"{f.column} = {PLACEHOLDER[d]}")
@@ -125,7 +125,7 @@ def add_condition(ctx: Context, c: ConditionSpec, path: str, parts: Parts) -> No
         label = f"{ctx.table}.{c.param}"
         expr = f'before_now({c.ago!r}, {c.param}, "{label}")'
     elif c.param is not None:
-        param = _param(f, c.param)
+        param = param_of(f, c.param)
         expr = ""
     else:
         param = None
@@ -194,8 +194,8 @@ def eq_fields(spec: Filtered) -> tuple[str, ...]:
 def update_binds(ctx: Context, dialect: Dialect) -> list[str]:
     """Binds of ``UPDATE ... SET <non-key> = ... WHERE <key> = ...`` from ``entity``."""
     non_key = [f for f in ctx.fields.values() if f not in ctx.key]
-    parts = [_bind(f, f"entity.{f.name}", dialect, f.optional) for f in non_key]
-    parts += [_bind(f, f"entity.{f.name}", dialect) for f in ctx.key]
+    parts = [bind_value(f, f"entity.{f.name}", dialect, f.optional) for f in non_key]
+    parts += [bind_value(f, f"entity.{f.name}", dialect) for f in ctx.key]
     return parts
 
 

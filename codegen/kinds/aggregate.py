@@ -12,7 +12,7 @@ from pydantic import Field
 
 from codegen.ir import DIALECTS, PLACEHOLDER, MethodIR, SqlConst, quote
 from codegen.kinds._common import field_of
-from codegen.methods import Context, _param
+from codegen.methods import Context, param_of
 from codegen.shapes import Shape
 from codegen.spec_types import Identifier, MethodBase, SpecError
 
@@ -49,7 +49,7 @@ def build(
     optional = [
         field_of(ctx, n, f"{path}.optional[{i}]") for i, n in enumerate(spec.optional)
     ]
-    params = tuple(_param(f, f.name, optional=True) for f in optional)
+    params = tuple(param_of(f, f.name, optional=True) for f in optional)
     total, single = ctx.fields[spec.sum].column, ctx.fields[spec.single].column
     distinct = {
         "sqlite": f"GROUP_CONCAT(DISTINCT {single})",

@@ -18,7 +18,7 @@ from codegen.ir import (
     quote,
 )
 from codegen.kinds._common import bind_tuple, entity_param, needs_id_keyed, update_binds
-from codegen.methods import Context, _bind, _key_where
+from codegen.methods import Context, bind_value, key_where
 from codegen.shapes import Shape, Variant
 from codegen.spec_types import Identifier, MethodBase, SpecError
 
@@ -75,7 +75,7 @@ def build(
         ctx.consts[d].append(
             SqlConst(
                 name=update,
-                sql=f"UPDATE {t} SET {sets} WHERE {_key_where(ctx, d)} "
+                sql=f"UPDATE {t} SET {sets} WHERE {key_where(ctx, d)} "
                 f"AND {version.column} = {ph}{returning}",
             )
         )
@@ -84,7 +84,7 @@ def build(
         checked = version.arg_check(
             expected.name, f"{ctx.table}.{expected.name}", blank_ok=True
         )
-        parts.append(_bind(version, checked, d))
+        parts.append(bind_value(version, checked, d))
         binds[d] = bind_tuple(parts)
     variants = [
         Variant(

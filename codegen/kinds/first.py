@@ -15,7 +15,7 @@ from codegen.kinds._common import (
     order_of,
     read_parts,
 )
-from codegen.methods import Context, _param
+from codegen.methods import Context, param_of
 from codegen.shapes import Guard, Shape
 from codegen.spec_types import Identifier
 
@@ -45,7 +45,7 @@ def build(
     for i, fname in enumerate(spec.optional):
         optional.append(field_of(ctx, fname, f"{path}.optional[{i}]"))
     for f in optional:
-        parts.add_param(_param(f, f.name, optional=True))
+        parts.add_param(param_of(f, f.name, optional=True))
     for d in DIALECTS:
         ctx.consts[d].append(
             SqlConst(

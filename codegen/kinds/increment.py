@@ -12,7 +12,7 @@ from typing import Literal
 
 from codegen.ir import DIALECTS, PLACEHOLDER, Dialect, MethodIR, SqlConst, quote
 from codegen.kinds._common import bind_tuple, value_bind
-from codegen.methods import Context, _param
+from codegen.methods import Context, param_of
 from codegen.shapes import Shape
 from codegen.spec_types import Identifier, MethodBase, SpecError
 
@@ -68,9 +68,9 @@ def build(
         ]
     )
     params = (
-        _param(key, key.name),
-        _param(total, "amount"),
-        _param(single, single.name),
+        param_of(key, key.name),
+        param_of(total, "amount"),
+        param_of(single, single.name),
     )
     binds: dict[Dialect, str] = {}
     for d in DIALECTS:

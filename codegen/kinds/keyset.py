@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from codegen.ir import DIALECTS, PLACEHOLDER, MethodIR
-from codegen.methods import LIMIT, Context, _bind, _param, _suffix
+from codegen.methods import LIMIT, Context, bind_value, paging_sql, param_of
 from codegen.shapes import Shape, Variant
 from codegen.spec_types import Identifier, MethodBase, SpecError
 
@@ -38,14 +38,14 @@ def build(
         )
     after = ctx.fields[spec.after]
     direction = "before" if spec.descending else "after"
-    param = _param(after, f"{direction}_{spec.after}", optional=True)
+    param = param_of(after, f"{direction}_{spec.after}", optional=True)
     first, nxt = f"{const}_FIRST", f"{const}_AFTER"
     order = f"{after.column} DESC" if spec.descending else after.column
     op = "<" if spec.descending else ">"
     ctx.add(
         first,
         **{
-            d: f"{ctx.select}{ctx.where([])} ORDER BY {order}" + _suffix("limit", d)
+            d: f"{ctx.select}{ctx.where([])} ORDER BY {order}" + paging_sql("limit", d)
             for d in DIALECTS
         },
     )
@@ -53,13 +53,16 @@ def build(
         nxt,
         **{
             d: f"{ctx.select}{ctx.where([f'{after.column} {op} {PLACEHOLDER[d]}'])} "
-            f"ORDER BY {order}" + _suffix("limit", d)
+            f"ORDER BY {order}" + paging_sql("limit", d)
             for d in DIALECTS
         },
     )
     ctx.paths.append(((), (spec.after,)))
     checked = after.arg_check(param.name, f"{ctx.table}.{param.name}")
-    bind = (_bind(after, checked, "sqlite"), _bind(after, checked, "postgres"))
+    bind = (
+        bind_value(after, checked, "sqlite"),
+        bind_value(after, checked, "postgres"),
+    )
     return MethodIR(
         name,
         spec.kind,

@@ -6,7 +6,7 @@ from typing import Literal
 
 from codegen.ir import DIALECTS, MethodIR
 from codegen.kinds._common import Ordered, eq_fields, explicit, order_of, read_parts
-from codegen.methods import Context, _paging, _suffix
+from codegen.methods import Context, paging, paging_sql
 from codegen.shapes import Shape
 
 SHAPE: Shape = "many"
@@ -32,7 +32,7 @@ def build(
         const,
         **{
             d: f"{ctx.select}{parts.where(d, ctx.exclude)} ORDER BY {order_sql}"
-            + _suffix(spec.paged, d)
+            + paging_sql(spec.paged, d)
             for d in DIALECTS
         },
     )
@@ -43,16 +43,16 @@ def build(
     if ranged and ranged[0] not in names:
         ordering = (ranged[0], *ordering)  # the range column leads the ordering
     ctx.paths.append((eq, ordering))
-    paging = tuple(p.name for p in _paging(spec.paged))
+    page_args = tuple(p.name for p in paging(spec.paged))
     return MethodIR(
         name,
         spec.kind,
         doc,
-        tuple(parts.params) + _paging(spec.paged),
+        tuple(parts.params) + paging(spec.paged),
         f"tuple[{ctx.name}, ...]",
         declared=True,
         shape=SHAPE,
         paged=spec.paged,
         consts=(const,),
-        binds=explicit(parts, paging),
+        binds=explicit(parts, page_args),
     )

@@ -26,7 +26,7 @@ from codegen.kinds._common import (
     literal,
     value_bind,
 )
-from codegen.methods import Context, _bind, _param
+from codegen.methods import Context, bind_value, param_of
 from codegen.shapes import Guard, Shape
 from codegen.spec_types import Identifier, SetSpec, SpecError
 
@@ -74,12 +74,12 @@ def build(
             else:
                 assert entry.param is not None
                 checked = f.arg_check(entry.param, f"{ctx.table}.{entry.param}")
-                bind = _bind(f, checked, d)
+                bind = bind_value(f, checked, d)
                 if f.optional:
                     bind = f"None if {entry.param} is None else {bind}"
                 set_binds[d].append(bind)
         if entry.param is not None:
-            param = _param(f, entry.param, optional=False)
+            param = param_of(f, entry.param, optional=False)
             if f.optional:
                 param = ParamIR(
                     name=entry.param,

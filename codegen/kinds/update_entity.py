@@ -6,7 +6,7 @@ from typing import Literal
 
 from codegen.ir import DIALECTS, PLACEHOLDER, Dialect, MethodIR, SqlConst, quote
 from codegen.kinds._common import bind_tuple, entity_param, update_binds
-from codegen.methods import Context, _key_where
+from codegen.methods import Context, key_where
 from codegen.shapes import Shape
 from codegen.spec_types import MethodBase
 
@@ -35,7 +35,7 @@ def build(
         ctx.consts[d].append(
             SqlConst(
                 name=const,
-                sql=f"UPDATE {t} SET {sets} WHERE {_key_where(ctx, d)}{returning}",
+                sql=f"UPDATE {t} SET {sets} WHERE {key_where(ctx, d)}{returning}",
             )
         )
         binds[d] = bind_tuple(update_binds(ctx, d))

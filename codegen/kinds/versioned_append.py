@@ -13,7 +13,7 @@ from pydantic import Field
 
 from codegen.ir import DIALECTS, PLACEHOLDER, Dialect, MethodIR, SqlConst, quote
 from codegen.kinds._common import bind_tuple, entity_param, field_of
-from codegen.methods import Context, _bind
+from codegen.methods import Context, bind_value
 from codegen.shapes import Shape
 from codegen.spec_types import Identifier, MethodBase, SpecError
 
@@ -72,8 +72,8 @@ def build(
                 f"RETURNING {ctx.columns}",
             )
         )
-        parts = [_bind(f, f"entity.{f.name}", d, f.optional) for f in others]
-        parts += [_bind(f, f"entity.{f.name}", d) for f in scope]
+        parts = [bind_value(f, f"entity.{f.name}", d, f.optional) for f in others]
+        parts += [bind_value(f, f"entity.{f.name}", d) for f in scope]
         binds[d] = bind_tuple(parts)
     ctx.paths.append((tuple(spec.scope), (spec.version,)))
     return MethodIR(
