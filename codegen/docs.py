@@ -109,6 +109,7 @@ class FieldDoc:
 class MethodDoc:
     name: str
     kind: str
+    shape: str
     returns: str
     write: bool
     declared: bool
@@ -176,7 +177,7 @@ def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
     for dialect in DIALECTS:
         names = list(m.consts)
         # A dialect's own bulk path (PostgreSQL: COPY or a staged merge).
-        if m.kind == "bulk":
+        if m.shape == "batch":
             names += [n for n in DIALECTS[dialect].bulk_consts if n in consts[dialect]]
         found = [consts[dialect][n] for n in names if n in consts[dialect]]
         texts[dialect] = [_normalise(_const_text(c)) for c in found]
@@ -190,6 +191,7 @@ def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
     return MethodDoc(
         name=m.name,
         kind=m.kind,
+        shape=m.shape,
         returns=m.returns,
         write=m.write,
         declared=m.declared,
@@ -214,8 +216,8 @@ def _differences(e: EntityIR, methods: tuple[MethodDoc, ...]) -> tuple[str, ...]
                 f"{DIALECTS[d].title} {_checks(f.codec(d))}" for d in DIALECTS
             )
             out.append(f"`{f.name}` is checked by the database: {each}.")
-    if any(m.kind == "bulk" for m in methods):
-        names = ", ".join(f"`{m.name}`" for m in methods if m.kind == "bulk")
+    if any(m.shape == "batch" for m in methods):
+        names = ", ".join(f"`{m.name}`" for m in methods if m.shape == "batch")
         pg_consts = {c.name for c in e.sql_consts["postgres"]}
         if "_COPY" in pg_consts:
             pg = "PostgreSQL streams the rows with `COPY`"
@@ -229,7 +231,7 @@ def _differences(e: EntityIR, methods: tuple[MethodDoc, ...]) -> tuple[str, ...]
             f"{names}: SQLite runs `executemany` inside one `BEGIN IMMEDIATE` "
             f"transaction; {pg}. Both are all or nothing."
         )
-    differing = [m.name for m in methods if m.differs and m.kind != "bulk"]
+    differing = [m.name for m in methods if m.differs and m.shape != "batch"]
     if differing:
         out.append(
             "Statements that differ beyond the placeholder (`?` / `%s`): "

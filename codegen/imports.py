@@ -118,7 +118,7 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     }
     _add_known(modules, words)
     _custom_imports(e, modules, words)
-    if any(m.kind == "aggregate" for m in e.methods):
+    if any(m.decode in ("mixed_sum", "kept_total") for m in e.methods):
         modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
     if e.windows:
         modules[f"{PKG}.errors"].add("InvalidValueError")
@@ -126,9 +126,10 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
         modules[f"{PKG}.support"].add("FilterSql")
     binds = " ".join(
         " ".join(p.bind(dialect) for p in m.params)
-        + f" {m.bound(dialect)} {' '.join(m.guards)}"
+        + f" {m.bound(dialect)}"
+        + "".join(" InvalidValueError(" for g in m.guards if g.raises)
         for m in e.methods
-        if m.kind != "custom"
+        if m.shape != "custom"
     )
     for name, module in (
         ("utc_now(", f"{PKG}.support"),
@@ -138,14 +139,12 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     ):
         if name in binds:
             modules.setdefault(module, set()).add(name.rstrip("("))
-    kinds = {m.kind for m in e.methods}
+    shapes = {m.shape for m in e.methods}
     if any(m.name == "delete" and len(m.consts) > 1 for m in e.methods):
         modules[f"{PKG}.errors"].add("ConstraintViolationError")  # protect
-    if "update_entity" in kinds:
+    if any(m.shape == "rowcount" and m.returns == "None" for m in e.methods):
         modules[f"{PKG}.errors"].add("RecordNotFoundError")
-    if "increment" in kinds:
-        modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
-    if "bulk" in kinds:
+    if "batch" in shapes:
         modules[f"{PKG}.errors"].add("DuplicateRecordError")
         modules[f"{PKG}.errors"].add("ConstraintViolationError")
         modules[f"{PKG}.support"].add("duplicate_keys")
@@ -168,14 +167,13 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     }
     if codec_names:
         modules.setdefault(f"{PKG}.support", set()).update(codec_names)
-    reads = {"one", "first", "many", "query", "keyset"}
-    if kinds & reads:
+    if shapes & {"one", "many"}:
         modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
     if "astimezone(UTC)" in codec_text:
         modules.setdefault("datetime", set()).add("UTC")
     # The driver's names, and what the dialect's own statements need.
     driver, plain, codec_extra = DIALECTS[dialect].repository_imports(
-        set(kinds), len(e.key) == 1, codec_text
+        shapes, len(e.key) == 1, codec_text
     )
     modules.update(driver)
     if codec_extra:

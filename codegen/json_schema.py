@@ -2,9 +2,12 @@
 
 Derived from the pydantic spec models of :mod:`codegen.spec`
 (``model_json_schema``), so it can never disagree with the generator about
-which keys exist. One file serves every ``schema/*.yaml``: an entity file
-(it has ``entity:``) is checked against ``EntitySpec``, ``_enums.yaml``,
-``_models.yaml`` and ``_versions.yaml`` against their own models. Each
+which keys exist. A method is the union of the kinds' models
+(:mod:`codegen.kinds`) discriminated by ``kind``, so an editor completes and
+checks the keys of the kind written. One file serves every
+``schema/*.yaml``: an entity file (it has ``entity:``) is checked against
+``EntitySpec``, ``_enums.yaml``, ``_models.yaml`` and ``_versions.yaml``
+against their own models. Each
 YAML file names it on its first line (:data:`HEADER`), which the YAML
 language server (VS Code's YAML extension, Neovim, JetBrains) reads to
 complete and validate keys as you type.

@@ -57,6 +57,14 @@ class UserRepository(
         """The number of users with this role."""
         ...
 
+    async def exists_by_username(self, username: NotBlankStr) -> bool:
+        """Whether a user has this login name."""
+        ...
+
+    async def exists_with_role(self, role: HumanRole) -> bool:
+        """Whether any user has this role."""
+        ...
+
     async def list_after_id(
         self, after_id: NotBlankStr | None = None, limit: int = DEFAULT_PAGE_SIZE
     ) -> tuple[User, ...]:

@@ -17,10 +17,10 @@ from codegen.build.ddl import ddl
 from codegen.build.indexes import entity_indexes
 from codegen.build.keys import foreign_keys, protect_predicate, sql_value
 from codegen.build.query import entity_filters, entity_order, windows
-from codegen.declared import declared_method
 from codegen.fields import build_field
 from codegen.ir import DIALECTS, EntityIR, FieldIR, FilterIR, ForeignKeyIR, quote
-from codegen.methods import Context, builtin_methods
+from codegen.kinds import builtin_methods, declared_method
+from codegen.methods import Context
 from codegen.spec import (
     RESERVED_FIELD_NAMES,
     EntitySpec,
@@ -89,17 +89,7 @@ class _Collect:
 
 def _method_fields(spec: MethodSpec) -> list[tuple[str, str]]:
     """(YAML path suffix, field name) of every field a declared method names."""
-    refs = [(f"by[{i}]", n) for i, n in enumerate(spec.by)]
-    refs += [(f"where[{i}].field", c.field) for i, c in enumerate(spec.where)]
-    refs += [(f"set.{n}", n) for n in spec.set]
-    refs += [(f"order[{i}]", n.lstrip("-")) for i, n in enumerate(spec.order)]
-    refs += [(f"scope[{i}]", n) for i, n in enumerate(spec.scope)]
-    refs += [(f"optional[{i}]", n) for i, n in enumerate(spec.optional)]
-    for key in ("after", "version", "sum", "single", "returning"):
-        value = getattr(spec, key)
-        if value is not None:
-            refs.append((key, value))
-    return refs
+    return spec.field_refs()
 
 
 def _literals(spec: EntitySpec) -> list[tuple[str, str, Any]]:
@@ -113,17 +103,7 @@ def _literals(spec: EntitySpec) -> list[tuple[str, str, Any]]:
     for i, index in enumerate(spec.indexes):
         out += [(f"indexes[{i}].where.{n}", n, v) for n, v in index.where.items()]
     for mname, m in repo.methods.items():
-        path = f"repository.methods.{mname}"
-        out += [
-            (f"{path}.where[{i}].value", c.field, c.value)
-            for i, c in enumerate(m.where)
-        ]
-        for fname, entry in m.set.items():
-            out.append((f"{path}.set.{fname}.value", fname, entry.value))
-            out += [
-                (f"{path}.set.{fname}.allowed[{i}]", fname, v)
-                for i, v in enumerate(entry.allowed)
-            ]
+        out += m.literals(f"repository.methods.{mname}")
     return out
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -152,11 +153,11 @@ class Dialect(ABC):
     # ------------------------------------------------------------ imports
 
     def repository_imports(
-        self, kinds: set[str], single_key: bool, codec_text: str
+        self, shapes: AbstractSet[str], single_key: bool, codec_text: str
     ) -> tuple[dict[str, set[str]], set[str], set[str]]:
         """(from-imports, plain imports, extra codec helpers) of a repository.
 
-        ``kinds`` are the method kinds of the module, ``codec_text`` every
+        ``shapes`` are the result shapes of its methods, ``codec_text`` every
         bind and codec expression it contains.
         """
         modules = {self.driver_module: set(self.driver_names)}

@@ -9,6 +9,7 @@ NULL / ADD CONSTRAINT``).
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from codegen.dialects.base import (
@@ -112,15 +113,15 @@ class Postgres(Dialect):
         ]
 
     def repository_imports(
-        self, kinds: set[str], single_key: bool, codec_text: str
+        self, shapes: AbstractSet[str], single_key: bool, codec_text: str
     ) -> tuple[dict[str, set[str]], set[str], set[str]]:
         modules, plain, codecs = super().repository_imports(
-            kinds, single_key, codec_text
+            shapes, single_key, codec_text
         )
         driver = modules[self.driver_module]
-        if "bulk" in kinds:
+        if "batch" in shapes:
             driver.add("transaction")
-        if "versioned_append" in kinds:
+        if "entity" in shapes:  # versioned_append: retried on a race
             driver.add("savepoint_in_transaction")
             modules["psycopg"] = {"errors as pg_errors"}
             plain |= {"asyncio", "random"}

@@ -14,6 +14,7 @@ applies a revision in one transaction with foreign-key enforcement off and
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from codegen.dialects.base import (
@@ -109,12 +110,12 @@ class SQLite(Dialect):
         )
 
     def repository_imports(
-        self, kinds: set[str], single_key: bool, codec_text: str
+        self, shapes: AbstractSet[str], single_key: bool, codec_text: str
     ) -> tuple[dict[str, set[str]], set[str], set[str]]:
         modules, plain, codecs = super().repository_imports(
-            kinds, single_key, codec_text
+            shapes, single_key, codec_text
         )
-        if "bulk" in kinds and single_key:
+        if "batch" in shapes and single_key:
             codecs.add("json_dumps")  # _EXISTING binds the keys as one JSON array
         return modules, plain, codecs
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from codegen.ir.field import Dialect
+from codegen.shapes import Decode, Guard, Shape, Variant
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,9 @@ class ParamIR:
 class MethodIR:
     """One repository method: signature, SQL per dialect, result shape.
 
-    ``kind`` picks the template macro; ``consts`` name the SQL constants the
-    method uses, in the order that macro expects.
+    ``kind`` is the YAML kind (built-ins: the kind they behave as);
+    ``shape`` is how the templates render it, with the data fields below;
+    ``consts`` name the SQL constants the method uses.
     """
 
     name: str
@@ -70,15 +73,21 @@ class MethodIR:
     params: tuple[ParamIR, ...]
     returns: str
     declared: bool  # part of the entity's own Protocol (not a generic category)
+    shape: Shape = "custom"
     write: bool = False
     paged: str = "none"  # limit_offset | limit | none
     consts: tuple[str, ...] = ()
-    result: str = ""  # kind-specific detail (bool/int/scalars, column, ...)
+    result: str = ""  # shape detail (bulk mode, the column a retry names, ...)
     extra: tuple[str, ...] = ()  # kind-specific names (e.g. custom imports)
     # An explicit bound tuple expression per dialect name (else the params).
     binds: Mapping[str, str] = field(default_factory=dict)
-    guards: tuple[str, ...] = ()  # Python statements run before any SQL
+    guards: tuple[Guard, ...] = ()  # checks run before any SQL
     mask_params: tuple[str, ...] = ()  # optional params choosing a FilterSql variant
+    # Where the FilterSql mask comes from: the filter spec, or mask_params.
+    mask: Literal["", "filter_spec", "params"] = ""
+    variants: tuple[Variant, ...] = ()  # statements chosen per call
+    decode: Decode = ""  # value shape: how the row becomes the result
+    protect: tuple[str, ...] = ()  # rowcount: protected rows' names (refused)
 
     def bound(self, dialect: Dialect) -> str:
         """The parameters tuple expression passed with the statement."""

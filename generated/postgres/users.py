@@ -56,6 +56,8 @@ _COUNT = FilterSql(
 )
 _M_GET_BY_USERNAME = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "username" = %s'
 _M_COUNT_BY_ROLE = 'SELECT COUNT(*) FROM "users" WHERE "role" = %s'
+_M_EXISTS_BY_USERNAME = 'SELECT EXISTS(SELECT 1 FROM "users" WHERE "username" = %s)'
+_M_EXISTS_WITH_ROLE = 'SELECT EXISTS(SELECT 1 FROM "users" WHERE "role" = %s)'
 _M_LIST_AFTER_ID_FIRST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT %s'
 _M_LIST_AFTER_ID_AFTER = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" > %s AND "role" <> \'system\' ORDER BY "id" LIMIT %s'
 
@@ -293,6 +295,34 @@ class PostgresUserRepository:
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.count_by_role") from exc
         return 0 if row is None else int(row[0])
+
+    async def exists_by_username(self, username: NotBlankStr) -> bool:
+        """Whether a user has this login name."""
+        try:
+            async with connection(self._pool) as conn:
+                cur = await conn.execute(
+                    _M_EXISTS_BY_USERNAME,
+                    (arg_str(username, "users.username"),),
+                    prepare=True,
+                )
+                row = await cur.fetchone()
+        except psycopg.Error as exc:
+            raise map_postgres_error(exc, "users.exists_by_username") from exc
+        return bool(row is not None and row[0])
+
+    async def exists_with_role(self, role: HumanRole) -> bool:
+        """Whether any user has this role."""
+        try:
+            async with connection(self._pool) as conn:
+                cur = await conn.execute(
+                    _M_EXISTS_WITH_ROLE,
+                    (arg_enum(role, HumanRole, "users.role").value,),
+                    prepare=True,
+                )
+                row = await cur.fetchone()
+        except psycopg.Error as exc:
+            raise map_postgres_error(exc, "users.exists_with_role") from exc
+        return bool(row is not None and row[0])
 
     async def list_after_id(
         self, after_id: NotBlankStr | None = None, limit: int = DEFAULT_PAGE_SIZE

@@ -47,6 +47,8 @@ _COUNT = FilterSql(
 )
 _M_GET_BY_USERNAME = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "username" = ?'
 _M_COUNT_BY_ROLE = 'SELECT COUNT(*) FROM "users" WHERE "role" = ?'
+_M_EXISTS_BY_USERNAME = 'SELECT EXISTS(SELECT 1 FROM "users" WHERE "username" = ?)'
+_M_EXISTS_WITH_ROLE = 'SELECT EXISTS(SELECT 1 FROM "users" WHERE "role" = ?)'
 _M_LIST_AFTER_ID_FIRST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT ?'
 _M_LIST_AFTER_ID_AFTER = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" > ? AND "role" <> \'system\' ORDER BY "id" LIMIT ?'
 
@@ -265,6 +267,26 @@ class SQLiteUserRepository:
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.count_by_role") from exc
         return int(next(iter(rows))[0])
+
+    async def exists_by_username(self, username: NotBlankStr) -> bool:
+        """Whether a user has this login name."""
+        try:
+            rows = await self._conns.read(
+                _M_EXISTS_BY_USERNAME, (arg_str(username, "users.username"),)
+            )
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            raise map_sqlite_error(exc, "users.exists_by_username") from exc
+        return bool(next(iter(rows))[0])
+
+    async def exists_with_role(self, role: HumanRole) -> bool:
+        """Whether any user has this role."""
+        try:
+            rows = await self._conns.read(
+                _M_EXISTS_WITH_ROLE, (arg_enum(role, HumanRole, "users.role").value,)
+            )
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            raise map_sqlite_error(exc, "users.exists_with_role") from exc
+        return bool(next(iter(rows))[0])
 
     async def list_after_id(
         self, after_id: NotBlankStr | None = None, limit: int = DEFAULT_PAGE_SIZE

@@ -28,6 +28,8 @@ REQUIRED = {
     "every_error_reported",
     "list_type_flow_style",
     "misplaced_key",
+    "method_key_of_another_kind",
+    "method_kind_typo",
     "list_type_parsed_as_list",
     "lookup_unknown_field_before_unique",
     "unknown_field_suggestions",

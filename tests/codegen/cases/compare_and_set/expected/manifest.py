@@ -84,7 +84,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("save_if_revision", "cas"),),
+        methods=(("save_if_revision", "compare_and_set"),),
         unique_indexes=(),
     ),
 )

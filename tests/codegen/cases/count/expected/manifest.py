@@ -84,7 +84,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("count_since", "scalar"),),
+        methods=(("count_since", "count"),),
         unique_indexes=(),
     ),
 )

@@ -83,7 +83,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("delete_for_user", "affect"),),
+        methods=(("delete_for_user", "delete"),),
         unique_indexes=(),
     ),
 )

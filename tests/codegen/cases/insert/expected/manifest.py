@@ -83,7 +83,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("create", "save"),),
+        methods=(("create", "insert"),),
         unique_indexes=(),
     ),
 )

@@ -84,7 +84,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("list_open", "many"),),
+        methods=(("list_open", "list"),),
         unique_indexes=(),
     ),
 )

@@ -83,7 +83,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("get_by_email", "one"),),
+        methods=(("get_by_email", "lookup"),),
         unique_indexes=(("email",),),
     ),
 )

@@ -86,7 +86,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("acknowledge", "affect"),),
+        methods=(("acknowledge", "update"),),
         unique_indexes=(),
     ),
 )

@@ -83,7 +83,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("store", "save"),),
+        methods=(("store", "upsert"),),
         unique_indexes=(),
     ),
 )

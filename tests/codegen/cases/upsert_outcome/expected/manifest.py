@@ -83,7 +83,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("save_returning_outcome", "outcome"),),
+        methods=(("save_returning_outcome", "upsert_outcome"),),
         unique_indexes=(),
     ),
 )
