@@ -142,9 +142,6 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if "increment" in kinds:
         modules[f"{PKG}.errors"].add("MixedCurrencyAggregationError")
     if "bulk" in kinds:
-        modules[f"{PKG}.errors"].add("DuplicateRecordError")
-        modules[f"{PKG}.errors"].add("ConstraintViolationError")
-        modules[f"{PKG}.protocols"].add("duplicate_keys")
         modules.setdefault("collections.abc", set()).add("Sequence")
     if "require_aware(" in binds:
         modules[f"{PKG}.protocols"].add("require_aware")
@@ -172,12 +169,14 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     plain: set[str] = set()
     if dialect == "sqlite":
         plain = {"sqlite3"}
-        modules[f"{PKG}.sqlite.driver"] = {"Connections", "map_sqlite_error"}
-        if "bulk" in kinds and len(e.key) == 1:
-            modules.setdefault(f"{PKG}._codec", set()).add("json_dumps")
+        modules[f"{PKG}.sqlite.driver"] = {"SQLiteRepositoryBase", "map_sqlite_error"}
     else:
         plain = {"psycopg"}
-        modules[f"{PKG}.postgres.driver"] = {"Pool", "connection", "map_postgres_error"}
+        modules[f"{PKG}.postgres.driver"] = {
+            "PostgresRepositoryBase",
+            "connection",
+            "map_postgres_error",
+        }
         if "bulk" in kinds:
             modules[f"{PKG}.postgres.driver"].add("transaction")
         if "versioned_append" in kinds:

@@ -213,7 +213,7 @@ class ForeignKeyIR:
 
 @dataclass(frozen=True)
 class SqlConst:
-    """A module-level SQL constant of a generated repository.
+    """A SQL constant of a generated repository (shown above its method).
 
     Either a plain statement, or a :class:`FilterSql` whose WHERE clause is
     chosen per call from the set filters (``conditions``); ``always`` holds

@@ -18,7 +18,7 @@ from typing import Any
 
 import jinja2
 
-from codegen import docs, imports, migrations
+from codegen import docs, imports, migrations, sql_layout
 from codegen.build import build
 from codegen.custom import check_custom
 from codegen.ir import DIALECTS, Dialect, SchemaIR
@@ -76,6 +76,9 @@ def _environment() -> jinja2.Environment:
     env.filters["cell"] = docs.cell
     env.filters["code"] = docs.code
     env.filters["inline"] = lambda value: f"`{value}`"
+    env.filters["sql_block"] = sql_layout.sql_block
+    env.globals["sql_placement"] = sql_layout.placement
+    env.globals["sql_header"] = sql_layout.header
     return env
 
 
