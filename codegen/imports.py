@@ -99,7 +99,9 @@ def entity_module(e: EntityIR) -> tuple[str, ...]:
     return _lines({k: v for k, v in modules.items() if v})
 
 
-def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
+def repository_module(
+    e: EntityIR, dialect: Dialect, shared: frozenset[tuple[str, str]] = frozenset()
+) -> tuple[str, ...]:
     text = _method_text(e, declared_only=False)
     words = _words(text)
     models = {name for name in e.exports if name in words or name == e.name}
@@ -185,8 +187,11 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
             plain |= {"asyncio", "random"}
         if "Jsonb(" in codec_text:
             modules["psycopg.types.json"] = {"Jsonb"}
-    if e.custom_methods:
-        modules[f"{PKG}.{dialect}.custom"] = {f"{e.module} as _custom"}
+    for m in e.custom_methods:  # ``shared``: written once, in <runtime>/custom/
+        if (e.module, m.name) in shared:
+            modules[f"{PKG}.custom"] = {f"{e.module} as _shared"}
+        else:
+            modules[f"{PKG}.{dialect}.custom"] = {f"{e.module} as _custom"}
     return _lines(modules, plain)
 
 

@@ -83,9 +83,16 @@ def _environment() -> jinja2.Environment:
 
 
 def render_ir(
-    schema: SchemaIR, history: History, allow_destructive: bool = False
+    schema: SchemaIR,
+    history: History,
+    allow_destructive: bool = False,
+    shared: dict[Dialect, frozenset[tuple[str, str]]] | None = None,
 ) -> dict[str, str]:
-    """Every generated file of ``schema``; Python files not yet formatted."""
+    """Every generated file of ``schema``; Python files not yet formatted.
+
+    ``shared`` (from :func:`check_custom`) names the custom bodies written
+    once for every dialect.
+    """
     env = _environment()
     files: dict[str, str] = {}
     files["__init__.py"] = env.get_template("package_init.py.j2").render(
@@ -107,6 +114,7 @@ def render_ir(
     )
     for dialect in DIALECTS:
         title = TITLES[dialect]
+        shared_custom = (shared or {}).get(dialect, frozenset())
         files[f"{dialect}/__init__.py"] = env.get_template("dialect_init.py.j2").render(
             schema=schema,
             dialect=dialect,
@@ -120,7 +128,8 @@ def render_ir(
                 e=e,
                 dialect=dialect,
                 dialect_title=title,
-                module_imports=imports.repository_module(e, dialect),
+                module_imports=imports.repository_module(e, dialect, shared_custom),
+                shared_custom={n for m, n in shared_custom if m == e.module},
             )
         files[f"ddl/{dialect}.sql"] = env.get_template("schema.sql.j2").render(
             schema=schema, dialect=dialect, dialect_title=title
@@ -132,8 +141,14 @@ def render_ir(
     return dict(sorted(files.items()))
 
 
-def render_docs(schema: SchemaIR) -> dict[str, str]:
-    """The generated pages of ``docs/`` (``entities.md``): ``{name: text}``."""
+def render_docs(
+    schema: SchemaIR, shared: dict[Dialect, frozenset[tuple[str, str]]] | None = None
+) -> dict[str, str]:
+    """The generated pages of ``docs/`` (``entities.md``): ``{name: text}``.
+
+    ``shared`` (from :func:`check_custom`) names the custom bodies written
+    once for every dialect, so the page points at the right file.
+    """
     entities, versions = docs.entity_docs(schema)
     text = (
         _environment()
@@ -143,6 +158,7 @@ def render_docs(schema: SchemaIR) -> dict[str, str]:
             versions=versions,
             diagram=docs.er_diagram(schema),
             types=docs.type_mapping(schema),
+            shared_custom=shared or {d: frozenset() for d in DIALECTS},
         )
     )
     # One blank line between blocks, none trailing: stable under any editor.
@@ -224,11 +240,11 @@ def render_outputs(
         if runtime_dir == RUNTIME
         else f"{runtime_dir.parent.name}/{runtime_dir.name}"
     )
-    check_custom(schema, runtime_dir, shown)
+    shared = check_custom(schema, runtime_dir, shown)
     generated = format_python(
-        render_ir(schema, read_history(out_dir), allow_destructive)
+        render_ir(schema, read_history(out_dir), allow_destructive, shared)
     )
-    return generated, render_docs(schema)
+    return generated, render_docs(schema, shared)
 
 
 def render_schema(

@@ -20,12 +20,12 @@ from synthorg.persistence._codec import (
     malformed_row,
     revalidate,
 )
+from synthorg.persistence.custom import decision_records as _shared
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
 )
 from synthorg.persistence.generated.enums import DecisionRole
-from synthorg.persistence.postgres.custom import decision_records as _custom
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     connection,
@@ -506,4 +506,4 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         """Decisions involving an agent in one role (executor or reviewer), newest
         first.
         """
-        return await _custom.list_by_agent(self, agent_id, role, limit, offset)
+        return await _shared.list_by_agent(self, agent_id, role, limit, offset)

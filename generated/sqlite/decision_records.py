@@ -17,6 +17,7 @@ from synthorg.persistence._codec import (
     malformed_row,
     revalidate,
 )
+from synthorg.persistence.custom import decision_records as _shared
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
@@ -27,7 +28,6 @@ from synthorg.persistence.protocols import (
     FilterSql,
     check_pagination,
 )
-from synthorg.persistence.sqlite.custom import decision_records as _custom
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.types import NotBlankStr
@@ -448,4 +448,4 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         """Decisions involving an agent in one role (executor or reviewer), newest
         first.
         """
-        return await _custom.list_by_agent(self, agent_id, role, limit, offset)
+        return await _shared.list_by_agent(self, agent_id, role, limit, offset)
