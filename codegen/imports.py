@@ -99,7 +99,9 @@ def entity_module(e: EntityIR) -> tuple[str, ...]:
     return _lines({k: v for k, v in modules.items() if v})
 
 
-def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
+def repository_module(
+    e: EntityIR, dialect: Dialect, shared: frozenset[tuple[str, str]] = frozenset()
+) -> tuple[str, ...]:
     text = _method_text(e, declared_only=False)
     words = _words(text)
     models = {name for name in e.exports if name in words or name == e.name}
@@ -145,9 +147,6 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     if any(m.shape == "rowcount" and m.returns == "None" for m in e.methods):
         modules[f"{PKG}.errors"].add("RecordNotFoundError")
     if "batch" in shapes:
-        modules[f"{PKG}.errors"].add("DuplicateRecordError")
-        modules[f"{PKG}.errors"].add("ConstraintViolationError")
-        modules[f"{PKG}.support"].add("duplicate_keys")
         modules.setdefault("collections.abc", set()).add("Sequence")
     if "require_aware(" in binds:
         modules[f"{PKG}.support"].add("require_aware")
@@ -178,8 +177,11 @@ def repository_module(e: EntityIR, dialect: Dialect) -> tuple[str, ...]:
     modules.update(driver)
     if codec_extra:
         modules.setdefault(f"{PKG}.support", set()).update(codec_extra)
-    if e.custom_methods:
-        modules[f"{PKG}.{dialect}.custom"] = {f"{e.module} as _custom"}
+    for m in e.custom_methods:  # ``shared``: written once, in <runtime>/custom/
+        if (e.module, m.name) in shared:
+            modules[f"{PKG}.custom"] = {f"{e.module} as _shared"}
+        else:
+            modules[f"{PKG}.{dialect}.custom"] = {f"{e.module} as _custom"}
     return _lines(modules, plain)
 
 

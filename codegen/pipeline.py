@@ -29,6 +29,7 @@ from codegen.build import build
 from codegen.custom import check_custom
 from codegen.formatting import format_python
 from codegen.ir import SchemaIR
+from codegen.render import Shared
 from codegen.spec import LoadedSchema, load_schema
 
 RUNTIME = Path(__file__).resolve().parent.parent / "src" / "synthorg" / "persistence"
@@ -56,18 +57,20 @@ def build_ir(spec: LoadedSchema) -> SchemaIR:
     return build(spec)
 
 
-def check_bodies(schema: SchemaIR, runtime_dir: Path = RUNTIME) -> None:
+def check_bodies(schema: SchemaIR, runtime_dir: Path = RUNTIME) -> Shared:
     """Stage 3. Consumes the IR; checks each custom method has its body.
 
-    A ``custom`` method's hand-written ``<dialect>/custom/<module>.py`` under
-    ``runtime_dir`` must exist with the declared signature (SpecError if not).
+    A ``custom`` method's hand-written body, in ``<dialect>/custom/<module>.py``
+    or once for every dialect in ``custom/<module>.py`` under ``runtime_dir``,
+    must exist with the declared signature (SpecError if not). Produces, per
+    dialect, the bodies that are the shared ones.
     """
     shown = (
         "src/synthorg/persistence"
         if runtime_dir == RUNTIME
         else f"{runtime_dir.parent.name}/{runtime_dir.name}"
     )
-    check_custom(schema, runtime_dir, shown)
+    return check_custom(schema, runtime_dir, shown)
 
 
 def plan_migrations(
@@ -84,11 +87,14 @@ def plan_migrations(
     return migrations.plan(schema, history, allow_destructive)
 
 
-def render_files(schema: SchemaIR, planned: dict[str, str]) -> Outputs:
-    """Stage 5. Consumes the IR and the plan; produces unformatted outputs."""
-    files = render.render_ir(schema)
+def render_files(
+    schema: SchemaIR, planned: dict[str, str], shared: Shared | None = None
+) -> Outputs:
+    """Stage 5. Consumes the IR, the plan and the shared custom bodies;
+    produces unformatted outputs."""
+    files = render.render_ir(schema, shared)
     files.update(planned)
-    return Outputs(dict(sorted(files.items())), render.render_docs(schema))
+    return Outputs(dict(sorted(files.items())), render.render_docs(schema, shared))
 
 
 def format_outputs(outputs: Outputs) -> Outputs:
@@ -110,9 +116,9 @@ def render_outputs(
     """
     spec = load(schema_dir)
     schema = build_ir(spec)
-    check_bodies(schema, runtime_dir)
+    shared = check_bodies(schema, runtime_dir)
     planned = plan_migrations(schema, out_dir, allow_destructive)
-    outputs = format_outputs(render_files(schema, planned))
+    outputs = format_outputs(render_files(schema, planned, shared))
     return outputs.files, outputs.pages
 
 

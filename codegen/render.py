@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from codegen import docs, imports
+from codegen import docs, imports, sql_layout
 from codegen.ir import DIALECTS, Dialect, SchemaIR
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -70,11 +70,21 @@ def _environment() -> jinja2.Environment:
     env.filters["cell"] = docs.cell
     env.filters["code"] = docs.code
     env.filters["inline"] = lambda value: f"`{value}`"
+    env.filters["sql_block"] = sql_layout.sql_block
+    env.globals["sql_placement"] = sql_layout.placement
+    env.globals["sql_header"] = sql_layout.header
     return env
 
 
-def render_ir(schema: SchemaIR) -> dict[str, str]:
-    """Every generated file but the revisions; Python files not yet formatted."""
+Shared = dict[Dialect, frozenset[tuple[str, str]]]
+
+
+def render_ir(schema: SchemaIR, shared: Shared | None = None) -> dict[str, str]:
+    """Every generated file but the revisions; Python files not yet formatted.
+
+    ``shared`` (from :func:`codegen.custom.check_custom`) names the custom
+    bodies written once for every dialect.
+    """
     env = _environment()
     files: dict[str, str] = {}
     files["__init__.py"] = env.get_template("package_init.py.j2").render(
@@ -96,6 +106,7 @@ def render_ir(schema: SchemaIR) -> dict[str, str]:
     )
     for dialect in DIALECTS:
         title = TITLES[dialect]
+        shared_custom = (shared or {}).get(dialect, frozenset())
         files[f"{dialect}/__init__.py"] = env.get_template("dialect_init.py.j2").render(
             schema=schema,
             dialect=dialect,
@@ -109,7 +120,8 @@ def render_ir(schema: SchemaIR) -> dict[str, str]:
                 e=e,
                 dialect=dialect,
                 dialect_title=title,
-                module_imports=imports.repository_module(e, dialect),
+                module_imports=imports.repository_module(e, dialect, shared_custom),
+                shared_custom={n for m, n in shared_custom if m == e.module},
             )
         files[f"ddl/{dialect}.sql"] = env.get_template("schema.sql.j2").render(
             schema=schema, dialect=dialect, dialect_title=title
@@ -120,8 +132,12 @@ def render_ir(schema: SchemaIR) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def render_docs(schema: SchemaIR) -> dict[str, str]:
-    """The generated pages of ``docs/`` (``entities.md``): ``{name: text}``."""
+def render_docs(schema: SchemaIR, shared: Shared | None = None) -> dict[str, str]:
+    """The generated pages of ``docs/`` (``entities.md``): ``{name: text}``.
+
+    ``shared`` (from :func:`codegen.custom.check_custom`) names the custom
+    bodies written once for every dialect, so the page points at the right file.
+    """
     entities, versions = docs.entity_docs(schema)
     text = (
         _environment()
@@ -131,6 +147,7 @@ def render_docs(schema: SchemaIR) -> dict[str, str]:
             versions=versions,
             diagram=docs.er_diagram(schema),
             types=docs.type_mapping(schema),
+            shared_custom=shared or {d: frozenset() for d in DIALECTS},
         )
     )
     # One blank line between blocks, none trailing: stable under any editor.

@@ -134,9 +134,21 @@ def _module(dialect: str, accessor: str) -> Any:
     )
 
 
+def _namespaces(module: Any) -> Iterator[dict[str, Any]]:
+    """The module's globals, then each repository class's body."""
+    yield vars(module)
+    for value in vars(module).values():
+        if isinstance(value, type) and value.__module__ == module.__name__:
+            yield vars(value)
+
+
 def _sql_constants(module: Any) -> Iterator[tuple[str, int | None, str]]:
-    """``(name, mask, sql)`` of every SQL constant of ``module``."""
-    for name, value in vars(module).items():
+    """``(name, mask, sql)`` of every SQL constant of ``module``.
+
+    Statements are class constants above the method running them; any left
+    at module level count too.
+    """
+    for name, value in (kv for ns in _namespaces(module) for kv in ns.items()):
         if not (name.startswith("_") and name.isupper()):
             continue
         if isinstance(value, FilterSql):

@@ -69,7 +69,9 @@ class Postgres(Dialect):
     # save_many: COPY for inserts; a staged COPY + merge for large upserts.
     bulk_consts = ("_COPY", "_STAGE", "_STAGE_COPY", "_STAGE_MERGE")
     driver_module = "synthorg.persistence.postgres.driver"
-    driver_names = frozenset({"Pool", "connection", "map_postgres_error"})
+    driver_names = frozenset(
+        {"PostgresRepositoryBase", "connection", "map_postgres_error"}
+    )
     plain_imports = frozenset({"psycopg"})
     init_driver_names = frozenset({"Pool"})
 

@@ -14,7 +14,6 @@ applies a revision in one transaction with foreign-key enforcement off and
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 from codegen.dialects.base import (
@@ -75,7 +74,7 @@ class SQLite(Dialect):
         "list[json]": "json_loads({v})",
     }
     driver_module = "synthorg.persistence.sqlite.driver"
-    driver_names = frozenset({"Connections", "map_sqlite_error"})
+    driver_names = frozenset({"SQLiteRepositoryBase", "map_sqlite_error"})
     plain_imports = frozenset({"sqlite3"})
     init_driver_names = frozenset({"Connections"})
 
@@ -108,16 +107,6 @@ class SQLite(Dialect):
         return (
             f"SELECT {key} FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))"
         )
-
-    def repository_imports(
-        self, shapes: AbstractSet[str], single_key: bool, codec_text: str
-    ) -> tuple[dict[str, set[str]], set[str], set[str]]:
-        modules, plain, codecs = super().repository_imports(
-            shapes, single_key, codec_text
-        )
-        if "batch" in shapes and single_key:
-            codecs.add("json_dumps")  # _EXISTING binds the keys as one JSON array
-        return modules, plain, codecs
 
     def literal(self, kind: str, value: Any) -> str:
         if kind == "bool":

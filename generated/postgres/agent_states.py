@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -21,22 +20,12 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("agent_id") DO UPDATE SET "execution_id" = excluded."execution_id", "task_id" = excluded."task_id", "status" = excluded."status", "turn_count" = excluded."turn_count", "accumulated_cost" = excluded."accumulated_cost", "currency" = excluded."currency", "last_activity_at" = excluded."last_activity_at", "started_at" = excluded."started_at"'
-_GET = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" WHERE "agent_id" = %s'
-_DELETE = 'DELETE FROM "agent_states" WHERE "agent_id" = %s'
-_LIST = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" ORDER BY "agent_id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_agent_states" (LIKE "agent_states" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "_stage_agent_states" ON CONFLICT ("agent_id") DO UPDATE SET "execution_id" = excluded."execution_id", "task_id" = excluded."task_id", "status" = excluded."status", "turn_count" = excluded."turn_count", "accumulated_cost" = excluded."accumulated_cost", "currency" = excluded."currency", "last_activity_at" = excluded."last_activity_at", "started_at" = excluded."started_at"'
-_EXISTING = 'SELECT "agent_id" FROM "agent_states" WHERE "agent_id" = ANY(%s)'
-_M_GET_ACTIVE = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" WHERE "status" <> \'idle\' ORDER BY "last_activity_at" DESC, "agent_id" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> AgentRuntimeState:
@@ -82,58 +71,101 @@ def _params(entity: AgentRuntimeState) -> tuple[Any, ...]:
     )
 
 
-class PostgresAgentRuntimeStateRepository:
+class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
     """AgentRuntimeStateRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # agent_states.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "agent_states" (
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("agent_id")
+        DO UPDATE SET
+            "execution_id" = excluded."execution_id",
+            "task_id" = excluded."task_id",
+            "status" = excluded."status",
+            "turn_count" = excluded."turn_count",
+            "accumulated_cost" = excluded."accumulated_cost",
+            "currency" = excluded."currency",
+            "last_activity_at" = excluded."last_activity_at",
+            "started_at" = excluded."started_at"
+    """
 
     async def save(self, entity: AgentRuntimeState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "agent_states.save") from exc
+
+    # agent_states.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        FROM "agent_states"
+        WHERE "agent_id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> AgentRuntimeState | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "agent_states.entity_id"),), prepare=True
+                    self._GET,
+                    (arg_str(entity_id, "agent_states.entity_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "agent_states.entity_id"),),
                 _from_row,
                 "agent_states.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # agent_states.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "agent_states"
+        WHERE "agent_id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "agent_states.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "agent_states.delete") from exc
         return cur.rowcount > 0
+
+    # agent_states.list_items (list): one page ordered by agent_id
+    _LIST = """
+        SELECT
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        FROM "agent_states"
+        ORDER BY "agent_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -142,18 +174,56 @@ class PostgresAgentRuntimeStateRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "agent_states.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # agent_states.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_agent_states" (LIKE "agent_states" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_agent_states" (
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "agent_states" (
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        )
+        SELECT
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        FROM "_stage_agent_states"
+        ON CONFLICT ("agent_id")
+        DO UPDATE SET
+            "execution_id" = excluded."execution_id",
+            "task_id" = excluded."task_id",
+            "status" = excluded."status",
+            "turn_count" = excluded."turn_count",
+            "accumulated_cost" = excluded."accumulated_cost",
+            "currency" = excluded."currency",
+            "last_activity_at" = excluded."last_activity_at",
+            "started_at" = excluded."started_at"
+    """
+    _EXISTING = """
+        SELECT "agent_id"
+        FROM "agent_states"
+        WHERE "agent_id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[AgentRuntimeState]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -167,21 +237,31 @@ class PostgresAgentRuntimeStateRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "agent_states.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "agent_states.save_many",
+                [entity.agent_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # agent_states.get_active (list): non-idle agents, most recently active first
+    _M_GET_ACTIVE = """
+        SELECT
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        FROM "agent_states"
+        WHERE "status" <> 'idle'
+        ORDER BY "last_activity_at" DESC, "agent_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def get_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -190,37 +270,17 @@ class PostgresAgentRuntimeStateRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_ACTIVE, (limit, offset), prepare=True)
+                cur = await conn.execute(
+                    self._M_GET_ACTIVE, (limit, offset), prepare=True
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_ACTIVE,
+                self._M_GET_ACTIVE,
                 (limit, offset),
                 _from_row,
                 "agent_states.get_active",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[AgentRuntimeState], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.agent_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,38 +21,12 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "key_hash" = excluded."key_hash", "name" = excluded."name", "role" = excluded."role", "user_id" = excluded."user_id", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked" = excluded."revoked"'
-_GET = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "api_keys" WHERE "id" = %s'
-_LIST = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_api_keys" (LIKE "api_keys" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "_stage_api_keys" ON CONFLICT ("id") DO UPDATE SET "key_hash" = excluded."key_hash", "name" = excluded."name", "role" = excluded."role", "user_id" = excluded."user_id", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked" = excluded."revoked"'
-_EXISTING = 'SELECT "id" FROM "api_keys" WHERE "id" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys"',
-    (
-        '"user_id" = %s',
-        '"revoked" = %s',
-    ),
-    ' ORDER BY "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "api_keys"',
-    (
-        '"user_id" = %s',
-        '"revoked" = %s',
-    ),
-    "",
-)
-_M_GET_BY_HASH = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" WHERE "key_hash" = %s'
 
 
 def _from_row(row: Any) -> ApiKey:
@@ -112,56 +85,98 @@ def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresApiKeyRepository:
+class PostgresApiKeyRepository(PostgresRepositoryBase):
     """ApiKeyRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # api_keys.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "api_keys" (
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "key_hash" = excluded."key_hash",
+            "name" = excluded."name",
+            "role" = excluded."role",
+            "user_id" = excluded."user_id",
+            "created_at" = excluded."created_at",
+            "expires_at" = excluded."expires_at",
+            "revoked" = excluded."revoked"
+    """
 
     async def save(self, entity: ApiKey) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "api_keys.save") from exc
+
+    # api_keys.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        FROM "api_keys"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> ApiKey | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "api_keys.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "api_keys.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "api_keys.entity_id"),),
                 _from_row,
                 "api_keys.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # api_keys.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "api_keys"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "api_keys.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "api_keys.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "api_keys.delete") from exc
         return cur.rowcount > 0
+
+    # api_keys.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        FROM "api_keys"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -170,18 +185,55 @@ class PostgresApiKeyRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "api_keys.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # api_keys.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_api_keys" (LIKE "api_keys" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_api_keys" (
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "api_keys" (
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        )
+        SELECT
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        FROM "_stage_api_keys"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "key_hash" = excluded."key_hash",
+            "name" = excluded."name",
+            "role" = excluded."role",
+            "user_id" = excluded."user_id",
+            "created_at" = excluded."created_at",
+            "expires_at" = excluded."expires_at",
+            "revoked" = excluded."revoked"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "api_keys"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[ApiKey]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -195,21 +247,38 @@ class PostgresApiKeyRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "api_keys.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "api_keys.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # api_keys.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+                "revoked"
+            FROM "api_keys"
+        """,
+        (
+            '"user_id" = %s',
+            '"revoked" = %s',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -224,31 +293,53 @@ class PostgresApiKeyRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "api_keys.query"
+                self._pool, exc, self._QUERY[mask], params, _from_row, "api_keys.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # api_keys.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "api_keys"
+        """,
+        (
+            '"user_id" = %s',
+            '"revoked" = %s',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: ApiKeyFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "api_keys.count") from exc
         return 0 if row is None else int(row[0])
+
+    # api_keys.get_by_hash (lookup): the key with this hash, or None
+    _M_GET_BY_HASH = """
+        SELECT
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        FROM "api_keys"
+        WHERE "key_hash" = %s
+    """
 
     async def get_by_hash(self, key_hash: NotBlankStr) -> ApiKey | None:
         """The key with this hash, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_HASH,
+                    self._M_GET_BY_HASH,
                     (arg_str(key_hash, "api_keys.key_hash"),),
                     prepare=True,
                 )
@@ -257,31 +348,9 @@ class PostgresApiKeyRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_BY_HASH,
+                self._M_GET_BY_HASH,
                 (arg_str(key_hash, "api_keys.key_hash"),),
                 _from_row,
                 "api_keys.get_by_hash",
             ) from exc
         return None if row is None else _from_row(row)
-
-    async def _name_duplicates(
-        self, entities: Sequence[ApiKey], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,40 +21,12 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id"'
-_GET = 'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "artifacts" WHERE "id" = %s'
-_LIST = 'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_artifacts" (LIKE "artifacts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "_stage_artifacts" ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id"'
-_EXISTING = 'SELECT "id" FROM "artifacts" WHERE "id" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts"',
-    (
-        '"task_id" = %s',
-        '"created_by" = %s',
-        '"type" = %s',
-    ),
-    ' ORDER BY "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "artifacts"',
-    (
-        '"task_id" = %s',
-        '"created_by" = %s',
-        '"type" = %s',
-    ),
-    "",
-)
-_M_SAVE_RETURNING_OUTCOME = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id" RETURNING (xmax = 0)'
 
 
 def _from_row(row: Any) -> Artifact:
@@ -121,56 +92,102 @@ def _where(spec: ArtifactFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresArtifactRepository:
+class PostgresArtifactRepository(PostgresRepositoryBase):
     """ArtifactRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # artifacts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "artifacts" (
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "type" = excluded."type",
+            "path" = excluded."path",
+            "task_id" = excluded."task_id",
+            "created_by" = excluded."created_by",
+            "description" = excluded."description",
+            "content_type" = excluded."content_type",
+            "size_bytes" = excluded."size_bytes",
+            "created_at" = excluded."created_at",
+            "project_id" = excluded."project_id"
+    """
 
     async def save(self, entity: Artifact) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.save") from exc
+
+    # artifacts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        FROM "artifacts"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Artifact | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "artifacts.entity_id"),), prepare=True
+                    self._GET,
+                    (arg_str(entity_id, "artifacts.entity_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "artifacts.entity_id"),),
                 _from_row,
                 "artifacts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # artifacts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "artifacts"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "artifacts.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "artifacts.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.delete") from exc
         return cur.rowcount > 0
+
+    # artifacts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        FROM "artifacts"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -179,18 +196,57 @@ class PostgresArtifactRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "artifacts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # artifacts.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_artifacts" (LIKE "artifacts" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_artifacts" (
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "artifacts" (
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        )
+        SELECT
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        FROM "_stage_artifacts"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "type" = excluded."type",
+            "path" = excluded."path",
+            "task_id" = excluded."task_id",
+            "created_by" = excluded."created_by",
+            "description" = excluded."description",
+            "content_type" = excluded."content_type",
+            "size_bytes" = excluded."size_bytes",
+            "created_at" = excluded."created_at",
+            "project_id" = excluded."project_id"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "artifacts"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Artifact]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -204,21 +260,39 @@ class PostgresArtifactRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "artifacts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "artifacts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # artifacts.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "type", "path", "task_id", "created_by", "description",
+                "content_type", "size_bytes", "created_at", "project_id"
+            FROM "artifacts"
+        """,
+        (
+            '"task_id" = %s',
+            '"created_by" = %s',
+            '"type" = %s',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -233,24 +307,59 @@ class PostgresArtifactRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "artifacts.query"
+                self._pool, exc, self._QUERY[mask], params, _from_row, "artifacts.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # artifacts.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "artifacts"
+        """,
+        (
+            '"task_id" = %s',
+            '"created_by" = %s',
+            '"type" = %s',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: ArtifactFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.count") from exc
         return 0 if row is None else int(row[0])
+
+    # artifacts.save_returning_outcome (upsert_outcome): upsert
+    _M_SAVE_RETURNING_OUTCOME = """
+        INSERT INTO "artifacts" (
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "type" = excluded."type",
+            "path" = excluded."path",
+            "task_id" = excluded."task_id",
+            "created_by" = excluded."created_by",
+            "description" = excluded."description",
+            "content_type" = excluded."content_type",
+            "size_bytes" = excluded."size_bytes",
+            "created_at" = excluded."created_at",
+            "project_id" = excluded."project_id"
+        RETURNING (xmax = 0)
+    """
 
     async def save_returning_outcome(self, entity: Artifact) -> bool:
         """Upsert; True when the artifact was created, False when it was updated
@@ -261,31 +370,9 @@ class PostgresArtifactRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_SAVE_RETURNING_OUTCOME, _params(entity), prepare=True
+                    self._M_SAVE_RETURNING_OUTCOME, _params(entity), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.save_returning_outcome") from exc
         return bool(row is not None and row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Artifact], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -9,17 +9,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    InvalidValueError,
-)
+from synthorg.persistence.errors import InvalidValueError
 from synthorg.persistence.generated.audit_entries import (
     AuditEntry,
     AuditEntryFilterSpec,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -31,39 +27,9 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_time,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
-)
-
-_INSERT = 'INSERT INTO "audit_entries" ("id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category", "action_type", "arguments_hash", "verdict", "risk_level", "reason", "matched_rules", "evaluation_duration_ms", "approval_id") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
-_COPY = 'COPY "audit_entries" ("id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category", "action_type", "arguments_hash", "verdict", "risk_level", "reason", "matched_rules", "evaluation_duration_ms", "approval_id") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "audit_entries" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "audit_entries" WHERE "timestamp" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category", "action_type", "arguments_hash", "verdict", "risk_level", "reason", "matched_rules", "evaluation_duration_ms", "approval_id" FROM "audit_entries"',
-    (
-        '"agent_id" = %s',
-        '"action_type" = %s',
-        '"verdict" = %s',
-        '"risk_level" = %s',
-        '"timestamp" >= %s',
-        '"timestamp" <= %s',
-    ),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "audit_entries"',
-    (
-        '"agent_id" = %s',
-        '"action_type" = %s',
-        '"verdict" = %s',
-        '"risk_level" = %s',
-        '"timestamp" >= %s',
-        '"timestamp" <= %s',
-    ),
-    "",
 )
 
 
@@ -151,26 +117,63 @@ def _where(spec: AuditEntryFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresAuditEntryRepository:
+class PostgresAuditEntryRepository(PostgresRepositoryBase):
     """AuditEntryRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # audit_entries.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "audit_entries"
+        """,
+        (
+            '"agent_id" = %s',
+            '"action_type" = %s',
+            '"verdict" = %s',
+            '"risk_level" = %s',
+            '"timestamp" >= %s',
+            '"timestamp" <= %s',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "audit_entries" (
+            "id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category",
+            "action_type", "arguments_hash", "verdict", "risk_level", "reason",
+            "matched_rules", "evaluation_duration_ms", "approval_id"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def append(self, entity: AuditEntry) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "audit_entries.append") from exc
+
+    # audit_entries.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "audit_entries" (
+            "id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category",
+            "action_type", "arguments_hash", "verdict", "risk_level", "reason",
+            "matched_rules", "evaluation_duration_ms", "approval_id"
+        )
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "audit_entries"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[AuditEntry]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -183,31 +186,59 @@ class PostgresAuditEntryRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "audit_entries.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "audit_entries.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # audit_entries.purge_before (delete): delete rows whose timestamp is before...
+    _PURGE = """
+        DELETE FROM "audit_entries"
+        WHERE "timestamp" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE,
+                    self._PURGE,
                     (arg_time(threshold, "audit_entries.threshold"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "audit_entries.purge_before") from exc
         return cur.rowcount
+
+    # audit_entries.query (query): one page of matches ordered by timestamp desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category",
+                "action_type", "arguments_hash", "verdict", "risk_level", "reason",
+                "matched_rules", "evaluation_duration_ms", "approval_id"
+            FROM "audit_entries"
+        """,
+        (
+            '"agent_id" = %s',
+            '"action_type" = %s',
+            '"verdict" = %s',
+            '"risk_level" = %s',
+            '"timestamp" >= %s',
+            '"timestamp" <= %s',
+        ),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -222,32 +253,15 @@ class PostgresAuditEntryRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "audit_entries.query"
+                self._pool,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "audit_entries.query",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[AuditEntry], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

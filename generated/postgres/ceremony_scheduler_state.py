@@ -8,12 +8,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.ceremony_scheduler_state import (
     CeremonySchedulerState,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -24,7 +23,6 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -32,17 +30,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("sprint_id") DO UPDATE SET "strategy" = excluded."strategy", "last_fired" = excluded."last_fired", "completed_task_count" = excluded."completed_task_count", "state" = excluded."state", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" WHERE "sprint_id" = %s'
-_DELETE = 'DELETE FROM "ceremony_scheduler_state" WHERE "sprint_id" = %s'
-_LIST = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" ORDER BY "sprint_id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_ceremony_scheduler_state" (LIKE "ceremony_scheduler_state" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "_stage_ceremony_scheduler_state" ON CONFLICT ("sprint_id") DO UPDATE SET "strategy" = excluded."strategy", "last_fired" = excluded."last_fired", "completed_task_count" = excluded."completed_task_count", "state" = excluded."state", "updated_at" = excluded."updated_at"'
-_EXISTING = (
-    'SELECT "sprint_id" FROM "ceremony_scheduler_state" WHERE "sprint_id" = ANY(%s)'
-)
-_M_LOAD_ALL = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" ORDER BY "sprint_id" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> CeremonySchedulerState:
@@ -82,33 +69,55 @@ def _params(entity: CeremonySchedulerState) -> tuple[Any, ...]:
     )
 
 
-class PostgresCeremonySchedulerStateRepository:
+class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
     """CeremonySchedulerStateRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # ceremony_scheduler_state.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "ceremony_scheduler_state" (
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("sprint_id")
+        DO UPDATE SET
+            "strategy" = excluded."strategy",
+            "last_fired" = excluded."last_fired",
+            "completed_task_count" = excluded."completed_task_count",
+            "state" = excluded."state",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: CeremonySchedulerState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ceremony_scheduler_state.save") from exc
+
+    # ceremony_scheduler_state.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        FROM "ceremony_scheduler_state"
+        WHERE "sprint_id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> CeremonySchedulerState | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
                     prepare=True,
                 )
@@ -117,25 +126,41 @@ class PostgresCeremonySchedulerStateRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
                 _from_row,
                 "ceremony_scheduler_state.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # ceremony_scheduler_state.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "ceremony_scheduler_state"
+        WHERE "sprint_id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ceremony_scheduler_state.delete") from exc
         return cur.rowcount > 0
+
+    # ceremony_scheduler_state.list_items (list): one page ordered by sprint_id
+    _LIST = """
+        SELECT
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        FROM "ceremony_scheduler_state"
+        ORDER BY "sprint_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -144,18 +169,53 @@ class PostgresCeremonySchedulerStateRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "ceremony_scheduler_state.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # ceremony_scheduler_state.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_ceremony_scheduler_state" (LIKE "ceremony_scheduler_state" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_ceremony_scheduler_state" (
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "ceremony_scheduler_state" (
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        )
+        SELECT
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        FROM "_stage_ceremony_scheduler_state"
+        ON CONFLICT ("sprint_id")
+        DO UPDATE SET
+            "strategy" = excluded."strategy",
+            "last_fired" = excluded."last_fired",
+            "completed_task_count" = excluded."completed_task_count",
+            "state" = excluded."state",
+            "updated_at" = excluded."updated_at"
+    """
+    _EXISTING = """
+        SELECT "sprint_id"
+        FROM "ceremony_scheduler_state"
+        WHERE "sprint_id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[CeremonySchedulerState]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -169,21 +229,30 @@ class PostgresCeremonySchedulerStateRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "ceremony_scheduler_state.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "ceremony_scheduler_state.save_many",
+                [entity.sprint_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # ceremony_scheduler_state.load_all (list): every sprint's state, by sprint_id
+    _M_LOAD_ALL = """
+        SELECT
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        FROM "ceremony_scheduler_state"
+        ORDER BY "sprint_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -192,37 +261,17 @@ class PostgresCeremonySchedulerStateRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_LOAD_ALL, (limit, offset), prepare=True)
+                cur = await conn.execute(
+                    self._M_LOAD_ALL, (limit, offset), prepare=True
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LOAD_ALL,
+                self._M_LOAD_ALL,
                 (limit, offset),
                 _from_row,
                 "ceremony_scheduler_state.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[CeremonySchedulerState], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.sprint_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

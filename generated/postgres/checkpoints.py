@@ -9,14 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    InvalidValueError,
-)
+from synthorg.persistence.errors import InvalidValueError
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -29,43 +25,11 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "checkpoints" ("id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at") VALUES (%s, %s, %s, %s, %s, %s, %s)'
-_COPY = 'COPY "checkpoints" ("id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "checkpoints" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "checkpoints" WHERE "created_at" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at" FROM "checkpoints"',
-    (
-        '"execution_id" = %s',
-        '"task_id" = %s',
-    ),
-    ' ORDER BY "created_at" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "checkpoints"',
-    (
-        '"execution_id" = %s',
-        '"task_id" = %s',
-    ),
-    "",
-)
-_M_GET_LATEST = FilterSql(
-    'SELECT "id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at" FROM "checkpoints"',
-    (
-        '"execution_id" = %s',
-        '"task_id" = %s',
-    ),
-    ' ORDER BY "turn_number" DESC, "id" LIMIT 1',
-    require_any=True,
-)
-_M_DELETE_BY_EXECUTION = 'DELETE FROM "checkpoints" WHERE "execution_id" = %s'
 
 
 def _from_row(row: Any) -> Checkpoint:
@@ -122,26 +86,57 @@ def _where(spec: CheckpointFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresCheckpointRepository:
+class PostgresCheckpointRepository(PostgresRepositoryBase):
     """CheckpointRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # checkpoints.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "checkpoints"
+        """,
+        (
+            '"execution_id" = %s',
+            '"task_id" = %s',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "checkpoints" (
+            "id", "execution_id", "agent_id", "task_id", "turn_number", "context",
+            "created_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def append(self, entity: Checkpoint) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "checkpoints.append") from exc
+
+    # checkpoints.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "checkpoints" (
+            "id", "execution_id", "agent_id", "task_id", "turn_number", "context",
+            "created_at"
+        )
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "checkpoints"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[Checkpoint]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -154,31 +149,54 @@ class PostgresCheckpointRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "checkpoints.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "checkpoints.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # checkpoints.purge_before (delete): delete rows whose created_at is before...
+    _PURGE = """
+        DELETE FROM "checkpoints"
+        WHERE "created_at" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose created_at is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE,
+                    self._PURGE,
                     (arg_time(threshold, "checkpoints.threshold"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "checkpoints.purge_before") from exc
         return cur.rowcount
+
+    # checkpoints.query (query): one page of matches ordered by created_at desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "execution_id", "agent_id", "task_id", "turn_number", "context",
+                "created_at"
+            FROM "checkpoints"
+        """,
+        (
+            '"execution_id" = %s',
+            '"task_id" = %s',
+        ),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -193,13 +211,37 @@ class PostgresCheckpointRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "checkpoints.query"
+                self._pool,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "checkpoints.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # checkpoints.get_latest (first): the checkpoint with the highest turn_number...
+    _M_GET_LATEST = FilterSql(
+        """
+            SELECT
+                "id", "execution_id", "agent_id", "task_id", "turn_number", "context",
+                "created_at"
+            FROM "checkpoints"
+        """,
+        (
+            '"execution_id" = %s',
+            '"task_id" = %s',
+        ),
+        """
+            ORDER BY "turn_number" DESC, "id"
+            LIMIT 1
+        """,
+        require_any=True,
+    )
 
     async def get_latest(
         self,
@@ -230,50 +272,34 @@ class PostgresCheckpointRepository:
             )
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_LATEST[mask], params, prepare=True)
+                cur = await conn.execute(self._M_GET_LATEST[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_LATEST[mask],
+                self._M_GET_LATEST[mask],
                 params,
                 _from_row,
                 "checkpoints.get_latest",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # checkpoints.delete_by_execution (delete): delete every checkpoint of an execution
+    _M_DELETE_BY_EXECUTION = """
+        DELETE FROM "checkpoints"
+        WHERE "execution_id" = %s
+    """
+
     async def delete_by_execution(self, execution_id: NotBlankStr) -> int:
         """Delete every checkpoint of an execution; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_DELETE_BY_EXECUTION,
+                    self._M_DELETE_BY_EXECUTION,
                     (arg_str(execution_id, "checkpoints.execution_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "checkpoints.delete_by_execution") from exc
         return cur.rowcount
-
-    async def _name_duplicates(
-        self, entities: Sequence[Checkpoint], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

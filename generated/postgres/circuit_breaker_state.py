@@ -7,13 +7,12 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
     CircuitBreakerStateKey,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -24,22 +23,11 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("pair_key_a", "pair_key_b") DO UPDATE SET "state" = excluded."state", "bounce_count" = excluded."bounce_count", "trip_count" = excluded."trip_count", "last_bounce_at" = excluded."last_bounce_at", "opened_at" = excluded."opened_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" WHERE "pair_key_a" = %s AND "pair_key_b" = %s'
-_DELETE = (
-    'DELETE FROM "circuit_breaker_state" WHERE "pair_key_a" = %s AND "pair_key_b" = %s'
-)
-_LIST = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" ORDER BY "pair_key_a", "pair_key_b" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_circuit_breaker_state" (LIKE "circuit_breaker_state" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "_stage_circuit_breaker_state" ON CONFLICT ("pair_key_a", "pair_key_b") DO UPDATE SET "state" = excluded."state", "bounce_count" = excluded."bounce_count", "trip_count" = excluded."trip_count", "last_bounce_at" = excluded."last_bounce_at", "opened_at" = excluded."opened_at", "updated_at" = excluded."updated_at"'
-_M_LOAD_ALL = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" ORDER BY "pair_key_a", "pair_key_b" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> CircuitBreakerState:
@@ -85,26 +73,49 @@ def _params(entity: CircuitBreakerState) -> tuple[Any, ...]:
     )
 
 
-class PostgresCircuitBreakerStateRepository:
+class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
     """CircuitBreakerStateRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # circuit_breaker_state.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "circuit_breaker_state" (
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("pair_key_a", "pair_key_b")
+        DO UPDATE SET
+            "state" = excluded."state",
+            "bounce_count" = excluded."bounce_count",
+            "trip_count" = excluded."trip_count",
+            "last_bounce_at" = excluded."last_bounce_at",
+            "opened_at" = excluded."opened_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: CircuitBreakerState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "circuit_breaker_state.save") from exc
+
+    # circuit_breaker_state.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        FROM "circuit_breaker_state"
+        WHERE "pair_key_a" = %s AND "pair_key_b" = %s
+    """
 
     async def get(
         self, entity_id: CircuitBreakerStateKey
@@ -113,7 +124,7 @@ class PostgresCircuitBreakerStateRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (
                         arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
                         arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
@@ -125,7 +136,7 @@ class PostgresCircuitBreakerStateRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
                     arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
@@ -135,12 +146,18 @@ class PostgresCircuitBreakerStateRepository:
             ) from exc
         return None if row is None else _from_row(row)
 
+    # circuit_breaker_state.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "circuit_breaker_state"
+        WHERE "pair_key_a" = %s AND "pair_key_b" = %s
+    """
+
     async def delete(self, entity_id: CircuitBreakerStateKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (
                         arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
                         arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
@@ -151,6 +168,16 @@ class PostgresCircuitBreakerStateRepository:
             raise map_postgres_error(exc, "circuit_breaker_state.delete") from exc
         return cur.rowcount > 0
 
+    # circuit_breaker_state.list_items (list): one page ordered by pair_key_a
+    _LIST = """
+        SELECT
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        FROM "circuit_breaker_state"
+        ORDER BY "pair_key_a", "pair_key_b"
+        LIMIT %s OFFSET %s
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[CircuitBreakerState, ...]:
@@ -158,18 +185,49 @@ class PostgresCircuitBreakerStateRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "circuit_breaker_state.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # circuit_breaker_state.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_circuit_breaker_state" (LIKE "circuit_breaker_state" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_circuit_breaker_state" (
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "circuit_breaker_state" (
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        )
+        SELECT
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        FROM "_stage_circuit_breaker_state"
+        ON CONFLICT ("pair_key_a", "pair_key_b")
+        DO UPDATE SET
+            "state" = excluded."state",
+            "bounce_count" = excluded."bounce_count",
+            "trip_count" = excluded."trip_count",
+            "last_bounce_at" = excluded."last_bounce_at",
+            "opened_at" = excluded."opened_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save_many(self, entities: Sequence[CircuitBreakerState]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -189,21 +247,35 @@ class PostgresCircuitBreakerStateRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "circuit_breaker_state.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "circuit_breaker_state.save_many",
+                [
+                    (
+                        entity.pair_key_a,
+                        entity.pair_key_b,
+                    )
+                    for entity in entities
+                ],
+            ) from exc
+
+    # circuit_breaker_state.load_all (list): every breaker's state, by pair key
+    _M_LOAD_ALL = """
+        SELECT
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        FROM "circuit_breaker_state"
+        ORDER BY "pair_key_a", "pair_key_b"
+        LIMIT %s OFFSET %s
+    """
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -212,35 +284,17 @@ class PostgresCircuitBreakerStateRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_LOAD_ALL, (limit, offset), prepare=True)
+                cur = await conn.execute(
+                    self._M_LOAD_ALL, (limit, offset), prepare=True
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LOAD_ALL,
+                self._M_LOAD_ALL,
                 (limit, offset),
                 _from_row,
                 "circuit_breaker_state.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[CircuitBreakerState], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [
-            (
-                entity.pair_key_a,
-                entity.pair_key_b,
-            )
-            for entity in entities
-        ]
-        named = duplicate_keys(keys)
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

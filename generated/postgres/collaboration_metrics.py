@@ -8,13 +8,12 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.collaboration_metrics import (
     CollaborationMetricRecord,
     CollaborationMetricRecordFilterSpec,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -26,30 +25,8 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_time,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
-)
-
-_INSERT = 'INSERT INTO "collaboration_metrics" ("id", "agent_id", "timestamp", "task_id", "counterpart_agent_id", "delegation_success", "delegation_response_seconds", "conflict_constructiveness", "meeting_contribution", "loop_triggered", "handoff_completeness", "interaction_summary") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
-_COPY = 'COPY "collaboration_metrics" ("id", "agent_id", "timestamp", "task_id", "counterpart_agent_id", "delegation_success", "delegation_response_seconds", "conflict_constructiveness", "meeting_contribution", "loop_triggered", "handoff_completeness", "interaction_summary") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "collaboration_metrics" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "collaboration_metrics" WHERE "timestamp" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "agent_id", "timestamp", "task_id", "counterpart_agent_id", "delegation_success", "delegation_response_seconds", "conflict_constructiveness", "meeting_contribution", "loop_triggered", "handoff_completeness", "interaction_summary" FROM "collaboration_metrics"',
-    (
-        '"agent_id" = %s',
-        '"timestamp" >= %s',
-    ),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "collaboration_metrics"',
-    (
-        '"agent_id" = %s',
-        '"timestamp" >= %s',
-    ),
-    "",
 )
 
 
@@ -127,26 +104,61 @@ def _where(spec: CollaborationMetricRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresCollaborationMetricRecordRepository:
+class PostgresCollaborationMetricRecordRepository(PostgresRepositoryBase):
     """CollaborationMetricRecordRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # collaboration_metrics.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "collaboration_metrics"
+        """,
+        (
+            '"agent_id" = %s',
+            '"timestamp" >= %s',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "collaboration_metrics" (
+            "id", "agent_id", "timestamp", "task_id", "counterpart_agent_id",
+            "delegation_success", "delegation_response_seconds",
+            "conflict_constructiveness", "meeting_contribution", "loop_triggered",
+            "handoff_completeness", "interaction_summary"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def append(self, entity: CollaborationMetricRecord) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "collaboration_metrics.append") from exc
+
+    # collaboration_metrics.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "collaboration_metrics" (
+            "id", "agent_id", "timestamp", "task_id", "counterpart_agent_id",
+            "delegation_success", "delegation_response_seconds",
+            "conflict_constructiveness", "meeting_contribution", "loop_triggered",
+            "handoff_completeness", "interaction_summary"
+        )
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "collaboration_metrics"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[CollaborationMetricRecord]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -159,31 +171,56 @@ class PostgresCollaborationMetricRecordRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "collaboration_metrics.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "collaboration_metrics.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # collaboration_metrics.purge_before (delete): delete rows whose timestamp is...
+    _PURGE = """
+        DELETE FROM "collaboration_metrics"
+        WHERE "timestamp" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE,
+                    self._PURGE,
                     (arg_time(threshold, "collaboration_metrics.threshold"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "collaboration_metrics.purge_before") from exc
         return cur.rowcount
+
+    # collaboration_metrics.query (query): one page of matches ordered by timestamp desc
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "agent_id", "timestamp", "task_id", "counterpart_agent_id",
+                "delegation_success", "delegation_response_seconds",
+                "conflict_constructiveness", "meeting_contribution", "loop_triggered",
+                "handoff_completeness", "interaction_summary"
+            FROM "collaboration_metrics"
+        """,
+        (
+            '"agent_id" = %s',
+            '"timestamp" >= %s',
+        ),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -198,37 +235,15 @@ class PostgresCollaborationMetricRecordRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "collaboration_metrics.query",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[CollaborationMetricRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -21,22 +20,12 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("secret_id") DO UPDATE SET "connection_name" = excluded."connection_name", "encrypted_value" = excluded."encrypted_value", "key_version" = excluded."key_version", "created_at" = excluded."created_at", "rotated_at" = excluded."rotated_at"'
-_GET = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" WHERE "secret_id" = %s'
-_DELETE = 'DELETE FROM "connection_secrets" WHERE "secret_id" = %s'
-_LIST = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" ORDER BY "secret_id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_connection_secrets" (LIKE "connection_secrets" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "_stage_connection_secrets" ON CONFLICT ("secret_id") DO UPDATE SET "connection_name" = excluded."connection_name", "encrypted_value" = excluded."encrypted_value", "key_version" = excluded."key_version", "created_at" = excluded."created_at", "rotated_at" = excluded."rotated_at"'
-_EXISTING = 'SELECT "secret_id" FROM "connection_secrets" WHERE "secret_id" = ANY(%s)'
-_M_RETRIEVE = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" WHERE "secret_id" = %s'
 
 
 def _from_row(row: Any) -> ConnectionSecret:
@@ -77,33 +66,55 @@ def _params(entity: ConnectionSecret) -> tuple[Any, ...]:
     )
 
 
-class PostgresConnectionSecretRepository:
+class PostgresConnectionSecretRepository(PostgresRepositoryBase):
     """ConnectionSecretRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # connection_secrets.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "connection_secrets" (
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("secret_id")
+        DO UPDATE SET
+            "connection_name" = excluded."connection_name",
+            "encrypted_value" = excluded."encrypted_value",
+            "key_version" = excluded."key_version",
+            "created_at" = excluded."created_at",
+            "rotated_at" = excluded."rotated_at"
+    """
 
     async def save(self, entity: ConnectionSecret) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connection_secrets.save") from exc
+
+    # connection_secrets.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        FROM "connection_secrets"
+        WHERE "secret_id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> ConnectionSecret | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "connection_secrets.entity_id"),),
                     prepare=True,
                 )
@@ -112,25 +123,41 @@ class PostgresConnectionSecretRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "connection_secrets.entity_id"),),
                 _from_row,
                 "connection_secrets.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # connection_secrets.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "connection_secrets"
+        WHERE "secret_id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "connection_secrets.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connection_secrets.delete") from exc
         return cur.rowcount > 0
+
+    # connection_secrets.list_items (list): one page ordered by secret_id
+    _LIST = """
+        SELECT
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        FROM "connection_secrets"
+        ORDER BY "secret_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -139,18 +166,53 @@ class PostgresConnectionSecretRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "connection_secrets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connection_secrets.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_connection_secrets" (LIKE "connection_secrets" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_connection_secrets" (
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "connection_secrets" (
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        )
+        SELECT
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        FROM "_stage_connection_secrets"
+        ON CONFLICT ("secret_id")
+        DO UPDATE SET
+            "connection_name" = excluded."connection_name",
+            "encrypted_value" = excluded."encrypted_value",
+            "key_version" = excluded."key_version",
+            "created_at" = excluded."created_at",
+            "rotated_at" = excluded."rotated_at"
+    """
+    _EXISTING = """
+        SELECT "secret_id"
+        FROM "connection_secrets"
+        WHERE "secret_id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[ConnectionSecret]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -164,37 +226,45 @@ class PostgresConnectionSecretRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "connection_secrets.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "connection_secrets.save_many",
+                [entity.secret_id for entity in entities],
+                self._EXISTING,
+            ) from exc
 
     async def store(self, entity: ConnectionSecret) -> None:
         """Insert or replace the secret (same as save)."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connection_secrets.store") from exc
+
+    # connection_secrets.retrieve (lookup): the secret with this id, or None
+    _M_RETRIEVE = """
+        SELECT
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        FROM "connection_secrets"
+        WHERE "secret_id" = %s
+    """
 
     async def retrieve(self, secret_id: NotBlankStr) -> ConnectionSecret | None:
         """The secret with this id, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_RETRIEVE,
+                    self._M_RETRIEVE,
                     (arg_str(secret_id, "connection_secrets.secret_id"),),
                     prepare=True,
                 )
@@ -203,31 +273,9 @@ class PostgresConnectionSecretRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_RETRIEVE,
+                self._M_RETRIEVE,
                 (arg_str(secret_id, "connection_secrets.secret_id"),),
                 _from_row,
                 "connection_secrets.retrieve",
             ) from exc
         return None if row is None else _from_row(row)
-
-    async def _name_duplicates(
-        self, entities: Sequence[ConnectionSecret], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.secret_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,10 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -23,7 +22,6 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -31,24 +29,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("name") DO UPDATE SET "connection_type" = excluded."connection_type", "auth_method" = excluded."auth_method", "base_url" = excluded."base_url", "secret_refs" = excluded."secret_refs", "config" = excluded."config", "health_check_enabled" = excluded."health_check_enabled", "health_status" = excluded."health_status", "last_health_check_at" = excluded."last_health_check_at", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections" WHERE "name" = %s'
-_DELETE = 'DELETE FROM "connections" WHERE "name" = %s'
-_LIST = 'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections" ORDER BY "name" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_connections" (LIKE "connections" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "_stage_connections" ON CONFLICT ("name") DO UPDATE SET "connection_type" = excluded."connection_type", "auth_method" = excluded."auth_method", "base_url" = excluded."base_url", "secret_refs" = excluded."secret_refs", "config" = excluded."config", "health_check_enabled" = excluded."health_check_enabled", "health_status" = excluded."health_status", "last_health_check_at" = excluded."last_health_check_at", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_EXISTING = 'SELECT "name" FROM "connections" WHERE "name" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections"',
-    ('"connection_type" = %s',),
-    ' ORDER BY "name" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "connections"',
-    ('"connection_type" = %s',),
-    "",
-)
 
 
 def _from_row(row: Any) -> Connection:
@@ -114,58 +94,107 @@ def _where(spec: ConnectionFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresConnectionRepository:
+class PostgresConnectionRepository(PostgresRepositoryBase):
     """ConnectionRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # connections.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "connections" (
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "connection_type" = excluded."connection_type",
+            "auth_method" = excluded."auth_method",
+            "base_url" = excluded."base_url",
+            "secret_refs" = excluded."secret_refs",
+            "config" = excluded."config",
+            "health_check_enabled" = excluded."health_check_enabled",
+            "health_status" = excluded."health_status",
+            "last_health_check_at" = excluded."last_health_check_at",
+            "metadata" = excluded."metadata",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: Connection) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connections.save") from exc
+
+    # connections.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        FROM "connections"
+        WHERE "name" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Connection | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "connections.entity_id"),), prepare=True
+                    self._GET,
+                    (arg_str(entity_id, "connections.entity_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "connections.entity_id"),),
                 _from_row,
                 "connections.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # connections.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "connections"
+        WHERE "name" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "connections.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connections.delete") from exc
         return cur.rowcount > 0
+
+    # connections.list_items (list): one page ordered by name
+    _LIST = """
+        SELECT
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        FROM "connections"
+        ORDER BY "name"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -174,18 +203,62 @@ class PostgresConnectionRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "connections.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connections.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_connections" (LIKE "connections" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_connections" (
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "connections" (
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        )
+        SELECT
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        FROM "_stage_connections"
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "connection_type" = excluded."connection_type",
+            "auth_method" = excluded."auth_method",
+            "base_url" = excluded."base_url",
+            "secret_refs" = excluded."secret_refs",
+            "config" = excluded."config",
+            "health_check_enabled" = excluded."health_check_enabled",
+            "health_status" = excluded."health_status",
+            "last_health_check_at" = excluded."last_health_check_at",
+            "metadata" = excluded."metadata",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
+    _EXISTING = """
+        SELECT "name"
+        FROM "connections"
+        WHERE "name" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Connection]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -199,21 +272,36 @@ class PostgresConnectionRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "connections.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "connections.save_many",
+                [entity.name for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # connections.query (query): one page of matches ordered by name
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "name", "connection_type", "auth_method", "base_url", "secret_refs",
+                "config", "health_check_enabled", "health_status",
+                "last_health_check_at", "metadata", "created_at", "updated_at"
+            FROM "connections"
+        """,
+        ('"connection_type" = %s',),
+        """
+            ORDER BY "name"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -228,43 +316,36 @@ class PostgresConnectionRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "connections.query"
+                self._pool,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "connections.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connections.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "connections"
+        """,
+        ('"connection_type" = %s',),
+        "",
+    )
 
     async def count(self, filter_spec: ConnectionFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connections.count") from exc
         return 0 if row is None else int(row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Connection], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

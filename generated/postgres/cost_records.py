@@ -8,14 +8,10 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MixedCurrencyAggregationError,
-)
+from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -28,40 +24,10 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
-_COPY = 'COPY "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "cost_records" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "cost_records" WHERE "timestamp" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category" FROM "cost_records"',
-    (
-        '"agent_id" = %s',
-        '"task_id" = %s',
-    ),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "cost_records"',
-    (
-        '"agent_id" = %s',
-        '"task_id" = %s',
-    ),
-    "",
-)
-_M_AGGREGATE = FilterSql(
-    'SELECT COUNT(DISTINCT "currency"), STRING_AGG(DISTINCT "currency", \',\' ORDER BY "currency"), COALESCE(SUM("cost"), 0) FROM "cost_records"',
-    (
-        '"agent_id" = %s',
-        '"task_id" = %s',
-    ),
-    "",
-)
 
 
 def _from_row(row: Any) -> CostRecord:
@@ -126,26 +92,57 @@ def _where(spec: CostRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresCostRecordRepository:
+class PostgresCostRecordRepository(PostgresRepositoryBase):
     """CostRecordRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # cost_records.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "cost_records"
+        """,
+        (
+            '"agent_id" = %s',
+            '"task_id" = %s',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "cost_records" (
+            "id", "agent_id", "task_id", "provider", "model", "input_tokens",
+            "output_tokens", "cost", "currency", "timestamp", "call_category"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def append(self, entity: CostRecord) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "cost_records.append") from exc
+
+    # cost_records.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "cost_records" (
+            "id", "agent_id", "task_id", "provider", "model", "input_tokens",
+            "output_tokens", "cost", "currency", "timestamp", "call_category"
+        )
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "cost_records"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[CostRecord]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -158,31 +155,54 @@ class PostgresCostRecordRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "cost_records.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "cost_records.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # cost_records.purge_before (delete): delete rows whose timestamp is before...
+    _PURGE = """
+        DELETE FROM "cost_records"
+        WHERE "timestamp" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE,
+                    self._PURGE,
                     (arg_time(threshold, "cost_records.threshold"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "cost_records.purge_before") from exc
         return cur.rowcount
+
+    # cost_records.query (query): one page of matches ordered by timestamp desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "agent_id", "task_id", "provider", "model", "input_tokens",
+                "output_tokens", "cost", "currency", "timestamp", "call_category"
+            FROM "cost_records"
+        """,
+        (
+            '"agent_id" = %s',
+            '"task_id" = %s',
+        ),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -197,13 +217,34 @@ class PostgresCostRecordRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "cost_records.query"
+                self._pool,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "cost_records.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # cost_records.aggregate (aggregate): total cost of the matching records
+    _M_AGGREGATE = FilterSql(
+        """
+            SELECT
+                COUNT(DISTINCT "currency"),
+                STRING_AGG(DISTINCT "currency", ',' ORDER BY "currency"),
+                COALESCE(SUM("cost"), 0)
+            FROM "cost_records"
+        """,
+        (
+            '"agent_id" = %s',
+            '"task_id" = %s',
+        ),
+        "",
+    )
 
     async def aggregate(
         self, agent_id: NotBlankStr | None = None, task_id: NotBlankStr | None = None
@@ -225,7 +266,7 @@ class PostgresCostRecordRepository:
             )
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_AGGREGATE[mask], params, prepare=True)
+                cur = await conn.execute(self._M_AGGREGATE[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "cost_records.aggregate") from exc
@@ -237,25 +278,3 @@ class PostgresCostRecordRepository:
                 currencies=tuple(str(values).split(",")),
             )
         return float(total)
-
-    async def _name_duplicates(
-        self, entities: Sequence[CostRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,10 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,7 +21,6 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -30,14 +28,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("name") DO UPDATE SET "description" = excluded."description", "traits" = excluded."traits", "communication_style" = excluded."communication_style", "config" = excluded."config", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "custom_presets" WHERE "name" = %s'
-_DELETE = 'DELETE FROM "custom_presets" WHERE "name" = %s'
-_LIST = 'SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "custom_presets" ORDER BY "name" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_custom_presets" (LIKE "custom_presets" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "_stage_custom_presets" ON CONFLICT ("name") DO UPDATE SET "description" = excluded."description", "traits" = excluded."traits", "communication_style" = excluded."communication_style", "config" = excluded."config", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_EXISTING = 'SELECT "name" FROM "custom_presets" WHERE "name" = ANY(%s)'
 
 
 def _from_row(row: Any) -> PersonalityPreset:
@@ -81,33 +71,57 @@ def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
     )
 
 
-class PostgresPersonalityPresetRepository:
+class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
     """PersonalityPresetRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # custom_presets.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "custom_presets" (
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "description" = excluded."description",
+            "traits" = excluded."traits",
+            "communication_style" = excluded."communication_style",
+            "config" = excluded."config",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: PersonalityPreset) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_presets.save") from exc
+
+    # custom_presets.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        FROM "custom_presets"
+        WHERE "name" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> PersonalityPreset | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "custom_presets.entity_id"),),
                     prepare=True,
                 )
@@ -116,25 +130,41 @@ class PostgresPersonalityPresetRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "custom_presets.entity_id"),),
                 _from_row,
                 "custom_presets.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # custom_presets.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "custom_presets"
+        WHERE "name" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "custom_presets.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_presets.delete") from exc
         return cur.rowcount > 0
+
+    # custom_presets.list_items (list): one page ordered by name
+    _LIST = """
+        SELECT
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        FROM "custom_presets"
+        ORDER BY "name"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -143,18 +173,55 @@ class PostgresPersonalityPresetRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "custom_presets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # custom_presets.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_custom_presets" (LIKE "custom_presets" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_custom_presets" (
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "custom_presets" (
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        )
+        SELECT
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        FROM "_stage_custom_presets"
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "description" = excluded."description",
+            "traits" = excluded."traits",
+            "communication_style" = excluded."communication_style",
+            "config" = excluded."config",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
+    _EXISTING = """
+        SELECT "name"
+        FROM "custom_presets"
+        WHERE "name" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[PersonalityPreset]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -168,40 +235,17 @@ class PostgresPersonalityPresetRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "custom_presets.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
-
-    async def _name_duplicates(
-        self, entities: Sequence[PersonalityPreset], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+            raise await self._executor.batch_error(
+                exc,
+                "custom_presets.save_many",
+                [entity.name for entity in entities],
+                self._EXISTING,
+            ) from exc

@@ -12,15 +12,14 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.custom import decision_records as _shared
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
 )
 from synthorg.persistence.generated.enums import DecisionRole
-from synthorg.persistence.postgres.custom import decision_records as _custom
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     savepoint_in_transaction,
@@ -34,7 +33,6 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -43,33 +41,6 @@ from synthorg.persistence.types import NotBlankStr
 
 # Concurrent appenders that computed the same version retry, with jitter.
 _VERSION_RETRIES = 32
-_INSERT = 'INSERT INTO "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
-_COPY = 'COPY "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "decision_records" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "decision_records" WHERE "recorded_at" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records"',
-    (
-        '"task_id" = %s',
-        '"executing_agent_id" = %s',
-        '"reviewer_agent_id" = %s',
-    ),
-    ' ORDER BY "recorded_at" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "decision_records"',
-    (
-        '"task_id" = %s',
-        '"executing_agent_id" = %s',
-        '"reviewer_agent_id" = %s',
-    ),
-    "",
-)
-_M_APPEND_WITH_NEXT_VERSION = 'INSERT INTO "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "metadata", "version") SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, COALESCE(MAX("version"), 0) + 1 FROM "decision_records" WHERE "task_id" = %s RETURNING "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata"'
-_M_GET = 'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records" WHERE "id" = %s'
-_M_LIST_BY_TASK = 'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records" WHERE "task_id" = %s ORDER BY "version" LIMIT %s OFFSET %s'
-_M_LIST_BY_EXECUTOR = 'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records" WHERE "executing_agent_id" = %s ORDER BY "recorded_at" DESC, "id" LIMIT %s OFFSET %s'
-_M_LIST_BY_REVIEWER = 'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records" WHERE "reviewer_agent_id" = %s ORDER BY "recorded_at" DESC, "id" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> DecisionRecord:
@@ -140,26 +111,60 @@ def _where(spec: DecisionRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresDecisionRecordRepository:
+class PostgresDecisionRecordRepository(PostgresRepositoryBase):
     """DecisionRecordRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # decision_records.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "decision_records"
+        """,
+        (
+            '"task_id" = %s',
+            '"executing_agent_id" = %s',
+            '"reviewer_agent_id" = %s',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "decision_records" (
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def append(self, entity: DecisionRecord) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "decision_records.append") from exc
+
+    # decision_records.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "decision_records" (
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        )
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "decision_records"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[DecisionRecord]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -172,31 +177,56 @@ class PostgresDecisionRecordRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "decision_records.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "decision_records.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # decision_records.purge_before (delete): delete rows whose recorded_at is...
+    _PURGE = """
+        DELETE FROM "decision_records"
+        WHERE "recorded_at" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose recorded_at is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE,
+                    self._PURGE,
                     (arg_time(threshold, "decision_records.threshold"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "decision_records.purge_before") from exc
         return cur.rowcount
+
+    # decision_records.query (query): one page of matches ordered by recorded_at desc
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (
+            '"task_id" = %s',
+            '"executing_agent_id" = %s',
+            '"reviewer_agent_id" = %s',
+        ),
+        """
+            ORDER BY "recorded_at" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -211,18 +241,34 @@ class PostgresDecisionRecordRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "decision_records.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.append_with_next_version (versioned_append): append with...
+    _M_APPEND_WITH_NEXT_VERSION = """
+        INSERT INTO "decision_records" (
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "metadata",
+            "version"
+        )
+        SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, COALESCE(MAX("version"), 0) + 1
+        FROM "decision_records"
+        WHERE "task_id" = %s
+        RETURNING
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+    """
 
     async def append_with_next_version(self, entity: DecisionRecord) -> DecisionRecord:
         """Append with version = the task's highest version + 1, computed in the INSERT;
@@ -237,7 +283,7 @@ class PostgresDecisionRecordRepository:
                     savepoint_in_transaction(conn),
                 ):
                     cur = await conn.execute(
-                        _M_APPEND_WITH_NEXT_VERSION,
+                        self._M_APPEND_WITH_NEXT_VERSION,
                         (
                             entity.id,
                             entity.task_id,
@@ -283,12 +329,22 @@ class PostgresDecisionRecordRepository:
             return _from_row(row)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # decision_records.get (lookup): the decision with this id, or None
+    _M_GET = """
+        SELECT
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        FROM "decision_records"
+        WHERE "id" = %s
+    """
+
     async def get(self, decision_id: NotBlankStr) -> DecisionRecord | None:
         """The decision with this id, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET,
+                    self._M_GET,
                     (arg_str(decision_id, "decision_records.decision_id"),),
                     prepare=True,
                 )
@@ -297,12 +353,24 @@ class PostgresDecisionRecordRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET,
+                self._M_GET,
                 (arg_str(decision_id, "decision_records.decision_id"),),
                 _from_row,
                 "decision_records.get",
             ) from exc
         return None if row is None else _from_row(row)
+
+    # decision_records.list_by_task (list): a task's decisions, oldest version first
+    _M_LIST_BY_TASK = """
+        SELECT
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        FROM "decision_records"
+        WHERE "task_id" = %s
+        ORDER BY "version"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_by_task(
         self, task_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -312,7 +380,7 @@ class PostgresDecisionRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_BY_TASK,
+                    self._M_LIST_BY_TASK,
                     (arg_str(task_id, "decision_records.task_id"), limit, offset),
                     prepare=True,
                 )
@@ -321,12 +389,24 @@ class PostgresDecisionRecordRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LIST_BY_TASK,
+                self._M_LIST_BY_TASK,
                 (arg_str(task_id, "decision_records.task_id"), limit, offset),
                 _from_row,
                 "decision_records.list_by_task",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.list_by_executor (list): decisions on an agent's work
+    _M_LIST_BY_EXECUTOR = """
+        SELECT
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        FROM "decision_records"
+        WHERE "executing_agent_id" = %s
+        ORDER BY "recorded_at" DESC, "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_by_executor(
         self,
@@ -339,7 +419,7 @@ class PostgresDecisionRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_BY_EXECUTOR,
+                    self._M_LIST_BY_EXECUTOR,
                     (
                         arg_str(
                             executing_agent_id, "decision_records.executing_agent_id"
@@ -354,7 +434,7 @@ class PostgresDecisionRecordRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LIST_BY_EXECUTOR,
+                self._M_LIST_BY_EXECUTOR,
                 (
                     arg_str(executing_agent_id, "decision_records.executing_agent_id"),
                     limit,
@@ -364,6 +444,18 @@ class PostgresDecisionRecordRepository:
                 "decision_records.list_by_executor",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.list_by_reviewer (list): decisions an agent made as reviewer
+    _M_LIST_BY_REVIEWER = """
+        SELECT
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        FROM "decision_records"
+        WHERE "reviewer_agent_id" = %s
+        ORDER BY "recorded_at" DESC, "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_by_reviewer(
         self,
@@ -376,7 +468,7 @@ class PostgresDecisionRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_BY_REVIEWER,
+                    self._M_LIST_BY_REVIEWER,
                     (
                         arg_str(
                             reviewer_agent_id, "decision_records.reviewer_agent_id"
@@ -391,7 +483,7 @@ class PostgresDecisionRecordRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LIST_BY_REVIEWER,
+                self._M_LIST_BY_REVIEWER,
                 (
                     arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),
                     limit,
@@ -412,26 +504,4 @@ class PostgresDecisionRecordRepository:
         """Decisions involving an agent in one role (executor or reviewer), newest
         first.
         """
-        return await _custom.list_by_agent(self, agent_id, role, limit, offset)
-
-    async def _name_duplicates(
-        self, entities: Sequence[DecisionRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+        return await _shared.list_by_agent(self, agent_id, role, limit, offset)

@@ -8,10 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -24,7 +23,6 @@ from synthorg.persistence.support import (
     arg_str,
     arg_text,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -33,33 +31,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr, Text
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
-_GET = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "escalations" WHERE "id" = %s'
-_LIST = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" ORDER BY "created_at", "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_escalations" (LIKE "escalations" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "_stage_escalations" ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
-_EXISTING = 'SELECT "id" FROM "escalations" WHERE "id" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations"',
-    (
-        '"status" = %s',
-        '"severity" = %s',
-    ),
-    ' ORDER BY "created_at", "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "escalations"',
-    (
-        '"status" = %s',
-        '"severity" = %s',
-    ),
-    "",
-)
-_M_LIST_PENDING = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" WHERE "status" = \'pending\' ORDER BY "created_at", "id" LIMIT %s OFFSET %s'
-_M_ACKNOWLEDGE = 'UPDATE "escalations" SET "status" = \'acknowledged\', "acknowledged_by" = %s, "acknowledged_at" = %s WHERE "id" = %s AND "status" = \'pending\''
-_M_RESOLVE = 'UPDATE "escalations" SET "status" = \'resolved\', "resolution" = %s, "resolved_at" = %s WHERE "id" = %s AND "status" <> \'resolved\''
 
 
 def _from_row(row: Any) -> Escalation:
@@ -126,58 +97,103 @@ def _where(spec: EscalationFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresEscalationRepository:
+class PostgresEscalationRepository(PostgresRepositoryBase):
     """EscalationRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # escalations.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "escalations" (
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "source" = excluded."source",
+            "severity" = excluded."severity",
+            "title" = excluded."title",
+            "details" = excluded."details",
+            "status" = excluded."status",
+            "created_at" = excluded."created_at",
+            "acknowledged_by" = excluded."acknowledged_by",
+            "acknowledged_at" = excluded."acknowledged_at",
+            "resolution" = excluded."resolution",
+            "resolved_at" = excluded."resolved_at"
+    """
 
     async def save(self, entity: Escalation) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.save") from exc
+
+    # escalations.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        FROM "escalations"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Escalation | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "escalations.entity_id"),), prepare=True
+                    self._GET,
+                    (arg_str(entity_id, "escalations.entity_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "escalations.entity_id"),),
                 _from_row,
                 "escalations.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # escalations.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "escalations"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "escalations.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.delete") from exc
         return cur.rowcount > 0
+
+    # escalations.list_items (list): one page ordered by created_at, id
+    _LIST = """
+        SELECT
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        FROM "escalations"
+        ORDER BY "created_at", "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -186,18 +202,58 @@ class PostgresEscalationRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "escalations.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_escalations" (LIKE "escalations" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_escalations" (
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "escalations" (
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        )
+        SELECT
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        FROM "_stage_escalations"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "source" = excluded."source",
+            "severity" = excluded."severity",
+            "title" = excluded."title",
+            "details" = excluded."details",
+            "status" = excluded."status",
+            "created_at" = excluded."created_at",
+            "acknowledged_by" = excluded."acknowledged_by",
+            "acknowledged_at" = excluded."acknowledged_at",
+            "resolution" = excluded."resolution",
+            "resolved_at" = excluded."resolved_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "escalations"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Escalation]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -211,21 +267,38 @@ class PostgresEscalationRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "escalations.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "escalations.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # escalations.query (query): one page of matches ordered by created_at, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "source", "severity", "title", "details", "status", "created_at",
+                "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+            FROM "escalations"
+        """,
+        (
+            '"status" = %s',
+            '"severity" = %s',
+        ),
+        """
+            ORDER BY "created_at", "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -240,24 +313,53 @@ class PostgresEscalationRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "escalations.query"
+                self._pool,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "escalations.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "escalations"
+        """,
+        (
+            '"status" = %s',
+            '"severity" = %s',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: EscalationFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.count") from exc
         return 0 if row is None else int(row[0])
+
+    # escalations.list_pending (list): pending escalations, oldest first
+    _M_LIST_PENDING = """
+        SELECT
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        FROM "escalations"
+        WHERE "status" = 'pending'
+        ORDER BY "created_at", "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_pending(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -266,18 +368,30 @@ class PostgresEscalationRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_LIST_PENDING, (limit, offset), prepare=True)
+                cur = await conn.execute(
+                    self._M_LIST_PENDING, (limit, offset), prepare=True
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LIST_PENDING,
+                self._M_LIST_PENDING,
                 (limit, offset),
                 _from_row,
                 "escalations.list_pending",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.acknowledge (update): mark a pending escalation acknowledged by...
+    _M_ACKNOWLEDGE = """
+        UPDATE "escalations"
+        SET
+            "status" = 'acknowledged',
+            "acknowledged_by" = %s,
+            "acknowledged_at" = %s
+        WHERE "id" = %s AND "status" = 'pending'
+    """
 
     async def acknowledge(
         self, id: NotBlankStr, acknowledged_by: NotBlankStr | None
@@ -286,7 +400,7 @@ class PostgresEscalationRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_ACKNOWLEDGE,
+                    self._M_ACKNOWLEDGE,
                     (
                         None
                         if acknowledged_by is None
@@ -300,12 +414,22 @@ class PostgresEscalationRepository:
             raise map_postgres_error(exc, "escalations.acknowledge") from exc
         return cur.rowcount > 0
 
+    # escalations.resolve (update): resolve an escalation that is not resolved yet
+    _M_RESOLVE = """
+        UPDATE "escalations"
+        SET
+            "status" = 'resolved',
+            "resolution" = %s,
+            "resolved_at" = %s
+        WHERE "id" = %s AND "status" <> 'resolved'
+    """
+
     async def resolve(self, id: NotBlankStr, resolution: Text | None) -> bool:
         """Resolve an escalation that is not resolved yet; True when it changed."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_RESOLVE,
+                    self._M_RESOLVE,
                     (
                         None
                         if resolution is None
@@ -318,25 +442,3 @@ class PostgresEscalationRepository:
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.resolve") from exc
         return cur.rowcount > 0
-
-    async def _name_duplicates(
-        self, entities: Sequence[Escalation], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,11 +8,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.postgres.custom import fine_tune_checkpoints as _custom
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -24,7 +23,6 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -32,24 +30,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "run_id" = excluded."run_id", "model_path" = excluded."model_path", "base_model" = excluded."base_model", "doc_count" = excluded."doc_count", "eval_metrics" = excluded."eval_metrics", "size_bytes" = excluded."size_bytes", "is_active" = excluded."is_active", "created_at" = excluded."created_at"'
-_GET = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "fine_tune_checkpoints" WHERE "id" = %s'
-_LIST = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" ORDER BY "created_at" DESC, "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_fine_tune_checkpoints" (LIKE "fine_tune_checkpoints" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "_stage_fine_tune_checkpoints" ON CONFLICT ("id") DO UPDATE SET "run_id" = excluded."run_id", "model_path" = excluded."model_path", "base_model" = excluded."base_model", "doc_count" = excluded."doc_count", "eval_metrics" = excluded."eval_metrics", "size_bytes" = excluded."size_bytes", "is_active" = excluded."is_active", "created_at" = excluded."created_at"'
-_EXISTING = 'SELECT "id" FROM "fine_tune_checkpoints" WHERE "id" = ANY(%s)'
-_M_GET_ACTIVE_CHECKPOINT = FilterSql(
-    'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints"',
-    (),
-    ' ORDER BY "created_at" DESC, "id" LIMIT 1',
-    always=('"is_active" = TRUE',),
-)
-_M_LIST_BY_RUN = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" WHERE "run_id" = %s ORDER BY "created_at" DESC, "id" LIMIT %s OFFSET %s'
-_M_DEACTIVATE_ALL = (
-    'UPDATE "fine_tune_checkpoints" SET "is_active" = FALSE WHERE "is_active" = TRUE'
-)
 
 
 def _from_row(row: Any) -> FineTuneCheckpoint:
@@ -99,33 +79,58 @@ def _params(entity: FineTuneCheckpoint) -> tuple[Any, ...]:
     )
 
 
-class PostgresFineTuneCheckpointRepository:
+class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
     """FineTuneCheckpointRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # fine_tune_checkpoints.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "fine_tune_checkpoints" (
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "run_id" = excluded."run_id",
+            "model_path" = excluded."model_path",
+            "base_model" = excluded."base_model",
+            "doc_count" = excluded."doc_count",
+            "eval_metrics" = excluded."eval_metrics",
+            "size_bytes" = excluded."size_bytes",
+            "is_active" = excluded."is_active",
+            "created_at" = excluded."created_at"
+    """
 
     async def save(self, entity: FineTuneCheckpoint) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_checkpoints.save") from exc
+
+    # fine_tune_checkpoints.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        FROM "fine_tune_checkpoints"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> FineTuneCheckpoint | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
                     prepare=True,
                 )
@@ -134,25 +139,41 @@ class PostgresFineTuneCheckpointRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
                 _from_row,
                 "fine_tune_checkpoints.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # fine_tune_checkpoints.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "fine_tune_checkpoints"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_checkpoints.delete") from exc
         return cur.rowcount > 0
+
+    # fine_tune_checkpoints.list_items (list): one page ordered by created_at desc, id
+    _LIST = """
+        SELECT
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        FROM "fine_tune_checkpoints"
+        ORDER BY "created_at" DESC, "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -161,18 +182,56 @@ class PostgresFineTuneCheckpointRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "fine_tune_checkpoints.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # fine_tune_checkpoints.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_fine_tune_checkpoints" (LIKE "fine_tune_checkpoints" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_fine_tune_checkpoints" (
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "fine_tune_checkpoints" (
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        )
+        SELECT
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        FROM "_stage_fine_tune_checkpoints"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "run_id" = excluded."run_id",
+            "model_path" = excluded."model_path",
+            "base_model" = excluded."base_model",
+            "doc_count" = excluded."doc_count",
+            "eval_metrics" = excluded."eval_metrics",
+            "size_bytes" = excluded."size_bytes",
+            "is_active" = excluded."is_active",
+            "created_at" = excluded."created_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "fine_tune_checkpoints"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[FineTuneCheckpoint]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -186,21 +245,36 @@ class PostgresFineTuneCheckpointRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "fine_tune_checkpoints.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "fine_tune_checkpoints.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # fine_tune_checkpoints.get_active_checkpoint (first): the active checkpoint
+    _M_GET_ACTIVE_CHECKPOINT = FilterSql(
+        """
+            SELECT
+                "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+                "size_bytes", "is_active", "created_at"
+            FROM "fine_tune_checkpoints"
+        """,
+        (),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT 1
+        """,
+        always=('"is_active" = TRUE',),
+    )
 
     async def get_active_checkpoint(self) -> FineTuneCheckpoint | None:
         """The active checkpoint, or None."""
@@ -209,19 +283,30 @@ class PostgresFineTuneCheckpointRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_ACTIVE_CHECKPOINT[mask], params, prepare=True
+                    self._M_GET_ACTIVE_CHECKPOINT[mask], params, prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_ACTIVE_CHECKPOINT[mask],
+                self._M_GET_ACTIVE_CHECKPOINT[mask],
                 params,
                 _from_row,
                 "fine_tune_checkpoints.get_active_checkpoint",
             ) from exc
         return None if row is None else _from_row(row)
+
+    # fine_tune_checkpoints.list_by_run (list): a run's checkpoints, newest first
+    _M_LIST_BY_RUN = """
+        SELECT
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        FROM "fine_tune_checkpoints"
+        WHERE "run_id" = %s
+        ORDER BY "created_at" DESC, "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_by_run(
         self, run_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -231,7 +316,7 @@ class PostgresFineTuneCheckpointRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_BY_RUN,
+                    self._M_LIST_BY_RUN,
                     (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
                     prepare=True,
                 )
@@ -240,12 +325,19 @@ class PostgresFineTuneCheckpointRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LIST_BY_RUN,
+                self._M_LIST_BY_RUN,
                 (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
                 _from_row,
                 "fine_tune_checkpoints.list_by_run",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # fine_tune_checkpoints.deactivate_all (update): clear the active flag
+    _M_DEACTIVATE_ALL = """
+        UPDATE "fine_tune_checkpoints"
+        SET "is_active" = FALSE
+        WHERE "is_active" = TRUE
+    """
 
     async def deactivate_all(self) -> int:
         """Clear the active flag (no checkpoint serves); the number of rows changed (0
@@ -253,7 +345,7 @@ class PostgresFineTuneCheckpointRepository:
         """
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_DEACTIVATE_ALL, (), prepare=True)
+                cur = await conn.execute(self._M_DEACTIVATE_ALL, (), prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(
                 exc, "fine_tune_checkpoints.deactivate_all"
@@ -266,25 +358,3 @@ class PostgresFineTuneCheckpointRepository:
         does not exist.
         """
         return await _custom.set_active(self, checkpoint_id)
-
-    async def _name_duplicates(
-        self, entities: Sequence[FineTuneCheckpoint], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

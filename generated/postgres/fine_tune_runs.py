@@ -8,10 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -23,7 +22,6 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -32,21 +30,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "status" = excluded."status", "stage" = excluded."stage", "base_model" = excluded."base_model", "source_dir" = excluded."source_dir", "config" = excluded."config", "progress" = excluded."progress", "stages_completed" = excluded."stages_completed", "error" = excluded."error", "started_at" = excluded."started_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
-_GET = 'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "fine_tune_runs" WHERE "id" = %s'
-_LIST = 'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs" ORDER BY "started_at" DESC, "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_fine_tune_runs" (LIKE "fine_tune_runs" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "_stage_fine_tune_runs" ON CONFLICT ("id") DO UPDATE SET "status" = excluded."status", "stage" = excluded."stage", "base_model" = excluded."base_model", "source_dir" = excluded."source_dir", "config" = excluded."config", "progress" = excluded."progress", "stages_completed" = excluded."stages_completed", "error" = excluded."error", "started_at" = excluded."started_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
-_EXISTING = 'SELECT "id" FROM "fine_tune_runs" WHERE "id" = ANY(%s)'
-_M_GET_ACTIVE_RUN = FilterSql(
-    'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs"',
-    (),
-    ' ORDER BY "started_at" DESC, "id" LIMIT 1',
-    always=("\"status\" = 'running'",),
-)
-_M_MARK_INTERRUPTED = 'UPDATE "fine_tune_runs" SET "status" = \'interrupted\', "updated_at" = %s WHERE "status" = \'running\''
 
 
 def _from_row(row: Any) -> FineTuneRun:
@@ -100,33 +83,61 @@ def _params(entity: FineTuneRun) -> tuple[Any, ...]:
     )
 
 
-class PostgresFineTuneRunRepository:
+class PostgresFineTuneRunRepository(PostgresRepositoryBase):
     """FineTuneRunRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # fine_tune_runs.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "fine_tune_runs" (
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "status" = excluded."status",
+            "stage" = excluded."stage",
+            "base_model" = excluded."base_model",
+            "source_dir" = excluded."source_dir",
+            "config" = excluded."config",
+            "progress" = excluded."progress",
+            "stages_completed" = excluded."stages_completed",
+            "error" = excluded."error",
+            "started_at" = excluded."started_at",
+            "updated_at" = excluded."updated_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save(self, entity: FineTuneRun) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.save") from exc
+
+    # fine_tune_runs.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        FROM "fine_tune_runs"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> FineTuneRun | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "fine_tune_runs.entity_id"),),
                     prepare=True,
                 )
@@ -135,25 +146,41 @@ class PostgresFineTuneRunRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "fine_tune_runs.entity_id"),),
                 _from_row,
                 "fine_tune_runs.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # fine_tune_runs.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "fine_tune_runs"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "fine_tune_runs.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.delete") from exc
         return cur.rowcount > 0
+
+    # fine_tune_runs.list_items (list): one page ordered by started_at desc, id
+    _LIST = """
+        SELECT
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        FROM "fine_tune_runs"
+        ORDER BY "started_at" DESC, "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -162,18 +189,59 @@ class PostgresFineTuneRunRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "fine_tune_runs.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # fine_tune_runs.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_fine_tune_runs" (LIKE "fine_tune_runs" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_fine_tune_runs" (
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "fine_tune_runs" (
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        )
+        SELECT
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        FROM "_stage_fine_tune_runs"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "status" = excluded."status",
+            "stage" = excluded."stage",
+            "base_model" = excluded."base_model",
+            "source_dir" = excluded."source_dir",
+            "config" = excluded."config",
+            "progress" = excluded."progress",
+            "stages_completed" = excluded."stages_completed",
+            "error" = excluded."error",
+            "started_at" = excluded."started_at",
+            "updated_at" = excluded."updated_at",
+            "completed_at" = excluded."completed_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "fine_tune_runs"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[FineTuneRun]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -187,21 +255,37 @@ class PostgresFineTuneRunRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "fine_tune_runs.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "fine_tune_runs.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # fine_tune_runs.get_active_run (first): the most recently started run whose...
+    _M_GET_ACTIVE_RUN = FilterSql(
+        """
+            SELECT
+                "id", "status", "stage", "base_model", "source_dir", "config",
+                "progress", "stages_completed", "error", "started_at", "updated_at",
+                "completed_at"
+            FROM "fine_tune_runs"
+        """,
+        (),
+        """
+            ORDER BY "started_at" DESC, "id"
+            LIMIT 1
+        """,
+        always=("\"status\" = 'running'",),
+    )
 
     async def get_active_run(self) -> FineTuneRun | None:
         """The most recently started run whose status is running, or None."""
@@ -209,18 +293,29 @@ class PostgresFineTuneRunRepository:
         params: list[Any] = list(())
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_ACTIVE_RUN[mask], params, prepare=True)
+                cur = await conn.execute(
+                    self._M_GET_ACTIVE_RUN[mask], params, prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_ACTIVE_RUN[mask],
+                self._M_GET_ACTIVE_RUN[mask],
                 params,
                 _from_row,
                 "fine_tune_runs.get_active_run",
             ) from exc
         return None if row is None else _from_row(row)
+
+    # fine_tune_runs.mark_interrupted (update): startup recovery
+    _M_MARK_INTERRUPTED = """
+        UPDATE "fine_tune_runs"
+        SET
+            "status" = 'interrupted',
+            "updated_at" = %s
+        WHERE "status" = 'running'
+    """
 
     async def mark_interrupted(self) -> int:
         """Startup recovery: mark every running run interrupted (stamping updated_at),
@@ -229,30 +324,8 @@ class PostgresFineTuneRunRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_MARK_INTERRUPTED, (utc_now().astimezone(UTC),), prepare=True
+                    self._M_MARK_INTERRUPTED, (utc_now().astimezone(UTC),), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.mark_interrupted") from exc
         return cur.rowcount
-
-    async def _name_duplicates(
-        self, entities: Sequence[FineTuneRun], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

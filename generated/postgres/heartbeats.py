@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,22 +21,12 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Timestamp
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
-_GET = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "execution_id" = %s'
-_DELETE = 'DELETE FROM "heartbeats" WHERE "execution_id" = %s'
-_LIST = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" ORDER BY "execution_id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_heartbeats" (LIKE "heartbeats" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "_stage_heartbeats" ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
-_EXISTING = 'SELECT "execution_id" FROM "heartbeats" WHERE "execution_id" = ANY(%s)'
-_M_GET_STALE = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "last_heartbeat_at" < %s ORDER BY "last_heartbeat_at", "execution_id" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> Heartbeat:
@@ -73,56 +62,91 @@ def _params(entity: Heartbeat) -> tuple[Any, ...]:
     )
 
 
-class PostgresHeartbeatRepository:
+class PostgresHeartbeatRepository(PostgresRepositoryBase):
     """HeartbeatRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # heartbeats.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "heartbeats" (
+            "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        )
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("execution_id")
+        DO UPDATE SET
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "last_heartbeat_at" = excluded."last_heartbeat_at"
+    """
 
     async def save(self, entity: Heartbeat) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "heartbeats.save") from exc
+
+    # heartbeats.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        FROM "heartbeats"
+        WHERE "execution_id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Heartbeat | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "heartbeats.entity_id"),), prepare=True
+                    self._GET,
+                    (arg_str(entity_id, "heartbeats.entity_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "heartbeats.entity_id"),),
                 _from_row,
                 "heartbeats.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # heartbeats.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "heartbeats"
+        WHERE "execution_id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "heartbeats.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "heartbeats.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "heartbeats.delete") from exc
         return cur.rowcount > 0
+
+    # heartbeats.list_items (list): one page ordered by execution_id
+    _LIST = """
+        SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        FROM "heartbeats"
+        ORDER BY "execution_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -131,18 +155,47 @@ class PostgresHeartbeatRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "heartbeats.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # heartbeats.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_heartbeats" (LIKE "heartbeats" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_heartbeats" (
+            "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "heartbeats" (
+            "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        )
+        SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        FROM "_stage_heartbeats"
+        ON CONFLICT ("execution_id")
+        DO UPDATE SET
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "last_heartbeat_at" = excluded."last_heartbeat_at"
+    """
+    _EXISTING = """
+        SELECT "execution_id"
+        FROM "heartbeats"
+        WHERE "execution_id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Heartbeat]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -156,21 +209,29 @@ class PostgresHeartbeatRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "heartbeats.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "heartbeats.save_many",
+                [entity.execution_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # heartbeats.get_stale (list): heartbeats older than threshold, oldest first
+    _M_GET_STALE = """
+        SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        FROM "heartbeats"
+        WHERE "last_heartbeat_at" < %s
+        ORDER BY "last_heartbeat_at", "execution_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def get_stale(
         self, threshold: Timestamp, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -180,7 +241,7 @@ class PostgresHeartbeatRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_STALE,
+                    self._M_GET_STALE,
                     (
                         arg_time(threshold, "heartbeats.threshold").astimezone(UTC),
                         limit,
@@ -193,7 +254,7 @@ class PostgresHeartbeatRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_STALE,
+                self._M_GET_STALE,
                 (
                     arg_time(threshold, "heartbeats.threshold").astimezone(UTC),
                     limit,
@@ -203,25 +264,3 @@ class PostgresHeartbeatRepository:
                 "heartbeats.get_stale",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[Heartbeat], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.execution_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -9,7 +9,6 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import JsonValue
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
     IdempotencyRecordKey,
@@ -17,7 +16,7 @@ from synthorg.persistence.generated.idempotency_keys import (
 from synthorg.persistence.idempotency import IdempotencyClaim
 from synthorg.persistence.postgres.custom import idempotency_keys as _custom
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -30,7 +29,6 @@ from synthorg.persistence.support import (
     arg_str,
     arg_text,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -39,16 +37,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr, Text
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
-_GET = 'SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "idempotency_keys" WHERE "scope" = %s AND "key" = %s'
-_DELETE = 'DELETE FROM "idempotency_keys" WHERE "scope" = %s AND "key" = %s'
-_LIST = 'SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "idempotency_keys" ORDER BY "scope", "key" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_idempotency_keys" (LIKE "idempotency_keys" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "_stage_idempotency_keys" ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
-_M_COMPLETE = 'UPDATE "idempotency_keys" SET "status" = \'completed\', "response" = %s, "completed_at" = %s WHERE "scope" = %s AND "key" = %s AND "claim_token" = %s AND "status" = \'in_flight\''
-_M_FAIL = 'UPDATE "idempotency_keys" SET "status" = \'failed\', "error" = %s, "completed_at" = %s WHERE "scope" = %s AND "key" = %s AND "claim_token" = %s AND "status" = \'in_flight\''
-_M_CLEANUP_EXPIRED = 'DELETE FROM "idempotency_keys" WHERE "expires_at" < %s'
 
 
 def _from_row(row: Any) -> IdempotencyRecord:
@@ -100,33 +88,59 @@ def _params(entity: IdempotencyRecord) -> tuple[Any, ...]:
     )
 
 
-class PostgresIdempotencyRecordRepository:
+class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
     """IdempotencyRecordRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # idempotency_keys.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "idempotency_keys" (
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("scope", "key")
+        DO UPDATE SET
+            "status" = excluded."status",
+            "claim_token" = excluded."claim_token",
+            "attempts" = excluded."attempts",
+            "response" = excluded."response",
+            "error" = excluded."error",
+            "created_at" = excluded."created_at",
+            "claimed_at" = excluded."claimed_at",
+            "expires_at" = excluded."expires_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save(self, entity: IdempotencyRecord) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.save") from exc
+
+    # idempotency_keys.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        FROM "idempotency_keys"
+        WHERE "scope" = %s AND "key" = %s
+    """
 
     async def get(self, entity_id: IdempotencyRecordKey) -> IdempotencyRecord | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (
                         arg_str(entity_id[0], "idempotency_keys.scope"),
                         arg_str(entity_id[1], "idempotency_keys.key"),
@@ -138,7 +152,7 @@ class PostgresIdempotencyRecordRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "idempotency_keys.scope"),
                     arg_str(entity_id[1], "idempotency_keys.key"),
@@ -148,12 +162,18 @@ class PostgresIdempotencyRecordRepository:
             ) from exc
         return None if row is None else _from_row(row)
 
+    # idempotency_keys.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "idempotency_keys"
+        WHERE "scope" = %s AND "key" = %s
+    """
+
     async def delete(self, entity_id: IdempotencyRecordKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (
                         arg_str(entity_id[0], "idempotency_keys.scope"),
                         arg_str(entity_id[1], "idempotency_keys.key"),
@@ -164,6 +184,16 @@ class PostgresIdempotencyRecordRepository:
             raise map_postgres_error(exc, "idempotency_keys.delete") from exc
         return cur.rowcount > 0
 
+    # idempotency_keys.list_items (list): one page ordered by scope, key
+    _LIST = """
+        SELECT
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        FROM "idempotency_keys"
+        ORDER BY "scope", "key"
+        LIMIT %s OFFSET %s
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[IdempotencyRecord, ...]:
@@ -171,18 +201,52 @@ class PostgresIdempotencyRecordRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "idempotency_keys.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # idempotency_keys.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_idempotency_keys" (LIKE "idempotency_keys" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_idempotency_keys" (
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "idempotency_keys" (
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        )
+        SELECT
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        FROM "_stage_idempotency_keys"
+        ON CONFLICT ("scope", "key")
+        DO UPDATE SET
+            "status" = excluded."status",
+            "claim_token" = excluded."claim_token",
+            "attempts" = excluded."attempts",
+            "response" = excluded."response",
+            "error" = excluded."error",
+            "created_at" = excluded."created_at",
+            "claimed_at" = excluded."claimed_at",
+            "expires_at" = excluded."expires_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save_many(self, entities: Sequence[IdempotencyRecord]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -202,21 +266,25 @@ class PostgresIdempotencyRecordRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "idempotency_keys.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "idempotency_keys.save_many",
+                [
+                    (
+                        entity.scope,
+                        entity.key,
+                    )
+                    for entity in entities
+                ],
+            ) from exc
 
     async def claim(
         self, scope: NotBlankStr, key: NotBlankStr, ttl_seconds: int
@@ -228,6 +296,19 @@ class PostgresIdempotencyRecordRepository:
         plus a read of the row it left alone, in one transaction.
         """
         return await _custom.claim(self, scope, key, ttl_seconds)
+
+    # idempotency_keys.complete (update): record success and the response
+    _M_COMPLETE = """
+        UPDATE "idempotency_keys"
+        SET
+            "status" = 'completed',
+            "response" = %s,
+            "completed_at" = %s
+        WHERE "scope" = %s
+            AND "key" = %s
+            AND "claim_token" = %s
+            AND "status" = 'in_flight'
+    """
 
     async def complete(
         self,
@@ -243,7 +324,7 @@ class PostgresIdempotencyRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_COMPLETE,
+                    self._M_COMPLETE,
                     (
                         None
                         if response is None
@@ -265,6 +346,19 @@ class PostgresIdempotencyRecordRepository:
             raise map_postgres_error(exc, "idempotency_keys.complete") from exc
         return cur.rowcount > 0
 
+    # idempotency_keys.fail (update): record failure and its error
+    _M_FAIL = """
+        UPDATE "idempotency_keys"
+        SET
+            "status" = 'failed',
+            "error" = %s,
+            "completed_at" = %s
+        WHERE "scope" = %s
+            AND "key" = %s
+            AND "claim_token" = %s
+            AND "status" = 'in_flight'
+    """
+
     async def fail(
         self,
         scope: NotBlankStr,
@@ -279,7 +373,7 @@ class PostgresIdempotencyRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_FAIL,
+                    self._M_FAIL,
                     (
                         None
                         if error is None
@@ -295,33 +389,19 @@ class PostgresIdempotencyRecordRepository:
             raise map_postgres_error(exc, "idempotency_keys.fail") from exc
         return cur.rowcount > 0
 
+    # idempotency_keys.cleanup_expired (delete): delete every record whose...
+    _M_CLEANUP_EXPIRED = """
+        DELETE FROM "idempotency_keys"
+        WHERE "expires_at" < %s
+    """
+
     async def cleanup_expired(self) -> int:
         """Delete every record whose expires_at has passed; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_CLEANUP_EXPIRED, (utc_now().astimezone(UTC),), prepare=True
+                    self._M_CLEANUP_EXPIRED, (utc_now().astimezone(UTC),), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.cleanup_expired") from exc
         return cur.rowcount
-
-    async def _name_duplicates(
-        self, entities: Sequence[IdempotencyRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [
-            (
-                entity.scope,
-                entity.key,
-            )
-            for entity in entities
-        ]
-        named = duplicate_keys(keys)
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

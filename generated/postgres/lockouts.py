@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lockouts import LockoutRecord
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -21,7 +20,6 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
     utc_now,
@@ -29,15 +27,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "lockouts" ("username", "locked_until", "failure_count", "locked_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("username") DO UPDATE SET "locked_until" = excluded."locked_until", "failure_count" = excluded."failure_count", "locked_at" = excluded."locked_at"'
-_GET = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" WHERE "username" = %s'
-_DELETE = 'DELETE FROM "lockouts" WHERE "username" = %s'
-_LIST = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" ORDER BY "username" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_lockouts" (LIKE "lockouts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_lockouts" ("username", "locked_until", "failure_count", "locked_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "lockouts" ("username", "locked_until", "failure_count", "locked_at") SELECT "username", "locked_until", "failure_count", "locked_at" FROM "_stage_lockouts" ON CONFLICT ("username") DO UPDATE SET "locked_until" = excluded."locked_until", "failure_count" = excluded."failure_count", "locked_at" = excluded."locked_at"'
-_EXISTING = 'SELECT "username" FROM "lockouts" WHERE "username" = ANY(%s)'
-_M_LIST_ACTIVE = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" WHERE "locked_until" > %s ORDER BY "locked_until", "username" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> LockoutRecord:
@@ -73,56 +62,89 @@ def _params(entity: LockoutRecord) -> tuple[Any, ...]:
     )
 
 
-class PostgresLockoutRecordRepository:
+class PostgresLockoutRecordRepository(PostgresRepositoryBase):
     """LockoutRecordRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # lockouts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "lockouts" (
+            "username", "locked_until", "failure_count", "locked_at"
+        )
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("username")
+        DO UPDATE SET
+            "locked_until" = excluded."locked_until",
+            "failure_count" = excluded."failure_count",
+            "locked_at" = excluded."locked_at"
+    """
 
     async def save(self, entity: LockoutRecord) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "lockouts.save") from exc
+
+    # lockouts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "username", "locked_until", "failure_count", "locked_at"
+        FROM "lockouts"
+        WHERE "username" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> LockoutRecord | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "lockouts.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "lockouts.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "lockouts.entity_id"),),
                 _from_row,
                 "lockouts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # lockouts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "lockouts"
+        WHERE "username" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "lockouts.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "lockouts.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "lockouts.delete") from exc
         return cur.rowcount > 0
+
+    # lockouts.list_items (list): one page ordered by username
+    _LIST = """
+        SELECT "username", "locked_until", "failure_count", "locked_at"
+        FROM "lockouts"
+        ORDER BY "username"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -131,18 +153,47 @@ class PostgresLockoutRecordRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "lockouts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # lockouts.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_lockouts" (LIKE "lockouts" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_lockouts" (
+            "username", "locked_until", "failure_count", "locked_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "lockouts" (
+            "username", "locked_until", "failure_count", "locked_at"
+        )
+        SELECT "username", "locked_until", "failure_count", "locked_at"
+        FROM "_stage_lockouts"
+        ON CONFLICT ("username")
+        DO UPDATE SET
+            "locked_until" = excluded."locked_until",
+            "failure_count" = excluded."failure_count",
+            "locked_at" = excluded."locked_at"
+    """
+    _EXISTING = """
+        SELECT "username"
+        FROM "lockouts"
+        WHERE "username" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[LockoutRecord]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -156,21 +207,29 @@ class PostgresLockoutRecordRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "lockouts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "lockouts.save_many",
+                [entity.username for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # lockouts.list_active (list): lockouts still in force
+    _M_LIST_ACTIVE = """
+        SELECT "username", "locked_until", "failure_count", "locked_at"
+        FROM "lockouts"
+        WHERE "locked_until" > %s
+        ORDER BY "locked_until", "username"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -180,7 +239,7 @@ class PostgresLockoutRecordRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_ACTIVE,
+                    self._M_LIST_ACTIVE,
                     (utc_now().astimezone(UTC), limit, offset),
                     prepare=True,
                 )
@@ -189,31 +248,9 @@ class PostgresLockoutRecordRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LIST_ACTIVE,
+                self._M_LIST_ACTIVE,
                 (utc_now().astimezone(UTC), limit, offset),
                 _from_row,
                 "lockouts.list_active",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[LockoutRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.username for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,13 +8,12 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
     LoginFailureFilterSpec,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -27,30 +26,10 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Timestamp
-
-_INSERT = 'INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address") VALUES (%s, %s, %s, %s)'
-_COPY = 'COPY "login_failures" ("id", "username", "failed_at", "ip_address") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "login_failures" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "login_failures" WHERE "failed_at" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "username", "failed_at", "ip_address" FROM "login_failures"',
-    ('"username" = %s',),
-    ' ORDER BY "failed_at" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "login_failures"',
-    ('"username" = %s',),
-    "",
-)
-_M_COUNT_SINCE = (
-    'SELECT COUNT(*) FROM "login_failures" WHERE "username" = %s AND "failed_at" >= %s'
-)
-_M_DELETE_FOR_USER = 'DELETE FROM "login_failures" WHERE "username" = %s'
 
 
 def _from_row(row: Any) -> LoginFailure:
@@ -98,26 +77,48 @@ def _where(spec: LoginFailureFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresLoginFailureRepository:
+class PostgresLoginFailureRepository(PostgresRepositoryBase):
     """LoginFailureRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # login_failures.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "login_failures"
+        """,
+        ('"username" = %s',),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address")
+        VALUES (%s, %s, %s, %s)
+    """
 
     async def append(self, entity: LoginFailure) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.append") from exc
+
+    # login_failures.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "login_failures" ("id", "username", "failed_at", "ip_address")
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "login_failures"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[LoginFailure]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -130,31 +131,49 @@ class PostgresLoginFailureRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "login_failures.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "login_failures.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # login_failures.purge_before (delete): delete rows whose failed_at is before...
+    _PURGE = """
+        DELETE FROM "login_failures"
+        WHERE "failed_at" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose failed_at is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE,
+                    self._PURGE,
                     (arg_time(threshold, "login_failures.threshold"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.purge_before") from exc
         return cur.rowcount
+
+    # login_failures.query (query): one page of matches ordered by failed_at desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT "id", "username", "failed_at", "ip_address"
+            FROM "login_failures"
+        """,
+        ('"username" = %s',),
+        """
+            ORDER BY "failed_at" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -169,20 +188,32 @@ class PostgresLoginFailureRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "login_failures.query"
+                self._pool,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "login_failures.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # login_failures.count_since (count): failures of a username at or after ``since``
+    _M_COUNT_SINCE = """
+        SELECT COUNT(*)
+        FROM "login_failures"
+        WHERE "username" = %s AND "failed_at" >= %s
+    """
 
     async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Failures of a username at or after ``since``."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_COUNT_SINCE,
+                    self._M_COUNT_SINCE,
                     (
                         arg_str(username, "login_failures.username"),
                         arg_time(since, "login_failures.since").astimezone(UTC),
@@ -194,37 +225,21 @@ class PostgresLoginFailureRepository:
             raise map_postgres_error(exc, "login_failures.count_since") from exc
         return 0 if row is None else int(row[0])
 
+    # login_failures.delete_for_user (delete): forget a username's failures
+    _M_DELETE_FOR_USER = """
+        DELETE FROM "login_failures"
+        WHERE "username" = %s
+    """
+
     async def delete_for_user(self, username: NotBlankStr) -> int:
         """Forget a username's failures (after a successful login); the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_DELETE_FOR_USER,
+                    self._M_DELETE_FOR_USER,
                     (arg_str(username, "login_failures.username"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.delete_for_user") from exc
         return cur.rowcount
-
-    async def _name_duplicates(
-        self, entities: Sequence[LoginFailure], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -21,24 +20,12 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") VALUES (%s, %s, %s) ON CONFLICT ("meeting_type") DO UPDATE SET "last_triggered_at" = excluded."last_triggered_at", "triggered_by" = excluded."triggered_by"'
-_GET = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" WHERE "meeting_type" = %s'
-_DELETE = 'DELETE FROM "meeting_cooldown" WHERE "meeting_type" = %s'
-_LIST = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" ORDER BY "meeting_type" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_meeting_cooldown" (LIKE "meeting_cooldown" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "_stage_meeting_cooldown" ON CONFLICT ("meeting_type") DO UPDATE SET "last_triggered_at" = excluded."last_triggered_at", "triggered_by" = excluded."triggered_by"'
-_EXISTING = (
-    'SELECT "meeting_type" FROM "meeting_cooldown" WHERE "meeting_type" = ANY(%s)'
-)
-_M_LOAD_ALL = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" ORDER BY "meeting_type" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> MeetingCooldown:
@@ -72,33 +59,49 @@ def _params(entity: MeetingCooldown) -> tuple[Any, ...]:
     )
 
 
-class PostgresMeetingCooldownRepository:
+class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
     """MeetingCooldownRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # meeting_cooldown.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "meeting_cooldown" (
+            "meeting_type", "last_triggered_at", "triggered_by"
+        )
+        VALUES (%s, %s, %s)
+        ON CONFLICT ("meeting_type")
+        DO UPDATE SET
+            "last_triggered_at" = excluded."last_triggered_at",
+            "triggered_by" = excluded."triggered_by"
+    """
 
     async def save(self, entity: MeetingCooldown) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "meeting_cooldown.save") from exc
+
+    # meeting_cooldown.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "meeting_type", "last_triggered_at", "triggered_by"
+        FROM "meeting_cooldown"
+        WHERE "meeting_type" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> MeetingCooldown | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "meeting_cooldown.entity_id"),),
                     prepare=True,
                 )
@@ -107,25 +110,39 @@ class PostgresMeetingCooldownRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "meeting_cooldown.entity_id"),),
                 _from_row,
                 "meeting_cooldown.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # meeting_cooldown.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "meeting_cooldown"
+        WHERE "meeting_type" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "meeting_cooldown.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "meeting_cooldown.delete") from exc
         return cur.rowcount > 0
+
+    # meeting_cooldown.list_items (list): one page ordered by meeting_type
+    _LIST = """
+        SELECT "meeting_type", "last_triggered_at", "triggered_by"
+        FROM "meeting_cooldown"
+        ORDER BY "meeting_type"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -134,18 +151,46 @@ class PostgresMeetingCooldownRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "meeting_cooldown.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # meeting_cooldown.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_meeting_cooldown" (LIKE "meeting_cooldown" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_meeting_cooldown" (
+            "meeting_type", "last_triggered_at", "triggered_by"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "meeting_cooldown" (
+            "meeting_type", "last_triggered_at", "triggered_by"
+        )
+        SELECT "meeting_type", "last_triggered_at", "triggered_by"
+        FROM "_stage_meeting_cooldown"
+        ON CONFLICT ("meeting_type")
+        DO UPDATE SET
+            "last_triggered_at" = excluded."last_triggered_at",
+            "triggered_by" = excluded."triggered_by"
+    """
+    _EXISTING = """
+        SELECT "meeting_type"
+        FROM "meeting_cooldown"
+        WHERE "meeting_type" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[MeetingCooldown]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -159,21 +204,28 @@ class PostgresMeetingCooldownRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "meeting_cooldown.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "meeting_cooldown.save_many",
+                [entity.meeting_type for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # meeting_cooldown.load_all (list): every meeting type's cooldown, by meeting_type
+    _M_LOAD_ALL = """
+        SELECT "meeting_type", "last_triggered_at", "triggered_by"
+        FROM "meeting_cooldown"
+        ORDER BY "meeting_type"
+        LIMIT %s OFFSET %s
+    """
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -182,37 +234,17 @@ class PostgresMeetingCooldownRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_LOAD_ALL, (limit, offset), prepare=True)
+                cur = await conn.execute(
+                    self._M_LOAD_ALL, (limit, offset), prepare=True
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LOAD_ALL,
+                self._M_LOAD_ALL,
                 (limit, offset),
                 _from_row,
                 "meeting_cooldown.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[MeetingCooldown], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.meeting_type for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

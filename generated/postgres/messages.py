@@ -9,10 +9,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -25,30 +24,11 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "messages" ("id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
-_COPY = 'COPY "messages" ("id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "messages" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "messages" WHERE "timestamp" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata" FROM "messages"',
-    ('"channel" = %s',),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "messages"',
-    ('"channel" = %s',),
-    "",
-)
-_M_GET_HISTORY = 'SELECT "id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata" FROM "messages" WHERE "channel" = %s ORDER BY "timestamp" DESC, "id" LIMIT %s'
-_M_GET_BY_ID = 'SELECT "id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata" FROM "messages" WHERE "channel" = %s AND "id" = %s'
-_M_DELETE = 'DELETE FROM "messages" WHERE "id" = %s'
 
 
 def _from_row(row: Any) -> Message:
@@ -108,26 +88,54 @@ def _where(spec: MessageFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresMessageRepository:
+class PostgresMessageRepository(PostgresRepositoryBase):
     """MessageRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # messages.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "messages"
+        """,
+        ('"channel" = %s',),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "messages" (
+            "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",
+            "attachments", "metadata"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def append(self, entity: Message) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.append") from exc
+
+    # messages.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "messages" (
+            "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",
+            "attachments", "metadata"
+        )
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "messages"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[Message]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -140,29 +148,51 @@ class PostgresMessageRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "messages.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "messages.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # messages.purge_before (delete): delete rows whose timestamp is before...
+    _PURGE = """
+        DELETE FROM "messages"
+        WHERE "timestamp" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE, (arg_time(threshold, "messages.threshold"),), prepare=True
+                    self._PURGE,
+                    (arg_time(threshold, "messages.threshold"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.purge_before") from exc
         return cur.rowcount
+
+    # messages.query (query): one page of matches ordered by timestamp desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "timestamp", "sender", "to", "type", "priority", "channel",
+                "content", "attachments", "metadata"
+            FROM "messages"
+        """,
+        ('"channel" = %s',),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -177,13 +207,24 @@ class PostgresMessageRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "messages.query"
+                self._pool, exc, self._QUERY[mask], params, _from_row, "messages.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # messages.get_history (list): the newest messages of a channel, newest first
+    _M_GET_HISTORY = """
+        SELECT
+            "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",
+            "attachments", "metadata"
+        FROM "messages"
+        WHERE "channel" = %s
+        ORDER BY "timestamp" DESC, "id"
+        LIMIT %s
+    """
 
     async def get_history(
         self, channel: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE
@@ -193,7 +234,7 @@ class PostgresMessageRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_HISTORY,
+                    self._M_GET_HISTORY,
                     (arg_str(channel, "messages.channel"), limit),
                     prepare=True,
                 )
@@ -202,12 +243,21 @@ class PostgresMessageRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_HISTORY,
+                self._M_GET_HISTORY,
                 (arg_str(channel, "messages.channel"), limit),
                 _from_row,
                 "messages.get_history",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # messages.get_by_id (lookup): the message with this id
+    _M_GET_BY_ID = """
+        SELECT
+            "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",
+            "attachments", "metadata"
+        FROM "messages"
+        WHERE "channel" = %s AND "id" = %s
+    """
 
     async def get_by_id(
         self, channel: NotBlankStr, message_id: NotBlankStr
@@ -216,7 +266,7 @@ class PostgresMessageRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_ID,
+                    self._M_GET_BY_ID,
                     (
                         arg_str(channel, "messages.channel"),
                         arg_str(message_id, "messages.message_id"),
@@ -228,7 +278,7 @@ class PostgresMessageRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_BY_ID,
+                self._M_GET_BY_ID,
                 (
                     arg_str(channel, "messages.channel"),
                     arg_str(message_id, "messages.message_id"),
@@ -238,37 +288,21 @@ class PostgresMessageRepository:
             ) from exc
         return None if row is None else _from_row(row)
 
+    # messages.delete (delete): delete one message (moderation)
+    _M_DELETE = """
+        DELETE FROM "messages"
+        WHERE "id" = %s
+    """
+
     async def delete(self, message_id: NotBlankStr) -> bool:
         """Delete one message (moderation); True when it existed."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_DELETE,
+                    self._M_DELETE,
                     (arg_str(message_id, "messages.message_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.delete") from exc
         return cur.rowcount > 0
-
-    async def _name_duplicates(
-        self, entities: Sequence[Message], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,10 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,7 +21,6 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -30,16 +28,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "execution_id" = excluded."execution_id", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "approval_id" = excluded."approval_id", "parked_at" = excluded."parked_at", "context" = excluded."context", "metadata" = excluded."metadata"'
-_GET = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "parked_contexts" WHERE "id" = %s'
-_LIST = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_parked_contexts" (LIKE "parked_contexts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "_stage_parked_contexts" ON CONFLICT ("id") DO UPDATE SET "execution_id" = excluded."execution_id", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "approval_id" = excluded."approval_id", "parked_at" = excluded."parked_at", "context" = excluded."context", "metadata" = excluded."metadata"'
-_EXISTING = 'SELECT "id" FROM "parked_contexts" WHERE "id" = ANY(%s)'
-_M_GET_BY_APPROVAL = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "approval_id" = %s'
-_M_GET_BY_AGENT = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "agent_id" = %s ORDER BY "parked_at" DESC, "id" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> ParkedContext:
@@ -83,33 +71,57 @@ def _params(entity: ParkedContext) -> tuple[Any, ...]:
     )
 
 
-class PostgresParkedContextRepository:
+class PostgresParkedContextRepository(PostgresRepositoryBase):
     """ParkedContextRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # parked_contexts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "parked_contexts" (
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "execution_id" = excluded."execution_id",
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "approval_id" = excluded."approval_id",
+            "parked_at" = excluded."parked_at",
+            "context" = excluded."context",
+            "metadata" = excluded."metadata"
+    """
 
     async def save(self, entity: ParkedContext) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "parked_contexts.save") from exc
+
+    # parked_contexts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "parked_contexts"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> ParkedContext | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "parked_contexts.entity_id"),),
                     prepare=True,
                 )
@@ -118,25 +130,41 @@ class PostgresParkedContextRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "parked_contexts.entity_id"),),
                 _from_row,
                 "parked_contexts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # parked_contexts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "parked_contexts"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "parked_contexts.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "parked_contexts.delete") from exc
         return cur.rowcount > 0
+
+    # parked_contexts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "parked_contexts"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -145,18 +173,55 @@ class PostgresParkedContextRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "parked_contexts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # parked_contexts.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_parked_contexts" (LIKE "parked_contexts" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_parked_contexts" (
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "parked_contexts" (
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        )
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "_stage_parked_contexts"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "execution_id" = excluded."execution_id",
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "approval_id" = excluded."approval_id",
+            "parked_at" = excluded."parked_at",
+            "context" = excluded."context",
+            "metadata" = excluded."metadata"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "parked_contexts"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[ParkedContext]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -170,28 +235,36 @@ class PostgresParkedContextRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "parked_contexts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "parked_contexts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # parked_contexts.get_by_approval (lookup): the context parked on this approval
+    _M_GET_BY_APPROVAL = """
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "parked_contexts"
+        WHERE "approval_id" = %s
+    """
 
     async def get_by_approval(self, approval_id: NotBlankStr) -> ParkedContext | None:
         """The context parked on this approval, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_APPROVAL,
+                    self._M_GET_BY_APPROVAL,
                     (arg_str(approval_id, "parked_contexts.approval_id"),),
                     prepare=True,
                 )
@@ -200,12 +273,23 @@ class PostgresParkedContextRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_BY_APPROVAL,
+                self._M_GET_BY_APPROVAL,
                 (arg_str(approval_id, "parked_contexts.approval_id"),),
                 _from_row,
                 "parked_contexts.get_by_approval",
             ) from exc
         return None if row is None else _from_row(row)
+
+    # parked_contexts.get_by_agent (list): an agent's parked contexts
+    _M_GET_BY_AGENT = """
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "parked_contexts"
+        WHERE "agent_id" = %s
+        ORDER BY "parked_at" DESC, "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def get_by_agent(
         self, agent_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -215,7 +299,7 @@ class PostgresParkedContextRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_AGENT,
+                    self._M_GET_BY_AGENT,
                     (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
                     prepare=True,
                 )
@@ -224,31 +308,9 @@ class PostgresParkedContextRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_BY_AGENT,
+                self._M_GET_BY_AGENT,
                 (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
                 _from_row,
                 "parked_contexts.get_by_agent",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[ParkedContext], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

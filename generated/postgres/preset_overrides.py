@@ -7,10 +7,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.preset_overrides import PresetOverride
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,7 +21,6 @@ from synthorg.persistence.support import (
     arg_str,
     arg_text,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -30,16 +28,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("preset_name") DO UPDATE SET "overrides" = excluded."overrides", "updated_by" = excluded."updated_by", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "preset_overrides" WHERE "preset_name" = %s'
-_DELETE = 'DELETE FROM "preset_overrides" WHERE "preset_name" = %s'
-_LIST = 'SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "preset_overrides" ORDER BY "preset_name" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_preset_overrides" (LIKE "preset_overrides" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "_stage_preset_overrides" ON CONFLICT ("preset_name") DO UPDATE SET "overrides" = excluded."overrides", "updated_by" = excluded."updated_by", "updated_at" = excluded."updated_at"'
-_EXISTING = 'SELECT "preset_name" FROM "preset_overrides" WHERE "preset_name" = ANY(%s)'
-_M_SAVE_IF_UNCHANGED_INSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("preset_name") DO NOTHING'
-_M_SAVE_IF_UNCHANGED_UPDATE = 'UPDATE "preset_overrides" SET "overrides" = %s, "updated_by" = %s, "updated_at" = %s WHERE "preset_name" = %s AND "updated_at" = %s'
 
 
 def _from_row(row: Any) -> PresetOverride:
@@ -75,33 +63,50 @@ def _params(entity: PresetOverride) -> tuple[Any, ...]:
     )
 
 
-class PostgresPresetOverrideRepository:
+class PostgresPresetOverrideRepository(PostgresRepositoryBase):
     """PresetOverrideRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # preset_overrides.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "preset_overrides" (
+            "preset_name", "overrides", "updated_by", "updated_at"
+        )
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("preset_name")
+        DO UPDATE SET
+            "overrides" = excluded."overrides",
+            "updated_by" = excluded."updated_by",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: PresetOverride) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "preset_overrides.save") from exc
+
+    # preset_overrides.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "preset_name", "overrides", "updated_by", "updated_at"
+        FROM "preset_overrides"
+        WHERE "preset_name" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> PresetOverride | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "preset_overrides.entity_id"),),
                     prepare=True,
                 )
@@ -110,25 +115,39 @@ class PostgresPresetOverrideRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "preset_overrides.entity_id"),),
                 _from_row,
                 "preset_overrides.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # preset_overrides.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "preset_overrides"
+        WHERE "preset_name" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "preset_overrides.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "preset_overrides.delete") from exc
         return cur.rowcount > 0
+
+    # preset_overrides.list_items (list): one page ordered by preset_name
+    _LIST = """
+        SELECT "preset_name", "overrides", "updated_by", "updated_at"
+        FROM "preset_overrides"
+        ORDER BY "preset_name"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -137,18 +156,47 @@ class PostgresPresetOverrideRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "preset_overrides.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # preset_overrides.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_preset_overrides" (LIKE "preset_overrides" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_preset_overrides" (
+            "preset_name", "overrides", "updated_by", "updated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "preset_overrides" (
+            "preset_name", "overrides", "updated_by", "updated_at"
+        )
+        SELECT "preset_name", "overrides", "updated_by", "updated_at"
+        FROM "_stage_preset_overrides"
+        ON CONFLICT ("preset_name")
+        DO UPDATE SET
+            "overrides" = excluded."overrides",
+            "updated_by" = excluded."updated_by",
+            "updated_at" = excluded."updated_at"
+    """
+    _EXISTING = """
+        SELECT "preset_name"
+        FROM "preset_overrides"
+        WHERE "preset_name" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[PresetOverride]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -162,21 +210,37 @@ class PostgresPresetOverrideRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "preset_overrides.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "preset_overrides.save_many",
+                [entity.preset_name for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # preset_overrides.save_if_unchanged (compare_and_set): upsert when...
+    _M_SAVE_IF_UNCHANGED_INSERT = """
+        INSERT INTO "preset_overrides" (
+            "preset_name", "overrides", "updated_by", "updated_at"
+        )
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("preset_name") DO NOTHING
+    """
+    _M_SAVE_IF_UNCHANGED_UPDATE = """
+        UPDATE "preset_overrides"
+        SET
+            "overrides" = %s,
+            "updated_by" = %s,
+            "updated_at" = %s
+        WHERE "preset_name" = %s AND "updated_at" = %s
+    """
 
     async def save_if_unchanged(
         self, entity: PresetOverride, expected_updated_at: NotBlankStr | None = None
@@ -189,12 +253,12 @@ class PostgresPresetOverrideRepository:
             entity = revalidate(PresetOverride, entity, "preset_overrides")
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
-            sql, params = _UPSERT, _params(entity)
+            sql, params = self._UPSERT, _params(entity)
         elif expected_updated_at == "":  # first write: the row must not exist yet
-            sql, params = _M_SAVE_IF_UNCHANGED_INSERT, _params(entity)
+            sql, params = self._M_SAVE_IF_UNCHANGED_INSERT, _params(entity)
         else:
             sql, params = (
-                _M_SAVE_IF_UNCHANGED_UPDATE,
+                self._M_SAVE_IF_UNCHANGED_UPDATE,
                 (
                     Jsonb(
                         json_text(entity.overrides, "preset_overrides.overrides"), str
@@ -212,26 +276,4 @@ class PostgresPresetOverrideRepository:
                 cur = await conn.execute(sql, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "preset_overrides.save_if_unchanged") from exc
-        return sql is _UPSERT or cur.rowcount > 0
-
-    async def _name_duplicates(
-        self, entities: Sequence[PresetOverride], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.preset_name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+        return sql is self._UPSERT or cur.rowcount > 0

@@ -7,14 +7,10 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MixedCurrencyAggregationError,
-)
+from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -26,7 +22,6 @@ from synthorg.persistence.support import (
     arg_float,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
     utc_now,
@@ -34,17 +29,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = excluded."total_cost", "currency" = excluded."currency", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "project_id", "total_cost", "currency", "updated_at" FROM "project_cost_aggregates" WHERE "project_id" = %s'
-_DELETE = 'DELETE FROM "project_cost_aggregates" WHERE "project_id" = %s'
-_LIST = 'SELECT "project_id", "total_cost", "currency", "updated_at" FROM "project_cost_aggregates" ORDER BY "project_id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_project_cost_aggregates" (LIKE "project_cost_aggregates" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") SELECT "project_id", "total_cost", "currency", "updated_at" FROM "_stage_project_cost_aggregates" ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = excluded."total_cost", "currency" = excluded."currency", "updated_at" = excluded."updated_at"'
-_EXISTING = (
-    'SELECT "project_id" FROM "project_cost_aggregates" WHERE "project_id" = ANY(%s)'
-)
-_M_INCREMENT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = "project_cost_aggregates"."total_cost" + excluded."total_cost", "updated_at" = excluded."updated_at" WHERE "project_cost_aggregates"."currency" = excluded."currency" RETURNING "total_cost"'
 
 
 def _from_row(row: Any) -> ProjectCostAggregate:
@@ -80,33 +64,50 @@ def _params(entity: ProjectCostAggregate) -> tuple[Any, ...]:
     )
 
 
-class PostgresProjectCostAggregateRepository:
+class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
     """ProjectCostAggregateRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # project_cost_aggregates.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "project_cost_aggregates" (
+            "project_id", "total_cost", "currency", "updated_at"
+        )
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("project_id")
+        DO UPDATE SET
+            "total_cost" = excluded."total_cost",
+            "currency" = excluded."currency",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: ProjectCostAggregate) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "project_cost_aggregates.save") from exc
+
+    # project_cost_aggregates.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "project_id", "total_cost", "currency", "updated_at"
+        FROM "project_cost_aggregates"
+        WHERE "project_id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> ProjectCostAggregate | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
                     prepare=True,
                 )
@@ -115,25 +116,39 @@ class PostgresProjectCostAggregateRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
                 _from_row,
                 "project_cost_aggregates.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # project_cost_aggregates.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "project_cost_aggregates"
+        WHERE "project_id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "project_cost_aggregates.delete") from exc
         return cur.rowcount > 0
+
+    # project_cost_aggregates.list_items (list): one page ordered by project_id
+    _LIST = """
+        SELECT "project_id", "total_cost", "currency", "updated_at"
+        FROM "project_cost_aggregates"
+        ORDER BY "project_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -142,18 +157,47 @@ class PostgresProjectCostAggregateRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "project_cost_aggregates.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # project_cost_aggregates.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_project_cost_aggregates" (LIKE "project_cost_aggregates" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_project_cost_aggregates" (
+            "project_id", "total_cost", "currency", "updated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "project_cost_aggregates" (
+            "project_id", "total_cost", "currency", "updated_at"
+        )
+        SELECT "project_id", "total_cost", "currency", "updated_at"
+        FROM "_stage_project_cost_aggregates"
+        ON CONFLICT ("project_id")
+        DO UPDATE SET
+            "total_cost" = excluded."total_cost",
+            "currency" = excluded."currency",
+            "updated_at" = excluded."updated_at"
+    """
+    _EXISTING = """
+        SELECT "project_id"
+        FROM "project_cost_aggregates"
+        WHERE "project_id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[ProjectCostAggregate]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -167,21 +211,34 @@ class PostgresProjectCostAggregateRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "project_cost_aggregates.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "project_cost_aggregates.save_many",
+                [entity.project_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # project_cost_aggregates.increment (increment): atomically add amount to the...
+    _M_INCREMENT = """
+        INSERT INTO "project_cost_aggregates" (
+            "project_id", "total_cost", "currency", "updated_at"
+        )
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("project_id")
+        DO UPDATE SET
+            "total_cost" = "project_cost_aggregates"."total_cost" + excluded."total_cost",
+            "updated_at" = excluded."updated_at"
+        WHERE "project_cost_aggregates"."currency" = excluded."currency"
+        RETURNING "total_cost"
+    """
 
     async def increment(
         self, project_id: NotBlankStr, amount: float, currency: NotBlankStr
@@ -193,7 +250,7 @@ class PostgresProjectCostAggregateRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_INCREMENT,
+                    self._M_INCREMENT,
                     (
                         arg_str(project_id, "project_cost_aggregates.project_id"),
                         arg_float(amount, "project_cost_aggregates.amount") + 0.0,
@@ -216,25 +273,3 @@ class PostgresProjectCostAggregateRepository:
                 currencies=tuple(sorted({kept, currency})),
             )
         return float(row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[ProjectCostAggregate], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.project_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,14 +8,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    RecordNotFoundError,
-)
+from synthorg.persistence.errors import RecordNotFoundError
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -27,7 +23,6 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -35,32 +30,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'
-_GET = 'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "projects" WHERE "id" = %s'
-_LIST = 'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_projects" (LIKE "projects" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "_stage_projects" ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'
-_EXISTING = 'SELECT "id" FROM "projects" WHERE "id" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects"',
-    (
-        '"status" = %s',
-        '"lead" = %s',
-    ),
-    ' ORDER BY "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "projects"',
-    (
-        '"status" = %s',
-        '"lead" = %s',
-    ),
-    "",
-)
-_M_CREATE = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)'
-_M_UPDATE = 'UPDATE "projects" SET "name" = %s, "description" = %s, "team" = %s, "lead" = %s, "task_ids" = %s, "deadline" = %s, "budget" = %s, "status" = %s WHERE "id" = %s'
 
 
 def _from_row(row: Any) -> Project:
@@ -121,56 +90,99 @@ def _where(spec: ProjectFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresProjectRepository:
+class PostgresProjectRepository(PostgresRepositoryBase):
     """ProjectRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # projects.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "projects" (
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "description" = excluded."description",
+            "team" = excluded."team",
+            "lead" = excluded."lead",
+            "task_ids" = excluded."task_ids",
+            "deadline" = excluded."deadline",
+            "budget" = excluded."budget",
+            "status" = excluded."status"
+    """
 
     async def save(self, entity: Project) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.save") from exc
+
+    # projects.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        FROM "projects"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Project | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "projects.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "projects.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "projects.entity_id"),),
                 _from_row,
                 "projects.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # projects.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "projects"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "projects.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "projects.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.delete") from exc
         return cur.rowcount > 0
+
+    # projects.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        FROM "projects"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -179,18 +191,56 @@ class PostgresProjectRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "projects.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # projects.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_projects" (LIKE "projects" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_projects" (
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "projects" (
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        )
+        SELECT
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        FROM "_stage_projects"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "description" = excluded."description",
+            "team" = excluded."team",
+            "lead" = excluded."lead",
+            "task_ids" = excluded."task_ids",
+            "deadline" = excluded."deadline",
+            "budget" = excluded."budget",
+            "status" = excluded."status"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "projects"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Project]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -204,21 +254,38 @@ class PostgresProjectRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "projects.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "projects.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # projects.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "name", "description", "team", "lead", "task_ids", "deadline",
+                "budget", "status"
+            FROM "projects"
+        """,
+        (
+            '"status" = %s',
+            '"lead" = %s',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -233,33 +300,70 @@ class PostgresProjectRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "projects.query"
+                self._pool, exc, self._QUERY[mask], params, _from_row, "projects.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # projects.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "projects"
+        """,
+        (
+            '"status" = %s',
+            '"lead" = %s',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: ProjectFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.count") from exc
         return 0 if row is None else int(row[0])
+
+    # projects.create (insert): insert a new project
+    _M_CREATE = """
+        INSERT INTO "projects" (
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def create(self, entity: Project) -> None:
         """Insert a new project; DuplicateRecordError when the id exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_M_CREATE, params, prepare=True)
+                await conn.execute(self._M_CREATE, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.create") from exc
+
+    # projects.update (update_entity): replace an existing project
+    _M_UPDATE = """
+        UPDATE "projects"
+        SET
+            "name" = %s,
+            "description" = %s,
+            "team" = %s,
+            "lead" = %s,
+            "task_ids" = %s,
+            "deadline" = %s,
+            "budget" = %s,
+            "status" = %s
+        WHERE "id" = %s
+    """
 
     async def update(self, entity: Project) -> None:
         """Replace an existing project; RecordNotFoundError when the id is absent."""
@@ -268,7 +372,7 @@ class PostgresProjectRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_UPDATE,
+                    self._M_UPDATE,
                     (
                         entity.name,
                         entity.description,
@@ -288,25 +392,3 @@ class PostgresProjectRepository:
             raise map_postgres_error(exc, "projects.update") from exc
         if cur.rowcount == 0:
             raise RecordNotFoundError("projects.update: no Project with this key")
-
-    async def _name_duplicates(
-        self, entities: Sequence[Project], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -9,13 +9,12 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.provider_audit_events import (
     ProviderAuditEvent,
     ProviderAuditEventFilterSpec,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -28,29 +27,11 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "provider_audit_events" ("id", "provider_name", "action", "actor", "timestamp", "before", "after", "details") VALUES (%s, %s, %s, %s, %s, %s, %s, %s)'
-_COPY = 'COPY "provider_audit_events" ("id", "provider_name", "action", "actor", "timestamp", "before", "after", "details") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "provider_audit_events" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "provider_audit_events" WHERE "timestamp" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "provider_name", "action", "actor", "timestamp", "before", "after", "details" FROM "provider_audit_events"',
-    ('"provider_name" = %s',),
-    ' ORDER BY "id" DESC LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "provider_audit_events"',
-    ('"provider_name" = %s',),
-    "",
-)
-_M_LIST_BEFORE_FIRST = 'SELECT "id", "provider_name", "action", "actor", "timestamp", "before", "after", "details" FROM "provider_audit_events" ORDER BY "id" DESC LIMIT %s'
-_M_LIST_BEFORE_AFTER = 'SELECT "id", "provider_name", "action", "actor", "timestamp", "before", "after", "details" FROM "provider_audit_events" WHERE "id" < %s ORDER BY "id" DESC LIMIT %s'
 
 
 def _from_row(row: Any) -> ProviderAuditEvent:
@@ -110,26 +91,54 @@ def _where(spec: ProviderAuditEventFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresProviderAuditEventRepository:
+class PostgresProviderAuditEventRepository(PostgresRepositoryBase):
     """ProviderAuditEventRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # provider_audit_events.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "provider_audit_events"
+        """,
+        ('"provider_name" = %s',),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "provider_audit_events" (
+            "id", "provider_name", "action", "actor", "timestamp", "before", "after",
+            "details"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def append(self, entity: ProviderAuditEvent) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "provider_audit_events.append") from exc
+
+    # provider_audit_events.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "provider_audit_events" (
+            "id", "provider_name", "action", "actor", "timestamp", "before", "after",
+            "details"
+        )
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "provider_audit_events"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[ProviderAuditEvent]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -142,31 +151,51 @@ class PostgresProviderAuditEventRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "provider_audit_events.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "provider_audit_events.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # provider_audit_events.purge_before (delete): delete rows whose timestamp is...
+    _PURGE = """
+        DELETE FROM "provider_audit_events"
+        WHERE "timestamp" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE,
+                    self._PURGE,
                     (arg_time(threshold, "provider_audit_events.threshold"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "provider_audit_events.purge_before") from exc
         return cur.rowcount
+
+    # provider_audit_events.query (query): one page of matches ordered by id desc
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "provider_name", "action", "actor", "timestamp", "before",
+                "after", "details"
+            FROM "provider_audit_events"
+        """,
+        ('"provider_name" = %s',),
+        """
+            ORDER BY "id" DESC
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -181,18 +210,37 @@ class PostgresProviderAuditEventRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "provider_audit_events.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # provider_audit_events.list_before (keyset): up to ``limit`` events with id <...
+    _M_LIST_BEFORE_FIRST = """
+        SELECT
+            "id", "provider_name", "action", "actor", "timestamp", "before", "after",
+            "details"
+        FROM "provider_audit_events"
+        ORDER BY "id" DESC
+        LIMIT %s
+    """
+    _M_LIST_BEFORE_AFTER = """
+        SELECT
+            "id", "provider_name", "action", "actor", "timestamp", "before", "after",
+            "details"
+        FROM "provider_audit_events"
+        WHERE "id" < %s
+        ORDER BY "id" DESC
+        LIMIT %s
+    """
 
     async def list_before(
         self, before_id: NotBlankStr | None = None, limit: int = DEFAULT_PAGE_SIZE
@@ -203,10 +251,10 @@ class PostgresProviderAuditEventRepository:
         check_pagination(limit, 0)
         params: tuple[Any, ...]
         if before_id is None:
-            sql, params = _M_LIST_BEFORE_FIRST, (limit,)
+            sql, params = self._M_LIST_BEFORE_FIRST, (limit,)
         else:
             sql, params = (
-                _M_LIST_BEFORE_AFTER,
+                self._M_LIST_BEFORE_AFTER,
                 (arg_str(before_id, "provider_audit_events.before_id"), limit),
             )
         try:
@@ -223,25 +271,3 @@ class PostgresProviderAuditEventRepository:
                 "provider_audit_events.list_before",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[ProviderAuditEvent], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

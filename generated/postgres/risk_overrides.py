@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -21,7 +20,6 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
     utc_now,
@@ -29,16 +27,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "action_type" = excluded."action_type", "original_tier" = excluded."original_tier", "override_tier" = excluded."override_tier", "reason" = excluded."reason", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked_at" = excluded."revoked_at", "revoked_by" = excluded."revoked_by"'
-_GET = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "risk_overrides" WHERE "id" = %s'
-_LIST = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" ORDER BY "created_at" DESC, "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_risk_overrides" (LIKE "risk_overrides" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "_stage_risk_overrides" ON CONFLICT ("id") DO UPDATE SET "action_type" = excluded."action_type", "original_tier" = excluded."original_tier", "override_tier" = excluded."override_tier", "reason" = excluded."reason", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked_at" = excluded."revoked_at", "revoked_by" = excluded."revoked_by"'
-_EXISTING = 'SELECT "id" FROM "risk_overrides" WHERE "id" = ANY(%s)'
-_M_LIST_ACTIVE = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" WHERE "revoked_at" IS NULL AND "expires_at" > %s ORDER BY "expires_at", "id" LIMIT %s OFFSET %s'
-_M_REVOKE = 'UPDATE "risk_overrides" SET "revoked_at" = %s, "revoked_by" = %s WHERE "id" = %s AND "revoked_at" IS NULL'
 
 
 def _from_row(row: Any) -> RiskTierOverride:
@@ -86,33 +74,59 @@ def _params(entity: RiskTierOverride) -> tuple[Any, ...]:
     )
 
 
-class PostgresRiskTierOverrideRepository:
+class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
     """RiskTierOverrideRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # risk_overrides.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "risk_overrides" (
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "action_type" = excluded."action_type",
+            "original_tier" = excluded."original_tier",
+            "override_tier" = excluded."override_tier",
+            "reason" = excluded."reason",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "expires_at" = excluded."expires_at",
+            "revoked_at" = excluded."revoked_at",
+            "revoked_by" = excluded."revoked_by"
+    """
 
     async def save(self, entity: RiskTierOverride) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "risk_overrides.save") from exc
+
+    # risk_overrides.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        FROM "risk_overrides"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> RiskTierOverride | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "risk_overrides.entity_id"),),
                     prepare=True,
                 )
@@ -121,25 +135,41 @@ class PostgresRiskTierOverrideRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "risk_overrides.entity_id"),),
                 _from_row,
                 "risk_overrides.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # risk_overrides.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "risk_overrides"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "risk_overrides.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "risk_overrides.delete") from exc
         return cur.rowcount > 0
+
+    # risk_overrides.list_items (list): one page ordered by created_at desc, id
+    _LIST = """
+        SELECT
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        FROM "risk_overrides"
+        ORDER BY "created_at" DESC, "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -148,18 +178,57 @@ class PostgresRiskTierOverrideRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "risk_overrides.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # risk_overrides.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_risk_overrides" (LIKE "risk_overrides" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_risk_overrides" (
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "risk_overrides" (
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        )
+        SELECT
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        FROM "_stage_risk_overrides"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "action_type" = excluded."action_type",
+            "original_tier" = excluded."original_tier",
+            "override_tier" = excluded."override_tier",
+            "reason" = excluded."reason",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "expires_at" = excluded."expires_at",
+            "revoked_at" = excluded."revoked_at",
+            "revoked_by" = excluded."revoked_by"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "risk_overrides"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[RiskTierOverride]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -173,21 +242,31 @@ class PostgresRiskTierOverrideRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "risk_overrides.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "risk_overrides.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # risk_overrides.list_active (list): the active overrides, soonest to expire first
+    _M_LIST_ACTIVE = """
+        SELECT
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        FROM "risk_overrides"
+        WHERE "revoked_at" IS NULL AND "expires_at" > %s
+        ORDER BY "expires_at", "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -201,7 +280,7 @@ class PostgresRiskTierOverrideRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_LIST_ACTIVE,
+                    self._M_LIST_ACTIVE,
                     (utc_now().astimezone(UTC), limit, offset),
                     prepare=True,
                 )
@@ -210,12 +289,21 @@ class PostgresRiskTierOverrideRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LIST_ACTIVE,
+                self._M_LIST_ACTIVE,
                 (utc_now().astimezone(UTC), limit, offset),
                 _from_row,
                 "risk_overrides.list_active",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # risk_overrides.revoke (update): revoke the override now, recording who did it
+    _M_REVOKE = """
+        UPDATE "risk_overrides"
+        SET
+            "revoked_at" = %s,
+            "revoked_by" = %s
+        WHERE "id" = %s AND "revoked_at" IS NULL
+    """
 
     async def revoke(self, id: NotBlankStr, revoked_by: NotBlankStr | None) -> bool:
         """Revoke the override now, recording who did it, only if it is not revoked yet
@@ -225,7 +313,7 @@ class PostgresRiskTierOverrideRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_REVOKE,
+                    self._M_REVOKE,
                     (
                         utc_now().astimezone(UTC),
                         None
@@ -238,25 +326,3 @@ class PostgresRiskTierOverrideRepository:
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "risk_overrides.revoke") from exc
         return cur.rowcount > 0
-
-    async def _name_duplicates(
-        self, entities: Sequence[RiskTierOverride], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -6,11 +6,10 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.postgres.custom import settings as _custom
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,29 +21,12 @@ from synthorg.persistence.support import (
     arg_str,
     arg_text,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" WHERE "namespace" = %s AND "key" = %s'
-_DELETE = 'DELETE FROM "settings" WHERE "namespace" = %s AND "key" = %s'
-_LIST = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" ORDER BY "namespace", "key" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_settings" (LIKE "settings" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = (
-    'COPY "_stage_settings" ("namespace", "key", "value", "updated_at") FROM STDIN'
-)
-_STAGE_MERGE = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") SELECT "namespace", "key", "value", "updated_at" FROM "_stage_settings" ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "updated_at" = excluded."updated_at"'
-_M_GET_NAMESPACE = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" WHERE "namespace" = %s ORDER BY "key"'
-_M_SET_IF_UNCHANGED_INSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("namespace", "key") DO NOTHING'
-_M_SET_IF_UNCHANGED_UPDATE = 'UPDATE "settings" SET "value" = %s, "updated_at" = %s WHERE "namespace" = %s AND "key" = %s AND "updated_at" = %s'
-_M_DELETE_NAMESPACE = 'DELETE FROM "settings" WHERE "namespace" = %s'
-_M_DELETE_NAMESPACE_RETURNING_KEYS = (
-    'DELETE FROM "settings" WHERE "namespace" = %s RETURNING "key"'
-)
 
 
 def _from_row(row: Any) -> SettingRow:
@@ -80,33 +62,47 @@ def _params(entity: SettingRow) -> tuple[Any, ...]:
     )
 
 
-class PostgresSettingRowRepository:
+class PostgresSettingRowRepository(PostgresRepositoryBase):
     """SettingRowRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # settings.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "settings" ("namespace", "key", "value", "updated_at")
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("namespace", "key")
+        DO UPDATE SET
+            "value" = excluded."value",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: SettingRow) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.save") from exc
+
+    # settings.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "namespace", "key", "value", "updated_at"
+        FROM "settings"
+        WHERE "namespace" = %s AND "key" = %s
+    """
 
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (
                         arg_str(entity_id[0], "settings.namespace"),
                         arg_str(entity_id[1], "settings.key"),
@@ -118,7 +114,7 @@ class PostgresSettingRowRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "settings.namespace"),
                     arg_str(entity_id[1], "settings.key"),
@@ -128,12 +124,18 @@ class PostgresSettingRowRepository:
             ) from exc
         return None if row is None else _from_row(row)
 
+    # settings.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "settings"
+        WHERE "namespace" = %s AND "key" = %s
+    """
+
     async def delete(self, entity_id: SettingRowKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (
                         arg_str(entity_id[0], "settings.namespace"),
                         arg_str(entity_id[1], "settings.key"),
@@ -144,6 +146,14 @@ class PostgresSettingRowRepository:
             raise map_postgres_error(exc, "settings.delete") from exc
         return cur.rowcount > 0
 
+    # settings.list_items (list): one page ordered by namespace, key
+    _LIST = """
+        SELECT "namespace", "key", "value", "updated_at"
+        FROM "settings"
+        ORDER BY "namespace", "key"
+        LIMIT %s OFFSET %s
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[SettingRow, ...]:
@@ -151,18 +161,37 @@ class PostgresSettingRowRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "settings.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # settings.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_settings" (LIKE "settings" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_settings" ("namespace", "key", "value", "updated_at")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "settings" ("namespace", "key", "value", "updated_at")
+        SELECT "namespace", "key", "value", "updated_at"
+        FROM "_stage_settings"
+        ON CONFLICT ("namespace", "key")
+        DO UPDATE SET
+            "value" = excluded."value",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save_many(self, entities: Sequence[SettingRow]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -182,28 +211,40 @@ class PostgresSettingRowRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "settings.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "settings.save_many",
+                [
+                    (
+                        entity.namespace,
+                        entity.key,
+                    )
+                    for entity in entities
+                ],
+            ) from exc
+
+    # settings.get_namespace (list): every setting of a namespace, by key
+    _M_GET_NAMESPACE = """
+        SELECT "namespace", "key", "value", "updated_at"
+        FROM "settings"
+        WHERE "namespace" = %s
+        ORDER BY "key"
+    """
 
     async def get_namespace(self, namespace: NotBlankStr) -> tuple[SettingRow, ...]:
         """Every setting of a namespace, by key."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_NAMESPACE,
+                    self._M_GET_NAMESPACE,
                     (arg_str(namespace, "settings.namespace"),),
                     prepare=True,
                 )
@@ -212,12 +253,26 @@ class PostgresSettingRowRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_NAMESPACE,
+                self._M_GET_NAMESPACE,
                 (arg_str(namespace, "settings.namespace"),),
                 _from_row,
                 "settings.get_namespace",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # settings.set_if_unchanged (compare_and_set): upsert when expected_updated_at...
+    _M_SET_IF_UNCHANGED_INSERT = """
+        INSERT INTO "settings" ("namespace", "key", "value", "updated_at")
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("namespace", "key") DO NOTHING
+    """
+    _M_SET_IF_UNCHANGED_UPDATE = """
+        UPDATE "settings"
+        SET
+            "value" = %s,
+            "updated_at" = %s
+        WHERE "namespace" = %s AND "key" = %s AND "updated_at" = %s
+    """
 
     async def set_if_unchanged(
         self, entity: SettingRow, expected_updated_at: NotBlankStr | None = None
@@ -230,12 +285,12 @@ class PostgresSettingRowRepository:
             entity = revalidate(SettingRow, entity, "settings")
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
-            sql, params = _UPSERT, _params(entity)
+            sql, params = self._UPSERT, _params(entity)
         elif expected_updated_at == "":  # first write: the row must not exist yet
-            sql, params = _M_SET_IF_UNCHANGED_INSERT, _params(entity)
+            sql, params = self._M_SET_IF_UNCHANGED_INSERT, _params(entity)
         else:
             sql, params = (
-                _M_SET_IF_UNCHANGED_UPDATE,
+                self._M_SET_IF_UNCHANGED_UPDATE,
                 (
                     entity.value,
                     entity.updated_at,
@@ -249,7 +304,7 @@ class PostgresSettingRowRepository:
                 cur = await conn.execute(sql, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.set_if_unchanged") from exc
-        return sql is _UPSERT or cur.rowcount > 0
+        return sql is self._UPSERT or cur.rowcount > 0
 
     async def set_many(
         self,
@@ -262,18 +317,31 @@ class PostgresSettingRowRepository:
         """
         return await _custom.set_many(self, items, expected_updated_at_map)
 
+    # settings.delete_namespace (delete): delete every setting of a namespace
+    _M_DELETE_NAMESPACE = """
+        DELETE FROM "settings"
+        WHERE "namespace" = %s
+    """
+
     async def delete_namespace(self, namespace: NotBlankStr) -> int:
         """Delete every setting of a namespace; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_DELETE_NAMESPACE,
+                    self._M_DELETE_NAMESPACE,
                     (arg_str(namespace, "settings.namespace"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.delete_namespace") from exc
         return cur.rowcount
+
+    # settings.delete_namespace_returning_keys (delete): delete every setting of a...
+    _M_DELETE_NAMESPACE_RETURNING_KEYS = """
+        DELETE FROM "settings"
+        WHERE "namespace" = %s
+        RETURNING "key"
+    """
 
     async def delete_namespace_returning_keys(
         self, namespace: NotBlankStr
@@ -282,7 +350,7 @@ class PostgresSettingRowRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_DELETE_NAMESPACE_RETURNING_KEYS,
+                    self._M_DELETE_NAMESPACE_RETURNING_KEYS,
                     (arg_str(namespace, "settings.namespace"),),
                     prepare=True,
                 )
@@ -292,23 +360,3 @@ class PostgresSettingRowRepository:
                 exc, "settings.delete_namespace_returning_keys"
             ) from exc
         return tuple(r[0] for r in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[SettingRow], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [
-            (
-                entity.namespace,
-                entity.key,
-            )
-            for entity in entities
-        ]
-        named = duplicate_keys(keys)
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,18 +8,14 @@ from typing import Any
 import psycopg
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    InvalidValueError,
-)
+from synthorg.persistence.errors import InvalidValueError
 from synthorg.persistence.generated.enums import SsrfViolationStatus
 from synthorg.persistence.generated.ssrf_violations import (
     SsrfViolation,
     SsrfViolationFilterSpec,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -33,28 +29,11 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "ssrf_violations" ("id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)'
-_COPY = 'COPY "ssrf_violations" ("id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at") FROM STDIN'
-_EXISTING = 'SELECT "id" FROM "ssrf_violations" WHERE "id" = ANY(%s)'
-_PURGE = 'DELETE FROM "ssrf_violations" WHERE "timestamp" < %s'
-_QUERY = FilterSql(
-    'SELECT "id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at" FROM "ssrf_violations"',
-    ('"status" = %s',),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "ssrf_violations"',
-    ('"status" = %s',),
-    "",
-)
-_M_UPDATE_STATUS = 'UPDATE "ssrf_violations" SET "status" = %s, "resolved_at" = %s WHERE "id" = %s AND "status" = \'pending\''
 
 
 def _from_row(row: Any) -> SsrfViolation:
@@ -116,26 +95,54 @@ def _where(spec: SsrfViolationFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresSsrfViolationRepository:
+class PostgresSsrfViolationRepository(PostgresRepositoryBase):
     """SsrfViolationRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # ssrf_violations.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "ssrf_violations"
+        """,
+        ('"status" = %s',),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "ssrf_violations" (
+            "id", "timestamp", "url", "hostname", "port", "resolved_ip",
+            "blocked_range", "provider_name", "agent_id", "status", "resolved_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    """
 
     async def append(self, entity: SsrfViolation) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_INSERT, params, prepare=True)
+                await conn.execute(self._INSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ssrf_violations.append") from exc
+
+    # ssrf_violations.append_many (bulk): insert every entity in one transaction
+    _COPY = """
+        COPY "ssrf_violations" (
+            "id", "timestamp", "url", "hostname", "port", "resolved_ip",
+            "blocked_range", "provider_name", "agent_id", "status", "resolved_at"
+        )
+        FROM STDIN
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "ssrf_violations"
+        WHERE "id" = ANY(%s)
+    """
 
     async def append_many(self, entities: Sequence[SsrfViolation]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -148,31 +155,51 @@ class PostgresSsrfViolationRepository:
             async with (
                 transaction(self._pool) as conn,
                 conn.cursor() as cur,
-                cur.copy(_COPY) as copy,
+                cur.copy(self._COPY) as copy,
             ):
                 for row in params:
                     await copy.write_row(row)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "ssrf_violations.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "ssrf_violations.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # ssrf_violations.purge_before (delete): delete rows whose timestamp is before...
+    _PURGE = """
+        DELETE FROM "ssrf_violations"
+        WHERE "timestamp" < %s
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PURGE,
+                    self._PURGE,
                     (arg_time(threshold, "ssrf_violations.threshold"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ssrf_violations.purge_before") from exc
         return cur.rowcount
+
+    # ssrf_violations.query (query): one page of matches ordered by timestamp desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "timestamp", "url", "hostname", "port", "resolved_ip",
+                "blocked_range", "provider_name", "agent_id", "status", "resolved_at"
+            FROM "ssrf_violations"
+        """,
+        ('"status" = %s',),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -187,18 +214,27 @@ class PostgresSsrfViolationRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "ssrf_violations.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # ssrf_violations.update_status (update): decide a pending violation
+    _M_UPDATE_STATUS = """
+        UPDATE "ssrf_violations"
+        SET
+            "status" = %s,
+            "resolved_at" = %s
+        WHERE "id" = %s AND "status" = 'pending'
+    """
 
     async def update_status(self, id: NotBlankStr, status: SsrfViolationStatus) -> bool:
         """Decide a pending violation: set status (allowed or denied, anything else is a
@@ -216,7 +252,7 @@ class PostgresSsrfViolationRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_UPDATE_STATUS,
+                    self._M_UPDATE_STATUS,
                     (
                         arg_enum(
                             status, SsrfViolationStatus, "ssrf_violations.status"
@@ -229,25 +265,3 @@ class PostgresSsrfViolationRepository:
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ssrf_violations.update_status") from exc
         return cur.rowcount > 0
-
-    async def _name_duplicates(
-        self, entities: Sequence[SsrfViolation], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,10 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -23,7 +22,6 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -31,32 +29,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "tasks" WHERE "id" = %s'
-_LIST = 'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_tasks" (LIKE "tasks" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "_stage_tasks" ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_EXISTING = 'SELECT "id" FROM "tasks" WHERE "id" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks"',
-    (
-        '"status" = %s',
-        '"assigned_to" = %s',
-        '"project" = %s',
-    ),
-    ' ORDER BY "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "tasks"',
-    (
-        '"status" = %s',
-        '"assigned_to" = %s',
-        '"project" = %s',
-    ),
-    "",
-)
 
 
 def _from_row(row: Any) -> Task:
@@ -150,56 +122,127 @@ def _where(spec: TaskFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresTaskRepository:
+class PostgresTaskRepository(PostgresRepositoryBase):
     """TaskRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # tasks.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "tasks" (
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        )
+        VALUES (
+            %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+            %s, %s, %s, %s, %s
+        )
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "title" = excluded."title",
+            "description" = excluded."description",
+            "type" = excluded."type",
+            "priority" = excluded."priority",
+            "project" = excluded."project",
+            "created_by" = excluded."created_by",
+            "assigned_to" = excluded."assigned_to",
+            "reviewers" = excluded."reviewers",
+            "dependencies" = excluded."dependencies",
+            "artifacts_expected" = excluded."artifacts_expected",
+            "acceptance_criteria" = excluded."acceptance_criteria",
+            "estimated_complexity" = excluded."estimated_complexity",
+            "budget_limit" = excluded."budget_limit",
+            "deadline" = excluded."deadline",
+            "max_retries" = excluded."max_retries",
+            "status" = excluded."status",
+            "parent_task_id" = excluded."parent_task_id",
+            "delegation_chain" = excluded."delegation_chain",
+            "task_structure" = excluded."task_structure",
+            "coordination_topology" = excluded."coordination_topology",
+            "metadata" = excluded."metadata",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: Task) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.save") from exc
+
+    # tasks.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        FROM "tasks"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Task | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "tasks.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "tasks.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "tasks.entity_id"),),
                 _from_row,
                 "tasks.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # tasks.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "tasks"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "tasks.entity_id"),), prepare=True
+                    self._DELETE, (arg_str(entity_id, "tasks.entity_id"),), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.delete") from exc
         return cur.rowcount > 0
+
+    # tasks.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        FROM "tasks"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -208,13 +251,83 @@ class PostgresTaskRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _LIST, (limit, offset), _from_row, "tasks.list_items"
+                self._pool,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "tasks.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tasks.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_tasks" (LIKE "tasks" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_tasks" (
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "tasks" (
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        )
+        SELECT
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        FROM "_stage_tasks"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "title" = excluded."title",
+            "description" = excluded."description",
+            "type" = excluded."type",
+            "priority" = excluded."priority",
+            "project" = excluded."project",
+            "created_by" = excluded."created_by",
+            "assigned_to" = excluded."assigned_to",
+            "reviewers" = excluded."reviewers",
+            "dependencies" = excluded."dependencies",
+            "artifacts_expected" = excluded."artifacts_expected",
+            "acceptance_criteria" = excluded."acceptance_criteria",
+            "estimated_complexity" = excluded."estimated_complexity",
+            "budget_limit" = excluded."budget_limit",
+            "deadline" = excluded."deadline",
+            "max_retries" = excluded."max_retries",
+            "status" = excluded."status",
+            "parent_task_id" = excluded."parent_task_id",
+            "delegation_chain" = excluded."delegation_chain",
+            "task_structure" = excluded."task_structure",
+            "coordination_topology" = excluded."coordination_topology",
+            "metadata" = excluded."metadata",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "tasks"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Task]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -228,21 +341,43 @@ class PostgresTaskRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "tasks.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "tasks.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # tasks.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "title", "description", "type", "priority", "project",
+                "created_by", "assigned_to", "reviewers", "dependencies",
+                "artifacts_expected", "acceptance_criteria", "estimated_complexity",
+                "budget_limit", "deadline", "max_retries", "status", "parent_task_id",
+                "delegation_chain", "task_structure", "coordination_topology",
+                "metadata", "created_at", "updated_at"
+            FROM "tasks"
+        """,
+        (
+            '"status" = %s',
+            '"assigned_to" = %s',
+            '"project" = %s',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -257,43 +392,35 @@ class PostgresTaskRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "tasks.query"
+                self._pool, exc, self._QUERY[mask], params, _from_row, "tasks.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tasks.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "tasks"
+        """,
+        (
+            '"status" = %s',
+            '"assigned_to" = %s',
+            '"project" = %s',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: TaskFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tasks.count") from exc
         return 0 if row is None else int(row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Task], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

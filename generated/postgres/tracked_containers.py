@@ -8,10 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,7 +21,6 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -30,17 +28,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("container_id") DO UPDATE SET "name" = excluded."name", "image" = excluded."image", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "state" = excluded."state", "labels" = excluded."labels", "created_at" = excluded."created_at", "last_seen_at" = excluded."last_seen_at"'
-_GET = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "tracked_containers" WHERE "container_id" = %s'
-_DELETE = 'DELETE FROM "tracked_containers" WHERE "container_id" = %s'
-_LIST = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "tracked_containers" ORDER BY "container_id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_tracked_containers" (LIKE "tracked_containers" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "_stage_tracked_containers" ON CONFLICT ("container_id") DO UPDATE SET "name" = excluded."name", "image" = excluded."image", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "state" = excluded."state", "labels" = excluded."labels", "created_at" = excluded."created_at", "last_seen_at" = excluded."last_seen_at"'
-_EXISTING = (
-    'SELECT "container_id" FROM "tracked_containers" WHERE "container_id" = ANY(%s)'
-)
-_M_LOAD_ALL = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "tracked_containers" ORDER BY "container_id" LIMIT %s OFFSET %s'
 
 
 def _from_row(row: Any) -> TrackedContainer:
@@ -86,33 +73,58 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
     )
 
 
-class PostgresTrackedContainerRepository:
+class PostgresTrackedContainerRepository(PostgresRepositoryBase):
     """TrackedContainerRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # tracked_containers.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "tracked_containers" (
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("container_id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "image" = excluded."image",
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "state" = excluded."state",
+            "labels" = excluded."labels",
+            "created_at" = excluded."created_at",
+            "last_seen_at" = excluded."last_seen_at"
+    """
 
     async def save(self, entity: TrackedContainer) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tracked_containers.save") from exc
+
+    # tracked_containers.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        FROM "tracked_containers"
+        WHERE "container_id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> TrackedContainer | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "tracked_containers.entity_id"),),
                     prepare=True,
                 )
@@ -121,25 +133,41 @@ class PostgresTrackedContainerRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "tracked_containers.entity_id"),),
                 _from_row,
                 "tracked_containers.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # tracked_containers.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "tracked_containers"
+        WHERE "container_id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "tracked_containers.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tracked_containers.delete") from exc
         return cur.rowcount > 0
+
+    # tracked_containers.list_items (list): one page ordered by container_id
+    _LIST = """
+        SELECT
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        FROM "tracked_containers"
+        ORDER BY "container_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -148,18 +176,56 @@ class PostgresTrackedContainerRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "tracked_containers.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tracked_containers.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_tracked_containers" (LIKE "tracked_containers" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_tracked_containers" (
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "tracked_containers" (
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        )
+        SELECT
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        FROM "_stage_tracked_containers"
+        ON CONFLICT ("container_id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "image" = excluded."image",
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "state" = excluded."state",
+            "labels" = excluded."labels",
+            "created_at" = excluded."created_at",
+            "last_seen_at" = excluded."last_seen_at"
+    """
+    _EXISTING = """
+        SELECT "container_id"
+        FROM "tracked_containers"
+        WHERE "container_id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[TrackedContainer]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -173,21 +239,30 @@ class PostgresTrackedContainerRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "tracked_containers.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "tracked_containers.save_many",
+                [entity.container_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # tracked_containers.load_all (list): every tracked container, by container_id
+    _M_LOAD_ALL = """
+        SELECT
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        FROM "tracked_containers"
+        ORDER BY "container_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -196,37 +271,17 @@ class PostgresTrackedContainerRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_LOAD_ALL, (limit, offset), prepare=True)
+                cur = await conn.execute(
+                    self._M_LOAD_ALL, (limit, offset), prepare=True
+                )
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_LOAD_ALL,
+                self._M_LOAD_ALL,
                 (limit, offset),
                 _from_row,
                 "tracked_containers.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[TrackedContainer], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.container_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,10 +8,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -23,7 +22,6 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -31,20 +29,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "plan_id" = excluded."plan_id", "agent_id" = excluded."agent_id", "items_extracted" = excluded."items_extracted", "items_after_curation" = excluded."items_after_curation", "items_stored" = excluded."items_stored", "errors" = excluded."errors", "metrics" = excluded."metrics", "started_at" = excluded."started_at", "completed_at" = excluded."completed_at"'
-_GET = 'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "training_results" WHERE "id" = %s'
-_LIST = 'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_training_results" (LIKE "training_results" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "_stage_training_results" ON CONFLICT ("id") DO UPDATE SET "plan_id" = excluded."plan_id", "agent_id" = excluded."agent_id", "items_extracted" = excluded."items_extracted", "items_after_curation" = excluded."items_after_curation", "items_stored" = excluded."items_stored", "errors" = excluded."errors", "metrics" = excluded."metrics", "started_at" = excluded."started_at", "completed_at" = excluded."completed_at"'
-_EXISTING = 'SELECT "id" FROM "training_results" WHERE "id" = ANY(%s)'
-_M_GET_BY_PLAN = FilterSql(
-    'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results"',
-    (),
-    ' ORDER BY "completed_at" DESC, "id" LIMIT 1',
-    always=('"plan_id" = %s',),
-)
 
 
 def _from_row(row: Any) -> TrainingResult:
@@ -92,33 +76,59 @@ def _params(entity: TrainingResult) -> tuple[Any, ...]:
     )
 
 
-class PostgresTrainingResultRepository:
+class PostgresTrainingResultRepository(PostgresRepositoryBase):
     """TrainingResultRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # training_results.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "training_results" (
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "plan_id" = excluded."plan_id",
+            "agent_id" = excluded."agent_id",
+            "items_extracted" = excluded."items_extracted",
+            "items_after_curation" = excluded."items_after_curation",
+            "items_stored" = excluded."items_stored",
+            "errors" = excluded."errors",
+            "metrics" = excluded."metrics",
+            "started_at" = excluded."started_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save(self, entity: TrainingResult) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "training_results.save") from exc
+
+    # training_results.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        FROM "training_results"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> TrainingResult | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "training_results.entity_id"),),
                     prepare=True,
                 )
@@ -127,25 +137,41 @@ class PostgresTrainingResultRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "training_results.entity_id"),),
                 _from_row,
                 "training_results.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # training_results.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "training_results"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "training_results.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "training_results.delete") from exc
         return cur.rowcount > 0
+
+    # training_results.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        FROM "training_results"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -154,18 +180,57 @@ class PostgresTrainingResultRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "training_results.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # training_results.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_training_results" (LIKE "training_results" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_training_results" (
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "training_results" (
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        )
+        SELECT
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        FROM "_stage_training_results"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "plan_id" = excluded."plan_id",
+            "agent_id" = excluded."agent_id",
+            "items_extracted" = excluded."items_extracted",
+            "items_after_curation" = excluded."items_after_curation",
+            "items_stored" = excluded."items_stored",
+            "errors" = excluded."errors",
+            "metrics" = excluded."metrics",
+            "started_at" = excluded."started_at",
+            "completed_at" = excluded."completed_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "training_results"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[TrainingResult]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -179,21 +244,36 @@ class PostgresTrainingResultRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "training_results.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "training_results.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # training_results.get_by_plan (first): the plan's most recent result
+    _M_GET_BY_PLAN = FilterSql(
+        """
+            SELECT
+                "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+                "items_stored", "errors", "metrics", "started_at", "completed_at"
+            FROM "training_results"
+        """,
+        (),
+        """
+            ORDER BY "completed_at" DESC, "id"
+            LIMIT 1
+        """,
+        always=('"plan_id" = %s',),
+    )
 
     async def get_by_plan(self, plan_id: NotBlankStr) -> TrainingResult | None:
         """The plan's most recent result (by completed_at, then id), or None. A plan re-
@@ -203,37 +283,17 @@ class PostgresTrainingResultRepository:
         params: list[Any] = list((arg_str(plan_id, "training_results.plan_id"),))
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_BY_PLAN[mask], params, prepare=True)
+                cur = await conn.execute(
+                    self._M_GET_BY_PLAN[mask], params, prepare=True
+                )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_BY_PLAN[mask],
+                self._M_GET_BY_PLAN[mask],
                 params,
                 _from_row,
                 "training_results.get_by_plan",
             ) from exc
         return None if row is None else _from_row(row)
-
-    async def _name_duplicates(
-        self, entities: Sequence[TrainingResult], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,11 +8,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.errors import ConstraintViolationError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -25,7 +25,6 @@ from synthorg.persistence.support import (
     arg_enum,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -33,33 +32,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "users" WHERE "id" = %s AND NOT ("role" = \'system\')'
-_PROTECTED = 'SELECT 1 FROM "users" WHERE "id" = %s AND (("role" = \'system\'))'
-_LIST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_users" (LIKE "users" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "_stage_users" ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_EXISTING = 'SELECT "id" FROM "users" WHERE "id" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users"',
-    ('"role" = %s',),
-    ' ORDER BY "id" LIMIT %s OFFSET %s',
-    always=("\"role\" <> 'system'",),
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "users"',
-    ('"role" = %s',),
-    "",
-    always=("\"role\" <> 'system'",),
-)
-_M_GET_BY_USERNAME = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "username" = %s'
-_M_COUNT_BY_ROLE = 'SELECT COUNT(*) FROM "users" WHERE "role" = %s'
-_M_EXISTS_BY_USERNAME = 'SELECT EXISTS(SELECT 1 FROM "users" WHERE "username" = %s)'
-_M_EXISTS_WITH_ROLE = 'SELECT EXISTS(SELECT 1 FROM "users" WHERE "role" = %s)'
-_M_LIST_AFTER_ID_FIRST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT %s'
-_M_LIST_AFTER_ID_AFTER = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" > %s AND "role" <> \'system\' ORDER BY "id" LIMIT %s'
 
 
 def _from_row(row: Any) -> User:
@@ -117,45 +89,81 @@ def _where(spec: UserFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresUserRepository:
+class PostgresUserRepository(PostgresRepositoryBase):
     """UserRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # users.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "users" (
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "username" = excluded."username",
+            "password_hash" = excluded."password_hash",
+            "role" = excluded."role",
+            "must_change_password" = excluded."must_change_password",
+            "org_roles" = excluded."org_roles",
+            "scoped_departments" = excluded."scoped_departments",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: User) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.save") from exc
+
+    # users.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> User | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "users.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "users.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "users.entity_id"),),
                 _from_row,
                 "users.get",
             ) from exc
         return None if row is None else _from_row(row)
+
+    # users.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "users"
+        WHERE "id" = %s AND NOT ("role" = 'system')
+    """
+    _PROTECTED = """
+        SELECT 1
+        FROM "users"
+        WHERE "id" = %s AND (("role" = 'system'))
+    """
 
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted. A protected row
@@ -165,7 +173,7 @@ class PostgresUserRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "users.entity_id"),), prepare=True
+                    self._DELETE, (arg_str(entity_id, "users.entity_id"),), prepare=True
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.delete") from exc
@@ -174,7 +182,9 @@ class PostgresUserRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _PROTECTED, (arg_str(entity_id, "users.entity_id"),), prepare=True
+                    self._PROTECTED,
+                    (arg_str(entity_id, "users.entity_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
@@ -186,6 +196,17 @@ class PostgresUserRepository:
             )
         return False
 
+    # users.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "role" <> 'system'
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[User, ...]:
@@ -193,13 +214,56 @@ class PostgresUserRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _LIST, (limit, offset), _from_row, "users.list_items"
+                self._pool,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "users.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # users.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_users" (LIKE "users" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_users" (
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "users" (
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        )
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "_stage_users"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "username" = excluded."username",
+            "password_hash" = excluded."password_hash",
+            "role" = excluded."role",
+            "must_change_password" = excluded."must_change_password",
+            "org_roles" = excluded."org_roles",
+            "scoped_departments" = excluded."scoped_departments",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "users"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[User]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -213,21 +277,36 @@ class PostgresUserRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "users.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "users.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # users.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "username", "password_hash", "role", "must_change_password",
+                "org_roles", "scoped_departments", "created_at", "updated_at"
+            FROM "users"
+        """,
+        ('"role" = %s',),
+        """
+            ORDER BY "id"
+            LIMIT %s OFFSET %s
+        """,
+        always=("\"role\" <> 'system'",),
+    )
 
     async def query(
         self,
@@ -242,31 +321,51 @@ class PostgresUserRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _QUERY[mask], params, _from_row, "users.query"
+                self._pool, exc, self._QUERY[mask], params, _from_row, "users.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # users.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "users"
+        """,
+        ('"role" = %s',),
+        "",
+        always=("\"role\" <> 'system'",),
+    )
 
     async def count(self, filter_spec: UserFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.count") from exc
         return 0 if row is None else int(row[0])
+
+    # users.get_by_username (lookup): the user with this login name, or None
+    _M_GET_BY_USERNAME = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "username" = %s
+    """
 
     async def get_by_username(self, username: NotBlankStr) -> User | None:
         """The user with this login name, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_USERNAME,
+                    self._M_GET_BY_USERNAME,
                     (arg_str(username, "users.username"),),
                     prepare=True,
                 )
@@ -275,19 +374,26 @@ class PostgresUserRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_BY_USERNAME,
+                self._M_GET_BY_USERNAME,
                 (arg_str(username, "users.username"),),
                 _from_row,
                 "users.get_by_username",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # users.count_by_role (count): the number of users with this role
+    _M_COUNT_BY_ROLE = """
+        SELECT COUNT(*)
+        FROM "users"
+        WHERE "role" = %s
+    """
+
     async def count_by_role(self, role: HumanRole) -> int:
         """The number of users with this role."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_COUNT_BY_ROLE,
+                    self._M_COUNT_BY_ROLE,
                     (arg_enum(role, HumanRole, "users.role").value,),
                     prepare=True,
                 )
@@ -296,12 +402,17 @@ class PostgresUserRepository:
             raise map_postgres_error(exc, "users.count_by_role") from exc
         return 0 if row is None else int(row[0])
 
+    # users.exists_by_username (exists): whether a user has this login name
+    _M_EXISTS_BY_USERNAME = """
+        SELECT EXISTS(SELECT 1 FROM "users" WHERE "username" = %s)
+    """
+
     async def exists_by_username(self, username: NotBlankStr) -> bool:
         """Whether a user has this login name."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_EXISTS_BY_USERNAME,
+                    self._M_EXISTS_BY_USERNAME,
                     (arg_str(username, "users.username"),),
                     prepare=True,
                 )
@@ -310,12 +421,17 @@ class PostgresUserRepository:
             raise map_postgres_error(exc, "users.exists_by_username") from exc
         return bool(row is not None and row[0])
 
+    # users.exists_with_role (exists): whether any user has this role
+    _M_EXISTS_WITH_ROLE = """
+        SELECT EXISTS(SELECT 1 FROM "users" WHERE "role" = %s)
+    """
+
     async def exists_with_role(self, role: HumanRole) -> bool:
         """Whether any user has this role."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_EXISTS_WITH_ROLE,
+                    self._M_EXISTS_WITH_ROLE,
                     (arg_enum(role, HumanRole, "users.role").value,),
                     prepare=True,
                 )
@@ -324,6 +440,26 @@ class PostgresUserRepository:
             raise map_postgres_error(exc, "users.exists_with_role") from exc
         return bool(row is not None and row[0])
 
+    # users.list_after_id (keyset): up to ``limit`` human users with id > after_id
+    _M_LIST_AFTER_ID_FIRST = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "role" <> 'system'
+        ORDER BY "id"
+        LIMIT %s
+    """
+    _M_LIST_AFTER_ID_AFTER = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "id" > %s AND "role" <> 'system'
+        ORDER BY "id"
+        LIMIT %s
+    """
+
     async def list_after_id(
         self, after_id: NotBlankStr | None = None, limit: int = DEFAULT_PAGE_SIZE
     ) -> tuple[User, ...]:
@@ -331,10 +467,10 @@ class PostgresUserRepository:
         check_pagination(limit, 0)
         params: tuple[Any, ...]
         if after_id is None:
-            sql, params = _M_LIST_AFTER_ID_FIRST, (limit,)
+            sql, params = self._M_LIST_AFTER_ID_FIRST, (limit,)
         else:
             sql, params = (
-                _M_LIST_AFTER_ID_AFTER,
+                self._M_LIST_AFTER_ID_AFTER,
                 (arg_str(after_id, "users.after_id"), limit),
             )
         try:
@@ -346,25 +482,3 @@ class PostgresUserRepository:
                 self._pool, exc, sql, params, _from_row, "users.list_after_id"
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[User], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -8,11 +8,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -26,7 +25,6 @@ from synthorg.persistence.support import (
     arg_text,
     before_now,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -34,22 +32,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr, Text
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
-_GET = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "receipt_id" = %s'
-_DELETE = 'DELETE FROM "webhook_receipts" WHERE "receipt_id" = %s'
-_LIST = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" ORDER BY "received_at" DESC, "receipt_id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_webhook_receipts" (LIKE "webhook_receipts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "_stage_webhook_receipts" ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
-_EXISTING = 'SELECT "receipt_id" FROM "webhook_receipts" WHERE "receipt_id" = ANY(%s)'
-_M_UPDATE_STATUS = (
-    'UPDATE "webhook_receipts" SET "status" = %s, "error" = %s WHERE "receipt_id" = %s'
-)
-_M_UPDATE_STATUS_IF_CURRENT = 'UPDATE "webhook_receipts" SET "status" = %s WHERE "receipt_id" = %s AND "status" = %s'
-_M_GET_BY_CONNECTION = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "connection_name" = %s ORDER BY "received_at" DESC, "receipt_id" LIMIT %s OFFSET %s'
-_M_CLEANUP_OLD_FOR_CONNECTION = (
-    'DELETE FROM "webhook_receipts" WHERE "connection_name" = %s AND "received_at" < %s'
-)
 
 
 def _from_row(row: Any) -> WebhookReceipt:
@@ -91,33 +73,56 @@ def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
     )
 
 
-class PostgresWebhookReceiptRepository:
+class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
     """WebhookReceiptRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # webhook_receipts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "webhook_receipts" (
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("receipt_id")
+        DO UPDATE SET
+            "connection_name" = excluded."connection_name",
+            "event_type" = excluded."event_type",
+            "payload" = excluded."payload",
+            "status" = excluded."status",
+            "error" = excluded."error",
+            "received_at" = excluded."received_at"
+    """
 
     async def save(self, entity: WebhookReceipt) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "webhook_receipts.save") from exc
+
+    # webhook_receipts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        FROM "webhook_receipts"
+        WHERE "receipt_id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> WebhookReceipt | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "webhook_receipts.entity_id"),),
                     prepare=True,
                 )
@@ -126,25 +131,41 @@ class PostgresWebhookReceiptRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "webhook_receipts.entity_id"),),
                 _from_row,
                 "webhook_receipts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # webhook_receipts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "webhook_receipts"
+        WHERE "receipt_id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "webhook_receipts.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "webhook_receipts.delete") from exc
         return cur.rowcount > 0
+
+    # webhook_receipts.list_items (list): one page ordered by received_at desc
+    _LIST = """
+        SELECT
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        FROM "webhook_receipts"
+        ORDER BY "received_at" DESC, "receipt_id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -153,18 +174,54 @@ class PostgresWebhookReceiptRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "webhook_receipts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # webhook_receipts.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_webhook_receipts" (LIKE "webhook_receipts" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_webhook_receipts" (
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "webhook_receipts" (
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        )
+        SELECT
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        FROM "_stage_webhook_receipts"
+        ON CONFLICT ("receipt_id")
+        DO UPDATE SET
+            "connection_name" = excluded."connection_name",
+            "event_type" = excluded."event_type",
+            "payload" = excluded."payload",
+            "status" = excluded."status",
+            "error" = excluded."error",
+            "received_at" = excluded."received_at"
+    """
+    _EXISTING = """
+        SELECT "receipt_id"
+        FROM "webhook_receipts"
+        WHERE "receipt_id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[WebhookReceipt]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -178,21 +235,29 @@ class PostgresWebhookReceiptRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "webhook_receipts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "webhook_receipts.save_many",
+                [entity.receipt_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # webhook_receipts.update_status (update): set the status (and error)
+    _M_UPDATE_STATUS = """
+        UPDATE "webhook_receipts"
+        SET
+            "status" = %s,
+            "error" = %s
+        WHERE "receipt_id" = %s
+    """
 
     async def update_status(
         self, receipt_id: NotBlankStr, status: WebhookStatus, error: Text | None
@@ -201,7 +266,7 @@ class PostgresWebhookReceiptRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_UPDATE_STATUS,
+                    self._M_UPDATE_STATUS,
                     (
                         arg_enum(
                             status, WebhookStatus, "webhook_receipts.status"
@@ -217,6 +282,13 @@ class PostgresWebhookReceiptRepository:
             raise map_postgres_error(exc, "webhook_receipts.update_status") from exc
         return cur.rowcount > 0
 
+    # webhook_receipts.update_status_if_current (update): set the status only if it...
+    _M_UPDATE_STATUS_IF_CURRENT = """
+        UPDATE "webhook_receipts"
+        SET "status" = %s
+        WHERE "receipt_id" = %s AND "status" = %s
+    """
+
     async def update_status_if_current(
         self,
         receipt_id: NotBlankStr,
@@ -229,7 +301,7 @@ class PostgresWebhookReceiptRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_UPDATE_STATUS_IF_CURRENT,
+                    self._M_UPDATE_STATUS_IF_CURRENT,
                     (
                         arg_enum(
                             status, WebhookStatus, "webhook_receipts.status"
@@ -249,6 +321,17 @@ class PostgresWebhookReceiptRepository:
             ) from exc
         return cur.rowcount > 0
 
+    # webhook_receipts.get_by_connection (list): a connection's receipts, newest first
+    _M_GET_BY_CONNECTION = """
+        SELECT
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        FROM "webhook_receipts"
+        WHERE "connection_name" = %s
+        ORDER BY "received_at" DESC, "receipt_id"
+        LIMIT %s OFFSET %s
+    """
+
     async def get_by_connection(
         self,
         connection_name: NotBlankStr,
@@ -260,7 +343,7 @@ class PostgresWebhookReceiptRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_CONNECTION,
+                    self._M_GET_BY_CONNECTION,
                     (
                         arg_str(connection_name, "webhook_receipts.connection_name"),
                         limit,
@@ -273,7 +356,7 @@ class PostgresWebhookReceiptRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_BY_CONNECTION,
+                self._M_GET_BY_CONNECTION,
                 (
                     arg_str(connection_name, "webhook_receipts.connection_name"),
                     limit,
@@ -283,6 +366,12 @@ class PostgresWebhookReceiptRepository:
                 "webhook_receipts.get_by_connection",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # webhook_receipts.cleanup_old_for_connection (delete): delete a connection's...
+    _M_CLEANUP_OLD_FOR_CONNECTION = """
+        DELETE FROM "webhook_receipts"
+        WHERE "connection_name" = %s AND "received_at" < %s
+    """
 
     async def cleanup_old_for_connection(
         self, connection_name: NotBlankStr, retention_days: int
@@ -295,7 +384,7 @@ class PostgresWebhookReceiptRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_CLEANUP_OLD_FOR_CONNECTION,
+                    self._M_CLEANUP_OLD_FOR_CONNECTION,
                     (
                         arg_str(connection_name, "webhook_receipts.connection_name"),
                         before_now(
@@ -309,25 +398,3 @@ class PostgresWebhookReceiptRepository:
                 exc, "webhook_receipts.cleanup_old_for_connection"
             ) from exc
         return cur.rowcount
-
-    async def _name_duplicates(
-        self, entities: Sequence[WebhookReceipt], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.receipt_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

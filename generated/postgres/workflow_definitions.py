@@ -8,13 +8,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
     WorkflowDefinitionFilterSpec,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -27,7 +26,6 @@ from synthorg.persistence.support import (
     arg_int,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -35,26 +33,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "workflow_type" = excluded."workflow_type", "nodes" = excluded."nodes", "edges" = excluded."edges", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "revision" = excluded."revision"'
-_GET = 'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "workflow_definitions" WHERE "id" = %s'
-_LIST = 'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_workflow_definitions" (LIKE "workflow_definitions" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "_stage_workflow_definitions" ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "workflow_type" = excluded."workflow_type", "nodes" = excluded."nodes", "edges" = excluded."edges", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "revision" = excluded."revision"'
-_EXISTING = 'SELECT "id" FROM "workflow_definitions" WHERE "id" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions"',
-    ('"workflow_type" = %s',),
-    ' ORDER BY "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "workflow_definitions"',
-    ('"workflow_type" = %s',),
-    "",
-)
-_M_SAVE_IF_REVISION_INSERT = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO NOTHING'
-_M_SAVE_IF_REVISION_UPDATE = 'UPDATE "workflow_definitions" SET "name" = %s, "description" = %s, "workflow_type" = %s, "nodes" = %s, "edges" = %s, "created_by" = %s, "created_at" = %s, "updated_at" = %s, "revision" = %s WHERE "id" = %s AND "revision" = %s'
 
 
 def _from_row(row: Any) -> WorkflowDefinition:
@@ -114,33 +92,59 @@ def _where(spec: WorkflowDefinitionFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresWorkflowDefinitionRepository:
+class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
     """WorkflowDefinitionRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # workflow_definitions.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "workflow_definitions" (
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "description" = excluded."description",
+            "workflow_type" = excluded."workflow_type",
+            "nodes" = excluded."nodes",
+            "edges" = excluded."edges",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at",
+            "revision" = excluded."revision"
+    """
 
     async def save(self, entity: WorkflowDefinition) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_definitions.save") from exc
+
+    # workflow_definitions.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        FROM "workflow_definitions"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> WorkflowDefinition | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "workflow_definitions.entity_id"),),
                     prepare=True,
                 )
@@ -149,25 +153,41 @@ class PostgresWorkflowDefinitionRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "workflow_definitions.entity_id"),),
                 _from_row,
                 "workflow_definitions.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # workflow_definitions.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "workflow_definitions"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "workflow_definitions.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_definitions.delete") from exc
         return cur.rowcount > 0
+
+    # workflow_definitions.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        FROM "workflow_definitions"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -176,18 +196,57 @@ class PostgresWorkflowDefinitionRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "workflow_definitions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # workflow_definitions.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_workflow_definitions" (LIKE "workflow_definitions" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_workflow_definitions" (
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "workflow_definitions" (
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        )
+        SELECT
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        FROM "_stage_workflow_definitions"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "description" = excluded."description",
+            "workflow_type" = excluded."workflow_type",
+            "nodes" = excluded."nodes",
+            "edges" = excluded."edges",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at",
+            "revision" = excluded."revision"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "workflow_definitions"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[WorkflowDefinition]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -201,21 +260,35 @@ class PostgresWorkflowDefinitionRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "workflow_definitions.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "workflow_definitions.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # workflow_definitions.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "name", "description", "workflow_type", "nodes", "edges",
+                "created_by", "created_at", "updated_at", "revision"
+            FROM "workflow_definitions"
+        """,
+        ('"workflow_type" = %s',),
+        """
+            ORDER BY "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -230,29 +303,63 @@ class PostgresWorkflowDefinitionRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "workflow_definitions.query",
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # workflow_definitions.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "workflow_definitions"
+        """,
+        ('"workflow_type" = %s',),
+        "",
+    )
+
     async def count(self, filter_spec: WorkflowDefinitionFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_definitions.count") from exc
         return 0 if row is None else int(row[0])
+
+    # workflow_definitions.save_if_revision (compare_and_set): optimistic concurrency
+    _M_SAVE_IF_REVISION_INSERT = """
+        INSERT INTO "workflow_definitions" (
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id") DO NOTHING
+    """
+    _M_SAVE_IF_REVISION_UPDATE = """
+        UPDATE "workflow_definitions"
+        SET
+            "name" = %s,
+            "description" = %s,
+            "workflow_type" = %s,
+            "nodes" = %s,
+            "edges" = %s,
+            "created_by" = %s,
+            "created_at" = %s,
+            "updated_at" = %s,
+            "revision" = %s
+        WHERE "id" = %s AND "revision" = %s
+    """
 
     async def save_if_revision(
         self, entity: WorkflowDefinition, expected_revision: int | None = None
@@ -267,10 +374,10 @@ class PostgresWorkflowDefinitionRepository:
             entity = revalidate(WorkflowDefinition, entity, "workflow_definitions")
         params: tuple[Any, ...]
         if expected_revision is None:  # unconditional upsert
-            sql, params = _UPSERT, _params(entity)
+            sql, params = self._UPSERT, _params(entity)
         else:
             sql, params = (
-                _M_SAVE_IF_REVISION_UPDATE,
+                self._M_SAVE_IF_REVISION_UPDATE,
                 (
                     entity.name,
                     entity.description,
@@ -297,26 +404,4 @@ class PostgresWorkflowDefinitionRepository:
             raise map_postgres_error(
                 exc, "workflow_definitions.save_if_revision"
             ) from exc
-        return sql is _UPSERT or cur.rowcount > 0
-
-    async def _name_duplicates(
-        self, entities: Sequence[WorkflowDefinition], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+        return sql is self._UPSERT or cur.rowcount > 0

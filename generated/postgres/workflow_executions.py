@@ -8,13 +8,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_executions import (
     WorkflowExecution,
     WorkflowExecutionFilterSpec,
 )
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -26,7 +25,6 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     json_text,
     malformed_row,
     revalidate,
@@ -34,30 +32,6 @@ from synthorg.persistence.support import (
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "definition_id" = excluded."definition_id", "definition_revision" = excluded."definition_revision", "status" = excluded."status", "node_executions" = excluded."node_executions", "activated_by" = excluded."activated_by", "project" = excluded."project", "error" = excluded."error", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
-_GET = 'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "workflow_executions" WHERE "id" = %s'
-_LIST = 'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions" ORDER BY "updated_at" DESC, "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_workflow_executions" (LIKE "workflow_executions" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "_stage_workflow_executions" ON CONFLICT ("id") DO UPDATE SET "definition_id" = excluded."definition_id", "definition_revision" = excluded."definition_revision", "status" = excluded."status", "node_executions" = excluded."node_executions", "activated_by" = excluded."activated_by", "project" = excluded."project", "error" = excluded."error", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
-_EXISTING = 'SELECT "id" FROM "workflow_executions" WHERE "id" = ANY(%s)'
-_QUERY = FilterSql(
-    'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions"',
-    (
-        '"definition_id" = %s',
-        '"status" = %s',
-    ),
-    ' ORDER BY "updated_at" DESC, "id" LIMIT %s OFFSET %s',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "workflow_executions"',
-    (
-        '"definition_id" = %s',
-        '"status" = %s',
-    ),
-    "",
-)
 
 
 def _from_row(row: Any) -> WorkflowExecution:
@@ -125,33 +99,62 @@ def _where(spec: WorkflowExecutionFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class PostgresWorkflowExecutionRepository:
+class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
     """WorkflowExecutionRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # workflow_executions.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "workflow_executions" (
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        )
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "definition_id" = excluded."definition_id",
+            "definition_revision" = excluded."definition_revision",
+            "status" = excluded."status",
+            "node_executions" = excluded."node_executions",
+            "activated_by" = excluded."activated_by",
+            "project" = excluded."project",
+            "error" = excluded."error",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save(self, entity: WorkflowExecution) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_executions.save") from exc
+
+    # workflow_executions.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        FROM "workflow_executions"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> WorkflowExecution | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET,
+                    self._GET,
                     (arg_str(entity_id, "workflow_executions.entity_id"),),
                     prepare=True,
                 )
@@ -160,25 +163,42 @@ class PostgresWorkflowExecutionRepository:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "workflow_executions.entity_id"),),
                 _from_row,
                 "workflow_executions.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # workflow_executions.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "workflow_executions"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "workflow_executions.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_executions.delete") from exc
         return cur.rowcount > 0
+
+    # workflow_executions.list_items (list): one page ordered by updated_at desc, id
+    _LIST = """
+        SELECT
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        FROM "workflow_executions"
+        ORDER BY "updated_at" DESC, "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -187,18 +207,61 @@ class PostgresWorkflowExecutionRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "workflow_executions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # workflow_executions.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_workflow_executions" (LIKE "workflow_executions" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_workflow_executions" (
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "workflow_executions" (
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        )
+        SELECT
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        FROM "_stage_workflow_executions"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "definition_id" = excluded."definition_id",
+            "definition_revision" = excluded."definition_revision",
+            "status" = excluded."status",
+            "node_executions" = excluded."node_executions",
+            "activated_by" = excluded."activated_by",
+            "project" = excluded."project",
+            "error" = excluded."error",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at",
+            "completed_at" = excluded."completed_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "workflow_executions"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[WorkflowExecution]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -212,21 +275,39 @@ class PostgresWorkflowExecutionRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "workflow_executions.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "workflow_executions.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # workflow_executions.query (query): one page of matches ordered by updated_at desc
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "definition_id", "definition_revision", "status",
+                "node_executions", "activated_by", "project", "error", "created_at",
+                "updated_at", "completed_at"
+            FROM "workflow_executions"
+        """,
+        (
+            '"definition_id" = %s',
+            '"status" = %s',
+        ),
+        """
+            ORDER BY "updated_at" DESC, "id"
+            LIMIT %s OFFSET %s
+        """,
+    )
 
     async def query(
         self,
@@ -241,48 +322,39 @@ class PostgresWorkflowExecutionRepository:
         params.append(offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_QUERY[mask], params, prepare=True)
+                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "workflow_executions.query",
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # workflow_executions.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "workflow_executions"
+        """,
+        (
+            '"definition_id" = %s',
+            '"status" = %s',
+        ),
+        "",
+    )
+
     async def count(self, filter_spec: WorkflowExecutionFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_COUNT[mask], params, prepare=True)
+                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_executions.count") from exc
         return 0 if row is None else int(row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[WorkflowExecution], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

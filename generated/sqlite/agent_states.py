@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,19 +14,10 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "agent_states" ("agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("agent_id") DO UPDATE SET "execution_id" = excluded."execution_id", "task_id" = excluded."task_id", "status" = excluded."status", "turn_count" = excluded."turn_count", "accumulated_cost" = excluded."accumulated_cost", "currency" = excluded."currency", "last_activity_at" = excluded."last_activity_at", "started_at" = excluded."started_at"'
-_GET = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" WHERE "agent_id" = ?'
-_DELETE = 'DELETE FROM "agent_states" WHERE "agent_id" = ? RETURNING 1'
-_LIST = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" ORDER BY "agent_id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "agent_id" FROM "agent_states" WHERE "agent_id" IN (SELECT value FROM json_each(?))'
-_M_GET_ACTIVE = 'SELECT "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at" FROM "agent_states" WHERE "status" <> \'idle\' ORDER BY "last_activity_at" DESC, "agent_id" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> AgentRuntimeState:
@@ -76,7 +66,7 @@ def _params(entity: AgentRuntimeState) -> tuple[Any, ...]:
     )
 
 
-class SQLiteAgentRuntimeStateRepository:
+class SQLiteAgentRuntimeStateRepository(SQLiteRepositoryBase):
     """AgentRuntimeStateRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -84,32 +74,55 @@ class SQLiteAgentRuntimeStateRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # agent_states.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "agent_states" (
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("agent_id")
+        DO UPDATE SET
+            "execution_id" = excluded."execution_id",
+            "task_id" = excluded."task_id",
+            "status" = excluded."status",
+            "turn_count" = excluded."turn_count",
+            "accumulated_cost" = excluded."accumulated_cost",
+            "currency" = excluded."currency",
+            "last_activity_at" = excluded."last_activity_at",
+            "started_at" = excluded."started_at"
+    """
 
     async def save(self, entity: AgentRuntimeState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "agent_states.save") from exc
+
+    # agent_states.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        FROM "agent_states"
+        WHERE "agent_id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> AgentRuntimeState | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "agent_states.entity_id"),)
+                self._GET, (arg_str(entity_id, "agent_states.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "agent_states.entity_id"),),
                 _from_row,
                 "agent_states.get",
@@ -118,15 +131,32 @@ class SQLiteAgentRuntimeStateRepository:
             return _from_row(row)
         return None
 
+    # agent_states.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "agent_states"
+        WHERE "agent_id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "agent_states.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "agent_states.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "agent_states.delete") from exc
         return any(True for _ in rows)
+
+    # agent_states.list_items (list): one page ordered by agent_id
+    _LIST = """
+        SELECT
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        FROM "agent_states"
+        ORDER BY "agent_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -134,17 +164,24 @@ class SQLiteAgentRuntimeStateRepository:
         """One page ordered by agent_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "agent_states.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # agent_states.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "agent_id"
+        FROM "agent_states"
+        WHERE "agent_id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[AgentRuntimeState]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -154,15 +191,25 @@ class SQLiteAgentRuntimeStateRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "agent_states.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "agent_states.save_many",
+                [entity.agent_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # agent_states.get_active (list): non-idle agents, most recently active first
+    _M_GET_ACTIVE = """
+        SELECT
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        FROM "agent_states"
+        WHERE "status" <> 'idle'
+        ORDER BY "last_activity_at" DESC, "agent_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def get_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -170,34 +217,14 @@ class SQLiteAgentRuntimeStateRepository:
         """Non-idle agents, most recently active first (ties by agent_id)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_GET_ACTIVE, (limit, offset))
+            rows = await self._conns.read(self._M_GET_ACTIVE, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_ACTIVE,
+                self._M_GET_ACTIVE,
                 (limit, offset),
                 _from_row,
                 "agent_states.get_active",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[AgentRuntimeState], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.agent_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

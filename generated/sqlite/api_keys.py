@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,35 +15,10 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "api_keys" ("id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "key_hash" = excluded."key_hash", "name" = excluded."name", "role" = excluded."role", "user_id" = excluded."user_id", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked" = excluded."revoked"'
-_GET = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "api_keys" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "api_keys" WHERE "id" IN (SELECT value FROM json_each(?))'
-_QUERY = FilterSql(
-    'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys"',
-    (
-        '"user_id" = ?',
-        '"revoked" = ?',
-    ),
-    ' ORDER BY "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "api_keys"',
-    (
-        '"user_id" = ?',
-        '"revoked" = ?',
-    ),
-    "",
-)
-_M_GET_BY_HASH = 'SELECT "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked" FROM "api_keys" WHERE "key_hash" = ?'
 
 
 def _from_row(row: Any) -> ApiKey:
@@ -106,7 +80,7 @@ def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteApiKeyRepository:
+class SQLiteApiKeyRepository(SQLiteRepositoryBase):
     """ApiKeyRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -114,32 +88,54 @@ class SQLiteApiKeyRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # api_keys.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "api_keys" (
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "key_hash" = excluded."key_hash",
+            "name" = excluded."name",
+            "role" = excluded."role",
+            "user_id" = excluded."user_id",
+            "created_at" = excluded."created_at",
+            "expires_at" = excluded."expires_at",
+            "revoked" = excluded."revoked"
+    """
 
     async def save(self, entity: ApiKey) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.save") from exc
+
+    # api_keys.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        FROM "api_keys"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> ApiKey | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "api_keys.entity_id"),)
+                self._GET, (arg_str(entity_id, "api_keys.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "api_keys.entity_id"),),
                 _from_row,
                 "api_keys.get",
@@ -148,15 +144,32 @@ class SQLiteApiKeyRepository:
             return _from_row(row)
         return None
 
+    # api_keys.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "api_keys"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "api_keys.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "api_keys.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.delete") from exc
         return any(True for _ in rows)
+
+    # api_keys.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        FROM "api_keys"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -164,17 +177,24 @@ class SQLiteApiKeyRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "api_keys.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # api_keys.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "api_keys"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[ApiKey]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -184,15 +204,32 @@ class SQLiteApiKeyRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "api_keys.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "api_keys.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # api_keys.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+                "revoked"
+            FROM "api_keys"
+        """,
+        (
+            '"user_id" = ?',
+            '"revoked" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -206,33 +243,55 @@ class SQLiteApiKeyRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "api_keys.query"
+                self._conns, exc, self._QUERY[mask], params, _from_row, "api_keys.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # api_keys.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "api_keys"
+        """,
+        (
+            '"user_id" = ?',
+            '"revoked" = ?',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: ApiKeyFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.count") from exc
         return int(next(iter(rows))[0])
+
+    # api_keys.get_by_hash (lookup): the key with this hash, or None
+    _M_GET_BY_HASH = """
+        SELECT
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        FROM "api_keys"
+        WHERE "key_hash" = ?
+    """
 
     async def get_by_hash(self, key_hash: NotBlankStr) -> ApiKey | None:
         """The key with this hash, or None."""
         try:
             rows = await self._conns.read_point(
-                _M_GET_BY_HASH, (arg_str(key_hash, "api_keys.key_hash"),)
+                self._M_GET_BY_HASH, (arg_str(key_hash, "api_keys.key_hash"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_HASH,
+                self._M_GET_BY_HASH,
                 (arg_str(key_hash, "api_keys.key_hash"),),
                 _from_row,
                 "api_keys.get_by_hash",
@@ -240,23 +299,3 @@ class SQLiteApiKeyRepository:
         for row in rows:
             return _from_row(row)
         return None
-
-    async def _name_duplicates(
-        self, entities: Sequence[ApiKey], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

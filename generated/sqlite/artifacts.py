@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,40 +15,10 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "type" = excluded."type", "path" = excluded."path", "task_id" = excluded."task_id", "created_by" = excluded."created_by", "description" = excluded."description", "content_type" = excluded."content_type", "size_bytes" = excluded."size_bytes", "created_at" = excluded."created_at", "project_id" = excluded."project_id"'
-_GET = 'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "artifacts" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "artifacts" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_QUERY = FilterSql(
-    'SELECT "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id" FROM "artifacts"',
-    (
-        '"task_id" = ?',
-        '"created_by" = ?',
-        '"type" = ?',
-    ),
-    ' ORDER BY "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "artifacts"',
-    (
-        '"task_id" = ?',
-        '"created_by" = ?',
-        '"type" = ?',
-    ),
-    "",
-)
-_M_SAVE_RETURNING_OUTCOME_INSERT = 'INSERT INTO "artifacts" ("id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO NOTHING RETURNING 1'
-_M_SAVE_RETURNING_OUTCOME_UPDATE = 'UPDATE "artifacts" SET "type" = ?, "path" = ?, "task_id" = ?, "created_by" = ?, "description" = ?, "content_type" = ?, "size_bytes" = ?, "created_at" = ?, "project_id" = ? WHERE "id" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> Artifact:
@@ -118,7 +87,7 @@ def _where(spec: ArtifactFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteArtifactRepository:
+class SQLiteArtifactRepository(SQLiteRepositoryBase):
     """ArtifactRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -126,32 +95,56 @@ class SQLiteArtifactRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # artifacts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "artifacts" (
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "type" = excluded."type",
+            "path" = excluded."path",
+            "task_id" = excluded."task_id",
+            "created_by" = excluded."created_by",
+            "description" = excluded."description",
+            "content_type" = excluded."content_type",
+            "size_bytes" = excluded."size_bytes",
+            "created_at" = excluded."created_at",
+            "project_id" = excluded."project_id"
+    """
 
     async def save(self, entity: Artifact) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.save") from exc
+
+    # artifacts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        FROM "artifacts"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Artifact | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "artifacts.entity_id"),)
+                self._GET, (arg_str(entity_id, "artifacts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "artifacts.entity_id"),),
                 _from_row,
                 "artifacts.get",
@@ -160,15 +153,32 @@ class SQLiteArtifactRepository:
             return _from_row(row)
         return None
 
+    # artifacts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "artifacts"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "artifacts.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "artifacts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.delete") from exc
         return any(True for _ in rows)
+
+    # artifacts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        FROM "artifacts"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -176,17 +186,24 @@ class SQLiteArtifactRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "artifacts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # artifacts.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "artifacts"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Artifact]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -196,15 +213,33 @@ class SQLiteArtifactRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "artifacts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "artifacts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # artifacts.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "type", "path", "task_id", "created_by", "description",
+                "content_type", "size_bytes", "created_at", "project_id"
+            FROM "artifacts"
+        """,
+        (
+            '"task_id" = ?',
+            '"created_by" = ?',
+            '"type" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -218,21 +253,66 @@ class SQLiteArtifactRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "artifacts.query"
+                self._conns,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "artifacts.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # artifacts.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "artifacts"
+        """,
+        (
+            '"task_id" = ?',
+            '"created_by" = ?',
+            '"type" = ?',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: ArtifactFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.count") from exc
         return int(next(iter(rows))[0])
+
+    # artifacts.save_returning_outcome (upsert_outcome): upsert
+    _M_SAVE_RETURNING_OUTCOME_INSERT = """
+        INSERT INTO "artifacts" (
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id") DO NOTHING
+        RETURNING 1
+    """
+    _M_SAVE_RETURNING_OUTCOME_UPDATE = """
+        UPDATE "artifacts"
+        SET
+            "type" = ?,
+            "path" = ?,
+            "task_id" = ?,
+            "created_by" = ?,
+            "description" = ?,
+            "content_type" = ?,
+            "size_bytes" = ?,
+            "created_at" = ?,
+            "project_id" = ?
+        WHERE "id" = ?
+        RETURNING 1
+    """
 
     async def save_returning_outcome(self, entity: Artifact) -> bool:
         """Upsert; True when the artifact was created, False when it was updated
@@ -243,12 +323,12 @@ class SQLiteArtifactRepository:
         try:
             async with self._conns.transaction():
                 rows = await self._conns.write(
-                    _M_SAVE_RETURNING_OUTCOME_INSERT, _params(entity)
+                    self._M_SAVE_RETURNING_OUTCOME_INSERT, _params(entity)
                 )
                 if any(True for _ in rows):
                     return True
                 await self._conns.write(
-                    _M_SAVE_RETURNING_OUTCOME_UPDATE,
+                    self._M_SAVE_RETURNING_OUTCOME_UPDATE,
                     (
                         entity.type.value,
                         entity.path,
@@ -265,23 +345,3 @@ class SQLiteArtifactRepository:
                 return False
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.save_returning_outcome") from exc
-
-    async def _name_duplicates(
-        self, entities: Sequence[Artifact], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

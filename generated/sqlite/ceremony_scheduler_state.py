@@ -5,11 +5,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.ceremony_scheduler_state import (
     CeremonySchedulerState,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -17,21 +16,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "ceremony_scheduler_state" ("sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("sprint_id") DO UPDATE SET "strategy" = excluded."strategy", "last_fired" = excluded."last_fired", "completed_task_count" = excluded."completed_task_count", "state" = excluded."state", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" WHERE "sprint_id" = ?'
-_DELETE = 'DELETE FROM "ceremony_scheduler_state" WHERE "sprint_id" = ? RETURNING 1'
-_LIST = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" ORDER BY "sprint_id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "sprint_id" FROM "ceremony_scheduler_state" WHERE "sprint_id" IN (SELECT value FROM json_each(?))'
-_M_LOAD_ALL = 'SELECT "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at" FROM "ceremony_scheduler_state" ORDER BY "sprint_id" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> CeremonySchedulerState:
@@ -75,7 +65,7 @@ def _params(entity: CeremonySchedulerState) -> tuple[Any, ...]:
     )
 
 
-class SQLiteCeremonySchedulerStateRepository:
+class SQLiteCeremonySchedulerStateRepository(SQLiteRepositoryBase):
     """CeremonySchedulerStateRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -83,32 +73,52 @@ class SQLiteCeremonySchedulerStateRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # ceremony_scheduler_state.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "ceremony_scheduler_state" (
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("sprint_id")
+        DO UPDATE SET
+            "strategy" = excluded."strategy",
+            "last_fired" = excluded."last_fired",
+            "completed_task_count" = excluded."completed_task_count",
+            "state" = excluded."state",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: CeremonySchedulerState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ceremony_scheduler_state.save") from exc
+
+    # ceremony_scheduler_state.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        FROM "ceremony_scheduler_state"
+        WHERE "sprint_id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> CeremonySchedulerState | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),)
+                self._GET, (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
                 _from_row,
                 "ceremony_scheduler_state.get",
@@ -117,15 +127,33 @@ class SQLiteCeremonySchedulerStateRepository:
             return _from_row(row)
         return None
 
+    # ceremony_scheduler_state.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "ceremony_scheduler_state"
+        WHERE "sprint_id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),)
+                self._DELETE,
+                (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ceremony_scheduler_state.delete") from exc
         return any(True for _ in rows)
+
+    # ceremony_scheduler_state.list_items (list): one page ordered by sprint_id
+    _LIST = """
+        SELECT
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        FROM "ceremony_scheduler_state"
+        ORDER BY "sprint_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -133,17 +161,24 @@ class SQLiteCeremonySchedulerStateRepository:
         """One page ordered by sprint_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "ceremony_scheduler_state.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # ceremony_scheduler_state.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "sprint_id"
+        FROM "ceremony_scheduler_state"
+        WHERE "sprint_id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[CeremonySchedulerState]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -153,15 +188,24 @@ class SQLiteCeremonySchedulerStateRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "ceremony_scheduler_state.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "ceremony_scheduler_state.save_many",
+                [entity.sprint_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # ceremony_scheduler_state.load_all (list): every sprint's state, by sprint_id
+    _M_LOAD_ALL = """
+        SELECT
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        FROM "ceremony_scheduler_state"
+        ORDER BY "sprint_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -169,34 +213,14 @@ class SQLiteCeremonySchedulerStateRepository:
         """Every sprint's state, by sprint_id (one page)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
+            rows = await self._conns.read(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LOAD_ALL,
+                self._M_LOAD_ALL,
                 (limit, offset),
                 _from_row,
                 "ceremony_scheduler_state.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[CeremonySchedulerState], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.sprint_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

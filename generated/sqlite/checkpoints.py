@@ -7,13 +7,9 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    InvalidValueError,
-)
+from synthorg.persistence.errors import InvalidValueError
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -23,48 +19,12 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "checkpoints" ("id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?)'
-_EXISTING = (
-    'SELECT "id" FROM "checkpoints" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_PURGE = 'DELETE FROM "checkpoints" WHERE "created_at" < ? RETURNING 1'
-_QUERY = FilterSql(
-    'SELECT "id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at" FROM "checkpoints"',
-    (
-        '"execution_id" = ?',
-        '"task_id" = ?',
-    ),
-    ' ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "checkpoints"',
-    (
-        '"execution_id" = ?',
-        '"task_id" = ?',
-    ),
-    "",
-)
-_M_GET_LATEST = FilterSql(
-    'SELECT "id", "execution_id", "agent_id", "task_id", "turn_number", "context", "created_at" FROM "checkpoints"',
-    (
-        '"execution_id" = ?',
-        '"task_id" = ?',
-    ),
-    ' ORDER BY "turn_number" DESC, "id" LIMIT 1',
-    require_any=True,
-)
-_M_DELETE_BY_EXECUTION = (
-    'DELETE FROM "checkpoints" WHERE "execution_id" = ? RETURNING 1'
-)
 
 
 def _from_row(row: Any) -> Checkpoint:
@@ -125,7 +85,7 @@ def _where(spec: CheckpointFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteCheckpointRepository:
+class SQLiteCheckpointRepository(SQLiteRepositoryBase):
     """CheckpointRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -133,20 +93,42 @@ class SQLiteCheckpointRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # checkpoints.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "checkpoints"
+        """,
+        (
+            '"execution_id" = ?',
+            '"task_id" = ?',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "checkpoints" (
+            "id", "execution_id", "agent_id", "task_id", "turn_number", "context",
+            "created_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+    """
 
     async def append(self, entity: Checkpoint) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_INSERT, params)
+            await self._conns.write(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.append") from exc
+
+    # checkpoints.append_many (bulk): insert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "checkpoints"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def append_many(self, entities: Sequence[Checkpoint]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -156,25 +138,49 @@ class SQLiteCheckpointRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_INSERT, params)
+            await self._conns.write_many(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "checkpoints.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "checkpoints.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # checkpoints.purge_before (delete): delete rows whose created_at is before...
+    _PURGE = """
+        DELETE FROM "checkpoints"
+        WHERE "created_at" < ?
+        RETURNING 1
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose created_at is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(arg_time(threshold, "checkpoints.threshold")),)
+                self._PURGE, (dt_to_text(arg_time(threshold, "checkpoints.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.purge_before") from exc
         return sum(1 for _ in rows)
+
+    # checkpoints.query (query): one page of matches ordered by created_at desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "execution_id", "agent_id", "task_id", "turn_number", "context",
+                "created_at"
+            FROM "checkpoints"
+        """,
+        (
+            '"execution_id" = ?',
+            '"task_id" = ?',
+        ),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -188,12 +194,36 @@ class SQLiteCheckpointRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "checkpoints.query"
+                self._conns,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "checkpoints.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # checkpoints.get_latest (first): the checkpoint with the highest turn_number...
+    _M_GET_LATEST = FilterSql(
+        """
+            SELECT
+                "id", "execution_id", "agent_id", "task_id", "turn_number", "context",
+                "created_at"
+            FROM "checkpoints"
+        """,
+        (
+            '"execution_id" = ?',
+            '"task_id" = ?',
+        ),
+        """
+            ORDER BY "turn_number" DESC, "id"
+            LIMIT 1
+        """,
+        require_any=True,
+    )
 
     async def get_latest(
         self,
@@ -223,12 +253,12 @@ class SQLiteCheckpointRepository:
                 None if task_id is None else arg_str(task_id, "checkpoints.task_id")
             )
         try:
-            rows = await self._conns.read(_M_GET_LATEST[mask], params)
+            rows = await self._conns.read(self._M_GET_LATEST[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_LATEST[mask],
+                self._M_GET_LATEST[mask],
                 params,
                 _from_row,
                 "checkpoints.get_latest",
@@ -237,33 +267,20 @@ class SQLiteCheckpointRepository:
             return _from_row(row)
         return None
 
+    # checkpoints.delete_by_execution (delete): delete every checkpoint of an execution
+    _M_DELETE_BY_EXECUTION = """
+        DELETE FROM "checkpoints"
+        WHERE "execution_id" = ?
+        RETURNING 1
+    """
+
     async def delete_by_execution(self, execution_id: NotBlankStr) -> int:
         """Delete every checkpoint of an execution; the count."""
         try:
             rows = await self._conns.write(
-                _M_DELETE_BY_EXECUTION,
+                self._M_DELETE_BY_EXECUTION,
                 (arg_str(execution_id, "checkpoints.execution_id"),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.delete_by_execution") from exc
         return sum(1 for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Checkpoint], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

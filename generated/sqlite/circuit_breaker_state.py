@@ -5,12 +5,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
     CircuitBreakerStateKey,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -18,16 +17,9 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
-
-_UPSERT = 'INSERT INTO "circuit_breaker_state" ("pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("pair_key_a", "pair_key_b") DO UPDATE SET "state" = excluded."state", "bounce_count" = excluded."bounce_count", "trip_count" = excluded."trip_count", "last_bounce_at" = excluded."last_bounce_at", "opened_at" = excluded."opened_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" WHERE "pair_key_a" = ? AND "pair_key_b" = ?'
-_DELETE = 'DELETE FROM "circuit_breaker_state" WHERE "pair_key_a" = ? AND "pair_key_b" = ? RETURNING 1'
-_LIST = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" ORDER BY "pair_key_a", "pair_key_b" LIMIT ? OFFSET ?'
-_M_LOAD_ALL = 'SELECT "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at" FROM "circuit_breaker_state" ORDER BY "pair_key_a", "pair_key_b" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> CircuitBreakerState:
@@ -74,7 +66,7 @@ def _params(entity: CircuitBreakerState) -> tuple[Any, ...]:
     )
 
 
-class SQLiteCircuitBreakerStateRepository:
+class SQLiteCircuitBreakerStateRepository(SQLiteRepositoryBase):
     """CircuitBreakerStateRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -82,20 +74,41 @@ class SQLiteCircuitBreakerStateRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # circuit_breaker_state.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "circuit_breaker_state" (
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("pair_key_a", "pair_key_b")
+        DO UPDATE SET
+            "state" = excluded."state",
+            "bounce_count" = excluded."bounce_count",
+            "trip_count" = excluded."trip_count",
+            "last_bounce_at" = excluded."last_bounce_at",
+            "opened_at" = excluded."opened_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: CircuitBreakerState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "circuit_breaker_state.save") from exc
+
+    # circuit_breaker_state.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        FROM "circuit_breaker_state"
+        WHERE "pair_key_a" = ? AND "pair_key_b" = ?
+    """
 
     async def get(
         self, entity_id: CircuitBreakerStateKey
@@ -103,7 +116,7 @@ class SQLiteCircuitBreakerStateRepository:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
                     arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
@@ -113,7 +126,7 @@ class SQLiteCircuitBreakerStateRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
                     arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
@@ -125,11 +138,18 @@ class SQLiteCircuitBreakerStateRepository:
             return _from_row(row)
         return None
 
+    # circuit_breaker_state.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "circuit_breaker_state"
+        WHERE "pair_key_a" = ? AND "pair_key_b" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: CircuitBreakerStateKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE,
+                self._DELETE,
                 (
                     arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
                     arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
@@ -139,18 +159,28 @@ class SQLiteCircuitBreakerStateRepository:
             raise map_sqlite_error(exc, "circuit_breaker_state.delete") from exc
         return any(True for _ in rows)
 
+    # circuit_breaker_state.list_items (list): one page ordered by pair_key_a
+    _LIST = """
+        SELECT
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        FROM "circuit_breaker_state"
+        ORDER BY "pair_key_a", "pair_key_b"
+        LIMIT ? OFFSET ?
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[CircuitBreakerState, ...]:
         """One page ordered by pair_key_a, pair_key_b."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "circuit_breaker_state.list_items",
@@ -165,15 +195,29 @@ class SQLiteCircuitBreakerStateRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "circuit_breaker_state.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "circuit_breaker_state.save_many",
+                [
+                    (
+                        entity.pair_key_a,
+                        entity.pair_key_b,
+                    )
+                    for entity in entities
+                ],
+            ) from exc
+
+    # circuit_breaker_state.load_all (list): every breaker's state, by pair key
+    _M_LOAD_ALL = """
+        SELECT
+            "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+            "last_bounce_at", "opened_at", "updated_at"
+        FROM "circuit_breaker_state"
+        ORDER BY "pair_key_a", "pair_key_b"
+        LIMIT ? OFFSET ?
+    """
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -181,34 +225,14 @@ class SQLiteCircuitBreakerStateRepository:
         """Every breaker's state, by pair key, a page at a time (restored at startup)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
+            rows = await self._conns.read(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LOAD_ALL,
+                self._M_LOAD_ALL,
                 (limit, offset),
                 _from_row,
                 "circuit_breaker_state.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[CircuitBreakerState], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [
-            (
-                entity.pair_key_a,
-                entity.pair_key_b,
-            )
-            for entity in entities
-        ]
-        named = duplicate_keys(keys)
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,19 +14,10 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "connection_secrets" ("secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("secret_id") DO UPDATE SET "connection_name" = excluded."connection_name", "encrypted_value" = excluded."encrypted_value", "key_version" = excluded."key_version", "created_at" = excluded."created_at", "rotated_at" = excluded."rotated_at"'
-_GET = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" WHERE "secret_id" = ?'
-_DELETE = 'DELETE FROM "connection_secrets" WHERE "secret_id" = ? RETURNING 1'
-_LIST = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" ORDER BY "secret_id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "secret_id" FROM "connection_secrets" WHERE "secret_id" IN (SELECT value FROM json_each(?))'
-_M_RETRIEVE = 'SELECT "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at" FROM "connection_secrets" WHERE "secret_id" = ?'
 
 
 def _from_row(row: Any) -> ConnectionSecret:
@@ -71,7 +61,7 @@ def _params(entity: ConnectionSecret) -> tuple[Any, ...]:
     )
 
 
-class SQLiteConnectionSecretRepository:
+class SQLiteConnectionSecretRepository(SQLiteRepositoryBase):
     """ConnectionSecretRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -79,32 +69,52 @@ class SQLiteConnectionSecretRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # connection_secrets.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "connection_secrets" (
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("secret_id")
+        DO UPDATE SET
+            "connection_name" = excluded."connection_name",
+            "encrypted_value" = excluded."encrypted_value",
+            "key_version" = excluded."key_version",
+            "created_at" = excluded."created_at",
+            "rotated_at" = excluded."rotated_at"
+    """
 
     async def save(self, entity: ConnectionSecret) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.save") from exc
+
+    # connection_secrets.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        FROM "connection_secrets"
+        WHERE "secret_id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> ConnectionSecret | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "connection_secrets.entity_id"),)
+                self._GET, (arg_str(entity_id, "connection_secrets.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "connection_secrets.entity_id"),),
                 _from_row,
                 "connection_secrets.get",
@@ -113,15 +123,32 @@ class SQLiteConnectionSecretRepository:
             return _from_row(row)
         return None
 
+    # connection_secrets.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "connection_secrets"
+        WHERE "secret_id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "connection_secrets.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "connection_secrets.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.delete") from exc
         return any(True for _ in rows)
+
+    # connection_secrets.list_items (list): one page ordered by secret_id
+    _LIST = """
+        SELECT
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        FROM "connection_secrets"
+        ORDER BY "secret_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -129,17 +156,24 @@ class SQLiteConnectionSecretRepository:
         """One page ordered by secret_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "connection_secrets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connection_secrets.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "secret_id"
+        FROM "connection_secrets"
+        WHERE "secret_id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[ConnectionSecret]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -149,35 +183,43 @@ class SQLiteConnectionSecretRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "connection_secrets.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "connection_secrets.save_many",
+                [entity.secret_id for entity in entities],
+                self._EXISTING,
+            ) from exc
 
     async def store(self, entity: ConnectionSecret) -> None:
         """Insert or replace the secret (same as save)."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connection_secrets.store") from exc
+
+    # connection_secrets.retrieve (lookup): the secret with this id, or None
+    _M_RETRIEVE = """
+        SELECT
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        FROM "connection_secrets"
+        WHERE "secret_id" = ?
+    """
 
     async def retrieve(self, secret_id: NotBlankStr) -> ConnectionSecret | None:
         """The secret with this id, or None."""
         try:
             rows = await self._conns.read_point(
-                _M_RETRIEVE, (arg_str(secret_id, "connection_secrets.secret_id"),)
+                self._M_RETRIEVE, (arg_str(secret_id, "connection_secrets.secret_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_RETRIEVE,
+                self._M_RETRIEVE,
                 (arg_str(secret_id, "connection_secrets.secret_id"),),
                 _from_row,
                 "connection_secrets.retrieve",
@@ -185,23 +227,3 @@ class SQLiteConnectionSecretRepository:
         for row in rows:
             return _from_row(row)
         return None
-
-    async def _name_duplicates(
-        self, entities: Sequence[ConnectionSecret], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.secret_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

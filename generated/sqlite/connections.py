@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,32 +15,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "connections" ("name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "connection_type" = excluded."connection_type", "auth_method" = excluded."auth_method", "base_url" = excluded."base_url", "secret_refs" = excluded."secret_refs", "config" = excluded."config", "health_check_enabled" = excluded."health_check_enabled", "health_status" = excluded."health_status", "last_health_check_at" = excluded."last_health_check_at", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections" WHERE "name" = ?'
-_DELETE = 'DELETE FROM "connections" WHERE "name" = ? RETURNING 1'
-_LIST = 'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections" ORDER BY "name" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "name" FROM "connections" WHERE "name" IN (SELECT value FROM json_each(?))'
-)
-_QUERY = FilterSql(
-    'SELECT "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at" FROM "connections"',
-    ('"connection_type" = ?',),
-    ' ORDER BY "name" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "connections"',
-    ('"connection_type" = ?',),
-    "",
-)
 
 
 def _from_row(row: Any) -> Connection:
@@ -111,7 +90,7 @@ def _where(spec: ConnectionFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteConnectionRepository:
+class SQLiteConnectionRepository(SQLiteRepositoryBase):
     """ConnectionRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -119,32 +98,60 @@ class SQLiteConnectionRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # connections.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "connections" (
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "connection_type" = excluded."connection_type",
+            "auth_method" = excluded."auth_method",
+            "base_url" = excluded."base_url",
+            "secret_refs" = excluded."secret_refs",
+            "config" = excluded."config",
+            "health_check_enabled" = excluded."health_check_enabled",
+            "health_status" = excluded."health_status",
+            "last_health_check_at" = excluded."last_health_check_at",
+            "metadata" = excluded."metadata",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: Connection) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.save") from exc
+
+    # connections.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        FROM "connections"
+        WHERE "name" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Connection | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "connections.entity_id"),)
+                self._GET, (arg_str(entity_id, "connections.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "connections.entity_id"),),
                 _from_row,
                 "connections.get",
@@ -153,15 +160,33 @@ class SQLiteConnectionRepository:
             return _from_row(row)
         return None
 
+    # connections.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "connections"
+        WHERE "name" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "connections.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "connections.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.delete") from exc
         return any(True for _ in rows)
+
+    # connections.list_items (list): one page ordered by name
+    _LIST = """
+        SELECT
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        FROM "connections"
+        ORDER BY "name"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -169,17 +194,24 @@ class SQLiteConnectionRepository:
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "connections.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connections.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "name"
+        FROM "connections"
+        WHERE "name" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Connection]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -189,15 +221,30 @@ class SQLiteConnectionRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "connections.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "connections.save_many",
+                [entity.name for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # connections.query (query): one page of matches ordered by name
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "name", "connection_type", "auth_method", "base_url", "secret_refs",
+                "config", "health_check_enabled", "health_status",
+                "last_health_check_at", "metadata", "created_at", "updated_at"
+            FROM "connections"
+        """,
+        ('"connection_type" = ?',),
+        """
+            ORDER BY "name"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -211,38 +258,33 @@ class SQLiteConnectionRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "connections.query"
+                self._conns,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "connections.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connections.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "connections"
+        """,
+        ('"connection_type" = ?',),
+        "",
+    )
 
     async def count(self, filter_spec: ConnectionFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.count") from exc
         return int(next(iter(rows))[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Connection], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,13 +7,9 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MixedCurrencyAggregationError,
-)
+from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -23,42 +19,10 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "cost_records" ("id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
-_EXISTING = (
-    'SELECT "id" FROM "cost_records" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_PURGE = 'DELETE FROM "cost_records" WHERE "timestamp" < ? RETURNING 1'
-_QUERY = FilterSql(
-    'SELECT "id", "agent_id", "task_id", "provider", "model", "input_tokens", "output_tokens", "cost", "currency", "timestamp", "call_category" FROM "cost_records"',
-    (
-        '"agent_id" = ?',
-        '"task_id" = ?',
-    ),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "cost_records"',
-    (
-        '"agent_id" = ?',
-        '"task_id" = ?',
-    ),
-    "",
-)
-_M_AGGREGATE = FilterSql(
-    'SELECT COUNT(DISTINCT "currency"), GROUP_CONCAT(DISTINCT "currency"), COALESCE(SUM("cost"), 0) FROM "cost_records"',
-    (
-        '"agent_id" = ?',
-        '"task_id" = ?',
-    ),
-    "",
-)
 
 
 def _from_row(row: Any) -> CostRecord:
@@ -126,7 +90,7 @@ def _where(spec: CostRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteCostRecordRepository:
+class SQLiteCostRecordRepository(SQLiteRepositoryBase):
     """CostRecordRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -134,20 +98,42 @@ class SQLiteCostRecordRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # cost_records.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "cost_records"
+        """,
+        (
+            '"agent_id" = ?',
+            '"task_id" = ?',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "cost_records" (
+            "id", "agent_id", "task_id", "provider", "model", "input_tokens",
+            "output_tokens", "cost", "currency", "timestamp", "call_category"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    """
 
     async def append(self, entity: CostRecord) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_INSERT, params)
+            await self._conns.write(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.append") from exc
+
+    # cost_records.append_many (bulk): insert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "cost_records"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def append_many(self, entities: Sequence[CostRecord]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -157,25 +143,50 @@ class SQLiteCostRecordRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_INSERT, params)
+            await self._conns.write_many(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "cost_records.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "cost_records.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # cost_records.purge_before (delete): delete rows whose timestamp is before...
+    _PURGE = """
+        DELETE FROM "cost_records"
+        WHERE "timestamp" < ?
+        RETURNING 1
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(arg_time(threshold, "cost_records.threshold")),)
+                self._PURGE,
+                (dt_to_text(arg_time(threshold, "cost_records.threshold")),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.purge_before") from exc
         return sum(1 for _ in rows)
+
+    # cost_records.query (query): one page of matches ordered by timestamp desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "agent_id", "task_id", "provider", "model", "input_tokens",
+                "output_tokens", "cost", "currency", "timestamp", "call_category"
+            FROM "cost_records"
+        """,
+        (
+            '"agent_id" = ?',
+            '"task_id" = ?',
+        ),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -189,12 +200,32 @@ class SQLiteCostRecordRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "cost_records.query"
+                self._conns,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "cost_records.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # cost_records.aggregate (aggregate): total cost of the matching records
+    _M_AGGREGATE = FilterSql(
+        """
+            SELECT
+                COUNT(DISTINCT "currency"), GROUP_CONCAT(DISTINCT "currency"),
+                COALESCE(SUM("cost"), 0)
+            FROM "cost_records"
+        """,
+        (
+            '"agent_id" = ?',
+            '"task_id" = ?',
+        ),
+        "",
+    )
 
     async def aggregate(
         self, agent_id: NotBlankStr | None = None, task_id: NotBlankStr | None = None
@@ -215,7 +246,7 @@ class SQLiteCostRecordRepository:
                 None if task_id is None else arg_str(task_id, "cost_records.task_id")
             )
         try:
-            rows = await self._conns.read(_M_AGGREGATE[mask], params)
+            rows = await self._conns.read(self._M_AGGREGATE[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.aggregate") from exc
         row = next(iter(rows))
@@ -226,23 +257,3 @@ class SQLiteCostRecordRepository:
                 currencies=tuple(str(values).split(",")),
             )
         return float(total)
-
-    async def _name_duplicates(
-        self, entities: Sequence[CostRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

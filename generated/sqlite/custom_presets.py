@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,20 +14,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "custom_presets" ("name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "description" = excluded."description", "traits" = excluded."traits", "communication_style" = excluded."communication_style", "config" = excluded."config", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "custom_presets" WHERE "name" = ?'
-_DELETE = 'DELETE FROM "custom_presets" WHERE "name" = ? RETURNING 1'
-_LIST = 'SELECT "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at" FROM "custom_presets" ORDER BY "name" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "name" FROM "custom_presets" WHERE "name" IN (SELECT value FROM json_each(?))'
 
 
 def _from_row(row: Any) -> PersonalityPreset:
@@ -76,7 +67,7 @@ def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
     )
 
 
-class SQLitePersonalityPresetRepository:
+class SQLitePersonalityPresetRepository(SQLiteRepositoryBase):
     """PersonalityPresetRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -84,32 +75,54 @@ class SQLitePersonalityPresetRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # custom_presets.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "custom_presets" (
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "description" = excluded."description",
+            "traits" = excluded."traits",
+            "communication_style" = excluded."communication_style",
+            "config" = excluded."config",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: PersonalityPreset) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.save") from exc
+
+    # custom_presets.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        FROM "custom_presets"
+        WHERE "name" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> PersonalityPreset | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "custom_presets.entity_id"),)
+                self._GET, (arg_str(entity_id, "custom_presets.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "custom_presets.entity_id"),),
                 _from_row,
                 "custom_presets.get",
@@ -118,15 +131,32 @@ class SQLitePersonalityPresetRepository:
             return _from_row(row)
         return None
 
+    # custom_presets.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "custom_presets"
+        WHERE "name" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "custom_presets.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "custom_presets.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_presets.delete") from exc
         return any(True for _ in rows)
+
+    # custom_presets.list_items (list): one page ordered by name
+    _LIST = """
+        SELECT
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        FROM "custom_presets"
+        ORDER BY "name"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -134,17 +164,24 @@ class SQLitePersonalityPresetRepository:
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "custom_presets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # custom_presets.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "name"
+        FROM "custom_presets"
+        WHERE "name" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[PersonalityPreset]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -154,32 +191,11 @@ class SQLitePersonalityPresetRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "custom_presets.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
-
-    async def _name_duplicates(
-        self, entities: Sequence[PersonalityPreset], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+            raise await self._conns.batch_error(
+                exc,
+                "custom_presets.save_many",
+                [entity.name for entity in entities],
+                self._EXISTING,
+            ) from exc

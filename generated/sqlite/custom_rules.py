@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,33 +15,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "custom_rules" ("id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "metric_path" = excluded."metric_path", "comparator" = excluded."comparator", "threshold" = excluded."threshold", "severity" = excluded."severity", "target_altitudes" = excluded."target_altitudes", "enabled" = excluded."enabled", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "custom_rules" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules" ORDER BY "name" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "custom_rules" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_QUERY = FilterSql(
-    'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules"',
-    ('"enabled" = ?',),
-    ' ORDER BY "name" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "custom_rules"',
-    ('"enabled" = ?',),
-    "",
-)
-_M_GET_BY_NAME = 'SELECT "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at" FROM "custom_rules" WHERE "name" = ?'
 
 
 def _from_row(row: Any) -> CustomRule:
@@ -108,7 +86,7 @@ def _where(spec: CustomRuleFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteCustomRuleRepository:
+class SQLiteCustomRuleRepository(SQLiteRepositoryBase):
     """CustomRuleRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -116,32 +94,57 @@ class SQLiteCustomRuleRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # custom_rules.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "custom_rules" (
+            "id", "name", "description", "metric_path", "comparator", "threshold",
+            "severity", "target_altitudes", "enabled", "created_at", "updated_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "description" = excluded."description",
+            "metric_path" = excluded."metric_path",
+            "comparator" = excluded."comparator",
+            "threshold" = excluded."threshold",
+            "severity" = excluded."severity",
+            "target_altitudes" = excluded."target_altitudes",
+            "enabled" = excluded."enabled",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: CustomRule) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.save") from exc
+
+    # custom_rules.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "name", "description", "metric_path", "comparator", "threshold",
+            "severity", "target_altitudes", "enabled", "created_at", "updated_at"
+        FROM "custom_rules"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> CustomRule | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "custom_rules.entity_id"),)
+                self._GET, (arg_str(entity_id, "custom_rules.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "custom_rules.entity_id"),),
                 _from_row,
                 "custom_rules.get",
@@ -150,15 +153,32 @@ class SQLiteCustomRuleRepository:
             return _from_row(row)
         return None
 
+    # custom_rules.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "custom_rules"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "custom_rules.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "custom_rules.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.delete") from exc
         return any(True for _ in rows)
+
+    # custom_rules.list_items (list): one page ordered by name
+    _LIST = """
+        SELECT
+            "id", "name", "description", "metric_path", "comparator", "threshold",
+            "severity", "target_altitudes", "enabled", "created_at", "updated_at"
+        FROM "custom_rules"
+        ORDER BY "name"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -166,17 +186,24 @@ class SQLiteCustomRuleRepository:
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "custom_rules.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # custom_rules.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "custom_rules"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[CustomRule]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -186,15 +213,29 @@ class SQLiteCustomRuleRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "custom_rules.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "custom_rules.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # custom_rules.query (query): one page of matches ordered by name
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "name", "description", "metric_path", "comparator", "threshold",
+                "severity", "target_altitudes", "enabled", "created_at", "updated_at"
+            FROM "custom_rules"
+        """,
+        ('"enabled" = ?',),
+        """
+            ORDER BY "name"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -208,33 +249,57 @@ class SQLiteCustomRuleRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "custom_rules.query"
+                self._conns,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "custom_rules.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # custom_rules.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "custom_rules"
+        """,
+        ('"enabled" = ?',),
+        "",
+    )
 
     async def count(self, filter_spec: CustomRuleFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "custom_rules.count") from exc
         return int(next(iter(rows))[0])
+
+    # custom_rules.get_by_name (lookup): the rule with this name, or None
+    _M_GET_BY_NAME = """
+        SELECT
+            "id", "name", "description", "metric_path", "comparator", "threshold",
+            "severity", "target_altitudes", "enabled", "created_at", "updated_at"
+        FROM "custom_rules"
+        WHERE "name" = ?
+    """
 
     async def get_by_name(self, name: NotBlankStr) -> CustomRule | None:
         """The rule with this name, or None."""
         try:
             rows = await self._conns.read_point(
-                _M_GET_BY_NAME, (arg_str(name, "custom_rules.name"),)
+                self._M_GET_BY_NAME, (arg_str(name, "custom_rules.name"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_NAME,
+                self._M_GET_BY_NAME,
                 (arg_str(name, "custom_rules.name"),),
                 _from_row,
                 "custom_rules.get_by_name",
@@ -242,23 +307,3 @@ class SQLiteCustomRuleRepository:
         for row in rows:
             return _from_row(row)
         return None
-
-    async def _name_duplicates(
-        self, entities: Sequence[CustomRule], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

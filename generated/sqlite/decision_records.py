@@ -7,14 +7,13 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.custom import decision_records as _shared
 from synthorg.persistence.generated.decision_records import (
     DecisionRecord,
     DecisionRecordFilterSpec,
 )
 from synthorg.persistence.generated.enums import DecisionRole
-from synthorg.persistence.sqlite.custom import decision_records as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -24,8 +23,6 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
@@ -35,34 +32,6 @@ from synthorg.persistence.types import NotBlankStr
 
 # Concurrent appenders that computed the same version retry, with jitter.
 _VERSION_RETRIES = 32
-_INSERT = 'INSERT INTO "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
-_EXISTING = (
-    'SELECT "id" FROM "decision_records" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_PURGE = 'DELETE FROM "decision_records" WHERE "recorded_at" < ? RETURNING 1'
-_QUERY = FilterSql(
-    'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records"',
-    (
-        '"task_id" = ?',
-        '"executing_agent_id" = ?',
-        '"reviewer_agent_id" = ?',
-    ),
-    ' ORDER BY "recorded_at" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "decision_records"',
-    (
-        '"task_id" = ?',
-        '"executing_agent_id" = ?',
-        '"reviewer_agent_id" = ?',
-    ),
-    "",
-)
-_M_APPEND_WITH_NEXT_VERSION = 'INSERT INTO "decision_records" ("id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "metadata", "version") SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(MAX("version"), 0) + 1 FROM "decision_records" WHERE "task_id" = ? RETURNING "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata"'
-_M_GET = 'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records" WHERE "id" = ?'
-_M_LIST_BY_TASK = 'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records" WHERE "task_id" = ? ORDER BY "version" LIMIT ? OFFSET ?'
-_M_LIST_BY_EXECUTOR = 'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records" WHERE "executing_agent_id" = ? ORDER BY "recorded_at" DESC, "id" LIMIT ? OFFSET ?'
-_M_LIST_BY_REVIEWER = 'SELECT "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id", "decision", "reason", "criteria_snapshot", "recorded_at", "version", "metadata" FROM "decision_records" WHERE "reviewer_agent_id" = ? ORDER BY "recorded_at" DESC, "id" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> DecisionRecord:
@@ -134,7 +103,7 @@ def _where(spec: DecisionRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteDecisionRecordRepository:
+class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
     """DecisionRecordRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -142,20 +111,44 @@ class SQLiteDecisionRecordRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # decision_records.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "decision_records"
+        """,
+        (
+            '"task_id" = ?',
+            '"executing_agent_id" = ?',
+            '"reviewer_agent_id" = ?',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "decision_records" (
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    """
 
     async def append(self, entity: DecisionRecord) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_INSERT, params)
+            await self._conns.write(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.append") from exc
+
+    # decision_records.append_many (bulk): insert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "decision_records"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def append_many(self, entities: Sequence[DecisionRecord]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -165,25 +158,52 @@ class SQLiteDecisionRecordRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_INSERT, params)
+            await self._conns.write_many(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "decision_records.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "decision_records.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # decision_records.purge_before (delete): delete rows whose recorded_at is...
+    _PURGE = """
+        DELETE FROM "decision_records"
+        WHERE "recorded_at" < ?
+        RETURNING 1
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose recorded_at is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(arg_time(threshold, "decision_records.threshold")),)
+                self._PURGE,
+                (dt_to_text(arg_time(threshold, "decision_records.threshold")),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "decision_records.purge_before") from exc
         return sum(1 for _ in rows)
+
+    # decision_records.query (query): one page of matches ordered by recorded_at desc
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (
+            '"task_id" = ?',
+            '"executing_agent_id" = ?',
+            '"reviewer_agent_id" = ?',
+        ),
+        """
+            ORDER BY "recorded_at" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -197,17 +217,33 @@ class SQLiteDecisionRecordRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "decision_records.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.append_with_next_version (versioned_append): append with...
+    _M_APPEND_WITH_NEXT_VERSION = """
+        INSERT INTO "decision_records" (
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "metadata",
+            "version"
+        )
+        SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(MAX("version"), 0) + 1
+        FROM "decision_records"
+        WHERE "task_id" = ?
+        RETURNING
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+    """
 
     async def append_with_next_version(self, entity: DecisionRecord) -> DecisionRecord:
         """Append with version = the task's highest version + 1, computed in the INSERT;
@@ -218,7 +254,7 @@ class SQLiteDecisionRecordRepository:
         for attempt in range(_VERSION_RETRIES):
             try:
                 rows = await self._conns.write(
-                    _M_APPEND_WITH_NEXT_VERSION,
+                    self._M_APPEND_WITH_NEXT_VERSION,
                     (
                         entity.id,
                         entity.task_id,
@@ -250,17 +286,27 @@ class SQLiteDecisionRecordRepository:
             return _from_row(next(iter(rows)))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # decision_records.get (lookup): the decision with this id, or None
+    _M_GET = """
+        SELECT
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        FROM "decision_records"
+        WHERE "id" = ?
+    """
+
     async def get(self, decision_id: NotBlankStr) -> DecisionRecord | None:
         """The decision with this id, or None."""
         try:
             rows = await self._conns.read_point(
-                _M_GET, (arg_str(decision_id, "decision_records.decision_id"),)
+                self._M_GET, (arg_str(decision_id, "decision_records.decision_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET,
+                self._M_GET,
                 (arg_str(decision_id, "decision_records.decision_id"),),
                 _from_row,
                 "decision_records.get",
@@ -269,6 +315,18 @@ class SQLiteDecisionRecordRepository:
             return _from_row(row)
         return None
 
+    # decision_records.list_by_task (list): a task's decisions, oldest version first
+    _M_LIST_BY_TASK = """
+        SELECT
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        FROM "decision_records"
+        WHERE "task_id" = ?
+        ORDER BY "version"
+        LIMIT ? OFFSET ?
+    """
+
     async def list_by_task(
         self, task_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[DecisionRecord, ...]:
@@ -276,19 +334,31 @@ class SQLiteDecisionRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_LIST_BY_TASK,
+                self._M_LIST_BY_TASK,
                 (arg_str(task_id, "decision_records.task_id"), limit, offset),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LIST_BY_TASK,
+                self._M_LIST_BY_TASK,
                 (arg_str(task_id, "decision_records.task_id"), limit, offset),
                 _from_row,
                 "decision_records.list_by_task",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.list_by_executor (list): decisions on an agent's work
+    _M_LIST_BY_EXECUTOR = """
+        SELECT
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        FROM "decision_records"
+        WHERE "executing_agent_id" = ?
+        ORDER BY "recorded_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_by_executor(
         self,
@@ -300,7 +370,7 @@ class SQLiteDecisionRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_LIST_BY_EXECUTOR,
+                self._M_LIST_BY_EXECUTOR,
                 (
                     arg_str(executing_agent_id, "decision_records.executing_agent_id"),
                     limit,
@@ -311,7 +381,7 @@ class SQLiteDecisionRecordRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LIST_BY_EXECUTOR,
+                self._M_LIST_BY_EXECUTOR,
                 (
                     arg_str(executing_agent_id, "decision_records.executing_agent_id"),
                     limit,
@@ -321,6 +391,18 @@ class SQLiteDecisionRecordRepository:
                 "decision_records.list_by_executor",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.list_by_reviewer (list): decisions an agent made as reviewer
+    _M_LIST_BY_REVIEWER = """
+        SELECT
+            "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",
+            "decision", "reason", "criteria_snapshot", "recorded_at", "version",
+            "metadata"
+        FROM "decision_records"
+        WHERE "reviewer_agent_id" = ?
+        ORDER BY "recorded_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_by_reviewer(
         self,
@@ -332,7 +414,7 @@ class SQLiteDecisionRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_LIST_BY_REVIEWER,
+                self._M_LIST_BY_REVIEWER,
                 (
                     arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),
                     limit,
@@ -343,7 +425,7 @@ class SQLiteDecisionRecordRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LIST_BY_REVIEWER,
+                self._M_LIST_BY_REVIEWER,
                 (
                     arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),
                     limit,
@@ -364,24 +446,4 @@ class SQLiteDecisionRecordRepository:
         """Decisions involving an agent in one role (executor or reviewer), newest
         first.
         """
-        return await _custom.list_by_agent(self, agent_id, role, limit, offset)
-
-    async def _name_duplicates(
-        self, entities: Sequence[DecisionRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+        return await _shared.list_by_agent(self, agent_id, role, limit, offset)

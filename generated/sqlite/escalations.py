@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -17,8 +16,6 @@ from synthorg.persistence.support import (
     arg_text,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
@@ -26,33 +23,6 @@ from synthorg.persistence.support import (
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr, Text
-
-_UPSERT = 'INSERT INTO "escalations" ("id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "source" = excluded."source", "severity" = excluded."severity", "title" = excluded."title", "details" = excluded."details", "status" = excluded."status", "created_at" = excluded."created_at", "acknowledged_by" = excluded."acknowledged_by", "acknowledged_at" = excluded."acknowledged_at", "resolution" = excluded."resolution", "resolved_at" = excluded."resolved_at"'
-_GET = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "escalations" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" ORDER BY "created_at", "id" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "escalations" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_QUERY = FilterSql(
-    'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations"',
-    (
-        '"status" = ?',
-        '"severity" = ?',
-    ),
-    ' ORDER BY "created_at", "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "escalations"',
-    (
-        '"status" = ?',
-        '"severity" = ?',
-    ),
-    "",
-)
-_M_LIST_PENDING = 'SELECT "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at" FROM "escalations" WHERE "status" = \'pending\' ORDER BY "created_at", "id" LIMIT ? OFFSET ?'
-_M_ACKNOWLEDGE = 'UPDATE "escalations" SET "status" = \'acknowledged\', "acknowledged_by" = ?, "acknowledged_at" = ? WHERE "id" = ? AND "status" = \'pending\' RETURNING 1'
-_M_RESOLVE = 'UPDATE "escalations" SET "status" = \'resolved\', "resolution" = ?, "resolved_at" = ? WHERE "id" = ? AND "status" <> \'resolved\' RETURNING 1'
 
 
 def _from_row(row: Any) -> Escalation:
@@ -121,7 +91,7 @@ def _where(spec: EscalationFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteEscalationRepository:
+class SQLiteEscalationRepository(SQLiteRepositoryBase):
     """EscalationRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -129,32 +99,57 @@ class SQLiteEscalationRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # escalations.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "escalations" (
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "source" = excluded."source",
+            "severity" = excluded."severity",
+            "title" = excluded."title",
+            "details" = excluded."details",
+            "status" = excluded."status",
+            "created_at" = excluded."created_at",
+            "acknowledged_by" = excluded."acknowledged_by",
+            "acknowledged_at" = excluded."acknowledged_at",
+            "resolution" = excluded."resolution",
+            "resolved_at" = excluded."resolved_at"
+    """
 
     async def save(self, entity: Escalation) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.save") from exc
+
+    # escalations.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        FROM "escalations"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Escalation | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "escalations.entity_id"),)
+                self._GET, (arg_str(entity_id, "escalations.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "escalations.entity_id"),),
                 _from_row,
                 "escalations.get",
@@ -163,15 +158,32 @@ class SQLiteEscalationRepository:
             return _from_row(row)
         return None
 
+    # escalations.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "escalations"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "escalations.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "escalations.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.delete") from exc
         return any(True for _ in rows)
+
+    # escalations.list_items (list): one page ordered by created_at, id
+    _LIST = """
+        SELECT
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        FROM "escalations"
+        ORDER BY "created_at", "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -179,17 +191,24 @@ class SQLiteEscalationRepository:
         """One page ordered by created_at, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "escalations.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "escalations"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Escalation]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -199,15 +218,32 @@ class SQLiteEscalationRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "escalations.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "escalations.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # escalations.query (query): one page of matches ordered by created_at, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "source", "severity", "title", "details", "status", "created_at",
+                "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+            FROM "escalations"
+        """,
+        (
+            '"status" = ?',
+            '"severity" = ?',
+        ),
+        """
+            ORDER BY "created_at", "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -221,21 +257,50 @@ class SQLiteEscalationRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "escalations.query"
+                self._conns,
+                exc,
+                self._QUERY[mask],
+                params,
+                _from_row,
+                "escalations.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "escalations"
+        """,
+        (
+            '"status" = ?',
+            '"severity" = ?',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: EscalationFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.count") from exc
         return int(next(iter(rows))[0])
+
+    # escalations.list_pending (list): pending escalations, oldest first
+    _M_LIST_PENDING = """
+        SELECT
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        FROM "escalations"
+        WHERE "status" = 'pending'
+        ORDER BY "created_at", "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_pending(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -243,17 +308,28 @@ class SQLiteEscalationRepository:
         """Pending escalations, oldest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_LIST_PENDING, (limit, offset))
+            rows = await self._conns.read(self._M_LIST_PENDING, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LIST_PENDING,
+                self._M_LIST_PENDING,
                 (limit, offset),
                 _from_row,
                 "escalations.list_pending",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.acknowledge (update): mark a pending escalation acknowledged by...
+    _M_ACKNOWLEDGE = """
+        UPDATE "escalations"
+        SET
+            "status" = 'acknowledged',
+            "acknowledged_by" = ?,
+            "acknowledged_at" = ?
+        WHERE "id" = ? AND "status" = 'pending'
+        RETURNING 1
+    """
 
     async def acknowledge(
         self, id: NotBlankStr, acknowledged_by: NotBlankStr | None
@@ -261,7 +337,7 @@ class SQLiteEscalationRepository:
         """Mark a pending escalation acknowledged by someone; True when it changed."""
         try:
             rows = await self._conns.write(
-                _M_ACKNOWLEDGE,
+                self._M_ACKNOWLEDGE,
                 (
                     None
                     if acknowledged_by is None
@@ -274,11 +350,22 @@ class SQLiteEscalationRepository:
             raise map_sqlite_error(exc, "escalations.acknowledge") from exc
         return any(True for _ in rows)
 
+    # escalations.resolve (update): resolve an escalation that is not resolved yet
+    _M_RESOLVE = """
+        UPDATE "escalations"
+        SET
+            "status" = 'resolved',
+            "resolution" = ?,
+            "resolved_at" = ?
+        WHERE "id" = ? AND "status" <> 'resolved'
+        RETURNING 1
+    """
+
     async def resolve(self, id: NotBlankStr, resolution: Text | None) -> bool:
         """Resolve an escalation that is not resolved yet; True when it changed."""
         try:
             rows = await self._conns.write(
-                _M_RESOLVE,
+                self._M_RESOLVE,
                 (
                     None
                     if resolution is None
@@ -290,23 +377,3 @@ class SQLiteEscalationRepository:
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.resolve") from exc
         return any(True for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Escalation], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

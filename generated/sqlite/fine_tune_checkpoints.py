@@ -5,10 +5,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
 from synthorg.persistence.sqlite.custom import fine_tune_checkpoints as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -17,28 +16,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "fine_tune_checkpoints" ("id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "run_id" = excluded."run_id", "model_path" = excluded."model_path", "base_model" = excluded."base_model", "doc_count" = excluded."doc_count", "eval_metrics" = excluded."eval_metrics", "size_bytes" = excluded."size_bytes", "is_active" = excluded."is_active", "created_at" = excluded."created_at"'
-_GET = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "fine_tune_checkpoints" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "fine_tune_checkpoints" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_GET_ACTIVE_CHECKPOINT = FilterSql(
-    'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints"',
-    (),
-    ' ORDER BY "created_at" DESC, "id" LIMIT 1',
-    always=('"is_active" = TRUE',),
-)
-_M_LIST_BY_RUN = 'SELECT "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at" FROM "fine_tune_checkpoints" WHERE "run_id" = ? ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?'
-_M_DEACTIVATE_ALL = 'UPDATE "fine_tune_checkpoints" SET "is_active" = FALSE WHERE "is_active" = TRUE RETURNING 1'
 
 
 def _from_row(row: Any) -> FineTuneCheckpoint:
@@ -90,7 +73,7 @@ def _params(entity: FineTuneCheckpoint) -> tuple[Any, ...]:
     )
 
 
-class SQLiteFineTuneCheckpointRepository:
+class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
     """FineTuneCheckpointRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -98,32 +81,55 @@ class SQLiteFineTuneCheckpointRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # fine_tune_checkpoints.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "fine_tune_checkpoints" (
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "run_id" = excluded."run_id",
+            "model_path" = excluded."model_path",
+            "base_model" = excluded."base_model",
+            "doc_count" = excluded."doc_count",
+            "eval_metrics" = excluded."eval_metrics",
+            "size_bytes" = excluded."size_bytes",
+            "is_active" = excluded."is_active",
+            "created_at" = excluded."created_at"
+    """
 
     async def save(self, entity: FineTuneCheckpoint) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.save") from exc
+
+    # fine_tune_checkpoints.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        FROM "fine_tune_checkpoints"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> FineTuneCheckpoint | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),)
+                self._GET, (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
                 _from_row,
                 "fine_tune_checkpoints.get",
@@ -132,15 +138,32 @@ class SQLiteFineTuneCheckpointRepository:
             return _from_row(row)
         return None
 
+    # fine_tune_checkpoints.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "fine_tune_checkpoints"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.delete") from exc
         return any(True for _ in rows)
+
+    # fine_tune_checkpoints.list_items (list): one page ordered by created_at desc, id
+    _LIST = """
+        SELECT
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        FROM "fine_tune_checkpoints"
+        ORDER BY "created_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -148,17 +171,24 @@ class SQLiteFineTuneCheckpointRepository:
         """One page ordered by created_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "fine_tune_checkpoints.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # fine_tune_checkpoints.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "fine_tune_checkpoints"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[FineTuneCheckpoint]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -168,27 +198,42 @@ class SQLiteFineTuneCheckpointRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "fine_tune_checkpoints.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "fine_tune_checkpoints.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # fine_tune_checkpoints.get_active_checkpoint (first): the active checkpoint
+    _M_GET_ACTIVE_CHECKPOINT = FilterSql(
+        """
+            SELECT
+                "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+                "size_bytes", "is_active", "created_at"
+            FROM "fine_tune_checkpoints"
+        """,
+        (),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT 1
+        """,
+        always=('"is_active" = TRUE',),
+    )
 
     async def get_active_checkpoint(self) -> FineTuneCheckpoint | None:
         """The active checkpoint, or None."""
         mask = 0
         params: list[Any] = list(())
         try:
-            rows = await self._conns.read(_M_GET_ACTIVE_CHECKPOINT[mask], params)
+            rows = await self._conns.read(self._M_GET_ACTIVE_CHECKPOINT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_ACTIVE_CHECKPOINT[mask],
+                self._M_GET_ACTIVE_CHECKPOINT[mask],
                 params,
                 _from_row,
                 "fine_tune_checkpoints.get_active_checkpoint",
@@ -197,6 +242,17 @@ class SQLiteFineTuneCheckpointRepository:
             return _from_row(row)
         return None
 
+    # fine_tune_checkpoints.list_by_run (list): a run's checkpoints, newest first
+    _M_LIST_BY_RUN = """
+        SELECT
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        FROM "fine_tune_checkpoints"
+        WHERE "run_id" = ?
+        ORDER BY "created_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
+
     async def list_by_run(
         self, run_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[FineTuneCheckpoint, ...]:
@@ -204,26 +260,34 @@ class SQLiteFineTuneCheckpointRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_LIST_BY_RUN,
+                self._M_LIST_BY_RUN,
                 (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LIST_BY_RUN,
+                self._M_LIST_BY_RUN,
                 (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
                 _from_row,
                 "fine_tune_checkpoints.list_by_run",
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # fine_tune_checkpoints.deactivate_all (update): clear the active flag
+    _M_DEACTIVATE_ALL = """
+        UPDATE "fine_tune_checkpoints"
+        SET "is_active" = FALSE
+        WHERE "is_active" = TRUE
+        RETURNING 1
+    """
+
     async def deactivate_all(self) -> int:
         """Clear the active flag (no checkpoint serves); the number of rows changed (0
         or 1).
         """
         try:
-            rows = await self._conns.write(_M_DEACTIVATE_ALL, ())
+            rows = await self._conns.write(self._M_DEACTIVATE_ALL, ())
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_checkpoints.deactivate_all") from exc
         return sum(1 for _ in rows)
@@ -234,23 +298,3 @@ class SQLiteFineTuneCheckpointRepository:
         does not exist.
         """
         return await _custom.set_active(self, checkpoint_id)
-
-    async def _name_duplicates(
-        self, entities: Sequence[FineTuneCheckpoint], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,8 +15,6 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
@@ -25,21 +22,6 @@ from synthorg.persistence.support import (
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "fine_tune_runs" ("id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "status" = excluded."status", "stage" = excluded."stage", "base_model" = excluded."base_model", "source_dir" = excluded."source_dir", "config" = excluded."config", "progress" = excluded."progress", "stages_completed" = excluded."stages_completed", "error" = excluded."error", "started_at" = excluded."started_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
-_GET = 'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "fine_tune_runs" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs" ORDER BY "started_at" DESC, "id" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "fine_tune_runs" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_M_GET_ACTIVE_RUN = FilterSql(
-    'SELECT "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at" FROM "fine_tune_runs"',
-    (),
-    ' ORDER BY "started_at" DESC, "id" LIMIT 1',
-    always=("\"status\" = 'running'",),
-)
-_M_MARK_INTERRUPTED = 'UPDATE "fine_tune_runs" SET "status" = \'interrupted\', "updated_at" = ? WHERE "status" = \'running\' RETURNING 1'
 
 
 def _from_row(row: Any) -> FineTuneRun:
@@ -95,7 +77,7 @@ def _params(entity: FineTuneRun) -> tuple[Any, ...]:
     )
 
 
-class SQLiteFineTuneRunRepository:
+class SQLiteFineTuneRunRepository(SQLiteRepositoryBase):
     """FineTuneRunRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -103,32 +85,58 @@ class SQLiteFineTuneRunRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # fine_tune_runs.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "fine_tune_runs" (
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "status" = excluded."status",
+            "stage" = excluded."stage",
+            "base_model" = excluded."base_model",
+            "source_dir" = excluded."source_dir",
+            "config" = excluded."config",
+            "progress" = excluded."progress",
+            "stages_completed" = excluded."stages_completed",
+            "error" = excluded."error",
+            "started_at" = excluded."started_at",
+            "updated_at" = excluded."updated_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save(self, entity: FineTuneRun) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.save") from exc
+
+    # fine_tune_runs.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        FROM "fine_tune_runs"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> FineTuneRun | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
+                self._GET, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "fine_tune_runs.entity_id"),),
                 _from_row,
                 "fine_tune_runs.get",
@@ -137,15 +145,32 @@ class SQLiteFineTuneRunRepository:
             return _from_row(row)
         return None
 
+    # fine_tune_runs.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "fine_tune_runs"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.delete") from exc
         return any(True for _ in rows)
+
+    # fine_tune_runs.list_items (list): one page ordered by started_at desc, id
+    _LIST = """
+        SELECT
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        FROM "fine_tune_runs"
+        ORDER BY "started_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -153,17 +178,24 @@ class SQLiteFineTuneRunRepository:
         """One page ordered by started_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "fine_tune_runs.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # fine_tune_runs.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "fine_tune_runs"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[FineTuneRun]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -173,27 +205,43 @@ class SQLiteFineTuneRunRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "fine_tune_runs.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "fine_tune_runs.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # fine_tune_runs.get_active_run (first): the most recently started run whose...
+    _M_GET_ACTIVE_RUN = FilterSql(
+        """
+            SELECT
+                "id", "status", "stage", "base_model", "source_dir", "config",
+                "progress", "stages_completed", "error", "started_at", "updated_at",
+                "completed_at"
+            FROM "fine_tune_runs"
+        """,
+        (),
+        """
+            ORDER BY "started_at" DESC, "id"
+            LIMIT 1
+        """,
+        always=("\"status\" = 'running'",),
+    )
 
     async def get_active_run(self) -> FineTuneRun | None:
         """The most recently started run whose status is running, or None."""
         mask = 0
         params: list[Any] = list(())
         try:
-            rows = await self._conns.read(_M_GET_ACTIVE_RUN[mask], params)
+            rows = await self._conns.read(self._M_GET_ACTIVE_RUN[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_ACTIVE_RUN[mask],
+                self._M_GET_ACTIVE_RUN[mask],
                 params,
                 _from_row,
                 "fine_tune_runs.get_active_run",
@@ -202,34 +250,24 @@ class SQLiteFineTuneRunRepository:
             return _from_row(row)
         return None
 
+    # fine_tune_runs.mark_interrupted (update): startup recovery
+    _M_MARK_INTERRUPTED = """
+        UPDATE "fine_tune_runs"
+        SET
+            "status" = 'interrupted',
+            "updated_at" = ?
+        WHERE "status" = 'running'
+        RETURNING 1
+    """
+
     async def mark_interrupted(self) -> int:
         """Startup recovery: mark every running run interrupted (stamping updated_at),
         in one statement; the number of runs changed.
         """
         try:
             rows = await self._conns.write(
-                _M_MARK_INTERRUPTED, (dt_to_text(utc_now()),)
+                self._M_MARK_INTERRUPTED, (dt_to_text(utc_now()),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.mark_interrupted") from exc
         return sum(1 for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[FineTuneRun], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

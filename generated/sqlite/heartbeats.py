@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.heartbeats import Heartbeat
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,19 +15,10 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Timestamp
-
-_UPSERT = 'INSERT INTO "heartbeats" ("execution_id", "agent_id", "task_id", "last_heartbeat_at") VALUES (?, ?, ?, ?) ON CONFLICT ("execution_id") DO UPDATE SET "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "last_heartbeat_at" = excluded."last_heartbeat_at"'
-_GET = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "execution_id" = ?'
-_DELETE = 'DELETE FROM "heartbeats" WHERE "execution_id" = ? RETURNING 1'
-_LIST = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" ORDER BY "execution_id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "execution_id" FROM "heartbeats" WHERE "execution_id" IN (SELECT value FROM json_each(?))'
-_M_GET_STALE = 'SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at" FROM "heartbeats" WHERE "last_heartbeat_at" < ? ORDER BY "last_heartbeat_at", "execution_id" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> Heartbeat:
@@ -67,7 +57,7 @@ def _params(entity: Heartbeat) -> tuple[Any, ...]:
     )
 
 
-class SQLiteHeartbeatRepository:
+class SQLiteHeartbeatRepository(SQLiteRepositoryBase):
     """HeartbeatRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -75,32 +65,47 @@ class SQLiteHeartbeatRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # heartbeats.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "heartbeats" (
+            "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        )
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("execution_id")
+        DO UPDATE SET
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "last_heartbeat_at" = excluded."last_heartbeat_at"
+    """
 
     async def save(self, entity: Heartbeat) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "heartbeats.save") from exc
+
+    # heartbeats.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        FROM "heartbeats"
+        WHERE "execution_id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Heartbeat | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "heartbeats.entity_id"),)
+                self._GET, (arg_str(entity_id, "heartbeats.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "heartbeats.entity_id"),),
                 _from_row,
                 "heartbeats.get",
@@ -109,15 +114,30 @@ class SQLiteHeartbeatRepository:
             return _from_row(row)
         return None
 
+    # heartbeats.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "heartbeats"
+        WHERE "execution_id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "heartbeats.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "heartbeats.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "heartbeats.delete") from exc
         return any(True for _ in rows)
+
+    # heartbeats.list_items (list): one page ordered by execution_id
+    _LIST = """
+        SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        FROM "heartbeats"
+        ORDER BY "execution_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -125,17 +145,24 @@ class SQLiteHeartbeatRepository:
         """One page ordered by execution_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "heartbeats.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # heartbeats.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "execution_id"
+        FROM "heartbeats"
+        WHERE "execution_id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Heartbeat]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -145,15 +172,23 @@ class SQLiteHeartbeatRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "heartbeats.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "heartbeats.save_many",
+                [entity.execution_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # heartbeats.get_stale (list): heartbeats older than threshold, oldest first
+    _M_GET_STALE = """
+        SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+        FROM "heartbeats"
+        WHERE "last_heartbeat_at" < ?
+        ORDER BY "last_heartbeat_at", "execution_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def get_stale(
         self, threshold: Timestamp, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -162,7 +197,7 @@ class SQLiteHeartbeatRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_GET_STALE,
+                self._M_GET_STALE,
                 (
                     dt_to_text(arg_time(threshold, "heartbeats.threshold")),
                     limit,
@@ -173,7 +208,7 @@ class SQLiteHeartbeatRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_STALE,
+                self._M_GET_STALE,
                 (
                     dt_to_text(arg_time(threshold, "heartbeats.threshold")),
                     limit,
@@ -183,23 +218,3 @@ class SQLiteHeartbeatRepository:
                 "heartbeats.get_stale",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[Heartbeat], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.execution_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,14 +7,13 @@ from typing import Any
 
 from pydantic import JsonValue
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecord,
     IdempotencyRecordKey,
 )
 from synthorg.persistence.idempotency import IdempotencyClaim
 from synthorg.persistence.sqlite.custom import idempotency_keys as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -24,7 +23,6 @@ from synthorg.persistence.support import (
     arg_text,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
     json_loads,
     json_text,
     malformed_row,
@@ -32,14 +30,6 @@ from synthorg.persistence.support import (
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr, Text
-
-_UPSERT = 'INSERT INTO "idempotency_keys" ("scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("scope", "key") DO UPDATE SET "status" = excluded."status", "claim_token" = excluded."claim_token", "attempts" = excluded."attempts", "response" = excluded."response", "error" = excluded."error", "created_at" = excluded."created_at", "claimed_at" = excluded."claimed_at", "expires_at" = excluded."expires_at", "completed_at" = excluded."completed_at"'
-_GET = 'SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "idempotency_keys" WHERE "scope" = ? AND "key" = ?'
-_DELETE = 'DELETE FROM "idempotency_keys" WHERE "scope" = ? AND "key" = ? RETURNING 1'
-_LIST = 'SELECT "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at" FROM "idempotency_keys" ORDER BY "scope", "key" LIMIT ? OFFSET ?'
-_M_COMPLETE = 'UPDATE "idempotency_keys" SET "status" = \'completed\', "response" = ?, "completed_at" = ? WHERE "scope" = ? AND "key" = ? AND "claim_token" = ? AND "status" = \'in_flight\' RETURNING 1'
-_M_FAIL = 'UPDATE "idempotency_keys" SET "status" = \'failed\', "error" = ?, "completed_at" = ? WHERE "scope" = ? AND "key" = ? AND "claim_token" = ? AND "status" = \'in_flight\' RETURNING 1'
-_M_CLEANUP_EXPIRED = 'DELETE FROM "idempotency_keys" WHERE "expires_at" < ? RETURNING 1'
 
 
 def _from_row(row: Any) -> IdempotencyRecord:
@@ -95,7 +85,7 @@ def _params(entity: IdempotencyRecord) -> tuple[Any, ...]:
     )
 
 
-class SQLiteIdempotencyRecordRepository:
+class SQLiteIdempotencyRecordRepository(SQLiteRepositoryBase):
     """IdempotencyRecordRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -103,26 +93,50 @@ class SQLiteIdempotencyRecordRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # idempotency_keys.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "idempotency_keys" (
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("scope", "key")
+        DO UPDATE SET
+            "status" = excluded."status",
+            "claim_token" = excluded."claim_token",
+            "attempts" = excluded."attempts",
+            "response" = excluded."response",
+            "error" = excluded."error",
+            "created_at" = excluded."created_at",
+            "claimed_at" = excluded."claimed_at",
+            "expires_at" = excluded."expires_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save(self, entity: IdempotencyRecord) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.save") from exc
+
+    # idempotency_keys.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        FROM "idempotency_keys"
+        WHERE "scope" = ? AND "key" = ?
+    """
 
     async def get(self, entity_id: IdempotencyRecordKey) -> IdempotencyRecord | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "idempotency_keys.scope"),
                     arg_str(entity_id[1], "idempotency_keys.key"),
@@ -132,7 +146,7 @@ class SQLiteIdempotencyRecordRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "idempotency_keys.scope"),
                     arg_str(entity_id[1], "idempotency_keys.key"),
@@ -144,11 +158,18 @@ class SQLiteIdempotencyRecordRepository:
             return _from_row(row)
         return None
 
+    # idempotency_keys.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "idempotency_keys"
+        WHERE "scope" = ? AND "key" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: IdempotencyRecordKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE,
+                self._DELETE,
                 (
                     arg_str(entity_id[0], "idempotency_keys.scope"),
                     arg_str(entity_id[1], "idempotency_keys.key"),
@@ -158,18 +179,28 @@ class SQLiteIdempotencyRecordRepository:
             raise map_sqlite_error(exc, "idempotency_keys.delete") from exc
         return any(True for _ in rows)
 
+    # idempotency_keys.list_items (list): one page ordered by scope, key
+    _LIST = """
+        SELECT
+            "scope", "key", "status", "claim_token", "attempts", "response", "error",
+            "created_at", "claimed_at", "expires_at", "completed_at"
+        FROM "idempotency_keys"
+        ORDER BY "scope", "key"
+        LIMIT ? OFFSET ?
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[IdempotencyRecord, ...]:
         """One page ordered by scope, key."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "idempotency_keys.list_items",
@@ -184,15 +215,19 @@ class SQLiteIdempotencyRecordRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "idempotency_keys.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "idempotency_keys.save_many",
+                [
+                    (
+                        entity.scope,
+                        entity.key,
+                    )
+                    for entity in entities
+                ],
+            ) from exc
 
     async def claim(
         self, scope: NotBlankStr, key: NotBlankStr, ttl_seconds: int
@@ -204,6 +239,17 @@ class SQLiteIdempotencyRecordRepository:
         plus a read of the row it left alone, in one transaction.
         """
         return await _custom.claim(self, scope, key, ttl_seconds)
+
+    # idempotency_keys.complete (update): record success and the response
+    _M_COMPLETE = """
+        UPDATE "idempotency_keys"
+        SET
+            "status" = 'completed',
+            "response" = ?,
+            "completed_at" = ?
+        WHERE "scope" = ? AND "key" = ? AND "claim_token" = ? AND "status" = 'in_flight'
+        RETURNING 1
+    """
 
     async def complete(
         self,
@@ -218,7 +264,7 @@ class SQLiteIdempotencyRecordRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_COMPLETE,
+                self._M_COMPLETE,
                 (
                     None
                     if response is None
@@ -236,6 +282,17 @@ class SQLiteIdempotencyRecordRepository:
             raise map_sqlite_error(exc, "idempotency_keys.complete") from exc
         return any(True for _ in rows)
 
+    # idempotency_keys.fail (update): record failure and its error
+    _M_FAIL = """
+        UPDATE "idempotency_keys"
+        SET
+            "status" = 'failed',
+            "error" = ?,
+            "completed_at" = ?
+        WHERE "scope" = ? AND "key" = ? AND "claim_token" = ? AND "status" = 'in_flight'
+        RETURNING 1
+    """
+
     async def fail(
         self,
         scope: NotBlankStr,
@@ -249,7 +306,7 @@ class SQLiteIdempotencyRecordRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_FAIL,
+                self._M_FAIL,
                 (
                     None
                     if error is None
@@ -264,30 +321,19 @@ class SQLiteIdempotencyRecordRepository:
             raise map_sqlite_error(exc, "idempotency_keys.fail") from exc
         return any(True for _ in rows)
 
+    # idempotency_keys.cleanup_expired (delete): delete every record whose...
+    _M_CLEANUP_EXPIRED = """
+        DELETE FROM "idempotency_keys"
+        WHERE "expires_at" < ?
+        RETURNING 1
+    """
+
     async def cleanup_expired(self) -> int:
         """Delete every record whose expires_at has passed; the count."""
         try:
-            rows = await self._conns.write(_M_CLEANUP_EXPIRED, (dt_to_text(utc_now()),))
+            rows = await self._conns.write(
+                self._M_CLEANUP_EXPIRED, (dt_to_text(utc_now()),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.cleanup_expired") from exc
         return sum(1 for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[IdempotencyRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [
-            (
-                entity.scope,
-                entity.key,
-            )
-            for entity in entities
-        ]
-        named = duplicate_keys(keys)
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,12 +7,11 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lifecycle_events import (
     AgentLifecycleEvent,
     AgentLifecycleEventFilterSpec,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -21,36 +20,10 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
-)
-
-_INSERT = 'INSERT INTO "lifecycle_events" ("id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by", "details", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
-_EXISTING = (
-    'SELECT "id" FROM "lifecycle_events" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_PURGE = 'DELETE FROM "lifecycle_events" WHERE "timestamp" < ? RETURNING 1'
-_QUERY = FilterSql(
-    'SELECT "id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by", "details", "metadata" FROM "lifecycle_events"',
-    (
-        '"agent_id" = ?',
-        '"event_type" = ?',
-        '"timestamp" >= ?',
-    ),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "lifecycle_events"',
-    (
-        '"agent_id" = ?',
-        '"event_type" = ?',
-        '"timestamp" >= ?',
-    ),
-    "",
 )
 
 
@@ -117,7 +90,7 @@ def _where(spec: AgentLifecycleEventFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteAgentLifecycleEventRepository:
+class SQLiteAgentLifecycleEventRepository(SQLiteRepositoryBase):
     """AgentLifecycleEventRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -125,20 +98,43 @@ class SQLiteAgentLifecycleEventRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # lifecycle_events.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "lifecycle_events"
+        """,
+        (
+            '"agent_id" = ?',
+            '"event_type" = ?',
+            '"timestamp" >= ?',
+        ),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "lifecycle_events" (
+            "id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by",
+            "details", "metadata"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    """
 
     async def append(self, entity: AgentLifecycleEvent) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_INSERT, params)
+            await self._conns.write(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lifecycle_events.append") from exc
+
+    # lifecycle_events.append_many (bulk): insert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "lifecycle_events"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def append_many(self, entities: Sequence[AgentLifecycleEvent]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -148,25 +144,51 @@ class SQLiteAgentLifecycleEventRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_INSERT, params)
+            await self._conns.write_many(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "lifecycle_events.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "lifecycle_events.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # lifecycle_events.purge_before (delete): delete rows whose timestamp is before...
+    _PURGE = """
+        DELETE FROM "lifecycle_events"
+        WHERE "timestamp" < ?
+        RETURNING 1
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(arg_time(threshold, "lifecycle_events.threshold")),)
+                self._PURGE,
+                (dt_to_text(arg_time(threshold, "lifecycle_events.threshold")),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lifecycle_events.purge_before") from exc
         return sum(1 for _ in rows)
+
+    # lifecycle_events.query (query): one page of matches ordered by timestamp desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "agent_id", "agent_name", "event_type", "timestamp",
+                "initiated_by", "details", "metadata"
+            FROM "lifecycle_events"
+        """,
+        (
+            '"agent_id" = ?',
+            '"event_type" = ?',
+            '"timestamp" >= ?',
+        ),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -180,34 +202,14 @@ class SQLiteAgentLifecycleEventRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "lifecycle_events.query",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[AgentLifecycleEvent], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.lockouts import LockoutRecord
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,20 +14,11 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "lockouts" ("username", "locked_until", "failure_count", "locked_at") VALUES (?, ?, ?, ?) ON CONFLICT ("username") DO UPDATE SET "locked_until" = excluded."locked_until", "failure_count" = excluded."failure_count", "locked_at" = excluded."locked_at"'
-_GET = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" WHERE "username" = ?'
-_DELETE = 'DELETE FROM "lockouts" WHERE "username" = ? RETURNING 1'
-_LIST = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" ORDER BY "username" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "username" FROM "lockouts" WHERE "username" IN (SELECT value FROM json_each(?))'
-_M_LIST_ACTIVE = 'SELECT "username", "locked_until", "failure_count", "locked_at" FROM "lockouts" WHERE "locked_until" > ? ORDER BY "locked_until", "username" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> LockoutRecord:
@@ -67,7 +57,7 @@ def _params(entity: LockoutRecord) -> tuple[Any, ...]:
     )
 
 
-class SQLiteLockoutRecordRepository:
+class SQLiteLockoutRecordRepository(SQLiteRepositoryBase):
     """LockoutRecordRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -75,32 +65,47 @@ class SQLiteLockoutRecordRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # lockouts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "lockouts" (
+            "username", "locked_until", "failure_count", "locked_at"
+        )
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("username")
+        DO UPDATE SET
+            "locked_until" = excluded."locked_until",
+            "failure_count" = excluded."failure_count",
+            "locked_at" = excluded."locked_at"
+    """
 
     async def save(self, entity: LockoutRecord) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.save") from exc
+
+    # lockouts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "username", "locked_until", "failure_count", "locked_at"
+        FROM "lockouts"
+        WHERE "username" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> LockoutRecord | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "lockouts.entity_id"),)
+                self._GET, (arg_str(entity_id, "lockouts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "lockouts.entity_id"),),
                 _from_row,
                 "lockouts.get",
@@ -109,15 +114,30 @@ class SQLiteLockoutRecordRepository:
             return _from_row(row)
         return None
 
+    # lockouts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "lockouts"
+        WHERE "username" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "lockouts.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "lockouts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "lockouts.delete") from exc
         return any(True for _ in rows)
+
+    # lockouts.list_items (list): one page ordered by username
+    _LIST = """
+        SELECT "username", "locked_until", "failure_count", "locked_at"
+        FROM "lockouts"
+        ORDER BY "username"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -125,17 +145,24 @@ class SQLiteLockoutRecordRepository:
         """One page ordered by username."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "lockouts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # lockouts.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "username"
+        FROM "lockouts"
+        WHERE "username" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[LockoutRecord]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -145,15 +172,23 @@ class SQLiteLockoutRecordRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "lockouts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "lockouts.save_many",
+                [entity.username for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # lockouts.list_active (list): lockouts still in force
+    _M_LIST_ACTIVE = """
+        SELECT "username", "locked_until", "failure_count", "locked_at"
+        FROM "lockouts"
+        WHERE "locked_until" > ?
+        ORDER BY "locked_until", "username"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -162,35 +197,15 @@ class SQLiteLockoutRecordRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
+                self._M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LIST_ACTIVE,
+                self._M_LIST_ACTIVE,
                 (dt_to_text(utc_now()), limit, offset),
                 _from_row,
                 "lockouts.list_active",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[LockoutRecord], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.username for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

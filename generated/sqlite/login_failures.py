@@ -7,12 +7,11 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.login_failures import (
     LoginFailure,
     LoginFailureFilterSpec,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -22,32 +21,10 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Timestamp
-
-_INSERT = 'INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address") VALUES (?, ?, ?, ?)'
-_EXISTING = (
-    'SELECT "id" FROM "login_failures" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_PURGE = 'DELETE FROM "login_failures" WHERE "failed_at" < ? RETURNING 1'
-_QUERY = FilterSql(
-    'SELECT "id", "username", "failed_at", "ip_address" FROM "login_failures"',
-    ('"username" = ?',),
-    ' ORDER BY "failed_at" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "login_failures"',
-    ('"username" = ?',),
-    "",
-)
-_M_COUNT_SINCE = (
-    'SELECT COUNT(*) FROM "login_failures" WHERE "username" = ? AND "failed_at" >= ?'
-)
-_M_DELETE_FOR_USER = 'DELETE FROM "login_failures" WHERE "username" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> LoginFailure:
@@ -98,7 +75,7 @@ def _where(spec: LoginFailureFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteLoginFailureRepository:
+class SQLiteLoginFailureRepository(SQLiteRepositoryBase):
     """LoginFailureRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -106,20 +83,36 @@ class SQLiteLoginFailureRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # login_failures.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "login_failures"
+        """,
+        ('"username" = ?',),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address")
+        VALUES (?, ?, ?, ?)
+    """
 
     async def append(self, entity: LoginFailure) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_INSERT, params)
+            await self._conns.write(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.append") from exc
+
+    # login_failures.append_many (bulk): insert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "login_failures"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def append_many(self, entities: Sequence[LoginFailure]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -129,25 +122,45 @@ class SQLiteLoginFailureRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_INSERT, params)
+            await self._conns.write_many(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "login_failures.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "login_failures.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # login_failures.purge_before (delete): delete rows whose failed_at is before...
+    _PURGE = """
+        DELETE FROM "login_failures"
+        WHERE "failed_at" < ?
+        RETURNING 1
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose failed_at is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(arg_time(threshold, "login_failures.threshold")),)
+                self._PURGE,
+                (dt_to_text(arg_time(threshold, "login_failures.threshold")),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.purge_before") from exc
         return sum(1 for _ in rows)
+
+    # login_failures.query (query): one page of matches ordered by failed_at desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT "id", "username", "failed_at", "ip_address"
+            FROM "login_failures"
+        """,
+        ('"username" = ?',),
+        """
+            ORDER BY "failed_at" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -161,23 +174,30 @@ class SQLiteLoginFailureRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "login_failures.query",
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # login_failures.count_since (count): failures of a username at or after ``since``
+    _M_COUNT_SINCE = """
+        SELECT COUNT(*)
+        FROM "login_failures"
+        WHERE "username" = ? AND "failed_at" >= ?
+    """
+
     async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Failures of a username at or after ``since``."""
         try:
             rows = await self._conns.read(
-                _M_COUNT_SINCE,
+                self._M_COUNT_SINCE,
                 (
                     arg_str(username, "login_failures.username"),
                     dt_to_text(arg_time(since, "login_failures.since")),
@@ -187,32 +207,19 @@ class SQLiteLoginFailureRepository:
             raise map_sqlite_error(exc, "login_failures.count_since") from exc
         return int(next(iter(rows))[0])
 
+    # login_failures.delete_for_user (delete): forget a username's failures
+    _M_DELETE_FOR_USER = """
+        DELETE FROM "login_failures"
+        WHERE "username" = ?
+        RETURNING 1
+    """
+
     async def delete_for_user(self, username: NotBlankStr) -> int:
         """Forget a username's failures (after a successful login); the count."""
         try:
             rows = await self._conns.write(
-                _M_DELETE_FOR_USER, (arg_str(username, "login_failures.username"),)
+                self._M_DELETE_FOR_USER, (arg_str(username, "login_failures.username"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.delete_for_user") from exc
         return sum(1 for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[LoginFailure], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

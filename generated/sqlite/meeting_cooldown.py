@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,19 +14,10 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by") VALUES (?, ?, ?) ON CONFLICT ("meeting_type") DO UPDATE SET "last_triggered_at" = excluded."last_triggered_at", "triggered_by" = excluded."triggered_by"'
-_GET = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" WHERE "meeting_type" = ?'
-_DELETE = 'DELETE FROM "meeting_cooldown" WHERE "meeting_type" = ? RETURNING 1'
-_LIST = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" ORDER BY "meeting_type" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "meeting_type" FROM "meeting_cooldown" WHERE "meeting_type" IN (SELECT value FROM json_each(?))'
-_M_LOAD_ALL = 'SELECT "meeting_type", "last_triggered_at", "triggered_by" FROM "meeting_cooldown" ORDER BY "meeting_type" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> MeetingCooldown:
@@ -64,7 +54,7 @@ def _params(entity: MeetingCooldown) -> tuple[Any, ...]:
     )
 
 
-class SQLiteMeetingCooldownRepository:
+class SQLiteMeetingCooldownRepository(SQLiteRepositoryBase):
     """MeetingCooldownRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -72,32 +62,46 @@ class SQLiteMeetingCooldownRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # meeting_cooldown.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "meeting_cooldown" (
+            "meeting_type", "last_triggered_at", "triggered_by"
+        )
+        VALUES (?, ?, ?)
+        ON CONFLICT ("meeting_type")
+        DO UPDATE SET
+            "last_triggered_at" = excluded."last_triggered_at",
+            "triggered_by" = excluded."triggered_by"
+    """
 
     async def save(self, entity: MeetingCooldown) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "meeting_cooldown.save") from exc
+
+    # meeting_cooldown.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "meeting_type", "last_triggered_at", "triggered_by"
+        FROM "meeting_cooldown"
+        WHERE "meeting_type" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> MeetingCooldown | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "meeting_cooldown.entity_id"),)
+                self._GET, (arg_str(entity_id, "meeting_cooldown.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "meeting_cooldown.entity_id"),),
                 _from_row,
                 "meeting_cooldown.get",
@@ -106,15 +110,30 @@ class SQLiteMeetingCooldownRepository:
             return _from_row(row)
         return None
 
+    # meeting_cooldown.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "meeting_cooldown"
+        WHERE "meeting_type" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "meeting_cooldown.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "meeting_cooldown.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "meeting_cooldown.delete") from exc
         return any(True for _ in rows)
+
+    # meeting_cooldown.list_items (list): one page ordered by meeting_type
+    _LIST = """
+        SELECT "meeting_type", "last_triggered_at", "triggered_by"
+        FROM "meeting_cooldown"
+        ORDER BY "meeting_type"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -122,17 +141,24 @@ class SQLiteMeetingCooldownRepository:
         """One page ordered by meeting_type."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "meeting_cooldown.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # meeting_cooldown.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "meeting_type"
+        FROM "meeting_cooldown"
+        WHERE "meeting_type" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[MeetingCooldown]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -142,15 +168,22 @@ class SQLiteMeetingCooldownRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "meeting_cooldown.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "meeting_cooldown.save_many",
+                [entity.meeting_type for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # meeting_cooldown.load_all (list): every meeting type's cooldown, by meeting_type
+    _M_LOAD_ALL = """
+        SELECT "meeting_type", "last_triggered_at", "triggered_by"
+        FROM "meeting_cooldown"
+        ORDER BY "meeting_type"
+        LIMIT ? OFFSET ?
+    """
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -158,34 +191,14 @@ class SQLiteMeetingCooldownRepository:
         """Every meeting type's cooldown, by meeting_type (one page)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
+            rows = await self._conns.read(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LOAD_ALL,
+                self._M_LOAD_ALL,
                 (limit, offset),
                 _from_row,
                 "meeting_cooldown.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[MeetingCooldown], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.meeting_type for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,9 +7,8 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -19,31 +18,12 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "messages" ("id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
-_EXISTING = 'SELECT "id" FROM "messages" WHERE "id" IN (SELECT value FROM json_each(?))'
-_PURGE = 'DELETE FROM "messages" WHERE "timestamp" < ? RETURNING 1'
-_QUERY = FilterSql(
-    'SELECT "id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata" FROM "messages"',
-    ('"channel" = ?',),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "messages"',
-    ('"channel" = ?',),
-    "",
-)
-_M_GET_HISTORY = 'SELECT "id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata" FROM "messages" WHERE "channel" = ? ORDER BY "timestamp" DESC, "id" LIMIT ?'
-_M_GET_BY_ID = 'SELECT "id", "timestamp", "sender", "to", "type", "priority", "channel", "content", "attachments", "metadata" FROM "messages" WHERE "channel" = ? AND "id" = ?'
-_M_DELETE = 'DELETE FROM "messages" WHERE "id" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> Message:
@@ -107,7 +87,7 @@ def _where(spec: MessageFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteMessageRepository:
+class SQLiteMessageRepository(SQLiteRepositoryBase):
     """MessageRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -115,20 +95,39 @@ class SQLiteMessageRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # messages.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "messages"
+        """,
+        ('"channel" = ?',),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "messages" (
+            "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",
+            "attachments", "metadata"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    """
 
     async def append(self, entity: Message) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_INSERT, params)
+            await self._conns.write(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.append") from exc
+
+    # messages.append_many (bulk): insert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "messages"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def append_many(self, entities: Sequence[Message]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -138,25 +137,46 @@ class SQLiteMessageRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_INSERT, params)
+            await self._conns.write_many(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "messages.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "messages.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # messages.purge_before (delete): delete rows whose timestamp is before...
+    _PURGE = """
+        DELETE FROM "messages"
+        WHERE "timestamp" < ?
+        RETURNING 1
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(arg_time(threshold, "messages.threshold")),)
+                self._PURGE, (dt_to_text(arg_time(threshold, "messages.threshold")),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.purge_before") from exc
         return sum(1 for _ in rows)
+
+    # messages.query (query): one page of matches ordered by timestamp desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "timestamp", "sender", "to", "type", "priority", "channel",
+                "content", "attachments", "metadata"
+            FROM "messages"
+        """,
+        ('"channel" = ?',),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -170,12 +190,23 @@ class SQLiteMessageRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "messages.query"
+                self._conns, exc, self._QUERY[mask], params, _from_row, "messages.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # messages.get_history (list): the newest messages of a channel, newest first
+    _M_GET_HISTORY = """
+        SELECT
+            "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",
+            "attachments", "metadata"
+        FROM "messages"
+        WHERE "channel" = ?
+        ORDER BY "timestamp" DESC, "id"
+        LIMIT ?
+    """
 
     async def get_history(
         self, channel: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE
@@ -184,18 +215,27 @@ class SQLiteMessageRepository:
         check_pagination(limit, 0)
         try:
             rows = await self._conns.read(
-                _M_GET_HISTORY, (arg_str(channel, "messages.channel"), limit)
+                self._M_GET_HISTORY, (arg_str(channel, "messages.channel"), limit)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_HISTORY,
+                self._M_GET_HISTORY,
                 (arg_str(channel, "messages.channel"), limit),
                 _from_row,
                 "messages.get_history",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # messages.get_by_id (lookup): the message with this id
+    _M_GET_BY_ID = """
+        SELECT
+            "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",
+            "attachments", "metadata"
+        FROM "messages"
+        WHERE "channel" = ? AND "id" = ?
+    """
 
     async def get_by_id(
         self, channel: NotBlankStr, message_id: NotBlankStr
@@ -203,7 +243,7 @@ class SQLiteMessageRepository:
         """The message with this id, only if it is on ``channel``."""
         try:
             rows = await self._conns.read_point(
-                _M_GET_BY_ID,
+                self._M_GET_BY_ID,
                 (
                     arg_str(channel, "messages.channel"),
                     arg_str(message_id, "messages.message_id"),
@@ -213,7 +253,7 @@ class SQLiteMessageRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_ID,
+                self._M_GET_BY_ID,
                 (
                     arg_str(channel, "messages.channel"),
                     arg_str(message_id, "messages.message_id"),
@@ -225,32 +265,19 @@ class SQLiteMessageRepository:
             return _from_row(row)
         return None
 
+    # messages.delete (delete): delete one message (moderation)
+    _M_DELETE = """
+        DELETE FROM "messages"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, message_id: NotBlankStr) -> bool:
         """Delete one message (moderation); True when it existed."""
         try:
             rows = await self._conns.write(
-                _M_DELETE, (arg_str(message_id, "messages.message_id"),)
+                self._M_DELETE, (arg_str(message_id, "messages.message_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.delete") from exc
         return any(True for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Message], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,10 +5,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.sqlite.custom import oauth_states as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,20 +15,11 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "oauth_states" ("state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("state_token") DO UPDATE SET "connection_name" = excluded."connection_name", "redirect_uri" = excluded."redirect_uri", "code_verifier" = excluded."code_verifier", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "connection_name_returned" = excluded."connection_name_returned"'
-_GET = 'SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "oauth_states" WHERE "state_token" = ?'
-_DELETE = 'DELETE FROM "oauth_states" WHERE "state_token" = ? RETURNING 1'
-_LIST = 'SELECT "state_token", "connection_name", "redirect_uri", "code_verifier", "created_at", "expires_at", "consumed_at", "connection_name_returned" FROM "oauth_states" ORDER BY "state_token" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "state_token" FROM "oauth_states" WHERE "state_token" IN (SELECT value FROM json_each(?))'
-_M_MARK_CONSUMED = 'UPDATE "oauth_states" SET "connection_name_returned" = ?, "consumed_at" = ? WHERE "state_token" = ? AND "consumed_at" IS NULL RETURNING 1'
 
 
 def _from_row(row: Any) -> OAuthState:
@@ -76,7 +66,7 @@ def _params(entity: OAuthState) -> tuple[Any, ...]:
     )
 
 
-class SQLiteOAuthStateRepository:
+class SQLiteOAuthStateRepository(SQLiteRepositoryBase):
     """OAuthStateRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -84,32 +74,54 @@ class SQLiteOAuthStateRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # oauth_states.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "oauth_states" (
+            "state_token", "connection_name", "redirect_uri", "code_verifier",
+            "created_at", "expires_at", "consumed_at", "connection_name_returned"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("state_token")
+        DO UPDATE SET
+            "connection_name" = excluded."connection_name",
+            "redirect_uri" = excluded."redirect_uri",
+            "code_verifier" = excluded."code_verifier",
+            "created_at" = excluded."created_at",
+            "expires_at" = excluded."expires_at",
+            "consumed_at" = excluded."consumed_at",
+            "connection_name_returned" = excluded."connection_name_returned"
+    """
 
     async def save(self, entity: OAuthState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.save") from exc
+
+    # oauth_states.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "state_token", "connection_name", "redirect_uri", "code_verifier",
+            "created_at", "expires_at", "consumed_at", "connection_name_returned"
+        FROM "oauth_states"
+        WHERE "state_token" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> OAuthState | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "oauth_states.entity_id"),)
+                self._GET, (arg_str(entity_id, "oauth_states.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "oauth_states.entity_id"),),
                 _from_row,
                 "oauth_states.get",
@@ -118,15 +130,32 @@ class SQLiteOAuthStateRepository:
             return _from_row(row)
         return None
 
+    # oauth_states.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "oauth_states"
+        WHERE "state_token" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "oauth_states.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "oauth_states.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "oauth_states.delete") from exc
         return any(True for _ in rows)
+
+    # oauth_states.list_items (list): one page ordered by state_token
+    _LIST = """
+        SELECT
+            "state_token", "connection_name", "redirect_uri", "code_verifier",
+            "created_at", "expires_at", "consumed_at", "connection_name_returned"
+        FROM "oauth_states"
+        ORDER BY "state_token"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -134,17 +163,24 @@ class SQLiteOAuthStateRepository:
         """One page ordered by state_token."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "oauth_states.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # oauth_states.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "state_token"
+        FROM "oauth_states"
+        WHERE "state_token" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[OAuthState]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -154,15 +190,24 @@ class SQLiteOAuthStateRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "oauth_states.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "oauth_states.save_many",
+                [entity.state_token for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # oauth_states.mark_consumed (update): stamp consumed_at
+    _M_MARK_CONSUMED = """
+        UPDATE "oauth_states"
+        SET
+            "connection_name_returned" = ?,
+            "consumed_at" = ?
+        WHERE "state_token" = ? AND "consumed_at" IS NULL
+        RETURNING 1
+    """
 
     async def mark_consumed(
         self, state_token: NotBlankStr, connection_name: NotBlankStr | None
@@ -172,7 +217,7 @@ class SQLiteOAuthStateRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_MARK_CONSUMED,
+                self._M_MARK_CONSUMED,
                 (
                     None
                     if connection_name is None
@@ -195,23 +240,3 @@ class SQLiteOAuthStateRepository:
         retention_seconds".
         """
         return await _custom.cleanup_expired(self, retention_seconds)
-
-    async def _name_duplicates(
-        self, entities: Sequence[OAuthState], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.state_token for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

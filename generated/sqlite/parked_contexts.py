@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.parked_contexts import ParkedContext
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,24 +14,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "parked_contexts" ("id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata") VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "execution_id" = excluded."execution_id", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "approval_id" = excluded."approval_id", "parked_at" = excluded."parked_at", "context" = excluded."context", "metadata" = excluded."metadata"'
-_GET = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "parked_contexts" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "parked_contexts" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_M_GET_BY_APPROVAL = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "approval_id" = ?'
-_M_GET_BY_AGENT = 'SELECT "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata" FROM "parked_contexts" WHERE "agent_id" = ? ORDER BY "parked_at" DESC, "id" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> ParkedContext:
@@ -80,7 +67,7 @@ def _params(entity: ParkedContext) -> tuple[Any, ...]:
     )
 
 
-class SQLiteParkedContextRepository:
+class SQLiteParkedContextRepository(SQLiteRepositoryBase):
     """ParkedContextRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -88,32 +75,54 @@ class SQLiteParkedContextRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # parked_contexts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "parked_contexts" (
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "execution_id" = excluded."execution_id",
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "approval_id" = excluded."approval_id",
+            "parked_at" = excluded."parked_at",
+            "context" = excluded."context",
+            "metadata" = excluded."metadata"
+    """
 
     async def save(self, entity: ParkedContext) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.save") from exc
+
+    # parked_contexts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "parked_contexts"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> ParkedContext | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "parked_contexts.entity_id"),)
+                self._GET, (arg_str(entity_id, "parked_contexts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "parked_contexts.entity_id"),),
                 _from_row,
                 "parked_contexts.get",
@@ -122,15 +131,32 @@ class SQLiteParkedContextRepository:
             return _from_row(row)
         return None
 
+    # parked_contexts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "parked_contexts"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "parked_contexts.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "parked_contexts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "parked_contexts.delete") from exc
         return any(True for _ in rows)
+
+    # parked_contexts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "parked_contexts"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -138,17 +164,24 @@ class SQLiteParkedContextRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "parked_contexts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # parked_contexts.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "parked_contexts"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[ParkedContext]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -158,28 +191,36 @@ class SQLiteParkedContextRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "parked_contexts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "parked_contexts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # parked_contexts.get_by_approval (lookup): the context parked on this approval
+    _M_GET_BY_APPROVAL = """
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "parked_contexts"
+        WHERE "approval_id" = ?
+    """
 
     async def get_by_approval(self, approval_id: NotBlankStr) -> ParkedContext | None:
         """The context parked on this approval, or None."""
         try:
             rows = await self._conns.read_point(
-                _M_GET_BY_APPROVAL,
+                self._M_GET_BY_APPROVAL,
                 (arg_str(approval_id, "parked_contexts.approval_id"),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_APPROVAL,
+                self._M_GET_BY_APPROVAL,
                 (arg_str(approval_id, "parked_contexts.approval_id"),),
                 _from_row,
                 "parked_contexts.get_by_approval",
@@ -188,6 +229,17 @@ class SQLiteParkedContextRepository:
             return _from_row(row)
         return None
 
+    # parked_contexts.get_by_agent (list): an agent's parked contexts
+    _M_GET_BY_AGENT = """
+        SELECT
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        FROM "parked_contexts"
+        WHERE "agent_id" = ?
+        ORDER BY "parked_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
+
     async def get_by_agent(
         self, agent_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[ParkedContext, ...]:
@@ -195,36 +247,16 @@ class SQLiteParkedContextRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_GET_BY_AGENT,
+                self._M_GET_BY_AGENT,
                 (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_AGENT,
+                self._M_GET_BY_AGENT,
                 (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
                 _from_row,
                 "parked_contexts.get_by_agent",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[ParkedContext], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

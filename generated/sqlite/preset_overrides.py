@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.preset_overrides import PresetOverride
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,22 +14,12 @@ from synthorg.persistence.support import (
     arg_str,
     arg_text,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("preset_name") DO UPDATE SET "overrides" = excluded."overrides", "updated_by" = excluded."updated_by", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "preset_overrides" WHERE "preset_name" = ?'
-_DELETE = 'DELETE FROM "preset_overrides" WHERE "preset_name" = ? RETURNING 1'
-_LIST = 'SELECT "preset_name", "overrides", "updated_by", "updated_at" FROM "preset_overrides" ORDER BY "preset_name" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "preset_name" FROM "preset_overrides" WHERE "preset_name" IN (SELECT value FROM json_each(?))'
-_M_SAVE_IF_UNCHANGED_INSERT = 'INSERT INTO "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("preset_name") DO NOTHING RETURNING 1'
-_M_SAVE_IF_UNCHANGED_UPDATE = 'UPDATE "preset_overrides" SET "overrides" = ?, "updated_by" = ?, "updated_at" = ? WHERE "preset_name" = ? AND "updated_at" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> PresetOverride:
@@ -70,7 +59,7 @@ def _params(entity: PresetOverride) -> tuple[Any, ...]:
     )
 
 
-class SQLitePresetOverrideRepository:
+class SQLitePresetOverrideRepository(SQLiteRepositoryBase):
     """PresetOverrideRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -78,32 +67,47 @@ class SQLitePresetOverrideRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # preset_overrides.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "preset_overrides" (
+            "preset_name", "overrides", "updated_by", "updated_at"
+        )
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("preset_name")
+        DO UPDATE SET
+            "overrides" = excluded."overrides",
+            "updated_by" = excluded."updated_by",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: PresetOverride) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.save") from exc
+
+    # preset_overrides.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "preset_name", "overrides", "updated_by", "updated_at"
+        FROM "preset_overrides"
+        WHERE "preset_name" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> PresetOverride | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "preset_overrides.entity_id"),)
+                self._GET, (arg_str(entity_id, "preset_overrides.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "preset_overrides.entity_id"),),
                 _from_row,
                 "preset_overrides.get",
@@ -112,15 +116,30 @@ class SQLitePresetOverrideRepository:
             return _from_row(row)
         return None
 
+    # preset_overrides.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "preset_overrides"
+        WHERE "preset_name" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "preset_overrides.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "preset_overrides.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.delete") from exc
         return any(True for _ in rows)
+
+    # preset_overrides.list_items (list): one page ordered by preset_name
+    _LIST = """
+        SELECT "preset_name", "overrides", "updated_by", "updated_at"
+        FROM "preset_overrides"
+        ORDER BY "preset_name"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -128,17 +147,24 @@ class SQLitePresetOverrideRepository:
         """One page ordered by preset_name."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "preset_overrides.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # preset_overrides.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "preset_name"
+        FROM "preset_overrides"
+        WHERE "preset_name" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[PresetOverride]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -148,15 +174,33 @@ class SQLitePresetOverrideRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "preset_overrides.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "preset_overrides.save_many",
+                [entity.preset_name for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # preset_overrides.save_if_unchanged (compare_and_set): upsert when...
+    _M_SAVE_IF_UNCHANGED_INSERT = """
+        INSERT INTO "preset_overrides" (
+            "preset_name", "overrides", "updated_by", "updated_at"
+        )
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("preset_name") DO NOTHING
+        RETURNING 1
+    """
+    _M_SAVE_IF_UNCHANGED_UPDATE = """
+        UPDATE "preset_overrides"
+        SET
+            "overrides" = ?,
+            "updated_by" = ?,
+            "updated_at" = ?
+        WHERE "preset_name" = ? AND "updated_at" = ?
+        RETURNING 1
+    """
 
     async def save_if_unchanged(
         self, entity: PresetOverride, expected_updated_at: NotBlankStr | None = None
@@ -169,12 +213,12 @@ class SQLitePresetOverrideRepository:
             entity = revalidate(PresetOverride, entity, "preset_overrides")
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
-            sql, params = _UPSERT, _params(entity)
+            sql, params = self._UPSERT, _params(entity)
         elif expected_updated_at == "":  # first write: the row must not exist yet
-            sql, params = _M_SAVE_IF_UNCHANGED_INSERT, _params(entity)
+            sql, params = self._M_SAVE_IF_UNCHANGED_INSERT, _params(entity)
         else:
             sql, params = (
-                _M_SAVE_IF_UNCHANGED_UPDATE,
+                self._M_SAVE_IF_UNCHANGED_UPDATE,
                 (
                     json_text(entity.overrides, "preset_overrides.overrides"),
                     entity.updated_by,
@@ -189,24 +233,4 @@ class SQLitePresetOverrideRepository:
             rows = await self._conns.write(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.save_if_unchanged") from exc
-        return sql is _UPSERT or any(True for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[PresetOverride], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.preset_name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+        return sql is self._UPSERT or any(True for _ in rows)

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,20 +14,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "principle_overrides" ("scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT ("scope") DO UPDATE SET "principles" = excluded."principles", "restored_from_version" = excluded."restored_from_version", "restored_by" = excluded."restored_by", "reason" = excluded."reason", "restored_at" = excluded."restored_at"'
-_GET = 'SELECT "scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at" FROM "principle_overrides" WHERE "scope" = ?'
-_DELETE = 'DELETE FROM "principle_overrides" WHERE "scope" = ? RETURNING 1'
-_LIST = 'SELECT "scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at" FROM "principle_overrides" ORDER BY "scope" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "scope" FROM "principle_overrides" WHERE "scope" IN (SELECT value FROM json_each(?))'
 
 
 def _from_row(row: Any) -> PrincipleOverride:
@@ -72,7 +63,7 @@ def _params(entity: PrincipleOverride) -> tuple[Any, ...]:
     )
 
 
-class SQLitePrincipleOverrideRepository:
+class SQLitePrincipleOverrideRepository(SQLiteRepositoryBase):
     """PrincipleOverrideRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -80,32 +71,52 @@ class SQLitePrincipleOverrideRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # principle_overrides.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "principle_overrides" (
+            "scope", "principles", "restored_from_version", "restored_by", "reason",
+            "restored_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("scope")
+        DO UPDATE SET
+            "principles" = excluded."principles",
+            "restored_from_version" = excluded."restored_from_version",
+            "restored_by" = excluded."restored_by",
+            "reason" = excluded."reason",
+            "restored_at" = excluded."restored_at"
+    """
 
     async def save(self, entity: PrincipleOverride) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "principle_overrides.save") from exc
+
+    # principle_overrides.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "scope", "principles", "restored_from_version", "restored_by", "reason",
+            "restored_at"
+        FROM "principle_overrides"
+        WHERE "scope" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> PrincipleOverride | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "principle_overrides.entity_id"),)
+                self._GET, (arg_str(entity_id, "principle_overrides.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "principle_overrides.entity_id"),),
                 _from_row,
                 "principle_overrides.get",
@@ -114,15 +125,32 @@ class SQLitePrincipleOverrideRepository:
             return _from_row(row)
         return None
 
+    # principle_overrides.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "principle_overrides"
+        WHERE "scope" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "principle_overrides.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "principle_overrides.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "principle_overrides.delete") from exc
         return any(True for _ in rows)
+
+    # principle_overrides.list_items (list): one page ordered by scope
+    _LIST = """
+        SELECT
+            "scope", "principles", "restored_from_version", "restored_by", "reason",
+            "restored_at"
+        FROM "principle_overrides"
+        ORDER BY "scope"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -130,17 +158,24 @@ class SQLitePrincipleOverrideRepository:
         """One page ordered by scope."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "principle_overrides.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # principle_overrides.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "scope"
+        FROM "principle_overrides"
+        WHERE "scope" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[PrincipleOverride]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -150,32 +185,11 @@ class SQLitePrincipleOverrideRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "principle_overrides.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
-
-    async def _name_duplicates(
-        self, entities: Sequence[PrincipleOverride], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.scope for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+            raise await self._conns.batch_error(
+                exc,
+                "principle_overrides.save_many",
+                [entity.scope for entity in entities],
+                self._EXISTING,
+            ) from exc

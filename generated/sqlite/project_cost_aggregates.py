@@ -5,13 +5,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MixedCurrencyAggregationError,
-)
+from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -20,20 +16,11 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = excluded."total_cost", "currency" = excluded."currency", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "project_id", "total_cost", "currency", "updated_at" FROM "project_cost_aggregates" WHERE "project_id" = ?'
-_DELETE = 'DELETE FROM "project_cost_aggregates" WHERE "project_id" = ? RETURNING 1'
-_LIST = 'SELECT "project_id", "total_cost", "currency", "updated_at" FROM "project_cost_aggregates" ORDER BY "project_id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "project_id" FROM "project_cost_aggregates" WHERE "project_id" IN (SELECT value FROM json_each(?))'
-_M_INCREMENT = 'INSERT INTO "project_cost_aggregates" ("project_id", "total_cost", "currency", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("project_id") DO UPDATE SET "total_cost" = "project_cost_aggregates"."total_cost" + excluded."total_cost", "updated_at" = excluded."updated_at" WHERE "project_cost_aggregates"."currency" = excluded."currency" RETURNING "total_cost"'
 
 
 def _from_row(row: Any) -> ProjectCostAggregate:
@@ -72,7 +59,7 @@ def _params(entity: ProjectCostAggregate) -> tuple[Any, ...]:
     )
 
 
-class SQLiteProjectCostAggregateRepository:
+class SQLiteProjectCostAggregateRepository(SQLiteRepositoryBase):
     """ProjectCostAggregateRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -80,32 +67,47 @@ class SQLiteProjectCostAggregateRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # project_cost_aggregates.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "project_cost_aggregates" (
+            "project_id", "total_cost", "currency", "updated_at"
+        )
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("project_id")
+        DO UPDATE SET
+            "total_cost" = excluded."total_cost",
+            "currency" = excluded."currency",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: ProjectCostAggregate) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.save") from exc
+
+    # project_cost_aggregates.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "project_id", "total_cost", "currency", "updated_at"
+        FROM "project_cost_aggregates"
+        WHERE "project_id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> ProjectCostAggregate | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "project_cost_aggregates.entity_id"),)
+                self._GET, (arg_str(entity_id, "project_cost_aggregates.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
                 _from_row,
                 "project_cost_aggregates.get",
@@ -114,15 +116,30 @@ class SQLiteProjectCostAggregateRepository:
             return _from_row(row)
         return None
 
+    # project_cost_aggregates.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "project_cost_aggregates"
+        WHERE "project_id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "project_cost_aggregates.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "project_cost_aggregates.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "project_cost_aggregates.delete") from exc
         return any(True for _ in rows)
+
+    # project_cost_aggregates.list_items (list): one page ordered by project_id
+    _LIST = """
+        SELECT "project_id", "total_cost", "currency", "updated_at"
+        FROM "project_cost_aggregates"
+        ORDER BY "project_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -130,17 +147,24 @@ class SQLiteProjectCostAggregateRepository:
         """One page ordered by project_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "project_cost_aggregates.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # project_cost_aggregates.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "project_id"
+        FROM "project_cost_aggregates"
+        WHERE "project_id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[ProjectCostAggregate]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -150,15 +174,28 @@ class SQLiteProjectCostAggregateRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "project_cost_aggregates.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "project_cost_aggregates.save_many",
+                [entity.project_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # project_cost_aggregates.increment (increment): atomically add amount to the...
+    _M_INCREMENT = """
+        INSERT INTO "project_cost_aggregates" (
+            "project_id", "total_cost", "currency", "updated_at"
+        )
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("project_id")
+        DO UPDATE SET
+            "total_cost" = "project_cost_aggregates"."total_cost" + excluded."total_cost",
+            "updated_at" = excluded."updated_at"
+        WHERE "project_cost_aggregates"."currency" = excluded."currency"
+        RETURNING "total_cost"
+    """
 
     async def increment(
         self, project_id: NotBlankStr, amount: float, currency: NotBlankStr
@@ -169,7 +206,7 @@ class SQLiteProjectCostAggregateRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_INCREMENT,
+                self._M_INCREMENT,
                 (
                     arg_str(project_id, "project_cost_aggregates.project_id"),
                     arg_float(amount, "project_cost_aggregates.amount") + 0.0,
@@ -189,23 +226,3 @@ class SQLiteProjectCostAggregateRepository:
                 currencies=tuple(sorted({kept, currency})),
             )
         return float(row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[ProjectCostAggregate], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.project_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

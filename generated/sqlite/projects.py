@@ -5,13 +5,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    RecordNotFoundError,
-)
+from synthorg.persistence.errors import RecordNotFoundError
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -20,38 +16,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "team" = excluded."team", "lead" = excluded."lead", "task_ids" = excluded."task_ids", "deadline" = excluded."deadline", "budget" = excluded."budget", "status" = excluded."status"'
-_GET = 'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "projects" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "projects" WHERE "id" IN (SELECT value FROM json_each(?))'
-_QUERY = FilterSql(
-    'SELECT "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status" FROM "projects"',
-    (
-        '"status" = ?',
-        '"lead" = ?',
-    ),
-    ' ORDER BY "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "projects"',
-    (
-        '"status" = ?',
-        '"lead" = ?',
-    ),
-    "",
-)
-_M_CREATE = 'INSERT INTO "projects" ("id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'
-_M_UPDATE = 'UPDATE "projects" SET "name" = ?, "description" = ?, "team" = ?, "lead" = ?, "task_ids" = ?, "deadline" = ?, "budget" = ?, "status" = ? WHERE "id" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> Project:
@@ -116,7 +86,7 @@ def _where(spec: ProjectFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteProjectRepository:
+class SQLiteProjectRepository(SQLiteRepositoryBase):
     """ProjectRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -124,32 +94,55 @@ class SQLiteProjectRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # projects.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "projects" (
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "description" = excluded."description",
+            "team" = excluded."team",
+            "lead" = excluded."lead",
+            "task_ids" = excluded."task_ids",
+            "deadline" = excluded."deadline",
+            "budget" = excluded."budget",
+            "status" = excluded."status"
+    """
 
     async def save(self, entity: Project) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.save") from exc
+
+    # projects.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        FROM "projects"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Project | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "projects.entity_id"),)
+                self._GET, (arg_str(entity_id, "projects.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "projects.entity_id"),),
                 _from_row,
                 "projects.get",
@@ -158,15 +151,32 @@ class SQLiteProjectRepository:
             return _from_row(row)
         return None
 
+    # projects.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "projects"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "projects.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "projects.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.delete") from exc
         return any(True for _ in rows)
+
+    # projects.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        FROM "projects"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -174,17 +184,24 @@ class SQLiteProjectRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "projects.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # projects.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "projects"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Project]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -194,15 +211,32 @@ class SQLiteProjectRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "projects.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "projects.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # projects.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "name", "description", "team", "lead", "task_ids", "deadline",
+                "budget", "status"
+            FROM "projects"
+        """,
+        (
+            '"status" = ?',
+            '"lead" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -216,29 +250,67 @@ class SQLiteProjectRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "projects.query"
+                self._conns, exc, self._QUERY[mask], params, _from_row, "projects.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # projects.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "projects"
+        """,
+        (
+            '"status" = ?',
+            '"lead" = ?',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: ProjectFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.count") from exc
         return int(next(iter(rows))[0])
+
+    # projects.create (insert): insert a new project
+    _M_CREATE = """
+        INSERT INTO "projects" (
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    """
 
     async def create(self, entity: Project) -> None:
         """Insert a new project; DuplicateRecordError when the id exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_M_CREATE, params)
+            await self._conns.write(self._M_CREATE, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "projects.create") from exc
+
+    # projects.update (update_entity): replace an existing project
+    _M_UPDATE = """
+        UPDATE "projects"
+        SET
+            "name" = ?,
+            "description" = ?,
+            "team" = ?,
+            "lead" = ?,
+            "task_ids" = ?,
+            "deadline" = ?,
+            "budget" = ?,
+            "status" = ?
+        WHERE "id" = ?
+        RETURNING 1
+    """
 
     async def update(self, entity: Project) -> None:
         """Replace an existing project; RecordNotFoundError when the id is absent."""
@@ -246,7 +318,7 @@ class SQLiteProjectRepository:
             entity = revalidate(Project, entity, "projects")
         try:
             rows = await self._conns.write(
-                _M_UPDATE,
+                self._M_UPDATE,
                 (
                     entity.name,
                     entity.description,
@@ -263,23 +335,3 @@ class SQLiteProjectRepository:
             raise map_sqlite_error(exc, "projects.update") from exc
         if not any(True for _ in rows):
             raise RecordNotFoundError("projects.update: no Project with this key")
-
-    async def _name_duplicates(
-        self, entities: Sequence[Project], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

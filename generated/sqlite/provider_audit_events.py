@@ -7,12 +7,11 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.provider_audit_events import (
     ProviderAuditEvent,
     ProviderAuditEventFilterSpec,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -22,30 +21,12 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "provider_audit_events" ("id", "provider_name", "action", "actor", "timestamp", "before", "after", "details") VALUES (?, ?, ?, ?, ?, ?, ?, ?)'
-_EXISTING = 'SELECT "id" FROM "provider_audit_events" WHERE "id" IN (SELECT value FROM json_each(?))'
-_PURGE = 'DELETE FROM "provider_audit_events" WHERE "timestamp" < ? RETURNING 1'
-_QUERY = FilterSql(
-    'SELECT "id", "provider_name", "action", "actor", "timestamp", "before", "after", "details" FROM "provider_audit_events"',
-    ('"provider_name" = ?',),
-    ' ORDER BY "id" DESC LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "provider_audit_events"',
-    ('"provider_name" = ?',),
-    "",
-)
-_M_LIST_BEFORE_FIRST = 'SELECT "id", "provider_name", "action", "actor", "timestamp", "before", "after", "details" FROM "provider_audit_events" ORDER BY "id" DESC LIMIT ?'
-_M_LIST_BEFORE_AFTER = 'SELECT "id", "provider_name", "action", "actor", "timestamp", "before", "after", "details" FROM "provider_audit_events" WHERE "id" < ? ORDER BY "id" DESC LIMIT ?'
 
 
 def _from_row(row: Any) -> ProviderAuditEvent:
@@ -109,7 +90,7 @@ def _where(spec: ProviderAuditEventFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteProviderAuditEventRepository:
+class SQLiteProviderAuditEventRepository(SQLiteRepositoryBase):
     """ProviderAuditEventRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -117,20 +98,39 @@ class SQLiteProviderAuditEventRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # provider_audit_events.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "provider_audit_events"
+        """,
+        ('"provider_name" = ?',),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "provider_audit_events" (
+            "id", "provider_name", "action", "actor", "timestamp", "before", "after",
+            "details"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    """
 
     async def append(self, entity: ProviderAuditEvent) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_INSERT, params)
+            await self._conns.write(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "provider_audit_events.append") from exc
+
+    # provider_audit_events.append_many (bulk): insert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "provider_audit_events"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def append_many(self, entities: Sequence[ProviderAuditEvent]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -140,26 +140,47 @@ class SQLiteProviderAuditEventRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_INSERT, params)
+            await self._conns.write_many(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "provider_audit_events.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "provider_audit_events.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # provider_audit_events.purge_before (delete): delete rows whose timestamp is...
+    _PURGE = """
+        DELETE FROM "provider_audit_events"
+        WHERE "timestamp" < ?
+        RETURNING 1
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE,
+                self._PURGE,
                 (dt_to_text(arg_time(threshold, "provider_audit_events.threshold")),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "provider_audit_events.purge_before") from exc
         return sum(1 for _ in rows)
+
+    # provider_audit_events.query (query): one page of matches ordered by id desc
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "provider_name", "action", "actor", "timestamp", "before",
+                "after", "details"
+            FROM "provider_audit_events"
+        """,
+        ('"provider_name" = ?',),
+        """
+            ORDER BY "id" DESC
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -173,17 +194,36 @@ class SQLiteProviderAuditEventRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "provider_audit_events.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # provider_audit_events.list_before (keyset): up to ``limit`` events with id <...
+    _M_LIST_BEFORE_FIRST = """
+        SELECT
+            "id", "provider_name", "action", "actor", "timestamp", "before", "after",
+            "details"
+        FROM "provider_audit_events"
+        ORDER BY "id" DESC
+        LIMIT ?
+    """
+    _M_LIST_BEFORE_AFTER = """
+        SELECT
+            "id", "provider_name", "action", "actor", "timestamp", "before", "after",
+            "details"
+        FROM "provider_audit_events"
+        WHERE "id" < ?
+        ORDER BY "id" DESC
+        LIMIT ?
+    """
 
     async def list_before(
         self, before_id: NotBlankStr | None = None, limit: int = DEFAULT_PAGE_SIZE
@@ -194,10 +234,10 @@ class SQLiteProviderAuditEventRepository:
         check_pagination(limit, 0)
         params: tuple[Any, ...]
         if before_id is None:
-            sql, params = _M_LIST_BEFORE_FIRST, (limit,)
+            sql, params = self._M_LIST_BEFORE_FIRST, (limit,)
         else:
             sql, params = (
-                _M_LIST_BEFORE_AFTER,
+                self._M_LIST_BEFORE_AFTER,
                 (arg_str(before_id, "provider_audit_events.before_id"), limit),
             )
         try:
@@ -212,23 +252,3 @@ class SQLiteProviderAuditEventRepository:
                 "provider_audit_events.list_before",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[ProviderAuditEvent], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,23 +14,11 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "risk_overrides" ("id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "action_type" = excluded."action_type", "original_tier" = excluded."original_tier", "override_tier" = excluded."override_tier", "reason" = excluded."reason", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "expires_at" = excluded."expires_at", "revoked_at" = excluded."revoked_at", "revoked_by" = excluded."revoked_by"'
-_GET = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "risk_overrides" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "risk_overrides" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_M_LIST_ACTIVE = 'SELECT "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by" FROM "risk_overrides" WHERE "revoked_at" IS NULL AND "expires_at" > ? ORDER BY "expires_at", "id" LIMIT ? OFFSET ?'
-_M_REVOKE = 'UPDATE "risk_overrides" SET "revoked_at" = ?, "revoked_by" = ? WHERE "id" = ? AND "revoked_at" IS NULL RETURNING 1'
 
 
 def _from_row(row: Any) -> RiskTierOverride:
@@ -82,7 +69,7 @@ def _params(entity: RiskTierOverride) -> tuple[Any, ...]:
     )
 
 
-class SQLiteRiskTierOverrideRepository:
+class SQLiteRiskTierOverrideRepository(SQLiteRepositoryBase):
     """RiskTierOverrideRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -90,32 +77,56 @@ class SQLiteRiskTierOverrideRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # risk_overrides.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "risk_overrides" (
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "action_type" = excluded."action_type",
+            "original_tier" = excluded."original_tier",
+            "override_tier" = excluded."override_tier",
+            "reason" = excluded."reason",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "expires_at" = excluded."expires_at",
+            "revoked_at" = excluded."revoked_at",
+            "revoked_by" = excluded."revoked_by"
+    """
 
     async def save(self, entity: RiskTierOverride) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.save") from exc
+
+    # risk_overrides.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        FROM "risk_overrides"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> RiskTierOverride | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "risk_overrides.entity_id"),)
+                self._GET, (arg_str(entity_id, "risk_overrides.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "risk_overrides.entity_id"),),
                 _from_row,
                 "risk_overrides.get",
@@ -124,15 +135,32 @@ class SQLiteRiskTierOverrideRepository:
             return _from_row(row)
         return None
 
+    # risk_overrides.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "risk_overrides"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "risk_overrides.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "risk_overrides.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.delete") from exc
         return any(True for _ in rows)
+
+    # risk_overrides.list_items (list): one page ordered by created_at desc, id
+    _LIST = """
+        SELECT
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        FROM "risk_overrides"
+        ORDER BY "created_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -140,17 +168,24 @@ class SQLiteRiskTierOverrideRepository:
         """One page ordered by created_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "risk_overrides.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # risk_overrides.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "risk_overrides"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[RiskTierOverride]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -160,15 +195,25 @@ class SQLiteRiskTierOverrideRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "risk_overrides.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "risk_overrides.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # risk_overrides.list_active (list): the active overrides, soonest to expire first
+    _M_LIST_ACTIVE = """
+        SELECT
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        FROM "risk_overrides"
+        WHERE "revoked_at" IS NULL AND "expires_at" > ?
+        ORDER BY "expires_at", "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_active(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -181,18 +226,28 @@ class SQLiteRiskTierOverrideRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
+                self._M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LIST_ACTIVE,
+                self._M_LIST_ACTIVE,
                 (dt_to_text(utc_now()), limit, offset),
                 _from_row,
                 "risk_overrides.list_active",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # risk_overrides.revoke (update): revoke the override now, recording who did it
+    _M_REVOKE = """
+        UPDATE "risk_overrides"
+        SET
+            "revoked_at" = ?,
+            "revoked_by" = ?
+        WHERE "id" = ? AND "revoked_at" IS NULL
+        RETURNING 1
+    """
 
     async def revoke(self, id: NotBlankStr, revoked_by: NotBlankStr | None) -> bool:
         """Revoke the override now, recording who did it, only if it is not revoked yet
@@ -201,7 +256,7 @@ class SQLiteRiskTierOverrideRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_REVOKE,
+                self._M_REVOKE,
                 (
                     dt_to_text(utc_now()),
                     None
@@ -213,23 +268,3 @@ class SQLiteRiskTierOverrideRepository:
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.revoke") from exc
         return any(True for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[RiskTierOverride], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,10 +5,9 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.sqlite.custom import settings as _custom
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,23 +15,10 @@ from synthorg.persistence.support import (
     arg_str,
     arg_text,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" WHERE "namespace" = ? AND "key" = ?'
-_DELETE = 'DELETE FROM "settings" WHERE "namespace" = ? AND "key" = ? RETURNING 1'
-_LIST = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" ORDER BY "namespace", "key" LIMIT ? OFFSET ?'
-_M_GET_NAMESPACE = 'SELECT "namespace", "key", "value", "updated_at" FROM "settings" WHERE "namespace" = ? ORDER BY "key"'
-_M_SET_IF_UNCHANGED_INSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "updated_at") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO NOTHING RETURNING 1'
-_M_SET_IF_UNCHANGED_UPDATE = 'UPDATE "settings" SET "value" = ?, "updated_at" = ? WHERE "namespace" = ? AND "key" = ? AND "updated_at" = ? RETURNING 1'
-_M_DELETE_NAMESPACE = 'DELETE FROM "settings" WHERE "namespace" = ? RETURNING 1'
-_M_DELETE_NAMESPACE_RETURNING_KEYS = (
-    'DELETE FROM "settings" WHERE "namespace" = ? RETURNING "key"'
-)
 
 
 def _from_row(row: Any) -> SettingRow:
@@ -71,7 +57,7 @@ def _params(entity: SettingRow) -> tuple[Any, ...]:
     )
 
 
-class SQLiteSettingRowRepository:
+class SQLiteSettingRowRepository(SQLiteRepositoryBase):
     """SettingRowRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -79,26 +65,38 @@ class SQLiteSettingRowRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # settings.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "settings" ("namespace", "key", "value", "updated_at")
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("namespace", "key")
+        DO UPDATE SET
+            "value" = excluded."value",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: SettingRow) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.save") from exc
+
+    # settings.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "namespace", "key", "value", "updated_at"
+        FROM "settings"
+        WHERE "namespace" = ? AND "key" = ?
+    """
 
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "settings.namespace"),
                     arg_str(entity_id[1], "settings.key"),
@@ -108,7 +106,7 @@ class SQLiteSettingRowRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "settings.namespace"),
                     arg_str(entity_id[1], "settings.key"),
@@ -120,11 +118,18 @@ class SQLiteSettingRowRepository:
             return _from_row(row)
         return None
 
+    # settings.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "settings"
+        WHERE "namespace" = ? AND "key" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: SettingRowKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE,
+                self._DELETE,
                 (
                     arg_str(entity_id[0], "settings.namespace"),
                     arg_str(entity_id[1], "settings.key"),
@@ -134,18 +139,26 @@ class SQLiteSettingRowRepository:
             raise map_sqlite_error(exc, "settings.delete") from exc
         return any(True for _ in rows)
 
+    # settings.list_items (list): one page ordered by namespace, key
+    _LIST = """
+        SELECT "namespace", "key", "value", "updated_at"
+        FROM "settings"
+        ORDER BY "namespace", "key"
+        LIMIT ? OFFSET ?
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[SettingRow, ...]:
         """One page ordered by namespace, key."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "settings.list_items",
@@ -160,32 +173,60 @@ class SQLiteSettingRowRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "settings.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "settings.save_many",
+                [
+                    (
+                        entity.namespace,
+                        entity.key,
+                    )
+                    for entity in entities
+                ],
+            ) from exc
+
+    # settings.get_namespace (list): every setting of a namespace, by key
+    _M_GET_NAMESPACE = """
+        SELECT "namespace", "key", "value", "updated_at"
+        FROM "settings"
+        WHERE "namespace" = ?
+        ORDER BY "key"
+    """
 
     async def get_namespace(self, namespace: NotBlankStr) -> tuple[SettingRow, ...]:
         """Every setting of a namespace, by key."""
         try:
             rows = await self._conns.read(
-                _M_GET_NAMESPACE, (arg_str(namespace, "settings.namespace"),)
+                self._M_GET_NAMESPACE, (arg_str(namespace, "settings.namespace"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_NAMESPACE,
+                self._M_GET_NAMESPACE,
                 (arg_str(namespace, "settings.namespace"),),
                 _from_row,
                 "settings.get_namespace",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # settings.set_if_unchanged (compare_and_set): upsert when expected_updated_at...
+    _M_SET_IF_UNCHANGED_INSERT = """
+        INSERT INTO "settings" ("namespace", "key", "value", "updated_at")
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("namespace", "key") DO NOTHING
+        RETURNING 1
+    """
+    _M_SET_IF_UNCHANGED_UPDATE = """
+        UPDATE "settings"
+        SET
+            "value" = ?,
+            "updated_at" = ?
+        WHERE "namespace" = ? AND "key" = ? AND "updated_at" = ?
+        RETURNING 1
+    """
 
     async def set_if_unchanged(
         self, entity: SettingRow, expected_updated_at: NotBlankStr | None = None
@@ -198,12 +239,12 @@ class SQLiteSettingRowRepository:
             entity = revalidate(SettingRow, entity, "settings")
         params: tuple[Any, ...]
         if expected_updated_at is None:  # unconditional upsert
-            sql, params = _UPSERT, _params(entity)
+            sql, params = self._UPSERT, _params(entity)
         elif expected_updated_at == "":  # first write: the row must not exist yet
-            sql, params = _M_SET_IF_UNCHANGED_INSERT, _params(entity)
+            sql, params = self._M_SET_IF_UNCHANGED_INSERT, _params(entity)
         else:
             sql, params = (
-                _M_SET_IF_UNCHANGED_UPDATE,
+                self._M_SET_IF_UNCHANGED_UPDATE,
                 (
                     entity.value,
                     entity.updated_at,
@@ -216,7 +257,7 @@ class SQLiteSettingRowRepository:
             rows = await self._conns.write(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.set_if_unchanged") from exc
-        return sql is _UPSERT or any(True for _ in rows)
+        return sql is self._UPSERT or any(True for _ in rows)
 
     async def set_many(
         self,
@@ -229,15 +270,29 @@ class SQLiteSettingRowRepository:
         """
         return await _custom.set_many(self, items, expected_updated_at_map)
 
+    # settings.delete_namespace (delete): delete every setting of a namespace
+    _M_DELETE_NAMESPACE = """
+        DELETE FROM "settings"
+        WHERE "namespace" = ?
+        RETURNING 1
+    """
+
     async def delete_namespace(self, namespace: NotBlankStr) -> int:
         """Delete every setting of a namespace; the count."""
         try:
             rows = await self._conns.write(
-                _M_DELETE_NAMESPACE, (arg_str(namespace, "settings.namespace"),)
+                self._M_DELETE_NAMESPACE, (arg_str(namespace, "settings.namespace"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.delete_namespace") from exc
         return sum(1 for _ in rows)
+
+    # settings.delete_namespace_returning_keys (delete): delete every setting of a...
+    _M_DELETE_NAMESPACE_RETURNING_KEYS = """
+        DELETE FROM "settings"
+        WHERE "namespace" = ?
+        RETURNING "key"
+    """
 
     async def delete_namespace_returning_keys(
         self, namespace: NotBlankStr
@@ -245,7 +300,7 @@ class SQLiteSettingRowRepository:
         """Delete every setting of a namespace, atomically; the deleted keys."""
         try:
             rows = await self._conns.write(
-                _M_DELETE_NAMESPACE_RETURNING_KEYS,
+                self._M_DELETE_NAMESPACE_RETURNING_KEYS,
                 (arg_str(namespace, "settings.namespace"),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -253,23 +308,3 @@ class SQLiteSettingRowRepository:
                 exc, "settings.delete_namespace_returning_keys"
             ) from exc
         return tuple(row[0] for row in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[SettingRow], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [
-            (
-                entity.namespace,
-                entity.key,
-            )
-            for entity in entities
-        ]
-        named = duplicate_keys(keys)
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -7,17 +7,13 @@ from typing import Any
 
 from pydantic import AwareDatetime
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    InvalidValueError,
-)
+from synthorg.persistence.errors import InvalidValueError
 from synthorg.persistence.generated.enums import SsrfViolationStatus
 from synthorg.persistence.generated.ssrf_violations import (
     SsrfViolation,
     SsrfViolationFilterSpec,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -28,30 +24,11 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_INSERT = 'INSERT INTO "ssrf_violations" ("id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'
-_EXISTING = (
-    'SELECT "id" FROM "ssrf_violations" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_PURGE = 'DELETE FROM "ssrf_violations" WHERE "timestamp" < ? RETURNING 1'
-_QUERY = FilterSql(
-    'SELECT "id", "timestamp", "url", "hostname", "port", "resolved_ip", "blocked_range", "provider_name", "agent_id", "status", "resolved_at" FROM "ssrf_violations"',
-    ('"status" = ?',),
-    ' ORDER BY "timestamp" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "ssrf_violations"',
-    ('"status" = ?',),
-    "",
-)
-_M_UPDATE_STATUS = 'UPDATE "ssrf_violations" SET "status" = ?, "resolved_at" = ? WHERE "id" = ? AND "status" = \'pending\' RETURNING 1'
 
 
 def _from_row(row: Any) -> SsrfViolation:
@@ -116,7 +93,7 @@ def _where(spec: SsrfViolationFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteSsrfViolationRepository:
+class SQLiteSsrfViolationRepository(SQLiteRepositoryBase):
     """SsrfViolationRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -124,20 +101,39 @@ class SQLiteSsrfViolationRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # ssrf_violations.append (insert): insert
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "ssrf_violations"
+        """,
+        ('"status" = ?',),
+        "",
+    )
+    _INSERT = """
+        INSERT INTO "ssrf_violations" (
+            "id", "timestamp", "url", "hostname", "port", "resolved_ip",
+            "blocked_range", "provider_name", "agent_id", "status", "resolved_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    """
 
     async def append(self, entity: SsrfViolation) -> None:
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_INSERT, params)
+            await self._conns.write(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.append") from exc
+
+    # ssrf_violations.append_many (bulk): insert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "ssrf_violations"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def append_many(self, entities: Sequence[SsrfViolation]) -> None:
         """Insert every entity in one transaction: all or nothing; a duplicate key
@@ -147,25 +143,47 @@ class SQLiteSsrfViolationRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_INSERT, params)
+            await self._conns.write_many(self._INSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "ssrf_violations.append_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "ssrf_violations.append_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # ssrf_violations.purge_before (delete): delete rows whose timestamp is before...
+    _PURGE = """
+        DELETE FROM "ssrf_violations"
+        WHERE "timestamp" < ?
+        RETURNING 1
+    """
 
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
             rows = await self._conns.write(
-                _PURGE, (dt_to_text(arg_time(threshold, "ssrf_violations.threshold")),)
+                self._PURGE,
+                (dt_to_text(arg_time(threshold, "ssrf_violations.threshold")),),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.purge_before") from exc
         return sum(1 for _ in rows)
+
+    # ssrf_violations.query (query): one page of matches ordered by timestamp desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "timestamp", "url", "hostname", "port", "resolved_ip",
+                "blocked_range", "provider_name", "agent_id", "status", "resolved_at"
+            FROM "ssrf_violations"
+        """,
+        ('"status" = ?',),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -179,17 +197,27 @@ class SQLiteSsrfViolationRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "ssrf_violations.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # ssrf_violations.update_status (update): decide a pending violation
+    _M_UPDATE_STATUS = """
+        UPDATE "ssrf_violations"
+        SET
+            "status" = ?,
+            "resolved_at" = ?
+        WHERE "id" = ? AND "status" = 'pending'
+        RETURNING 1
+    """
 
     async def update_status(self, id: NotBlankStr, status: SsrfViolationStatus) -> bool:
         """Decide a pending violation: set status (allowed or denied, anything else is a
@@ -206,7 +234,7 @@ class SQLiteSsrfViolationRepository:
             )
         try:
             rows = await self._conns.write(
-                _M_UPDATE_STATUS,
+                self._M_UPDATE_STATUS,
                 (
                     arg_enum(
                         status, SsrfViolationStatus, "ssrf_violations.status"
@@ -218,23 +246,3 @@ class SQLiteSsrfViolationRepository:
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.update_status") from exc
         return any(True for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[SsrfViolation], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,38 +15,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "tasks" ("id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title", "description" = excluded."description", "type" = excluded."type", "priority" = excluded."priority", "project" = excluded."project", "created_by" = excluded."created_by", "assigned_to" = excluded."assigned_to", "reviewers" = excluded."reviewers", "dependencies" = excluded."dependencies", "artifacts_expected" = excluded."artifacts_expected", "acceptance_criteria" = excluded."acceptance_criteria", "estimated_complexity" = excluded."estimated_complexity", "budget_limit" = excluded."budget_limit", "deadline" = excluded."deadline", "max_retries" = excluded."max_retries", "status" = excluded."status", "parent_task_id" = excluded."parent_task_id", "delegation_chain" = excluded."delegation_chain", "task_structure" = excluded."task_structure", "coordination_topology" = excluded."coordination_topology", "metadata" = excluded."metadata", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "tasks" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "tasks" WHERE "id" IN (SELECT value FROM json_each(?))'
-_QUERY = FilterSql(
-    'SELECT "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at" FROM "tasks"',
-    (
-        '"status" = ?',
-        '"assigned_to" = ?',
-        '"project" = ?',
-    ),
-    ' ORDER BY "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "tasks"',
-    (
-        '"status" = ?',
-        '"assigned_to" = ?',
-        '"project" = ?',
-    ),
-    "",
-)
 
 
 def _from_row(row: Any) -> Task:
@@ -145,7 +118,7 @@ def _where(spec: TaskFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteTaskRepository:
+class SQLiteTaskRepository(SQLiteRepositoryBase):
     """TaskRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -153,32 +126,78 @@ class SQLiteTaskRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # tasks.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "tasks" (
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "title" = excluded."title",
+            "description" = excluded."description",
+            "type" = excluded."type",
+            "priority" = excluded."priority",
+            "project" = excluded."project",
+            "created_by" = excluded."created_by",
+            "assigned_to" = excluded."assigned_to",
+            "reviewers" = excluded."reviewers",
+            "dependencies" = excluded."dependencies",
+            "artifacts_expected" = excluded."artifacts_expected",
+            "acceptance_criteria" = excluded."acceptance_criteria",
+            "estimated_complexity" = excluded."estimated_complexity",
+            "budget_limit" = excluded."budget_limit",
+            "deadline" = excluded."deadline",
+            "max_retries" = excluded."max_retries",
+            "status" = excluded."status",
+            "parent_task_id" = excluded."parent_task_id",
+            "delegation_chain" = excluded."delegation_chain",
+            "task_structure" = excluded."task_structure",
+            "coordination_topology" = excluded."coordination_topology",
+            "metadata" = excluded."metadata",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: Task) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.save") from exc
+
+    # tasks.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        FROM "tasks"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Task | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "tasks.entity_id"),)
+                self._GET, (arg_str(entity_id, "tasks.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "tasks.entity_id"),),
                 _from_row,
                 "tasks.get",
@@ -187,15 +206,36 @@ class SQLiteTaskRepository:
             return _from_row(row)
         return None
 
+    # tasks.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "tasks"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "tasks.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "tasks.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.delete") from exc
         return any(True for _ in rows)
+
+    # tasks.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        FROM "tasks"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -203,12 +243,24 @@ class SQLiteTaskRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _LIST, (limit, offset), _from_row, "tasks.list_items"
+                self._conns,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "tasks.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tasks.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "tasks"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Task]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -218,15 +270,37 @@ class SQLiteTaskRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "tasks.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "tasks.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # tasks.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "title", "description", "type", "priority", "project",
+                "created_by", "assigned_to", "reviewers", "dependencies",
+                "artifacts_expected", "acceptance_criteria", "estimated_complexity",
+                "budget_limit", "deadline", "max_retries", "status", "parent_task_id",
+                "delegation_chain", "task_structure", "coordination_topology",
+                "metadata", "created_at", "updated_at"
+            FROM "tasks"
+        """,
+        (
+            '"status" = ?',
+            '"assigned_to" = ?',
+            '"project" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -240,38 +314,32 @@ class SQLiteTaskRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "tasks.query"
+                self._conns, exc, self._QUERY[mask], params, _from_row, "tasks.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tasks.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "tasks"
+        """,
+        (
+            '"status" = ?',
+            '"assigned_to" = ?',
+            '"project" = ?',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: TaskFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.count") from exc
         return int(next(iter(rows))[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Task], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

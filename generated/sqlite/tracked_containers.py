@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,21 +14,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "tracked_containers" ("container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("container_id") DO UPDATE SET "name" = excluded."name", "image" = excluded."image", "agent_id" = excluded."agent_id", "task_id" = excluded."task_id", "state" = excluded."state", "labels" = excluded."labels", "created_at" = excluded."created_at", "last_seen_at" = excluded."last_seen_at"'
-_GET = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "tracked_containers" WHERE "container_id" = ?'
-_DELETE = 'DELETE FROM "tracked_containers" WHERE "container_id" = ? RETURNING 1'
-_LIST = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "tracked_containers" ORDER BY "container_id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "container_id" FROM "tracked_containers" WHERE "container_id" IN (SELECT value FROM json_each(?))'
-_M_LOAD_ALL = 'SELECT "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at" FROM "tracked_containers" ORDER BY "container_id" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> TrackedContainer:
@@ -79,7 +69,7 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
     )
 
 
-class SQLiteTrackedContainerRepository:
+class SQLiteTrackedContainerRepository(SQLiteRepositoryBase):
     """TrackedContainerRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -87,32 +77,55 @@ class SQLiteTrackedContainerRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # tracked_containers.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "tracked_containers" (
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("container_id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "image" = excluded."image",
+            "agent_id" = excluded."agent_id",
+            "task_id" = excluded."task_id",
+            "state" = excluded."state",
+            "labels" = excluded."labels",
+            "created_at" = excluded."created_at",
+            "last_seen_at" = excluded."last_seen_at"
+    """
 
     async def save(self, entity: TrackedContainer) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tracked_containers.save") from exc
+
+    # tracked_containers.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        FROM "tracked_containers"
+        WHERE "container_id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> TrackedContainer | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "tracked_containers.entity_id"),)
+                self._GET, (arg_str(entity_id, "tracked_containers.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "tracked_containers.entity_id"),),
                 _from_row,
                 "tracked_containers.get",
@@ -121,15 +134,32 @@ class SQLiteTrackedContainerRepository:
             return _from_row(row)
         return None
 
+    # tracked_containers.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "tracked_containers"
+        WHERE "container_id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "tracked_containers.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "tracked_containers.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tracked_containers.delete") from exc
         return any(True for _ in rows)
+
+    # tracked_containers.list_items (list): one page ordered by container_id
+    _LIST = """
+        SELECT
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        FROM "tracked_containers"
+        ORDER BY "container_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -137,17 +167,24 @@ class SQLiteTrackedContainerRepository:
         """One page ordered by container_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "tracked_containers.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tracked_containers.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "container_id"
+        FROM "tracked_containers"
+        WHERE "container_id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[TrackedContainer]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -157,15 +194,24 @@ class SQLiteTrackedContainerRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "tracked_containers.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "tracked_containers.save_many",
+                [entity.container_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # tracked_containers.load_all (list): every tracked container, by container_id
+    _M_LOAD_ALL = """
+        SELECT
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        FROM "tracked_containers"
+        ORDER BY "container_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def load_all(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -173,34 +219,14 @@ class SQLiteTrackedContainerRepository:
         """Every tracked container, by container_id (one page)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_LOAD_ALL, (limit, offset))
+            rows = await self._conns.read(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LOAD_ALL,
+                self._M_LOAD_ALL,
                 (limit, offset),
                 _from_row,
                 "tracked_containers.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[TrackedContainer], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.container_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

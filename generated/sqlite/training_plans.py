@@ -5,12 +5,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_plans import (
     TrainingPlan,
     TrainingPlanFilterSpec,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -19,38 +18,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "training_plans" ("id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "agent_id" = excluded."agent_id", "source_agent_ids" = excluded."source_agent_ids", "content_types" = excluded."content_types", "max_items" = excluded."max_items", "require_review" = excluded."require_review", "config" = excluded."config", "status" = excluded."status", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "executed_at" = excluded."executed_at"'
-_GET = 'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "training_plans" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "training_plans" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_QUERY = FilterSql(
-    'SELECT "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at" FROM "training_plans"',
-    (
-        '"agent_id" = ?',
-        '"status" = ?',
-    ),
-    ' ORDER BY "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "training_plans"',
-    (
-        '"agent_id" = ?',
-        '"status" = ?',
-    ),
-    "",
-)
 
 
 def _from_row(row: Any) -> TrainingPlan:
@@ -119,7 +92,7 @@ def _where(spec: TrainingPlanFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteTrainingPlanRepository:
+class SQLiteTrainingPlanRepository(SQLiteRepositoryBase):
     """TrainingPlanRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -127,32 +100,59 @@ class SQLiteTrainingPlanRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # training_plans.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "training_plans" (
+            "id", "agent_id", "source_agent_ids", "content_types", "max_items",
+            "require_review", "config", "status", "created_by", "created_at",
+            "executed_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "agent_id" = excluded."agent_id",
+            "source_agent_ids" = excluded."source_agent_ids",
+            "content_types" = excluded."content_types",
+            "max_items" = excluded."max_items",
+            "require_review" = excluded."require_review",
+            "config" = excluded."config",
+            "status" = excluded."status",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "executed_at" = excluded."executed_at"
+    """
 
     async def save(self, entity: TrainingPlan) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.save") from exc
+
+    # training_plans.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "agent_id", "source_agent_ids", "content_types", "max_items",
+            "require_review", "config", "status", "created_by", "created_at",
+            "executed_at"
+        FROM "training_plans"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> TrainingPlan | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "training_plans.entity_id"),)
+                self._GET, (arg_str(entity_id, "training_plans.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "training_plans.entity_id"),),
                 _from_row,
                 "training_plans.get",
@@ -161,15 +161,33 @@ class SQLiteTrainingPlanRepository:
             return _from_row(row)
         return None
 
+    # training_plans.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "training_plans"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "training_plans.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "training_plans.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.delete") from exc
         return any(True for _ in rows)
+
+    # training_plans.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "agent_id", "source_agent_ids", "content_types", "max_items",
+            "require_review", "config", "status", "created_by", "created_at",
+            "executed_at"
+        FROM "training_plans"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -177,17 +195,24 @@ class SQLiteTrainingPlanRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "training_plans.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # training_plans.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "training_plans"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[TrainingPlan]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -197,15 +222,33 @@ class SQLiteTrainingPlanRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "training_plans.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "training_plans.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # training_plans.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "agent_id", "source_agent_ids", "content_types", "max_items",
+                "require_review", "config", "status", "created_by", "created_at",
+                "executed_at"
+            FROM "training_plans"
+        """,
+        (
+            '"agent_id" = ?',
+            '"status" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -219,43 +262,36 @@ class SQLiteTrainingPlanRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "training_plans.query",
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # training_plans.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "training_plans"
+        """,
+        (
+            '"agent_id" = ?',
+            '"status" = ?',
+        ),
+        "",
+    )
+
     async def count(self, filter_spec: TrainingPlanFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.count") from exc
         return int(next(iter(rows))[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[TrainingPlan], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.training_results import TrainingResult
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,28 +15,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "training_results" ("id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "plan_id" = excluded."plan_id", "agent_id" = excluded."agent_id", "items_extracted" = excluded."items_extracted", "items_after_curation" = excluded."items_after_curation", "items_stored" = excluded."items_stored", "errors" = excluded."errors", "metrics" = excluded."metrics", "started_at" = excluded."started_at", "completed_at" = excluded."completed_at"'
-_GET = 'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "training_results" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "training_results" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_M_GET_BY_PLAN = FilterSql(
-    'SELECT "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at" FROM "training_results"',
-    (),
-    ' ORDER BY "completed_at" DESC, "id" LIMIT 1',
-    always=('"plan_id" = ?',),
-)
 
 
 def _from_row(row: Any) -> TrainingResult:
@@ -89,7 +72,7 @@ def _params(entity: TrainingResult) -> tuple[Any, ...]:
     )
 
 
-class SQLiteTrainingResultRepository:
+class SQLiteTrainingResultRepository(SQLiteRepositoryBase):
     """TrainingResultRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -97,32 +80,56 @@ class SQLiteTrainingResultRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # training_results.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "training_results" (
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "plan_id" = excluded."plan_id",
+            "agent_id" = excluded."agent_id",
+            "items_extracted" = excluded."items_extracted",
+            "items_after_curation" = excluded."items_after_curation",
+            "items_stored" = excluded."items_stored",
+            "errors" = excluded."errors",
+            "metrics" = excluded."metrics",
+            "started_at" = excluded."started_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save(self, entity: TrainingResult) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_results.save") from exc
+
+    # training_results.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        FROM "training_results"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> TrainingResult | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "training_results.entity_id"),)
+                self._GET, (arg_str(entity_id, "training_results.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "training_results.entity_id"),),
                 _from_row,
                 "training_results.get",
@@ -131,15 +138,32 @@ class SQLiteTrainingResultRepository:
             return _from_row(row)
         return None
 
+    # training_results.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "training_results"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "training_results.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "training_results.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_results.delete") from exc
         return any(True for _ in rows)
+
+    # training_results.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        FROM "training_results"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -147,17 +171,24 @@ class SQLiteTrainingResultRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "training_results.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # training_results.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "training_results"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[TrainingResult]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -167,15 +198,30 @@ class SQLiteTrainingResultRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "training_results.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "training_results.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # training_results.get_by_plan (first): the plan's most recent result
+    _M_GET_BY_PLAN = FilterSql(
+        """
+            SELECT
+                "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+                "items_stored", "errors", "metrics", "started_at", "completed_at"
+            FROM "training_results"
+        """,
+        (),
+        """
+            ORDER BY "completed_at" DESC, "id"
+            LIMIT 1
+        """,
+        always=('"plan_id" = ?',),
+    )
 
     async def get_by_plan(self, plan_id: NotBlankStr) -> TrainingResult | None:
         """The plan's most recent result (by completed_at, then id), or None. A plan re-
@@ -184,12 +230,12 @@ class SQLiteTrainingResultRepository:
         mask = 0
         params: list[Any] = list((arg_str(plan_id, "training_results.plan_id"),))
         try:
-            rows = await self._conns.read(_M_GET_BY_PLAN[mask], params)
+            rows = await self._conns.read(self._M_GET_BY_PLAN[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_PLAN[mask],
+                self._M_GET_BY_PLAN[mask],
                 params,
                 _from_row,
                 "training_results.get_by_plan",
@@ -197,23 +243,3 @@ class SQLiteTrainingResultRepository:
         for row in rows:
             return _from_row(row)
         return None
-
-    async def _name_duplicates(
-        self, entities: Sequence[TrainingResult], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,10 +5,10 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
+from synthorg.persistence.errors import ConstraintViolationError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -18,39 +18,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "users" ("id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "password_hash" = excluded."password_hash", "role" = excluded."role", "must_change_password" = excluded."must_change_password", "org_roles" = excluded."org_roles", "scoped_departments" = excluded."scoped_departments", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at"'
-_GET = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "users" WHERE "id" = ? AND NOT ("role" = \'system\') RETURNING 1'
-_PROTECTED = 'SELECT 1 FROM "users" WHERE "id" = ? AND (("role" = \'system\'))'
-_LIST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "users" WHERE "id" IN (SELECT value FROM json_each(?))'
-_QUERY = FilterSql(
-    'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users"',
-    ('"role" = ?',),
-    ' ORDER BY "id" LIMIT ? OFFSET ?',
-    always=("\"role\" <> 'system'",),
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "users"',
-    ('"role" = ?',),
-    "",
-    always=("\"role\" <> 'system'",),
-)
-_M_GET_BY_USERNAME = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "username" = ?'
-_M_COUNT_BY_ROLE = 'SELECT COUNT(*) FROM "users" WHERE "role" = ?'
-_M_EXISTS_BY_USERNAME = 'SELECT EXISTS(SELECT 1 FROM "users" WHERE "username" = ?)'
-_M_EXISTS_WITH_ROLE = 'SELECT EXISTS(SELECT 1 FROM "users" WHERE "role" = ?)'
-_M_LIST_AFTER_ID_FIRST = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "role" <> \'system\' ORDER BY "id" LIMIT ?'
-_M_LIST_AFTER_ID_AFTER = 'SELECT "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at" FROM "users" WHERE "id" > ? AND "role" <> \'system\' ORDER BY "id" LIMIT ?'
 
 
 def _from_row(row: Any) -> User:
@@ -112,7 +85,7 @@ def _where(spec: UserFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteUserRepository:
+class SQLiteUserRepository(SQLiteRepositoryBase):
     """UserRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -120,32 +93,55 @@ class SQLiteUserRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # users.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "users" (
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "username" = excluded."username",
+            "password_hash" = excluded."password_hash",
+            "role" = excluded."role",
+            "must_change_password" = excluded."must_change_password",
+            "org_roles" = excluded."org_roles",
+            "scoped_departments" = excluded."scoped_departments",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at"
+    """
 
     async def save(self, entity: User) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.save") from exc
+
+    # users.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> User | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "users.entity_id"),)
+                self._GET, (arg_str(entity_id, "users.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "users.entity_id"),),
                 _from_row,
                 "users.get",
@@ -154,6 +150,18 @@ class SQLiteUserRepository:
             return _from_row(row)
         return None
 
+    # users.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "users"
+        WHERE "id" = ? AND NOT ("role" = 'system')
+        RETURNING 1
+    """
+    _PROTECTED = """
+        SELECT 1
+        FROM "users"
+        WHERE "id" = ? AND (("role" = 'system'))
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted. A protected row
         (users.system_user) is refused with ConstraintViolationError, nothing
@@ -161,7 +169,7 @@ class SQLiteUserRepository:
         """
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "users.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "users.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.delete") from exc
@@ -169,7 +177,7 @@ class SQLiteUserRepository:
             return True
         try:
             protected = await self._conns.read(
-                _PROTECTED, (arg_str(entity_id, "users.entity_id"),)
+                self._PROTECTED, (arg_str(entity_id, "users.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.delete") from exc
@@ -180,18 +188,41 @@ class SQLiteUserRepository:
             )
         return False
 
+    # users.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "role" <> 'system'
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[User, ...]:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _LIST, (limit, offset), _from_row, "users.list_items"
+                self._conns,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "users.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # users.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "users"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[User]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -201,15 +232,30 @@ class SQLiteUserRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "users.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "users.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # users.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "username", "password_hash", "role", "must_change_password",
+                "org_roles", "scoped_departments", "created_at", "updated_at"
+            FROM "users"
+        """,
+        ('"role" = ?',),
+        """
+            ORDER BY "id"
+            LIMIT ? OFFSET ?
+        """,
+        always=("\"role\" <> 'system'",),
+    )
 
     async def query(
         self,
@@ -223,33 +269,53 @@ class SQLiteUserRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "users.query"
+                self._conns, exc, self._QUERY[mask], params, _from_row, "users.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # users.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "users"
+        """,
+        ('"role" = ?',),
+        "",
+        always=("\"role\" <> 'system'",),
+    )
 
     async def count(self, filter_spec: UserFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.count") from exc
         return int(next(iter(rows))[0])
+
+    # users.get_by_username (lookup): the user with this login name, or None
+    _M_GET_BY_USERNAME = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "username" = ?
+    """
 
     async def get_by_username(self, username: NotBlankStr) -> User | None:
         """The user with this login name, or None."""
         try:
             rows = await self._conns.read_point(
-                _M_GET_BY_USERNAME, (arg_str(username, "users.username"),)
+                self._M_GET_BY_USERNAME, (arg_str(username, "users.username"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_USERNAME,
+                self._M_GET_BY_USERNAME,
                 (arg_str(username, "users.username"),),
                 _from_row,
                 "users.get_by_username",
@@ -258,35 +324,73 @@ class SQLiteUserRepository:
             return _from_row(row)
         return None
 
+    # users.count_by_role (count): the number of users with this role
+    _M_COUNT_BY_ROLE = """
+        SELECT COUNT(*)
+        FROM "users"
+        WHERE "role" = ?
+    """
+
     async def count_by_role(self, role: HumanRole) -> int:
         """The number of users with this role."""
         try:
             rows = await self._conns.read(
-                _M_COUNT_BY_ROLE, (arg_enum(role, HumanRole, "users.role").value,)
+                self._M_COUNT_BY_ROLE, (arg_enum(role, HumanRole, "users.role").value,)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.count_by_role") from exc
         return int(next(iter(rows))[0])
 
+    # users.exists_by_username (exists): whether a user has this login name
+    _M_EXISTS_BY_USERNAME = """
+        SELECT EXISTS(SELECT 1 FROM "users" WHERE "username" = ?)
+    """
+
     async def exists_by_username(self, username: NotBlankStr) -> bool:
         """Whether a user has this login name."""
         try:
             rows = await self._conns.read(
-                _M_EXISTS_BY_USERNAME, (arg_str(username, "users.username"),)
+                self._M_EXISTS_BY_USERNAME, (arg_str(username, "users.username"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.exists_by_username") from exc
         return bool(next(iter(rows))[0])
 
+    # users.exists_with_role (exists): whether any user has this role
+    _M_EXISTS_WITH_ROLE = """
+        SELECT EXISTS(SELECT 1 FROM "users" WHERE "role" = ?)
+    """
+
     async def exists_with_role(self, role: HumanRole) -> bool:
         """Whether any user has this role."""
         try:
             rows = await self._conns.read(
-                _M_EXISTS_WITH_ROLE, (arg_enum(role, HumanRole, "users.role").value,)
+                self._M_EXISTS_WITH_ROLE,
+                (arg_enum(role, HumanRole, "users.role").value,),
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.exists_with_role") from exc
         return bool(next(iter(rows))[0])
+
+    # users.list_after_id (keyset): up to ``limit`` human users with id > after_id
+    _M_LIST_AFTER_ID_FIRST = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "role" <> 'system'
+        ORDER BY "id"
+        LIMIT ?
+    """
+    _M_LIST_AFTER_ID_AFTER = """
+        SELECT
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        FROM "users"
+        WHERE "id" > ? AND "role" <> 'system'
+        ORDER BY "id"
+        LIMIT ?
+    """
 
     async def list_after_id(
         self, after_id: NotBlankStr | None = None, limit: int = DEFAULT_PAGE_SIZE
@@ -295,10 +399,10 @@ class SQLiteUserRepository:
         check_pagination(limit, 0)
         params: tuple[Any, ...]
         if after_id is None:
-            sql, params = _M_LIST_AFTER_ID_FIRST, (limit,)
+            sql, params = self._M_LIST_AFTER_ID_FIRST, (limit,)
         else:
             sql, params = (
-                _M_LIST_AFTER_ID_AFTER,
+                self._M_LIST_AFTER_ID_AFTER,
                 (arg_str(after_id, "users.after_id"), limit),
             )
         try:
@@ -308,23 +412,3 @@ class SQLiteUserRepository:
                 self._conns, exc, sql, params, _from_row, "users.list_after_id"
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[User], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,10 +5,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -19,24 +18,12 @@ from synthorg.persistence.support import (
     before_now,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Text
-
-_UPSERT = 'INSERT INTO "webhook_receipts" ("receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at") VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("receipt_id") DO UPDATE SET "connection_name" = excluded."connection_name", "event_type" = excluded."event_type", "payload" = excluded."payload", "status" = excluded."status", "error" = excluded."error", "received_at" = excluded."received_at"'
-_GET = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "receipt_id" = ?'
-_DELETE = 'DELETE FROM "webhook_receipts" WHERE "receipt_id" = ? RETURNING 1'
-_LIST = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" ORDER BY "received_at" DESC, "receipt_id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "receipt_id" FROM "webhook_receipts" WHERE "receipt_id" IN (SELECT value FROM json_each(?))'
-_M_UPDATE_STATUS = 'UPDATE "webhook_receipts" SET "status" = ?, "error" = ? WHERE "receipt_id" = ? RETURNING 1'
-_M_UPDATE_STATUS_IF_CURRENT = 'UPDATE "webhook_receipts" SET "status" = ? WHERE "receipt_id" = ? AND "status" = ? RETURNING 1'
-_M_GET_BY_CONNECTION = 'SELECT "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at" FROM "webhook_receipts" WHERE "connection_name" = ? ORDER BY "received_at" DESC, "receipt_id" LIMIT ? OFFSET ?'
-_M_CLEANUP_OLD_FOR_CONNECTION = 'DELETE FROM "webhook_receipts" WHERE "connection_name" = ? AND "received_at" < ? RETURNING 1'
 
 
 def _from_row(row: Any) -> WebhookReceipt:
@@ -82,7 +69,7 @@ def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
     )
 
 
-class SQLiteWebhookReceiptRepository:
+class SQLiteWebhookReceiptRepository(SQLiteRepositoryBase):
     """WebhookReceiptRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -90,32 +77,53 @@ class SQLiteWebhookReceiptRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # webhook_receipts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "webhook_receipts" (
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("receipt_id")
+        DO UPDATE SET
+            "connection_name" = excluded."connection_name",
+            "event_type" = excluded."event_type",
+            "payload" = excluded."payload",
+            "status" = excluded."status",
+            "error" = excluded."error",
+            "received_at" = excluded."received_at"
+    """
 
     async def save(self, entity: WebhookReceipt) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.save") from exc
+
+    # webhook_receipts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        FROM "webhook_receipts"
+        WHERE "receipt_id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> WebhookReceipt | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "webhook_receipts.entity_id"),)
+                self._GET, (arg_str(entity_id, "webhook_receipts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "webhook_receipts.entity_id"),),
                 _from_row,
                 "webhook_receipts.get",
@@ -124,15 +132,32 @@ class SQLiteWebhookReceiptRepository:
             return _from_row(row)
         return None
 
+    # webhook_receipts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "webhook_receipts"
+        WHERE "receipt_id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "webhook_receipts.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "webhook_receipts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "webhook_receipts.delete") from exc
         return any(True for _ in rows)
+
+    # webhook_receipts.list_items (list): one page ordered by received_at desc
+    _LIST = """
+        SELECT
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        FROM "webhook_receipts"
+        ORDER BY "received_at" DESC, "receipt_id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -140,17 +165,24 @@ class SQLiteWebhookReceiptRepository:
         """One page ordered by received_at desc, receipt_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "webhook_receipts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # webhook_receipts.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "receipt_id"
+        FROM "webhook_receipts"
+        WHERE "receipt_id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[WebhookReceipt]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -160,15 +192,24 @@ class SQLiteWebhookReceiptRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "webhook_receipts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "webhook_receipts.save_many",
+                [entity.receipt_id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # webhook_receipts.update_status (update): set the status (and error)
+    _M_UPDATE_STATUS = """
+        UPDATE "webhook_receipts"
+        SET
+            "status" = ?,
+            "error" = ?
+        WHERE "receipt_id" = ?
+        RETURNING 1
+    """
 
     async def update_status(
         self, receipt_id: NotBlankStr, status: WebhookStatus, error: Text | None
@@ -176,7 +217,7 @@ class SQLiteWebhookReceiptRepository:
         """Set the status (and error); True when the receipt exists."""
         try:
             rows = await self._conns.write(
-                _M_UPDATE_STATUS,
+                self._M_UPDATE_STATUS,
                 (
                     arg_enum(status, WebhookStatus, "webhook_receipts.status").value,
                     None
@@ -189,6 +230,14 @@ class SQLiteWebhookReceiptRepository:
             raise map_sqlite_error(exc, "webhook_receipts.update_status") from exc
         return any(True for _ in rows)
 
+    # webhook_receipts.update_status_if_current (update): set the status only if it...
+    _M_UPDATE_STATUS_IF_CURRENT = """
+        UPDATE "webhook_receipts"
+        SET "status" = ?
+        WHERE "receipt_id" = ? AND "status" = ?
+        RETURNING 1
+    """
+
     async def update_status_if_current(
         self,
         receipt_id: NotBlankStr,
@@ -200,7 +249,7 @@ class SQLiteWebhookReceiptRepository:
         """
         try:
             rows = await self._conns.write(
-                _M_UPDATE_STATUS_IF_CURRENT,
+                self._M_UPDATE_STATUS_IF_CURRENT,
                 (
                     arg_enum(status, WebhookStatus, "webhook_receipts.status").value,
                     arg_str(receipt_id, "webhook_receipts.receipt_id"),
@@ -217,6 +266,17 @@ class SQLiteWebhookReceiptRepository:
             ) from exc
         return any(True for _ in rows)
 
+    # webhook_receipts.get_by_connection (list): a connection's receipts, newest first
+    _M_GET_BY_CONNECTION = """
+        SELECT
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        FROM "webhook_receipts"
+        WHERE "connection_name" = ?
+        ORDER BY "received_at" DESC, "receipt_id"
+        LIMIT ? OFFSET ?
+    """
+
     async def get_by_connection(
         self,
         connection_name: NotBlankStr,
@@ -227,7 +287,7 @@ class SQLiteWebhookReceiptRepository:
         check_pagination(limit, offset)
         try:
             rows = await self._conns.read(
-                _M_GET_BY_CONNECTION,
+                self._M_GET_BY_CONNECTION,
                 (
                     arg_str(connection_name, "webhook_receipts.connection_name"),
                     limit,
@@ -238,7 +298,7 @@ class SQLiteWebhookReceiptRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_CONNECTION,
+                self._M_GET_BY_CONNECTION,
                 (
                     arg_str(connection_name, "webhook_receipts.connection_name"),
                     limit,
@@ -248,6 +308,13 @@ class SQLiteWebhookReceiptRepository:
                 "webhook_receipts.get_by_connection",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # webhook_receipts.cleanup_old_for_connection (delete): delete a connection's...
+    _M_CLEANUP_OLD_FOR_CONNECTION = """
+        DELETE FROM "webhook_receipts"
+        WHERE "connection_name" = ? AND "received_at" < ?
+        RETURNING 1
+    """
 
     async def cleanup_old_for_connection(
         self, connection_name: NotBlankStr, retention_days: int
@@ -259,7 +326,7 @@ class SQLiteWebhookReceiptRepository:
             return 0
         try:
             rows = await self._conns.write(
-                _M_CLEANUP_OLD_FOR_CONNECTION,
+                self._M_CLEANUP_OLD_FOR_CONNECTION,
                 (
                     arg_str(connection_name, "webhook_receipts.connection_name"),
                     dt_to_text(
@@ -274,23 +341,3 @@ class SQLiteWebhookReceiptRepository:
                 exc, "webhook_receipts.cleanup_old_for_connection"
             ) from exc
         return sum(1 for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[WebhookReceipt], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.receipt_id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

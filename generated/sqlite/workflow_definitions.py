@@ -5,12 +5,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
     WorkflowDefinitionFilterSpec,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -20,32 +19,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "name" = excluded."name", "description" = excluded."description", "workflow_type" = excluded."workflow_type", "nodes" = excluded."nodes", "edges" = excluded."edges", "created_by" = excluded."created_by", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "revision" = excluded."revision"'
-_GET = 'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "workflow_definitions" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "workflow_definitions" WHERE "id" IN (SELECT value FROM json_each(?))'
-_QUERY = FilterSql(
-    'SELECT "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision" FROM "workflow_definitions"',
-    ('"workflow_type" = ?',),
-    ' ORDER BY "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "workflow_definitions"',
-    ('"workflow_type" = ?',),
-    "",
-)
-_M_SAVE_IF_REVISION_INSERT = 'INSERT INTO "workflow_definitions" ("id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO NOTHING RETURNING 1'
-_M_SAVE_IF_REVISION_UPDATE = 'UPDATE "workflow_definitions" SET "name" = ?, "description" = ?, "workflow_type" = ?, "nodes" = ?, "edges" = ?, "created_by" = ?, "created_at" = ?, "updated_at" = ?, "revision" = ? WHERE "id" = ? AND "revision" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> WorkflowDefinition:
@@ -109,7 +88,7 @@ def _where(spec: WorkflowDefinitionFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteWorkflowDefinitionRepository:
+class SQLiteWorkflowDefinitionRepository(SQLiteRepositoryBase):
     """WorkflowDefinitionRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -117,32 +96,56 @@ class SQLiteWorkflowDefinitionRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # workflow_definitions.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "workflow_definitions" (
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "name" = excluded."name",
+            "description" = excluded."description",
+            "workflow_type" = excluded."workflow_type",
+            "nodes" = excluded."nodes",
+            "edges" = excluded."edges",
+            "created_by" = excluded."created_by",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at",
+            "revision" = excluded."revision"
+    """
 
     async def save(self, entity: WorkflowDefinition) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.save") from exc
+
+    # workflow_definitions.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        FROM "workflow_definitions"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> WorkflowDefinition | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "workflow_definitions.entity_id"),)
+                self._GET, (arg_str(entity_id, "workflow_definitions.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "workflow_definitions.entity_id"),),
                 _from_row,
                 "workflow_definitions.get",
@@ -151,15 +154,32 @@ class SQLiteWorkflowDefinitionRepository:
             return _from_row(row)
         return None
 
+    # workflow_definitions.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "workflow_definitions"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "workflow_definitions.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "workflow_definitions.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.delete") from exc
         return any(True for _ in rows)
+
+    # workflow_definitions.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        FROM "workflow_definitions"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -167,17 +187,24 @@ class SQLiteWorkflowDefinitionRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "workflow_definitions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # workflow_definitions.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "workflow_definitions"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[WorkflowDefinition]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -187,15 +214,29 @@ class SQLiteWorkflowDefinitionRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "workflow_definitions.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "workflow_definitions.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # workflow_definitions.query (query): one page of matches ordered by id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "name", "description", "workflow_type", "nodes", "edges",
+                "created_by", "created_at", "updated_at", "revision"
+            FROM "workflow_definitions"
+        """,
+        ('"workflow_type" = ?',),
+        """
+            ORDER BY "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -209,26 +250,62 @@ class SQLiteWorkflowDefinitionRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "workflow_definitions.query",
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # workflow_definitions.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "workflow_definitions"
+        """,
+        ('"workflow_type" = ?',),
+        "",
+    )
+
     async def count(self, filter_spec: WorkflowDefinitionFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_definitions.count") from exc
         return int(next(iter(rows))[0])
+
+    # workflow_definitions.save_if_revision (compare_and_set): optimistic concurrency
+    _M_SAVE_IF_REVISION_INSERT = """
+        INSERT INTO "workflow_definitions" (
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id") DO NOTHING
+        RETURNING 1
+    """
+    _M_SAVE_IF_REVISION_UPDATE = """
+        UPDATE "workflow_definitions"
+        SET
+            "name" = ?,
+            "description" = ?,
+            "workflow_type" = ?,
+            "nodes" = ?,
+            "edges" = ?,
+            "created_by" = ?,
+            "created_at" = ?,
+            "updated_at" = ?,
+            "revision" = ?
+        WHERE "id" = ? AND "revision" = ?
+        RETURNING 1
+    """
 
     async def save_if_revision(
         self, entity: WorkflowDefinition, expected_revision: int | None = None
@@ -243,10 +320,10 @@ class SQLiteWorkflowDefinitionRepository:
             entity = revalidate(WorkflowDefinition, entity, "workflow_definitions")
         params: tuple[Any, ...]
         if expected_revision is None:  # unconditional upsert
-            sql, params = _UPSERT, _params(entity)
+            sql, params = self._UPSERT, _params(entity)
         else:
             sql, params = (
-                _M_SAVE_IF_REVISION_UPDATE,
+                self._M_SAVE_IF_REVISION_UPDATE,
                 (
                     entity.name,
                     entity.description,
@@ -272,24 +349,4 @@ class SQLiteWorkflowDefinitionRepository:
             raise map_sqlite_error(
                 exc, "workflow_definitions.save_if_revision"
             ) from exc
-        return sql is _UPSERT or any(True for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[WorkflowDefinition], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+        return sql is self._UPSERT or any(True for _ in rows)

@@ -5,12 +5,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.workflow_executions import (
     WorkflowExecution,
     WorkflowExecutionFilterSpec,
 )
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -19,36 +18,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "workflow_executions" ("id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "definition_id" = excluded."definition_id", "definition_revision" = excluded."definition_revision", "status" = excluded."status", "node_executions" = excluded."node_executions", "activated_by" = excluded."activated_by", "project" = excluded."project", "error" = excluded."error", "created_at" = excluded."created_at", "updated_at" = excluded."updated_at", "completed_at" = excluded."completed_at"'
-_GET = 'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "workflow_executions" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions" ORDER BY "updated_at" DESC, "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "workflow_executions" WHERE "id" IN (SELECT value FROM json_each(?))'
-_QUERY = FilterSql(
-    'SELECT "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at" FROM "workflow_executions"',
-    (
-        '"definition_id" = ?',
-        '"status" = ?',
-    ),
-    ' ORDER BY "updated_at" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "workflow_executions"',
-    (
-        '"definition_id" = ?',
-        '"status" = ?',
-    ),
-    "",
-)
 
 
 def _from_row(row: Any) -> WorkflowExecution:
@@ -117,7 +92,7 @@ def _where(spec: WorkflowExecutionFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteWorkflowExecutionRepository:
+class SQLiteWorkflowExecutionRepository(SQLiteRepositoryBase):
     """WorkflowExecutionRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -125,32 +100,59 @@ class SQLiteWorkflowExecutionRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # workflow_executions.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "workflow_executions" (
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "definition_id" = excluded."definition_id",
+            "definition_revision" = excluded."definition_revision",
+            "status" = excluded."status",
+            "node_executions" = excluded."node_executions",
+            "activated_by" = excluded."activated_by",
+            "project" = excluded."project",
+            "error" = excluded."error",
+            "created_at" = excluded."created_at",
+            "updated_at" = excluded."updated_at",
+            "completed_at" = excluded."completed_at"
+    """
 
     async def save(self, entity: WorkflowExecution) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.save") from exc
+
+    # workflow_executions.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        FROM "workflow_executions"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> WorkflowExecution | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "workflow_executions.entity_id"),)
+                self._GET, (arg_str(entity_id, "workflow_executions.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "workflow_executions.entity_id"),),
                 _from_row,
                 "workflow_executions.get",
@@ -159,15 +161,33 @@ class SQLiteWorkflowExecutionRepository:
             return _from_row(row)
         return None
 
+    # workflow_executions.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "workflow_executions"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "workflow_executions.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "workflow_executions.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.delete") from exc
         return any(True for _ in rows)
+
+    # workflow_executions.list_items (list): one page ordered by updated_at desc, id
+    _LIST = """
+        SELECT
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        FROM "workflow_executions"
+        ORDER BY "updated_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -175,17 +195,24 @@ class SQLiteWorkflowExecutionRepository:
         """One page ordered by updated_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "workflow_executions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # workflow_executions.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "workflow_executions"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[WorkflowExecution]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -195,15 +222,33 @@ class SQLiteWorkflowExecutionRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "workflow_executions.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "workflow_executions.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # workflow_executions.query (query): one page of matches ordered by updated_at desc
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "definition_id", "definition_revision", "status",
+                "node_executions", "activated_by", "project", "error", "created_at",
+                "updated_at", "completed_at"
+            FROM "workflow_executions"
+        """,
+        (
+            '"definition_id" = ?',
+            '"status" = ?',
+        ),
+        """
+            ORDER BY "updated_at" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -217,43 +262,36 @@ class SQLiteWorkflowExecutionRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _QUERY[mask],
+                self._QUERY[mask],
                 params,
                 _from_row,
                 "workflow_executions.query",
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # workflow_executions.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "workflow_executions"
+        """,
+        (
+            '"definition_id" = ?',
+            '"status" = ?',
+        ),
+        "",
+    )
+
     async def count(self, filter_spec: WorkflowExecutionFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.count") from exc
         return int(next(iter(rows))[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[WorkflowExecution], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -192,8 +192,13 @@ def test_new_entity_needs_only_yaml(tmp_path: Path) -> None:
     assert new_files <= set(after) - set(before)
     assert set(before) <= set(after), "generate removed a file"
     assert "class Note(StoredModel):" in after["notes.py"]
-    assert "class SQLiteNoteRepository:" in after["sqlite/notes.py"]
-    assert "class PostgresNoteRepository:" in after["postgres/notes.py"]
+    assert (
+        "class SQLiteNoteRepository(SQLiteRepositoryBase):" in after["sqlite/notes.py"]
+    )
+    assert (
+        "class PostgresNoteRepository(PostgresRepositoryBase):"
+        in after["postgres/notes.py"]
+    )
     for dialect in ("sqlite", "postgres"):
         revision = after[f"migrations/{dialect}/{revision_name}"]
         assert 'CREATE TABLE "notes"' in revision

@@ -120,7 +120,5 @@ def test_each_dialect_has_its_templates(name: str) -> None:
         "builder_doc",
         "rejects_blob_as_text",
         "stages_bulk_upserts",
-        "driver_errors",
-        "existing_keys",
     ):
         assert hasattr(module, flag), f"{dialect.template_module} lacks {flag}"

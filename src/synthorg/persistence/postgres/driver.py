@@ -1,5 +1,9 @@
 """PostgreSQL driver helpers: pool, connection class, scope, error mapping.
 
+:class:`Executor` is the one way repositories run statements: the version
+repositories, the hand-written custom bodies and the generated repositories'
+batch error path use it, the counterpart of SQLite's ``Connections``.
+
 Every generated PostgreSQL repository maps psycopg errors through
 :func:`map_postgres_error`; SQLSTATE classes, not message text, decide the
 persistence error.
@@ -35,7 +39,7 @@ import logging
 import re
 import select
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -56,6 +60,7 @@ from synthorg.persistence._constraints import (
     postgres_unique_constraint,
     unique_is_duplicate,
 )
+from synthorg.persistence.batch import duplicate_error
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -65,6 +70,7 @@ from synthorg.persistence.errors import (
     PersistenceError,
     QueryError,
 )
+from synthorg.persistence.support import duplicate_keys
 
 logger = logging.getLogger(__name__)
 
@@ -415,3 +421,125 @@ def savepoint_in_transaction(
     if conn.info.transaction_status == TransactionStatus.IDLE:
         return _NO_SAVEPOINT
     return conn.transaction()
+
+
+class Executor:
+    """Statements on the backend's pool, joining ``transaction()`` when open.
+
+    Each call checks out an autocommit connection (or joins the open
+    :func:`transaction` of this pool in this context, see :func:`connection`)
+    and runs one prepared statement: one round trip. psycopg errors
+    propagate unmapped, as SQLite's ``Connections`` lets ``sqlite3`` errors
+    through; callers map them with :func:`map_postgres_error` naming their
+    operation, or open :meth:`transaction` with an ``operation``.
+    """
+
+    __slots__ = ("pool",)
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def execute(self, sql: str, params: Any = ()) -> int:
+        """Run one statement; the number of rows it affected."""
+        async with connection(self.pool) as conn:
+            cur = await conn.execute(sql, params, prepare=True)
+            return cur.rowcount
+
+    async def fetch_one(self, sql: str, params: Any = ()) -> Any | None:
+        """Run one statement; its first row, or None."""
+        async with connection(self.pool) as conn:
+            cur = await conn.execute(sql, params, prepare=True)
+            return await cur.fetchone()
+
+    async def fetch_all(self, sql: str, params: Any = ()) -> list[Any]:
+        """Run one statement; all its rows."""
+        async with connection(self.pool) as conn:
+            cur = await conn.execute(sql, params, prepare=True)
+            return await cur.fetchall()
+
+    async def write_many(self, sql: str, rows: Sequence[Any]) -> None:
+        """``executemany`` in one transaction: every row is written or none.
+
+        Joins (as a savepoint) the caller's open transaction.
+        """
+        async with transaction(self.pool) as conn, conn.cursor() as cur:
+            await cur.executemany(sql, rows)
+
+    @asynccontextmanager
+    async def transaction(
+        self, operation: str | None = None
+    ) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+        """:func:`transaction` on this pool; repository calls in it join it.
+
+        With ``operation``, a psycopg error (from the block or the COMMIT)
+        is raised as the mapped persistence error naming it; other
+        exceptions propagate unchanged, after the rollback.
+        """
+        try:
+            async with transaction(self.pool) as conn:
+                yield conn
+        except psycopg.Error as exc:
+            if operation is None:
+                raise
+            raise map_postgres_error(exc, operation) from exc
+
+    async def batch_error(
+        self,
+        exc: BaseException,
+        operation: str,
+        keys: list[Any],
+        existing_sql: str | None = None,
+    ) -> PersistenceError:
+        """The persistence error of a failed batch write (nothing was written).
+
+        A duplicate key is named (:meth:`name_duplicates`); another
+        constraint's error says the batch rolled back.
+        """
+        error = map_postgres_error(exc, operation)
+        if isinstance(error, DuplicateRecordError):
+            return await self.name_duplicates(error, keys, existing_sql)
+        if isinstance(error, ConstraintViolationError):
+            error.args = (f"{error}: nothing was written",)
+        return error
+
+    async def name_duplicates(
+        self,
+        error: DuplicateRecordError,
+        keys: list[Any],
+        existing_sql: str | None = None,
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held.
+
+        Keys repeated within the batch are named; otherwise ``existing_sql``
+        (single-column keys: ``... WHERE key = ANY(%s)``) finds those
+        already stored. A failing look-up names none: the batch error itself
+        must still be raised.
+        """
+        named = duplicate_keys(keys)
+        if not named and existing_sql is not None:
+            try:
+                rows = await self.fetch_all(existing_sql, (keys,))
+                named = [row[0] for row in rows]
+            except psycopg.Error:
+                named = []
+        return duplicate_error(error, named)
+
+
+class PostgresRepositoryBase:
+    """What every generated PostgreSQL repository shares: the pool, its executor.
+
+    Generated methods run their statements on ``self._pool`` (or
+    ``self._executor``); hand-written custom bodies use the public
+    :attr:`executor`.
+    """
+
+    __slots__ = ("_executor", "_pool")
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self._executor = Executor(pool)
+
+    @property
+    def executor(self) -> Executor:
+        """The executor this repository runs its statements on."""
+        return self._executor

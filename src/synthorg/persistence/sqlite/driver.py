@@ -22,10 +22,12 @@ from typing import Any
 
 import aiosqlite
 
+from synthorg.persistence._codec import json_dumps
 from synthorg.persistence._constraints import (
     sqlite_unique_constraint,
     unique_is_duplicate,
 )
+from synthorg.persistence.batch import duplicate_error
 from synthorg.persistence.errors import (
     ConstraintViolationError,
     DuplicateRecordError,
@@ -35,6 +37,7 @@ from synthorg.persistence.errors import (
     PersistenceError,
     QueryError,
 )
+from synthorg.persistence.support import duplicate_keys
 
 logger = logging.getLogger(__name__)
 
@@ -537,3 +540,62 @@ class Connections:
     ) -> AbstractAsyncContextManager[None]:
         """:func:`transaction` on these connections (see there)."""
         return transaction(self.db, self.lock, operation)
+
+    async def batch_error(
+        self,
+        exc: BaseException,
+        operation: str,
+        keys: list[Any],
+        existing_sql: str | None = None,
+    ) -> PersistenceError:
+        """The persistence error of a failed batch write (nothing was written).
+
+        A duplicate key is named (:meth:`name_duplicates`); another
+        constraint's error says the batch rolled back.
+        """
+        error = map_sqlite_error(exc, operation)
+        if isinstance(error, DuplicateRecordError):
+            return await self.name_duplicates(error, keys, existing_sql)
+        if isinstance(error, ConstraintViolationError):
+            error.args = (f"{error}: nothing was written",)
+        return error
+
+    async def name_duplicates(
+        self,
+        error: DuplicateRecordError,
+        keys: list[Any],
+        existing_sql: str | None = None,
+    ) -> DuplicateRecordError:
+        """The error of a failed batch, naming the duplicate keys it held.
+
+        Keys repeated within the batch are named; otherwise ``existing_sql``
+        (single-column keys: ``... WHERE key IN (SELECT value FROM
+        json_each(?))``) finds those already stored. A failing look-up names
+        none: the batch error itself must still be raised.
+        """
+        named = duplicate_keys(keys)
+        if not named and existing_sql is not None:
+            try:
+                rows = await self.read(existing_sql, (json_dumps(keys),))
+                named = [row[0] for row in rows]
+            except (sqlite3.Error, ValueError):
+                named = []
+        return duplicate_error(error, named)
+
+
+class SQLiteRepositoryBase:
+    """What every generated SQLite repository shares: the backend's connections.
+
+    Generated methods run their statements on ``self._conns``; hand-written
+    custom bodies use the public :attr:`executor` (the same object).
+    """
+
+    __slots__ = ("_conns",)
+
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+
+    @property
+    def executor(self) -> Connections:
+        """The connections this repository runs its statements on."""
+        return self._conns

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from synthorg.persistence._codec import arg_str
-from synthorg.persistence.postgres.driver import map_postgres_error, transaction
+from synthorg.persistence.postgres.driver import map_postgres_error
 
 if TYPE_CHECKING:
     from synthorg.persistence.generated.postgres.fine_tune_checkpoints import (
@@ -42,11 +42,10 @@ async def set_active(
     """
     checkpoint_id = arg_str(checkpoint_id, "fine_tune_checkpoints.checkpoint_id")
     try:
-        async with transaction(repo._pool) as conn:
-            await conn.execute(_LOCK)
+        async with repo.executor.transaction():
+            await repo.executor.execute(_LOCK)
             await repo.deactivate_all()
-            cur = await conn.execute(_ACTIVATE, (checkpoint_id,))
-            if cur.rowcount != 1:
+            if await repo.executor.execute(_ACTIVATE, (checkpoint_id,)) != 1:
                 raise _Missing
     except _Missing:
         return False

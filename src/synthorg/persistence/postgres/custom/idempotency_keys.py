@@ -15,7 +15,7 @@ from synthorg.persistence.idempotency import (
     new_claim,
     refused,
 )
-from synthorg.persistence.postgres.driver import map_postgres_error, transaction
+from synthorg.persistence.postgres.driver import map_postgres_error
 
 if TYPE_CHECKING:
     from synthorg.persistence.generated.postgres.idempotency_keys import (
@@ -45,9 +45,8 @@ async def claim(
     token, now, expires_at = new_claim(ttl_seconds)
     params = (scope, key, token, now, now, expires_at)
     try:
-        async with transaction(repo._pool) as conn:
-            cur = await conn.execute(_CLAIM, params)
-            row = await cur.fetchone()
+        async with repo.executor.transaction():
+            row = await repo.executor.fetch_one(_CLAIM, params)
             if row is not None:
                 attempts, error = row
                 return claimed(token, attempts, error, expires_at)

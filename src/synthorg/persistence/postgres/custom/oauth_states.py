@@ -8,7 +8,7 @@ import psycopg
 
 from synthorg.persistence._codec import utc_now
 from synthorg.persistence._retention import retention_cutoff
-from synthorg.persistence.postgres.driver import connection, map_postgres_error
+from synthorg.persistence.postgres.driver import map_postgres_error
 
 if TYPE_CHECKING:
     from synthorg.persistence.generated.postgres.oauth_states import (
@@ -28,10 +28,6 @@ async def cleanup_expired(
     """Delete expired states and consumed or abandoned ones past retention."""
     cutoff = retention_cutoff(retention_seconds, "oauth_states.retention_seconds")
     try:
-        async with connection(repo._pool) as conn:
-            cur = await conn.execute(
-                _CLEANUP, (utc_now(), cutoff, cutoff), prepare=True
-            )
+        return await repo.executor.execute(_CLEANUP, (utc_now(), cutoff, cutoff))
     except psycopg.Error as exc:
         raise map_postgres_error(exc, "oauth_states.cleanup_expired") from exc
-    return cur.rowcount

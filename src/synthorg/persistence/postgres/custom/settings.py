@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from synthorg.persistence.postgres.driver import map_postgres_error, transaction
+from synthorg.persistence.postgres.driver import map_postgres_error
 
 if TYPE_CHECKING:
     from synthorg.persistence.generated.postgres.settings import (
@@ -33,7 +33,7 @@ async def set_many(
     """
     expected = expected_updated_at_map or {}
     try:
-        async with transaction(repo._pool):
+        async with repo.executor.transaction():
             for item in items:
                 version = expected.get((item.namespace, item.key))
                 if not await repo.set_if_unchanged(item, version):

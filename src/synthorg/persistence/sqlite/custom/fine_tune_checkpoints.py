@@ -36,9 +36,9 @@ async def set_active(
     """
     checkpoint_id = arg_str(checkpoint_id, "fine_tune_checkpoints.checkpoint_id")
     try:
-        async with repo._conns.transaction():
+        async with repo.executor.transaction():
             await repo.deactivate_all()
-            rows = await repo._conns.write(_ACTIVATE, (checkpoint_id,))
+            rows = await repo.executor.write(_ACTIVATE, (checkpoint_id,))
             if not rows:
                 raise _Missing
     except _Missing:

@@ -42,8 +42,8 @@ async def claim(
     stamp = dt_to_text(now)
     params = (scope, key, token, stamp, stamp, dt_to_text(expires_at))
     try:
-        async with repo._conns.transaction():
-            rows = list(await repo._conns.write(_CLAIM, params))
+        async with repo.executor.transaction():
+            rows = list(await repo.executor.write(_CLAIM, params))
             if rows:
                 attempts, error = rows[0]
                 return claimed(token, attempts, error, expires_at)

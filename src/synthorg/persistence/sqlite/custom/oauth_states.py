@@ -31,7 +31,7 @@ async def cleanup_expired(
         retention_cutoff(retention_seconds, "oauth_states.retention_seconds")
     )
     try:
-        rows = await repo._conns.write(
+        rows = await repo.executor.write(
             _CLEANUP, (dt_to_text(utc_now()), cutoff, cutoff)
         )
     except (sqlite3.Error, ValueError) as exc:

@@ -32,7 +32,7 @@ async def set_many(
     """
     expected = expected_updated_at_map or {}
     try:
-        async with repo._conns.transaction():
+        async with repo.executor.transaction():
             for item in items:
                 version = expected.get((item.namespace, item.key))
                 if not await repo.set_if_unchanged(item, version):

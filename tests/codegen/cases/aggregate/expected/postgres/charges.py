@@ -6,14 +6,10 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MixedCurrencyAggregationError,
-)
+from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.charges import Charge
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -25,28 +21,12 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "charges" ("id", "account_id", "amount", "currency") VALUES (%s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "account_id" = excluded."account_id", "amount" = excluded."amount", "currency" = excluded."currency"'
-_GET = 'SELECT "id", "account_id", "amount", "currency" FROM "charges" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "charges" WHERE "id" = %s'
-_LIST = 'SELECT "id", "account_id", "amount", "currency" FROM "charges" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_charges" (LIKE "charges" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = (
-    'COPY "_stage_charges" ("id", "account_id", "amount", "currency") FROM STDIN'
-)
-_STAGE_MERGE = 'INSERT INTO "charges" ("id", "account_id", "amount", "currency") SELECT "id", "account_id", "amount", "currency" FROM "_stage_charges" ON CONFLICT ("id") DO UPDATE SET "account_id" = excluded."account_id", "amount" = excluded."amount", "currency" = excluded."currency"'
-_EXISTING = 'SELECT "id" FROM "charges" WHERE "id" = ANY(%s)'
-_M_AGGREGATE = FilterSql(
-    'SELECT COUNT(DISTINCT "currency"), STRING_AGG(DISTINCT "currency", \',\' ORDER BY "currency"), COALESCE(SUM("amount"), 0) FROM "charges"',
-    ('"account_id" = %s',),
-    "",
-)
 
 
 def _from_row(row: Any) -> Charge:
@@ -82,56 +62,87 @@ def _params(entity: Charge) -> tuple[Any, ...]:
     )
 
 
-class PostgresChargeRepository:
+class PostgresChargeRepository(PostgresRepositoryBase):
     """ChargeRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # charges.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "charges" ("id", "account_id", "amount", "currency")
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "account_id" = excluded."account_id",
+            "amount" = excluded."amount",
+            "currency" = excluded."currency"
+    """
 
     async def save(self, entity: Charge) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "charges.save") from exc
+
+    # charges.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "account_id", "amount", "currency"
+        FROM "charges"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Charge | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "charges.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "charges.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "charges.entity_id"),),
                 _from_row,
                 "charges.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # charges.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "charges"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "charges.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "charges.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "charges.delete") from exc
         return cur.rowcount > 0
+
+    # charges.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "account_id", "amount", "currency"
+        FROM "charges"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -140,13 +151,43 @@ class PostgresChargeRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _LIST, (limit, offset), _from_row, "charges.list_items"
+                self._pool,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "charges.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # charges.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_charges" (LIKE "charges" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_charges" ("id", "account_id", "amount", "currency")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "charges" ("id", "account_id", "amount", "currency")
+        SELECT "id", "account_id", "amount", "currency"
+        FROM "_stage_charges"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "account_id" = excluded."account_id",
+            "amount" = excluded."amount",
+            "currency" = excluded."currency"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "charges"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Charge]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -160,21 +201,33 @@ class PostgresChargeRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "charges.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "charges.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # charges.aggregate (aggregate): the total of the charges, optionally of one account
+    _M_AGGREGATE = FilterSql(
+        """
+            SELECT
+                COUNT(DISTINCT "currency"),
+                STRING_AGG(DISTINCT "currency", ',' ORDER BY "currency"),
+                COALESCE(SUM("amount"), 0)
+            FROM "charges"
+        """,
+        ('"account_id" = %s',),
+        "",
+    )
 
     async def aggregate(self, account_id: NotBlankStr | None = None) -> float:
         """The total of the charges, optionally of one account."""
@@ -189,7 +242,7 @@ class PostgresChargeRepository:
             )
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_AGGREGATE[mask], params, prepare=True)
+                cur = await conn.execute(self._M_AGGREGATE[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "charges.aggregate") from exc
@@ -201,25 +254,3 @@ class PostgresChargeRepository:
                 currencies=tuple(str(values).split(",")),
             )
         return float(total)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Charge], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

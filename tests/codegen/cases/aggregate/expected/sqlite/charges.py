@@ -5,13 +5,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MixedCurrencyAggregationError,
-)
+from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.charges import Charge
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -19,23 +15,10 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "charges" ("id", "account_id", "amount", "currency") VALUES (?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "account_id" = excluded."account_id", "amount" = excluded."amount", "currency" = excluded."currency"'
-_GET = 'SELECT "id", "account_id", "amount", "currency" FROM "charges" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "charges" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "account_id", "amount", "currency" FROM "charges" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "charges" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_AGGREGATE = FilterSql(
-    'SELECT COUNT(DISTINCT "currency"), GROUP_CONCAT(DISTINCT "currency"), COALESCE(SUM("amount"), 0) FROM "charges"',
-    ('"account_id" = ?',),
-    "",
-)
 
 
 def _from_row(row: Any) -> Charge:
@@ -74,7 +57,7 @@ def _params(entity: Charge) -> tuple[Any, ...]:
     )
 
 
-class SQLiteChargeRepository:
+class SQLiteChargeRepository(SQLiteRepositoryBase):
     """ChargeRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -82,32 +65,45 @@ class SQLiteChargeRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # charges.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "charges" ("id", "account_id", "amount", "currency")
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "account_id" = excluded."account_id",
+            "amount" = excluded."amount",
+            "currency" = excluded."currency"
+    """
 
     async def save(self, entity: Charge) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "charges.save") from exc
+
+    # charges.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "account_id", "amount", "currency"
+        FROM "charges"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Charge | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "charges.entity_id"),)
+                self._GET, (arg_str(entity_id, "charges.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "charges.entity_id"),),
                 _from_row,
                 "charges.get",
@@ -116,15 +112,30 @@ class SQLiteChargeRepository:
             return _from_row(row)
         return None
 
+    # charges.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "charges"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "charges.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "charges.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "charges.delete") from exc
         return any(True for _ in rows)
+
+    # charges.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "account_id", "amount", "currency"
+        FROM "charges"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -132,17 +143,24 @@ class SQLiteChargeRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "charges.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # charges.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "charges"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Charge]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -152,15 +170,26 @@ class SQLiteChargeRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "charges.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "charges.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # charges.aggregate (aggregate): the total of the charges, optionally of one account
+    _M_AGGREGATE = FilterSql(
+        """
+            SELECT
+                COUNT(DISTINCT "currency"), GROUP_CONCAT(DISTINCT "currency"),
+                COALESCE(SUM("amount"), 0)
+            FROM "charges"
+        """,
+        ('"account_id" = ?',),
+        "",
+    )
 
     async def aggregate(self, account_id: NotBlankStr | None = None) -> float:
         """The total of the charges, optionally of one account."""
@@ -174,7 +203,7 @@ class SQLiteChargeRepository:
                 else arg_str(account_id, "charges.account_id")
             )
         try:
-            rows = await self._conns.read(_M_AGGREGATE[mask], params)
+            rows = await self._conns.read(self._M_AGGREGATE[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "charges.aggregate") from exc
         row = next(iter(rows))
@@ -185,23 +214,3 @@ class SQLiteChargeRepository:
                 currencies=tuple(str(values).split(",")),
             )
         return float(total)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Charge], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -6,10 +6,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.configs import Config
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -21,23 +20,12 @@ from synthorg.persistence.support import (
     arg_int,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "configs" ("name", "body", "revision") VALUES (%s, %s, %s) ON CONFLICT ("name") DO UPDATE SET "body" = excluded."body", "revision" = excluded."revision"'
-_GET = 'SELECT "name", "body", "revision" FROM "configs" WHERE "name" = %s'
-_DELETE = 'DELETE FROM "configs" WHERE "name" = %s'
-_LIST = 'SELECT "name", "body", "revision" FROM "configs" ORDER BY "name" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_configs" (LIKE "configs" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_configs" ("name", "body", "revision") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "configs" ("name", "body", "revision") SELECT "name", "body", "revision" FROM "_stage_configs" ON CONFLICT ("name") DO UPDATE SET "body" = excluded."body", "revision" = excluded."revision"'
-_EXISTING = 'SELECT "name" FROM "configs" WHERE "name" = ANY(%s)'
-_M_SAVE_IF_REVISION_INSERT = 'INSERT INTO "configs" ("name", "body", "revision") VALUES (%s, %s, %s) ON CONFLICT ("name") DO NOTHING'
-_M_SAVE_IF_REVISION_UPDATE = 'UPDATE "configs" SET "body" = %s, "revision" = %s WHERE "name" = %s AND "revision" = %s'
 
 
 def _from_row(row: Any) -> Config:
@@ -71,56 +59,86 @@ def _params(entity: Config) -> tuple[Any, ...]:
     )
 
 
-class PostgresConfigRepository:
+class PostgresConfigRepository(PostgresRepositoryBase):
     """ConfigRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # configs.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "configs" ("name", "body", "revision")
+        VALUES (%s, %s, %s)
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "body" = excluded."body",
+            "revision" = excluded."revision"
+    """
 
     async def save(self, entity: Config) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "configs.save") from exc
+
+    # configs.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "name", "body", "revision"
+        FROM "configs"
+        WHERE "name" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Config | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "configs.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "configs.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "configs.entity_id"),),
                 _from_row,
                 "configs.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # configs.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "configs"
+        WHERE "name" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "configs.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "configs.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "configs.delete") from exc
         return cur.rowcount > 0
+
+    # configs.list_items (list): one page ordered by name
+    _LIST = """
+        SELECT "name", "body", "revision"
+        FROM "configs"
+        ORDER BY "name"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -129,13 +147,42 @@ class PostgresConfigRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _LIST, (limit, offset), _from_row, "configs.list_items"
+                self._pool,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "configs.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # configs.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_configs" (LIKE "configs" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_configs" ("name", "body", "revision")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "configs" ("name", "body", "revision")
+        SELECT "name", "body", "revision"
+        FROM "_stage_configs"
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "body" = excluded."body",
+            "revision" = excluded."revision"
+    """
+    _EXISTING = """
+        SELECT "name"
+        FROM "configs"
+        WHERE "name" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Config]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -149,21 +196,34 @@ class PostgresConfigRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "configs.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "configs.save_many",
+                [entity.name for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # configs.save_if_revision (compare_and_set): save when the stored revision is...
+    _M_SAVE_IF_REVISION_INSERT = """
+        INSERT INTO "configs" ("name", "body", "revision")
+        VALUES (%s, %s, %s)
+        ON CONFLICT ("name") DO NOTHING
+    """
+    _M_SAVE_IF_REVISION_UPDATE = """
+        UPDATE "configs"
+        SET
+            "body" = %s,
+            "revision" = %s
+        WHERE "name" = %s AND "revision" = %s
+    """
 
     async def save_if_revision(
         self, entity: Config, expected_revision: int | None = None
@@ -173,10 +233,10 @@ class PostgresConfigRepository:
             entity = revalidate(Config, entity, "configs")
         params: tuple[Any, ...]
         if expected_revision is None:  # unconditional upsert
-            sql, params = _UPSERT, _params(entity)
+            sql, params = self._UPSERT, _params(entity)
         else:
             sql, params = (
-                _M_SAVE_IF_REVISION_UPDATE,
+                self._M_SAVE_IF_REVISION_UPDATE,
                 (
                     entity.body,
                     entity.revision,
@@ -194,26 +254,4 @@ class PostgresConfigRepository:
                 cur = await conn.execute(sql, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "configs.save_if_revision") from exc
-        return sql is _UPSERT or cur.rowcount > 0
-
-    async def _name_duplicates(
-        self, entities: Sequence[Config], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+        return sql is self._UPSERT or cur.rowcount > 0

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.configs import Config
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,24 +14,10 @@ from synthorg.persistence.support import (
     arg_int,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "configs" ("name", "body", "revision") VALUES (?, ?, ?) ON CONFLICT ("name") DO UPDATE SET "body" = excluded."body", "revision" = excluded."revision"'
-_GET = 'SELECT "name", "body", "revision" FROM "configs" WHERE "name" = ?'
-_DELETE = 'DELETE FROM "configs" WHERE "name" = ? RETURNING 1'
-_LIST = (
-    'SELECT "name", "body", "revision" FROM "configs" ORDER BY "name" LIMIT ? OFFSET ?'
-)
-_EXISTING = (
-    'SELECT "name" FROM "configs" WHERE "name" IN (SELECT value FROM json_each(?))'
-)
-_M_SAVE_IF_REVISION_INSERT = 'INSERT INTO "configs" ("name", "body", "revision") VALUES (?, ?, ?) ON CONFLICT ("name") DO NOTHING RETURNING 1'
-_M_SAVE_IF_REVISION_UPDATE = 'UPDATE "configs" SET "body" = ?, "revision" = ? WHERE "name" = ? AND "revision" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> Config:
@@ -69,7 +54,7 @@ def _params(entity: Config) -> tuple[Any, ...]:
     )
 
 
-class SQLiteConfigRepository:
+class SQLiteConfigRepository(SQLiteRepositoryBase):
     """ConfigRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -77,32 +62,44 @@ class SQLiteConfigRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # configs.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "configs" ("name", "body", "revision")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("name")
+        DO UPDATE SET
+            "body" = excluded."body",
+            "revision" = excluded."revision"
+    """
 
     async def save(self, entity: Config) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "configs.save") from exc
+
+    # configs.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "name", "body", "revision"
+        FROM "configs"
+        WHERE "name" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Config | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "configs.entity_id"),)
+                self._GET, (arg_str(entity_id, "configs.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "configs.entity_id"),),
                 _from_row,
                 "configs.get",
@@ -111,15 +108,30 @@ class SQLiteConfigRepository:
             return _from_row(row)
         return None
 
+    # configs.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "configs"
+        WHERE "name" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "configs.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "configs.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "configs.delete") from exc
         return any(True for _ in rows)
+
+    # configs.list_items (list): one page ordered by name
+    _LIST = """
+        SELECT "name", "body", "revision"
+        FROM "configs"
+        ORDER BY "name"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -127,17 +139,24 @@ class SQLiteConfigRepository:
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "configs.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # configs.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "name"
+        FROM "configs"
+        WHERE "name" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Config]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -147,15 +166,30 @@ class SQLiteConfigRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "configs.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "configs.save_many",
+                [entity.name for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # configs.save_if_revision (compare_and_set): save when the stored revision is...
+    _M_SAVE_IF_REVISION_INSERT = """
+        INSERT INTO "configs" ("name", "body", "revision")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("name") DO NOTHING
+        RETURNING 1
+    """
+    _M_SAVE_IF_REVISION_UPDATE = """
+        UPDATE "configs"
+        SET
+            "body" = ?,
+            "revision" = ?
+        WHERE "name" = ? AND "revision" = ?
+        RETURNING 1
+    """
 
     async def save_if_revision(
         self, entity: Config, expected_revision: int | None = None
@@ -165,10 +199,10 @@ class SQLiteConfigRepository:
             entity = revalidate(Config, entity, "configs")
         params: tuple[Any, ...]
         if expected_revision is None:  # unconditional upsert
-            sql, params = _UPSERT, _params(entity)
+            sql, params = self._UPSERT, _params(entity)
         else:
             sql, params = (
-                _M_SAVE_IF_REVISION_UPDATE,
+                self._M_SAVE_IF_REVISION_UPDATE,
                 (
                     entity.body,
                     entity.revision,
@@ -185,24 +219,4 @@ class SQLiteConfigRepository:
             rows = await self._conns.write(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "configs.save_if_revision") from exc
-        return sql is _UPSERT or any(True for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Config], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+        return sql is self._UPSERT or any(True for _ in rows)

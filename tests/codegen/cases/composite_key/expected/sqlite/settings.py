@@ -5,24 +5,17 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
-
-_UPSERT = 'INSERT INTO "settings" ("namespace", "key", "value", "version") VALUES (?, ?, ?, ?) ON CONFLICT ("namespace", "key") DO UPDATE SET "value" = excluded."value", "version" = excluded."version"'
-_GET = 'SELECT "namespace", "key", "value", "version" FROM "settings" WHERE "namespace" = ? AND "key" = ?'
-_DELETE = 'DELETE FROM "settings" WHERE "namespace" = ? AND "key" = ? RETURNING 1'
-_LIST = 'SELECT "namespace", "key", "value", "version" FROM "settings" ORDER BY "namespace", "key" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> SettingRow:
@@ -61,7 +54,7 @@ def _params(entity: SettingRow) -> tuple[Any, ...]:
     )
 
 
-class SQLiteSettingRowRepository:
+class SQLiteSettingRowRepository(SQLiteRepositoryBase):
     """SettingRowRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -69,26 +62,38 @@ class SQLiteSettingRowRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # settings.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "settings" ("namespace", "key", "value", "version")
+        VALUES (?, ?, ?, ?)
+        ON CONFLICT ("namespace", "key")
+        DO UPDATE SET
+            "value" = excluded."value",
+            "version" = excluded."version"
+    """
 
     async def save(self, entity: SettingRow) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "settings.save") from exc
+
+    # settings.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "namespace", "key", "value", "version"
+        FROM "settings"
+        WHERE "namespace" = ? AND "key" = ?
+    """
 
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "settings.namespace"),
                     arg_str(entity_id[1], "settings.key"),
@@ -98,7 +103,7 @@ class SQLiteSettingRowRepository:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (
                     arg_str(entity_id[0], "settings.namespace"),
                     arg_str(entity_id[1], "settings.key"),
@@ -110,11 +115,18 @@ class SQLiteSettingRowRepository:
             return _from_row(row)
         return None
 
+    # settings.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "settings"
+        WHERE "namespace" = ? AND "key" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: SettingRowKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE,
+                self._DELETE,
                 (
                     arg_str(entity_id[0], "settings.namespace"),
                     arg_str(entity_id[1], "settings.key"),
@@ -124,18 +136,26 @@ class SQLiteSettingRowRepository:
             raise map_sqlite_error(exc, "settings.delete") from exc
         return any(True for _ in rows)
 
+    # settings.list_items (list): one page ordered by namespace, key
+    _LIST = """
+        SELECT "namespace", "key", "value", "version"
+        FROM "settings"
+        ORDER BY "namespace", "key"
+        LIMIT ? OFFSET ?
+    """
+
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[SettingRow, ...]:
         """One page ordered by namespace, key."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "settings.list_items",
@@ -150,32 +170,16 @@ class SQLiteSettingRowRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "settings.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
-
-    async def _name_duplicates(
-        self, entities: Sequence[SettingRow], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [
-            (
-                entity.namespace,
-                entity.key,
-            )
-            for entity in entities
-        ]
-        named = duplicate_keys(keys)
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )
+            raise await self._conns.batch_error(
+                exc,
+                "settings.save_many",
+                [
+                    (
+                        entity.namespace,
+                        entity.key,
+                    )
+                    for entity in entities
+                ],
+            ) from exc

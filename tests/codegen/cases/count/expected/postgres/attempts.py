@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.attempts import Attempt
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,24 +21,12 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Timestamp
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "attempts" ("id", "username", "made_at") VALUES (%s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "made_at" = excluded."made_at"'
-_GET = 'SELECT "id", "username", "made_at" FROM "attempts" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "attempts" WHERE "id" = %s'
-_LIST = 'SELECT "id", "username", "made_at" FROM "attempts" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_attempts" (LIKE "attempts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_attempts" ("id", "username", "made_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "attempts" ("id", "username", "made_at") SELECT "id", "username", "made_at" FROM "_stage_attempts" ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "made_at" = excluded."made_at"'
-_EXISTING = 'SELECT "id" FROM "attempts" WHERE "id" = ANY(%s)'
-_M_COUNT_SINCE = (
-    'SELECT COUNT(*) FROM "attempts" WHERE "username" = %s AND "made_at" >= %s'
-)
 
 
 def _from_row(row: Any) -> Attempt:
@@ -73,56 +60,86 @@ def _params(entity: Attempt) -> tuple[Any, ...]:
     )
 
 
-class PostgresAttemptRepository:
+class PostgresAttemptRepository(PostgresRepositoryBase):
     """AttemptRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # attempts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "attempts" ("id", "username", "made_at")
+        VALUES (%s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "username" = excluded."username",
+            "made_at" = excluded."made_at"
+    """
 
     async def save(self, entity: Attempt) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "attempts.save") from exc
+
+    # attempts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "username", "made_at"
+        FROM "attempts"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Attempt | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "attempts.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "attempts.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "attempts.entity_id"),),
                 _from_row,
                 "attempts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # attempts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "attempts"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "attempts.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "attempts.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "attempts.delete") from exc
         return cur.rowcount > 0
+
+    # attempts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "username", "made_at"
+        FROM "attempts"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -131,18 +148,42 @@ class PostgresAttemptRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "attempts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # attempts.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_attempts" (LIKE "attempts" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_attempts" ("id", "username", "made_at")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "attempts" ("id", "username", "made_at")
+        SELECT "id", "username", "made_at"
+        FROM "_stage_attempts"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "username" = excluded."username",
+            "made_at" = excluded."made_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "attempts"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Attempt]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -156,28 +197,34 @@ class PostgresAttemptRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "attempts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "attempts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # attempts.count_since (count): attempts of a user at or after since
+    _M_COUNT_SINCE = """
+        SELECT COUNT(*)
+        FROM "attempts"
+        WHERE "username" = %s AND "made_at" >= %s
+    """
 
     async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Attempts of a user at or after since."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_COUNT_SINCE,
+                    self._M_COUNT_SINCE,
                     (
                         arg_str(username, "attempts.username"),
                         arg_time(since, "attempts.since").astimezone(UTC),
@@ -188,25 +235,3 @@ class PostgresAttemptRepository:
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "attempts.count_since") from exc
         return 0 if row is None else int(row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Attempt], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.attempts import Attempt
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,23 +15,10 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Timestamp
-
-_UPSERT = 'INSERT INTO "attempts" ("id", "username", "made_at") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username", "made_at" = excluded."made_at"'
-_GET = 'SELECT "id", "username", "made_at" FROM "attempts" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "attempts" WHERE "id" = ? RETURNING 1'
-_LIST = (
-    'SELECT "id", "username", "made_at" FROM "attempts" ORDER BY "id" LIMIT ? OFFSET ?'
-)
-_EXISTING = 'SELECT "id" FROM "attempts" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_COUNT_SINCE = (
-    'SELECT COUNT(*) FROM "attempts" WHERE "username" = ? AND "made_at" >= ?'
-)
 
 
 def _from_row(row: Any) -> Attempt:
@@ -69,7 +55,7 @@ def _params(entity: Attempt) -> tuple[Any, ...]:
     )
 
 
-class SQLiteAttemptRepository:
+class SQLiteAttemptRepository(SQLiteRepositoryBase):
     """AttemptRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -77,32 +63,44 @@ class SQLiteAttemptRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # attempts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "attempts" ("id", "username", "made_at")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "username" = excluded."username",
+            "made_at" = excluded."made_at"
+    """
 
     async def save(self, entity: Attempt) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "attempts.save") from exc
+
+    # attempts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "username", "made_at"
+        FROM "attempts"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Attempt | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "attempts.entity_id"),)
+                self._GET, (arg_str(entity_id, "attempts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "attempts.entity_id"),),
                 _from_row,
                 "attempts.get",
@@ -111,15 +109,30 @@ class SQLiteAttemptRepository:
             return _from_row(row)
         return None
 
+    # attempts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "attempts"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "attempts.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "attempts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "attempts.delete") from exc
         return any(True for _ in rows)
+
+    # attempts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "username", "made_at"
+        FROM "attempts"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -127,17 +140,24 @@ class SQLiteAttemptRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "attempts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # attempts.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "attempts"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Attempt]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -147,21 +167,27 @@ class SQLiteAttemptRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "attempts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "attempts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # attempts.count_since (count): attempts of a user at or after since
+    _M_COUNT_SINCE = """
+        SELECT COUNT(*)
+        FROM "attempts"
+        WHERE "username" = ? AND "made_at" >= ?
+    """
 
     async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Attempts of a user at or after since."""
         try:
             rows = await self._conns.read(
-                _M_COUNT_SINCE,
+                self._M_COUNT_SINCE,
                 (
                     arg_str(username, "attempts.username"),
                     dt_to_text(arg_time(since, "attempts.since")),
@@ -170,23 +196,3 @@ class SQLiteAttemptRepository:
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "attempts.count_since") from exc
         return int(next(iter(rows))[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Attempt], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

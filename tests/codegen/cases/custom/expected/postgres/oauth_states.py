@@ -7,11 +7,10 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.postgres.custom import oauth_states as _custom
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,21 +21,12 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "oauth_states" ("state_token", "expires_at", "consumed_at", "created_at") VALUES (%s, %s, %s, %s) ON CONFLICT ("state_token") DO UPDATE SET "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "created_at" = excluded."created_at"'
-_GET = 'SELECT "state_token", "expires_at", "consumed_at", "created_at" FROM "oauth_states" WHERE "state_token" = %s'
-_DELETE = 'DELETE FROM "oauth_states" WHERE "state_token" = %s'
-_LIST = 'SELECT "state_token", "expires_at", "consumed_at", "created_at" FROM "oauth_states" ORDER BY "state_token" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_oauth_states" (LIKE "oauth_states" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_oauth_states" ("state_token", "expires_at", "consumed_at", "created_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "oauth_states" ("state_token", "expires_at", "consumed_at", "created_at") SELECT "state_token", "expires_at", "consumed_at", "created_at" FROM "_stage_oauth_states" ON CONFLICT ("state_token") DO UPDATE SET "expires_at" = excluded."expires_at", "consumed_at" = excluded."consumed_at", "created_at" = excluded."created_at"'
-_EXISTING = 'SELECT "state_token" FROM "oauth_states" WHERE "state_token" = ANY(%s)'
 
 
 def _from_row(row: Any) -> OAuthState:
@@ -72,58 +62,91 @@ def _params(entity: OAuthState) -> tuple[Any, ...]:
     )
 
 
-class PostgresOAuthStateRepository:
+class PostgresOAuthStateRepository(PostgresRepositoryBase):
     """OAuthStateRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # oauth_states.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "oauth_states" (
+            "state_token", "expires_at", "consumed_at", "created_at"
+        )
+        VALUES (%s, %s, %s, %s)
+        ON CONFLICT ("state_token")
+        DO UPDATE SET
+            "expires_at" = excluded."expires_at",
+            "consumed_at" = excluded."consumed_at",
+            "created_at" = excluded."created_at"
+    """
 
     async def save(self, entity: OAuthState) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "oauth_states.save") from exc
+
+    # oauth_states.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "state_token", "expires_at", "consumed_at", "created_at"
+        FROM "oauth_states"
+        WHERE "state_token" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> OAuthState | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "oauth_states.entity_id"),), prepare=True
+                    self._GET,
+                    (arg_str(entity_id, "oauth_states.entity_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "oauth_states.entity_id"),),
                 _from_row,
                 "oauth_states.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # oauth_states.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "oauth_states"
+        WHERE "state_token" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE,
+                    self._DELETE,
                     (arg_str(entity_id, "oauth_states.entity_id"),),
                     prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "oauth_states.delete") from exc
         return cur.rowcount > 0
+
+    # oauth_states.list_items (list): one page ordered by state_token
+    _LIST = """
+        SELECT "state_token", "expires_at", "consumed_at", "created_at"
+        FROM "oauth_states"
+        ORDER BY "state_token"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -132,18 +155,47 @@ class PostgresOAuthStateRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "oauth_states.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # oauth_states.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_oauth_states" (LIKE "oauth_states" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_oauth_states" (
+            "state_token", "expires_at", "consumed_at", "created_at"
+        )
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "oauth_states" (
+            "state_token", "expires_at", "consumed_at", "created_at"
+        )
+        SELECT "state_token", "expires_at", "consumed_at", "created_at"
+        FROM "_stage_oauth_states"
+        ON CONFLICT ("state_token")
+        DO UPDATE SET
+            "expires_at" = excluded."expires_at",
+            "consumed_at" = excluded."consumed_at",
+            "created_at" = excluded."created_at"
+    """
+    _EXISTING = """
+        SELECT "state_token"
+        FROM "oauth_states"
+        WHERE "state_token" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[OAuthState]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -157,44 +209,21 @@ class PostgresOAuthStateRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "oauth_states.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "oauth_states.save_many",
+                [entity.state_token for entity in entities],
+                self._EXISTING,
+            ) from exc
 
     async def cleanup_expired(self, retention_seconds: int) -> int:
         """Delete expired and stale states; the count."""
         return await _custom.cleanup_expired(self, retention_seconds)
-
-    async def _name_duplicates(
-        self, entities: Sequence[OAuthState], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.state_token for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,28 +5,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.sessions import Session
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "sessions" ("id", "username") VALUES (?, ?) ON CONFLICT ("id") DO UPDATE SET "username" = excluded."username"'
-_GET = 'SELECT "id", "username" FROM "sessions" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "sessions" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "username" FROM "sessions" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "sessions" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_DELETE_FOR_USER = 'DELETE FROM "sessions" WHERE "username" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> Session:
@@ -61,7 +51,7 @@ def _params(entity: Session) -> tuple[Any, ...]:
     )
 
 
-class SQLiteSessionRepository:
+class SQLiteSessionRepository(SQLiteRepositoryBase):
     """SessionRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -69,32 +59,42 @@ class SQLiteSessionRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # sessions.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "sessions" ("id", "username")
+        VALUES (?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET "username" = excluded."username"
+    """
 
     async def save(self, entity: Session) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "sessions.save") from exc
+
+    # sessions.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "username"
+        FROM "sessions"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Session | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "sessions.entity_id"),)
+                self._GET, (arg_str(entity_id, "sessions.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "sessions.entity_id"),),
                 _from_row,
                 "sessions.get",
@@ -103,15 +103,30 @@ class SQLiteSessionRepository:
             return _from_row(row)
         return None
 
+    # sessions.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "sessions"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "sessions.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "sessions.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "sessions.delete") from exc
         return any(True for _ in rows)
+
+    # sessions.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "username"
+        FROM "sessions"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -119,17 +134,24 @@ class SQLiteSessionRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "sessions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # sessions.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "sessions"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Session]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -139,42 +161,28 @@ class SQLiteSessionRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "sessions.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "sessions.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # sessions.delete_for_user (delete): remove every session of a user
+    _M_DELETE_FOR_USER = """
+        DELETE FROM "sessions"
+        WHERE "username" = ?
+        RETURNING 1
+    """
 
     async def delete_for_user(self, username: NotBlankStr) -> int:
         """Remove every session of a user."""
         try:
             rows = await self._conns.write(
-                _M_DELETE_FOR_USER, (arg_str(username, "sessions.username"),)
+                self._M_DELETE_FOR_USER, (arg_str(username, "sessions.username"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "sessions.delete_for_user") from exc
         return sum(1 for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Session], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

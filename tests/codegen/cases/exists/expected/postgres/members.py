@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.members import Member
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,28 +21,12 @@ from synthorg.persistence.support import (
     arg_str,
     arg_time,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Timestamp
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "members" ("id", "email", "team", "active", "joined_at") VALUES (%s, %s, %s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "email" = excluded."email", "team" = excluded."team", "active" = excluded."active", "joined_at" = excluded."joined_at"'
-_GET = (
-    'SELECT "id", "email", "team", "active", "joined_at" FROM "members" WHERE "id" = %s'
-)
-_DELETE = 'DELETE FROM "members" WHERE "id" = %s'
-_LIST = 'SELECT "id", "email", "team", "active", "joined_at" FROM "members" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_members" (LIKE "members" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = (
-    'COPY "_stage_members" ("id", "email", "team", "active", "joined_at") FROM STDIN'
-)
-_STAGE_MERGE = 'INSERT INTO "members" ("id", "email", "team", "active", "joined_at") SELECT "id", "email", "team", "active", "joined_at" FROM "_stage_members" ON CONFLICT ("id") DO UPDATE SET "email" = excluded."email", "team" = excluded."team", "active" = excluded."active", "joined_at" = excluded."joined_at"'
-_EXISTING = 'SELECT "id" FROM "members" WHERE "id" = ANY(%s)'
-_M_EXISTS_BY_ID = 'SELECT EXISTS(SELECT 1 FROM "members" WHERE "id" = %s)'
-_M_EXISTS_BY_EMAIL = 'SELECT EXISTS(SELECT 1 FROM "members" WHERE "email" = %s)'
-_M_ANY_ACTIVE_IN_TEAM = 'SELECT EXISTS(SELECT 1 FROM "members" WHERE "team" = %s AND "active" = TRUE AND "joined_at" >= %s)'
 
 
 def _from_row(row: Any) -> Member:
@@ -81,56 +64,88 @@ def _params(entity: Member) -> tuple[Any, ...]:
     )
 
 
-class PostgresMemberRepository:
+class PostgresMemberRepository(PostgresRepositoryBase):
     """MemberRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # members.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "members" ("id", "email", "team", "active", "joined_at")
+        VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "email" = excluded."email",
+            "team" = excluded."team",
+            "active" = excluded."active",
+            "joined_at" = excluded."joined_at"
+    """
 
     async def save(self, entity: Member) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.save") from exc
+
+    # members.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "email", "team", "active", "joined_at"
+        FROM "members"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Member | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "members.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "members.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "members.entity_id"),),
                 _from_row,
                 "members.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # members.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "members"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "members.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "members.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.delete") from exc
         return cur.rowcount > 0
+
+    # members.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "email", "team", "active", "joined_at"
+        FROM "members"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -139,13 +154,44 @@ class PostgresMemberRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _LIST, (limit, offset), _from_row, "members.list_items"
+                self._pool,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "members.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # members.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_members" (LIKE "members" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_members" ("id", "email", "team", "active", "joined_at")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "members" ("id", "email", "team", "active", "joined_at")
+        SELECT "id", "email", "team", "active", "joined_at"
+        FROM "_stage_members"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "email" = excluded."email",
+            "team" = excluded."team",
+            "active" = excluded."active",
+            "joined_at" = excluded."joined_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "members"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Member]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -159,40 +205,49 @@ class PostgresMemberRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "members.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "members.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # members.exists_by_id (exists): whether a member has this id
+    _M_EXISTS_BY_ID = """
+        SELECT EXISTS(SELECT 1 FROM "members" WHERE "id" = %s)
+    """
 
     async def exists_by_id(self, id: NotBlankStr) -> bool:
         """Whether a member has this id."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_EXISTS_BY_ID, (arg_str(id, "members.id"),), prepare=True
+                    self._M_EXISTS_BY_ID, (arg_str(id, "members.id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.exists_by_id") from exc
         return bool(row is not None and row[0])
 
+    # members.exists_by_email (exists): exists_by_email (exists)
+    _M_EXISTS_BY_EMAIL = """
+        SELECT EXISTS(SELECT 1 FROM "members" WHERE "email" = %s)
+    """
+
     async def exists_by_email(self, address: NotBlankStr) -> bool:
         """exists_by_email (exists)."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_EXISTS_BY_EMAIL,
+                    self._M_EXISTS_BY_EMAIL,
                     (arg_str(address, "members.address"),),
                     prepare=True,
                 )
@@ -201,12 +256,18 @@ class PostgresMemberRepository:
             raise map_postgres_error(exc, "members.exists_by_email") from exc
         return bool(row is not None and row[0])
 
+    # members.any_active_in_team (exists): whether the team has an active member...
+    _M_ANY_ACTIVE_IN_TEAM = """
+        SELECT
+            EXISTS(SELECT 1 FROM "members" WHERE "team" = %s AND "active" = TRUE AND "joined_at" >= %s)
+    """
+
     async def any_active_in_team(self, team: NotBlankStr, since: Timestamp) -> bool:
         """Whether the team has an active member joined since ``since``."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_ANY_ACTIVE_IN_TEAM,
+                    self._M_ANY_ACTIVE_IN_TEAM,
                     (
                         arg_str(team, "members.team"),
                         arg_time(since, "members.since").astimezone(UTC),
@@ -217,25 +278,3 @@ class PostgresMemberRepository:
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.any_active_in_team") from exc
         return bool(row is not None and row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Member], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.members import Member
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,23 +15,10 @@ from synthorg.persistence.support import (
     arg_time,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr, Timestamp
-
-_UPSERT = 'INSERT INTO "members" ("id", "email", "team", "active", "joined_at") VALUES (?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "email" = excluded."email", "team" = excluded."team", "active" = excluded."active", "joined_at" = excluded."joined_at"'
-_GET = (
-    'SELECT "id", "email", "team", "active", "joined_at" FROM "members" WHERE "id" = ?'
-)
-_DELETE = 'DELETE FROM "members" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "email", "team", "active", "joined_at" FROM "members" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "members" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_EXISTS_BY_ID = 'SELECT EXISTS(SELECT 1 FROM "members" WHERE "id" = ?)'
-_M_EXISTS_BY_EMAIL = 'SELECT EXISTS(SELECT 1 FROM "members" WHERE "email" = ?)'
-_M_ANY_ACTIVE_IN_TEAM = 'SELECT EXISTS(SELECT 1 FROM "members" WHERE "team" = ? AND "active" = TRUE AND "joined_at" >= ?)'
 
 
 def _from_row(row: Any) -> Member:
@@ -73,7 +59,7 @@ def _params(entity: Member) -> tuple[Any, ...]:
     )
 
 
-class SQLiteMemberRepository:
+class SQLiteMemberRepository(SQLiteRepositoryBase):
     """MemberRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -81,32 +67,46 @@ class SQLiteMemberRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # members.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "members" ("id", "email", "team", "active", "joined_at")
+        VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "email" = excluded."email",
+            "team" = excluded."team",
+            "active" = excluded."active",
+            "joined_at" = excluded."joined_at"
+    """
 
     async def save(self, entity: Member) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "members.save") from exc
+
+    # members.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "email", "team", "active", "joined_at"
+        FROM "members"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Member | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "members.entity_id"),)
+                self._GET, (arg_str(entity_id, "members.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "members.entity_id"),),
                 _from_row,
                 "members.get",
@@ -115,15 +115,30 @@ class SQLiteMemberRepository:
             return _from_row(row)
         return None
 
+    # members.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "members"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "members.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "members.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "members.delete") from exc
         return any(True for _ in rows)
+
+    # members.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "email", "team", "active", "joined_at"
+        FROM "members"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -131,17 +146,24 @@ class SQLiteMemberRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "members.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # members.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "members"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Member]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -151,39 +173,56 @@ class SQLiteMemberRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "members.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "members.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # members.exists_by_id (exists): whether a member has this id
+    _M_EXISTS_BY_ID = """
+        SELECT EXISTS(SELECT 1 FROM "members" WHERE "id" = ?)
+    """
 
     async def exists_by_id(self, id: NotBlankStr) -> bool:
         """Whether a member has this id."""
         try:
-            rows = await self._conns.read(_M_EXISTS_BY_ID, (arg_str(id, "members.id"),))
+            rows = await self._conns.read(
+                self._M_EXISTS_BY_ID, (arg_str(id, "members.id"),)
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "members.exists_by_id") from exc
         return bool(next(iter(rows))[0])
+
+    # members.exists_by_email (exists): exists_by_email (exists)
+    _M_EXISTS_BY_EMAIL = """
+        SELECT EXISTS(SELECT 1 FROM "members" WHERE "email" = ?)
+    """
 
     async def exists_by_email(self, address: NotBlankStr) -> bool:
         """exists_by_email (exists)."""
         try:
             rows = await self._conns.read(
-                _M_EXISTS_BY_EMAIL, (arg_str(address, "members.address"),)
+                self._M_EXISTS_BY_EMAIL, (arg_str(address, "members.address"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "members.exists_by_email") from exc
         return bool(next(iter(rows))[0])
 
+    # members.any_active_in_team (exists): whether the team has an active member...
+    _M_ANY_ACTIVE_IN_TEAM = """
+        SELECT
+            EXISTS(SELECT 1 FROM "members" WHERE "team" = ? AND "active" = TRUE AND "joined_at" >= ?)
+    """
+
     async def any_active_in_team(self, team: NotBlankStr, since: Timestamp) -> bool:
         """Whether the team has an active member joined since ``since``."""
         try:
             rows = await self._conns.read(
-                _M_ANY_ACTIVE_IN_TEAM,
+                self._M_ANY_ACTIVE_IN_TEAM,
                 (
                     arg_str(team, "members.team"),
                     dt_to_text(arg_time(since, "members.since")),
@@ -192,23 +231,3 @@ class SQLiteMemberRepository:
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "members.any_active_in_team") from exc
         return bool(next(iter(rows))[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Member], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,36 +15,12 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     json_loads,
     json_text,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "jobs" ("id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "queue_name" = excluded."queue_name", "state" = excluded."state", "attempts" = excluded."attempts", "external_ref" = excluded."external_ref", "labels" = excluded."labels", "payload" = excluded."payload", "finished_at" = excluded."finished_at", "created_at" = excluded."created_at"'
-_GET = 'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "jobs" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs" ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "jobs" WHERE "id" IN (SELECT value FROM json_each(?))'
-_QUERY = FilterSql(
-    'SELECT "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at" FROM "jobs"',
-    (
-        '"state" = ?',
-        '"queue_name" = ?',
-    ),
-    ' ORDER BY "created_at" DESC, "id" LIMIT ? OFFSET ?',
-)
-_COUNT = FilterSql(
-    'SELECT COUNT(*) FROM "jobs"',
-    (
-        '"state" = ?',
-        '"queue_name" = ?',
-    ),
-    "",
-)
 
 
 def _from_row(row: Any) -> Job:
@@ -110,7 +85,7 @@ def _where(spec: JobFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-class SQLiteJobRepository:
+class SQLiteJobRepository(SQLiteRepositoryBase):
     """JobRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -118,32 +93,55 @@ class SQLiteJobRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # jobs.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "jobs" (
+            "id", "queue_name", "state", "attempts", "external_ref", "labels",
+            "payload", "finished_at", "created_at"
+        )
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "queue_name" = excluded."queue_name",
+            "state" = excluded."state",
+            "attempts" = excluded."attempts",
+            "external_ref" = excluded."external_ref",
+            "labels" = excluded."labels",
+            "payload" = excluded."payload",
+            "finished_at" = excluded."finished_at",
+            "created_at" = excluded."created_at"
+    """
 
     async def save(self, entity: Job) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.save") from exc
+
+    # jobs.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT
+            "id", "queue_name", "state", "attempts", "external_ref", "labels",
+            "payload", "finished_at", "created_at"
+        FROM "jobs"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Job | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "jobs.entity_id"),)
+                self._GET, (arg_str(entity_id, "jobs.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "jobs.entity_id"),),
                 _from_row,
                 "jobs.get",
@@ -152,15 +150,32 @@ class SQLiteJobRepository:
             return _from_row(row)
         return None
 
+    # jobs.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "jobs"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "jobs.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "jobs.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.delete") from exc
         return any(True for _ in rows)
+
+    # jobs.list_items (list): one page ordered by created_at desc, id
+    _LIST = """
+        SELECT
+            "id", "queue_name", "state", "attempts", "external_ref", "labels",
+            "payload", "finished_at", "created_at"
+        FROM "jobs"
+        ORDER BY "created_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -168,12 +183,24 @@ class SQLiteJobRepository:
         """One page ordered by created_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _LIST, (limit, offset), _from_row, "jobs.list_items"
+                self._conns,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "jobs.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # jobs.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "jobs"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Job]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -183,15 +210,32 @@ class SQLiteJobRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "jobs.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "jobs.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # jobs.query (query): one page of matches ordered by created_at desc, id
+    _QUERY = FilterSql(
+        """
+            SELECT
+                "id", "queue_name", "state", "attempts", "external_ref", "labels",
+                "payload", "finished_at", "created_at"
+            FROM "jobs"
+        """,
+        (
+            '"state" = ?',
+            '"queue_name" = ?',
+        ),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT ? OFFSET ?
+        """,
+    )
 
     async def query(
         self,
@@ -205,38 +249,31 @@ class SQLiteJobRepository:
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(_QUERY[mask], params)
+            rows = await self._conns.read(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _QUERY[mask], params, _from_row, "jobs.query"
+                self._conns, exc, self._QUERY[mask], params, _from_row, "jobs.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # jobs.count (count): the number of matches
+    _COUNT = FilterSql(
+        """
+            SELECT COUNT(*)
+            FROM "jobs"
+        """,
+        (
+            '"state" = ?',
+            '"queue_name" = ?',
+        ),
+        "",
+    )
 
     async def count(self, filter_spec: JobFilterSpec) -> int:
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(_COUNT[mask], params)
+            rows = await self._conns.read(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.count") from exc
         return int(next(iter(rows))[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Job], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

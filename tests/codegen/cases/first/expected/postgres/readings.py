@@ -7,10 +7,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.readings import Reading
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -22,27 +21,12 @@ from synthorg.persistence.support import (
     FilterSql,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "readings" ("id", "sensor_id", "taken_at") VALUES (%s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "sensor_id" = excluded."sensor_id", "taken_at" = excluded."taken_at"'
-_GET = 'SELECT "id", "sensor_id", "taken_at" FROM "readings" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "readings" WHERE "id" = %s'
-_LIST = 'SELECT "id", "sensor_id", "taken_at" FROM "readings" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_readings" (LIKE "readings" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_readings" ("id", "sensor_id", "taken_at") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "readings" ("id", "sensor_id", "taken_at") SELECT "id", "sensor_id", "taken_at" FROM "_stage_readings" ON CONFLICT ("id") DO UPDATE SET "sensor_id" = excluded."sensor_id", "taken_at" = excluded."taken_at"'
-_EXISTING = 'SELECT "id" FROM "readings" WHERE "id" = ANY(%s)'
-_M_GET_LATEST = FilterSql(
-    'SELECT "id", "sensor_id", "taken_at" FROM "readings"',
-    (),
-    ' ORDER BY "taken_at" DESC, "id" LIMIT 1',
-    always=('"sensor_id" = %s',),
-)
 
 
 def _from_row(row: Any) -> Reading:
@@ -76,56 +60,86 @@ def _params(entity: Reading) -> tuple[Any, ...]:
     )
 
 
-class PostgresReadingRepository:
+class PostgresReadingRepository(PostgresRepositoryBase):
     """ReadingRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # readings.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "readings" ("id", "sensor_id", "taken_at")
+        VALUES (%s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "sensor_id" = excluded."sensor_id",
+            "taken_at" = excluded."taken_at"
+    """
 
     async def save(self, entity: Reading) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "readings.save") from exc
+
+    # readings.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "sensor_id", "taken_at"
+        FROM "readings"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Reading | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "readings.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "readings.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "readings.entity_id"),),
                 _from_row,
                 "readings.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # readings.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "readings"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "readings.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "readings.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "readings.delete") from exc
         return cur.rowcount > 0
+
+    # readings.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "sensor_id", "taken_at"
+        FROM "readings"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -134,18 +148,42 @@ class PostgresReadingRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "readings.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # readings.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_readings" (LIKE "readings" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_readings" ("id", "sensor_id", "taken_at")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "readings" ("id", "sensor_id", "taken_at")
+        SELECT "id", "sensor_id", "taken_at"
+        FROM "_stage_readings"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "sensor_id" = excluded."sensor_id",
+            "taken_at" = excluded."taken_at"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "readings"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Reading]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -159,21 +197,34 @@ class PostgresReadingRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "readings.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "readings.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # readings.get_latest (first): the newest reading of a sensor, or None
+    _M_GET_LATEST = FilterSql(
+        """
+            SELECT "id", "sensor_id", "taken_at"
+            FROM "readings"
+        """,
+        (),
+        """
+            ORDER BY "taken_at" DESC, "id"
+            LIMIT 1
+        """,
+        always=('"sensor_id" = %s',),
+    )
 
     async def get_latest(self, sensor_id: NotBlankStr) -> Reading | None:
         """The newest reading of a sensor, or None."""
@@ -181,37 +232,15 @@ class PostgresReadingRepository:
         params: list[Any] = list((arg_str(sensor_id, "readings.sensor_id"),))
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_M_GET_LATEST[mask], params, prepare=True)
+                cur = await conn.execute(self._M_GET_LATEST[mask], params, prepare=True)
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_LATEST[mask],
+                self._M_GET_LATEST[mask],
                 params,
                 _from_row,
                 "readings.get_latest",
             ) from exc
         return None if row is None else _from_row(row)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Reading], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

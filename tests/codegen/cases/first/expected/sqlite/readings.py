@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.readings import Reading
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -16,24 +15,10 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "readings" ("id", "sensor_id", "taken_at") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "sensor_id" = excluded."sensor_id", "taken_at" = excluded."taken_at"'
-_GET = 'SELECT "id", "sensor_id", "taken_at" FROM "readings" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "readings" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "sensor_id", "taken_at" FROM "readings" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "readings" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_GET_LATEST = FilterSql(
-    'SELECT "id", "sensor_id", "taken_at" FROM "readings"',
-    (),
-    ' ORDER BY "taken_at" DESC, "id" LIMIT 1',
-    always=('"sensor_id" = ?',),
-)
 
 
 def _from_row(row: Any) -> Reading:
@@ -70,7 +55,7 @@ def _params(entity: Reading) -> tuple[Any, ...]:
     )
 
 
-class SQLiteReadingRepository:
+class SQLiteReadingRepository(SQLiteRepositoryBase):
     """ReadingRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -78,32 +63,44 @@ class SQLiteReadingRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # readings.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "readings" ("id", "sensor_id", "taken_at")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "sensor_id" = excluded."sensor_id",
+            "taken_at" = excluded."taken_at"
+    """
 
     async def save(self, entity: Reading) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "readings.save") from exc
+
+    # readings.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "sensor_id", "taken_at"
+        FROM "readings"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Reading | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "readings.entity_id"),)
+                self._GET, (arg_str(entity_id, "readings.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "readings.entity_id"),),
                 _from_row,
                 "readings.get",
@@ -112,15 +109,30 @@ class SQLiteReadingRepository:
             return _from_row(row)
         return None
 
+    # readings.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "readings"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "readings.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "readings.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "readings.delete") from exc
         return any(True for _ in rows)
+
+    # readings.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "sensor_id", "taken_at"
+        FROM "readings"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -128,17 +140,24 @@ class SQLiteReadingRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "readings.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # readings.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "readings"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Reading]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -148,27 +167,40 @@ class SQLiteReadingRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "readings.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "readings.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # readings.get_latest (first): the newest reading of a sensor, or None
+    _M_GET_LATEST = FilterSql(
+        """
+            SELECT "id", "sensor_id", "taken_at"
+            FROM "readings"
+        """,
+        (),
+        """
+            ORDER BY "taken_at" DESC, "id"
+            LIMIT 1
+        """,
+        always=('"sensor_id" = ?',),
+    )
 
     async def get_latest(self, sensor_id: NotBlankStr) -> Reading | None:
         """The newest reading of a sensor, or None."""
         mask = 0
         params: list[Any] = list((arg_str(sensor_id, "readings.sensor_id"),))
         try:
-            rows = await self._conns.read(_M_GET_LATEST[mask], params)
+            rows = await self._conns.read(self._M_GET_LATEST[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_LATEST[mask],
+                self._M_GET_LATEST[mask],
                 params,
                 _from_row,
                 "readings.get_latest",
@@ -176,23 +208,3 @@ class SQLiteReadingRepository:
         for row in rows:
             return _from_row(row)
         return None
-
-    async def _name_duplicates(
-        self, entities: Sequence[Reading], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -6,14 +6,10 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MixedCurrencyAggregationError,
-)
+from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.budgets import Budget
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -25,24 +21,12 @@ from synthorg.persistence.support import (
     arg_float,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "budgets" ("id", "total", "currency") VALUES (%s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "total" = excluded."total", "currency" = excluded."currency"'
-_GET = 'SELECT "id", "total", "currency" FROM "budgets" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "budgets" WHERE "id" = %s'
-_LIST = (
-    'SELECT "id", "total", "currency" FROM "budgets" ORDER BY "id" LIMIT %s OFFSET %s'
-)
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_budgets" (LIKE "budgets" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_budgets" ("id", "total", "currency") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "budgets" ("id", "total", "currency") SELECT "id", "total", "currency" FROM "_stage_budgets" ON CONFLICT ("id") DO UPDATE SET "total" = excluded."total", "currency" = excluded."currency"'
-_EXISTING = 'SELECT "id" FROM "budgets" WHERE "id" = ANY(%s)'
-_M_INCREMENT = 'INSERT INTO "budgets" ("id", "total", "currency") VALUES (%s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "total" = "budgets"."total" + excluded."total" WHERE "budgets"."currency" = excluded."currency" RETURNING "total"'
 
 
 def _from_row(row: Any) -> Budget:
@@ -76,56 +60,86 @@ def _params(entity: Budget) -> tuple[Any, ...]:
     )
 
 
-class PostgresBudgetRepository:
+class PostgresBudgetRepository(PostgresRepositoryBase):
     """BudgetRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # budgets.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "budgets" ("id", "total", "currency")
+        VALUES (%s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "total" = excluded."total",
+            "currency" = excluded."currency"
+    """
 
     async def save(self, entity: Budget) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "budgets.save") from exc
+
+    # budgets.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "total", "currency"
+        FROM "budgets"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Budget | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "budgets.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "budgets.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "budgets.entity_id"),),
                 _from_row,
                 "budgets.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # budgets.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "budgets"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "budgets.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "budgets.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "budgets.delete") from exc
         return cur.rowcount > 0
+
+    # budgets.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "total", "currency"
+        FROM "budgets"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -134,13 +148,42 @@ class PostgresBudgetRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _LIST, (limit, offset), _from_row, "budgets.list_items"
+                self._pool,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "budgets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # budgets.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_budgets" (LIKE "budgets" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_budgets" ("id", "total", "currency")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "budgets" ("id", "total", "currency")
+        SELECT "id", "total", "currency"
+        FROM "_stage_budgets"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "total" = excluded."total",
+            "currency" = excluded."currency"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "budgets"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Budget]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -154,21 +197,30 @@ class PostgresBudgetRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "budgets.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "budgets.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # budgets.increment (increment): add an amount to the total (creating it)
+    _M_INCREMENT = """
+        INSERT INTO "budgets" ("id", "total", "currency")
+        VALUES (%s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET "total" = "budgets"."total" + excluded."total"
+        WHERE "budgets"."currency" = excluded."currency"
+        RETURNING "total"
+    """
 
     async def increment(
         self, id: NotBlankStr, amount: float, currency: NotBlankStr
@@ -177,7 +229,7 @@ class PostgresBudgetRepository:
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_INCREMENT,
+                    self._M_INCREMENT,
                     (
                         arg_str(id, "budgets.id"),
                         arg_float(amount, "budgets.amount") + 0.0,
@@ -196,25 +248,3 @@ class PostgresBudgetRepository:
                 currencies=tuple(sorted({kept, currency})),
             )
         return float(row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Budget], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

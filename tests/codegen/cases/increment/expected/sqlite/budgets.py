@@ -5,13 +5,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    MixedCurrencyAggregationError,
-)
+from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.budgets import Budget
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -19,19 +15,10 @@ from synthorg.persistence.support import (
     arg_float,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "budgets" ("id", "total", "currency") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "total" = excluded."total", "currency" = excluded."currency"'
-_GET = 'SELECT "id", "total", "currency" FROM "budgets" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "budgets" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "total", "currency" FROM "budgets" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "budgets" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_INCREMENT = 'INSERT INTO "budgets" ("id", "total", "currency") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "total" = "budgets"."total" + excluded."total" WHERE "budgets"."currency" = excluded."currency" RETURNING "total"'
 
 
 def _from_row(row: Any) -> Budget:
@@ -68,7 +55,7 @@ def _params(entity: Budget) -> tuple[Any, ...]:
     )
 
 
-class SQLiteBudgetRepository:
+class SQLiteBudgetRepository(SQLiteRepositoryBase):
     """BudgetRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -76,32 +63,44 @@ class SQLiteBudgetRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # budgets.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "budgets" ("id", "total", "currency")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "total" = excluded."total",
+            "currency" = excluded."currency"
+    """
 
     async def save(self, entity: Budget) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "budgets.save") from exc
+
+    # budgets.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "total", "currency"
+        FROM "budgets"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Budget | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "budgets.entity_id"),)
+                self._GET, (arg_str(entity_id, "budgets.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "budgets.entity_id"),),
                 _from_row,
                 "budgets.get",
@@ -110,15 +109,30 @@ class SQLiteBudgetRepository:
             return _from_row(row)
         return None
 
+    # budgets.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "budgets"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "budgets.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "budgets.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "budgets.delete") from exc
         return any(True for _ in rows)
+
+    # budgets.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "total", "currency"
+        FROM "budgets"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -126,17 +140,24 @@ class SQLiteBudgetRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "budgets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # budgets.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "budgets"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Budget]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -146,15 +167,24 @@ class SQLiteBudgetRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "budgets.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "budgets.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # budgets.increment (increment): add an amount to the total (creating it)
+    _M_INCREMENT = """
+        INSERT INTO "budgets" ("id", "total", "currency")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET "total" = "budgets"."total" + excluded."total"
+        WHERE "budgets"."currency" = excluded."currency"
+        RETURNING "total"
+    """
 
     async def increment(
         self, id: NotBlankStr, amount: float, currency: NotBlankStr
@@ -162,7 +192,7 @@ class SQLiteBudgetRepository:
         """Add an amount to the total (creating it); the new total."""
         try:
             rows = await self._conns.write(
-                _M_INCREMENT,
+                self._M_INCREMENT,
                 (
                     arg_str(id, "budgets.id"),
                     arg_float(amount, "budgets.amount") + 0.0,
@@ -180,23 +210,3 @@ class SQLiteBudgetRepository:
                 currencies=tuple(sorted({kept, currency})),
             )
         return float(row[0])
-
-    async def _name_duplicates(
-        self, entities: Sequence[Budget], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

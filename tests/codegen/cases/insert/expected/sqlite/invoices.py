@@ -5,28 +5,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.invoices import Invoice
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "invoices" ("id", "amount") VALUES (?, ?) ON CONFLICT ("id") DO UPDATE SET "amount" = excluded."amount"'
-_GET = 'SELECT "id", "amount" FROM "invoices" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "invoices" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "amount" FROM "invoices" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "invoices" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_CREATE = 'INSERT INTO "invoices" ("id", "amount") VALUES (?, ?)'
 
 
 def _from_row(row: Any) -> Invoice:
@@ -61,7 +51,7 @@ def _params(entity: Invoice) -> tuple[Any, ...]:
     )
 
 
-class SQLiteInvoiceRepository:
+class SQLiteInvoiceRepository(SQLiteRepositoryBase):
     """InvoiceRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -69,32 +59,42 @@ class SQLiteInvoiceRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # invoices.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "invoices" ("id", "amount")
+        VALUES (?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET "amount" = excluded."amount"
+    """
 
     async def save(self, entity: Invoice) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "invoices.save") from exc
+
+    # invoices.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "amount"
+        FROM "invoices"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Invoice | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "invoices.entity_id"),)
+                self._GET, (arg_str(entity_id, "invoices.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "invoices.entity_id"),),
                 _from_row,
                 "invoices.get",
@@ -103,15 +103,30 @@ class SQLiteInvoiceRepository:
             return _from_row(row)
         return None
 
+    # invoices.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "invoices"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "invoices.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "invoices.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "invoices.delete") from exc
         return any(True for _ in rows)
+
+    # invoices.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "amount"
+        FROM "invoices"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -119,17 +134,24 @@ class SQLiteInvoiceRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "invoices.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # invoices.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "invoices"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Invoice]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -139,40 +161,25 @@ class SQLiteInvoiceRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "invoices.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "invoices.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # invoices.create (insert): insert a new invoice
+    _M_CREATE = """
+        INSERT INTO "invoices" ("id", "amount")
+        VALUES (?, ?)
+    """
 
     async def create(self, entity: Invoice) -> None:
         """Insert a new invoice; DuplicateRecordError if the id exists."""
         params = _params(entity)
         try:
-            await self._conns.write(_M_CREATE, params)
+            await self._conns.write(self._M_CREATE, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "invoices.create") from exc
-
-    async def _name_duplicates(
-        self, entities: Sequence[Invoice], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

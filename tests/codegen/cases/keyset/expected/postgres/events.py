@@ -6,10 +6,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.events import Event
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -20,25 +19,12 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "events" ("id", "body") VALUES (%s, %s) ON CONFLICT ("id") DO UPDATE SET "body" = excluded."body"'
-_GET = 'SELECT "id", "body" FROM "events" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "events" WHERE "id" = %s'
-_LIST = 'SELECT "id", "body" FROM "events" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_events" (LIKE "events" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_events" ("id", "body") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "events" ("id", "body") SELECT "id", "body" FROM "_stage_events" ON CONFLICT ("id") DO UPDATE SET "body" = excluded."body"'
-_EXISTING = 'SELECT "id" FROM "events" WHERE "id" = ANY(%s)'
-_M_LIST_AFTER_ID_FIRST = 'SELECT "id", "body" FROM "events" ORDER BY "id" LIMIT %s'
-_M_LIST_AFTER_ID_AFTER = (
-    'SELECT "id", "body" FROM "events" WHERE "id" > %s ORDER BY "id" LIMIT %s'
-)
 
 
 def _from_row(row: Any) -> Event:
@@ -70,56 +56,84 @@ def _params(entity: Event) -> tuple[Any, ...]:
     )
 
 
-class PostgresEventRepository:
+class PostgresEventRepository(PostgresRepositoryBase):
     """EventRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # events.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "events" ("id", "body")
+        VALUES (%s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET "body" = excluded."body"
+    """
 
     async def save(self, entity: Event) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "events.save") from exc
+
+    # events.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "body"
+        FROM "events"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Event | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "events.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "events.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "events.entity_id"),),
                 _from_row,
                 "events.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # events.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "events"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "events.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "events.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "events.delete") from exc
         return cur.rowcount > 0
+
+    # events.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "body"
+        FROM "events"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -128,13 +142,40 @@ class PostgresEventRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
-                self._pool, exc, _LIST, (limit, offset), _from_row, "events.list_items"
+                self._pool,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "events.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # events.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_events" (LIKE "events" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_events" ("id", "body")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "events" ("id", "body")
+        SELECT "id", "body"
+        FROM "_stage_events"
+        ON CONFLICT ("id")
+        DO UPDATE SET "body" = excluded."body"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "events"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Event]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -148,21 +189,35 @@ class PostgresEventRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "events.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "events.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # events.list_after_id (keyset): events after an id, in id order
+    _M_LIST_AFTER_ID_FIRST = """
+        SELECT "id", "body"
+        FROM "events"
+        ORDER BY "id"
+        LIMIT %s
+    """
+    _M_LIST_AFTER_ID_AFTER = """
+        SELECT "id", "body"
+        FROM "events"
+        WHERE "id" > %s
+        ORDER BY "id"
+        LIMIT %s
+    """
 
     async def list_after_id(
         self, after_id: NotBlankStr | None = None, limit: int = DEFAULT_PAGE_SIZE
@@ -171,10 +226,10 @@ class PostgresEventRepository:
         check_pagination(limit, 0)
         params: tuple[Any, ...]
         if after_id is None:
-            sql, params = _M_LIST_AFTER_ID_FIRST, (limit,)
+            sql, params = self._M_LIST_AFTER_ID_FIRST, (limit,)
         else:
             sql, params = (
-                _M_LIST_AFTER_ID_AFTER,
+                self._M_LIST_AFTER_ID_AFTER,
                 (arg_str(after_id, "events.after_id"), limit),
             )
         try:
@@ -186,25 +241,3 @@ class PostgresEventRepository:
                 self._pool, exc, sql, params, _from_row, "events.list_after_id"
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[Event], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tickets import Ticket
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,21 +14,10 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "tickets" ("id", "closed", "opened_at") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "closed" = excluded."closed", "opened_at" = excluded."opened_at"'
-_GET = 'SELECT "id", "closed", "opened_at" FROM "tickets" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "tickets" WHERE "id" = ? RETURNING 1'
-_LIST = (
-    'SELECT "id", "closed", "opened_at" FROM "tickets" ORDER BY "id" LIMIT ? OFFSET ?'
-)
-_EXISTING = 'SELECT "id" FROM "tickets" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_LIST_OPEN = 'SELECT "id", "closed", "opened_at" FROM "tickets" WHERE "closed" = FALSE ORDER BY "opened_at" DESC, "id" LIMIT ? OFFSET ?'
 
 
 def _from_row(row: Any) -> Ticket:
@@ -66,7 +54,7 @@ def _params(entity: Ticket) -> tuple[Any, ...]:
     )
 
 
-class SQLiteTicketRepository:
+class SQLiteTicketRepository(SQLiteRepositoryBase):
     """TicketRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -74,32 +62,44 @@ class SQLiteTicketRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # tickets.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "tickets" ("id", "closed", "opened_at")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "closed" = excluded."closed",
+            "opened_at" = excluded."opened_at"
+    """
 
     async def save(self, entity: Ticket) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tickets.save") from exc
+
+    # tickets.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "closed", "opened_at"
+        FROM "tickets"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Ticket | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "tickets.entity_id"),)
+                self._GET, (arg_str(entity_id, "tickets.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "tickets.entity_id"),),
                 _from_row,
                 "tickets.get",
@@ -108,15 +108,30 @@ class SQLiteTicketRepository:
             return _from_row(row)
         return None
 
+    # tickets.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "tickets"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "tickets.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "tickets.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tickets.delete") from exc
         return any(True for _ in rows)
+
+    # tickets.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "closed", "opened_at"
+        FROM "tickets"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -124,17 +139,24 @@ class SQLiteTicketRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "tickets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tickets.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "tickets"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Ticket]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -144,15 +166,23 @@ class SQLiteTicketRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "tickets.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "tickets.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # tickets.list_open (list): tickets not closed, newest first
+    _M_LIST_OPEN = """
+        SELECT "id", "closed", "opened_at"
+        FROM "tickets"
+        WHERE "closed" = FALSE
+        ORDER BY "opened_at" DESC, "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_open(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -160,34 +190,14 @@ class SQLiteTicketRepository:
         """Tickets not closed, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_M_LIST_OPEN, (limit, offset))
+            rows = await self._conns.read(self._M_LIST_OPEN, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_LIST_OPEN,
+                self._M_LIST_OPEN,
                 (limit, offset),
                 _from_row,
                 "tickets.list_open",
             ) from exc
         return tuple(map(_from_row, rows))
-
-    async def _name_duplicates(
-        self, entities: Sequence[Ticket], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

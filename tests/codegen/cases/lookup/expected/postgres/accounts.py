@@ -6,10 +6,9 @@ from typing import Any
 
 import psycopg
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.accounts import Account
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     transaction,
@@ -20,22 +19,12 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
 
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
-_UPSERT = 'INSERT INTO "accounts" ("id", "email") VALUES (%s, %s) ON CONFLICT ("id") DO UPDATE SET "email" = excluded."email"'
-_GET = 'SELECT "id", "email" FROM "accounts" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "accounts" WHERE "id" = %s'
-_LIST = 'SELECT "id", "email" FROM "accounts" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_accounts" (LIKE "accounts" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_accounts" ("id", "email") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "accounts" ("id", "email") SELECT "id", "email" FROM "_stage_accounts" ON CONFLICT ("id") DO UPDATE SET "email" = excluded."email"'
-_EXISTING = 'SELECT "id" FROM "accounts" WHERE "id" = ANY(%s)'
-_M_GET_BY_EMAIL = 'SELECT "id", "email" FROM "accounts" WHERE "email" = %s'
 
 
 def _from_row(row: Any) -> Account:
@@ -67,56 +56,84 @@ def _params(entity: Account) -> tuple[Any, ...]:
     )
 
 
-class PostgresAccountRepository:
+class PostgresAccountRepository(PostgresRepositoryBase):
     """AccountRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # accounts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "accounts" ("id", "email")
+        VALUES (%s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET "email" = excluded."email"
+    """
 
     async def save(self, entity: Account) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "accounts.save") from exc
+
+    # accounts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "email"
+        FROM "accounts"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Account | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "accounts.entity_id"),), prepare=True
+                    self._GET, (arg_str(entity_id, "accounts.entity_id"),), prepare=True
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "accounts.entity_id"),),
                 _from_row,
                 "accounts.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # accounts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "accounts"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "accounts.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "accounts.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "accounts.delete") from exc
         return cur.rowcount > 0
+
+    # accounts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "email"
+        FROM "accounts"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -125,18 +142,40 @@ class PostgresAccountRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "accounts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # accounts.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_accounts" (LIKE "accounts" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_accounts" ("id", "email")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "accounts" ("id", "email")
+        SELECT "id", "email"
+        FROM "_stage_accounts"
+        ON CONFLICT ("id")
+        DO UPDATE SET "email" = excluded."email"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "accounts"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Account]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -150,59 +189,45 @@ class PostgresAccountRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "accounts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "accounts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # accounts.get_by_email (lookup): the account with this email, or None
+    _M_GET_BY_EMAIL = """
+        SELECT "id", "email"
+        FROM "accounts"
+        WHERE "email" = %s
+    """
 
     async def get_by_email(self, email: NotBlankStr) -> Account | None:
         """The account with this email, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _M_GET_BY_EMAIL, (arg_str(email, "accounts.email"),), prepare=True
+                    self._M_GET_BY_EMAIL,
+                    (arg_str(email, "accounts.email"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _M_GET_BY_EMAIL,
+                self._M_GET_BY_EMAIL,
                 (arg_str(email, "accounts.email"),),
                 _from_row,
                 "accounts.get_by_email",
             ) from exc
         return None if row is None else _from_row(row)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Account], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

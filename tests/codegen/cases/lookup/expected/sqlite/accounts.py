@@ -5,28 +5,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.accounts import Account
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "accounts" ("id", "email") VALUES (?, ?) ON CONFLICT ("id") DO UPDATE SET "email" = excluded."email"'
-_GET = 'SELECT "id", "email" FROM "accounts" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "accounts" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "email" FROM "accounts" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "accounts" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_GET_BY_EMAIL = 'SELECT "id", "email" FROM "accounts" WHERE "email" = ?'
 
 
 def _from_row(row: Any) -> Account:
@@ -61,7 +51,7 @@ def _params(entity: Account) -> tuple[Any, ...]:
     )
 
 
-class SQLiteAccountRepository:
+class SQLiteAccountRepository(SQLiteRepositoryBase):
     """AccountRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -69,32 +59,42 @@ class SQLiteAccountRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # accounts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "accounts" ("id", "email")
+        VALUES (?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET "email" = excluded."email"
+    """
 
     async def save(self, entity: Account) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "accounts.save") from exc
+
+    # accounts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "email"
+        FROM "accounts"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Account | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "accounts.entity_id"),)
+                self._GET, (arg_str(entity_id, "accounts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "accounts.entity_id"),),
                 _from_row,
                 "accounts.get",
@@ -103,15 +103,30 @@ class SQLiteAccountRepository:
             return _from_row(row)
         return None
 
+    # accounts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "accounts"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "accounts.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "accounts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "accounts.delete") from exc
         return any(True for _ in rows)
+
+    # accounts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "email"
+        FROM "accounts"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -119,17 +134,24 @@ class SQLiteAccountRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "accounts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # accounts.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "accounts"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Account]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -139,27 +161,33 @@ class SQLiteAccountRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "accounts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "accounts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # accounts.get_by_email (lookup): the account with this email, or None
+    _M_GET_BY_EMAIL = """
+        SELECT "id", "email"
+        FROM "accounts"
+        WHERE "email" = ?
+    """
 
     async def get_by_email(self, email: NotBlankStr) -> Account | None:
         """The account with this email, or None."""
         try:
             rows = await self._conns.read_point(
-                _M_GET_BY_EMAIL, (arg_str(email, "accounts.email"),)
+                self._M_GET_BY_EMAIL, (arg_str(email, "accounts.email"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _M_GET_BY_EMAIL,
+                self._M_GET_BY_EMAIL,
                 (arg_str(email, "accounts.email"),),
                 _from_row,
                 "accounts.get_by_email",
@@ -167,23 +195,3 @@ class SQLiteAccountRepository:
         for row in rows:
             return _from_row(row)
         return None
-
-    async def _name_duplicates(
-        self, entities: Sequence[Account], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

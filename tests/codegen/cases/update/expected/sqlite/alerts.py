@@ -5,9 +5,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.alerts import Alert
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
@@ -15,20 +14,11 @@ from synthorg.persistence.support import (
     arg_str,
     check_pagination,
     dt_to_text,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
     utc_now,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "alerts" ("id", "acknowledged", "acknowledged_at") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "acknowledged" = excluded."acknowledged", "acknowledged_at" = excluded."acknowledged_at"'
-_GET = 'SELECT "id", "acknowledged", "acknowledged_at" FROM "alerts" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "alerts" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "acknowledged", "acknowledged_at" FROM "alerts" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "alerts" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_ACKNOWLEDGE = 'UPDATE "alerts" SET "acknowledged" = TRUE, "acknowledged_at" = ? WHERE "id" = ? AND "acknowledged" = FALSE RETURNING 1'
 
 
 def _from_row(row: Any) -> Alert:
@@ -65,7 +55,7 @@ def _params(entity: Alert) -> tuple[Any, ...]:
     )
 
 
-class SQLiteAlertRepository:
+class SQLiteAlertRepository(SQLiteRepositoryBase):
     """AlertRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -73,32 +63,44 @@ class SQLiteAlertRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # alerts.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "alerts" ("id", "acknowledged", "acknowledged_at")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "acknowledged" = excluded."acknowledged",
+            "acknowledged_at" = excluded."acknowledged_at"
+    """
 
     async def save(self, entity: Alert) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "alerts.save") from exc
+
+    # alerts.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "acknowledged", "acknowledged_at"
+        FROM "alerts"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Alert | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "alerts.entity_id"),)
+                self._GET, (arg_str(entity_id, "alerts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "alerts.entity_id"),),
                 _from_row,
                 "alerts.get",
@@ -107,15 +109,30 @@ class SQLiteAlertRepository:
             return _from_row(row)
         return None
 
+    # alerts.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "alerts"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "alerts.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "alerts.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "alerts.delete") from exc
         return any(True for _ in rows)
+
+    # alerts.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "acknowledged", "acknowledged_at"
+        FROM "alerts"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -123,12 +140,24 @@ class SQLiteAlertRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _LIST, (limit, offset), _from_row, "alerts.list_items"
+                self._conns,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "alerts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # alerts.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "alerts"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Alert]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -138,42 +167,31 @@ class SQLiteAlertRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "alerts.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "alerts.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # alerts.acknowledge (update): mark an unacknowledged alert acknowledged
+    _M_ACKNOWLEDGE = """
+        UPDATE "alerts"
+        SET
+            "acknowledged" = TRUE,
+            "acknowledged_at" = ?
+        WHERE "id" = ? AND "acknowledged" = FALSE
+        RETURNING 1
+    """
 
     async def acknowledge(self, id: NotBlankStr) -> bool:
         """Mark an unacknowledged alert acknowledged."""
         try:
             rows = await self._conns.write(
-                _M_ACKNOWLEDGE, (dt_to_text(utc_now()), arg_str(id, "alerts.id"))
+                self._M_ACKNOWLEDGE, (dt_to_text(utc_now()), arg_str(id, "alerts.id"))
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "alerts.acknowledge") from exc
         return any(True for _ in rows)
-
-    async def _name_duplicates(
-        self, entities: Sequence[Alert], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

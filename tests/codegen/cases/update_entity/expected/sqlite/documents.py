@@ -5,34 +5,19 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import (
-    ConstraintViolationError,
-    DuplicateRecordError,
-    RecordNotFoundError,
-)
+from synthorg.persistence.errors import RecordNotFoundError
 from synthorg.persistence.generated.documents import Document
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "documents" ("id", "title") VALUES (?, ?) ON CONFLICT ("id") DO UPDATE SET "title" = excluded."title"'
-_GET = 'SELECT "id", "title" FROM "documents" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "documents" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "title" FROM "documents" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "id" FROM "documents" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_M_UPDATE = 'UPDATE "documents" SET "title" = ? WHERE "id" = ? RETURNING 1'
 
 
 def _from_row(row: Any) -> Document:
@@ -67,7 +52,7 @@ def _params(entity: Document) -> tuple[Any, ...]:
     )
 
 
-class SQLiteDocumentRepository:
+class SQLiteDocumentRepository(SQLiteRepositoryBase):
     """DocumentRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -75,32 +60,42 @@ class SQLiteDocumentRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # documents.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "documents" ("id", "title")
+        VALUES (?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET "title" = excluded."title"
+    """
 
     async def save(self, entity: Document) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "documents.save") from exc
+
+    # documents.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "title"
+        FROM "documents"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Document | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "documents.entity_id"),)
+                self._GET, (arg_str(entity_id, "documents.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "documents.entity_id"),),
                 _from_row,
                 "documents.get",
@@ -109,15 +104,30 @@ class SQLiteDocumentRepository:
             return _from_row(row)
         return None
 
+    # documents.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "documents"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "documents.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "documents.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "documents.delete") from exc
         return any(True for _ in rows)
+
+    # documents.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "title"
+        FROM "documents"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -125,17 +135,24 @@ class SQLiteDocumentRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "documents.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # documents.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "documents"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Document]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -145,43 +162,30 @@ class SQLiteDocumentRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "documents.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "documents.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # documents.update (update_entity): replace every field of an existing document
+    _M_UPDATE = """
+        UPDATE "documents"
+        SET "title" = ?
+        WHERE "id" = ?
+        RETURNING 1
+    """
 
     async def update(self, entity: Document) -> None:
         """Replace every field of an existing document."""
         if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
             entity = revalidate(Document, entity, "documents")
         try:
-            rows = await self._conns.write(_M_UPDATE, (entity.title, entity.id))
+            rows = await self._conns.write(self._M_UPDATE, (entity.title, entity.id))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "documents.update") from exc
         if not any(True for _ in rows):
             raise RecordNotFoundError("documents.update: no Document with this key")
-
-    async def _name_duplicates(
-        self, entities: Sequence[Document], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,29 +5,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.tokens import Token
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "tokens" ("name", "value") VALUES (?, ?) ON CONFLICT ("name") DO UPDATE SET "value" = excluded."value"'
-_GET = 'SELECT "name", "value" FROM "tokens" WHERE "name" = ?'
-_DELETE = 'DELETE FROM "tokens" WHERE "name" = ? RETURNING 1'
-_LIST = 'SELECT "name", "value" FROM "tokens" ORDER BY "name" LIMIT ? OFFSET ?'
-_EXISTING = (
-    'SELECT "name" FROM "tokens" WHERE "name" IN (SELECT value FROM json_each(?))'
-)
 
 
 def _from_row(row: Any) -> Token:
@@ -62,7 +51,7 @@ def _params(entity: Token) -> tuple[Any, ...]:
     )
 
 
-class SQLiteTokenRepository:
+class SQLiteTokenRepository(SQLiteRepositoryBase):
     """TokenRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -70,32 +59,42 @@ class SQLiteTokenRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # tokens.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "tokens" ("name", "value")
+        VALUES (?, ?)
+        ON CONFLICT ("name")
+        DO UPDATE SET "value" = excluded."value"
+    """
 
     async def save(self, entity: Token) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tokens.save") from exc
+
+    # tokens.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "name", "value"
+        FROM "tokens"
+        WHERE "name" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Token | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "tokens.entity_id"),)
+                self._GET, (arg_str(entity_id, "tokens.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "tokens.entity_id"),),
                 _from_row,
                 "tokens.get",
@@ -104,15 +103,30 @@ class SQLiteTokenRepository:
             return _from_row(row)
         return None
 
+    # tokens.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "tokens"
+        WHERE "name" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "tokens.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "tokens.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tokens.delete") from exc
         return any(True for _ in rows)
+
+    # tokens.list_items (list): one page ordered by name
+    _LIST = """
+        SELECT "name", "value"
+        FROM "tokens"
+        ORDER BY "name"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -120,12 +134,24 @@ class SQLiteTokenRepository:
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _LIST, (limit, offset), _from_row, "tokens.list_items"
+                self._conns,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "tokens.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tokens.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "name"
+        FROM "tokens"
+        WHERE "name" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Token]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -135,40 +161,19 @@ class SQLiteTokenRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "tokens.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "tokens.save_many",
+                [entity.name for entity in entities],
+                self._EXISTING,
+            ) from exc
 
     async def store(self, entity: Token) -> None:
         """Create or replace the token of this name."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tokens.store") from exc
-
-    async def _name_duplicates(
-        self, entities: Sequence[Token], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.name for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -5,31 +5,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.files import StoredFile
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
 from synthorg.persistence.types import NotBlankStr
-
-_UPSERT = 'INSERT INTO "files" ("id", "size") VALUES (?, ?) ON CONFLICT ("id") DO UPDATE SET "size" = excluded."size"'
-_GET = 'SELECT "id", "size" FROM "files" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "files" WHERE "id" = ? RETURNING 1'
-_LIST = 'SELECT "id", "size" FROM "files" ORDER BY "id" LIMIT ? OFFSET ?'
-_EXISTING = 'SELECT "id" FROM "files" WHERE "id" IN (SELECT value FROM json_each(?))'
-_M_SAVE_RETURNING_OUTCOME_INSERT = 'INSERT INTO "files" ("id", "size") VALUES (?, ?) ON CONFLICT ("id") DO NOTHING RETURNING 1'
-_M_SAVE_RETURNING_OUTCOME_UPDATE = (
-    'UPDATE "files" SET "size" = ? WHERE "id" = ? RETURNING 1'
-)
 
 
 def _from_row(row: Any) -> StoredFile:
@@ -64,7 +51,7 @@ def _params(entity: StoredFile) -> tuple[Any, ...]:
     )
 
 
-class SQLiteStoredFileRepository:
+class SQLiteStoredFileRepository(SQLiteRepositoryBase):
     """StoredFileRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -72,32 +59,42 @@ class SQLiteStoredFileRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # files.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "files" ("id", "size")
+        VALUES (?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET "size" = excluded."size"
+    """
 
     async def save(self, entity: StoredFile) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "files.save") from exc
+
+    # files.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "size"
+        FROM "files"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> StoredFile | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "files.entity_id"),)
+                self._GET, (arg_str(entity_id, "files.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "files.entity_id"),),
                 _from_row,
                 "files.get",
@@ -106,15 +103,30 @@ class SQLiteStoredFileRepository:
             return _from_row(row)
         return None
 
+    # files.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "files"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "files.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "files.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "files.delete") from exc
         return any(True for _ in rows)
+
+    # files.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "size"
+        FROM "files"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -122,12 +134,24 @@ class SQLiteStoredFileRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
-                self._conns, exc, _LIST, (limit, offset), _from_row, "files.list_items"
+                self._conns,
+                exc,
+                self._LIST,
+                (limit, offset),
+                _from_row,
+                "files.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # files.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "files"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[StoredFile]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -137,15 +161,28 @@ class SQLiteStoredFileRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "files.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "files.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # files.save_returning_outcome (upsert_outcome): save
+    _M_SAVE_RETURNING_OUTCOME_INSERT = """
+        INSERT INTO "files" ("id", "size")
+        VALUES (?, ?)
+        ON CONFLICT ("id") DO NOTHING
+        RETURNING 1
+    """
+    _M_SAVE_RETURNING_OUTCOME_UPDATE = """
+        UPDATE "files"
+        SET "size" = ?
+        WHERE "id" = ?
+        RETURNING 1
+    """
 
     async def save_returning_outcome(self, entity: StoredFile) -> bool:
         """Save; True if the file was created, False if replaced."""
@@ -154,33 +191,13 @@ class SQLiteStoredFileRepository:
         try:
             async with self._conns.transaction():
                 rows = await self._conns.write(
-                    _M_SAVE_RETURNING_OUTCOME_INSERT, _params(entity)
+                    self._M_SAVE_RETURNING_OUTCOME_INSERT, _params(entity)
                 )
                 if any(True for _ in rows):
                     return True
                 await self._conns.write(
-                    _M_SAVE_RETURNING_OUTCOME_UPDATE, (entity.size, entity.id)
+                    self._M_SAVE_RETURNING_OUTCOME_UPDATE, (entity.size, entity.id)
                 )
                 return False
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "files.save_returning_outcome") from exc
-
-    async def _name_duplicates(
-        self, entities: Sequence[StoredFile], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

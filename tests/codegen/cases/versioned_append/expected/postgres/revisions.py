@@ -9,10 +9,9 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.revisions import Revision
 from synthorg.persistence.postgres.driver import (
-    Pool,
+    PostgresRepositoryBase,
     connection,
     map_postgres_error,
     savepoint_in_transaction,
@@ -24,7 +23,6 @@ from synthorg.persistence.support import (
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
     malformed_row,
     revalidate,
 )
@@ -33,15 +31,6 @@ from synthorg.persistence.types import NotBlankStr
 _STAGE_THRESHOLD = 64  # from this many rows, save_many stages with COPY
 # Concurrent appenders that computed the same version retry, with jitter.
 _VERSION_RETRIES = 32
-_UPSERT = 'INSERT INTO "revisions" ("id", "page_id", "version") VALUES (%s, %s, %s) ON CONFLICT ("id") DO UPDATE SET "page_id" = excluded."page_id", "version" = excluded."version"'
-_GET = 'SELECT "id", "page_id", "version" FROM "revisions" WHERE "id" = %s'
-_DELETE = 'DELETE FROM "revisions" WHERE "id" = %s'
-_LIST = 'SELECT "id", "page_id", "version" FROM "revisions" ORDER BY "id" LIMIT %s OFFSET %s'
-_STAGE = 'CREATE TEMP TABLE IF NOT EXISTS "_stage_revisions" (LIKE "revisions" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
-_STAGE_COPY = 'COPY "_stage_revisions" ("id", "page_id", "version") FROM STDIN'
-_STAGE_MERGE = 'INSERT INTO "revisions" ("id", "page_id", "version") SELECT "id", "page_id", "version" FROM "_stage_revisions" ON CONFLICT ("id") DO UPDATE SET "page_id" = excluded."page_id", "version" = excluded."version"'
-_EXISTING = 'SELECT "id" FROM "revisions" WHERE "id" = ANY(%s)'
-_M_APPEND_WITH_NEXT_VERSION = 'INSERT INTO "revisions" ("id", "page_id", "version") SELECT %s, %s, COALESCE(MAX("version"), 0) + 1 FROM "revisions" WHERE "page_id" = %s RETURNING "id", "page_id", "version"'
 
 
 def _from_row(row: Any) -> Revision:
@@ -75,56 +64,88 @@ def _params(entity: Revision) -> tuple[Any, ...]:
     )
 
 
-class PostgresRevisionRepository:
+class PostgresRevisionRepository(PostgresRepositoryBase):
     """RevisionRepository on the backend's autocommit connection pool.
 
     Each method is one prepared statement and one network round trip: the
     pool hands out autocommit connections, so there is no BEGIN/COMMIT.
     """
 
-    __slots__ = ("_pool",)
+    __slots__ = ()
 
-    def __init__(self, pool: Pool) -> None:
-        self._pool = pool
+    # revisions.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "revisions" ("id", "page_id", "version")
+        VALUES (%s, %s, %s)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "page_id" = excluded."page_id",
+            "version" = excluded."version"
+    """
 
     async def save(self, entity: Revision) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
             async with connection(self._pool) as conn:
-                await conn.execute(_UPSERT, params, prepare=True)
+                await conn.execute(self._UPSERT, params, prepare=True)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "revisions.save") from exc
+
+    # revisions.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "page_id", "version"
+        FROM "revisions"
+        WHERE "id" = %s
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Revision | None:
         """The entity with this key, or None."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _GET, (arg_str(entity_id, "revisions.entity_id"),), prepare=True
+                    self._GET,
+                    (arg_str(entity_id, "revisions.entity_id"),),
+                    prepare=True,
                 )
                 row = await cur.fetchone()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "revisions.entity_id"),),
                 _from_row,
                 "revisions.get",
             ) from exc
         return None if row is None else _from_row(row)
 
+    # revisions.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "revisions"
+        WHERE "id" = %s
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             async with connection(self._pool) as conn:
                 cur = await conn.execute(
-                    _DELETE, (arg_str(entity_id, "revisions.entity_id"),), prepare=True
+                    self._DELETE,
+                    (arg_str(entity_id, "revisions.entity_id"),),
+                    prepare=True,
                 )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "revisions.delete") from exc
         return cur.rowcount > 0
+
+    # revisions.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "page_id", "version"
+        FROM "revisions"
+        ORDER BY "id"
+        LIMIT %s OFFSET %s
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -133,18 +154,42 @@ class PostgresRevisionRepository:
         check_pagination(limit, offset)
         try:
             async with connection(self._pool) as conn:
-                cur = await conn.execute(_LIST, (limit, offset), prepare=True)
+                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
                 rows = await cur.fetchall()
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "revisions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # revisions.save_many (bulk): upsert every entity in one transaction
+    _STAGE = """
+        CREATE TEMP TABLE IF NOT EXISTS "_stage_revisions" (LIKE "revisions" INCLUDING DEFAULTS)
+        ON COMMIT DELETE ROWS
+    """
+    _STAGE_COPY = """
+        COPY "_stage_revisions" ("id", "page_id", "version")
+        FROM STDIN
+    """
+    _STAGE_MERGE = """
+        INSERT INTO "revisions" ("id", "page_id", "version")
+        SELECT "id", "page_id", "version"
+        FROM "_stage_revisions"
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "page_id" = excluded."page_id",
+            "version" = excluded."version"
+    """
+    _EXISTING = """
+        SELECT "id"
+        FROM "revisions"
+        WHERE "id" = ANY(%s)
+    """
 
     async def save_many(self, entities: Sequence[Revision]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -158,21 +203,29 @@ class PostgresRevisionRepository:
         try:
             async with transaction(self._pool) as conn, conn.cursor() as cur:
                 if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(_UPSERT, params)
+                    await cur.executemany(self._UPSERT, params)
                 else:
-                    await cur.execute(_STAGE)
-                    async with cur.copy(_STAGE_COPY) as copy:
+                    await cur.execute(self._STAGE)
+                    async with cur.copy(self._STAGE_COPY) as copy:
                         for row in params:
                             await copy.write_row(row)
-                    await cur.execute(_STAGE_MERGE)
+                    await cur.execute(self._STAGE_MERGE)
         except psycopg.Error as exc:
-            error = map_postgres_error(exc, "revisions.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._executor.batch_error(
+                exc,
+                "revisions.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # revisions.append_with_next_version (versioned_append): append as the page's...
+    _M_APPEND_WITH_NEXT_VERSION = """
+        INSERT INTO "revisions" ("id", "page_id", "version")
+        SELECT %s, %s, COALESCE(MAX("version"), 0) + 1
+        FROM "revisions"
+        WHERE "page_id" = %s
+        RETURNING "id", "page_id", "version"
+    """
 
     async def append_with_next_version(self, entity: Revision) -> Revision:
         """Append as the page's next version."""
@@ -185,7 +238,7 @@ class PostgresRevisionRepository:
                     savepoint_in_transaction(conn),
                 ):
                     cur = await conn.execute(
-                        _M_APPEND_WITH_NEXT_VERSION,
+                        self._M_APPEND_WITH_NEXT_VERSION,
                         (entity.id, entity.page_id, entity.page_id),
                         prepare=True,
                     )
@@ -209,25 +262,3 @@ class PostgresRevisionRepository:
             assert row is not None  # INSERT ... RETURNING always returns the row
             return _from_row(row)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _name_duplicates(
-        self, entities: Sequence[Revision], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                async with connection(self._pool) as conn:
-                    cur = await conn.execute(_EXISTING, (keys,))
-                    rows = await cur.fetchall()
-                named = [row[0] for row in rows]
-            except psycopg.Error:
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

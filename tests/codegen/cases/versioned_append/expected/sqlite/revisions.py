@@ -5,17 +5,14 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from synthorg.persistence.errors import ConstraintViolationError, DuplicateRecordError
 from synthorg.persistence.generated.revisions import Revision
-from synthorg.persistence.sqlite.driver import Connections, map_sqlite_error
+from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     arg_str,
     check_pagination,
-    duplicate_keys,
-    json_dumps,
     malformed_row,
     revalidate,
 )
@@ -23,16 +20,6 @@ from synthorg.persistence.types import NotBlankStr
 
 # Concurrent appenders that computed the same version retry, with jitter.
 _VERSION_RETRIES = 32
-_UPSERT = 'INSERT INTO "revisions" ("id", "page_id", "version") VALUES (?, ?, ?) ON CONFLICT ("id") DO UPDATE SET "page_id" = excluded."page_id", "version" = excluded."version"'
-_GET = 'SELECT "id", "page_id", "version" FROM "revisions" WHERE "id" = ?'
-_DELETE = 'DELETE FROM "revisions" WHERE "id" = ? RETURNING 1'
-_LIST = (
-    'SELECT "id", "page_id", "version" FROM "revisions" ORDER BY "id" LIMIT ? OFFSET ?'
-)
-_EXISTING = (
-    'SELECT "id" FROM "revisions" WHERE "id" IN (SELECT value FROM json_each(?))'
-)
-_M_APPEND_WITH_NEXT_VERSION = 'INSERT INTO "revisions" ("id", "page_id", "version") SELECT ?, ?, COALESCE(MAX("version"), 0) + 1 FROM "revisions" WHERE "page_id" = ? RETURNING "id", "page_id", "version"'
 
 
 def _from_row(row: Any) -> Revision:
@@ -69,7 +56,7 @@ def _params(entity: Revision) -> tuple[Any, ...]:
     )
 
 
-class SQLiteRevisionRepository:
+class SQLiteRevisionRepository(SQLiteRepositoryBase):
     """RevisionRepository on one shared aiosqlite connection.
 
     Each method is one statement and one hop to an aiosqlite thread; writes
@@ -77,32 +64,44 @@ class SQLiteRevisionRepository:
     coroutine's open transaction, and reads see committed data only.
     """
 
-    __slots__ = ("_conns", "_db", "_lock")
+    __slots__ = ()
 
-    def __init__(self, conns: Connections) -> None:
-        self._conns = conns
-        self._db = conns.db
-        self._lock = conns.lock
+    # revisions.save (upsert): insert or update by key
+    _UPSERT = """
+        INSERT INTO "revisions" ("id", "page_id", "version")
+        VALUES (?, ?, ?)
+        ON CONFLICT ("id")
+        DO UPDATE SET
+            "page_id" = excluded."page_id",
+            "version" = excluded."version"
+    """
 
     async def save(self, entity: Revision) -> None:
         """Insert or update by key."""
         params = _params(entity)
         try:
-            await self._conns.write(_UPSERT, params)
+            await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "revisions.save") from exc
+
+    # revisions.get (lookup): the entity with this key, or None
+    _GET = """
+        SELECT "id", "page_id", "version"
+        FROM "revisions"
+        WHERE "id" = ?
+    """
 
     async def get(self, entity_id: NotBlankStr) -> Revision | None:
         """The entity with this key, or None."""
         try:
             rows = await self._conns.read_point(
-                _GET, (arg_str(entity_id, "revisions.entity_id"),)
+                self._GET, (arg_str(entity_id, "revisions.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _GET,
+                self._GET,
                 (arg_str(entity_id, "revisions.entity_id"),),
                 _from_row,
                 "revisions.get",
@@ -111,15 +110,30 @@ class SQLiteRevisionRepository:
             return _from_row(row)
         return None
 
+    # revisions.delete (delete): delete by key
+    _DELETE = """
+        DELETE FROM "revisions"
+        WHERE "id" = ?
+        RETURNING 1
+    """
+
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
             rows = await self._conns.write(
-                _DELETE, (arg_str(entity_id, "revisions.entity_id"),)
+                self._DELETE, (arg_str(entity_id, "revisions.entity_id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "revisions.delete") from exc
         return any(True for _ in rows)
+
+    # revisions.list_items (list): one page ordered by id
+    _LIST = """
+        SELECT "id", "page_id", "version"
+        FROM "revisions"
+        ORDER BY "id"
+        LIMIT ? OFFSET ?
+    """
 
     async def list_items(
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
@@ -127,17 +141,24 @@ class SQLiteRevisionRepository:
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(_LIST, (limit, offset))
+            rows = await self._conns.read(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
                 exc,
-                _LIST,
+                self._LIST,
                 (limit, offset),
                 _from_row,
                 "revisions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # revisions.save_many (bulk): upsert every entity in one transaction
+    _EXISTING = """
+        SELECT "id"
+        FROM "revisions"
+        WHERE "id" IN (SELECT value FROM json_each(?))
+    """
 
     async def save_many(self, entities: Sequence[Revision]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -147,15 +168,23 @@ class SQLiteRevisionRepository:
         if not params:
             return
         try:
-            await self._conns.write_many(_UPSERT, params)
+            await self._conns.write_many(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
-            error = map_sqlite_error(exc, "revisions.save_many")
-            if isinstance(error, DuplicateRecordError):
-                error = await self._name_duplicates(entities, error)
-            elif isinstance(error, ConstraintViolationError):
-                # The transaction rolled back: say so, as for duplicate keys.
-                error.args = (f"{error}: nothing was written",)
-            raise error from exc
+            raise await self._conns.batch_error(
+                exc,
+                "revisions.save_many",
+                [entity.id for entity in entities],
+                self._EXISTING,
+            ) from exc
+
+    # revisions.append_with_next_version (versioned_append): append as the page's...
+    _M_APPEND_WITH_NEXT_VERSION = """
+        INSERT INTO "revisions" ("id", "page_id", "version")
+        SELECT ?, ?, COALESCE(MAX("version"), 0) + 1
+        FROM "revisions"
+        WHERE "page_id" = ?
+        RETURNING "id", "page_id", "version"
+    """
 
     async def append_with_next_version(self, entity: Revision) -> Revision:
         """Append as the page's next version."""
@@ -164,7 +193,7 @@ class SQLiteRevisionRepository:
         for attempt in range(_VERSION_RETRIES):
             try:
                 rows = await self._conns.write(
-                    _M_APPEND_WITH_NEXT_VERSION,
+                    self._M_APPEND_WITH_NEXT_VERSION,
                     (entity.id, entity.page_id, entity.page_id),
                 )
             except sqlite3.IntegrityError as exc:
@@ -180,23 +209,3 @@ class SQLiteRevisionRepository:
                 ) from exc
             return _from_row(next(iter(rows)))
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _name_duplicates(
-        self, entities: Sequence[Revision], error: DuplicateRecordError
-    ) -> DuplicateRecordError:
-        """The error of a failed batch, naming the duplicate keys it held."""
-        keys: list[Any] = [entity.id for entity in entities]
-        named = duplicate_keys(keys)
-        if not named:  # not within the batch: some already existed
-            try:
-                rows = await self._conns.read(_EXISTING, (json_dumps(keys),))
-                named = [row[0] for row in rows]
-            except (sqlite3.Error, ValueError):
-                named = []
-        if not named:  # another unique constraint: the driver's message names it
-            return DuplicateRecordError(f"{error}: nothing was written")
-        shown = ", ".join(repr(key) for key in named[:5])
-        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
-        return DuplicateRecordError(
-            f"{error}; duplicate key(s) {shown}{more}: nothing was written"
-        )

@@ -1,4 +1,4 @@
-"""Postgres body of the decision records repository's custom method."""
+"""The decision records repository's custom method, for every dialect."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from synthorg.persistence.generated.enums import DecisionRole
 from synthorg.persistence.support import DEFAULT_PAGE_SIZE
 
 if TYPE_CHECKING:
-    from synthorg.persistence.generated.decision_records import DecisionRecord
-    from synthorg.persistence.generated.postgres.decision_records import (
-        PostgresDecisionRecordRepository,
+    from synthorg.persistence.generated.decision_records import (
+        DecisionRecord,
+        DecisionRecordRepository,
     )
     from synthorg.persistence.types import NotBlankStr
 
 
 async def list_by_agent(
-    repo: PostgresDecisionRecordRepository,
+    repo: DecisionRecordRepository,
     agent_id: NotBlankStr,
     role: DecisionRole,
     limit: int = DEFAULT_PAGE_SIZE,
