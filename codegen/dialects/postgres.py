@@ -69,9 +69,7 @@ class Postgres(Dialect):
     # save_many: COPY for inserts; a staged COPY + merge for large upserts.
     bulk_consts = ("_COPY", "_STAGE", "_STAGE_COPY", "_STAGE_MERGE")
     driver_module = "synthorg.persistence.postgres.driver"
-    driver_names = frozenset(
-        {"PostgresRepositoryBase", "connection", "map_postgres_error"}
-    )
+    driver_names = frozenset({"PostgresRepositoryBase", "map_postgres_error"})
     plain_imports = frozenset({"psycopg"})
     init_driver_names = frozenset({"Pool"})
 
@@ -124,6 +122,7 @@ class Postgres(Dialect):
         if "batch" in shapes:
             driver.add("transaction")
         if "entity" in shapes:  # versioned_append: retried on a race
+            driver.add("connection")
             driver.add("savepoint_in_transaction")
             modules["psycopg"] = {"errors as pg_errors"}
             plain |= {"asyncio", "random"}

@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -103,8 +102,7 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "agent_states.save") from exc
 
@@ -120,13 +118,9 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> AgentRuntimeState | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "agent_states.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "agent_states.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -147,15 +141,12 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "agent_states.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "agent_states.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "agent_states.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # agent_states.list_items (list): one page ordered by agent_id
     _LIST = """
@@ -173,9 +164,7 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
         """One page ordered by agent_id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -269,11 +258,7 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
         """Non-idle agents, most recently active first (ties by agent_id)."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_ACTIVE, (limit, offset), prepare=True
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._M_GET_ACTIVE, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -116,8 +115,7 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "api_keys.save") from exc
 
@@ -133,11 +131,9 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> ApiKey | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "api_keys.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "api_keys.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -158,15 +154,12 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "api_keys.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "api_keys.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "api_keys.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # api_keys.list_items (list): one page ordered by id
     _LIST = """
@@ -184,9 +177,7 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -292,9 +283,7 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool, exc, self._QUERY[mask], params, _from_row, "api_keys.query"
@@ -318,9 +307,7 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._COUNT[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "api_keys.count") from exc
         return 0 if row is None else int(row[0])
@@ -337,13 +324,9 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
     async def get_by_hash(self, key_hash: NotBlankStr) -> ApiKey | None:
         """The key with this hash, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_HASH,
-                    (arg_str(key_hash, "api_keys.key_hash"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_GET_BY_HASH, (arg_str(key_hash, "api_keys.key_hash"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

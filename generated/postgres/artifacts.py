@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -125,8 +124,7 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.save") from exc
 
@@ -142,13 +140,9 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Artifact | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "artifacts.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "artifacts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -169,15 +163,12 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "artifacts.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "artifacts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # artifacts.list_items (list): one page ordered by id
     _LIST = """
@@ -195,9 +186,7 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -306,9 +295,7 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool, exc, self._QUERY[mask], params, _from_row, "artifacts.query"
@@ -333,9 +320,7 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._COUNT[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.count") from exc
         return 0 if row is None else int(row[0])
@@ -368,11 +353,9 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
             entity = revalidate(Artifact, entity, "artifacts")
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_SAVE_RETURNING_OUTCOME, _params(entity), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_SAVE_RETURNING_OUTCOME, _params(entity)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "artifacts.save_returning_outcome") from exc
         return bool(row is not None and row[0])

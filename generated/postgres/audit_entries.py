@@ -16,7 +16,6 @@ from synthorg.persistence.generated.audit_entries import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -155,8 +154,7 @@ class PostgresAuditEntryRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "audit_entries.append") from exc
 
@@ -207,15 +205,12 @@ class PostgresAuditEntryRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "audit_entries.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "audit_entries.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "audit_entries.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # audit_entries.query (query): one page of matches ordered by timestamp desc, id
     _QUERY = FilterSql(
@@ -252,9 +247,7 @@ class PostgresAuditEntryRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

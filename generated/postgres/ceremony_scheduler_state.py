@@ -13,7 +13,6 @@ from synthorg.persistence.generated.ceremony_scheduler_state import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -98,8 +97,7 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ceremony_scheduler_state.save") from exc
 
@@ -115,13 +113,9 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> CeremonySchedulerState | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -142,15 +136,13 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE,
+                (arg_str(entity_id, "ceremony_scheduler_state.entity_id"),),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ceremony_scheduler_state.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # ceremony_scheduler_state.list_items (list): one page ordered by sprint_id
     _LIST = """
@@ -168,9 +160,7 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
         """One page ordered by sprint_id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -260,11 +250,7 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
         """Every sprint's state, by sprint_id (one page)."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LOAD_ALL, (limit, offset), prepare=True
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._M_LOAD_ALL, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -13,7 +13,6 @@ from synthorg.persistence.errors import InvalidValueError
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -119,8 +118,7 @@ class PostgresCheckpointRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "checkpoints.append") from exc
 
@@ -170,15 +168,12 @@ class PostgresCheckpointRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose created_at is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "checkpoints.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "checkpoints.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "checkpoints.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # checkpoints.query (query): one page of matches ordered by created_at desc, id
     _QUERY = FilterSql(
@@ -210,9 +205,7 @@ class PostgresCheckpointRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -271,9 +264,7 @@ class PostgresCheckpointRepository(PostgresRepositoryBase):
                 None if task_id is None else arg_str(task_id, "checkpoints.task_id")
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._M_GET_LATEST[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._M_GET_LATEST[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -294,12 +285,10 @@ class PostgresCheckpointRepository(PostgresRepositoryBase):
     async def delete_by_execution(self, execution_id: NotBlankStr) -> int:
         """Delete every checkpoint of an execution; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_DELETE_BY_EXECUTION,
-                    (arg_str(execution_id, "checkpoints.execution_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_DELETE_BY_EXECUTION,
+                (arg_str(execution_id, "checkpoints.execution_id"),),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "checkpoints.delete_by_execution") from exc
-        return cur.rowcount
+        return count

@@ -13,7 +13,6 @@ from synthorg.persistence.generated.circuit_breaker_state import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -103,8 +102,7 @@ class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "circuit_breaker_state.save") from exc
 
@@ -122,16 +120,13 @@ class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
     ) -> CircuitBreakerState | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (
-                        arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
-                        arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET,
+                (
+                    arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
+                    arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
+                ),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -155,18 +150,16 @@ class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: CircuitBreakerStateKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (
-                        arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
-                        arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE,
+                (
+                    arg_str(entity_id[0], "circuit_breaker_state.pair_key_a"),
+                    arg_str(entity_id[1], "circuit_breaker_state.pair_key_b"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "circuit_breaker_state.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # circuit_breaker_state.list_items (list): one page ordered by pair_key_a
     _LIST = """
@@ -184,9 +177,7 @@ class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
         """One page ordered by pair_key_a, pair_key_b."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -283,11 +274,7 @@ class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
         """Every breaker's state, by pair key, a page at a time (restored at startup)."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LOAD_ALL, (limit, offset), prepare=True
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._M_LOAD_ALL, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

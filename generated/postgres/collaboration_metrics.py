@@ -14,7 +14,6 @@ from synthorg.persistence.generated.collaboration_metrics import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -139,8 +138,7 @@ class PostgresCollaborationMetricRecordRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "collaboration_metrics.append") from exc
 
@@ -192,15 +190,12 @@ class PostgresCollaborationMetricRecordRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "collaboration_metrics.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "collaboration_metrics.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "collaboration_metrics.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # collaboration_metrics.query (query): one page of matches ordered by timestamp desc
     _QUERY = FilterSql(
@@ -234,9 +229,7 @@ class PostgresCollaborationMetricRecordRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -95,8 +94,7 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connection_secrets.save") from exc
 
@@ -112,13 +110,9 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> ConnectionSecret | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "connection_secrets.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "connection_secrets.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -139,15 +133,12 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "connection_secrets.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "connection_secrets.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connection_secrets.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # connection_secrets.list_items (list): one page ordered by secret_id
     _LIST = """
@@ -165,9 +156,7 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         """One page ordered by secret_id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -245,8 +234,7 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         """Insert or replace the secret (same as save)."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "connection_secrets.store") from exc
 
@@ -262,13 +250,9 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
     async def retrieve(self, secret_id: NotBlankStr) -> ConnectionSecret | None:
         """The secret with this id, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_RETRIEVE,
-                    (arg_str(secret_id, "connection_secrets.secret_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_RETRIEVE, (arg_str(secret_id, "connection_secrets.secret_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

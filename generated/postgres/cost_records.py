@@ -12,7 +12,6 @@ from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -125,8 +124,7 @@ class PostgresCostRecordRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "cost_records.append") from exc
 
@@ -176,15 +174,12 @@ class PostgresCostRecordRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "cost_records.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "cost_records.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "cost_records.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # cost_records.query (query): one page of matches ordered by timestamp desc, id
     _QUERY = FilterSql(
@@ -216,9 +211,7 @@ class PostgresCostRecordRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -265,9 +258,7 @@ class PostgresCostRecordRepository(PostgresRepositoryBase):
                 None if task_id is None else arg_str(task_id, "cost_records.task_id")
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._M_AGGREGATE[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._M_AGGREGATE[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "cost_records.aggregate") from exc
         assert row is not None  # an aggregate always returns one row

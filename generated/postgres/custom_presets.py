@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -102,8 +101,7 @@ class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_presets.save") from exc
 
@@ -119,13 +117,9 @@ class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> PersonalityPreset | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "custom_presets.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "custom_presets.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -146,15 +140,12 @@ class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "custom_presets.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "custom_presets.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_presets.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # custom_presets.list_items (list): one page ordered by name
     _LIST = """
@@ -172,9 +163,7 @@ class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -124,8 +123,7 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_rules.save") from exc
 
@@ -141,13 +139,9 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> CustomRule | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "custom_rules.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "custom_rules.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -168,15 +162,12 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "custom_rules.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "custom_rules.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_rules.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # custom_rules.list_items (list): one page ordered by name
     _LIST = """
@@ -194,9 +185,7 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -302,9 +291,7 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -330,9 +317,7 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._COUNT[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "custom_rules.count") from exc
         return 0 if row is None else int(row[0])
@@ -349,13 +334,9 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
     async def get_by_name(self, name: NotBlankStr) -> CustomRule | None:
         """The rule with this name, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_NAME,
-                    (arg_str(name, "custom_rules.name"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_GET_BY_NAME, (arg_str(name, "custom_rules.name"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

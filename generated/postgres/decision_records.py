@@ -146,8 +146,7 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "decision_records.append") from exc
 
@@ -198,15 +197,12 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose recorded_at is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "decision_records.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "decision_records.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "decision_records.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # decision_records.query (query): one page of matches ordered by recorded_at desc
     _QUERY = FilterSql(
@@ -240,9 +236,7 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -342,13 +336,9 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
     async def get(self, decision_id: NotBlankStr) -> DecisionRecord | None:
         """The decision with this id, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET,
-                    (arg_str(decision_id, "decision_records.decision_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_GET, (arg_str(decision_id, "decision_records.decision_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -378,13 +368,10 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         """A task's decisions, oldest version first."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LIST_BY_TASK,
-                    (arg_str(task_id, "decision_records.task_id"), limit, offset),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_LIST_BY_TASK,
+                (arg_str(task_id, "decision_records.task_id"), limit, offset),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -417,19 +404,14 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         """Decisions on an agent's work, newest first."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LIST_BY_EXECUTOR,
-                    (
-                        arg_str(
-                            executing_agent_id, "decision_records.executing_agent_id"
-                        ),
-                        limit,
-                        offset,
-                    ),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_LIST_BY_EXECUTOR,
+                (
+                    arg_str(executing_agent_id, "decision_records.executing_agent_id"),
+                    limit,
+                    offset,
+                ),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -466,19 +448,14 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         """Decisions an agent made as reviewer, newest first."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LIST_BY_REVIEWER,
-                    (
-                        arg_str(
-                            reviewer_agent_id, "decision_records.reviewer_agent_id"
-                        ),
-                        limit,
-                        offset,
-                    ),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_LIST_BY_REVIEWER,
+                (
+                    arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),
+                    limit,
+                    offset,
+                ),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -131,8 +130,7 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.save") from exc
 
@@ -148,13 +146,9 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Escalation | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "escalations.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "escalations.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -175,15 +169,12 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "escalations.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "escalations.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # escalations.list_items (list): one page ordered by created_at, id
     _LIST = """
@@ -201,9 +192,7 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         """One page ordered by created_at, id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -312,9 +301,7 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -343,9 +330,7 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._COUNT[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.count") from exc
         return 0 if row is None else int(row[0])
@@ -367,11 +352,7 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         """Pending escalations, oldest first."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LIST_PENDING, (limit, offset), prepare=True
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._M_LIST_PENDING, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -398,21 +379,19 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
     ) -> bool:
         """Mark a pending escalation acknowledged by someone; True when it changed."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_ACKNOWLEDGE,
-                    (
-                        None
-                        if acknowledged_by is None
-                        else arg_str(acknowledged_by, "escalations.acknowledged_by"),
-                        utc_now().astimezone(UTC),
-                        arg_str(id, "escalations.id"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_ACKNOWLEDGE,
+                (
+                    None
+                    if acknowledged_by is None
+                    else arg_str(acknowledged_by, "escalations.acknowledged_by"),
+                    utc_now().astimezone(UTC),
+                    arg_str(id, "escalations.id"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.acknowledge") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # escalations.resolve (update): resolve an escalation that is not resolved yet
     _M_RESOLVE = """
@@ -427,18 +406,16 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
     async def resolve(self, id: NotBlankStr, resolution: Text | None) -> bool:
         """Resolve an escalation that is not resolved yet; True when it changed."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_RESOLVE,
-                    (
-                        None
-                        if resolution is None
-                        else arg_text(resolution, "escalations.resolution"),
-                        utc_now().astimezone(UTC),
-                        arg_str(id, "escalations.id"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_RESOLVE,
+                (
+                    None
+                    if resolution is None
+                    else arg_text(resolution, "escalations.resolution"),
+                    utc_now().astimezone(UTC),
+                    arg_str(id, "escalations.id"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "escalations.resolve") from exc
-        return cur.rowcount > 0
+        return count > 0

@@ -12,7 +12,6 @@ from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpo
 from synthorg.persistence.postgres.custom import fine_tune_checkpoints as _custom
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -111,8 +110,7 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_checkpoints.save") from exc
 
@@ -128,13 +126,9 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> FineTuneCheckpoint | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -155,15 +149,12 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "fine_tune_checkpoints.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_checkpoints.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # fine_tune_checkpoints.list_items (list): one page ordered by created_at desc, id
     _LIST = """
@@ -181,9 +172,7 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         """One page ordered by created_at desc, id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -281,11 +270,9 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         mask = 0
         params: list[Any] = list(())
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_ACTIVE_CHECKPOINT[mask], params, prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_GET_ACTIVE_CHECKPOINT[mask], params
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -314,13 +301,10 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         """A run's checkpoints, newest first."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LIST_BY_RUN,
-                    (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_LIST_BY_RUN,
+                (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -344,13 +328,12 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         or 1).
         """
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._M_DEACTIVATE_ALL, (), prepare=True)
+            count = await self._executor.execute(self._M_DEACTIVATE_ALL, ())
         except psycopg.Error as exc:
             raise map_postgres_error(
                 exc, "fine_tune_checkpoints.deactivate_all"
             ) from exc
-        return cur.rowcount
+        return count
 
     async def set_active(self, checkpoint_id: NotBlankStr) -> bool:
         """Make this checkpoint the only active one: clear the active flag and set it on

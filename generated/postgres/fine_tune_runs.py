@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -118,8 +117,7 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.save") from exc
 
@@ -135,13 +133,9 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> FineTuneRun | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "fine_tune_runs.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -162,15 +156,12 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "fine_tune_runs.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "fine_tune_runs.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # fine_tune_runs.list_items (list): one page ordered by started_at desc, id
     _LIST = """
@@ -188,9 +179,7 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
         """One page ordered by started_at desc, id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -292,11 +281,7 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
         mask = 0
         params: list[Any] = list(())
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_ACTIVE_RUN[mask], params, prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._M_GET_ACTIVE_RUN[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -322,10 +307,9 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
         in one statement; the number of runs changed.
         """
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_MARK_INTERRUPTED, (utc_now().astimezone(UTC),), prepare=True
-                )
+            count = await self._executor.execute(
+                self._M_MARK_INTERRUPTED, (utc_now().astimezone(UTC),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "fine_tune_runs.mark_interrupted") from exc
-        return cur.rowcount
+        return count

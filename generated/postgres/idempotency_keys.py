@@ -17,7 +17,6 @@ from synthorg.persistence.idempotency import IdempotencyClaim
 from synthorg.persistence.postgres.custom import idempotency_keys as _custom
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -121,8 +120,7 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.save") from exc
 
@@ -138,16 +136,13 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
     async def get(self, entity_id: IdempotencyRecordKey) -> IdempotencyRecord | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (
-                        arg_str(entity_id[0], "idempotency_keys.scope"),
-                        arg_str(entity_id[1], "idempotency_keys.key"),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET,
+                (
+                    arg_str(entity_id[0], "idempotency_keys.scope"),
+                    arg_str(entity_id[1], "idempotency_keys.key"),
+                ),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -171,18 +166,16 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: IdempotencyRecordKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (
-                        arg_str(entity_id[0], "idempotency_keys.scope"),
-                        arg_str(entity_id[1], "idempotency_keys.key"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE,
+                (
+                    arg_str(entity_id[0], "idempotency_keys.scope"),
+                    arg_str(entity_id[1], "idempotency_keys.key"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # idempotency_keys.list_items (list): one page ordered by scope, key
     _LIST = """
@@ -200,9 +193,7 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
         """One page ordered by scope, key."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -322,29 +313,27 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
         finished claim or a missing row).
         """
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_COMPLETE,
-                    (
-                        None
-                        if response is None
-                        else Jsonb(
-                            json_text(
-                                arg_json(response, "idempotency_keys.response", "json"),
-                                "idempotency_keys.response",
-                            ),
-                            str,
+            count = await self._executor.execute(
+                self._M_COMPLETE,
+                (
+                    None
+                    if response is None
+                    else Jsonb(
+                        json_text(
+                            arg_json(response, "idempotency_keys.response", "json"),
+                            "idempotency_keys.response",
                         ),
-                        utc_now().astimezone(UTC),
-                        arg_str(scope, "idempotency_keys.scope"),
-                        arg_str(key, "idempotency_keys.key"),
-                        arg_str(claim_token, "idempotency_keys.claim_token"),
+                        str,
                     ),
-                    prepare=True,
-                )
+                    utc_now().astimezone(UTC),
+                    arg_str(scope, "idempotency_keys.scope"),
+                    arg_str(key, "idempotency_keys.key"),
+                    arg_str(claim_token, "idempotency_keys.claim_token"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.complete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # idempotency_keys.fail (update): record failure and its error
     _M_FAIL = """
@@ -371,23 +360,21 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
         landed.
         """
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_FAIL,
-                    (
-                        None
-                        if error is None
-                        else arg_text(error, "idempotency_keys.error"),
-                        utc_now().astimezone(UTC),
-                        arg_str(scope, "idempotency_keys.scope"),
-                        arg_str(key, "idempotency_keys.key"),
-                        arg_str(claim_token, "idempotency_keys.claim_token"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_FAIL,
+                (
+                    None
+                    if error is None
+                    else arg_text(error, "idempotency_keys.error"),
+                    utc_now().astimezone(UTC),
+                    arg_str(scope, "idempotency_keys.scope"),
+                    arg_str(key, "idempotency_keys.key"),
+                    arg_str(claim_token, "idempotency_keys.claim_token"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.fail") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # idempotency_keys.cleanup_expired (delete): delete every record whose...
     _M_CLEANUP_EXPIRED = """
@@ -398,10 +385,9 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
     async def cleanup_expired(self) -> int:
         """Delete every record whose expires_at has passed; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_CLEANUP_EXPIRED, (utc_now().astimezone(UTC),), prepare=True
-                )
+            count = await self._executor.execute(
+                self._M_CLEANUP_EXPIRED, (utc_now().astimezone(UTC),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "idempotency_keys.cleanup_expired") from exc
-        return cur.rowcount
+        return count

@@ -15,7 +15,6 @@ from synthorg.persistence.generated.lifecycle_events import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -125,8 +124,7 @@ class PostgresAgentLifecycleEventRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "lifecycle_events.append") from exc
 
@@ -176,15 +174,12 @@ class PostgresAgentLifecycleEventRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "lifecycle_events.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "lifecycle_events.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "lifecycle_events.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # lifecycle_events.query (query): one page of matches ordered by timestamp desc, id
     _QUERY = FilterSql(
@@ -217,9 +212,7 @@ class PostgresAgentLifecycleEventRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.lockouts import LockoutRecord
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -88,8 +87,7 @@ class PostgresLockoutRecordRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "lockouts.save") from exc
 
@@ -103,11 +101,9 @@ class PostgresLockoutRecordRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> LockoutRecord | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "lockouts.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "lockouts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -128,15 +124,12 @@ class PostgresLockoutRecordRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "lockouts.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "lockouts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "lockouts.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # lockouts.list_items (list): one page ordered by username
     _LIST = """
@@ -152,9 +145,7 @@ class PostgresLockoutRecordRepository(PostgresRepositoryBase):
         """One page ordered by username."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -237,13 +228,9 @@ class PostgresLockoutRecordRepository(PostgresRepositoryBase):
         """Lockouts still in force (locked_until after now), soonest to end first."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LIST_ACTIVE,
-                    (utc_now().astimezone(UTC), limit, offset),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_LIST_ACTIVE, (utc_now().astimezone(UTC), limit, offset)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -14,7 +14,6 @@ from synthorg.persistence.generated.login_failures import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -104,8 +103,7 @@ class PostgresLoginFailureRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.append") from exc
 
@@ -152,15 +150,12 @@ class PostgresLoginFailureRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose failed_at is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "login_failures.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "login_failures.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # login_failures.query (query): one page of matches ordered by failed_at desc, id
     _QUERY = FilterSql(
@@ -187,9 +182,7 @@ class PostgresLoginFailureRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -211,16 +204,13 @@ class PostgresLoginFailureRepository(PostgresRepositoryBase):
     async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Failures of a username at or after ``since``."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_COUNT_SINCE,
-                    (
-                        arg_str(username, "login_failures.username"),
-                        arg_time(since, "login_failures.since").astimezone(UTC),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_COUNT_SINCE,
+                (
+                    arg_str(username, "login_failures.username"),
+                    arg_time(since, "login_failures.since").astimezone(UTC),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.count_since") from exc
         return 0 if row is None else int(row[0])
@@ -234,12 +224,9 @@ class PostgresLoginFailureRepository(PostgresRepositoryBase):
     async def delete_for_user(self, username: NotBlankStr) -> int:
         """Forget a username's failures (after a successful login); the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_DELETE_FOR_USER,
-                    (arg_str(username, "login_failures.username"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_DELETE_FOR_USER, (arg_str(username, "login_failures.username"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "login_failures.delete_for_user") from exc
-        return cur.rowcount
+        return count

@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -84,8 +83,7 @@ class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "meeting_cooldown.save") from exc
 
@@ -99,13 +97,9 @@ class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> MeetingCooldown | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "meeting_cooldown.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "meeting_cooldown.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -126,15 +120,12 @@ class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "meeting_cooldown.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "meeting_cooldown.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "meeting_cooldown.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # meeting_cooldown.list_items (list): one page ordered by meeting_type
     _LIST = """
@@ -150,9 +141,7 @@ class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
         """One page ordered by meeting_type."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -233,11 +222,7 @@ class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
         """Every meeting type's cooldown, by meeting_type (one page)."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LOAD_ALL, (limit, offset), prepare=True
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._M_LOAD_ALL, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -12,7 +12,6 @@ from pydantic import AwareDatetime
 from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -118,8 +117,7 @@ class PostgresMessageRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.append") from exc
 
@@ -169,15 +167,12 @@ class PostgresMessageRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "messages.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "messages.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # messages.query (query): one page of matches ordered by timestamp desc, id
     _QUERY = FilterSql(
@@ -206,9 +201,7 @@ class PostgresMessageRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool, exc, self._QUERY[mask], params, _from_row, "messages.query"
@@ -232,13 +225,9 @@ class PostgresMessageRepository(PostgresRepositoryBase):
         """The newest messages of a channel, newest first (dashboard hot path)."""
         check_pagination(limit, 0)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_HISTORY,
-                    (arg_str(channel, "messages.channel"), limit),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_GET_HISTORY, (arg_str(channel, "messages.channel"), limit)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -264,16 +253,13 @@ class PostgresMessageRepository(PostgresRepositoryBase):
     ) -> Message | None:
         """The message with this id, only if it is on ``channel``."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_ID,
-                    (
-                        arg_str(channel, "messages.channel"),
-                        arg_str(message_id, "messages.message_id"),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_GET_BY_ID,
+                (
+                    arg_str(channel, "messages.channel"),
+                    arg_str(message_id, "messages.message_id"),
+                ),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -297,12 +283,9 @@ class PostgresMessageRepository(PostgresRepositoryBase):
     async def delete(self, message_id: NotBlankStr) -> bool:
         """Delete one message (moderation); True when it existed."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_DELETE,
-                    (arg_str(message_id, "messages.message_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_DELETE, (arg_str(message_id, "messages.message_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "messages.delete") from exc
-        return cur.rowcount > 0
+        return count > 0

@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -102,8 +101,7 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "parked_contexts.save") from exc
 
@@ -119,13 +117,9 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> ParkedContext | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "parked_contexts.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "parked_contexts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -146,15 +140,12 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "parked_contexts.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "parked_contexts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "parked_contexts.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # parked_contexts.list_items (list): one page ordered by id
     _LIST = """
@@ -172,9 +163,7 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -262,13 +251,10 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
     async def get_by_approval(self, approval_id: NotBlankStr) -> ParkedContext | None:
         """The context parked on this approval, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_APPROVAL,
-                    (arg_str(approval_id, "parked_contexts.approval_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_GET_BY_APPROVAL,
+                (arg_str(approval_id, "parked_contexts.approval_id"),),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -297,13 +283,10 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
         """An agent's parked contexts, most recently parked first (ties by id)."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_AGENT,
-                    (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_GET_BY_AGENT,
+                (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -10,7 +10,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.preset_overrides import PresetOverride
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -89,8 +88,7 @@ class PostgresPresetOverrideRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "preset_overrides.save") from exc
 
@@ -104,13 +102,9 @@ class PostgresPresetOverrideRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> PresetOverride | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "preset_overrides.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "preset_overrides.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -131,15 +125,12 @@ class PostgresPresetOverrideRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "preset_overrides.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "preset_overrides.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "preset_overrides.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # preset_overrides.list_items (list): one page ordered by preset_name
     _LIST = """
@@ -155,9 +146,7 @@ class PostgresPresetOverrideRepository(PostgresRepositoryBase):
         """One page ordered by preset_name."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -272,8 +261,7 @@ class PostgresPresetOverrideRepository(PostgresRepositoryBase):
                 ),
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(sql, params, prepare=True)
+            count = await self._executor.execute(sql, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "preset_overrides.save_if_unchanged") from exc
-        return sql is self._UPSERT or cur.rowcount > 0
+        return sql is self._UPSERT or count > 0

@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -96,8 +95,7 @@ class PostgresPrincipleOverrideRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "principle_overrides.save") from exc
 
@@ -113,13 +111,9 @@ class PostgresPrincipleOverrideRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> PrincipleOverride | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "principle_overrides.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "principle_overrides.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -140,15 +134,12 @@ class PostgresPrincipleOverrideRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "principle_overrides.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "principle_overrides.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "principle_overrides.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # principle_overrides.list_items (list): one page ordered by scope
     _LIST = """
@@ -166,9 +157,7 @@ class PostgresPrincipleOverrideRepository(PostgresRepositoryBase):
         """One page ordered by scope."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -11,7 +11,6 @@ from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -90,8 +89,7 @@ class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "project_cost_aggregates.save") from exc
 
@@ -105,13 +103,9 @@ class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> ProjectCostAggregate | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "project_cost_aggregates.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -132,15 +126,12 @@ class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "project_cost_aggregates.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "project_cost_aggregates.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "project_cost_aggregates.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # project_cost_aggregates.list_items (list): one page ordered by project_id
     _LIST = """
@@ -156,9 +147,7 @@ class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
         """One page ordered by project_id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -248,20 +237,15 @@ class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
         another currency. Returns the new total.
         """
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_INCREMENT,
-                    (
-                        arg_str(project_id, "project_cost_aggregates.project_id"),
-                        arg_float(amount, "project_cost_aggregates.amount") + 0.0,
-                        arg_str(
-                            currency, "project_cost_aggregates.currency", "^[A-Z]{3}$"
-                        ),
-                        utc_now().astimezone(UTC),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_INCREMENT,
+                (
+                    arg_str(project_id, "project_cost_aggregates.project_id"),
+                    arg_float(amount, "project_cost_aggregates.amount") + 0.0,
+                    arg_str(currency, "project_cost_aggregates.currency", "^[A-Z]{3}$"),
+                    utc_now().astimezone(UTC),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "project_cost_aggregates.increment") from exc
         if row is None:  # the stored row's currency differs: nothing changed

@@ -12,7 +12,6 @@ from synthorg.persistence.errors import RecordNotFoundError
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -122,8 +121,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.save") from exc
 
@@ -139,11 +137,9 @@ class PostgresProjectRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Project | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "projects.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "projects.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -164,15 +160,12 @@ class PostgresProjectRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "projects.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "projects.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # projects.list_items (list): one page ordered by id
     _LIST = """
@@ -190,9 +183,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -299,9 +290,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool, exc, self._QUERY[mask], params, _from_row, "projects.query"
@@ -325,9 +314,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._COUNT[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.count") from exc
         return 0 if row is None else int(row[0])
@@ -345,8 +332,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         """Insert a new project; DuplicateRecordError when the id exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._M_CREATE, params, prepare=True)
+            await self._executor.execute(self._M_CREATE, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.create") from exc
 
@@ -370,25 +356,23 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
             entity = revalidate(Project, entity, "projects")
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_UPDATE,
-                    (
-                        entity.name,
-                        entity.description,
-                        Jsonb(json_text(entity.team, "projects.team"), str),
-                        entity.lead,
-                        Jsonb(json_text(entity.task_ids, "projects.task_ids"), str),
-                        None
-                        if entity.deadline is None
-                        else entity.deadline.astimezone(UTC),
-                        entity.budget + 0.0,
-                        entity.status.value,
-                        entity.id,
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_UPDATE,
+                (
+                    entity.name,
+                    entity.description,
+                    Jsonb(json_text(entity.team, "projects.team"), str),
+                    entity.lead,
+                    Jsonb(json_text(entity.task_ids, "projects.task_ids"), str),
+                    None
+                    if entity.deadline is None
+                    else entity.deadline.astimezone(UTC),
+                    entity.budget + 0.0,
+                    entity.status.value,
+                    entity.id,
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "projects.update") from exc
-        if cur.rowcount == 0:
+        if count == 0:
             raise RecordNotFoundError("projects.update: no Project with this key")

@@ -15,7 +15,6 @@ from synthorg.persistence.generated.provider_audit_events import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -121,8 +120,7 @@ class PostgresProviderAuditEventRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "provider_audit_events.append") from exc
 
@@ -172,15 +170,12 @@ class PostgresProviderAuditEventRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "provider_audit_events.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "provider_audit_events.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "provider_audit_events.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # provider_audit_events.query (query): one page of matches ordered by id desc
     _QUERY = FilterSql(
@@ -209,9 +204,7 @@ class PostgresProviderAuditEventRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -258,9 +251,7 @@ class PostgresProviderAuditEventRepository(PostgresRepositoryBase):
                 (arg_str(before_id, "provider_audit_events.before_id"), limit),
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(sql, params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(sql, params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -107,8 +106,7 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "risk_overrides.save") from exc
 
@@ -124,13 +122,9 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> RiskTierOverride | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "risk_overrides.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "risk_overrides.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -151,15 +145,12 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "risk_overrides.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "risk_overrides.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "risk_overrides.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # risk_overrides.list_items (list): one page ordered by created_at desc, id
     _LIST = """
@@ -177,9 +168,7 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
         """One page ordered by created_at desc, id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -278,13 +267,9 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
         """
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LIST_ACTIVE,
-                    (utc_now().astimezone(UTC), limit, offset),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_LIST_ACTIVE, (utc_now().astimezone(UTC), limit, offset)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -311,18 +296,16 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
         revoked it; False when it is unknown or already revoked.
         """
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_REVOKE,
-                    (
-                        utc_now().astimezone(UTC),
-                        None
-                        if revoked_by is None
-                        else arg_str(revoked_by, "risk_overrides.revoked_by"),
-                        arg_str(id, "risk_overrides.id"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_REVOKE,
+                (
+                    utc_now().astimezone(UTC),
+                    None
+                    if revoked_by is None
+                    else arg_str(revoked_by, "risk_overrides.revoked_by"),
+                    arg_str(id, "risk_overrides.id"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "risk_overrides.revoke") from exc
-        return cur.rowcount > 0
+        return count > 0

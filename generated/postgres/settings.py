@@ -10,7 +10,6 @@ from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.postgres.custom import settings as _custom
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -85,8 +84,7 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.save") from exc
 
@@ -100,16 +98,13 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (
-                        arg_str(entity_id[0], "settings.namespace"),
-                        arg_str(entity_id[1], "settings.key"),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET,
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -133,18 +128,16 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: SettingRowKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (
-                        arg_str(entity_id[0], "settings.namespace"),
-                        arg_str(entity_id[1], "settings.key"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE,
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # settings.list_items (list): one page ordered by namespace, key
     _LIST = """
@@ -160,9 +153,7 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
         """One page ordered by namespace, key."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -242,13 +233,9 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
     async def get_namespace(self, namespace: NotBlankStr) -> tuple[SettingRow, ...]:
         """Every setting of a namespace, by key."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_NAMESPACE,
-                    (arg_str(namespace, "settings.namespace"),),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_GET_NAMESPACE, (arg_str(namespace, "settings.namespace"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -300,11 +287,10 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
                 ),
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(sql, params, prepare=True)
+            count = await self._executor.execute(sql, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.set_if_unchanged") from exc
-        return sql is self._UPSERT or cur.rowcount > 0
+        return sql is self._UPSERT or count > 0
 
     async def set_many(
         self,
@@ -326,15 +312,12 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
     async def delete_namespace(self, namespace: NotBlankStr) -> int:
         """Delete every setting of a namespace; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_DELETE_NAMESPACE,
-                    (arg_str(namespace, "settings.namespace"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_DELETE_NAMESPACE, (arg_str(namespace, "settings.namespace"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.delete_namespace") from exc
-        return cur.rowcount
+        return count
 
     # settings.delete_namespace_returning_keys (delete): delete every setting of a...
     _M_DELETE_NAMESPACE_RETURNING_KEYS = """
@@ -348,13 +331,10 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
     ) -> tuple[NotBlankStr, ...]:
         """Delete every setting of a namespace, atomically; the deleted keys."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_DELETE_NAMESPACE_RETURNING_KEYS,
-                    (arg_str(namespace, "settings.namespace"),),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_DELETE_NAMESPACE_RETURNING_KEYS,
+                (arg_str(namespace, "settings.namespace"),),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(
                 exc, "settings.delete_namespace_returning_keys"

@@ -16,7 +16,6 @@ from synthorg.persistence.generated.ssrf_violations import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -125,8 +124,7 @@ class PostgresSsrfViolationRepository(PostgresRepositoryBase):
         """Insert; DuplicateRecordError if the key exists."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._INSERT, params, prepare=True)
+            await self._executor.execute(self._INSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ssrf_violations.append") from exc
 
@@ -176,15 +174,12 @@ class PostgresSsrfViolationRepository(PostgresRepositoryBase):
     async def purge_before(self, threshold: AwareDatetime) -> int:
         """Delete rows whose timestamp is before ``threshold``; the count."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PURGE,
-                    (arg_time(threshold, "ssrf_violations.threshold"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._PURGE, (arg_time(threshold, "ssrf_violations.threshold"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ssrf_violations.purge_before") from exc
-        return cur.rowcount
+        return count
 
     # ssrf_violations.query (query): one page of matches ordered by timestamp desc, id
     _QUERY = FilterSql(
@@ -213,9 +208,7 @@ class PostgresSsrfViolationRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -250,18 +243,16 @@ class PostgresSsrfViolationRepository(PostgresRepositoryBase):
                 field="ssrf_violations.status",
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_UPDATE_STATUS,
-                    (
-                        arg_enum(
-                            status, SsrfViolationStatus, "ssrf_violations.status"
-                        ).value,
-                        utc_now().astimezone(UTC),
-                        arg_str(id, "ssrf_violations.id"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_UPDATE_STATUS,
+                (
+                    arg_enum(
+                        status, SsrfViolationStatus, "ssrf_violations.status"
+                    ).value,
+                    utc_now().astimezone(UTC),
+                    arg_str(id, "ssrf_violations.id"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "ssrf_violations.update_status") from exc
-        return cur.rowcount > 0
+        return count > 0

@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -105,8 +104,7 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tracked_containers.save") from exc
 
@@ -122,13 +120,9 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> TrackedContainer | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "tracked_containers.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "tracked_containers.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -149,15 +143,12 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "tracked_containers.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "tracked_containers.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tracked_containers.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # tracked_containers.list_items (list): one page ordered by container_id
     _LIST = """
@@ -175,9 +166,7 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         """One page ordered by container_id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -270,11 +259,7 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         """Every tracked container, by container_id (one page)."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LOAD_ALL, (limit, offset), prepare=True
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._M_LOAD_ALL, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -11,7 +11,6 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.training_results import TrainingResult
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -109,8 +108,7 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "training_results.save") from exc
 
@@ -126,13 +124,9 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> TrainingResult | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "training_results.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "training_results.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -153,15 +147,12 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "training_results.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "training_results.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "training_results.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # training_results.list_items (list): one page ordered by id
     _LIST = """
@@ -179,9 +170,7 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -282,11 +271,7 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
         mask = 0
         params: list[Any] = list((arg_str(plan_id, "training_results.plan_id"),))
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_PLAN[mask], params, prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._M_GET_BY_PLAN[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

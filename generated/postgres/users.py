@@ -13,7 +13,6 @@ from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -121,8 +120,7 @@ class PostgresUserRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.save") from exc
 
@@ -138,11 +136,9 @@ class PostgresUserRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> User | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "users.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "users.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -171,22 +167,17 @@ class PostgresUserRepository(PostgresRepositoryBase):
         deleted.
         """
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE, (arg_str(entity_id, "users.entity_id"),), prepare=True
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "users.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.delete") from exc
-        if cur.rowcount > 0:
+        if count > 0:
             return True
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._PROTECTED,
-                    (arg_str(entity_id, "users.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._PROTECTED, (arg_str(entity_id, "users.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.delete") from exc
         if row is not None:
@@ -213,9 +204,7 @@ class PostgresUserRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -320,9 +309,7 @@ class PostgresUserRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool, exc, self._QUERY[mask], params, _from_row, "users.query"
@@ -344,9 +331,7 @@ class PostgresUserRepository(PostgresRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._COUNT[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.count") from exc
         return 0 if row is None else int(row[0])
@@ -363,13 +348,9 @@ class PostgresUserRepository(PostgresRepositoryBase):
     async def get_by_username(self, username: NotBlankStr) -> User | None:
         """The user with this login name, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_USERNAME,
-                    (arg_str(username, "users.username"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_GET_BY_USERNAME, (arg_str(username, "users.username"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -391,13 +372,9 @@ class PostgresUserRepository(PostgresRepositoryBase):
     async def count_by_role(self, role: HumanRole) -> int:
         """The number of users with this role."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_COUNT_BY_ROLE,
-                    (arg_enum(role, HumanRole, "users.role").value,),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_COUNT_BY_ROLE, (arg_enum(role, HumanRole, "users.role").value,)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.count_by_role") from exc
         return 0 if row is None else int(row[0])
@@ -410,13 +387,9 @@ class PostgresUserRepository(PostgresRepositoryBase):
     async def exists_by_username(self, username: NotBlankStr) -> bool:
         """Whether a user has this login name."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_EXISTS_BY_USERNAME,
-                    (arg_str(username, "users.username"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_EXISTS_BY_USERNAME, (arg_str(username, "users.username"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.exists_by_username") from exc
         return bool(row is not None and row[0])
@@ -429,13 +402,10 @@ class PostgresUserRepository(PostgresRepositoryBase):
     async def exists_with_role(self, role: HumanRole) -> bool:
         """Whether any user has this role."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_EXISTS_WITH_ROLE,
-                    (arg_enum(role, HumanRole, "users.role").value,),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_EXISTS_WITH_ROLE,
+                (arg_enum(role, HumanRole, "users.role").value,),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "users.exists_with_role") from exc
         return bool(row is not None and row[0])
@@ -474,9 +444,7 @@ class PostgresUserRepository(PostgresRepositoryBase):
                 (arg_str(after_id, "users.after_id"), limit),
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(sql, params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(sql, params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool, exc, sql, params, _from_row, "users.list_after_id"

@@ -12,7 +12,6 @@ from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -103,8 +102,7 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "webhook_receipts.save") from exc
 
@@ -120,13 +118,9 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> WebhookReceipt | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "webhook_receipts.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "webhook_receipts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -147,15 +141,12 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "webhook_receipts.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "webhook_receipts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "webhook_receipts.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # webhook_receipts.list_items (list): one page ordered by received_at desc
     _LIST = """
@@ -173,9 +164,7 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         """One page ordered by received_at desc, receipt_id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -264,23 +253,19 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
     ) -> bool:
         """Set the status (and error); True when the receipt exists."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_UPDATE_STATUS,
-                    (
-                        arg_enum(
-                            status, WebhookStatus, "webhook_receipts.status"
-                        ).value,
-                        None
-                        if error is None
-                        else arg_text(error, "webhook_receipts.error"),
-                        arg_str(receipt_id, "webhook_receipts.receipt_id"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_UPDATE_STATUS,
+                (
+                    arg_enum(status, WebhookStatus, "webhook_receipts.status").value,
+                    None
+                    if error is None
+                    else arg_text(error, "webhook_receipts.error"),
+                    arg_str(receipt_id, "webhook_receipts.receipt_id"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "webhook_receipts.update_status") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # webhook_receipts.update_status_if_current (update): set the status only if it...
     _M_UPDATE_STATUS_IF_CURRENT = """
@@ -299,27 +284,23 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         when it changed.
         """
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_UPDATE_STATUS_IF_CURRENT,
-                    (
-                        arg_enum(
-                            status, WebhookStatus, "webhook_receipts.status"
-                        ).value,
-                        arg_str(receipt_id, "webhook_receipts.receipt_id"),
-                        arg_enum(
-                            expected_status,
-                            WebhookStatus,
-                            "webhook_receipts.expected_status",
-                        ).value,
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_UPDATE_STATUS_IF_CURRENT,
+                (
+                    arg_enum(status, WebhookStatus, "webhook_receipts.status").value,
+                    arg_str(receipt_id, "webhook_receipts.receipt_id"),
+                    arg_enum(
+                        expected_status,
+                        WebhookStatus,
+                        "webhook_receipts.expected_status",
+                    ).value,
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(
                 exc, "webhook_receipts.update_status_if_current"
             ) from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # webhook_receipts.get_by_connection (list): a connection's receipts, newest first
     _M_GET_BY_CONNECTION = """
@@ -341,17 +322,14 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         """A connection's receipts, newest first."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_CONNECTION,
-                    (
-                        arg_str(connection_name, "webhook_receipts.connection_name"),
-                        limit,
-                        offset,
-                    ),
-                    prepare=True,
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(
+                self._M_GET_BY_CONNECTION,
+                (
+                    arg_str(connection_name, "webhook_receipts.connection_name"),
+                    limit,
+                    offset,
+                ),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -382,19 +360,17 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         if retention_days <= 0:
             return 0
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_CLEANUP_OLD_FOR_CONNECTION,
-                    (
-                        arg_str(connection_name, "webhook_receipts.connection_name"),
-                        before_now(
-                            "days", retention_days, "webhook_receipts.retention_days"
-                        ).astimezone(UTC),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_CLEANUP_OLD_FOR_CONNECTION,
+                (
+                    arg_str(connection_name, "webhook_receipts.connection_name"),
+                    before_now(
+                        "days", retention_days, "webhook_receipts.retention_days"
+                    ).astimezone(UTC),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(
                 exc, "webhook_receipts.cleanup_old_for_connection"
             ) from exc
-        return cur.rowcount
+        return count

@@ -14,7 +14,6 @@ from synthorg.persistence.generated.workflow_definitions import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -125,8 +124,7 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_definitions.save") from exc
 
@@ -142,13 +140,9 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> WorkflowDefinition | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "workflow_definitions.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "workflow_definitions.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -169,15 +163,12 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "workflow_definitions.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "workflow_definitions.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_definitions.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # workflow_definitions.list_items (list): one page ordered by id
     _LIST = """
@@ -195,9 +186,7 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -302,9 +291,7 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -330,9 +317,7 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._COUNT[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_definitions.count") from exc
         return 0 if row is None else int(row[0])
@@ -398,10 +383,9 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
                 ),
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(sql, params, prepare=True)
+            count = await self._executor.execute(sql, params)
         except psycopg.Error as exc:
             raise map_postgres_error(
                 exc, "workflow_definitions.save_if_revision"
             ) from exc
-        return sql is self._UPSERT or cur.rowcount > 0
+        return sql is self._UPSERT or count > 0

@@ -14,7 +14,6 @@ from synthorg.persistence.generated.workflow_executions import (
 )
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -134,8 +133,7 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_executions.save") from exc
 
@@ -152,13 +150,9 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> WorkflowExecution | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "workflow_executions.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "workflow_executions.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -179,15 +173,12 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "workflow_executions.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "workflow_executions.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_executions.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # workflow_executions.list_items (list): one page ordered by updated_at desc, id
     _LIST = """
@@ -206,9 +197,7 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
         """One page ordered by updated_at desc, id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -321,9 +310,7 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._QUERY[mask], params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._QUERY[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -352,9 +339,7 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._COUNT[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._COUNT[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "workflow_executions.count") from exc
         return 0 if row is None else int(row[0])

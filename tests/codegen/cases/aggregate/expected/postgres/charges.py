@@ -10,7 +10,6 @@ from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.charges import Charge
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -86,8 +85,7 @@ class PostgresChargeRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "charges.save") from exc
 
@@ -101,11 +99,9 @@ class PostgresChargeRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Charge | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "charges.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "charges.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -126,15 +122,12 @@ class PostgresChargeRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "charges.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "charges.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "charges.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # charges.list_items (list): one page ordered by id
     _LIST = """
@@ -150,9 +143,7 @@ class PostgresChargeRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -241,9 +232,7 @@ class PostgresChargeRepository(PostgresRepositoryBase):
                 else arg_str(account_id, "charges.account_id")
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._M_AGGREGATE[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._M_AGGREGATE[mask], params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "charges.aggregate") from exc
         assert row is not None  # an aggregate always returns one row

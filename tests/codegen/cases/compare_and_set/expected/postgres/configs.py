@@ -9,7 +9,6 @@ import psycopg
 from synthorg.persistence.generated.configs import Config
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -82,8 +81,7 @@ class PostgresConfigRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "configs.save") from exc
 
@@ -97,11 +95,9 @@ class PostgresConfigRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Config | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "configs.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "configs.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -122,15 +118,12 @@ class PostgresConfigRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "configs.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "configs.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "configs.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # configs.list_items (list): one page ordered by name
     _LIST = """
@@ -146,9 +139,7 @@ class PostgresConfigRepository(PostgresRepositoryBase):
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -250,8 +241,7 @@ class PostgresConfigRepository(PostgresRepositoryBase):
                 ),
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(sql, params, prepare=True)
+            count = await self._executor.execute(sql, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "configs.save_if_revision") from exc
-        return sql is self._UPSERT or cur.rowcount > 0
+        return sql is self._UPSERT or count > 0

@@ -9,7 +9,6 @@ import psycopg
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -82,8 +81,7 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.save") from exc
 
@@ -97,16 +95,13 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
     async def get(self, entity_id: SettingRowKey) -> SettingRow | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (
-                        arg_str(entity_id[0], "settings.namespace"),
-                        arg_str(entity_id[1], "settings.key"),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET,
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -130,18 +125,16 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: SettingRowKey) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (
-                        arg_str(entity_id[0], "settings.namespace"),
-                        arg_str(entity_id[1], "settings.key"),
-                    ),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE,
+                (
+                    arg_str(entity_id[0], "settings.namespace"),
+                    arg_str(entity_id[1], "settings.key"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "settings.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # settings.list_items (list): one page ordered by namespace, key
     _LIST = """
@@ -157,9 +150,7 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
         """One page ordered by namespace, key."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

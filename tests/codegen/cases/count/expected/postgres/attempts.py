@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.attempts import Attempt
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -83,8 +82,7 @@ class PostgresAttemptRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "attempts.save") from exc
 
@@ -98,11 +96,9 @@ class PostgresAttemptRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Attempt | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "attempts.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "attempts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -123,15 +119,12 @@ class PostgresAttemptRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "attempts.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "attempts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "attempts.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # attempts.list_items (list): one page ordered by id
     _LIST = """
@@ -147,9 +140,7 @@ class PostgresAttemptRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -222,16 +213,13 @@ class PostgresAttemptRepository(PostgresRepositoryBase):
     async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Attempts of a user at or after since."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_COUNT_SINCE,
-                    (
-                        arg_str(username, "attempts.username"),
-                        arg_time(since, "attempts.since").astimezone(UTC),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_COUNT_SINCE,
+                (
+                    arg_str(username, "attempts.username"),
+                    arg_time(since, "attempts.since").astimezone(UTC),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "attempts.count_since") from exc
         return 0 if row is None else int(row[0])

@@ -11,7 +11,6 @@ from synthorg.persistence.generated.oauth_states import OAuthState
 from synthorg.persistence.postgres.custom import oauth_states as _custom
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -88,8 +87,7 @@ class PostgresOAuthStateRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "oauth_states.save") from exc
 
@@ -103,13 +101,9 @@ class PostgresOAuthStateRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> OAuthState | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "oauth_states.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "oauth_states.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -130,15 +124,12 @@ class PostgresOAuthStateRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "oauth_states.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "oauth_states.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "oauth_states.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # oauth_states.list_items (list): one page ordered by state_token
     _LIST = """
@@ -154,9 +145,7 @@ class PostgresOAuthStateRepository(PostgresRepositoryBase):
         """One page ordered by state_token."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -9,7 +9,6 @@ import psycopg
 from synthorg.persistence.generated.sessions import Session
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -77,8 +76,7 @@ class PostgresSessionRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "sessions.save") from exc
 
@@ -92,11 +90,9 @@ class PostgresSessionRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Session | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "sessions.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "sessions.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -117,15 +113,12 @@ class PostgresSessionRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "sessions.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "sessions.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "sessions.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # sessions.list_items (list): one page ordered by id
     _LIST = """
@@ -141,9 +134,7 @@ class PostgresSessionRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -213,12 +204,9 @@ class PostgresSessionRepository(PostgresRepositoryBase):
     async def delete_for_user(self, username: NotBlankStr) -> int:
         """Remove every session of a user."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_DELETE_FOR_USER,
-                    (arg_str(username, "sessions.username"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_DELETE_FOR_USER, (arg_str(username, "sessions.username"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "sessions.delete_for_user") from exc
-        return cur.rowcount
+        return count

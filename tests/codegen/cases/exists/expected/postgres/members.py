@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.members import Member
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -89,8 +88,7 @@ class PostgresMemberRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.save") from exc
 
@@ -104,11 +102,9 @@ class PostgresMemberRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Member | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "members.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "members.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -129,15 +125,12 @@ class PostgresMemberRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "members.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "members.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # members.list_items (list): one page ordered by id
     _LIST = """
@@ -153,9 +146,7 @@ class PostgresMemberRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -228,11 +219,9 @@ class PostgresMemberRepository(PostgresRepositoryBase):
     async def exists_by_id(self, id: NotBlankStr) -> bool:
         """Whether a member has this id."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_EXISTS_BY_ID, (arg_str(id, "members.id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_EXISTS_BY_ID, (arg_str(id, "members.id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.exists_by_id") from exc
         return bool(row is not None and row[0])
@@ -245,13 +234,9 @@ class PostgresMemberRepository(PostgresRepositoryBase):
     async def exists_by_email(self, address: NotBlankStr) -> bool:
         """exists_by_email (exists)."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_EXISTS_BY_EMAIL,
-                    (arg_str(address, "members.address"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_EXISTS_BY_EMAIL, (arg_str(address, "members.address"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.exists_by_email") from exc
         return bool(row is not None and row[0])
@@ -265,16 +250,13 @@ class PostgresMemberRepository(PostgresRepositoryBase):
     async def any_active_in_team(self, team: NotBlankStr, since: Timestamp) -> bool:
         """Whether the team has an active member joined since ``since``."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_ANY_ACTIVE_IN_TEAM,
-                    (
-                        arg_str(team, "members.team"),
-                        arg_time(since, "members.since").astimezone(UTC),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_ANY_ACTIVE_IN_TEAM,
+                (
+                    arg_str(team, "members.team"),
+                    arg_time(since, "members.since").astimezone(UTC),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "members.any_active_in_team") from exc
         return bool(row is not None and row[0])

@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.readings import Reading
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -83,8 +82,7 @@ class PostgresReadingRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "readings.save") from exc
 
@@ -98,11 +96,9 @@ class PostgresReadingRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Reading | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "readings.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "readings.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -123,15 +119,12 @@ class PostgresReadingRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "readings.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "readings.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "readings.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # readings.list_items (list): one page ordered by id
     _LIST = """
@@ -147,9 +140,7 @@ class PostgresReadingRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -231,9 +222,7 @@ class PostgresReadingRepository(PostgresRepositoryBase):
         mask = 0
         params: list[Any] = list((arg_str(sensor_id, "readings.sensor_id"),))
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._M_GET_LATEST[mask], params, prepare=True)
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(self._M_GET_LATEST[mask], params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

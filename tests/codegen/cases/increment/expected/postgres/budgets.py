@@ -10,7 +10,6 @@ from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.budgets import Budget
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -83,8 +82,7 @@ class PostgresBudgetRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "budgets.save") from exc
 
@@ -98,11 +96,9 @@ class PostgresBudgetRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Budget | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "budgets.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "budgets.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -123,15 +119,12 @@ class PostgresBudgetRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "budgets.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "budgets.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "budgets.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # budgets.list_items (list): one page ordered by id
     _LIST = """
@@ -147,9 +140,7 @@ class PostgresBudgetRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -227,17 +218,14 @@ class PostgresBudgetRepository(PostgresRepositoryBase):
     ) -> float:
         """Add an amount to the total (creating it); the new total."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_INCREMENT,
-                    (
-                        arg_str(id, "budgets.id"),
-                        arg_float(amount, "budgets.amount") + 0.0,
-                        arg_str(currency, "budgets.currency", "^[A-Z]{3}$"),
-                    ),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_INCREMENT,
+                (
+                    arg_str(id, "budgets.id"),
+                    arg_float(amount, "budgets.amount") + 0.0,
+                    arg_str(currency, "budgets.currency", "^[A-Z]{3}$"),
+                ),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "budgets.increment") from exc
         if row is None:  # the stored row's currency differs: nothing changed

@@ -9,7 +9,6 @@ import psycopg
 from synthorg.persistence.generated.events import Event
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -77,8 +76,7 @@ class PostgresEventRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "events.save") from exc
 
@@ -92,11 +90,9 @@ class PostgresEventRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Event | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "events.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "events.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -117,15 +113,12 @@ class PostgresEventRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "events.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "events.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "events.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # events.list_items (list): one page ordered by id
     _LIST = """
@@ -141,9 +134,7 @@ class PostgresEventRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -233,9 +224,7 @@ class PostgresEventRepository(PostgresRepositoryBase):
                 (arg_str(after_id, "events.after_id"), limit),
             )
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(sql, params, prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(sql, params)
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool, exc, sql, params, _from_row, "events.list_after_id"

@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.tickets import Ticket
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -82,8 +81,7 @@ class PostgresTicketRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tickets.save") from exc
 
@@ -97,11 +95,9 @@ class PostgresTicketRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Ticket | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "tickets.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "tickets.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -122,15 +118,12 @@ class PostgresTicketRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "tickets.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "tickets.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "tickets.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # tickets.list_items (list): one page ordered by id
     _LIST = """
@@ -146,9 +139,7 @@ class PostgresTicketRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -226,11 +217,7 @@ class PostgresTicketRepository(PostgresRepositoryBase):
         """Tickets not closed, newest first."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_LIST_OPEN, (limit, offset), prepare=True
-                )
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._M_LIST_OPEN, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

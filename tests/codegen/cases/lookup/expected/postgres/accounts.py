@@ -9,7 +9,6 @@ import psycopg
 from synthorg.persistence.generated.accounts import Account
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -77,8 +76,7 @@ class PostgresAccountRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "accounts.save") from exc
 
@@ -92,11 +90,9 @@ class PostgresAccountRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Account | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "accounts.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "accounts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -117,15 +113,12 @@ class PostgresAccountRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "accounts.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "accounts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "accounts.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # accounts.list_items (list): one page ordered by id
     _LIST = """
@@ -141,9 +134,7 @@ class PostgresAccountRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -214,13 +205,9 @@ class PostgresAccountRepository(PostgresRepositoryBase):
     async def get_by_email(self, email: NotBlankStr) -> Account | None:
         """The account with this email, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_GET_BY_EMAIL,
-                    (arg_str(email, "accounts.email"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_GET_BY_EMAIL, (arg_str(email, "accounts.email"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

@@ -9,7 +9,6 @@ import psycopg
 from synthorg.persistence.generated.notes import Note
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -81,8 +80,7 @@ class PostgresNoteRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "notes.save") from exc
 
@@ -96,11 +94,9 @@ class PostgresNoteRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Note | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "notes.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "notes.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -121,13 +117,12 @@ class PostgresNoteRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE, (arg_str(entity_id, "notes.entity_id"),), prepare=True
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "notes.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "notes.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # notes.list_items (list): one page ordered by id
     _LIST = """
@@ -143,9 +138,7 @@ class PostgresNoteRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,

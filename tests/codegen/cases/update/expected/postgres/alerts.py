@@ -10,7 +10,6 @@ import psycopg
 from synthorg.persistence.generated.alerts import Alert
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -85,8 +84,7 @@ class PostgresAlertRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "alerts.save") from exc
 
@@ -100,11 +98,9 @@ class PostgresAlertRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Alert | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "alerts.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "alerts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -125,15 +121,12 @@ class PostgresAlertRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "alerts.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "alerts.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "alerts.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # alerts.list_items (list): one page ordered by id
     _LIST = """
@@ -149,9 +142,7 @@ class PostgresAlertRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -226,12 +217,10 @@ class PostgresAlertRepository(PostgresRepositoryBase):
     async def acknowledge(self, id: NotBlankStr) -> bool:
         """Mark an unacknowledged alert acknowledged."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_ACKNOWLEDGE,
-                    (utc_now().astimezone(UTC), arg_str(id, "alerts.id")),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._M_ACKNOWLEDGE,
+                (utc_now().astimezone(UTC), arg_str(id, "alerts.id")),
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "alerts.acknowledge") from exc
-        return cur.rowcount > 0
+        return count > 0

@@ -10,7 +10,6 @@ from synthorg.persistence.errors import RecordNotFoundError
 from synthorg.persistence.generated.documents import Document
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -78,8 +77,7 @@ class PostgresDocumentRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "documents.save") from exc
 
@@ -93,13 +91,9 @@ class PostgresDocumentRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> Document | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET,
-                    (arg_str(entity_id, "documents.entity_id"),),
-                    prepare=True,
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "documents.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -120,15 +114,12 @@ class PostgresDocumentRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE,
-                    (arg_str(entity_id, "documents.entity_id"),),
-                    prepare=True,
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "documents.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "documents.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # documents.list_items (list): one page ordered by id
     _LIST = """
@@ -144,9 +135,7 @@ class PostgresDocumentRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -219,11 +208,10 @@ class PostgresDocumentRepository(PostgresRepositoryBase):
         if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
             entity = revalidate(Document, entity, "documents")
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_UPDATE, (entity.title, entity.id), prepare=True
-                )
+            count = await self._executor.execute(
+                self._M_UPDATE, (entity.title, entity.id)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "documents.update") from exc
-        if cur.rowcount == 0:
+        if count == 0:
             raise RecordNotFoundError("documents.update: no Document with this key")

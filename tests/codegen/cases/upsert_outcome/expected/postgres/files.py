@@ -9,7 +9,6 @@ import psycopg
 from synthorg.persistence.generated.files import StoredFile
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
-    connection,
     map_postgres_error,
     transaction,
 )
@@ -77,8 +76,7 @@ class PostgresStoredFileRepository(PostgresRepositoryBase):
         """Insert or update by key."""
         params = _params(entity)
         try:
-            async with connection(self._pool) as conn:
-                await conn.execute(self._UPSERT, params, prepare=True)
+            await self._executor.execute(self._UPSERT, params)
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "files.save") from exc
 
@@ -92,11 +90,9 @@ class PostgresStoredFileRepository(PostgresRepositoryBase):
     async def get(self, entity_id: NotBlankStr) -> StoredFile | None:
         """The entity with this key, or None."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._GET, (arg_str(entity_id, "files.entity_id"),), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._GET, (arg_str(entity_id, "files.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -117,13 +113,12 @@ class PostgresStoredFileRepository(PostgresRepositoryBase):
     async def delete(self, entity_id: NotBlankStr) -> bool:
         """Delete by key; True when a row was deleted."""
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._DELETE, (arg_str(entity_id, "files.entity_id"),), prepare=True
-                )
+            count = await self._executor.execute(
+                self._DELETE, (arg_str(entity_id, "files.entity_id"),)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "files.delete") from exc
-        return cur.rowcount > 0
+        return count > 0
 
     # files.list_items (list): one page ordered by id
     _LIST = """
@@ -139,9 +134,7 @@ class PostgresStoredFileRepository(PostgresRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(self._LIST, (limit, offset), prepare=True)
-                rows = await cur.fetchall()
+            rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
             raise await unreadable(
                 self._pool,
@@ -216,11 +209,9 @@ class PostgresStoredFileRepository(PostgresRepositoryBase):
         if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
             entity = revalidate(StoredFile, entity, "files")
         try:
-            async with connection(self._pool) as conn:
-                cur = await conn.execute(
-                    self._M_SAVE_RETURNING_OUTCOME, _params(entity), prepare=True
-                )
-                row = await cur.fetchone()
+            row = await self._executor.fetch_one(
+                self._M_SAVE_RETURNING_OUTCOME, _params(entity)
+            )
         except psycopg.Error as exc:
             raise map_postgres_error(exc, "files.save_returning_outcome") from exc
         return bool(row is not None and row[0])
