@@ -98,8 +98,7 @@ def _const_text(const: SqlConst) -> str:
 class FieldDoc:
     name: str
     python: str
-    sqlite: str
-    postgres: str
+    types: tuple[str, ...]  # the column type in each dialect, DIALECTS order
     nullable: str
     default: str
     constraints: str
@@ -218,19 +217,10 @@ def _differences(e: EntityIR, methods: tuple[MethodDoc, ...]) -> tuple[str, ...]
             out.append(f"`{f.name}` is checked by the database: {each}.")
     if any(m.shape == "batch" for m in methods):
         names = ", ".join(f"`{m.name}`" for m in methods if m.shape == "batch")
-        pg_consts = {c.name for c in e.sql_consts["postgres"]}
-        if "_COPY" in pg_consts:
-            pg = "PostgreSQL streams the rows with `COPY`"
-        else:
-            pg = (
-                "PostgreSQL pipelines the upserts with `executemany` below 64 rows; "
-                "from 64 rows it copies them into a session temp table "
-                "(`COPY`) and merges with one `INSERT ... SELECT ... ON CONFLICT`"
-            )
-        out.append(
-            f"{names}: SQLite runs `executemany` inside one `BEGIN IMMEDIATE` "
-            f"transaction; {pg}. Both are all or nothing."
-        )
+        mode = "insert" if e.append_only else "upsert"
+        each = "; ".join(d.bulk_doc(mode) for d in DIALECTS.values())
+        every = "Both are" if len(DIALECTS) == 2 else "All are"
+        out.append(f"{names}: {each}. {every} all or nothing.")
     differing = [m.name for m in methods if m.differs and m.shape != "batch"]
     if differing:
         out.append(
@@ -247,8 +237,7 @@ def entity_doc(e: EntityIR, version_of: str | None = None) -> EntityDoc:
         FieldDoc(
             name=f.name,
             python=f.annotation,
-            sqlite=f.codec("sqlite").column_type,
-            postgres=f.codec("postgres").column_type,
+            types=tuple(f.codec(d).column_type for d in DIALECTS),
             nullable="yes" if f.optional else "no",
             default=_default(f),
             constraints=_constraints(e, f),
@@ -289,22 +278,15 @@ def entity_doc(e: EntityIR, version_of: str | None = None) -> EntityDoc:
     )
 
 
-def type_mapping(schema: SchemaIR) -> tuple[tuple[str, str, str, str], ...]:
-    """Every (field kind, Python, SQLite, PostgreSQL) combination in the schema."""
-    seen: dict[tuple[str, str, str, str], None] = {}
+def type_mapping(schema: SchemaIR) -> tuple[tuple[str, ...], ...]:
+    """Every (field kind, Python, column type per dialect) in the schema."""
+    seen: dict[tuple[str, ...], None] = {}
     for e in schema.entities_by_dependency:
         for f in e.fields:
             kind = "enum" if f.enum is not None else f.kind
             python = "enum class" if f.enum is not None else f.annotation
             python = python.removesuffix(" | None")
-            seen[
-                (
-                    kind,
-                    python,
-                    f.codec("sqlite").column_type,
-                    f.codec("postgres").column_type,
-                )
-            ] = None
+            seen[(kind, python, *(f.codec(d).column_type for d in DIALECTS))] = None
     return tuple(sorted(seen))
 
 

@@ -147,6 +147,7 @@ def render_docs(schema: SchemaIR, shared: Shared | None = None) -> dict[str, str
             versions=versions,
             diagram=docs.er_diagram(schema),
             types=docs.type_mapping(schema),
+            titles=[d.title for d in DIALECTS.values()],
             shared_custom=shared or {d: frozenset() for d in DIALECTS},
         )
     )

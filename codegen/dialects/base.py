@@ -64,6 +64,11 @@ class Dialect(ABC):
     #: rows it returns (SQLite's aiosqlite path), or "" when the driver
     #: reports a rowcount (PostgreSQL).
     count_returning: ClassVar[str]
+    #: What an upsert returns to say "this row was inserted" (PostgreSQL's
+    #: ``RETURNING (xmax = 0)``), or "" when one statement cannot tell: the
+    #: ``upsert_outcome`` kind then inserts-or-nothing and updates, in one
+    #: transaction.
+    upsert_created_returning: ClassVar[str] = ""
     #: How a checked aware-datetime argument is bound (``{v}`` the value).
     time_bind: ClassVar[str]
     #: The SQL expression of the current time, as a column value (backfills).
@@ -138,6 +143,10 @@ class Dialect(ABC):
     @abstractmethod
     def existing_keys_sql(self, table: str, key: str) -> str:
         """SELECT the ``key`` values of ``table`` among one bound list of keys."""
+
+    def bulk_doc(self, mode: str) -> str:
+        """How a bulk ``insert``/``upsert`` runs, for ``docs/entities.md``."""
+        return f"{self.title} runs `executemany` inside one transaction"
 
     def bulk_statements(
         self, table: str, columns: str, keys: str, conflict: str, mode: str

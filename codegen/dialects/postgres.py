@@ -33,6 +33,8 @@ class Postgres(Dialect):
     class_prefix = "Postgres"
     placeholder = "%s"
     count_returning = ""  # the cursor's rowcount counts affected rows
+    # xmax is 0 exactly for a row the upsert inserted.
+    upsert_created_returning = " RETURNING (xmax = 0)"
     time_bind = "{v}"  # psycopg binds an aware datetime as TIMESTAMPTZ
     now = "now()"
     # Text sorts byte-wise ("C" collation), exactly as SQLite's BINARY does, so
@@ -88,6 +90,15 @@ class Postgres(Dialect):
 
     def existing_keys_sql(self, table: str, key: str) -> str:
         return f"SELECT {key} FROM {table} WHERE {key} = ANY(%s)"
+
+    def bulk_doc(self, mode: str) -> str:
+        if mode == "insert":
+            return "PostgreSQL streams the rows with `COPY`"
+        return (
+            "PostgreSQL pipelines the upserts with `executemany` below 64 rows; "
+            "from 64 rows it copies them into a session temp table "
+            "(`COPY`) and merges with one `INSERT ... SELECT ... ON CONFLICT`"
+        )
 
     def bulk_statements(
         self, table: str, columns: str, keys: str, conflict: str, mode: str

@@ -102,6 +102,9 @@ class SQLite(Dialect):
     def string_agg(self, expression: str) -> str:
         return f"GROUP_CONCAT(DISTINCT {expression})"
 
+    def bulk_doc(self, mode: str) -> str:
+        return "SQLite runs `executemany` inside one `BEGIN IMMEDIATE` transaction"
+
     def existing_keys_sql(self, table: str, key: str) -> str:
         # The keys are bound as one JSON array.
         return (
