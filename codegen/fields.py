@@ -184,6 +184,7 @@ def build_field(
             encode=dialect.encoders.get(kind, "{v}").replace("{f}", label),
             decode=dialect.decoders.get(kind, "{v}"),
             checks=tuple((n, sql) for n, sql in rendered if sql is not None),
+            uses=dialect.codec_uses.get(kind, frozenset()),
         )
 
     codecs = {n: codec(d) for n, d in DIALECTS.items()}

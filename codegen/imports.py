@@ -126,57 +126,36 @@ def repository_module(
         modules[f"{PKG}.errors"].add("InvalidValueError")
     if any(c.filtered for c in e.sql_consts[dialect]):
         modules[f"{PKG}.support"].add("FilterSql")
-    binds = " ".join(
-        " ".join(p.bind(dialect) for p in m.params)
-        + f" {m.bound(dialect)}"
-        + "".join(" InvalidValueError(" for g in m.guards if g.raises)
-        for m in e.methods
-        if m.shape != "custom"
-    )
-    for name, module in (
-        ("utc_now(", f"{PKG}.support"),
-        ("timedelta(", "datetime"),
-        ("QueryError(", f"{PKG}.errors"),
-        ("InvalidValueError(", f"{PKG}.errors"),
-    ):
-        if name in binds:
-            modules.setdefault(module, set()).add(name.rstrip("("))
     shapes = {m.shape for m in e.methods}
+    if any(g.raises for m in e.methods for g in m.guards):
+        modules[f"{PKG}.errors"].add("InvalidValueError")
     if any(m.name == "delete" and len(m.consts) > 1 for m in e.methods):
         modules[f"{PKG}.errors"].add("ConstraintViolationError")  # protect
     if any(m.shape == "rowcount" and m.returns == "None" for m in e.methods):
         modules[f"{PKG}.errors"].add("RecordNotFoundError")
     if "batch" in shapes:
         modules.setdefault("collections.abc", set()).add("Sequence")
-    if "require_aware(" in binds:
-        modules[f"{PKG}.support"].add("require_aware")
-    checks = set(re.findall(r"\b(arg_[a-z]+|before_now)\(", binds))
-    if checks:
-        modules.setdefault(f"{PKG}.support", set()).update(checks)
-    enums = {name for name in words | _words(binds) if name in e.enum_names}
+    # What the expressions call, as their producers declared it: the fields'
+    # codecs (``_params``/``_from_row``), each parameter's check and
+    # encoding, and the methods' own expressions (``utc_now``, ...).
+    uses = set(e.uses)
+    for f in e.fields:
+        uses |= f.codec(dialect).uses
+    for m in e.methods:
+        if m.shape != "custom":
+            for p in m.params:
+                uses |= p.uses.get(dialect, frozenset())
+    for qualified in uses:
+        module, _, name = qualified.partition(":")
+        modules.setdefault(module, set()).add(name)
+    enums = {name for name in words if name in e.enum_names}
     if enums:
-        modules[f"{GEN}.enums"] = enums
-    codec_text = binds + " ".join(
-        f.codec(dialect).encode + " " + f.codec(dialect).decode for f in e.fields
-    )
-    codec_names = {
-        n
-        for n in ("dt_to_text", "json_dumps", "json_loads", "json_text")
-        if f"{n}(" in codec_text
-    }
-    if codec_names:
-        modules.setdefault(f"{PKG}.support", set()).update(codec_names)
+        modules.setdefault(f"{GEN}.enums", set()).update(enums)
     if shapes & {"one", "many"}:
         modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
-    if "astimezone(UTC)" in codec_text:
-        modules.setdefault("datetime", set()).add("UTC")
     # The driver's names, and what the dialect's own statements need.
-    driver, plain, codec_extra = DIALECTS[dialect].repository_imports(
-        shapes, len(e.key) == 1, codec_text
-    )
+    driver, plain = DIALECTS[dialect].repository_imports(shapes)
     modules.update(driver)
-    if codec_extra:
-        modules.setdefault(f"{PKG}.support", set()).update(codec_extra)
     for m in e.custom_methods:  # ``shared``: written once, in <runtime>/custom/
         if (e.module, m.name) in shared:
             modules[f"{PKG}.custom"] = {f"{e.module} as _shared"}

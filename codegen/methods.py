@@ -51,6 +51,9 @@ class Context:
         default_factory=lambda: {d: [] for d in DIALECTS}
     )
     paths: list[AccessPath] = field(default_factory=list)
+    # Runtime names ("module:name") the methods' own expressions call beyond
+    # their parameters' and the fields' codecs (utc_now, before_now, ...).
+    uses: set[str] = field(default_factory=set)
 
     @property
     def columns(self) -> str:
@@ -104,7 +107,14 @@ def param_of(f: FieldIR, name: str, *, optional: bool = False) -> ParamIR:
         annotation=f"{base} | None" if optional else base,
         default="None" if optional else None,
         binds=binds,
+        uses=field_uses(f),
     )
+
+
+def field_uses(f: FieldIR, *, blank_ok: bool = False) -> dict[Dialect, frozenset[str]]:
+    """Per dialect: what an argument of ``f`` checked and encoded calls."""
+    checked = f.arg_uses(blank_ok=blank_ok)
+    return {d: checked | f.codec(d).uses for d in DIALECTS}
 
 
 def key_param(ctx: Context, value: str) -> ParamIR:
@@ -122,11 +132,15 @@ def key_param(ctx: Context, value: str) -> ParamIR:
                 )
                 for i, f in enumerate(ctx.key)
             )
+    uses: dict[Dialect, frozenset[str]] = {d: frozenset() for d in DIALECTS}
+    for f in ctx.key:
+        uses = {d: uses[d] | names for d, names in field_uses(f).items()}
     return ParamIR(
         name=value,
         annotation=ctx.key_annotation,
         binds=binds,
         arity=len(ctx.key),
+        uses=uses,
     )
 
 

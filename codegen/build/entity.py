@@ -357,6 +357,7 @@ def entity(
         time_field=time_field,
         exclude=tuple(repo.exclude.items()),
         timeseries=spec.timeseries,
+        uses=frozenset(ctx.uses),
         indexes=indexes,
         foreign_keys=fks,
         enums=tuple(sorted({f.enum for f in field_tuple if f.enum is not None})),

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from codegen.migration_diff import TableDiff
 
 JSON_KINDS = ("json", "list[str]", "list[int]", "list[json]")
+# Where generated code finds the runtime helpers its expressions call.
+SUPPORT = "synthorg.persistence.support"
 Phases = dict[str, list[str]]  # rename / drop / create / add statements
 BOUND_OPS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 
@@ -71,6 +73,10 @@ class Dialect(ABC):
     upsert_created_returning: ClassVar[str] = ""
     #: How a checked aware-datetime argument is bound (``{v}`` the value).
     time_bind: ClassVar[str]
+    #: The runtime names ``time_bind`` calls, as "module:name" (imports).
+    time_bind_uses: ClassVar[frozenset[str]] = frozenset()
+    #: The runtime names each field kind's encoder and decoder call.
+    codec_uses: ClassVar[Mapping[str, frozenset[str]]] = {}
     #: The SQL expression of the current time, as a column value (backfills).
     now: ClassVar[str]
     #: Field kind -> column type.
@@ -162,15 +168,15 @@ class Dialect(ABC):
     # ------------------------------------------------------------ imports
 
     def repository_imports(
-        self, shapes: AbstractSet[str], single_key: bool, codec_text: str
-    ) -> tuple[dict[str, set[str]], set[str], set[str]]:
-        """(from-imports, plain imports, extra codec helpers) of a repository.
+        self, shapes: AbstractSet[str]
+    ) -> tuple[dict[str, set[str]], set[str]]:
+        """(from-imports, plain imports) of the driver a repository module needs.
 
-        ``shapes`` are the result shapes of its methods, ``codec_text`` every
-        bind and codec expression it contains.
+        ``shapes`` are the result shapes of its methods; what its expressions
+        call comes from the codecs and parameters (``uses``), not from here.
         """
         modules = {self.driver_module: set(self.driver_names)}
-        return modules, set(self.plain_imports), set()
+        return modules, set(self.plain_imports)
 
     # ------------------------------------------------------------ migrations
 

@@ -13,6 +13,8 @@ from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from codegen.dialects.base import (
+    JSON_KINDS,
+    SUPPORT,
     Dialect,
     Phases,
     fk_sql,
@@ -36,6 +38,13 @@ class Postgres(Dialect):
     # xmax is 0 exactly for a row the upsert inserted.
     upsert_created_returning = " RETURNING (xmax = 0)"
     time_bind = "{v}"  # psycopg binds an aware datetime as TIMESTAMPTZ
+    codec_uses = {
+        "datetime": frozenset({"datetime:UTC"}),
+        **dict.fromkeys(
+            JSON_KINDS,
+            frozenset({"psycopg.types.json:Jsonb", f"{SUPPORT}:json_text"}),
+        ),
+    }
     now = "now()"
     # Text sorts byte-wise ("C" collation), exactly as SQLite's BINARY does, so
     # a list ordered by a text column pages identically on both backends and
@@ -124,11 +133,9 @@ class Postgres(Dialect):
         ]
 
     def repository_imports(
-        self, shapes: AbstractSet[str], single_key: bool, codec_text: str
-    ) -> tuple[dict[str, set[str]], set[str], set[str]]:
-        modules, plain, codecs = super().repository_imports(
-            shapes, single_key, codec_text
-        )
+        self, shapes: AbstractSet[str]
+    ) -> tuple[dict[str, set[str]], set[str]]:
+        modules, plain = super().repository_imports(shapes)
         driver = modules[self.driver_module]
         if "batch" in shapes:
             driver.add("transaction")
@@ -137,9 +144,7 @@ class Postgres(Dialect):
             driver.add("savepoint_in_transaction")
             modules["psycopg"] = {"errors as pg_errors"}
             plain |= {"asyncio", "random"}
-        if "Jsonb(" in codec_text:
-            modules["psycopg.types.json"] = {"Jsonb"}
-        return modules, plain, codecs
+        return modules, plain
 
     def literal(self, kind: str, value: Any) -> str:
         if kind == "bool":

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from codegen.dialects.base import (
     JSON_KINDS,
+    SUPPORT,
     Dialect,
     Phases,
     new_column,
@@ -41,6 +42,14 @@ class SQLite(Dialect):
     # aiosqlite has no reliable rowcount for a statement: count returned rows.
     count_returning = " RETURNING 1"
     time_bind = "dt_to_text({v})"
+    time_bind_uses = frozenset({f"{SUPPORT}:dt_to_text"})
+    codec_uses = {
+        "datetime": frozenset({f"{SUPPORT}:dt_to_text"}),
+        **dict.fromkeys(
+            JSON_KINDS,
+            frozenset({f"{SUPPORT}:json_text", f"{SUPPORT}:json_loads"}),
+        ),
+    }
     now = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"
     column_types = {
         "str": "TEXT",

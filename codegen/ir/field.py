@@ -89,6 +89,8 @@ class Codec:
     encode: str  # template with {v}
     decode: str  # template with {v}
     checks: tuple[tuple[str, str], ...]  # (constraint name, expression)
+    # The runtime names encode and decode call, as "module:name" (imports).
+    uses: frozenset[str] = frozenset()
 
     def encode_expr(self, value: str, optional: bool) -> str:
         expr = self.encode.format(v=value)
@@ -132,24 +134,38 @@ class FieldIR:
     def codec(self, dialect: Dialect) -> Codec:
         return self.codecs[dialect]
 
-    def arg_check(self, value: str, label: str, *, blank_ok: bool = False) -> str:
-        """A Python expression refusing a raw argument outside this field's domain.
+    def arg_helper(self, *, blank_ok: bool = False) -> str:
+        """The ``synthorg.persistence.support`` check an argument of this field
+        goes through (``arg_str``, ``arg_int``, ...).
 
-        The check (``synthorg.persistence._codec.arg_*``) raises
-        InvalidValueError naming ``label`` and returns the value to bind.
         ``blank_ok`` lets a ``str`` field take ``""`` (a compare-and-set's
         "absent" marker).
         """
-        where = json.dumps(label)
         if self.kind == "str":
-            if blank_ok:
-                return f"arg_text({value}, {where})"
-            if self.pattern is not None:
-                return f"arg_str({value}, {where}, {self.pattern!r})"
-            return f"arg_str({value}, {where})"
-        if self.kind == "text":
-            return f"arg_text({value}, {where})"
-        if self.kind == "int":
+            return "arg_text" if blank_ok else "arg_str"
+        if self.kind == "datetime":
+            return "arg_time"
+        known = ("text", "int", "float", "bool", "enum", "bytes")
+        return f"arg_{self.kind}" if self.kind in known else "arg_json"
+
+    def arg_uses(self, *, blank_ok: bool = False) -> frozenset[str]:
+        """The runtime names :meth:`arg_check` calls, as "module:name"."""
+        names = {f"synthorg.persistence.support:{self.arg_helper(blank_ok=blank_ok)}"}
+        if self.enum is not None:
+            names.add(f"synthorg.persistence.generated.enums:{self.enum}")
+        return frozenset(names)
+
+    def arg_check(self, value: str, label: str, *, blank_ok: bool = False) -> str:
+        """A Python expression refusing a raw argument outside this field's domain.
+
+        The check (:meth:`arg_helper`) raises InvalidValueError naming
+        ``label`` and returns the value to bind.
+        """
+        helper = self.arg_helper(blank_ok=blank_ok)
+        args = [value, json.dumps(label)]
+        if helper == "arg_str" and self.pattern is not None:
+            args.append(repr(self.pattern))
+        elif helper == "arg_int":
             bounds = dict(self.constraints)
             low = int(bounds["ge"]) if "ge" in bounds else None
             if "gt" in bounds:
@@ -157,28 +173,22 @@ class FieldIR:
             high = int(bounds["le"]) if "le" in bounds else None
             if "lt" in bounds:
                 high = int(bounds["lt"]) - 1
-            extra = "".join(
-                f", {name}={bound}"
+            args += [
+                f"{name}={bound}"
                 for name, bound in (("low", low), ("high", high))
                 if bound is not None
-            )
-            return f"arg_int({value}, {where}{extra})"
-        if self.kind == "float":
-            extra = "".join(
-                f", {op}={bound}"
+            ]
+        elif helper == "arg_float":
+            args += [
+                f"{op}={bound}"
                 for op, bound in self.constraints
                 if op in ("ge", "gt", "le", "lt")
-            )
-            return f"arg_float({value}, {where}{extra})"
-        if self.kind == "bool":
-            return f"arg_bool({value}, {where})"
-        if self.kind == "datetime":
-            return f"arg_time({value}, {where})"
-        if self.kind == "enum":
-            return f"arg_enum({value}, {self.enum}, {where})"
-        if self.kind == "bytes":
-            return f"arg_bytes({value}, {where})"
-        return f"arg_json({value}, {where}, {self.kind!r})"
+            ]
+        elif helper == "arg_enum":
+            args.insert(1, str(self.enum))
+        elif helper == "arg_json":
+            args.append(repr(self.kind))
+        return f"{helper}({', '.join(args)})"
 
     def field_call(self) -> str | None:
         """The ``Field(...)`` right-hand side of the model attribute, if any."""

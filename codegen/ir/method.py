@@ -47,6 +47,8 @@ class ParamIR:
     default: str | None = None
     binds: Mapping[str, str] = field(default_factory=dict)  # per dialect name
     arity: int = 1  # how many SQL parameters the binding expands to
+    # Per dialect name: the runtime names the binding calls ("module:name").
+    uses: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def bind(self, dialect: Dialect) -> str:
         return self.binds.get(dialect) or self.name

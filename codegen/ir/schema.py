@@ -80,6 +80,9 @@ class EntityIR:
     allow_destructive: tuple[str, ...] = ()  # destructive changes allowed
     # The time column of a time series (``timeseries`` in the YAML), or None.
     timeseries: str | None = None
+    # Runtime names ("module:name") the methods' own expressions call beyond
+    # their parameters' and the fields' codecs (see imports.repository_module).
+    uses: frozenset[str] = frozenset()
 
     @property
     def repository(self) -> str:

@@ -224,6 +224,11 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                 )
                 for d in DIALECTS
             },
+            uses={
+                d: DIALECTS[d].time_bind_uses
+                | {"synthorg.persistence.support:arg_time"}
+                for d in DIALECTS
+            },
         )
         methods.append(
             MethodIR(

@@ -18,7 +18,7 @@ from codegen.ir import (
     quote,
 )
 from codegen.kinds._common import bind_tuple, entity_param, needs_id_keyed, update_binds
-from codegen.methods import Context, bind_value, key_where
+from codegen.methods import Context, bind_value, field_uses, key_where
 from codegen.shapes import Shape, Variant
 from codegen.spec_types import Identifier, MethodBase, SpecError
 
@@ -57,6 +57,7 @@ def build(
         name=f"expected_{spec.version}",
         annotation=version.annotation.removesuffix(" | None") + " | None",
         default="None",
+        uses=field_uses(version, blank_ok=True),
     )
     binds: dict[Dialect, str] = {}
     for d in DIALECTS:

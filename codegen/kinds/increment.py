@@ -84,6 +84,8 @@ def build(
                 f"RETURNING {total.column}",
             )
         )
+        if stamped:
+            ctx.uses.add("synthorg.persistence.support:utc_now")
         binds[d] = bind_tuple(
             [p.bind(d) for p in params]
             + [value_bind(f, "utc_now()", d) for f in stamped]

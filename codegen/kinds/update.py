@@ -70,6 +70,7 @@ def build(
                 continue
             sets[d].append(f"{f.column} = {PLACEHOLDER[d]}")
             if entry.now:
+                ctx.uses.add("synthorg.persistence.support:utc_now")
                 set_binds[d].append(value_bind(f, "utc_now()", d))
             else:
                 assert entry.param is not None
@@ -85,6 +86,7 @@ def build(
                     name=entry.param,
                     annotation=f.annotation,
                     binds={d: set_binds[d][-1] for d in DIALECTS},
+                    uses=param.uses,
                 )
             parts.add_param(param)
             if entry.allowed:
