@@ -93,6 +93,10 @@ class DialectRuntime(Protocol):
         """Where the connected database differs from the generated schema."""
         ...
 
+    async def drift_at(self, target: str, generated: Path | None) -> list[str]:
+        """The drift of the database at ``target`` (a path or a DSN), read-only."""
+        ...
+
 
 def find_dialect_runtime(name: str) -> DialectRuntime | None:
     """The runtime of the built-in dialect ``name``; None for other backends."""

@@ -110,19 +110,10 @@ async def check_drift(
 
 
 async def _run(args: argparse.Namespace) -> list[str]:
-    if args.sqlite is not None:
-        import aiosqlite
-
-        from synthorg.persistence.sqlite.drift import sqlite_drift
-
-        async with aiosqlite.connect(f"file:{args.sqlite}?mode=ro", uri=True) as db:
-            return await sqlite_drift(db, desired_ddl("sqlite", args.generated))
-    import psycopg
-
-    from synthorg.persistence.postgres.drift import postgres_drift
-
-    async with await psycopg.AsyncConnection.connect(args.dsn, autocommit=True) as conn:
-        return await postgres_drift(conn, desired_ddl("postgres", args.generated))
+    """The drift of the database the command line names (``--sqlite``/``--dsn``)."""
+    sqlite = args.sqlite is not None
+    kind, target = ("sqlite", args.sqlite) if sqlite else ("postgres", args.dsn)
+    return await dialect_runtime(kind).drift_at(target, args.generated)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,6 +82,18 @@ class PostgresRuntime:
         async with backend.get_db().connection() as conn:
             return await postgres_drift(conn, ddl, skip)
 
+    async def drift_at(self, target: str, generated: Path | None) -> list[str]:
+        """The drift of the database at the DSN ``target``."""
+        import psycopg
+
+        from synthorg.persistence.drift import desired_ddl
+        from synthorg.persistence.postgres.drift import postgres_drift
+
+        async with await psycopg.AsyncConnection.connect(
+            target, autocommit=True
+        ) as conn:
+            return await postgres_drift(conn, desired_ddl(self.name, generated))
+
 
 RUNTIME = PostgresRuntime()
 

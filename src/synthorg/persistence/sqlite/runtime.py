@@ -60,6 +60,16 @@ class SQLiteRuntime:
 
         return await sqlite_drift(backend.get_db(), desired_ddl(self.name, generated))
 
+    async def drift_at(self, target: str, generated: Path | None) -> list[str]:
+        """The drift of the file at ``target``, opened read-only."""
+        import aiosqlite
+
+        from synthorg.persistence.drift import desired_ddl
+        from synthorg.persistence.sqlite.drift import sqlite_drift
+
+        async with aiosqlite.connect(f"file:{target}?mode=ro", uri=True) as db:
+            return await sqlite_drift(db, desired_ddl(self.name, generated))
+
 
 RUNTIME = SQLiteRuntime()
 
