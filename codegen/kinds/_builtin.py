@@ -257,14 +257,15 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                     always=ctx.exclude,
                 )
             )
-            ctx.consts[dialect].append(
-                SqlConst(
-                    name="_COUNT",
-                    prefix=f"SELECT COUNT(*) FROM {t}",
-                    conditions=conditions,
-                    always=ctx.exclude,
+            if "filtered_query" in ctx.kinds:  # the count method below
+                ctx.consts[dialect].append(
+                    SqlConst(
+                        name="_COUNT",
+                        prefix=f"SELECT COUNT(*) FROM {t}",
+                        conditions=conditions,
+                        always=ctx.exclude,
+                    )
                 )
-            )
         spec = ParamIR(name="filter_spec", annotation=f"{ctx.name}FilterSpec")
         methods.append(
             MethodIR(

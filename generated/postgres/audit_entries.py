@@ -126,21 +126,6 @@ class PostgresAuditEntryRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # audit_entries.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "audit_entries"
-        """,
-        (
-            '"agent_id" = %s',
-            '"action_type" = %s',
-            '"verdict" = %s',
-            '"risk_level" = %s',
-            '"timestamp" >= %s',
-            '"timestamp" <= %s',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "audit_entries" (
             "id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category",

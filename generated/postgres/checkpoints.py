@@ -95,17 +95,6 @@ class PostgresCheckpointRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # checkpoints.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "checkpoints"
-        """,
-        (
-            '"execution_id" = %s',
-            '"task_id" = %s',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "checkpoints" (
             "id", "execution_id", "agent_id", "task_id", "turn_number", "context",

@@ -113,17 +113,6 @@ class PostgresCollaborationMetricRecordRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # collaboration_metrics.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "collaboration_metrics"
-        """,
-        (
-            '"agent_id" = %s',
-            '"timestamp" >= %s',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "collaboration_metrics" (
             "id", "agent_id", "timestamp", "task_id", "counterpart_agent_id",

@@ -101,17 +101,6 @@ class PostgresCostRecordRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # cost_records.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "cost_records"
-        """,
-        (
-            '"agent_id" = %s',
-            '"task_id" = %s',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "cost_records" (
             "id", "agent_id", "task_id", "provider", "model", "input_tokens",

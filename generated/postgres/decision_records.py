@@ -121,18 +121,6 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # decision_records.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "decision_records"
-        """,
-        (
-            '"task_id" = %s',
-            '"executing_agent_id" = %s',
-            '"reviewer_agent_id" = %s',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "decision_records" (
             "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",

@@ -100,18 +100,6 @@ class PostgresAgentLifecycleEventRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # lifecycle_events.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "lifecycle_events"
-        """,
-        (
-            '"agent_id" = %s',
-            '"event_type" = %s',
-            '"timestamp" >= %s',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "lifecycle_events" (
             "id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by",

@@ -86,14 +86,6 @@ class PostgresLoginFailureRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # login_failures.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "login_failures"
-        """,
-        ('"username" = %s',),
-        "",
-    )
     _INSERT = """
         INSERT INTO "login_failures" ("id", "username", "failed_at", "ip_address")
         VALUES (%s, %s, %s, %s)

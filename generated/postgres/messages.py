@@ -97,14 +97,6 @@ class PostgresMessageRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # messages.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "messages"
-        """,
-        ('"channel" = %s',),
-        "",
-    )
     _INSERT = """
         INSERT INTO "messages" (
             "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",

@@ -100,14 +100,6 @@ class PostgresProviderAuditEventRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # provider_audit_events.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "provider_audit_events"
-        """,
-        ('"provider_name" = %s',),
-        "",
-    )
     _INSERT = """
         INSERT INTO "provider_audit_events" (
             "id", "provider_name", "action", "actor", "timestamp", "before", "after",

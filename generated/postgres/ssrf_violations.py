@@ -104,14 +104,6 @@ class PostgresSsrfViolationRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # ssrf_violations.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "ssrf_violations"
-        """,
-        ('"status" = %s',),
-        "",
-    )
     _INSERT = """
         INSERT INTO "ssrf_violations" (
             "id", "timestamp", "url", "hostname", "port", "resolved_ip",

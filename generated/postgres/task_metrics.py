@@ -115,18 +115,6 @@ class PostgresTaskMetricRecordRepository(PostgresRepositoryBase):
     __slots__ = ()
 
     # task_metrics.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "task_metrics"
-        """,
-        (
-            '"agent_id" = %s',
-            '"timestamp" >= %s',
-            '"timestamp" <= %s',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "task_metrics" (
             "id", "agent_id", "task_id", "task_type", "complexity", "timestamp",

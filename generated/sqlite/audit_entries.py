@@ -127,21 +127,6 @@ class SQLiteAuditEntryRepository(SQLiteRepositoryBase):
     __slots__ = ()
 
     # audit_entries.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "audit_entries"
-        """,
-        (
-            '"agent_id" = ?',
-            '"action_type" = ?',
-            '"verdict" = ?',
-            '"risk_level" = ?',
-            '"timestamp" >= ?',
-            '"timestamp" <= ?',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "audit_entries" (
             "id", "timestamp", "agent_id", "task_id", "tool_name", "tool_category",

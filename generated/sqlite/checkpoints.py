@@ -96,17 +96,6 @@ class SQLiteCheckpointRepository(SQLiteRepositoryBase):
     __slots__ = ()
 
     # checkpoints.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "checkpoints"
-        """,
-        (
-            '"execution_id" = ?',
-            '"task_id" = ?',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "checkpoints" (
             "id", "execution_id", "agent_id", "task_id", "turn_number", "context",

@@ -114,18 +114,6 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
     __slots__ = ()
 
     # decision_records.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "decision_records"
-        """,
-        (
-            '"task_id" = ?',
-            '"executing_agent_id" = ?',
-            '"reviewer_agent_id" = ?',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "decision_records" (
             "id", "task_id", "approval_id", "executing_agent_id", "reviewer_agent_id",

@@ -101,18 +101,6 @@ class SQLiteAgentLifecycleEventRepository(SQLiteRepositoryBase):
     __slots__ = ()
 
     # lifecycle_events.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "lifecycle_events"
-        """,
-        (
-            '"agent_id" = ?',
-            '"event_type" = ?',
-            '"timestamp" >= ?',
-        ),
-        "",
-    )
     _INSERT = """
         INSERT INTO "lifecycle_events" (
             "id", "agent_id", "agent_name", "event_type", "timestamp", "initiated_by",

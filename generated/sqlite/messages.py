@@ -98,14 +98,6 @@ class SQLiteMessageRepository(SQLiteRepositoryBase):
     __slots__ = ()
 
     # messages.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "messages"
-        """,
-        ('"channel" = ?',),
-        "",
-    )
     _INSERT = """
         INSERT INTO "messages" (
             "id", "timestamp", "sender", "to", "type", "priority", "channel", "content",

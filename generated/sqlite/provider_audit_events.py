@@ -101,14 +101,6 @@ class SQLiteProviderAuditEventRepository(SQLiteRepositoryBase):
     __slots__ = ()
 
     # provider_audit_events.append (insert): insert
-    _COUNT = FilterSql(
-        """
-            SELECT COUNT(*)
-            FROM "provider_audit_events"
-        """,
-        ('"provider_name" = ?',),
-        "",
-    )
     _INSERT = """
         INSERT INTO "provider_audit_events" (
             "id", "provider_name", "action", "actor", "timestamp", "before", "after",
