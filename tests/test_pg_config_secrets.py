@@ -18,7 +18,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
@@ -64,6 +64,8 @@ _tail = st.text(st.characters(exclude_categories=["Cs"]), max_size=5)
     control=st.sampled_from(CONTROL),
     after=_tail,
 )
+# Once failed CI: a NUL in the tail is refused (as NUL) before the \x01.
+@example(field="host", before="0", control="\x01", after="\x00")
 def test_control_characters_in_names_are_refused(
     field: str, before: str, control: str, after: str
 ) -> None:
@@ -71,8 +73,9 @@ def test_control_characters_in_names_are_refused(
     with pytest.raises(ValidationError) as info:
         pg(**{field: value})
     message = str(info.value)
-    if control == "\x00":
-        # NotBlankStr refuses NUL first (at this field's location).
+    if "\x00" in value:
+        # NotBlankStr refuses NUL first (at this field's location), wherever
+        # it is: the tail may hold one after another control character.
         assert info.value.errors()[0]["loc"] == (field,)
         assert "must not contain NUL" in message
         return
