@@ -16,6 +16,7 @@ import aiosqlite
 
 from synthorg.persistence.drift import Fetch, Schema, compare, norm
 from synthorg.persistence.migrations import MIGRATIONS_TABLE, split_sqlite
+from synthorg.persistence.sqlite.driver import fetch
 
 CHECK = re.compile(r'CONSTRAINT\s+"([^"]+)"\s+CHECK\s*\(')
 
@@ -83,13 +84,15 @@ async def sqlite_drift(db: aiosqlite.Connection, ddl: str) -> list[str]:
     """Differences of the SQLite database ``db`` from the desired ``ddl``."""
 
     async def live(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in await db.execute_fetchall(sql, params)]
+        # The driver's fetch: the live database's statements are released
+        # even when reading fails (a read-only drift check pins no snapshot).
+        return [tuple(r) for r in await fetch(db, sql, params)]
 
     async with aiosqlite.connect(":memory:") as scratch:
         for statement in split_sqlite(ddl):
             await scratch.execute(statement)
 
         async def want(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-            return [tuple(r) for r in await scratch.execute_fetchall(sql, params)]
+            return [tuple(r) for r in await fetch(scratch, sql, params)]
 
         return compare(await sqlite_schema(live), await sqlite_schema(want))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthorg.persistence.migrations import SELECT_RECORDS
+from synthorg.persistence.sqlite.driver import fetch
 
 if TYPE_CHECKING:
     from synthorg.persistence.config import PersistenceConfig, SQLiteConfig
@@ -44,7 +45,8 @@ class SQLiteRuntime:
         """The ``_synthorg_migrations`` rows (none when the table is missing)."""
         rows: list[Any]
         try:
-            rows = list(await backend.get_db().execute_fetchall(SELECT_RECORDS))
+            # The driver's fetch releases the statement on every path.
+            rows = await fetch(backend.get_db(), SELECT_RECORDS)
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise
