@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
-from codegen.migration_state import Table
+from codegen.migration_types import ColumnChange, Table, TableDiff
 
 # (old kind, new kind) pairs whose stored values stay valid unchanged.
 WIDENINGS = frozenset(
@@ -45,47 +44,6 @@ EXPLAIN = {
 
 class DestructiveChangeError(Exception):
     """The schema change would lose or invalidate data and is not allowed."""
-
-
-@dataclass
-class ColumnChange:
-    """A column present before and after (under its new name)."""
-
-    name: str
-    old: dict[str, Any]
-    new: dict[str, Any]
-    retype: bool
-    set_not_null: bool
-    drop_not_null: bool
-    fill: Any
-
-
-@dataclass
-class TableDiff:
-    """Everything that changes in one table; ``old`` is None for a new table."""
-
-    table: str
-    old_table: str
-    old: Table | None
-    new: Table
-    column_renames: dict[str, str] = field(default_factory=dict)  # old -> new
-    added: dict[str, Any] = field(default_factory=dict)  # name -> fill value
-    dropped: list[str] = field(default_factory=list)
-    changed: list[ColumnChange] = field(default_factory=list)
-    checks_dropped: list[str] = field(default_factory=list)  # database names
-    checks_added: list[str] = field(default_factory=list)
-    fks_dropped: list[str] = field(default_factory=list)
-    fks_added: list[str] = field(default_factory=list)
-    renamed_constraints: list[tuple[str, str]] = field(default_factory=list)
-    indexes_dropped: list[str] = field(default_factory=list)
-    indexes_added: list[str] = field(default_factory=list)
-    renamed_indexes: list[tuple[str, str]] = field(default_factory=list)
-    pk_changed: bool = False
-    summary: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not self.summary
 
 
 def _map_name(name: str, old: str, new: str, columns: dict[str, str]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from codegen.dialects import DIALECTS, FillError, quote
 from codegen.dialects.base import Phases
-from codegen.migration_diff import TableDiff
+from codegen.migration_types import TableDiff
 
 __all__ = ["FillError", "fill_sql", "render"]
 

@@ -25,9 +25,9 @@ from collections.abc import Collection
 from typing import Any
 
 from codegen.ir import DIALECTS, CheckRule, EntityIR, SchemaIR
+from codegen.migration_types import Table
 
 STATE_VERSION = 2
-Table = dict[str, Any]
 
 
 class StateError(Exception):

@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from codegen.ir.field import CheckRule
-    from codegen.migration_diff import TableDiff
+    from codegen.migration_types import TableDiff
+    from codegen.rules import CheckRule
 
 JSON_KINDS = ("json", "list[str]", "list[int]", "list[json]")
 # Where generated code finds the runtime helpers its expressions call.

@@ -24,7 +24,7 @@ from codegen.dialects.base import (
 )
 
 if TYPE_CHECKING:
-    from codegen.migration_diff import TableDiff
+    from codegen.migration_types import TableDiff
 
 
 class Postgres(Dialect):

@@ -27,7 +27,7 @@ from codegen.dialects.base import (
 )
 
 if TYPE_CHECKING:
-    from codegen.migration_diff import TableDiff
+    from codegen.migration_types import TableDiff
 
 REBUILD_PREFIX = "_synthorg_new_"
 

@@ -18,7 +18,6 @@ from codegen.ir.field import (
     OPERATORS,
     PY_TYPES,
     CheckIR,
-    CheckRule,
     Codec,
     Dialect,
     EnumIR,
@@ -36,6 +35,7 @@ from codegen.ir.schema import (
     ValueModelIR,
     VersionIR,
 )
+from codegen.rules import CheckRule
 
 PKG = "synthorg.persistence"
 GEN = f"{PKG}.generated"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codegen.dialects import DIALECTS, quote
+from codegen.rules import CheckRule
 
 Dialect = str  # a key of codegen.dialects.DIALECTS
 
@@ -30,39 +31,6 @@ PY_TYPES = {
     "list[int]": "tuple[int, ...]",
     "list[json]": "tuple[JsonValue, ...]",
 }
-
-
-@dataclass(frozen=True)
-class CheckRule:
-    """The meaning of a CHECK, independent of any dialect's spelling.
-
-    ``kind`` is ``in`` (``values``), ``bound`` (``op`` and ``value``),
-    ``pattern`` (``pattern``, ``glob`` its SQLite GLOB), ``format`` (the
-    field ``kind``'s storage shape; ``optional`` columns admit NULL) or
-    ``differs`` (``columns``: two that must not be equal).
-    """
-
-    kind: str
-    values: tuple[str, ...] = ()
-    op: str = ""
-    value: int | float = 0
-    pattern: str = ""
-    glob: str = ""
-    field_kind: str = ""
-    optional: bool = False
-    columns: tuple[str, ...] = ()
-
-    def state(self) -> dict[str, Any]:
-        """The rule as ``state.json`` records it."""
-        if self.kind == "in":
-            return {"in": list(self.values)}
-        if self.kind == "bound":
-            return {"bound": self.op, "value": self.value}
-        if self.kind == "pattern":
-            return {"pattern": self.pattern}
-        if self.kind == "differs":
-            return {"differs": list(self.columns)}
-        return {"format": self.field_kind}
 
 
 @dataclass(frozen=True)
