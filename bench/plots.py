@@ -61,6 +61,66 @@ def _ops(b: dict[str, Any]) -> list[str]:
     return seen
 
 
+def _rate_ratio(us: float | None, floor_us: float | None) -> float | None:
+    if us is None or floor_us is None or us == 0:
+        return None
+    return round(floor_us / us, 3)
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """Medians of the trials and ratios vs the floor (rate / floor rate)."""
+    summary: dict[str, Any] = {}
+    for backend, b in results["backends"].items():
+        floor = FLOOR[backend]
+        s: dict[str, Any] = {"floor": floor, "sizes": {}}
+        for size, cell in b.get("sizes", {}).items():
+            ops: dict[str, Any] = {}
+            for op, by_impl in cell.get("ops", {}).items():
+                f = med(by_impl.get(floor))
+                ops[op] = {
+                    impl: {
+                        "median_us": round(med(v) or 0, 2),
+                        "ops_per_s": round(1e6 / (med(v) or 1), 1),
+                        "x_floor": _rate_ratio(med(v), f),
+                    }
+                    for impl, v in by_impl.items()
+                }
+            s["sizes"][size] = {"ops": ops, "memory": cell.get("memory")}
+        conc = b.get("concurrency")
+        if conc:
+            s["concurrency"] = {"rows": conc["rows"]}
+            for op in ("get", "upsert"):
+                s["concurrency"][op] = {
+                    impl: {
+                        c: {
+                            "ops_per_s": round(med(v) or 0, 1),
+                            "x_floor": _rate_ratio(
+                                med(conc[op].get(floor, {}).get(c)), med(v)
+                            ),
+                        }
+                        for c, v in by_c.items()
+                    }
+                    for impl, by_c in conc[op].items()
+                }
+        procs = b.get("processes")
+        if procs:
+            s["processes"] = {
+                impl: {
+                    p: {
+                        "ops_per_s": round(med([r["ops_per_s"] for r in rounds]) or 0),
+                        "lost": sum(r["lost"] for r in rounds),
+                        "torn": sum(r["hot_rows_not_a_written_value"] for r in rounds),
+                        "errors": sum(r["errors"] for r in rounds),
+                    }
+                    for p, rounds in by_p.items()
+                }
+                for impl, by_p in procs.items()
+                if impl != "rows"
+            }
+        summary[backend] = s
+    return summary
+
+
 # ------------------------------------------------------------------ tables
 
 

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -389,50 +389,36 @@ def _check_round(
 # ------------------------------------------------------------- backends
 
 
-@contextmanager
-def _sqlite_place(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    with tempfile.TemporaryDirectory(prefix="synthorg-scale-") as tmp:
-        path = str(Path(tmp) / "scale.db")
-        yield {"path": path, "info": f"SQLite {sqlite3.sqlite_version}, file, WAL"}
+class Backend:
+    """One backend's database, implementations and results, kept open."""
 
-
-@contextmanager
-def _pg_place(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    from synthorg.persistence.testing.pgserver import running_server
-
-    with running_server(fsync=True) as server:
-        server.create_database("scale")
-        import psycopg
-
-        with psycopg.connect(server.dsn()) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-        yield {
-            "server": server,
-            "info": f"PostgreSQL {row[0] if row else '?'}, loopback TCP, fsync=on",
-        }
-
-
-async def run_backend(
-    backend: str,
-    args: argparse.Namespace,
-    results: dict[str, Any],
-    save: Callable[[], None],
-    log: Log,
-) -> None:
-    """Every measurement on one backend, growing one database."""
-    place = _sqlite_place if backend == "sqlite" else _pg_place
-    with place(args) as where:
-        results["meta"][backend] = where["info"]
-        if backend == "sqlite":
-            targets = {
-                i: Target("sqlite", i, path=where["path"]) for i in IMPLS[backend]
-            }
-            raw = where["path"]
+    def __init__(self, name: str, args: argparse.Namespace, stack: ExitStack) -> None:
+        self.name = name
+        self.args = args
+        if name == "sqlite":
+            tmp = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="synthorg-scale-")
+            )
+            path = str(Path(tmp) / "scale.db")
+            self.info = f"{sqlite3.sqlite_version}, one file, WAL, synchronous=NORMAL"
+            self.targets = {i: Target(name, i, path=path) for i in IMPLS[name]}
+            self.raw = path
         else:
-            s = where["server"]
-            targets = {
+            import psycopg
+
+            from synthorg.persistence.testing.pgserver import running_server
+
+            s = stack.enter_context(running_server(fsync=True))
+            s.create_database("scale")
+            with psycopg.connect(s.dsn()) as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+            self.info = (
+                f"{row[0] if row else '?'}, throwaway server on loopback TCP, "
+                "fsync=on, synchronous_commit=on"
+            )
+            self.targets = {
                 i: Target(
-                    "postgres",
+                    name,
                     i,
                     host=s.host,
                     port=s.port,
@@ -440,49 +426,86 @@ async def run_backend(
                     password=s.password,
                     database="scale",
                 )
-                for i in IMPLS[backend]
+                for i in IMPLS[name]
             }
-            raw = s.dsn("scale")
-        impls = [build(targets[i]) for i in IMPLS[backend]]
-        for impl in impls:
+            self.raw = s.dsn("scale")
+        self.impls = [build(self.targets[i]) for i in IMPLS[name]]
+        self.have = 0
+        self.db: Db | None = None
+
+    async def open(self) -> None:
+        """Connect every implementation; the first TEMPLATES rows."""
+        for impl in self.impls:
             await impl.open()
-        db = Db(backend, raw)
-        out: dict[str, Any] = results["backends"].setdefault(backend, {"sizes": {}})
-        try:
-            gen = impls[0]
-            assert isinstance(gen, Generated)
-            await write_templates(gen.backend)
-            have = TEMPLATES
-            for size in args.size_list:
-                started = time.perf_counter()
-                grow = grow_sqlite if backend == "sqlite" else grow_postgres
-                await asyncio.to_thread(grow, raw, have, size)
-                have = size
-                log(f"{backend}: {size:,} rows in {time.perf_counter() - started:.1f}s")
-                await check(impls, size, args.offset_list)
-                cell: dict[str, Any] = {}
-                out["sizes"][str(size)] = cell
-                cell["ops"] = await measure_size(impls, db, size, args, log)
-                save()
-                if not args.no_memory:
-                    cell["memory"] = await measure_memory(targets, size, log)
-                    save()
-                if size == args.concurrency_rows:
-                    out["concurrency"] = {
-                        "rows": size,
-                        **await measure_concurrency(impls, size, args, log),
-                    }
-                    save()
-                    if args.processes_list:
-                        out["processes"] = {
-                            "rows": size,
-                            **await measure_processes(targets, db, size, args, log),
-                        }
-                        save()
-        finally:
-            db.close()
-            for impl in impls:
+        self.db = Db(self.name, self.raw)
+        gen = self.impls[0]
+        assert isinstance(gen, Generated)
+        await write_templates(gen.backend)
+        self.have = TEMPLATES
+
+    async def close(self) -> None:
+        """Disconnect everything."""
+        if self.db is not None:
+            self.db.close()
+        for impl in self.impls:
+            with suppress(Exception):
                 await impl.close()
+
+    async def at_size(
+        self, size: int, out: dict[str, Any], save: Callable[[], None], log: Log
+    ) -> None:
+        """Grow to ``size`` rows, then every measurement of that size."""
+        args, db = self.args, self.db
+        assert db is not None
+        started = time.perf_counter()
+        grow = grow_sqlite if self.name == "sqlite" else grow_postgres
+        await asyncio.to_thread(grow, self.raw, self.have, size)
+        self.have = size
+        log(f"{self.name}: {size:,} rows in {time.perf_counter() - started:.1f}s")
+        await check(self.impls, size, args.offset_list)
+        cell: dict[str, Any] = {}
+        out.setdefault("sizes", {})[str(size)] = cell
+        cell["ops"] = await measure_size(self.impls, db, size, args, log)
+        save()
+        if not args.no_memory:
+            cell["memory"] = await measure_memory(self.targets, size, log)
+            save()
+        if size != args.concurrency_rows:
+            return
+        out["concurrency"] = {
+            "rows": size,
+            **await measure_concurrency(self.impls, size, args, log),
+        }
+        save()
+        if args.processes_list:
+            out["processes"] = {
+                "rows": size,
+                **await measure_processes(self.targets, db, size, args, log),
+            }
+            save()
+
+
+async def run(
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    save: Callable[[], None],
+    log: Log,
+) -> None:
+    """Both backends open at once; sizes outermost, so a run cut short keeps
+    every backend's smaller sizes."""
+    with ExitStack() as stack:
+        backends = [Backend(n, args, stack) for n in args.backends.split(",")]
+        try:
+            for b in backends:
+                results["meta"][b.name] = b.info
+                await b.open()
+            for size in args.size_list:
+                for b in backends:
+                    out = results["backends"].setdefault(b.name, {})
+                    await b.at_size(size, out, save, log)
+        finally:
+            for b in backends:
+                await b.close()
 
 
 # ------------------------------------------------------------------ main
@@ -546,7 +569,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def _amain(args: argparse.Namespace) -> int:
-    from bench.plots import render_all
+    from bench.plots import render_all, summarize
     from bench.run import machine_info
 
     started = time.perf_counter()
@@ -578,12 +601,12 @@ async def _amain(args: argparse.Namespace) -> int:
     def save() -> None:
         out_json.write_text(json.dumps(results, indent=1))
 
-    for backend in args.backends.split(","):
-        await run_backend(backend, args, results, save, log)
+    await run(args, results, save, log)
     results["meta"]["load average at end"] = " ".join(
         f"{x:.2f}" for x in os.getloadavg()
     )
     results["meta"]["seconds"] = round(time.perf_counter() - started)
+    results["summary"] = summarize(results)
     save()
     written = render_all(results, args.out, doc=args.doc)
     for path in written:
