@@ -132,7 +132,8 @@ def size_table(backend: str, b: dict[str, Any]) -> list[str]:
         f" {s:,} rows: generated µs | floor µs | x floor |" for s in sizes
     )
     lines = [
-        f"#### {NAMES[backend]}: µs per call by table size (floor: {LABELS[floor]})",
+        f"**{NAMES[backend]}: µs per call by table size** "
+        f"(floor: {LABELS[floor].removesuffix(' (floor)')})",
         "",
         head,
         "| --- |" + " ---: | ---: | ---: |" * len(sizes),
@@ -232,7 +233,7 @@ def memory_table(results: dict[str, Any]) -> list[str]:
 def render_markdown(results: dict[str, Any], img_prefix: str) -> str:
     """The whole result block."""
     meta = results["meta"]
-    keep = ("CPU", "Memory", "OS", "Python", "SQLite", "Packages")
+    keep = ("CPU", "Memory", "OS", "Python", "Packages")
     parts = [
         f"Command: `{meta.get('command', 'python -m bench.scale')}`; "
         f"{meta.get('trials')} trials per cell (medians), "
@@ -244,9 +245,11 @@ def render_markdown(results: dict[str, Any], img_prefix: str) -> str:
         *(f"- {k}: {meta[k]}" for k in keep if k in meta),
         *(f"- {NAMES[b]}: {meta[b]}" for b in ("sqlite", "postgres") if b in meta),
         f"- Load average (1/5/15 min) at start: {meta.get('load average at start')}, "
-        f"at end: {meta.get('load average at end', '?')}",
+        f"at end: {meta.get('load average at end', '?')}; the machine was "
+        "shared with other work during the run: read the ratios, not the "
+        "absolute figures.",
         "",
-        "### Cost against table size",
+        "#### Cost against table size",
         "",
         f"![cost against table size]({img_prefix}scale-size.png)",
         "",
@@ -257,7 +260,7 @@ def render_markdown(results: dict[str, Any], img_prefix: str) -> str:
         if b.get("sizes"):
             parts += [*size_table(backend, b), ""]
     parts += [
-        "### Throughput against concurrency and processes",
+        "#### Throughput against concurrency and processes",
         "",
         f"![throughput against concurrency]({img_prefix}scale-concurrency.png)",
         "",
@@ -265,7 +268,7 @@ def render_markdown(results: dict[str, Any], img_prefix: str) -> str:
         "",
         *processes_table(results),
         "",
-        "### Peak memory of reading a whole table in one call",
+        "#### Peak memory of reading a whole table in one call",
         "",
         f"![peak memory]({img_prefix}scale-memory.png)",
         "",
