@@ -365,7 +365,8 @@ def plot_paging(results: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("µs per page", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=72)
     plt.close(fig)
@@ -450,7 +451,8 @@ def plot_memory(results: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("peak RSS growth, MiB", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=72)
     plt.close(fig)
