@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv generate check lint typecheck drift-check test soak demo bench bench-quick clean
+.PHONY: help venv generate check lint typecheck drift-check test soak demo bench bench-quick bench-scale bench-scale-quick clean
 
 help:
 	@echo "make demo      run the demo on an embedded SQLite file"
@@ -13,6 +13,8 @@ help:
 	@echo "make soak      the fault-injection suite for minutes, with figures"
 	@echo "make generate  regenerate generated/ from schema/"
 	@echo "make check     fail when generated/ is stale; lint; mypy --strict"
+	@echo "make bench     generated repositories vs raw drivers and ORMs"
+	@echo "make bench-scale  how cost grows: 10k-1M rows, concurrency, processes"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,5 +65,19 @@ bench-quick: $(STAMP)
 	$(PY) -c 'import asyncpg, sqlalchemy, greenlet' 2>/dev/null || $(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
 	$(PY) -m bench --quick
 
+# How cost grows (docs/benchmarks.md, "How cost grows"): tables of 10k, 100k
+# and 1M rows, 1-256 coroutines, 1-4 processes, peak memory; JSON and PNGs in
+# .bench-scale/. Flags through BENCH_SCALE_ARGS, e.g. BENCH_SCALE_ARGS=--doc
+# to update docs/ too. bench-scale-quick: 10k rows, about two minutes.
+BENCH_DEPS := $(PY) -c 'import asyncpg, sqlalchemy, greenlet, matplotlib' 2>/dev/null || $(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
+
+bench-scale: $(STAMP)
+	$(BENCH_DEPS)
+	$(PY) -m bench.scale $(BENCH_SCALE_ARGS)
+
+bench-scale-quick: $(STAMP)
+	$(BENCH_DEPS)
+	$(PY) -m bench.scale --quick $(BENCH_SCALE_ARGS)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .demo
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .demo .bench-scale
