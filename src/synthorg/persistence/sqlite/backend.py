@@ -72,7 +72,9 @@ def _strict_identifiers(conn: sqlite3.Connection) -> bool:
     return True
 
 
-_BUSY_TIMEOUT_SECONDS = 5.0
+# How long a statement waits for another connection's lock (busy_timeout),
+# and how long connect() retries the WAL switch SQLite refuses without it.
+_BUSY_TIMEOUT_MS = 5000
 
 
 async def _enter_wal(db: aiosqlite.Connection) -> None:
@@ -85,7 +87,7 @@ async def _enter_wal(db: aiosqlite.Connection) -> None:
     retried, with a short sleep, for as long as ``busy_timeout`` would wait.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + _BUSY_TIMEOUT_SECONDS
+    deadline = loop.time() + _BUSY_TIMEOUT_MS / 1000
     delay = 0.005
     while True:
         try:
@@ -245,7 +247,7 @@ class SQLitePersistenceBackend(BackendBase[_Opened]):
         reader = await self._open_db(path)
         try:
             await reader.execute("PRAGMA query_only = ON")
-            await reader.execute("PRAGMA busy_timeout = 5000")
+            await reader.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         except sqlite3.Error as exc:
             await _close_quietly(reader)
             raise PersistenceConnectionError(
@@ -286,7 +288,7 @@ class SQLitePersistenceBackend(BackendBase[_Opened]):
         wal = self._config.wal_mode and not _is_memory(path)
         try:
             await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             if wal:
                 await _enter_wal(db)
                 # NORMAL is durable across application crashes in WAL mode
