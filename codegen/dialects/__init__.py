@@ -7,10 +7,10 @@ one module here and one line below.
 
 from __future__ import annotations
 
-from codegen.dialects.base import Dialect, FillError, quote, sql_literal
+from codegen.dialects.base import Dialect, FillError, quote, sql_literal, support
 from codegen.dialects.postgres import Postgres
 from codegen.dialects.sqlite import SQLite
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (SQLite(), Postgres())}
 
-__all__ = ["DIALECTS", "Dialect", "FillError", "quote", "sql_literal"]
+__all__ = ["DIALECTS", "Dialect", "FillError", "quote", "sql_literal", "support"]

@@ -28,6 +28,13 @@ if TYPE_CHECKING:
 JSON_KINDS = ("json", "list[str]", "list[int]", "list[json]")
 # Where generated code finds the runtime helpers its expressions call.
 SUPPORT = "synthorg.persistence.support"
+
+
+def support(name: str) -> str:
+    """``name`` of :data:`SUPPORT`, as the "module:name" a ``uses`` set holds."""
+    return f"{SUPPORT}:{name}"
+
+
 Phases = dict[str, list[str]]  # rename / drop / create / add statements
 BOUND_OPS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from codegen.dialects.base import (
     JSON_KINDS,
-    SUPPORT,
     Dialect,
     Phases,
     fk_sql,
     new_column,
     quote,
     sql_literal,
+    support,
 )
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Postgres(Dialect):
         "datetime": frozenset({"datetime:UTC"}),
         **dict.fromkeys(
             JSON_KINDS,
-            frozenset({"psycopg.types.json:Jsonb", f"{SUPPORT}:json_text"}),
+            frozenset({"psycopg.types.json:Jsonb", support("json_text")}),
         ),
     }
     now = "now()"

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from codegen.dialects.base import (
     JSON_KINDS,
-    SUPPORT,
     Dialect,
     Phases,
     new_column,
     quote,
     sql_literal,
+    support,
 )
 
 if TYPE_CHECKING:
@@ -42,12 +42,12 @@ class SQLite(Dialect):
     # aiosqlite has no reliable rowcount for a statement: count returned rows.
     count_returning = " RETURNING 1"
     time_bind = "dt_to_text({v})"
-    time_bind_uses = frozenset({f"{SUPPORT}:dt_to_text"})
+    time_bind_uses = frozenset({support("dt_to_text")})
     codec_uses = {
-        "datetime": frozenset({f"{SUPPORT}:dt_to_text"}),
+        "datetime": frozenset({support("dt_to_text")}),
         **dict.fromkeys(
             JSON_KINDS,
-            frozenset({f"{SUPPORT}:json_text", f"{SUPPORT}:json_loads"}),
+            frozenset({support("json_text"), support("json_loads")}),
         ),
     }
     now = "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now')"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codegen.dialects import DIALECTS, quote
+from codegen.dialects import DIALECTS, quote, support
 from codegen.rules import CheckRule
 
 Dialect = str  # a key of codegen.dialects.DIALECTS
@@ -118,7 +118,7 @@ class FieldIR:
 
     def arg_uses(self, *, blank_ok: bool = False) -> frozenset[str]:
         """The runtime names :meth:`arg_check` calls, as "module:name"."""
-        names = {f"synthorg.persistence.support:{self.arg_helper(blank_ok=blank_ok)}"}
+        names = {support(self.arg_helper(blank_ok=blank_ok))}
         if self.enum is not None:
             names.add(f"synthorg.persistence.generated.enums:{self.enum}")
         return frozenset(names)

@@ -10,6 +10,7 @@ are the built-in kind ``bulk``, the filter-spec reads ``query``/``count``.
 
 from __future__ import annotations
 
+from codegen.dialects import support
 from codegen.ir import (
     DIALECTS,
     PLACEHOLDER,
@@ -225,9 +226,7 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                 for d in DIALECTS
             },
             uses={
-                d: DIALECTS[d].time_bind_uses
-                | {"synthorg.persistence.support:arg_time"}
-                for d in DIALECTS
+                d: DIALECTS[d].time_bind_uses | {support("arg_time")} for d in DIALECTS
             },
         )
         methods.append(

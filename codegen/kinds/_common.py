@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pydantic import Field
 
+from codegen.dialects import support
 from codegen.ir import (
     DIALECTS,
     PLACEHOLDER,
@@ -124,14 +125,14 @@ def add_condition(ctx: Context, c: ConditionSpec, path: str, parts: Parts) -> No
         param = ParamIR(name=c.param, annotation="int")
         label = f"{ctx.table}.{c.param}"
         expr = f'before_now({c.ago!r}, {c.param}, "{label}")'
-        ctx.uses.add("synthorg.persistence.support:before_now")
+        ctx.uses.add(support("before_now"))
     elif c.param is not None:
         param = param_of(f, c.param)
         expr = ""
     else:
         param = None
         expr = "utc_now()"
-        ctx.uses.add("synthorg.persistence.support:utc_now")
+        ctx.uses.add(support("utc_now"))
     if param is not None:
         parts.add_param(param)
     for d in DIALECTS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from codegen.dialects import support
 from codegen.ir import DIALECTS, PLACEHOLDER, Dialect, MethodIR, SqlConst, quote
 from codegen.kinds._common import bind_tuple, value_bind
 from codegen.methods import Context, param_of
@@ -85,7 +86,7 @@ def build(
             )
         )
         if stamped:
-            ctx.uses.add("synthorg.persistence.support:utc_now")
+            ctx.uses.add(support("utc_now"))
         binds[d] = bind_tuple(
             [p.bind(d) for p in params]
             + [value_bind(f, "utc_now()", d) for f in stamped]

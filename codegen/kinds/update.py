@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from codegen.dialects import support
 from codegen.ir import (
     DIALECTS,
     PLACEHOLDER,
@@ -70,7 +71,7 @@ def build(
                 continue
             sets[d].append(f"{f.column} = {PLACEHOLDER[d]}")
             if entry.now:
-                ctx.uses.add("synthorg.persistence.support:utc_now")
+                ctx.uses.add(support("utc_now"))
                 set_binds[d].append(value_bind(f, "utc_now()", d))
             else:
                 assert entry.param is not None
