@@ -59,20 +59,23 @@ def build(
         default="None",
         uses=field_uses(version, blank_ok=True),
     )
+    # Only a text version has an "absent" marker (""), run as a strict insert.
+    absent_marker = version.kind in ("str", "text")
     binds: dict[Dialect, str] = {}
     for d in DIALECTS:
         ph = PLACEHOLDER[d]
         values = ", ".join(ph for _ in cols)
         returning = DIALECTS[d].count_returning
         sets = ", ".join(f"{f.column} = {ph}" for f in non_key)
-        ctx.consts[d].append(
-            SqlConst(
-                name=insert,
-                sql=f"INSERT INTO {t} ({ctx.columns}) VALUES ({values}) "
-                f"ON CONFLICT ({', '.join(f.column for f in ctx.key)}) "
-                f"DO NOTHING{returning}",
+        if absent_marker:
+            ctx.consts[d].append(
+                SqlConst(
+                    name=insert,
+                    sql=f"INSERT INTO {t} ({ctx.columns}) VALUES ({values}) "
+                    f"ON CONFLICT ({', '.join(f.column for f in ctx.key)}) "
+                    f"DO NOTHING{returning}",
+                )
             )
-        )
         ctx.consts[d].append(
             SqlConst(
                 name=update,
@@ -97,7 +100,7 @@ def build(
             settled=True,
         )
     ]
-    if version.kind in ("str", "text"):
+    if absent_marker:
         variants.append(
             Variant(
                 insert,
@@ -117,7 +120,7 @@ def build(
         declared=True,
         shape=SHAPE,
         write=True,
-        consts=("_UPSERT", insert, update),
+        consts=("_UPSERT", insert, update) if absent_marker else ("_UPSERT", update),
         binds=binds,
         variants=tuple(variants),
     )

@@ -323,14 +323,6 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         return 0 if row is None else int(row[0])
 
     # workflow_definitions.save_if_revision (compare_and_set): optimistic concurrency
-    _M_SAVE_IF_REVISION_INSERT = """
-        INSERT INTO "workflow_definitions" (
-            "id", "name", "description", "workflow_type", "nodes", "edges",
-            "created_by", "created_at", "updated_at", "revision"
-        )
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT ("id") DO NOTHING
-    """
     _M_SAVE_IF_REVISION_UPDATE = """
         UPDATE "workflow_definitions"
         SET

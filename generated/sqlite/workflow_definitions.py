@@ -282,15 +282,6 @@ class SQLiteWorkflowDefinitionRepository(SQLiteRepositoryBase):
         return int(next(iter(rows))[0])
 
     # workflow_definitions.save_if_revision (compare_and_set): optimistic concurrency
-    _M_SAVE_IF_REVISION_INSERT = """
-        INSERT INTO "workflow_definitions" (
-            "id", "name", "description", "workflow_type", "nodes", "edges",
-            "created_by", "created_at", "updated_at", "revision"
-        )
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT ("id") DO NOTHING
-        RETURNING 1
-    """
     _M_SAVE_IF_REVISION_UPDATE = """
         UPDATE "workflow_definitions"
         SET

@@ -203,11 +203,6 @@ class PostgresConfigRepository(PostgresRepositoryBase):
             ) from exc
 
     # configs.save_if_revision (compare_and_set): save when the stored revision is...
-    _M_SAVE_IF_REVISION_INSERT = """
-        INSERT INTO "configs" ("name", "body", "revision")
-        VALUES (%s, %s, %s)
-        ON CONFLICT ("name") DO NOTHING
-    """
     _M_SAVE_IF_REVISION_UPDATE = """
         UPDATE "configs"
         SET

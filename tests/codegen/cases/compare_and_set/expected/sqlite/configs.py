@@ -176,12 +176,6 @@ class SQLiteConfigRepository(SQLiteRepositoryBase):
             ) from exc
 
     # configs.save_if_revision (compare_and_set): save when the stored revision is...
-    _M_SAVE_IF_REVISION_INSERT = """
-        INSERT INTO "configs" ("name", "body", "revision")
-        VALUES (?, ?, ?)
-        ON CONFLICT ("name") DO NOTHING
-        RETURNING 1
-    """
     _M_SAVE_IF_REVISION_UPDATE = """
         UPDATE "configs"
         SET
