@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv generate check lint typecheck drift-check test soak demo bench bench-quick bench-scale bench-scale-quick clean
+.PHONY: help venv generate check lint typecheck drift-check test soak demo bench bench-quick bench-scale bench-scale-quick bench-compare clean
 
 help:
 	@echo "make demo      run the demo on an embedded SQLite file"
@@ -70,6 +70,13 @@ bench-quick: $(STAMP)
 # .bench-scale/. Flags through BENCH_SCALE_ARGS, e.g. BENCH_SCALE_ARGS=--doc
 # to update docs/ too. bench-scale-quick: 10k rows, about two minutes.
 BENCH_DEPS := $(PY) -c 'import asyncpg, sqlalchemy, greenlet, matplotlib' 2>/dev/null || $(PY) -m pip install --quiet -e '.[postgres,dev,bench]'
+
+# Before/after in one run: this tree against BASE (a git revision),
+# alternating processes round by round (docs/benchmarks.md).
+BASE ?= HEAD~1
+bench-compare: $(STAMP)
+	$(BENCH_DEPS)
+	$(PY) -m bench.compare --base $(BASE) $(BENCH_COMPARE_ARGS)
 
 bench-scale: $(STAMP)
 	$(BENCH_DEPS)

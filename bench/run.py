@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import functools
 import gc
+import json
 import os
 import platform
 import random
@@ -615,6 +616,22 @@ def write_doc(path: Path, block: str) -> None:
     path.write_text(f"{head}{START}\n{block}{END}{tail}")
 
 
+def write_json(path: Path, results: dict[str, BackendResult]) -> None:
+    """Every sample (ops/s) per backend, workload and label, as JSON."""
+    out = {
+        name: {
+            "floor": r.floor,
+            "bulk_floor": r.bulk_floor,
+            "samples": [
+                {"workload": w, "label": label, "values": values}
+                for (w, label), values in r.samples.items()
+            ],
+        }
+        for name, r in results.items()
+    }
+    path.write_text(json.dumps(out, indent=1) + "\n")
+
+
 # -------------------------------------------------------------------- main
 
 
@@ -655,6 +672,8 @@ async def _amain(args: argparse.Namespace) -> int:
     if failures:
         print("FAILED: " + "; ".join(failures), file=sys.stderr)
         return 1
+    if args.json is not None:
+        write_json(args.json, results)
     output: Path | None = args.output
     if output is None and not args.quick and not args.reps:
         output = DOC
@@ -686,5 +705,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="markdown file to update (default: docs/benchmarks.md in full mode)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also write every sample as JSON (read by python -m bench.compare)",
+    )
     args = parser.parse_args(argv)
     return asyncio.run(_amain(args))
