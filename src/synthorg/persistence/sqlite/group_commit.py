@@ -190,7 +190,7 @@ def _copy(exc: BaseException) -> BaseException:
 class GroupCommit:
     """The open group of one backend's writer and the tasks that run groups."""
 
-    __slots__ = ("_db", "_lock", "_open", "_runners", "grouped", "groups")
+    __slots__ = ("_db", "_lock", "_open", "_runners", "failed", "grouped", "groups")
 
     def __init__(self, db: aiosqlite.Connection, lock: WriteLock) -> None:
         self._db = db
@@ -201,6 +201,8 @@ class GroupCommit:
         self.groups = 0
         #: Writes those groups held.
         self.grouped = 0
+        #: Groups of two or more writes that failed whole (BEGIN/COMMIT).
+        self.failed = 0
 
     @property
     def pending(self) -> bool:
@@ -284,6 +286,8 @@ class GroupCommit:
         if job.cancelled():  # pragma: no cover - the loop is closing
             _fail(writes, asyncio.CancelledError())
         elif (error := job.exception()) is not None:
+            if len(writes) > 1:
+                self.failed += 1
             _fail(writes, error)
         else:
             if len(writes) > 1:
