@@ -214,6 +214,11 @@ class WriteLock:
 # has had this shape since aiosqlite 0.11; the guard below fails at import,
 # not at the first write, if a release drops it; pyproject.toml pins
 # aiosqlite below the next minor release (written against 0.22).
+#
+# Single writes that queue while the lock is held are committed in groups
+# (group_commit.py): the group runs in a task of its own that holds the lock
+# until the thread has finished the whole group, and a cancelled caller
+# waits for that before its CancelledError propagates, as above.
 # --------------------------------------------------------------------------
 
 if not inspect.iscoroutinefunction(getattr(aiosqlite.Connection, "_execute", None)):
