@@ -403,3 +403,34 @@ async def test_a_write_after_disconnect_in_a_queue_is_a_connection_error(
             results = await asyncio.gather(*waiting, return_exceptions=True)
         for result in results:
             assert isinstance(result, PersistenceConnectionError), result
+
+
+async def test_a_write_out_of_space_fails_alone(
+    backend: PersistenceBackend, tmp_path: Path
+) -> None:
+    # SQLITE_FULL in a statement ends SQLite's transaction: the group then
+    # runs each write alone, and only the one that does not fit fails.
+    for i in range(20):
+        await backend.tasks.save(task(f"pre{i}"))
+    db = backend.get_db()
+    rows = await db.execute_fetchall("PRAGMA page_count")
+    pages = next(iter(rows))[0]
+    await db.execute(f"PRAGMA max_page_count = {pages + 20}")
+    try:
+        results = await queued(
+            backend,
+            [
+                lambda: backend.tasks.save(task("fits1")),
+                lambda: backend.tasks.save(task("huge", "x" * 400_000)),
+                lambda: backend.tasks.save(task("fits2")),
+            ],
+        )
+    finally:
+        await db.execute("PRAGMA max_page_count = 4294967294")
+    assert results[0] is None and results[2] is None, results
+    assert isinstance(results[1], PersistenceConnectionError), results[1]
+    stored = stored_ids(tmp_path / "group.db")
+    assert {"fits1", "fits2"} <= stored
+    assert "huge" not in stored
+    assert group_of(backend).groups == 1
+    assert not db.in_transaction

@@ -18,11 +18,12 @@ write the group is rolled back and run again with a savepoint around each
 write (``SAVEPOINT g; <write>; RELEASE g``, ``ROLLBACK TO g`` on its
 error), so the failing write is undone alone. When ``BEGIN``/``COMMIT``
 fails, or a statement's error ends the transaction (SQLite rolls back on
-e.g. a full disk), every write of the group gets that error and nothing of
-the group is stored. A ``COMMIT``
-refused by a deferred constraint is the one exception: the group is rolled
-back and each write is run again on its own (autocommit), so only the
-offending write fails.
+e.g. an I/O error), every write of the group gets that error and nothing
+of the group is stored. Two exceptions run each write of the group again
+on its own (autocommit), so the others are stored and only the offending
+writes fail, as they would alone: a statement out of space (SQLITE_FULL,
+which also ends the transaction) and a ``COMMIT`` refused by a deferred
+constraint.
 
 Groups hold at most :data:`MAX_GROUP` writes (a longer queue forms several
 groups, in arrival order), so one transaction stays short. A lone writer
@@ -152,7 +153,13 @@ def _run_guarded(conn: sqlite3.Connection, writes: list[tuple[str, Any]]) -> lis
                 rows = _one(conn, sql, params)
             except Exception as exc:
                 if not conn.in_transaction:
-                    raise  # SQLite rolled the whole transaction back
+                    # SQLite rolled the whole transaction back. Out of
+                    # space (SQLITE_FULL, or max_page_count reached): run
+                    # each write alone, so the ones that fit are stored.
+                    # Anything else fails the group.
+                    if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+                        return _alone(conn, writes)
+                    raise
                 conn.execute(f"ROLLBACK TO {_SP}").close()
                 conn.execute(f"RELEASE {_SP}").close()
                 results.append(exc)
