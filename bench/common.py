@@ -83,13 +83,23 @@ QUICK: Final = Mode(
     mix_ops_per_task=3,
 )
 
-WORKLOADS: Final = ("get", "upsert", "page", "count", "append", "bulk", "mix")
+WORKLOADS: Final = (
+    "get",
+    "upsert",
+    "page",
+    "count",
+    "append",
+    "append32",
+    "bulk",
+    "mix",
+)
 WORKLOAD_TITLES: Final = {
     "get": "point get by id",
     "upsert": "upsert (update of an existing id)",
     "page": "filtered page of 50 (project=…, ORDER BY id)",
     "count": "filtered count (project=…)",
     "append": "single appends (save of new ids)",
+    "append32": "concurrent appends: 32 tasks saving new ids (the append rows)",
     "bulk": "bulk append (one call, rows/s)",
     "mix": "32 concurrent tasks, 70/20/10 get/upsert/page",
 }

@@ -37,6 +37,7 @@ from synthorg.persistence.errors import (
     PersistenceError,
     QueryError,
 )
+from synthorg.persistence.sqlite.group_commit import GroupCommit
 from synthorg.persistence.support import duplicate_keys
 
 logger = logging.getLogger(__name__)
@@ -213,6 +214,11 @@ class WriteLock:
 # has had this shape since aiosqlite 0.11; the guard below fails at import,
 # not at the first write, if a release drops it; pyproject.toml pins
 # aiosqlite below the next minor release (written against 0.22).
+#
+# Single writes that queue while the lock is held are committed in groups
+# (group_commit.py): the group runs in a task of its own that holds the lock
+# until the thread has finished the whole group, and a cancelled caller
+# waits for that before its CancelledError propagates, as above.
 # --------------------------------------------------------------------------
 
 if not inspect.iscoroutinefunction(getattr(aiosqlite.Connection, "_execute", None)):
@@ -432,7 +438,7 @@ class Connections:
     (it holds the lock) reads go to the writer, to see its own writes.
     """
 
-    __slots__ = ("_steps", "db", "inline", "lock", "reader")
+    __slots__ = ("_steps", "db", "group", "inline", "lock", "reader")
 
     def __init__(
         self,
@@ -445,6 +451,8 @@ class Connections:
         self.reader = reader
         self.lock = lock
         self.inline = inline
+        #: Concurrent writes committed together (see :mod:`.group_commit`).
+        self.group = GroupCommit(db, lock)
         self._steps = 0
         if inline is not None:
             # Called every INLINE_STEPS VM instructions, also while SQLite
@@ -511,11 +519,21 @@ class Connections:
     async def write(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
         """Run one write statement under the write lock (autocommit).
 
+        A lone writer runs its statement in autocommit, one hop. A write
+        that arrives while the lock is held by another task (or a group is
+        already waiting for it) joins a group committed in one transaction
+        (:mod:`.group_commit`); inside the caller's own ``write_context`` or
+        transaction it runs there, never in a group. Acknowledged only
+        after its commit, either way.
+
         Cancelled, the statement may still complete on the worker thread:
         the lock is held until it has, so no other writer's statement or
         transaction starts while it runs.
         """
-        async with self.lock:
+        lock = self.lock
+        if (lock.locked() or self.group.pending) and not lock.held_by_current_task:
+            return await self.group.submit(sql, params)
+        async with lock:
             db = self.db
             try:
                 rows: list[Any] = await _on_thread(
