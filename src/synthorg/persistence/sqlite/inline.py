@@ -36,13 +36,15 @@ from typing import Any
 
 # The progress handler runs every STEP VM instructions; budgets count them.
 STEP = 1000
-# Budgets, in units of STEP VM instructions (measured on SQLite 3.40, see
-# docs/benchmarks.md): a key lookup takes ~20 steps; a COUNT(*) over an
-# index range ~3 per row (15,013 for 5,000 rows: ~250 µs); a page ~10 per
-# row of a 24-column table (515 for 50 rows).
+# Budgets, in units of STEP VM instructions. Measured on SQLite 3.40 with
+# the tasks table (docs/benchmarks.md, "Cheap reads inline"): a key lookup
+# takes ~20 steps; a COUNT(*) over an index range 3 per row (15,013 for
+# 5,000 rows, ~230 µs, ~65 steps/µs); a page ~31 per row (1,565 for 50 rows;
+# with the row conversion 4-12 steps/µs). So the loop is held for at most
+# ~0.6 ms by a count and ~2 ms by a page before either falls back.
 POINT = 20
 RANGE = 40
-PAGE = 20
+PAGE = 8
 # Calls of a statement that go straight to the thread after it overran.
 COOLDOWN = 8
 # At most this many statements are remembered as cooling down.
