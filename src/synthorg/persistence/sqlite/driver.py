@@ -430,7 +430,7 @@ class Connections:
     thread within a VM-step budget (:mod:`synthorg.persistence.sqlite.inline`).
     """
 
-    __slots__ = ("_inline", "db", "inline", "lock", "reader")
+    __slots__ = ("_inline", "_reading", "db", "inline", "lock", "reader")
 
     def __init__(
         self,
@@ -444,6 +444,7 @@ class Connections:
         self.lock = lock
         self.inline = inline
         self._inline = None if inline is None else InlineReader(inline)
+        self._reading = 0  # reads in flight on the reader thread
 
     @property
     def inline_stats(self) -> InlineStats | None:
@@ -477,12 +478,35 @@ class Connections:
         """A key or unique-index lookup (:meth:`read_inline`, point budget)."""
         return self.read_inline(sql, params, INLINE_POINT)
 
+    def _busy(self) -> bool:
+        """Whether other calls are in flight: a write, or a thread read.
+
+        Then a count or a page is left to the reader thread: its SQLite
+        work runs beside the loop, which serves the other calls meanwhile
+        (inline, the loop would do that work itself). Alone, the read is
+        answered inline: the hop would be pure overhead.
+        """
+        if (self._reading or self.lock.locked()) and self._inline is not None:
+            self._inline.stats.offloaded += 1
+            return True
+        return False
+
     def read_range(self, sql: str, params: Any) -> Awaitable[Iterable[sqlite3.Row]]:
-        """A count/aggregate over an index range (:meth:`read_inline`)."""
+        """A count/aggregate over an index range (:meth:`read_inline`).
+
+        Inline only while no other call is in flight (:meth:`_busy`).
+        """
+        if self._busy():
+            return self.read(sql, params)
         return self.read_inline(sql, params, INLINE_RANGE)
 
     def read_page(self, sql: str, params: Any) -> Awaitable[Iterable[sqlite3.Row]]:
-        """A page bounded by a LIMIT, in index order (:meth:`read_inline`)."""
+        """A page bounded by a LIMIT, in index order (:meth:`read_inline`).
+
+        Inline only while no other call is in flight (:meth:`_busy`).
+        """
+        if self._busy():
+            return self.read(sql, params)
         return self.read_inline(sql, params, INLINE_PAGE)
 
     async def read(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
@@ -491,7 +515,11 @@ class Connections:
         if lock.held_by_current_task:
             return await fetch(self.db, sql, params)
         if self.reader is not self.db:
-            return await fetch(self.reader, sql, params)
+            self._reading += 1
+            try:
+                return await fetch(self.reader, sql, params)
+            finally:
+                self._reading -= 1
         if lock.locked():
             async with lock:
                 return await fetch(self.db, sql, params)

@@ -61,13 +61,16 @@ class InlineStats:
     ``failed``: reads that failed inline for another reason (a lock, a
     value that cannot be decoded, a closed connection) and were retried
     there; ``cooling``: reads sent straight to the thread because their
-    statement recently overran.
+    statement recently overran; ``offloaded``: counts and pages sent to the
+    thread because other calls were in flight
+    (``Connections._busy``).
     """
 
     inline: int = 0
     over_budget: int = 0
     failed: int = 0
     cooling: int = 0
+    offloaded: int = 0
 
 
 class InlineReader:
