@@ -21,10 +21,11 @@ Why it is safe:
 Which reads try it is decided by the generator (every generated statement
 is index-backed, held by ``tests/test_index_backed.py``): key and unique
 lookups (:data:`POINT`), counts and aggregates over an indexed range
-(:data:`RANGE`), and pages bounded by a LIMIT (:data:`PAGE`). A statement
-that overran its budget is not tried inline again for its next
-:data:`COOLDOWN` calls, so one that is always too big for the budget wastes
-at most ``budget / (COOLDOWN + 1)`` steps per call on average.
+(:data:`RANGE`), and pages bounded by a LIMIT (:data:`PAGE`); counts and
+pages only while no other call is in flight (``Connections._busy``). A
+statement that overran its budget is not tried inline again for its next
+:data:`COOLDOWN` calls, so one that is always too big for the budget
+wastes at most ``budget / (COOLDOWN + 1)`` steps per call on average.
 """
 
 from __future__ import annotations
