@@ -387,3 +387,20 @@ async def test_unbounded_lists_stay_on_the_reader_thread(
     before = stats(fast)
     assert await fast.settings.get_namespace("nothing-here") == ()
     assert since(fast, before) == {}
+
+
+async def test_a_cancelled_thread_read_does_not_keep_reads_offloaded(
+    pair: tuple[SQLitePersistenceBackend, SQLitePersistenceBackend, str],
+) -> None:
+    """The in-flight count is released on cancellation too."""
+    fast, _, _ = pair
+    job = asyncio.create_task(fast.settings.get_namespace("none-here"))
+    await asyncio.sleep(0)  # the job is now waiting on the reader thread
+    assert conns(fast)._reading == 1
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert conns(fast)._reading == 0
+    before = stats(fast)
+    assert await fast.tasks.count(TaskFilterSpec(project="none")) == 0
+    assert since(fast, before) == {"inline": 1}
