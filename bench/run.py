@@ -501,6 +501,11 @@ def _target_rows(results: dict[str, BackendResult]) -> list[str]:
             ratio(s, "mix", "generated", s.floor),
             1.5,
         )
+        check(  # issue 12, item 2: cheap reads inline
+            "SQLite count (issue 12): generated / sqlite3 sync",
+            ratio(s, "count", "generated", s.floor),
+            0.8,
+        )
     p = results.get("PostgreSQL")
     if p is not None:
         for w in ("get", "upsert", "page", "count"):

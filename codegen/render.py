@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 
 from codegen import docs, imports, sql_layout
+from codegen.dialects.sqlite import read_entry as sqlite_read_entry
 from codegen.ir import DIALECTS, Dialect, SchemaIR
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -73,6 +74,7 @@ def _environment() -> jinja2.Environment:
     env.filters["sql_block"] = sql_layout.sql_block
     env.globals["sql_placement"] = sql_layout.placement
     env.globals["sql_header"] = sql_layout.header
+    env.globals["sqlite_read"] = sqlite_read_entry
     return env
 
 

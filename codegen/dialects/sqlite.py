@@ -27,9 +27,32 @@ from codegen.dialects.base import (
 )
 
 if TYPE_CHECKING:
+    from codegen.ir import MethodIR
     from codegen.migration_types import TableDiff
 
 REBUILD_PREFIX = "_synthorg_new_"
+
+
+def read_entry(m: MethodIR) -> str:
+    """The ``Connections`` method a generated SQLite read calls.
+
+    Every generated statement is index-backed (``tests/test_index_backed.py``
+    holds it), so what decides is how much a statement can produce. Reads
+    bounded by construction try the loop thread first, each with its own
+    VM-step budget (``synthorg.persistence.sqlite.inline``), and fall back
+    to the reader thread past it: a key or unique lookup (``read_point``), a
+    page bounded by a LIMIT or the first row in index order (``read_page``),
+    and a single value over a parameter-bound index range -- a count, an
+    aggregate, an existence test (``read_range``). Unbounded lists and
+    whole-table values go straight to the reader thread (``read``).
+    """
+    if m.shape == "one":
+        return "read_page" if m.mask else "read_point"
+    if m.shape == "many" and m.paged != "none":
+        return "read_page"
+    if m.shape == "value" and (m.params or m.mask):
+        return "read_range"
+    return "read"
 
 
 class SQLite(Dialect):

@@ -164,7 +164,7 @@ class SQLiteAgentRuntimeStateRepository(SQLiteRepositoryBase):
         """One page ordered by agent_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -217,7 +217,7 @@ class SQLiteAgentRuntimeStateRepository(SQLiteRepositoryBase):
         """Non-idle agents, most recently active first (ties by agent_id)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._M_GET_ACTIVE, (limit, offset))
+            rows = await self._conns.read_page(self._M_GET_ACTIVE, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

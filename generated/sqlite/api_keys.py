@@ -177,7 +177,7 @@ class SQLiteApiKeyRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -243,7 +243,7 @@ class SQLiteApiKeyRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns, exc, self._QUERY[mask], params, _from_row, "api_keys.query"
@@ -267,7 +267,7 @@ class SQLiteApiKeyRepository(SQLiteRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(self._COUNT[mask], params)
+            rows = await self._conns.read_range(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "api_keys.count") from exc
         return int(next(iter(rows))[0])

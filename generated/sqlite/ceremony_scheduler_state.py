@@ -161,7 +161,7 @@ class SQLiteCeremonySchedulerStateRepository(SQLiteRepositoryBase):
         """One page ordered by sprint_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -213,7 +213,7 @@ class SQLiteCeremonySchedulerStateRepository(SQLiteRepositoryBase):
         """Every sprint's state, by sprint_id (one page)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._M_LOAD_ALL, (limit, offset))
+            rows = await self._conns.read_page(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

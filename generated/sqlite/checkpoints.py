@@ -183,7 +183,7 @@ class SQLiteCheckpointRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -242,7 +242,7 @@ class SQLiteCheckpointRepository(SQLiteRepositoryBase):
                 None if task_id is None else arg_str(task_id, "checkpoints.task_id")
             )
         try:
-            rows = await self._conns.read(self._M_GET_LATEST[mask], params)
+            rows = await self._conns.read_page(self._M_GET_LATEST[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

@@ -175,7 +175,7 @@ class SQLiteCircuitBreakerStateRepository(SQLiteRepositoryBase):
         """One page ordered by pair_key_a, pair_key_b."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -225,7 +225,7 @@ class SQLiteCircuitBreakerStateRepository(SQLiteRepositoryBase):
         """Every breaker's state, by pair key, a page at a time (restored at startup)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._M_LOAD_ALL, (limit, offset))
+            rows = await self._conns.read_page(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

@@ -194,7 +194,7 @@ class SQLiteConnectionRepository(SQLiteRepositoryBase):
         """One page ordered by name."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -258,7 +258,7 @@ class SQLiteConnectionRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -284,7 +284,7 @@ class SQLiteConnectionRepository(SQLiteRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(self._COUNT[mask], params)
+            rows = await self._conns.read_range(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.count") from exc
         return int(next(iter(rows))[0])

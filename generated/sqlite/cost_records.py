@@ -189,7 +189,7 @@ class SQLiteCostRecordRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -235,7 +235,7 @@ class SQLiteCostRecordRepository(SQLiteRepositoryBase):
                 None if task_id is None else arg_str(task_id, "cost_records.task_id")
             )
         try:
-            rows = await self._conns.read(self._M_AGGREGATE[mask], params)
+            rows = await self._conns.read_range(self._M_AGGREGATE[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "cost_records.aggregate") from exc
         row = next(iter(rows))

@@ -205,7 +205,7 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -321,7 +321,7 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         """A task's decisions, oldest version first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_LIST_BY_TASK,
                 (arg_str(task_id, "decision_records.task_id"), limit, offset),
             )
@@ -357,7 +357,7 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         """Decisions on an agent's work, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_LIST_BY_EXECUTOR,
                 (
                     arg_str(executing_agent_id, "decision_records.executing_agent_id"),
@@ -401,7 +401,7 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         """Decisions an agent made as reviewer, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_LIST_BY_REVIEWER,
                 (
                     arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),

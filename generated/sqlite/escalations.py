@@ -191,7 +191,7 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
         """One page ordered by created_at, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -257,7 +257,7 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -286,7 +286,7 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(self._COUNT[mask], params)
+            rows = await self._conns.read_range(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.count") from exc
         return int(next(iter(rows))[0])
@@ -308,7 +308,7 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
         """Pending escalations, oldest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._M_LIST_PENDING, (limit, offset))
+            rows = await self._conns.read_page(self._M_LIST_PENDING, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

@@ -171,7 +171,7 @@ class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
         """One page ordered by created_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -228,7 +228,9 @@ class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
         mask = 0
         params: list[Any] = list(())
         try:
-            rows = await self._conns.read(self._M_GET_ACTIVE_CHECKPOINT[mask], params)
+            rows = await self._conns.read_page(
+                self._M_GET_ACTIVE_CHECKPOINT[mask], params
+            )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -259,7 +261,7 @@ class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
         """A run's checkpoints, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_LIST_BY_RUN,
                 (arg_str(run_id, "fine_tune_checkpoints.run_id"), limit, offset),
             )

@@ -178,7 +178,7 @@ class SQLiteFineTuneRunRepository(SQLiteRepositoryBase):
         """One page ordered by started_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -236,7 +236,7 @@ class SQLiteFineTuneRunRepository(SQLiteRepositoryBase):
         mask = 0
         params: list[Any] = list(())
         try:
-            rows = await self._conns.read(self._M_GET_ACTIVE_RUN[mask], params)
+            rows = await self._conns.read_page(self._M_GET_ACTIVE_RUN[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

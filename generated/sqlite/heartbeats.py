@@ -145,7 +145,7 @@ class SQLiteHeartbeatRepository(SQLiteRepositoryBase):
         """One page ordered by execution_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -196,7 +196,7 @@ class SQLiteHeartbeatRepository(SQLiteRepositoryBase):
         """Heartbeats older than threshold, oldest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_GET_STALE,
                 (
                     dt_to_text(arg_time(threshold, "heartbeats.threshold")),

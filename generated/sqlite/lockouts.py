@@ -145,7 +145,7 @@ class SQLiteLockoutRecordRepository(SQLiteRepositoryBase):
         """One page ordered by username."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -196,7 +196,7 @@ class SQLiteLockoutRecordRepository(SQLiteRepositoryBase):
         """Lockouts still in force (locked_until after now), soonest to end first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:

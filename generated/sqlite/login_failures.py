@@ -166,7 +166,7 @@ class SQLiteLoginFailureRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -188,7 +188,7 @@ class SQLiteLoginFailureRepository(SQLiteRepositoryBase):
     async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Failures of a username at or after ``since``."""
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_range(
                 self._M_COUNT_SINCE,
                 (
                     arg_str(username, "login_failures.username"),

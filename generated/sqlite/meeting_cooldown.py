@@ -141,7 +141,7 @@ class SQLiteMeetingCooldownRepository(SQLiteRepositoryBase):
         """One page ordered by meeting_type."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -191,7 +191,7 @@ class SQLiteMeetingCooldownRepository(SQLiteRepositoryBase):
         """Every meeting type's cooldown, by meeting_type (one page)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._M_LOAD_ALL, (limit, offset))
+            rows = await self._conns.read_page(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

@@ -182,7 +182,7 @@ class SQLiteMessageRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns, exc, self._QUERY[mask], params, _from_row, "messages.query"
@@ -206,7 +206,7 @@ class SQLiteMessageRepository(SQLiteRepositoryBase):
         """The newest messages of a channel, newest first (dashboard hot path)."""
         check_pagination(limit, 0)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_GET_HISTORY, (arg_str(channel, "messages.channel"), limit)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:

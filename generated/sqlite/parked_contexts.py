@@ -164,7 +164,7 @@ class SQLiteParkedContextRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -246,7 +246,7 @@ class SQLiteParkedContextRepository(SQLiteRepositoryBase):
         """An agent's parked contexts, most recently parked first (ties by id)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_GET_BY_AGENT,
                 (arg_str(agent_id, "parked_contexts.agent_id"), limit, offset),
             )

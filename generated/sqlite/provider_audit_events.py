@@ -186,7 +186,7 @@ class SQLiteProviderAuditEventRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -233,7 +233,7 @@ class SQLiteProviderAuditEventRepository(SQLiteRepositoryBase):
                 (arg_str(before_id, "provider_audit_events.before_id"), limit),
             )
         try:
-            rows = await self._conns.read(sql, params)
+            rows = await self._conns.read_page(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

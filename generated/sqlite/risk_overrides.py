@@ -168,7 +168,7 @@ class SQLiteRiskTierOverrideRepository(SQLiteRepositoryBase):
         """One page ordered by created_at desc, id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -225,7 +225,7 @@ class SQLiteRiskTierOverrideRepository(SQLiteRepositoryBase):
         """
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:

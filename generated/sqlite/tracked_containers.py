@@ -167,7 +167,7 @@ class SQLiteTrackedContainerRepository(SQLiteRepositoryBase):
         """One page ordered by container_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -219,7 +219,7 @@ class SQLiteTrackedContainerRepository(SQLiteRepositoryBase):
         """Every tracked container, by container_id (one page)."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._M_LOAD_ALL, (limit, offset))
+            rows = await self._conns.read_page(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

@@ -171,7 +171,7 @@ class SQLiteTrainingResultRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -230,7 +230,7 @@ class SQLiteTrainingResultRepository(SQLiteRepositoryBase):
         mask = 0
         params: list[Any] = list((arg_str(plan_id, "training_results.plan_id"),))
         try:
-            rows = await self._conns.read(self._M_GET_BY_PLAN[mask], params)
+            rows = await self._conns.read_page(self._M_GET_BY_PLAN[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

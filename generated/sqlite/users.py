@@ -205,7 +205,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -269,7 +269,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
         params.append(limit)
         params.append(offset)
         try:
-            rows = await self._conns.read(self._QUERY[mask], params)
+            rows = await self._conns.read_page(self._QUERY[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns, exc, self._QUERY[mask], params, _from_row, "users.query"
@@ -291,7 +291,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
         """The number of matches."""
         mask, params = _where(filter_spec)
         try:
-            rows = await self._conns.read(self._COUNT[mask], params)
+            rows = await self._conns.read_range(self._COUNT[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "users.count") from exc
         return int(next(iter(rows))[0])
@@ -334,7 +334,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
     async def count_by_role(self, role: HumanRole) -> int:
         """The number of users with this role."""
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_range(
                 self._M_COUNT_BY_ROLE, (arg_enum(role, HumanRole, "users.role").value,)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -349,7 +349,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
     async def exists_by_username(self, username: NotBlankStr) -> bool:
         """Whether a user has this login name."""
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_range(
                 self._M_EXISTS_BY_USERNAME, (arg_str(username, "users.username"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -364,7 +364,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
     async def exists_with_role(self, role: HumanRole) -> bool:
         """Whether any user has this role."""
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_range(
                 self._M_EXISTS_WITH_ROLE,
                 (arg_enum(role, HumanRole, "users.role").value,),
             )
@@ -406,7 +406,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
                 (arg_str(after_id, "users.after_id"), limit),
             )
         try:
-            rows = await self._conns.read(sql, params)
+            rows = await self._conns.read_page(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns, exc, sql, params, _from_row, "users.list_after_id"

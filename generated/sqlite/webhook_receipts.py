@@ -165,7 +165,7 @@ class SQLiteWebhookReceiptRepository(SQLiteRepositoryBase):
         """One page ordered by received_at desc, receipt_id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -286,7 +286,7 @@ class SQLiteWebhookReceiptRepository(SQLiteRepositoryBase):
         """A connection's receipts, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_page(
                 self._M_GET_BY_CONNECTION,
                 (
                     arg_str(connection_name, "webhook_receipts.connection_name"),

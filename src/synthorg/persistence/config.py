@@ -95,8 +95,10 @@ class SQLiteConfig(BaseModel):
     wal_mode: bool = True
     journal_size_limit: int = Field(default=64 * _MIB, ge=0)
     inline_point_reads: bool = True
-    """Run key/unique point reads on the event loop thread (file + WAL only).
+    """Run cheap reads on the event loop thread (file + WAL only).
 
+    Key/unique point reads, and counts and LIMIT-bounded pages over an
+    index (while no other call is in flight), each within a VM-step budget.
     Beyond the reference: a point read costs ~20 µs in SQLite but ~60-150 µs
     through a thread hop; see docs/benchmarks.md for the bound and fallback.
     """

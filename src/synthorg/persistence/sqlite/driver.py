@@ -8,7 +8,6 @@ family lives in exactly one place for this dialect.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
 import itertools
@@ -38,6 +37,10 @@ from synthorg.persistence.errors import (
     QueryError,
 )
 from synthorg.persistence.sqlite.group_commit import GroupCommit
+from synthorg.persistence.sqlite.inline import PAGE as INLINE_PAGE
+from synthorg.persistence.sqlite.inline import POINT as INLINE_POINT
+from synthorg.persistence.sqlite.inline import RANGE as INLINE_RANGE
+from synthorg.persistence.sqlite.inline import InlineReader, InlineStats
 from synthorg.persistence.support import duplicate_keys
 
 logger = logging.getLogger(__name__)
@@ -419,13 +422,6 @@ def _execute(conn: sqlite3.Connection, sql: str) -> None:
     conn.execute(sql).close()
 
 
-# An inline point read may run INLINE_BUDGET * INLINE_STEPS SQLite VM steps
-# (tens of microseconds; a key lookup needs well under a thousand) before it
-# is interrupted and retried through the reader thread.
-INLINE_STEPS = 1000
-INLINE_BUDGET = 20
-
-
 class Connections:
     """The connections a SQLite backend's repositories share.
 
@@ -436,9 +432,11 @@ class Connections:
     (``reader is db``): there a read waits while another task holds the
     write lock, for the same isolation. Inside the caller's own transaction
     (it holds the lock) reads go to the writer, to see its own writes.
+    ``inline`` (file databases in WAL mode) answers cheap reads on the loop
+    thread within a VM-step budget (:mod:`synthorg.persistence.sqlite.inline`).
     """
 
-    __slots__ = ("_steps", "db", "group", "inline", "lock", "reader")
+    __slots__ = ("_inline", "_reading", "db", "group", "inline", "lock", "reader")
 
     def __init__(
         self,
@@ -453,56 +451,71 @@ class Connections:
         self.inline = inline
         #: Concurrent writes committed together (see :mod:`.group_commit`).
         self.group = GroupCommit(db, lock)
-        self._steps = 0
-        if inline is not None:
-            # Called every INLINE_STEPS VM instructions, also while SQLite
-            # (re)reads its schema; a non-zero return interrupts.
-            inline.set_progress_handler(self._tick, INLINE_STEPS)
+        self._inline = None if inline is None else InlineReader(inline)
+        self._reading = 0  # reads in flight on the reader thread
+
+    @property
+    def inline_stats(self) -> InlineStats | None:
+        """Counters of the inline path (None without an inline connection)."""
+        return None if self._inline is None else self._inline.stats
 
     def warm_inline(self) -> None:
-        """Load the schema on the inline connection outside any read's budget.
+        """Load the schema on the inline connection outside any read's budget."""
+        if self._inline is not None:
+            self._inline.warm()
 
-        After a migration SQLite re-reads the whole schema on first use; that
-        one-off parse must not count against (and defeat) point reads.
+    async def read_inline(
+        self, sql: str, params: Any, budget: int
+    ) -> Iterable[sqlite3.Row]:
+        """A read the generator proved cheap: on the loop thread when safe.
+
+        Runs on the inline connection (read-only, WAL, ``busy_timeout = 0``)
+        within ``budget`` x ``inline.STEP`` VM steps; a read that overruns,
+        meets a lock or fails there is retried whole through :meth:`read`.
+        Inside the caller's own transaction it reads from the writer, to see
+        its own writes.
         """
-        if self.inline is None:
-            return
-        self._steps = -1_000_000
-        # On failure, reads simply fall back to the reader thread.
-        with contextlib.suppress(sqlite3.Error):
-            self.inline.execute("SELECT 1 FROM sqlite_schema LIMIT 1").fetchall()
-
-    def _tick(self) -> int:
-        self._steps += 1
-        return 1 if self._steps > INLINE_BUDGET else 0
-
-    async def read_point(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
-        """A key or unique-index lookup: inline on the loop thread when safe.
-
-        The inline connection is read-only, WAL (never waits for a writer),
-        has ``busy_timeout = 0`` and a progress handler that interrupts a
-        statement after a small budget of VM steps: a point read finishes in
-        a few dozen microseconds or is abandoned and retried through the
-        reader thread. Inside the caller's own transaction it reads from the
-        writer, to see its own writes.
-        """
-        inline = self.inline
+        inline = self._inline
         if inline is not None and not self.lock.held_by_current_task:
-            self._steps = 0  # each read gets the whole budget
-            cursor = inline.cursor()
-            try:
-                return cursor.execute(sql, params).fetchall()
-            except (sqlite3.OperationalError, sqlite3.ProgrammingError):
-                # Busy, over budget or another thread: take the thread hop.
-                # (Also a value that cannot be decoded: the reader thread
-                # then raises the same error.)
-                pass
-            finally:
-                # Resets the statement on every path: SQLite keeps the
-                # connection "interrupted", and its read snapshot open,
-                # while one stays active.
-                cursor.close()
+            rows = inline.fetch(sql, params, budget)
+            if rows is not None:
+                return rows
         return await self.read(sql, params)
+
+    def read_point(self, sql: str, params: Any) -> Awaitable[Iterable[sqlite3.Row]]:
+        """A key or unique-index lookup (:meth:`read_inline`, point budget)."""
+        return self.read_inline(sql, params, INLINE_POINT)
+
+    def _busy(self) -> bool:
+        """Whether other calls are in flight: a write, or a thread read.
+
+        Then a count or a page is left to the reader thread: its SQLite
+        work runs beside the loop, which serves the other calls meanwhile
+        (inline, the loop would do that work itself). Alone, the read is
+        answered inline: the hop would be pure overhead.
+        """
+        if (self._reading or self.lock.locked()) and self._inline is not None:
+            self._inline.stats.offloaded += 1
+            return True
+        return False
+
+    def read_range(self, sql: str, params: Any) -> Awaitable[Iterable[sqlite3.Row]]:
+        """A count/aggregate over an index range (:meth:`read_inline`).
+
+        Inline only while no other call is in flight (:meth:`_busy`).
+        """
+        if self._busy():
+            return self.read(sql, params)
+        return self.read_inline(sql, params, INLINE_RANGE)
+
+    def read_page(self, sql: str, params: Any) -> Awaitable[Iterable[sqlite3.Row]]:
+        """A page bounded by a LIMIT, in index order (:meth:`read_inline`).
+
+        Inline only while no other call is in flight (:meth:`_busy`).
+        """
+        if self._busy():
+            return self.read(sql, params)
+        return self.read_inline(sql, params, INLINE_PAGE)
 
     async def read(self, sql: str, params: Any) -> Iterable[sqlite3.Row]:
         """Run a read statement with committed-data isolation."""
@@ -510,7 +523,11 @@ class Connections:
         if lock.held_by_current_task:
             return await fetch(self.db, sql, params)
         if self.reader is not self.db:
-            return await fetch(self.reader, sql, params)
+            self._reading += 1
+            try:
+                return await fetch(self.reader, sql, params)
+            finally:
+                self._reading -= 1
         if lock.locked():
             async with lock:
                 return await fetch(self.db, sql, params)

@@ -143,7 +143,7 @@ class SQLiteChargeRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -203,7 +203,7 @@ class SQLiteChargeRepository(SQLiteRepositoryBase):
                 else arg_str(account_id, "charges.account_id")
             )
         try:
-            rows = await self._conns.read(self._M_AGGREGATE[mask], params)
+            rows = await self._conns.read_range(self._M_AGGREGATE[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "charges.aggregate") from exc
         row = next(iter(rows))

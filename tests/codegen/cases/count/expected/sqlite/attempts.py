@@ -140,7 +140,7 @@ class SQLiteAttemptRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -186,7 +186,7 @@ class SQLiteAttemptRepository(SQLiteRepositoryBase):
     async def count_since(self, username: NotBlankStr, since: Timestamp) -> int:
         """Attempts of a user at or after since."""
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_range(
                 self._M_COUNT_SINCE,
                 (
                     arg_str(username, "attempts.username"),

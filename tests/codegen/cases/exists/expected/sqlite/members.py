@@ -146,7 +146,7 @@ class SQLiteMemberRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -190,7 +190,7 @@ class SQLiteMemberRepository(SQLiteRepositoryBase):
     async def exists_by_id(self, id: NotBlankStr) -> bool:
         """Whether a member has this id."""
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_range(
                 self._M_EXISTS_BY_ID, (arg_str(id, "members.id"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -205,7 +205,7 @@ class SQLiteMemberRepository(SQLiteRepositoryBase):
     async def exists_by_email(self, address: NotBlankStr) -> bool:
         """exists_by_email (exists)."""
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_range(
                 self._M_EXISTS_BY_EMAIL, (arg_str(address, "members.address"),)
             )
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -221,7 +221,7 @@ class SQLiteMemberRepository(SQLiteRepositoryBase):
     async def any_active_in_team(self, team: NotBlankStr, since: Timestamp) -> bool:
         """Whether the team has an active member joined since ``since``."""
         try:
-            rows = await self._conns.read(
+            rows = await self._conns.read_range(
                 self._M_ANY_ACTIVE_IN_TEAM,
                 (
                     arg_str(team, "members.team"),

@@ -140,7 +140,7 @@ class SQLiteReadingRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -195,7 +195,7 @@ class SQLiteReadingRepository(SQLiteRepositoryBase):
         mask = 0
         params: list[Any] = list((arg_str(sensor_id, "readings.sensor_id"),))
         try:
-            rows = await self._conns.read(self._M_GET_LATEST[mask], params)
+            rows = await self._conns.read_page(self._M_GET_LATEST[mask], params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,

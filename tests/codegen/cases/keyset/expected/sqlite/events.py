@@ -134,7 +134,7 @@ class SQLiteEventRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -199,7 +199,7 @@ class SQLiteEventRepository(SQLiteRepositoryBase):
                 (arg_str(after_id, "events.after_id"), limit),
             )
         try:
-            rows = await self._conns.read(sql, params)
+            rows = await self._conns.read_page(sql, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns, exc, sql, params, _from_row, "events.list_after_id"

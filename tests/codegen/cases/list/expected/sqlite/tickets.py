@@ -139,7 +139,7 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
         """One page ordered by id."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._LIST, (limit, offset))
+            rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
@@ -190,7 +190,7 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
         """Tickets not closed, newest first."""
         check_pagination(limit, offset)
         try:
-            rows = await self._conns.read(self._M_LIST_OPEN, (limit, offset))
+            rows = await self._conns.read_page(self._M_LIST_OPEN, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
