@@ -45,6 +45,12 @@ def stream_method(
     what its mask chose); ``equal`` the fields the method's filters fix (they
     count towards uniqueness).
     """
+    where = f"{path}.order" if path else "repository.order"
+    for name, _ in order:
+        if ctx.fields[name].kind in ("json", "list[str]", "list[int]", "list[json]"):
+            raise SpecError(
+                ctx.file, where, f"cannot order by {name!r}, a {ctx.fields[name].kind}"
+            )
     names = {name for name, _ in order}
     sure = frozenset(
         name
@@ -54,7 +60,7 @@ def stream_method(
     if not ctx.is_unique(sure):
         raise SpecError(
             ctx.file,
-            f"{path}.order" if path else "repository.order",
+            where,
             f"ordering {[('-' if d else '') + n for n, d in order]} must end in a "
             "unique set of NOT NULL fields: a unique nullable field admits many "
             "NULLs, so pages (and iter_ batches) would not be deterministic",
