@@ -452,6 +452,11 @@ async def test_a_limit_above_the_maximum_points_at_the_iterator(
         await backend.cost_records.query(CostRecordFilterSpec(), MAX_PAGE_SIZE + 1)
     with pytest.raises(InvalidValueError, match="iter_get_history"):
         await backend.messages.get_history("ch0", MAX_PAGE_SIZE + 1)
+    # A keyset method has no stream (it is one): no hint pointing at one.
+    with pytest.raises(InvalidValueError) as info:
+        await backend.users.list_after_id(None, MAX_PAGE_SIZE + 1)
+    assert info.value.field == "limit"
+    assert "iter_" not in str(info.value)
 
 
 # ------------------------------------- nullable ordering columns, raw tables

@@ -2,9 +2,11 @@
 
 Generated repositories import every runtime helper they use from here (and
 nothing else of the hand-written runtime but ``types``, ``errors``, the
-repository protocols and the dialect drivers): the page-window check, the
-per-combination filter SQL, batch duplicate detection, the aware-datetime
-check, and the value codecs (argument checks ``arg_*``, text and JSON
+repository protocols and the dialect drivers): the page-window check
+(``limit`` up to :data:`MAX_PAGE_SIZE`), the per-combination filter SQL,
+the keyset batches of the ``iter_*`` streams (defined in
+:mod:`synthorg.persistence.keyset`), batch duplicate detection, the
+aware-datetime check, and the value codecs (argument checks ``arg_*``, text and JSON
 encoders, row revalidation). Helpers used only by generated code are
 defined here; the codecs are defined in :mod:`synthorg.persistence._codec`,
 which the hand-written runtime uses too, and re-exported.
@@ -88,9 +90,8 @@ def check_pagination(limit: int, offset: int, stream: str = "") -> None:
     """
     if type(limit) is not int or not 1 <= limit <= MAX_PAGE_SIZE:
         hint = ""
-        if type(limit) is int and limit > MAX_PAGE_SIZE:
-            via = f"{stream}()" if stream else "the method's iter_* sibling"
-            hint = f"; stream more rows than that with {via}"
+        if stream and type(limit) is int and limit > MAX_PAGE_SIZE:
+            hint = f"; stream more rows than that with {stream}()"
         raise InvalidValueError(
             f"limit must be an int from 1 to {MAX_PAGE_SIZE}, got {limit!r}{hint}",
             field="limit",
