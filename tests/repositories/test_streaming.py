@@ -18,6 +18,7 @@ schema's orderings has one) are covered on raw tables of both databases by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -539,3 +540,33 @@ def test_keyset_sql_matches_order_by_with_nulls(
     finally:
         lite.close()
         pg.close()
+
+
+async def test_cancelled_inside_a_batch_read_holds_nothing(
+    backend: PersistenceBackend, backend_kind: str
+) -> None:
+    # Cancel at successive loop steps, so some cancellations land while a
+    # batch's read is in flight (not only between batches).
+    await _seed_containers(backend, list(range(60)))
+    cancelled = 0
+    for steps in range(12):
+
+        async def consume() -> int:
+            n = 0
+            async for _ in backend.tracked_containers.iter_load_all(batch_size=7):
+                n += 1
+            return n
+
+        task = asyncio.create_task(consume())
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            assert await task == 60  # finished before the cancellation landed
+        cancelled += task.cancelled()
+        await _nothing_held(backend, backend_kind)
+        await backend.tracked_containers.delete("c999")
+    assert cancelled > 0
+    assert await _drain(backend.tracked_containers.iter_load_all()) == [
+        f"c{k:03}" for k in range(60)
+    ]
