@@ -25,7 +25,7 @@ START = "<!-- bench-scale:results:start -->"
 END = "<!-- bench-scale:results:end -->"
 NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 COLORS = {"sqlite": "tab:blue", "postgres": "tab:orange"}
-STYLES = {"generated": "-", "sqlite3": "--", "asyncpg": "--"}
+STYLES = {"generated": "-", "generated-stream": "-.", "sqlite3": "--", "asyncpg": "--"}
 BASIC_OPS = ("get", "upsert", "count", "append")
 
 
@@ -297,7 +297,7 @@ def _line(
         [p[1] for p in pts],
         style,
         color=COLORS[backend],
-        marker="o" if impl == "generated" else ".",
+        marker="o" if impl.startswith("generated") else ".",
         linewidth=2 if impl == "generated" else 1.2,
         markersize=4,
         label=label,
@@ -437,13 +437,21 @@ def plot_memory(results: dict[str, Any], path: Path) -> None:
         sizes = [s for s in _sizes(b) if "memory" in b["sizes"][str(s)]]
         if not sizes:
             continue
-        for n, label in enumerate(b["sizes"][str(sizes[0])]["memory"]):
+        for label in b["sizes"][str(sizes[0])]["memory"]:
             ys = [
                 b["sizes"][str(s)]["memory"].get(label, {}).get("peak_mib")
                 for s in sizes
             ]
             ys = [None if y is None else max(y, 0.1) for y in ys]
-            impl = ("generated", FLOOR[backend], "streamed")[min(n, 2)]
+            impl = (
+                "generated-stream"
+                if label.startswith("generated iter")
+                else "generated"
+                if label.startswith("generated")
+                else "streamed"
+                if label.endswith("streamed")
+                else FLOOR[backend]
+            )
             _line(ax, sizes, ys, backend, impl, f"{NAMES[backend]} {label}")
     ax.set_xscale("log")
     ax.set_yscale("log")

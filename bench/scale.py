@@ -11,8 +11,9 @@ driver) runs every operation, interleaved, for ``--trials`` trials:
 * point get, upsert, filtered count (``tasks``), append (the log);
 * a page of 50 at each OFFSET vs the keyset page at the same position;
 * peak memory of reading the whole containers table in one call (child
-  processes, ``bench/scale_child.py``), vs the floor doing the same and the
-  floor streaming it;
+  processes, ``bench/scale_child.py``), and of streaming it with the
+  generated ``iter_load_all`` (keyset batches), vs the floor doing the same
+  and the floor streaming it;
 
 and at one size (``--concurrency-rows``): throughput against concurrent
 coroutines, and several OS processes on one database (throughput; every
@@ -280,6 +281,7 @@ async def measure_memory(
     out: dict[str, dict[str, float]] = {}
     for label, impl, how in (
         ("generated load_all", "generated", "load_all"),
+        ("generated iter_load_all", "generated", "stream"),
         (f"{floor} fetch all", floor, "load_all"),
         (f"{floor} streamed", floor, "stream"),
     ):

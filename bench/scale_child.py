@@ -5,7 +5,9 @@ Run as ``python -m bench.scale_child``; the first stdin line is a JSON job
 
 * ``{"task": "mem", "target": …, "rows": n, "how": "load_all"|"stream"}``:
   open the implementation, reset the peak RSS, read the whole containers
-  table, print ``{"peak_bytes", "rss_before", "seconds", "rows"}``.
+  table (``load_all``: every model kept; ``stream``: one alive at a time,
+  the generated ``iter_load_all`` or the floor's cursor), print
+  ``{"peak_bytes", "rss_before", "seconds", "rows"}``.
 * ``{"task": "worker", "target": …, "proc": i, "rounds": r, …}``: build every
   round's operations, print ``ready``; then per ``go`` line run them with a
   few coroutines and print what was acknowledged (appended ids, the titles

@@ -7,7 +7,7 @@ Three tables of one migrated database carry the scale measurements:
 * ``provider_audit_events`` (an append-only log whose ids sort in time
   order): OFFSET paging vs keyset paging, and appends;
 * ``tracked_containers`` (small rows): reading the whole table through
-  ``load_all`` (peak memory).
+  ``load_all`` and streaming it through ``iter_load_all`` (peak memory).
 
 Seeding is fast and grows a table in place: the first ``TEMPLATES`` rows go
 in through the generated repositories (validated, encoded by the real

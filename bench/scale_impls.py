@@ -40,6 +40,7 @@ from bench.scale_data import (
     sqlite_row,
 )
 from synthorg.persistence import (
+    MAX_PAGE_SIZE,
     PersistenceBackend,
     PersistenceConfig,
     PostgresConfig,
@@ -144,7 +145,7 @@ class ScaleImpl(ABC):
         """Read the whole containers table as one result (``n`` rows)."""
 
     async def stream_all(self) -> int:
-        """Read the whole containers table a row at a time (floors only)."""
+        """Read the whole containers table a row (or batch) at a time."""
         raise NotImplementedError
 
 
@@ -219,8 +220,23 @@ class Generated(ScaleImpl):
         await self._log.append(event)
 
     async def load_all(self, n: int) -> int:
-        """``tracked_containers.load_all(limit=n)``: one tuple of n models."""
-        return len(await self._containers.load_all(limit=n))
+        """``tracked_containers.load_all(limit=n)``: one tuple of n models.
+
+        A ``limit`` above MAX_PAGE_SIZE is refused, so a larger read keeps
+        every model ``iter_load_all`` yields in one list: the same n models
+        alive at once, as the floor's fetch-all keeps them.
+        """
+        if n <= MAX_PAGE_SIZE:
+            return len(await self._containers.load_all(limit=n))
+        kept = [row async for row in self._containers.iter_load_all()]
+        return len(kept)
+
+    async def stream_all(self) -> int:
+        """``tracked_containers.iter_load_all()``: one model alive at a time."""
+        n = 0
+        async for _ in self._containers.iter_load_all():
+            n += 1
+        return n
 
 
 # ------------------------------------------------------------------ SQLite

@@ -77,9 +77,12 @@ def format_sql(sql: str) -> str:
 
 def const_sql(const: SqlConst) -> str:
     """A constant's statement; a filtered one shows every optional condition."""
-    if not const.filtered:
+    if not const.filtered and not const.keyset:
         return format_sql(const.sql)
     conditions = [*const.always, *(f"{c} /* if set */" for c in const.conditions)]
+    if const.keyset:  # an iter_* batch: the continuation is built per batch
+        after = ", ".join(column for column, *_ in const.keys)
+        conditions.append(f"({after}) /* after the previous batch's last row */")
     where = " WHERE " + " AND ".join(conditions) if conditions else ""
     return format_sql(const.prefix + where + const.suffix)
 
@@ -195,7 +198,7 @@ def _method_doc(e: EntityIR, m: MethodIR) -> MethodDoc:
         write=m.write,
         declared=m.declared,
         doc=" ".join(m.doc.split()),
-        params=", ".join(p.signature for p in m.params),
+        params=m.signature.removeprefix("self").removeprefix(", "),
         sql=tuple(per_dialect),
         differs=len({tuple(t) for t in texts.values()}) > 1,
     )

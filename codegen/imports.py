@@ -30,6 +30,8 @@ KNOWN_NAMES = {
     "AwareDatetime": "pydantic",
     "JsonValue": "pydantic",
     "DEFAULT_PAGE_SIZE": f"{PKG}.support",
+    "DEFAULT_BATCH_SIZE": f"{PKG}.support",
+    "AsyncIterator": "collections.abc",
 }
 
 
@@ -126,6 +128,8 @@ def repository_module(
         modules[f"{PKG}.errors"].add("InvalidValueError")
     if any(c.filtered for c in e.sql_consts[dialect]):
         modules[f"{PKG}.support"].add("FilterSql")
+    if any(c.keyset for c in e.sql_consts[dialect]):
+        modules[f"{PKG}.support"] |= {"Keyset", "KeysetSql"}
     shapes = {m.shape for m in e.methods}
     if any(g.raises for m in e.methods for g in m.guards):
         modules[f"{PKG}.errors"].add("InvalidValueError")
@@ -151,7 +155,7 @@ def repository_module(
     enums = {name for name in words if name in e.enum_names}
     if enums:
         modules.setdefault(f"{GEN}.enums", set()).update(enums)
-    if shapes & {"one", "many"}:
+    if shapes & {"one", "many", "stream"}:
         modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
     # The driver's names, and what the dialect's own statements need.
     driver, plain = DIALECTS[dialect].repository_imports(shapes)

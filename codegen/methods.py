@@ -20,6 +20,7 @@ from codegen.ir import (
     Dialect,
     FieldIR,
     FilterIR,
+    MethodIR,
     ParamIR,
     SqlConst,
     quote,
@@ -54,6 +55,9 @@ class Context:
     # Runtime names ("module:name") the methods' own expressions call beyond
     # their parameters' and the fields' codecs (utc_now, before_now, ...).
     uses: set[str] = field(default_factory=set)
+    # Methods a builder derived beside the one it returns (a list method's
+    # iter_* sibling); the entity builder places them right after it.
+    siblings: list[MethodIR] = field(default_factory=list)
 
     @property
     def columns(self) -> str:

@@ -24,8 +24,18 @@ from typing import Literal
 #   entity   a write returning the row it wrote
 #   batch    a write of many entities in one transaction
 #   custom   a hand-written body
+#   stream   an async iterator of entities, read in keyset batches (iter_*)
 Shape = Literal[
-    "one", "many", "value", "rowcount", "column", "exec", "entity", "batch", "custom"
+    "one",
+    "many",
+    "value",
+    "rowcount",
+    "column",
+    "exec",
+    "entity",
+    "batch",
+    "custom",
+    "stream",
 ]
 # How the ``value`` shape turns its row into the result: a count, a bool
 # (EXISTS), whether an upsert created the row, a SUM refused when the rows
@@ -41,6 +51,7 @@ SHAPES: tuple[Shape, ...] = (
     "entity",
     "batch",
     "custom",
+    "stream",
 )
 
 

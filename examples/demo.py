@@ -130,6 +130,9 @@ async def tour(backend: PersistenceBackend) -> None:
     while page := await backend.tasks.list_items(limit=2, offset=offset):
         step(f"page at offset {offset}: {', '.join(t.id for t in page)}")
         offset += len(page)
+    # Every row, however many, in the same order: keyset batches, flat memory.
+    streamed = [t.id async for t in backend.tasks.iter_list_items(batch_size=2)]
+    step(f"iter_list_items (batches of 2): {', '.join(streamed)}")
 
     review = await backend.tasks.get("apollo-3")
     assert review is not None

@@ -221,7 +221,10 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("get_active", "list"),),
+        methods=(
+            ("get_active", "list"),
+            ("iter_get_active", "list"),
+        ),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -347,7 +350,10 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("load_all", "list"),),
+        methods=(
+            ("load_all", "list"),
+            ("iter_load_all", "list"),
+        ),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -407,7 +413,10 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("load_all", "list"),),
+        methods=(
+            ("load_all", "list"),
+            ("iter_load_all", "list"),
+        ),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -669,8 +678,11 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("append_with_next_version", "versioned_append"),
             ("get", "lookup"),
             ("list_by_task", "list"),
+            ("iter_list_by_task", "list"),
             ("list_by_executor", "list"),
+            ("iter_list_by_executor", "list"),
             ("list_by_reviewer", "list"),
+            ("iter_list_by_reviewer", "list"),
             ("list_by_agent", "custom"),
         ),
         unique_indexes=(
@@ -716,6 +728,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         foreign_keys=(),
         methods=(
             ("list_pending", "list"),
+            ("iter_list_pending", "list"),
             ("acknowledge", "update"),
             ("resolve", "update"),
         ),
@@ -747,6 +760,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         methods=(
             ("get_active_checkpoint", "first"),
             ("list_by_run", "list"),
+            ("iter_list_by_run", "list"),
             ("deactivate_all", "update"),
             ("set_active", "custom"),
         ),
@@ -807,7 +821,10 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("get_stale", "list"),),
+        methods=(
+            ("get_stale", "list"),
+            ("iter_get_stale", "list"),
+        ),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -897,7 +914,10 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("list_active", "list"),),
+        methods=(
+            ("list_active", "list"),
+            ("iter_list_active", "list"),
+        ),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -943,7 +963,10 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("load_all", "list"),),
+        methods=(
+            ("load_all", "list"),
+            ("iter_load_all", "list"),
+        ),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -974,6 +997,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         foreign_keys=(),
         methods=(
             ("get_history", "list"),
+            ("iter_get_history", "list"),
             ("get_by_id", "lookup"),
             ("delete", "delete"),
         ),
@@ -1034,6 +1058,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         methods=(
             ("get_by_approval", "lookup"),
             ("get_by_agent", "list"),
+            ("iter_get_by_agent", "list"),
         ),
         unique_indexes=(("approval_id",),),
     ),
@@ -1205,6 +1230,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         foreign_keys=(),
         methods=(
             ("list_active", "list"),
+            ("iter_list_active", "list"),
             ("revoke", "update"),
         ),
         unique_indexes=(),
@@ -1232,6 +1258,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
         foreign_keys=(),
         methods=(
             ("get_namespace", "list"),
+            ("iter_get_namespace", "list"),
             ("set_if_unchanged", "compare_and_set"),
             ("set_many", "custom"),
             ("delete_namespace", "delete"),
@@ -1407,7 +1434,10 @@ ENTITIES: tuple[EntityInfo, ...] = (
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("load_all", "list"),),
+        methods=(
+            ("load_all", "list"),
+            ("iter_load_all", "list"),
+        ),
         unique_indexes=(),
     ),
     EntityInfo(
@@ -1535,6 +1565,7 @@ ENTITIES: tuple[EntityInfo, ...] = (
             ("update_status", "update"),
             ("update_status_if_current", "update"),
             ("get_by_connection", "list"),
+            ("iter_get_by_connection", "list"),
             ("cleanup_old_for_connection", "delete"),
         ),
         unique_indexes=(),

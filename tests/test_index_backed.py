@@ -8,7 +8,9 @@ generated, with no per-entity test code:
   ``synthorg.persistence.generated.<dialect>.<accessor>`` for every entity of
   ``generated.manifest.ENTITIES``;
 * plain ``str`` constants, and every mask variant (``2 ** n`` WHERE clauses)
-  of :class:`~synthorg.persistence.support.FilterSql` constants;
+  of :class:`~synthorg.persistence.support.FilterSql` constants, and of
+  :class:`~synthorg.persistence.support.KeysetSql` constants (the ``iter_*``
+  methods' first batch and each continuation statement);
 * SELECT, UPDATE and DELETE statements (INSERTs, including
   ``INSERT ... ON CONFLICT``, are out of scope);
 * plus, per declared foreign key, the lookup of child rows by the foreign-key
@@ -79,7 +81,7 @@ import pytest
 
 import synthorg.persistence.generated as generated_pkg
 from synthorg.persistence.generated.manifest import ENTITIES
-from synthorg.persistence.support import FilterSql
+from synthorg.persistence.support import FilterSql, KeysetSql
 from tests.support.pgserver import PgServer
 
 DIALECTS = ("sqlite", "postgres")
@@ -156,6 +158,16 @@ def _sql_constants(module: Any) -> Iterator[tuple[str, int | None, str]]:
             # A method that requires one of its filters never runs mask 0.
             for mask in range(value.min_mask, 2**n_conditions):
                 yield name, mask, value[mask]
+        elif isinstance(value, KeysetSql):
+            # An iter_* method: its first batch, and each continuation (after
+            # a row without NULLs) for every filter combination.
+            row = ["x"] * 64
+            for mask in range(2 ** len(value._conditions)):
+                yield name, mask, value.first(mask)
+                for depth in range(value.depth):
+                    found = value.after(mask, depth, row)
+                    if found is not None:
+                        yield f"{name}[after@{depth}]", mask, found[0]
         elif isinstance(value, str):
             yield name, None, value
 

@@ -326,6 +326,7 @@ def entity(
     )
     methods = builtin_methods(ctx)
     builtin_names = {m.name for m in methods}
+    builtin_names |= {m.name for m in ctx.siblings}
     # Phase 3: the declared methods, each on its own.
     for name, method in repo.methods.items():
         with collect.step():
@@ -336,6 +337,20 @@ def entity(
                     f"{name!r} is already a method of the repository kind",
                 )
             methods.append(declared_method(ctx, name, method))
+        # A derived sibling (iter_<name>) sits right after its method.
+        methods.extend(ctx.siblings)
+        ctx.siblings.clear()
+    collect.raise_all()
+    with collect.step():
+        seen: set[str] = set()
+        for m in methods:
+            if m.name in seen:
+                raise SpecError(
+                    file,
+                    f"repository.methods.{m.name}",
+                    f"{m.name!r} is also the name of a generated method",
+                )
+            seen.add(m.name)
     collect.raise_all()
     indexes = entity_indexes(
         spec, file, spec.table, fields, tuple(repo.key), ctx.paths, order

@@ -69,6 +69,10 @@ class Dialect(ABC):
     class_prefix: ClassVar[str]
     #: The bind-parameter marker of the driver.
     placeholder: ClassVar[str]
+    #: True when ``ORDER BY`` sorts NULL above every value (PostgreSQL:
+    #: NULLS LAST ascending), False when below (SQLite): the ``iter_*``
+    #: keyset continuation places NULLs where ``ORDER BY`` does.
+    nulls_sort_high: ClassVar[bool]
     #: Appended to an UPDATE/DELETE whose affected rows are counted from the
     #: rows it returns (SQLite's aiosqlite path), or "" when the driver
     #: reports a rowcount (PostgreSQL).

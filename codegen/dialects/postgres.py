@@ -34,6 +34,7 @@ class Postgres(Dialect):
     title = "PostgreSQL"
     class_prefix = "Postgres"
     placeholder = "%s"
+    nulls_sort_high = True
     count_returning = ""  # the cursor's rowcount counts affected rows
     # xmax is 0 exactly for a row the upsert inserted.
     upsert_created_returning = " RETURNING (xmax = 0)"

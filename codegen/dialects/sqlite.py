@@ -62,6 +62,7 @@ class SQLite(Dialect):
     title = "SQLite"
     class_prefix = "SQLite"
     placeholder = "?"
+    nulls_sort_high = False
     # aiosqlite has no reliable rowcount for a statement: count returned rows.
     count_returning = " RETURNING 1"
     time_bind = "dt_to_text({v})"

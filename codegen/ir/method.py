@@ -32,10 +32,20 @@ class SqlConst:
     suffix: str = ""
     always: tuple[str, ...] = ()
     require_any: bool = False  # mask 0 (no condition set) is never executed
+    # A KeysetSql (an ``iter_*`` method's batches): the ordering's columns as
+    # (quoted column, index in the row, descending, nullable), the dialect's
+    # placeholder and whether it sorts NULL above every value.
+    keys: tuple[tuple[str, int, bool, bool], ...] = ()
+    placeholder: str = ""
+    nulls_high: bool = False
 
     @property
     def filtered(self) -> bool:
-        return not self.sql
+        return not self.sql and not self.keys
+
+    @property
+    def keyset(self) -> bool:
+        return bool(self.keys)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,12 @@ class MethodIR:
     variants: tuple[Variant, ...] = ()  # statements chosen per call
     decode: Decode = ""  # value shape: how the row becomes the result
     protect: tuple[str, ...] = ()  # rowcount: protected rows' names (refused)
+    stream: str = ""  # a paged list: the name of its iter_* sibling
+
+    @property
+    def keyword_only(self) -> tuple[str, ...]:
+        """Parameters after ``*`` (a stream's ``batch_size``)."""
+        return ("batch_size",) if self.shape == "stream" else ()
 
     def bound(self, dialect: Dialect) -> str:
         """The parameters tuple expression passed with the statement."""
@@ -103,7 +119,12 @@ class MethodIR:
 
     @property
     def signature(self) -> str:
-        return ", ".join(["self", *(p.signature for p in self.params)])
+        parts = ["self"]
+        for p in self.params:
+            if p.name in self.keyword_only and "*" not in parts:
+                parts.append("*")
+            parts.append(p.signature)
+        return ", ".join(parts)
 
     def args(self, dialect: Dialect, paging: bool = False) -> str:
         """The bound parameters as a tuple expression (limit/offset if ``paging``)."""

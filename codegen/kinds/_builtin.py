@@ -3,9 +3,11 @@
 ``save``/``get``/``delete``/``list_items``/``save_many`` (id_keyed),
 ``append``/``append_many``/``purge_before`` (append_only) and
 ``query``/``count`` (filtered_query): their SQL in both dialects and their
-IR. Each carries the kind it behaves as (``get`` is a ``lookup`` by key,
-``purge_before`` a ``delete``, ...) and its result shape; the batch writes
-are the built-in kind ``bulk``, the filter-spec reads ``query``/``count``.
+IR; ``list_items`` and ``query`` each with an ``iter_`` sibling streaming
+every row (:mod:`codegen.kinds._stream`). Each carries the kind it behaves
+as (``get`` is a ``lookup`` by key, ``purge_before`` a ``delete``, ...) and
+its result shape; the batch writes are the built-in kind ``bulk``, the
+filter-spec reads ``query``/``count``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from codegen.ir import (
     SqlConst,
     quote,
 )
+from codegen.kinds._stream import stream_method
 from codegen.methods import Context, key_param, key_where, paging, paging_sql
 
 
@@ -182,8 +185,19 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                 shape="many",
                 paged="limit_offset",
                 consts=("_LIST",),
+                stream="iter_list_items",
             ),
         ]
+        methods.append(
+            stream_method(
+                ctx,
+                methods[-1],
+                ctx.order,
+                {d: () for d in DIALECTS},
+                {d: ctx.exclude for d in DIALECTS},
+                binds={d: "()" for d in DIALECTS},
+            )
+        )
     if "id_keyed" in ctx.kinds:
         methods.append(_bulk(ctx, "save_many", "_UPSERT", "upsert"))
     if "append_only" in ctx.kinds:
@@ -278,6 +292,16 @@ def builtin_methods(ctx: Context) -> list[MethodIR]:
                 mask="filter_spec",
                 paged="limit_offset",
                 consts=("_QUERY",),
+                stream="iter_query",
+            )
+        )
+        methods.append(
+            stream_method(
+                ctx,
+                methods[-1],
+                ctx.order,
+                {d: tuple(flt.condition(d) for flt in ctx.filters) for d in DIALECTS},
+                {d: ctx.exclude for d in DIALECTS},
             )
         )
         if "filtered_query" in ctx.kinds:

@@ -1,4 +1,8 @@
-"""``list``: a page of the rows matching ``by`` and ``where``, in ``order``."""
+"""``list``: a page of the rows matching ``by`` and ``where``, in ``order``.
+
+Each list method also gets an ``iter_<name>`` sibling streaming every
+matching row in the same order (:mod:`codegen.kinds._stream`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Literal
 
 from codegen.ir import DIALECTS, MethodIR
 from codegen.kinds._common import Ordered, eq_fields, explicit, order_of, read_parts
+from codegen.kinds._stream import stream_method
 from codegen.methods import Context, paging, paging_sql
 from codegen.shapes import Shape
 
@@ -44,7 +49,7 @@ def build(
         ordering = (ranged[0], *ordering)  # the range column leads the ordering
     ctx.paths.append((eq, ordering))
     page_args = tuple(p.name for p in paging(spec.paged))
-    return MethodIR(
+    method = MethodIR(
         name,
         spec.kind,
         doc,
@@ -55,4 +60,19 @@ def build(
         paged=spec.paged,
         consts=(const,),
         binds=explicit(parts, page_args),
+        stream=f"iter_{name}",
     )
+    # iter_<name>: the same rows in the same order, streamed in batches.
+    ctx.siblings.append(
+        stream_method(
+            ctx,
+            method,
+            order,
+            {d: () for d in DIALECTS},
+            {d: (*parts.conds[d], *ctx.exclude) for d in DIALECTS},
+            binds=explicit(parts),
+            equal=tuple(spec.by),
+            path=path,
+        )
+    )
+    return method

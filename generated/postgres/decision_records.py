@@ -3,7 +3,7 @@
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -27,9 +27,12 @@ from synthorg.persistence.postgres.driver import (
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_time,
     check_pagination,
@@ -219,7 +222,7 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         offset: int = 0,
     ) -> tuple[DecisionRecord, ...]:
         """One page of matches ordered by recorded_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -235,6 +238,47 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
                 "decision_records.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (
+            '"task_id" = %s',
+            '"executing_agent_id" = %s',
+            '"reviewer_agent_id" = %s',
+        ),
+        """
+            ORDER BY "recorded_at" DESC, "id"
+            LIMIT %s
+        """,
+        keys=(
+            ('"recorded_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="%s",
+        nulls_high=True,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: DecisionRecordFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[DecisionRecord]:
+        """Every row of ``query`` in its order (recorded_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "decision_records.iter_query")
 
     # decision_records.append_with_next_version (versioned_append): append with...
     _M_APPEND_WITH_NEXT_VERSION = """
@@ -354,7 +398,7 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         self, task_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[DecisionRecord, ...]:
         """A task's decisions, oldest version first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_by_task")
         try:
             rows = await self._executor.fetch_all(
                 self._M_LIST_BY_TASK,
@@ -370,6 +414,41 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
                 "decision_records.list_by_task",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.iter_list_by_task (list): every row of ``list_by_task`` in...
+    _K_LIST_BY_TASK = KeysetSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (),
+        """
+            ORDER BY "version"
+            LIMIT %s
+        """,
+        keys=(('"version"', 9, False, False),),
+        placeholder="%s",
+        nulls_high=True,
+        always=('"task_id" = %s',),
+    )
+
+    def iter_list_by_task(
+        self, task_id: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[DecisionRecord]:
+        """Every row of ``list_by_task`` in its order (version), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(
+            self._K_LIST_BY_TASK,
+            0,
+            (arg_str(task_id, "decision_records.task_id"),),
+            batch_size,
+        )
+        return self._stream(keyset, "decision_records.iter_list_by_task")
 
     # decision_records.list_by_executor (list): decisions on an agent's work
     _M_LIST_BY_EXECUTOR = """
@@ -390,7 +469,7 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         offset: int = 0,
     ) -> tuple[DecisionRecord, ...]:
         """Decisions on an agent's work, newest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_by_executor")
         try:
             rows = await self._executor.fetch_all(
                 self._M_LIST_BY_EXECUTOR,
@@ -415,6 +494,45 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # decision_records.iter_list_by_executor (list): every row of...
+    _K_LIST_BY_EXECUTOR = KeysetSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (),
+        """
+            ORDER BY "recorded_at" DESC, "id"
+            LIMIT %s
+        """,
+        keys=(
+            ('"recorded_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="%s",
+        nulls_high=True,
+        always=('"executing_agent_id" = %s',),
+    )
+
+    def iter_list_by_executor(
+        self, executing_agent_id: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[DecisionRecord]:
+        """Every row of ``list_by_executor`` in its order (recorded_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(
+            self._K_LIST_BY_EXECUTOR,
+            0,
+            (arg_str(executing_agent_id, "decision_records.executing_agent_id"),),
+            batch_size,
+        )
+        return self._stream(keyset, "decision_records.iter_list_by_executor")
+
     # decision_records.list_by_reviewer (list): decisions an agent made as reviewer
     _M_LIST_BY_REVIEWER = """
         SELECT
@@ -434,7 +552,7 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         offset: int = 0,
     ) -> tuple[DecisionRecord, ...]:
         """Decisions an agent made as reviewer, newest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_by_reviewer")
         try:
             rows = await self._executor.fetch_all(
                 self._M_LIST_BY_REVIEWER,
@@ -459,6 +577,45 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # decision_records.iter_list_by_reviewer (list): every row of...
+    _K_LIST_BY_REVIEWER = KeysetSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (),
+        """
+            ORDER BY "recorded_at" DESC, "id"
+            LIMIT %s
+        """,
+        keys=(
+            ('"recorded_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="%s",
+        nulls_high=True,
+        always=('"reviewer_agent_id" = %s',),
+    )
+
+    def iter_list_by_reviewer(
+        self, reviewer_agent_id: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[DecisionRecord]:
+        """Every row of ``list_by_reviewer`` in its order (recorded_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(
+            self._K_LIST_BY_REVIEWER,
+            0,
+            (arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),),
+            batch_size,
+        )
+        return self._stream(keyset, "decision_records.iter_list_by_reviewer")
+
     async def list_by_agent(
         self,
         agent_id: NotBlankStr,
@@ -470,3 +627,18 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         first.
         """
         return await _shared.list_by_agent(self, agent_id, role, limit, offset)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[DecisionRecord]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._executor.fetch_all(sql, params)
+            except psycopg.Error as exc:
+                raise await unreadable(
+                    self._pool, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,15 +2,18 @@
 """SQLite repository of AgentRuntimeState (from schema/agent_states.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -162,7 +165,7 @@ class SQLiteAgentRuntimeStateRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[AgentRuntimeState, ...]:
         """One page ordered by agent_id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -175,6 +178,34 @@ class SQLiteAgentRuntimeStateRepository(SQLiteRepositoryBase):
                 "agent_states.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # agent_states.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "agent_id", "execution_id", "task_id", "status", "turn_count",
+                "accumulated_cost", "currency", "last_activity_at", "started_at"
+            FROM "agent_states"
+        """,
+        (),
+        """
+            ORDER BY "agent_id"
+            LIMIT ?
+        """,
+        keys=(('"agent_id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[AgentRuntimeState]:
+        """Every row of ``list_items`` in its order (agent_id), read ``batch_size`` rows
+        at a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "agent_states.iter_list_items")
 
     # agent_states.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -215,7 +246,7 @@ class SQLiteAgentRuntimeStateRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[AgentRuntimeState, ...]:
         """Non-idle agents, most recently active first (ties by agent_id)."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_get_active")
         try:
             rows = await self._conns.read_page(self._M_GET_ACTIVE, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -228,3 +259,51 @@ class SQLiteAgentRuntimeStateRepository(SQLiteRepositoryBase):
                 "agent_states.get_active",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # agent_states.iter_get_active (list): every row of ``get_active`` in its order
+    _K_GET_ACTIVE = KeysetSql(
+        """
+            SELECT
+                "agent_id", "execution_id", "task_id", "status", "turn_count",
+                "accumulated_cost", "currency", "last_activity_at", "started_at"
+            FROM "agent_states"
+        """,
+        (),
+        """
+            ORDER BY "last_activity_at" DESC, "agent_id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"last_activity_at"', 7, True, False),
+            ('"agent_id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=("\"status\" <> 'idle'",),
+    )
+
+    def iter_get_active(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[AgentRuntimeState]:
+        """Every row of ``get_active`` in its order (last_activity_at desc, agent_id),
+        read ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_GET_ACTIVE, 0, (), batch_size)
+        return self._stream(keyset, "agent_states.iter_get_active")
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[AgentRuntimeState]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

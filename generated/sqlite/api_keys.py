@@ -2,16 +2,19 @@
 """SQLite repository of ApiKey (from schema/api_keys.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -175,7 +178,7 @@ class SQLiteApiKeyRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[ApiKey, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -188,6 +191,34 @@ class SQLiteApiKeyRepository(SQLiteRepositoryBase):
                 "api_keys.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # api_keys.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+                "revoked"
+            FROM "api_keys"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ApiKey]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "api_keys.iter_list_items")
 
     # api_keys.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -238,7 +269,7 @@ class SQLiteApiKeyRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[ApiKey, ...]:
         """One page of matches ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -249,6 +280,38 @@ class SQLiteApiKeyRepository(SQLiteRepositoryBase):
                 self._conns, exc, self._QUERY[mask], params, _from_row, "api_keys.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # api_keys.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+                "revoked"
+            FROM "api_keys"
+        """,
+        (
+            '"user_id" = ?',
+            '"revoked" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: ApiKeyFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ApiKey]:
+        """Every row of ``query`` in its order (id), read ``batch_size`` rows at a time:
+        memory stays flat. Not a snapshot: a row present throughout whose ordering
+        columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "api_keys.iter_query")
 
     # api_keys.count (count): the number of matches
     _COUNT = FilterSql(
@@ -299,3 +362,16 @@ class SQLiteApiKeyRepository(SQLiteRepositoryBase):
         for row in rows:
             return _from_row(row)
         return None
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[ApiKey]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

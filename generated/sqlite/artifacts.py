@@ -2,16 +2,19 @@
 """SQLite repository of Artifact (from schema/artifacts.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -184,7 +187,7 @@ class SQLiteArtifactRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Artifact, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -197,6 +200,34 @@ class SQLiteArtifactRepository(SQLiteRepositoryBase):
                 "artifacts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # artifacts.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "type", "path", "task_id", "created_by", "description",
+                "content_type", "size_bytes", "created_at", "project_id"
+            FROM "artifacts"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Artifact]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "artifacts.iter_list_items")
 
     # artifacts.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -248,7 +279,7 @@ class SQLiteArtifactRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[Artifact, ...]:
         """One page of matches ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -264,6 +295,39 @@ class SQLiteArtifactRepository(SQLiteRepositoryBase):
                 "artifacts.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # artifacts.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "type", "path", "task_id", "created_by", "description",
+                "content_type", "size_bytes", "created_at", "project_id"
+            FROM "artifacts"
+        """,
+        (
+            '"task_id" = ?',
+            '"created_by" = ?',
+            '"type" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: ArtifactFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Artifact]:
+        """Every row of ``query`` in its order (id), read ``batch_size`` rows at a time:
+        memory stays flat. Not a snapshot: a row present throughout whose ordering
+        columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "artifacts.iter_query")
 
     # artifacts.count (count): the number of matches
     _COUNT = FilterSql(
@@ -345,3 +409,16 @@ class SQLiteArtifactRepository(SQLiteRepositoryBase):
                 return False
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "artifacts.save_returning_outcome") from exc
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Artifact]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,7 +2,7 @@
 """SQLite repository of CeremonySchedulerState (from schema/ceremony_scheduler_state.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.ceremony_scheduler_state import (
@@ -11,8 +11,11 @@ from synthorg.persistence.generated.ceremony_scheduler_state import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -159,7 +162,7 @@ class SQLiteCeremonySchedulerStateRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[CeremonySchedulerState, ...]:
         """One page ordered by sprint_id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -172,6 +175,34 @@ class SQLiteCeremonySchedulerStateRepository(SQLiteRepositoryBase):
                 "ceremony_scheduler_state.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # ceremony_scheduler_state.iter_list_items (list): every row of ``list_items``...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+                "updated_at"
+            FROM "ceremony_scheduler_state"
+        """,
+        (),
+        """
+            ORDER BY "sprint_id"
+            LIMIT ?
+        """,
+        keys=(('"sprint_id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[CeremonySchedulerState]:
+        """Every row of ``list_items`` in its order (sprint_id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "ceremony_scheduler_state.iter_list_items")
 
     # ceremony_scheduler_state.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -211,7 +242,7 @@ class SQLiteCeremonySchedulerStateRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[CeremonySchedulerState, ...]:
         """Every sprint's state, by sprint_id (one page)."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_load_all")
         try:
             rows = await self._conns.read_page(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -224,3 +255,46 @@ class SQLiteCeremonySchedulerStateRepository(SQLiteRepositoryBase):
                 "ceremony_scheduler_state.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # ceremony_scheduler_state.iter_load_all (list): every row of ``load_all`` in...
+    _K_LOAD_ALL = KeysetSql(
+        """
+            SELECT
+                "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+                "updated_at"
+            FROM "ceremony_scheduler_state"
+        """,
+        (),
+        """
+            ORDER BY "sprint_id"
+            LIMIT ?
+        """,
+        keys=(('"sprint_id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_load_all(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[CeremonySchedulerState]:
+        """Every row of ``load_all`` in its order (sprint_id), read ``batch_size`` rows
+        at a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LOAD_ALL, 0, (), batch_size)
+        return self._stream(keyset, "ceremony_scheduler_state.iter_load_all")
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[CeremonySchedulerState]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

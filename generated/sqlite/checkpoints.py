@@ -2,7 +2,7 @@
 """SQLite repository of Checkpoint (from schema/checkpoints.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
@@ -12,9 +12,12 @@ from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFil
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_time,
     check_pagination,
@@ -178,7 +181,7 @@ class SQLiteCheckpointRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[Checkpoint, ...]:
         """One page of matches ordered by created_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -194,6 +197,42 @@ class SQLiteCheckpointRepository(SQLiteRepositoryBase):
                 "checkpoints.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # checkpoints.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "execution_id", "agent_id", "task_id", "turn_number", "context",
+                "created_at"
+            FROM "checkpoints"
+        """,
+        (
+            '"execution_id" = ?',
+            '"task_id" = ?',
+        ),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 6, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: CheckpointFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Checkpoint]:
+        """Every row of ``query`` in its order (created_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "checkpoints.iter_query")
 
     # checkpoints.get_latest (first): the checkpoint with the highest turn_number...
     _M_GET_LATEST = FilterSql(
@@ -273,3 +312,18 @@ class SQLiteCheckpointRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "checkpoints.delete_by_execution") from exc
         return sum(1 for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[Checkpoint]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

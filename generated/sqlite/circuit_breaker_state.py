@@ -2,7 +2,7 @@
 """SQLite repository of CircuitBreakerState (from schema/circuit_breaker_state.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.circuit_breaker_state import (
@@ -12,8 +12,11 @@ from synthorg.persistence.generated.circuit_breaker_state import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -173,7 +176,7 @@ class SQLiteCircuitBreakerStateRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[CircuitBreakerState, ...]:
         """One page ordered by pair_key_a, pair_key_b."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -186,6 +189,38 @@ class SQLiteCircuitBreakerStateRepository(SQLiteRepositoryBase):
                 "circuit_breaker_state.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # circuit_breaker_state.iter_list_items (list): every row of ``list_items`` in...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+                "last_bounce_at", "opened_at", "updated_at"
+            FROM "circuit_breaker_state"
+        """,
+        (),
+        """
+            ORDER BY "pair_key_a", "pair_key_b"
+            LIMIT ?
+        """,
+        keys=(
+            ('"pair_key_a"', 0, False, False),
+            ('"pair_key_b"', 1, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[CircuitBreakerState]:
+        """Every row of ``list_items`` in its order (pair_key_a, pair_key_b), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "circuit_breaker_state.iter_list_items")
 
     async def save_many(self, entities: Sequence[CircuitBreakerState]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -223,7 +258,7 @@ class SQLiteCircuitBreakerStateRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[CircuitBreakerState, ...]:
         """Every breaker's state, by pair key, a page at a time (restored at startup)."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_load_all")
         try:
             rows = await self._conns.read_page(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -236,3 +271,50 @@ class SQLiteCircuitBreakerStateRepository(SQLiteRepositoryBase):
                 "circuit_breaker_state.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # circuit_breaker_state.iter_load_all (list): every row of ``load_all`` in its order
+    _K_LOAD_ALL = KeysetSql(
+        """
+            SELECT
+                "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
+                "last_bounce_at", "opened_at", "updated_at"
+            FROM "circuit_breaker_state"
+        """,
+        (),
+        """
+            ORDER BY "pair_key_a", "pair_key_b"
+            LIMIT ?
+        """,
+        keys=(
+            ('"pair_key_a"', 0, False, False),
+            ('"pair_key_b"', 1, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_load_all(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[CircuitBreakerState]:
+        """Every row of ``load_all`` in its order (pair_key_a, pair_key_b), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LOAD_ALL, 0, (), batch_size)
+        return self._stream(keyset, "circuit_breaker_state.iter_load_all")
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[CircuitBreakerState]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

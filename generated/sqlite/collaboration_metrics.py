@@ -2,7 +2,7 @@
 """SQLite repository of CollaborationMetricRecord (from schema/collaboration_metrics.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
@@ -14,9 +14,12 @@ from synthorg.persistence.generated.collaboration_metrics import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_time,
     check_pagination,
     dt_to_text,
@@ -200,7 +203,7 @@ class SQLiteCollaborationMetricRecordRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[CollaborationMetricRecord, ...]:
         """One page of matches ordered by timestamp desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -216,3 +219,58 @@ class SQLiteCollaborationMetricRecordRepository(SQLiteRepositoryBase):
                 "collaboration_metrics.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # collaboration_metrics.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "agent_id", "timestamp", "task_id", "counterpart_agent_id",
+                "delegation_success", "delegation_response_seconds",
+                "conflict_constructiveness", "meeting_contribution", "loop_triggered",
+                "handoff_completeness", "interaction_summary"
+            FROM "collaboration_metrics"
+        """,
+        (
+            '"agent_id" = ?',
+            '"timestamp" >= ?',
+        ),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"timestamp"', 2, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: CollaborationMetricRecordFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[CollaborationMetricRecord]:
+        """Every row of ``query`` in its order (timestamp desc, id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "collaboration_metrics.iter_query")
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[CollaborationMetricRecord]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

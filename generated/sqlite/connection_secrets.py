@@ -2,15 +2,18 @@
 """SQLite repository of ConnectionSecret (from schema/connection_secrets.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -154,7 +157,7 @@ class SQLiteConnectionSecretRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[ConnectionSecret, ...]:
         """One page ordered by secret_id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -167,6 +170,34 @@ class SQLiteConnectionSecretRepository(SQLiteRepositoryBase):
                 "connection_secrets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connection_secrets.iter_list_items (list): every row of ``list_items`` in its...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "secret_id", "connection_name", "encrypted_value", "key_version",
+                "created_at", "rotated_at"
+            FROM "connection_secrets"
+        """,
+        (),
+        """
+            ORDER BY "secret_id"
+            LIMIT ?
+        """,
+        keys=(('"secret_id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ConnectionSecret]:
+        """Every row of ``list_items`` in its order (secret_id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "connection_secrets.iter_list_items")
 
     # connection_secrets.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -227,3 +258,18 @@ class SQLiteConnectionSecretRepository(SQLiteRepositoryBase):
         for row in rows:
             return _from_row(row)
         return None
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[ConnectionSecret]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,16 +2,19 @@
 """SQLite repository of Connection (from schema/connections.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -192,7 +195,7 @@ class SQLiteConnectionRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Connection, ...]:
         """One page ordered by name."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -205,6 +208,35 @@ class SQLiteConnectionRepository(SQLiteRepositoryBase):
                 "connections.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connections.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "name", "connection_type", "auth_method", "base_url", "secret_refs",
+                "config", "health_check_enabled", "health_status",
+                "last_health_check_at", "metadata", "created_at", "updated_at"
+            FROM "connections"
+        """,
+        (),
+        """
+            ORDER BY "name"
+            LIMIT ?
+        """,
+        keys=(('"name"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Connection]:
+        """Every row of ``list_items`` in its order (name), read ``batch_size`` rows at
+        a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "connections.iter_list_items")
 
     # connections.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -253,7 +285,7 @@ class SQLiteConnectionRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[Connection, ...]:
         """One page of matches ordered by name."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -269,6 +301,36 @@ class SQLiteConnectionRepository(SQLiteRepositoryBase):
                 "connections.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # connections.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "name", "connection_type", "auth_method", "base_url", "secret_refs",
+                "config", "health_check_enabled", "health_status",
+                "last_health_check_at", "metadata", "created_at", "updated_at"
+            FROM "connections"
+        """,
+        ('"connection_type" = ?',),
+        """
+            ORDER BY "name"
+            LIMIT ?
+        """,
+        keys=(('"name"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: ConnectionFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Connection]:
+        """Every row of ``query`` in its order (name), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "connections.iter_query")
 
     # connections.count (count): the number of matches
     _COUNT = FilterSql(
@@ -288,3 +350,18 @@ class SQLiteConnectionRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "connections.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[Connection]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,7 +2,7 @@
 """SQLite repository of CostRecord (from schema/cost_records.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
@@ -12,9 +12,12 @@ from synthorg.persistence.generated.cost_records import CostRecord, CostRecordFi
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_time,
     check_pagination,
@@ -184,7 +187,7 @@ class SQLiteCostRecordRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[CostRecord, ...]:
         """One page of matches ordered by timestamp desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -200,6 +203,41 @@ class SQLiteCostRecordRepository(SQLiteRepositoryBase):
                 "cost_records.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # cost_records.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "agent_id", "task_id", "provider", "model", "input_tokens",
+                "output_tokens", "cost", "currency", "timestamp", "call_category"
+            FROM "cost_records"
+        """,
+        (
+            '"agent_id" = ?',
+            '"task_id" = ?',
+        ),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"timestamp"', 9, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: CostRecordFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[CostRecord]:
+        """Every row of ``query`` in its order (timestamp desc, id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "cost_records.iter_query")
 
     # cost_records.aggregate (aggregate): total cost of the matching records
     _M_AGGREGATE = FilterSql(
@@ -246,3 +284,18 @@ class SQLiteCostRecordRepository(SQLiteRepositoryBase):
                 currencies=tuple(str(values).split(",")),
             )
         return float(total)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[CostRecord]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,15 +2,18 @@
 """SQLite repository of PersonalityPreset (from schema/custom_presets.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -162,7 +165,7 @@ class SQLitePersonalityPresetRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[PersonalityPreset, ...]:
         """One page ordered by name."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -175,6 +178,34 @@ class SQLitePersonalityPresetRepository(SQLiteRepositoryBase):
                 "custom_presets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # custom_presets.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "name", "description", "traits", "communication_style", "config",
+                "created_by", "created_at", "updated_at"
+            FROM "custom_presets"
+        """,
+        (),
+        """
+            ORDER BY "name"
+            LIMIT ?
+        """,
+        keys=(('"name"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[PersonalityPreset]:
+        """Every row of ``list_items`` in its order (name), read ``batch_size`` rows at
+        a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "custom_presets.iter_list_items")
 
     # custom_presets.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -199,3 +230,18 @@ class SQLitePersonalityPresetRepository(SQLiteRepositoryBase):
                 [entity.name for entity in entities],
                 self._EXISTING,
             ) from exc
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[PersonalityPreset]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,16 +2,19 @@
 """SQLite repository of CustomRule (from schema/custom_rules.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -184,7 +187,7 @@ class SQLiteCustomRuleRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[CustomRule, ...]:
         """One page ordered by name."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -197,6 +200,34 @@ class SQLiteCustomRuleRepository(SQLiteRepositoryBase):
                 "custom_rules.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # custom_rules.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "name", "description", "metric_path", "comparator", "threshold",
+                "severity", "target_altitudes", "enabled", "created_at", "updated_at"
+            FROM "custom_rules"
+        """,
+        (),
+        """
+            ORDER BY "name"
+            LIMIT ?
+        """,
+        keys=(('"name"', 1, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[CustomRule]:
+        """Every row of ``list_items`` in its order (name), read ``batch_size`` rows at
+        a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "custom_rules.iter_list_items")
 
     # custom_rules.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -244,7 +275,7 @@ class SQLiteCustomRuleRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[CustomRule, ...]:
         """One page of matches ordered by name."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -260,6 +291,35 @@ class SQLiteCustomRuleRepository(SQLiteRepositoryBase):
                 "custom_rules.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # custom_rules.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "name", "description", "metric_path", "comparator", "threshold",
+                "severity", "target_altitudes", "enabled", "created_at", "updated_at"
+            FROM "custom_rules"
+        """,
+        ('"enabled" = ?',),
+        """
+            ORDER BY "name"
+            LIMIT ?
+        """,
+        keys=(('"name"', 1, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: CustomRuleFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[CustomRule]:
+        """Every row of ``query`` in its order (name), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "custom_rules.iter_query")
 
     # custom_rules.count (count): the number of matches
     _COUNT = FilterSql(
@@ -307,3 +367,18 @@ class SQLiteCustomRuleRepository(SQLiteRepositoryBase):
         for row in rows:
             return _from_row(row)
         return None
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[CustomRule]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

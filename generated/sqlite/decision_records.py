@@ -2,7 +2,7 @@
 """SQLite repository of DecisionRecord (from schema/decision_records.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
@@ -16,9 +16,12 @@ from synthorg.persistence.generated.enums import DecisionRole
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_time,
     check_pagination,
@@ -200,7 +203,7 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[DecisionRecord, ...]:
         """One page of matches ordered by recorded_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -216,6 +219,47 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
                 "decision_records.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (
+            '"task_id" = ?',
+            '"executing_agent_id" = ?',
+            '"reviewer_agent_id" = ?',
+        ),
+        """
+            ORDER BY "recorded_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"recorded_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: DecisionRecordFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[DecisionRecord]:
+        """Every row of ``query`` in its order (recorded_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "decision_records.iter_query")
 
     # decision_records.append_with_next_version (versioned_append): append with...
     _M_APPEND_WITH_NEXT_VERSION = """
@@ -319,7 +363,7 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         self, task_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[DecisionRecord, ...]:
         """A task's decisions, oldest version first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_by_task")
         try:
             rows = await self._conns.read_page(
                 self._M_LIST_BY_TASK,
@@ -335,6 +379,41 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
                 "decision_records.list_by_task",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # decision_records.iter_list_by_task (list): every row of ``list_by_task`` in...
+    _K_LIST_BY_TASK = KeysetSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (),
+        """
+            ORDER BY "version"
+            LIMIT ?
+        """,
+        keys=(('"version"', 9, False, False),),
+        placeholder="?",
+        nulls_high=False,
+        always=('"task_id" = ?',),
+    )
+
+    def iter_list_by_task(
+        self, task_id: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[DecisionRecord]:
+        """Every row of ``list_by_task`` in its order (version), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(
+            self._K_LIST_BY_TASK,
+            0,
+            (arg_str(task_id, "decision_records.task_id"),),
+            batch_size,
+        )
+        return self._stream(keyset, "decision_records.iter_list_by_task")
 
     # decision_records.list_by_executor (list): decisions on an agent's work
     _M_LIST_BY_EXECUTOR = """
@@ -355,7 +434,7 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[DecisionRecord, ...]:
         """Decisions on an agent's work, newest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_by_executor")
         try:
             rows = await self._conns.read_page(
                 self._M_LIST_BY_EXECUTOR,
@@ -380,6 +459,45 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # decision_records.iter_list_by_executor (list): every row of...
+    _K_LIST_BY_EXECUTOR = KeysetSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (),
+        """
+            ORDER BY "recorded_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"recorded_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"executing_agent_id" = ?',),
+    )
+
+    def iter_list_by_executor(
+        self, executing_agent_id: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[DecisionRecord]:
+        """Every row of ``list_by_executor`` in its order (recorded_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(
+            self._K_LIST_BY_EXECUTOR,
+            0,
+            (arg_str(executing_agent_id, "decision_records.executing_agent_id"),),
+            batch_size,
+        )
+        return self._stream(keyset, "decision_records.iter_list_by_executor")
+
     # decision_records.list_by_reviewer (list): decisions an agent made as reviewer
     _M_LIST_BY_REVIEWER = """
         SELECT
@@ -399,7 +517,7 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[DecisionRecord, ...]:
         """Decisions an agent made as reviewer, newest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_by_reviewer")
         try:
             rows = await self._conns.read_page(
                 self._M_LIST_BY_REVIEWER,
@@ -424,6 +542,45 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
             ) from exc
         return tuple(map(_from_row, rows))
 
+    # decision_records.iter_list_by_reviewer (list): every row of...
+    _K_LIST_BY_REVIEWER = KeysetSql(
+        """
+            SELECT
+                "id", "task_id", "approval_id", "executing_agent_id",
+                "reviewer_agent_id", "decision", "reason", "criteria_snapshot",
+                "recorded_at", "version", "metadata"
+            FROM "decision_records"
+        """,
+        (),
+        """
+            ORDER BY "recorded_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"recorded_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"reviewer_agent_id" = ?',),
+    )
+
+    def iter_list_by_reviewer(
+        self, reviewer_agent_id: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[DecisionRecord]:
+        """Every row of ``list_by_reviewer`` in its order (recorded_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(
+            self._K_LIST_BY_REVIEWER,
+            0,
+            (arg_str(reviewer_agent_id, "decision_records.reviewer_agent_id"),),
+            batch_size,
+        )
+        return self._stream(keyset, "decision_records.iter_list_by_reviewer")
+
     async def list_by_agent(
         self,
         agent_id: NotBlankStr,
@@ -435,3 +592,18 @@ class SQLiteDecisionRecordRepository(SQLiteRepositoryBase):
         first.
         """
         return await _shared.list_by_agent(self, agent_id, role, limit, offset)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[DecisionRecord]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

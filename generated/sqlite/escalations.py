@@ -2,16 +2,19 @@
 """SQLite repository of Escalation (from schema/escalations.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_text,
     check_pagination,
@@ -189,7 +192,7 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Escalation, ...]:
         """One page ordered by created_at, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -202,6 +205,38 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
                 "escalations.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "source", "severity", "title", "details", "status", "created_at",
+                "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+            FROM "escalations"
+        """,
+        (),
+        """
+            ORDER BY "created_at", "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 6, False, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Escalation]:
+        """Every row of ``list_items`` in its order (created_at, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "escalations.iter_list_items")
 
     # escalations.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -252,7 +287,7 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[Escalation, ...]:
         """One page of matches ordered by created_at, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -268,6 +303,41 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
                 "escalations.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "source", "severity", "title", "details", "status", "created_at",
+                "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+            FROM "escalations"
+        """,
+        (
+            '"status" = ?',
+            '"severity" = ?',
+        ),
+        """
+            ORDER BY "created_at", "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 6, False, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: EscalationFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Escalation]:
+        """Every row of ``query`` in its order (created_at, id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "escalations.iter_query")
 
     # escalations.count (count): the number of matches
     _COUNT = FilterSql(
@@ -306,7 +376,7 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Escalation, ...]:
         """Pending escalations, oldest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_pending")
         try:
             rows = await self._conns.read_page(self._M_LIST_PENDING, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -319,6 +389,39 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
                 "escalations.list_pending",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # escalations.iter_list_pending (list): every row of ``list_pending`` in its order
+    _K_LIST_PENDING = KeysetSql(
+        """
+            SELECT
+                "id", "source", "severity", "title", "details", "status", "created_at",
+                "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+            FROM "escalations"
+        """,
+        (),
+        """
+            ORDER BY "created_at", "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 6, False, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=("\"status\" = 'pending'",),
+    )
+
+    def iter_list_pending(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Escalation]:
+        """Every row of ``list_pending`` in its order (created_at, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_PENDING, 0, (), batch_size)
+        return self._stream(keyset, "escalations.iter_list_pending")
 
     # escalations.acknowledge (update): mark a pending escalation acknowledged by...
     _M_ACKNOWLEDGE = """
@@ -377,3 +480,18 @@ class SQLiteEscalationRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "escalations.resolve") from exc
         return any(True for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[Escalation]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,7 +2,7 @@
 """SQLite repository of FineTuneCheckpoint (from schema/fine_tune_checkpoints.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
@@ -10,9 +10,12 @@ from synthorg.persistence.sqlite.custom import fine_tune_checkpoints as _custom
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -169,7 +172,7 @@ class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[FineTuneCheckpoint, ...]:
         """One page ordered by created_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -182,6 +185,38 @@ class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
                 "fine_tune_checkpoints.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # fine_tune_checkpoints.iter_list_items (list): every row of ``list_items`` in...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+                "size_bytes", "is_active", "created_at"
+            FROM "fine_tune_checkpoints"
+        """,
+        (),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[FineTuneCheckpoint]:
+        """Every row of ``list_items`` in its order (created_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "fine_tune_checkpoints.iter_list_items")
 
     # fine_tune_checkpoints.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -259,7 +294,7 @@ class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
         self, run_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[FineTuneCheckpoint, ...]:
         """A run's checkpoints, newest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_by_run")
         try:
             rows = await self._conns.read_page(
                 self._M_LIST_BY_RUN,
@@ -275,6 +310,44 @@ class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
                 "fine_tune_checkpoints.list_by_run",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # fine_tune_checkpoints.iter_list_by_run (list): every row of ``list_by_run`` in...
+    _K_LIST_BY_RUN = KeysetSql(
+        """
+            SELECT
+                "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+                "size_bytes", "is_active", "created_at"
+            FROM "fine_tune_checkpoints"
+        """,
+        (),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"run_id" = ?',),
+    )
+
+    def iter_list_by_run(
+        self, run_id: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[FineTuneCheckpoint]:
+        """Every row of ``list_by_run`` in its order (created_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(
+            self._K_LIST_BY_RUN,
+            0,
+            (arg_str(run_id, "fine_tune_checkpoints.run_id"),),
+            batch_size,
+        )
+        return self._stream(keyset, "fine_tune_checkpoints.iter_list_by_run")
 
     # fine_tune_checkpoints.deactivate_all (update): clear the active flag
     _M_DEACTIVATE_ALL = """
@@ -300,3 +373,18 @@ class SQLiteFineTuneCheckpointRepository(SQLiteRepositoryBase):
         does not exist.
         """
         return await _custom.set_active(self, checkpoint_id)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[FineTuneCheckpoint]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,16 +2,19 @@
 """SQLite repository of FineTuneRun (from schema/fine_tune_runs.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -176,7 +179,7 @@ class SQLiteFineTuneRunRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[FineTuneRun, ...]:
         """One page ordered by started_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -189,6 +192,39 @@ class SQLiteFineTuneRunRepository(SQLiteRepositoryBase):
                 "fine_tune_runs.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # fine_tune_runs.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "status", "stage", "base_model", "source_dir", "config",
+                "progress", "stages_completed", "error", "started_at", "updated_at",
+                "completed_at"
+            FROM "fine_tune_runs"
+        """,
+        (),
+        """
+            ORDER BY "started_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"started_at"', 9, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[FineTuneRun]:
+        """Every row of ``list_items`` in its order (started_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "fine_tune_runs.iter_list_items")
 
     # fine_tune_runs.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -271,3 +307,18 @@ class SQLiteFineTuneRunRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "fine_tune_runs.mark_interrupted") from exc
         return sum(1 for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[FineTuneRun]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

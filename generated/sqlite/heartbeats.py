@@ -2,15 +2,18 @@
 """SQLite repository of Heartbeat (from schema/heartbeats.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.heartbeats import Heartbeat
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_time,
     check_pagination,
@@ -143,7 +146,7 @@ class SQLiteHeartbeatRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Heartbeat, ...]:
         """One page ordered by execution_id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -156,6 +159,32 @@ class SQLiteHeartbeatRepository(SQLiteRepositoryBase):
                 "heartbeats.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # heartbeats.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+            FROM "heartbeats"
+        """,
+        (),
+        """
+            ORDER BY "execution_id"
+            LIMIT ?
+        """,
+        keys=(('"execution_id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Heartbeat]:
+        """Every row of ``list_items`` in its order (execution_id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "heartbeats.iter_list_items")
 
     # heartbeats.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -194,7 +223,7 @@ class SQLiteHeartbeatRepository(SQLiteRepositoryBase):
         self, threshold: Timestamp, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Heartbeat, ...]:
         """Heartbeats older than threshold, oldest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_get_stale")
         try:
             rows = await self._conns.read_page(
                 self._M_GET_STALE,
@@ -218,3 +247,52 @@ class SQLiteHeartbeatRepository(SQLiteRepositoryBase):
                 "heartbeats.get_stale",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # heartbeats.iter_get_stale (list): every row of ``get_stale`` in its order
+    _K_GET_STALE = KeysetSql(
+        """
+            SELECT "execution_id", "agent_id", "task_id", "last_heartbeat_at"
+            FROM "heartbeats"
+        """,
+        (),
+        """
+            ORDER BY "last_heartbeat_at", "execution_id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"last_heartbeat_at"', 3, False, False),
+            ('"execution_id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"last_heartbeat_at" < ?',),
+    )
+
+    def iter_get_stale(
+        self, threshold: Timestamp, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Heartbeat]:
+        """Every row of ``get_stale`` in its order (last_heartbeat_at, execution_id),
+        read ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(
+            self._K_GET_STALE,
+            0,
+            (dt_to_text(arg_time(threshold, "heartbeats.threshold")),),
+            batch_size,
+        )
+        return self._stream(keyset, "heartbeats.iter_get_stale")
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Heartbeat]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,7 +2,7 @@
 """SQLite repository of IdempotencyRecord (from schema/idempotency_keys.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import JsonValue
@@ -16,8 +16,11 @@ from synthorg.persistence.sqlite.custom import idempotency_keys as _custom
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_json,
     arg_str,
     arg_text,
@@ -193,7 +196,7 @@ class SQLiteIdempotencyRecordRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[IdempotencyRecord, ...]:
         """One page ordered by scope, key."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -206,6 +209,37 @@ class SQLiteIdempotencyRecordRepository(SQLiteRepositoryBase):
                 "idempotency_keys.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # idempotency_keys.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "scope", "key", "status", "claim_token", "attempts", "response",
+                "error", "created_at", "claimed_at", "expires_at", "completed_at"
+            FROM "idempotency_keys"
+        """,
+        (),
+        """
+            ORDER BY "scope", "key"
+            LIMIT ?
+        """,
+        keys=(
+            ('"scope"', 0, False, False),
+            ('"key"', 1, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[IdempotencyRecord]:
+        """Every row of ``list_items`` in its order (scope, key), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "idempotency_keys.iter_list_items")
 
     async def save_many(self, entities: Sequence[IdempotencyRecord]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -337,3 +371,18 @@ class SQLiteIdempotencyRecordRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "idempotency_keys.cleanup_expired") from exc
         return sum(1 for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[IdempotencyRecord]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

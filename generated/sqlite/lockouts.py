@@ -2,15 +2,18 @@
 """SQLite repository of LockoutRecord (from schema/lockouts.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.lockouts import LockoutRecord
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -143,7 +146,7 @@ class SQLiteLockoutRecordRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[LockoutRecord, ...]:
         """One page ordered by username."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -156,6 +159,32 @@ class SQLiteLockoutRecordRepository(SQLiteRepositoryBase):
                 "lockouts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # lockouts.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "username", "locked_until", "failure_count", "locked_at"
+            FROM "lockouts"
+        """,
+        (),
+        """
+            ORDER BY "username"
+            LIMIT ?
+        """,
+        keys=(('"username"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[LockoutRecord]:
+        """Every row of ``list_items`` in its order (username), read ``batch_size`` rows
+        at a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "lockouts.iter_list_items")
 
     # lockouts.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -194,7 +223,7 @@ class SQLiteLockoutRecordRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[LockoutRecord, ...]:
         """Lockouts still in force (locked_until after now), soonest to end first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_active")
         try:
             rows = await self._conns.read_page(
                 self._M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
@@ -209,3 +238,49 @@ class SQLiteLockoutRecordRepository(SQLiteRepositoryBase):
                 "lockouts.list_active",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # lockouts.iter_list_active (list): every row of ``list_active`` in its order
+    _K_LIST_ACTIVE = KeysetSql(
+        """
+            SELECT "username", "locked_until", "failure_count", "locked_at"
+            FROM "lockouts"
+        """,
+        (),
+        """
+            ORDER BY "locked_until", "username"
+            LIMIT ?
+        """,
+        keys=(
+            ('"locked_until"', 1, False, False),
+            ('"username"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"locked_until" > ?',),
+    )
+
+    def iter_list_active(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[LockoutRecord]:
+        """Every row of ``list_active`` in its order (locked_until, username), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ACTIVE, 0, (dt_to_text(utc_now()),), batch_size)
+        return self._stream(keyset, "lockouts.iter_list_active")
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[LockoutRecord]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

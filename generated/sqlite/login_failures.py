@@ -2,7 +2,7 @@
 """SQLite repository of LoginFailure (from schema/login_failures.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
@@ -14,9 +14,12 @@ from synthorg.persistence.generated.login_failures import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_time,
     check_pagination,
@@ -161,7 +164,7 @@ class SQLiteLoginFailureRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[LoginFailure, ...]:
         """One page of matches ordered by failed_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -177,6 +180,39 @@ class SQLiteLoginFailureRepository(SQLiteRepositoryBase):
                 "login_failures.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # login_failures.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT "id", "username", "failed_at", "ip_address"
+            FROM "login_failures"
+        """,
+        ('"username" = ?',),
+        """
+            ORDER BY "failed_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"failed_at"', 2, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: LoginFailureFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[LoginFailure]:
+        """Every row of ``query`` in its order (failed_at desc, id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "login_failures.iter_query")
 
     # login_failures.count_since (count): failures of a username at or after ``since``
     _M_COUNT_SINCE = """
@@ -215,3 +251,18 @@ class SQLiteLoginFailureRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "login_failures.delete_for_user") from exc
         return sum(1 for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[LoginFailure]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

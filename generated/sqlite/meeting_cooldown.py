@@ -2,15 +2,18 @@
 """SQLite repository of MeetingCooldown (from schema/meeting_cooldown.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -139,7 +142,7 @@ class SQLiteMeetingCooldownRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[MeetingCooldown, ...]:
         """One page ordered by meeting_type."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -152,6 +155,32 @@ class SQLiteMeetingCooldownRepository(SQLiteRepositoryBase):
                 "meeting_cooldown.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # meeting_cooldown.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "meeting_type", "last_triggered_at", "triggered_by"
+            FROM "meeting_cooldown"
+        """,
+        (),
+        """
+            ORDER BY "meeting_type"
+            LIMIT ?
+        """,
+        keys=(('"meeting_type"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[MeetingCooldown]:
+        """Every row of ``list_items`` in its order (meeting_type), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "meeting_cooldown.iter_list_items")
 
     # meeting_cooldown.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -189,7 +218,7 @@ class SQLiteMeetingCooldownRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[MeetingCooldown, ...]:
         """Every meeting type's cooldown, by meeting_type (one page)."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_load_all")
         try:
             rows = await self._conns.read_page(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -202,3 +231,44 @@ class SQLiteMeetingCooldownRepository(SQLiteRepositoryBase):
                 "meeting_cooldown.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # meeting_cooldown.iter_load_all (list): every row of ``load_all`` in its order
+    _K_LOAD_ALL = KeysetSql(
+        """
+            SELECT "meeting_type", "last_triggered_at", "triggered_by"
+            FROM "meeting_cooldown"
+        """,
+        (),
+        """
+            ORDER BY "meeting_type"
+            LIMIT ?
+        """,
+        keys=(('"meeting_type"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_load_all(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[MeetingCooldown]:
+        """Every row of ``load_all`` in its order (meeting_type), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LOAD_ALL, 0, (), batch_size)
+        return self._stream(keyset, "meeting_cooldown.iter_load_all")
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[MeetingCooldown]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

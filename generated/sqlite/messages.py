@@ -2,7 +2,7 @@
 """SQLite repository of Message (from schema/messages.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
@@ -11,9 +11,12 @@ from synthorg.persistence.generated.messages import Message, MessageFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_time,
     check_pagination,
@@ -177,7 +180,7 @@ class SQLiteMessageRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[Message, ...]:
         """One page of matches ordered by timestamp desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -188,6 +191,38 @@ class SQLiteMessageRepository(SQLiteRepositoryBase):
                 self._conns, exc, self._QUERY[mask], params, _from_row, "messages.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # messages.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "timestamp", "sender", "to", "type", "priority", "channel",
+                "content", "attachments", "metadata"
+            FROM "messages"
+        """,
+        ('"channel" = ?',),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"timestamp"', 1, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: MessageFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Message]:
+        """Every row of ``query`` in its order (timestamp desc, id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "messages.iter_query")
 
     # messages.get_history (list): the newest messages of a channel, newest first
     _M_GET_HISTORY = """
@@ -204,7 +239,7 @@ class SQLiteMessageRepository(SQLiteRepositoryBase):
         self, channel: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE
     ) -> tuple[Message, ...]:
         """The newest messages of a channel, newest first (dashboard hot path)."""
-        check_pagination(limit, 0)
+        check_pagination(limit, 0, "iter_get_history")
         try:
             rows = await self._conns.read_page(
                 self._M_GET_HISTORY, (arg_str(channel, "messages.channel"), limit)
@@ -219,6 +254,41 @@ class SQLiteMessageRepository(SQLiteRepositoryBase):
                 "messages.get_history",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # messages.iter_get_history (list): every row of ``get_history`` in its order
+    _K_GET_HISTORY = KeysetSql(
+        """
+            SELECT
+                "id", "timestamp", "sender", "to", "type", "priority", "channel",
+                "content", "attachments", "metadata"
+            FROM "messages"
+        """,
+        (),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"timestamp"', 1, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"channel" = ?',),
+    )
+
+    def iter_get_history(
+        self, channel: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Message]:
+        """Every row of ``get_history`` in its order (timestamp desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(
+            self._K_GET_HISTORY, 0, (arg_str(channel, "messages.channel"),), batch_size
+        )
+        return self._stream(keyset, "messages.iter_get_history")
 
     # messages.get_by_id (lookup): the message with this id
     _M_GET_BY_ID = """
@@ -273,3 +343,16 @@ class SQLiteMessageRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "messages.delete") from exc
         return any(True for _ in rows)
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Message]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,7 +2,7 @@
 """SQLite repository of OAuthState (from schema/oauth_states.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.oauth_states import OAuthState
@@ -10,8 +10,11 @@ from synthorg.persistence.sqlite.custom import oauth_states as _custom
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -161,7 +164,7 @@ class SQLiteOAuthStateRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[OAuthState, ...]:
         """One page ordered by state_token."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -174,6 +177,34 @@ class SQLiteOAuthStateRepository(SQLiteRepositoryBase):
                 "oauth_states.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # oauth_states.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "state_token", "connection_name", "redirect_uri", "code_verifier",
+                "created_at", "expires_at", "consumed_at", "connection_name_returned"
+            FROM "oauth_states"
+        """,
+        (),
+        """
+            ORDER BY "state_token"
+            LIMIT ?
+        """,
+        keys=(('"state_token"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[OAuthState]:
+        """Every row of ``list_items`` in its order (state_token), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "oauth_states.iter_list_items")
 
     # oauth_states.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -240,3 +271,18 @@ class SQLiteOAuthStateRepository(SQLiteRepositoryBase):
         retention_seconds".
         """
         return await _custom.cleanup_expired(self, retention_seconds)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[OAuthState]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

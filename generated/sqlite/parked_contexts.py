@@ -2,15 +2,18 @@
 """SQLite repository of ParkedContext (from schema/parked_contexts.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.parked_contexts import ParkedContext
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -162,7 +165,7 @@ class SQLiteParkedContextRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[ParkedContext, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -175,6 +178,34 @@ class SQLiteParkedContextRepository(SQLiteRepositoryBase):
                 "parked_contexts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # parked_contexts.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+                "context", "metadata"
+            FROM "parked_contexts"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ParkedContext]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "parked_contexts.iter_list_items")
 
     # parked_contexts.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -244,7 +275,7 @@ class SQLiteParkedContextRepository(SQLiteRepositoryBase):
         self, agent_id: NotBlankStr, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[ParkedContext, ...]:
         """An agent's parked contexts, most recently parked first (ties by id)."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_get_by_agent")
         try:
             rows = await self._conns.read_page(
                 self._M_GET_BY_AGENT,
@@ -260,3 +291,56 @@ class SQLiteParkedContextRepository(SQLiteRepositoryBase):
                 "parked_contexts.get_by_agent",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # parked_contexts.iter_get_by_agent (list): every row of ``get_by_agent`` in its...
+    _K_GET_BY_AGENT = KeysetSql(
+        """
+            SELECT
+                "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+                "context", "metadata"
+            FROM "parked_contexts"
+        """,
+        (),
+        """
+            ORDER BY "parked_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"parked_at"', 5, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"agent_id" = ?',),
+    )
+
+    def iter_get_by_agent(
+        self, agent_id: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ParkedContext]:
+        """Every row of ``get_by_agent`` in its order (parked_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(
+            self._K_GET_BY_AGENT,
+            0,
+            (arg_str(agent_id, "parked_contexts.agent_id"),),
+            batch_size,
+        )
+        return self._stream(keyset, "parked_contexts.iter_get_by_agent")
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[ParkedContext]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

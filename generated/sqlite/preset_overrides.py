@@ -2,15 +2,18 @@
 """SQLite repository of PresetOverride (from schema/preset_overrides.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.preset_overrides import PresetOverride
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_text,
     check_pagination,
@@ -145,7 +148,7 @@ class SQLitePresetOverrideRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[PresetOverride, ...]:
         """One page ordered by preset_name."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -158,6 +161,32 @@ class SQLitePresetOverrideRepository(SQLiteRepositoryBase):
                 "preset_overrides.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # preset_overrides.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "preset_name", "overrides", "updated_by", "updated_at"
+            FROM "preset_overrides"
+        """,
+        (),
+        """
+            ORDER BY "preset_name"
+            LIMIT ?
+        """,
+        keys=(('"preset_name"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[PresetOverride]:
+        """Every row of ``list_items`` in its order (preset_name), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "preset_overrides.iter_list_items")
 
     # preset_overrides.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -234,3 +263,18 @@ class SQLitePresetOverrideRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "preset_overrides.save_if_unchanged") from exc
         return sql is self._UPSERT or any(True for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[PresetOverride]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,15 +2,18 @@
 """SQLite repository of PrincipleOverride (from schema/principle_overrides.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -156,7 +159,7 @@ class SQLitePrincipleOverrideRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[PrincipleOverride, ...]:
         """One page ordered by scope."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -169,6 +172,34 @@ class SQLitePrincipleOverrideRepository(SQLiteRepositoryBase):
                 "principle_overrides.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # principle_overrides.iter_list_items (list): every row of ``list_items`` in its...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "scope", "principles", "restored_from_version", "restored_by", "reason",
+                "restored_at"
+            FROM "principle_overrides"
+        """,
+        (),
+        """
+            ORDER BY "scope"
+            LIMIT ?
+        """,
+        keys=(('"scope"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[PrincipleOverride]:
+        """Every row of ``list_items`` in its order (scope), read ``batch_size`` rows at
+        a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "principle_overrides.iter_list_items")
 
     # principle_overrides.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -193,3 +224,18 @@ class SQLitePrincipleOverrideRepository(SQLiteRepositoryBase):
                 [entity.scope for entity in entities],
                 self._EXISTING,
             ) from exc
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[PrincipleOverride]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

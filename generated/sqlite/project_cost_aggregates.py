@@ -2,7 +2,7 @@
 """SQLite repository of ProjectCostAggregate (from schema/project_cost_aggregates.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.errors import MixedCurrencyAggregationError
@@ -10,8 +10,11 @@ from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAg
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_float,
     arg_str,
     check_pagination,
@@ -145,7 +148,7 @@ class SQLiteProjectCostAggregateRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[ProjectCostAggregate, ...]:
         """One page ordered by project_id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -158,6 +161,32 @@ class SQLiteProjectCostAggregateRepository(SQLiteRepositoryBase):
                 "project_cost_aggregates.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # project_cost_aggregates.iter_list_items (list): every row of ``list_items`` in...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "project_id", "total_cost", "currency", "updated_at"
+            FROM "project_cost_aggregates"
+        """,
+        (),
+        """
+            ORDER BY "project_id"
+            LIMIT ?
+        """,
+        keys=(('"project_id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ProjectCostAggregate]:
+        """Every row of ``list_items`` in its order (project_id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "project_cost_aggregates.iter_list_items")
 
     # project_cost_aggregates.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -226,3 +255,18 @@ class SQLiteProjectCostAggregateRepository(SQLiteRepositoryBase):
                 currencies=tuple(sorted({kept, currency})),
             )
         return float(row[0])
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[ProjectCostAggregate]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

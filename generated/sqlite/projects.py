@@ -2,7 +2,7 @@
 """SQLite repository of Project (from schema/projects.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.errors import RecordNotFoundError
@@ -10,9 +10,12 @@ from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -182,7 +185,7 @@ class SQLiteProjectRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Project, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -195,6 +198,34 @@ class SQLiteProjectRepository(SQLiteRepositoryBase):
                 "projects.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # projects.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "name", "description", "team", "lead", "task_ids", "deadline",
+                "budget", "status"
+            FROM "projects"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Project]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "projects.iter_list_items")
 
     # projects.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -245,7 +276,7 @@ class SQLiteProjectRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[Project, ...]:
         """One page of matches ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -256,6 +287,38 @@ class SQLiteProjectRepository(SQLiteRepositoryBase):
                 self._conns, exc, self._QUERY[mask], params, _from_row, "projects.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # projects.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "name", "description", "team", "lead", "task_ids", "deadline",
+                "budget", "status"
+            FROM "projects"
+        """,
+        (
+            '"status" = ?',
+            '"lead" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: ProjectFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Project]:
+        """Every row of ``query`` in its order (id), read ``batch_size`` rows at a time:
+        memory stays flat. Not a snapshot: a row present throughout whose ordering
+        columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "projects.iter_query")
 
     # projects.count (count): the number of matches
     _COUNT = FilterSql(
@@ -335,3 +398,16 @@ class SQLiteProjectRepository(SQLiteRepositoryBase):
             raise map_sqlite_error(exc, "projects.update") from exc
         if not any(True for _ in rows):
             raise RecordNotFoundError("projects.update: no Project with this key")
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Project]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

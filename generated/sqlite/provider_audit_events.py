@@ -2,7 +2,7 @@
 """SQLite repository of ProviderAuditEvent (from schema/provider_audit_events.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
@@ -14,9 +14,12 @@ from synthorg.persistence.generated.provider_audit_events import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_time,
     check_pagination,
@@ -181,7 +184,7 @@ class SQLiteProviderAuditEventRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[ProviderAuditEvent, ...]:
         """One page of matches ordered by id desc."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -197,6 +200,38 @@ class SQLiteProviderAuditEventRepository(SQLiteRepositoryBase):
                 "provider_audit_events.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # provider_audit_events.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "provider_name", "action", "actor", "timestamp", "before",
+                "after", "details"
+            FROM "provider_audit_events"
+        """,
+        ('"provider_name" = ?',),
+        """
+            ORDER BY "id" DESC
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, True, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: ProviderAuditEventFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[ProviderAuditEvent]:
+        """Every row of ``query`` in its order (id desc), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "provider_audit_events.iter_query")
 
     # provider_audit_events.list_before (keyset): up to ``limit`` events with id <...
     _M_LIST_BEFORE_FIRST = """
@@ -244,3 +279,18 @@ class SQLiteProviderAuditEventRepository(SQLiteRepositoryBase):
                 "provider_audit_events.list_before",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[ProviderAuditEvent]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

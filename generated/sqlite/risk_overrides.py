@@ -2,15 +2,18 @@
 """SQLite repository of RiskTierOverride (from schema/risk_overrides.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -166,7 +169,7 @@ class SQLiteRiskTierOverrideRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[RiskTierOverride, ...]:
         """One page ordered by created_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -179,6 +182,38 @@ class SQLiteRiskTierOverrideRepository(SQLiteRepositoryBase):
                 "risk_overrides.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # risk_overrides.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "action_type", "original_tier", "override_tier", "reason",
+                "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+            FROM "risk_overrides"
+        """,
+        (),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 6, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[RiskTierOverride]:
+        """Every row of ``list_items`` in its order (created_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "risk_overrides.iter_list_items")
 
     # risk_overrides.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -223,7 +258,7 @@ class SQLiteRiskTierOverrideRepository(SQLiteRepositoryBase):
         so that the index on (expires_at, id) both seeks past the expired rows and
         yields the order.
         """
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_active")
         try:
             rows = await self._conns.read_page(
                 self._M_LIST_ACTIVE, (dt_to_text(utc_now()), limit, offset)
@@ -238,6 +273,42 @@ class SQLiteRiskTierOverrideRepository(SQLiteRepositoryBase):
                 "risk_overrides.list_active",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # risk_overrides.iter_list_active (list): every row of ``list_active`` in its order
+    _K_LIST_ACTIVE = KeysetSql(
+        """
+            SELECT
+                "id", "action_type", "original_tier", "override_tier", "reason",
+                "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+            FROM "risk_overrides"
+        """,
+        (),
+        """
+            ORDER BY "expires_at", "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"expires_at"', 7, False, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=(
+            '"revoked_at" IS NULL',
+            '"expires_at" > ?',
+        ),
+    )
+
+    def iter_list_active(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[RiskTierOverride]:
+        """Every row of ``list_active`` in its order (expires_at, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ACTIVE, 0, (dt_to_text(utc_now()),), batch_size)
+        return self._stream(keyset, "risk_overrides.iter_list_active")
 
     # risk_overrides.revoke (update): revoke the override now, recording who did it
     _M_REVOKE = """
@@ -268,3 +339,18 @@ class SQLiteRiskTierOverrideRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "risk_overrides.revoke") from exc
         return any(True for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[RiskTierOverride]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,7 +2,7 @@
 """SQLite repository of SettingRow (from schema/settings.yaml)."""
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
@@ -10,8 +10,11 @@ from synthorg.persistence.sqlite.custom import settings as _custom
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     arg_text,
     check_pagination,
@@ -151,7 +154,7 @@ class SQLiteSettingRowRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[SettingRow, ...]:
         """One page ordered by namespace, key."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -164,6 +167,36 @@ class SQLiteSettingRowRepository(SQLiteRepositoryBase):
                 "settings.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # settings.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "namespace", "key", "value", "updated_at"
+            FROM "settings"
+        """,
+        (),
+        """
+            ORDER BY "namespace", "key"
+            LIMIT ?
+        """,
+        keys=(
+            ('"namespace"', 0, False, False),
+            ('"key"', 1, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[SettingRow]:
+        """Every row of ``list_items`` in its order (namespace, key), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "settings.iter_list_items")
 
     async def save_many(self, entities: Sequence[SettingRow]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -211,6 +244,38 @@ class SQLiteSettingRowRepository(SQLiteRepositoryBase):
                 "settings.get_namespace",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # settings.iter_get_namespace (list): every row of ``get_namespace`` in its order
+    _K_GET_NAMESPACE = KeysetSql(
+        """
+            SELECT "namespace", "key", "value", "updated_at"
+            FROM "settings"
+        """,
+        (),
+        """
+            ORDER BY "key"
+            LIMIT ?
+        """,
+        keys=(('"key"', 1, False, False),),
+        placeholder="?",
+        nulls_high=False,
+        always=('"namespace" = ?',),
+    )
+
+    def iter_get_namespace(
+        self, namespace: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[SettingRow]:
+        """Every row of ``get_namespace`` in its order (key), read ``batch_size`` rows
+        at a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(
+            self._K_GET_NAMESPACE,
+            0,
+            (arg_str(namespace, "settings.namespace"),),
+            batch_size,
+        )
+        return self._stream(keyset, "settings.iter_get_namespace")
 
     # settings.set_if_unchanged (compare_and_set): upsert when expected_updated_at...
     _M_SET_IF_UNCHANGED_INSERT = """
@@ -308,3 +373,18 @@ class SQLiteSettingRowRepository(SQLiteRepositoryBase):
                 exc, "settings.delete_namespace_returning_keys"
             ) from exc
         return tuple(row[0] for row in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[SettingRow]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,7 +2,7 @@
 """SQLite repository of SsrfViolation (from schema/ssrf_violations.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import AwareDatetime
@@ -16,9 +16,12 @@ from synthorg.persistence.generated.ssrf_violations import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_enum,
     arg_str,
     arg_time,
@@ -184,7 +187,7 @@ class SQLiteSsrfViolationRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[SsrfViolation, ...]:
         """One page of matches ordered by timestamp desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -200,6 +203,41 @@ class SQLiteSsrfViolationRepository(SQLiteRepositoryBase):
                 "ssrf_violations.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # ssrf_violations.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "timestamp", "url", "hostname", "port", "resolved_ip",
+                "blocked_range", "provider_name", "agent_id", "status", "resolved_at"
+            FROM "ssrf_violations"
+        """,
+        ('"status" = ?',),
+        """
+            ORDER BY "timestamp" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"timestamp"', 1, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: SsrfViolationFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[SsrfViolation]:
+        """Every row of ``query`` in its order (timestamp desc, id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "ssrf_violations.iter_query")
 
     # ssrf_violations.update_status (update): decide a pending violation
     _M_UPDATE_STATUS = """
@@ -238,3 +276,18 @@ class SQLiteSsrfViolationRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "ssrf_violations.update_status") from exc
         return any(True for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[SsrfViolation]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,16 +2,19 @@
 """SQLite repository of Task (from schema/tasks.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -241,7 +244,7 @@ class SQLiteTaskRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Task, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -254,6 +257,38 @@ class SQLiteTaskRepository(SQLiteRepositoryBase):
                 "tasks.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tasks.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "title", "description", "type", "priority", "project",
+                "created_by", "assigned_to", "reviewers", "dependencies",
+                "artifacts_expected", "acceptance_criteria", "estimated_complexity",
+                "budget_limit", "deadline", "max_retries", "status", "parent_task_id",
+                "delegation_chain", "task_structure", "coordination_topology",
+                "metadata", "created_at", "updated_at"
+            FROM "tasks"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Task]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "tasks.iter_list_items")
 
     # tasks.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -309,7 +344,7 @@ class SQLiteTaskRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[Task, ...]:
         """One page of matches ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -320,6 +355,43 @@ class SQLiteTaskRepository(SQLiteRepositoryBase):
                 self._conns, exc, self._QUERY[mask], params, _from_row, "tasks.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tasks.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "title", "description", "type", "priority", "project",
+                "created_by", "assigned_to", "reviewers", "dependencies",
+                "artifacts_expected", "acceptance_criteria", "estimated_complexity",
+                "budget_limit", "deadline", "max_retries", "status", "parent_task_id",
+                "delegation_chain", "task_structure", "coordination_topology",
+                "metadata", "created_at", "updated_at"
+            FROM "tasks"
+        """,
+        (
+            '"status" = ?',
+            '"assigned_to" = ?',
+            '"project" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: TaskFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Task]:
+        """Every row of ``query`` in its order (id), read ``batch_size`` rows at a time:
+        memory stays flat. Not a snapshot: a row present throughout whose ordering
+        columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "tasks.iter_query")
 
     # tasks.count (count): the number of matches
     _COUNT = FilterSql(
@@ -343,3 +415,16 @@ class SQLiteTaskRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tasks.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Task]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,15 +2,18 @@
 """SQLite repository of TrackedContainer (from schema/tracked_containers.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -165,7 +168,7 @@ class SQLiteTrackedContainerRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[TrackedContainer, ...]:
         """One page ordered by container_id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -178,6 +181,34 @@ class SQLiteTrackedContainerRepository(SQLiteRepositoryBase):
                 "tracked_containers.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tracked_containers.iter_list_items (list): every row of ``list_items`` in its...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "container_id", "name", "image", "agent_id", "task_id", "state",
+                "labels", "created_at", "last_seen_at"
+            FROM "tracked_containers"
+        """,
+        (),
+        """
+            ORDER BY "container_id"
+            LIMIT ?
+        """,
+        keys=(('"container_id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[TrackedContainer]:
+        """Every row of ``list_items`` in its order (container_id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "tracked_containers.iter_list_items")
 
     # tracked_containers.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -217,7 +248,7 @@ class SQLiteTrackedContainerRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[TrackedContainer, ...]:
         """Every tracked container, by container_id (one page)."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_load_all")
         try:
             rows = await self._conns.read_page(self._M_LOAD_ALL, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -230,3 +261,46 @@ class SQLiteTrackedContainerRepository(SQLiteRepositoryBase):
                 "tracked_containers.load_all",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tracked_containers.iter_load_all (list): every row of ``load_all`` in its order
+    _K_LOAD_ALL = KeysetSql(
+        """
+            SELECT
+                "container_id", "name", "image", "agent_id", "task_id", "state",
+                "labels", "created_at", "last_seen_at"
+            FROM "tracked_containers"
+        """,
+        (),
+        """
+            ORDER BY "container_id"
+            LIMIT ?
+        """,
+        keys=(('"container_id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_load_all(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[TrackedContainer]:
+        """Every row of ``load_all`` in its order (container_id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LOAD_ALL, 0, (), batch_size)
+        return self._stream(keyset, "tracked_containers.iter_load_all")
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[TrackedContainer]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

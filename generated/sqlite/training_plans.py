@@ -2,7 +2,7 @@
 """SQLite repository of TrainingPlan (from schema/training_plans.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.training_plans import (
@@ -12,9 +12,12 @@ from synthorg.persistence.generated.training_plans import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -193,7 +196,7 @@ class SQLiteTrainingPlanRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[TrainingPlan, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -206,6 +209,35 @@ class SQLiteTrainingPlanRepository(SQLiteRepositoryBase):
                 "training_plans.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # training_plans.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "agent_id", "source_agent_ids", "content_types", "max_items",
+                "require_review", "config", "status", "created_by", "created_at",
+                "executed_at"
+            FROM "training_plans"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[TrainingPlan]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "training_plans.iter_list_items")
 
     # training_plans.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -257,7 +289,7 @@ class SQLiteTrainingPlanRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[TrainingPlan, ...]:
         """One page of matches ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -273,6 +305,42 @@ class SQLiteTrainingPlanRepository(SQLiteRepositoryBase):
                 "training_plans.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # training_plans.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "agent_id", "source_agent_ids", "content_types", "max_items",
+                "require_review", "config", "status", "created_by", "created_at",
+                "executed_at"
+            FROM "training_plans"
+        """,
+        (
+            '"agent_id" = ?',
+            '"status" = ?',
+        ),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: TrainingPlanFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[TrainingPlan]:
+        """Every row of ``query`` in its order (id), read ``batch_size`` rows at a time:
+        memory stays flat. Not a snapshot: a row present throughout whose ordering
+        columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "training_plans.iter_query")
 
     # training_plans.count (count): the number of matches
     _COUNT = FilterSql(
@@ -295,3 +363,18 @@ class SQLiteTrainingPlanRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "training_plans.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[TrainingPlan]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

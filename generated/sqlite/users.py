@@ -2,7 +2,7 @@
 """SQLite repository of User (from schema/users.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.errors import ConstraintViolationError
@@ -11,9 +11,12 @@ from synthorg.persistence.generated.users import User, UserFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_enum,
     arg_str,
     check_pagination,
@@ -203,7 +206,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[User, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -216,6 +219,35 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
                 "users.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # users.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "username", "password_hash", "role", "must_change_password",
+                "org_roles", "scoped_departments", "created_at", "updated_at"
+            FROM "users"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+        always=("\"role\" <> 'system'",),
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[User]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "users.iter_list_items")
 
     # users.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -264,7 +296,7 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[User, ...]:
         """One page of matches ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -275,6 +307,36 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
                 self._conns, exc, self._QUERY[mask], params, _from_row, "users.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # users.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "username", "password_hash", "role", "must_change_password",
+                "org_roles", "scoped_departments", "created_at", "updated_at"
+            FROM "users"
+        """,
+        ('"role" = ?',),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+        always=("\"role\" <> 'system'",),
+    )
+
+    def iter_query(
+        self, filter_spec: UserFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[User]:
+        """Every row of ``query`` in its order (id), read ``batch_size`` rows at a time:
+        memory stays flat. Not a snapshot: a row present throughout whose ordering
+        columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "users.iter_query")
 
     # users.count (count): the number of matches
     _COUNT = FilterSql(
@@ -412,3 +474,16 @@ class SQLiteUserRepository(SQLiteRepositoryBase):
                 self._conns, exc, sql, params, _from_row, "users.list_after_id"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[User]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

@@ -2,7 +2,7 @@
 """SQLite repository of WebhookReceipt (from schema/webhook_receipts.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.enums import WebhookStatus
@@ -10,8 +10,11 @@ from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_enum,
     arg_str,
     arg_text,
@@ -163,7 +166,7 @@ class SQLiteWebhookReceiptRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[WebhookReceipt, ...]:
         """One page ordered by received_at desc, receipt_id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -176,6 +179,38 @@ class SQLiteWebhookReceiptRepository(SQLiteRepositoryBase):
                 "webhook_receipts.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # webhook_receipts.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "receipt_id", "connection_name", "event_type", "payload", "status",
+                "error", "received_at"
+            FROM "webhook_receipts"
+        """,
+        (),
+        """
+            ORDER BY "received_at" DESC, "receipt_id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"received_at"', 6, True, False),
+            ('"receipt_id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[WebhookReceipt]:
+        """Every row of ``list_items`` in its order (received_at desc, receipt_id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "webhook_receipts.iter_list_items")
 
     # webhook_receipts.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -284,7 +319,7 @@ class SQLiteWebhookReceiptRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[WebhookReceipt, ...]:
         """A connection's receipts, newest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_get_by_connection")
         try:
             rows = await self._conns.read_page(
                 self._M_GET_BY_CONNECTION,
@@ -308,6 +343,44 @@ class SQLiteWebhookReceiptRepository(SQLiteRepositoryBase):
                 "webhook_receipts.get_by_connection",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # webhook_receipts.iter_get_by_connection (list): every row of...
+    _K_GET_BY_CONNECTION = KeysetSql(
+        """
+            SELECT
+                "receipt_id", "connection_name", "event_type", "payload", "status",
+                "error", "received_at"
+            FROM "webhook_receipts"
+        """,
+        (),
+        """
+            ORDER BY "received_at" DESC, "receipt_id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"received_at"', 6, True, False),
+            ('"receipt_id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"connection_name" = ?',),
+    )
+
+    def iter_get_by_connection(
+        self, connection_name: NotBlankStr, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[WebhookReceipt]:
+        """Every row of ``get_by_connection`` in its order (received_at desc,
+        receipt_id), read ``batch_size`` rows at a time: memory stays flat. Not a
+        snapshot: a row present throughout whose ordering columns do not change is
+        yielded exactly once, none twice.
+        """
+        keyset = Keyset(
+            self._K_GET_BY_CONNECTION,
+            0,
+            (arg_str(connection_name, "webhook_receipts.connection_name"),),
+            batch_size,
+        )
+        return self._stream(keyset, "webhook_receipts.iter_get_by_connection")
 
     # webhook_receipts.cleanup_old_for_connection (delete): delete a connection's...
     _M_CLEANUP_OLD_FOR_CONNECTION = """
@@ -341,3 +414,18 @@ class SQLiteWebhookReceiptRepository(SQLiteRepositoryBase):
                 exc, "webhook_receipts.cleanup_old_for_connection"
             ) from exc
         return sum(1 for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[WebhookReceipt]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

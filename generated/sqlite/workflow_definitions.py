@@ -2,7 +2,7 @@
 """SQLite repository of WorkflowDefinition (from schema/workflow_definitions.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.workflow_definitions import (
@@ -12,9 +12,12 @@ from synthorg.persistence.generated.workflow_definitions import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_int,
     arg_str,
     check_pagination,
@@ -185,7 +188,7 @@ class SQLiteWorkflowDefinitionRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[WorkflowDefinition, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -198,6 +201,34 @@ class SQLiteWorkflowDefinitionRepository(SQLiteRepositoryBase):
                 "workflow_definitions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # workflow_definitions.iter_list_items (list): every row of ``list_items`` in...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "name", "description", "workflow_type", "nodes", "edges",
+                "created_by", "created_at", "updated_at", "revision"
+            FROM "workflow_definitions"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[WorkflowDefinition]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "workflow_definitions.iter_list_items")
 
     # workflow_definitions.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -245,7 +276,7 @@ class SQLiteWorkflowDefinitionRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[WorkflowDefinition, ...]:
         """One page of matches ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -261,6 +292,38 @@ class SQLiteWorkflowDefinitionRepository(SQLiteRepositoryBase):
                 "workflow_definitions.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # workflow_definitions.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "name", "description", "workflow_type", "nodes", "edges",
+                "created_by", "created_at", "updated_at", "revision"
+            FROM "workflow_definitions"
+        """,
+        ('"workflow_type" = ?',),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: WorkflowDefinitionFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[WorkflowDefinition]:
+        """Every row of ``query`` in its order (id), read ``batch_size`` rows at a time:
+        memory stays flat. Not a snapshot: a row present throughout whose ordering
+        columns do not change is yielded exactly once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "workflow_definitions.iter_query")
 
     # workflow_definitions.count (count): the number of matches
     _COUNT = FilterSql(
@@ -341,3 +404,18 @@ class SQLiteWorkflowDefinitionRepository(SQLiteRepositoryBase):
                 exc, "workflow_definitions.save_if_revision"
             ) from exc
         return sql is self._UPSERT or any(True for _ in rows)
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[WorkflowDefinition]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

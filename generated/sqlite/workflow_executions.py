@@ -2,7 +2,7 @@
 """SQLite repository of WorkflowExecution (from schema/workflow_executions.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.workflow_executions import (
@@ -12,9 +12,12 @@ from synthorg.persistence.generated.workflow_executions import (
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -193,7 +196,7 @@ class SQLiteWorkflowExecutionRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[WorkflowExecution, ...]:
         """One page ordered by updated_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -206,6 +209,39 @@ class SQLiteWorkflowExecutionRepository(SQLiteRepositoryBase):
                 "workflow_executions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # workflow_executions.iter_list_items (list): every row of ``list_items`` in its...
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "definition_id", "definition_revision", "status",
+                "node_executions", "activated_by", "project", "error", "created_at",
+                "updated_at", "completed_at"
+            FROM "workflow_executions"
+        """,
+        (),
+        """
+            ORDER BY "updated_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"updated_at"', 9, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[WorkflowExecution]:
+        """Every row of ``list_items`` in its order (updated_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "workflow_executions.iter_list_items")
 
     # workflow_executions.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -257,7 +293,7 @@ class SQLiteWorkflowExecutionRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[WorkflowExecution, ...]:
         """One page of matches ordered by updated_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -273,6 +309,46 @@ class SQLiteWorkflowExecutionRepository(SQLiteRepositoryBase):
                 "workflow_executions.query",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # workflow_executions.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "definition_id", "definition_revision", "status",
+                "node_executions", "activated_by", "project", "error", "created_at",
+                "updated_at", "completed_at"
+            FROM "workflow_executions"
+        """,
+        (
+            '"definition_id" = ?',
+            '"status" = ?',
+        ),
+        """
+            ORDER BY "updated_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"updated_at"', 9, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self,
+        filter_spec: WorkflowExecutionFilterSpec,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> AsyncIterator[WorkflowExecution]:
+        """Every row of ``query`` in its order (updated_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "workflow_executions.iter_query")
 
     # workflow_executions.count (count): the number of matches
     _COUNT = FilterSql(
@@ -295,3 +371,18 @@ class SQLiteWorkflowExecutionRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "workflow_executions.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[WorkflowExecution]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

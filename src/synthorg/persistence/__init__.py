@@ -32,10 +32,13 @@ from synthorg.persistence.factory import create_backend, default_registry
 from synthorg.persistence.generated import *  # noqa: F403
 from synthorg.persistence.generated import __all__ as _generated_names
 from synthorg.persistence.idempotency import IdempotencyClaim
+from synthorg.persistence.keyset import MAX_BATCH_SIZE
 from synthorg.persistence.protocol import PersistenceBackend
 from synthorg.persistence.registry import PersistenceBackendRegistry
 from synthorg.persistence.repository_protocols import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     FilteredQueryRepository,
     IdKeyedRepository,
 )
@@ -51,7 +54,10 @@ from synthorg.persistence.versions import (
 )
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_PAGE_SIZE",
+    "MAX_BATCH_SIZE",
+    "MAX_PAGE_SIZE",
     "DEFAULT_VERSION_PAGE_SIZE",
     "AuthConfig",
     "EscalationQueue",

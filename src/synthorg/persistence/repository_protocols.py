@@ -4,18 +4,28 @@ Every generated repository Protocol composes these categories (ADR-0001 in
 the reference): :class:`IdKeyedRepository` for keyed CRUD,
 :class:`FilteredQueryRepository` for filter-spec queries and
 :class:`AppendOnlyRepository` for append-only logs. Key and filter type
-variables are contravariant because they only appear as parameters. The
+variables are contravariant because they only appear as parameters. Every
+paged list method takes ``limit`` from 1 to :data:`MAX_PAGE_SIZE`; its
+``iter_*`` sibling streams any number of rows (:mod:`.keyset`). The
 helpers the generated code runs are in :mod:`synthorg.persistence.support`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol, TypeVar
 
 DEFAULT_PAGE_SIZE = 100
 """Default ``limit`` of every list method."""
+
+MAX_PAGE_SIZE = 10_000
+"""Largest ``limit`` of every list method: a page is held in memory whole, so
+reading more rows than this goes through the method's ``iter_*`` sibling,
+which streams them in batches with memory flat in the number of rows."""
+
+DEFAULT_BATCH_SIZE = 500
+"""Default ``batch_size`` of every ``iter_*`` method (rows per read)."""
 
 ModelT = TypeVar("ModelT")
 ModelT_co = TypeVar("ModelT_co", covariant=True)
@@ -48,6 +58,15 @@ class IdKeyedRepository(Protocol[ModelT, KeyT_contra]):
         """One page in the entity's declared ordering."""
         ...
 
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ModelT]:
+        """Every entity in the declared ordering, read ``batch_size`` rows at a
+        time (keyset batches: memory flat in the number of rows; not a
+        snapshot, but a row present throughout whose ordering columns do not
+        change is yielded exactly once, none twice)."""
+        ...
+
 
 class FilteredQueryRepository(Protocol[ModelT_co, FilterT_contra]):
     """Queries by a filter spec whose set fields are combined with AND."""
@@ -59,6 +78,13 @@ class FilteredQueryRepository(Protocol[ModelT_co, FilterT_contra]):
         offset: int = 0,
     ) -> tuple[ModelT_co, ...]:
         """One page of matching entities in the declared ordering."""
+        ...
+
+    def iter_query(
+        self, filter_spec: FilterT_contra, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ModelT_co]:
+        """Every matching entity in the declared ordering, streamed in batches
+        (see :meth:`IdKeyedRepository.iter_list_items`)."""
         ...
 
     async def count(self, filter_spec: FilterT_contra) -> int:
@@ -85,6 +111,13 @@ class AppendOnlyRepository(Protocol[ModelT, FilterT_contra]):
         offset: int = 0,
     ) -> tuple[ModelT, ...]:
         """One page of matching entries, newest first."""
+        ...
+
+    def iter_query(
+        self, filter_spec: FilterT_contra, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[ModelT]:
+        """Every matching entry, newest first, streamed in batches (see
+        :meth:`IdKeyedRepository.iter_list_items`)."""
         ...
 
     async def purge_before(self, threshold: datetime) -> int:

@@ -2,9 +2,11 @@
 
 Generated repositories import every runtime helper they use from here (and
 nothing else of the hand-written runtime but ``types``, ``errors``, the
-repository protocols and the dialect drivers): the page-window check, the
-per-combination filter SQL, batch duplicate detection, the aware-datetime
-check, and the value codecs (argument checks ``arg_*``, text and JSON
+repository protocols and the dialect drivers): the page-window check
+(``limit`` up to :data:`MAX_PAGE_SIZE`), the per-combination filter SQL,
+the keyset batches of the ``iter_*`` streams (defined in
+:mod:`synthorg.persistence.keyset`), batch duplicate detection, the
+aware-datetime check, and the value codecs (argument checks ``arg_*``, text and JSON
 encoders, row revalidation). Helpers used only by generated code are
 defined here; the codecs are defined in :mod:`synthorg.persistence._codec`,
 which the hand-written runtime uses too, and re-exported.
@@ -36,12 +38,24 @@ from synthorg.persistence._codec import (
     utc_now,
 )
 from synthorg.persistence.errors import InvalidValueError
-from synthorg.persistence.repository_protocols import DEFAULT_PAGE_SIZE
+from synthorg.persistence.keyset import (
+    DEFAULT_BATCH_SIZE,
+    MAX_BATCH_SIZE,
+    Keyset,
+    KeysetSql,
+    check_batch_size,
+)
+from synthorg.persistence.repository_protocols import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_PAGE_SIZE",
+    "MAX_BATCH_SIZE",
+    "MAX_PAGE_SIZE",
     "VALIDATED",
     "FilterSql",
+    "Keyset",
+    "KeysetSql",
     "arg_bool",
     "arg_bytes",
     "arg_enum",
@@ -52,6 +66,7 @@ __all__ = [
     "arg_text",
     "arg_time",
     "before_now",
+    "check_batch_size",
     "check_pagination",
     "dt_to_text",
     "duplicate_keys",
@@ -65,15 +80,21 @@ __all__ = [
 ]
 
 
-def check_pagination(limit: int, offset: int) -> None:
+def check_pagination(limit: int, offset: int, stream: str = "") -> None:
     """Refuse a bad page window with :class:`InvalidValueError` before any SQL.
 
-    ``bool`` is an ``int`` subclass, so ``limit=True`` would otherwise page
-    by one row; it is refused explicitly.
+    ``limit`` is 1 to :data:`MAX_PAGE_SIZE` (a page is held in memory whole);
+    ``stream`` names the method's ``iter_*`` sibling, which the error points
+    at for reading more rows. ``bool`` is an ``int`` subclass, so
+    ``limit=True`` would otherwise page by one row; it is refused explicitly.
     """
-    if type(limit) is not int or limit < 1:
+    if type(limit) is not int or not 1 <= limit <= MAX_PAGE_SIZE:
+        hint = ""
+        if stream and type(limit) is int and limit > MAX_PAGE_SIZE:
+            hint = f"; stream more rows than that with {stream}()"
         raise InvalidValueError(
-            f"limit must be an int >= 1, got {limit!r}", field="limit"
+            f"limit must be an int from 1 to {MAX_PAGE_SIZE}, got {limit!r}{hint}",
+            field="limit",
         )
     if type(offset) is not int or offset < 0:
         raise InvalidValueError(

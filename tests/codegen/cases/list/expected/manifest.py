@@ -80,11 +80,17 @@ ENTITIES: tuple[EntityInfo, ...] = (
             FieldInfo("id", "str", None, False, None, None, False, None),
             FieldInfo("closed", "bool", None, False, None, None, False, None),
             FieldInfo("opened_at", "datetime", None, False, None, None, False, None),
+            FieldInfo("due_at", "datetime", None, True, None, None, False, None),
         ),
         time_field=None,
         exclude=(),
         foreign_keys=(),
-        methods=(("list_open", "list"),),
+        methods=(
+            ("list_open", "list"),
+            ("iter_list_open", "list"),
+            ("list_by_due", "list"),
+            ("iter_list_by_due", "list"),
+        ),
         unique_indexes=(),
     ),
 )

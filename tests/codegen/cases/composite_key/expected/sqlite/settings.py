@@ -2,15 +2,18 @@
 """SQLite repository of SettingRow (from schema/settings.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     malformed_row,
@@ -148,7 +151,7 @@ class SQLiteSettingRowRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[SettingRow, ...]:
         """One page ordered by namespace, key."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -161,6 +164,36 @@ class SQLiteSettingRowRepository(SQLiteRepositoryBase):
                 "settings.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # settings.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "namespace", "key", "value", "version"
+            FROM "settings"
+        """,
+        (),
+        """
+            ORDER BY "namespace", "key"
+            LIMIT ?
+        """,
+        keys=(
+            ('"namespace"', 0, False, False),
+            ('"key"', 1, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[SettingRow]:
+        """Every row of ``list_items`` in its order (namespace, key), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "settings.iter_list_items")
 
     async def save_many(self, entities: Sequence[SettingRow]) -> None:
         """Upsert every entity in one transaction: all or nothing; a duplicate key
@@ -183,3 +216,18 @@ class SQLiteSettingRowRepository(SQLiteRepositoryBase):
                     for entity in entities
                 ],
             ) from exc
+
+    async def _stream(
+        self, keyset: Keyset, operation: str
+    ) -> AsyncIterator[SettingRow]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

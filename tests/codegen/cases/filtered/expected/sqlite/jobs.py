@@ -2,16 +2,19 @@
 """SQLite repository of Job (from schema/jobs.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
     FilterSql,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -181,7 +184,7 @@ class SQLiteJobRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Job, ...]:
         """One page ordered by created_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -194,6 +197,38 @@ class SQLiteJobRepository(SQLiteRepositoryBase):
                 "jobs.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # jobs.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT
+                "id", "queue_name", "state", "attempts", "external_ref", "labels",
+                "payload", "finished_at", "created_at"
+            FROM "jobs"
+        """,
+        (),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Job]:
+        """Every row of ``list_items`` in its order (created_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "jobs.iter_list_items")
 
     # jobs.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -244,7 +279,7 @@ class SQLiteJobRepository(SQLiteRepositoryBase):
         offset: int = 0,
     ) -> tuple[Job, ...]:
         """One page of matches ordered by created_at desc, id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_query")
         mask, params = _where(filter_spec)
         params.append(limit)
         params.append(offset)
@@ -255,6 +290,42 @@ class SQLiteJobRepository(SQLiteRepositoryBase):
                 self._conns, exc, self._QUERY[mask], params, _from_row, "jobs.query"
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # jobs.iter_query (query): every row of ``query`` in its order
+    _K_QUERY = KeysetSql(
+        """
+            SELECT
+                "id", "queue_name", "state", "attempts", "external_ref", "labels",
+                "payload", "finished_at", "created_at"
+            FROM "jobs"
+        """,
+        (
+            '"state" = ?',
+            '"queue_name" = ?',
+        ),
+        """
+            ORDER BY "created_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"created_at"', 8, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_query(
+        self, filter_spec: JobFilterSpec, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Job]:
+        """Every row of ``query`` in its order (created_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        mask, params = _where(filter_spec)
+        keyset = Keyset(self._K_QUERY, mask, params, batch_size)
+        return self._stream(keyset, "jobs.iter_query")
 
     # jobs.count (count): the number of matches
     _COUNT = FilterSql(
@@ -277,3 +348,16 @@ class SQLiteJobRepository(SQLiteRepositoryBase):
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "jobs.count") from exc
         return int(next(iter(rows))[0])
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Job]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

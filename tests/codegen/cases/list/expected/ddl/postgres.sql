@@ -5,6 +5,8 @@ CREATE TABLE "tickets" (
     "id" TEXT COLLATE "C" NOT NULL,
     "closed" BOOLEAN NOT NULL,
     "opened_at" TIMESTAMPTZ NOT NULL,
+    "due_at" TIMESTAMPTZ,
     CONSTRAINT "pk_tickets" PRIMARY KEY ("id")
 );
 CREATE INDEX "ix_tickets_closed_opened_at_id" ON "tickets" ("closed", "opened_at", "id" DESC);
+CREATE INDEX "ix_tickets_due_at_id" ON "tickets" ("due_at", "id");

@@ -2,15 +2,18 @@
 """SQLite repository of Ticket (from schema/tickets.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.tickets import Ticket
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     dt_to_text,
@@ -31,6 +34,7 @@ def _from_row(row: Any) -> Ticket:
                 "id": row[0],
                 "closed": row[1],
                 "opened_at": row[2],
+                "due_at": row[3],
             }
         )
     except (ValueError, TypeError, KeyError) as exc:
@@ -51,6 +55,7 @@ def _params(entity: Ticket) -> tuple[Any, ...]:
         entity.id,
         entity.closed,
         dt_to_text(entity.opened_at),
+        None if entity.due_at is None else dt_to_text(entity.due_at),
     )
 
 
@@ -66,12 +71,13 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
 
     # tickets.save (upsert): insert or update by key
     _UPSERT = """
-        INSERT INTO "tickets" ("id", "closed", "opened_at")
-        VALUES (?, ?, ?)
+        INSERT INTO "tickets" ("id", "closed", "opened_at", "due_at")
+        VALUES (?, ?, ?, ?)
         ON CONFLICT ("id")
         DO UPDATE SET
             "closed" = excluded."closed",
-            "opened_at" = excluded."opened_at"
+            "opened_at" = excluded."opened_at",
+            "due_at" = excluded."due_at"
     """
 
     async def save(self, entity: Ticket) -> None:
@@ -84,7 +90,7 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
 
     # tickets.get (lookup): the entity with this key, or None
     _GET = """
-        SELECT "id", "closed", "opened_at"
+        SELECT "id", "closed", "opened_at", "due_at"
         FROM "tickets"
         WHERE "id" = ?
     """
@@ -127,7 +133,7 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
 
     # tickets.list_items (list): one page ordered by id
     _LIST = """
-        SELECT "id", "closed", "opened_at"
+        SELECT "id", "closed", "opened_at", "due_at"
         FROM "tickets"
         ORDER BY "id"
         LIMIT ? OFFSET ?
@@ -137,7 +143,7 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Ticket, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -150,6 +156,32 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
                 "tickets.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tickets.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "id", "closed", "opened_at", "due_at"
+            FROM "tickets"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Ticket]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "tickets.iter_list_items")
 
     # tickets.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -177,7 +209,7 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
 
     # tickets.list_open (list): tickets not closed, newest first
     _M_LIST_OPEN = """
-        SELECT "id", "closed", "opened_at"
+        SELECT "id", "closed", "opened_at", "due_at"
         FROM "tickets"
         WHERE "closed" = FALSE
         ORDER BY "opened_at" DESC, "id"
@@ -188,7 +220,7 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Ticket, ...]:
         """Tickets not closed, newest first."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_open")
         try:
             rows = await self._conns.read_page(self._M_LIST_OPEN, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -201,3 +233,102 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
                 "tickets.list_open",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tickets.iter_list_open (list): every row of ``list_open`` in its order
+    _K_LIST_OPEN = KeysetSql(
+        """
+            SELECT "id", "closed", "opened_at", "due_at"
+            FROM "tickets"
+        """,
+        (),
+        """
+            ORDER BY "opened_at" DESC, "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"opened_at"', 2, True, False),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+        always=('"closed" = FALSE',),
+    )
+
+    def iter_list_open(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Ticket]:
+        """Every row of ``list_open`` in its order (opened_at desc, id), read
+        ``batch_size`` rows at a time: memory stays flat. Not a snapshot: a row
+        present throughout whose ordering columns do not change is yielded exactly
+        once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_OPEN, 0, (), batch_size)
+        return self._stream(keyset, "tickets.iter_list_open")
+
+    # tickets.list_by_due (list): tickets by due date
+    _M_LIST_BY_DUE = """
+        SELECT "id", "closed", "opened_at", "due_at"
+        FROM "tickets"
+        ORDER BY "due_at", "id"
+        LIMIT ? OFFSET ?
+    """
+
+    async def list_by_due(
+        self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
+    ) -> tuple[Ticket, ...]:
+        """Tickets by due date (none due last on PostgreSQL, first on SQLite), then id."""
+        check_pagination(limit, offset, "iter_list_by_due")
+        try:
+            rows = await self._conns.read(self._M_LIST_BY_DUE, (limit, offset))
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            raise await unreadable(
+                self._conns,
+                exc,
+                self._M_LIST_BY_DUE,
+                (limit, offset),
+                _from_row,
+                "tickets.list_by_due",
+            ) from exc
+        return tuple(map(_from_row, rows))
+
+    # tickets.iter_list_by_due (list): every row of ``list_by_due`` in its order
+    _K_LIST_BY_DUE = KeysetSql(
+        """
+            SELECT "id", "closed", "opened_at", "due_at"
+            FROM "tickets"
+        """,
+        (),
+        """
+            ORDER BY "due_at", "id"
+            LIMIT ?
+        """,
+        keys=(
+            ('"due_at"', 3, False, True),
+            ('"id"', 0, False, False),
+        ),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_by_due(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Ticket]:
+        """Every row of ``list_by_due`` in its order (due_at, id), read ``batch_size``
+        rows at a time: memory stays flat. Not a snapshot: a row present throughout
+        whose ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_BY_DUE, 0, (), batch_size)
+        return self._stream(keyset, "tickets.iter_list_by_due")
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Ticket]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

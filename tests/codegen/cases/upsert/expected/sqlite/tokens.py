@@ -2,15 +2,18 @@
 """SQLite repository of Token (from schema/tokens.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.tokens import Token
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     malformed_row,
@@ -132,7 +135,7 @@ class SQLiteTokenRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Token, ...]:
         """One page ordered by name."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -145,6 +148,32 @@ class SQLiteTokenRepository(SQLiteRepositoryBase):
                 "tokens.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # tokens.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "name", "value"
+            FROM "tokens"
+        """,
+        (),
+        """
+            ORDER BY "name"
+            LIMIT ?
+        """,
+        keys=(('"name"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Token]:
+        """Every row of ``list_items`` in its order (name), read ``batch_size`` rows at
+        a time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "tokens.iter_list_items")
 
     # tokens.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -177,3 +206,16 @@ class SQLiteTokenRepository(SQLiteRepositoryBase):
             await self._conns.write(self._UPSERT, params)
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise map_sqlite_error(exc, "tokens.store") from exc
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Token]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

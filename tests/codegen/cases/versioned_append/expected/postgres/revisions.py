@@ -3,7 +3,7 @@
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import psycopg
@@ -19,8 +19,11 @@ from synthorg.persistence.postgres.driver import (
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     malformed_row,
@@ -143,7 +146,7 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Revision, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._executor.fetch_all(self._LIST, (limit, offset))
         except psycopg.Error as exc:
@@ -156,6 +159,32 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
                 "revisions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # revisions.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "id", "page_id", "version"
+            FROM "revisions"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT %s
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="%s",
+        nulls_high=True,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Revision]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "revisions.iter_list_items")
 
     # revisions.save_many (bulk): upsert every entity in one transaction
     _STAGE = """
@@ -252,3 +281,16 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
             assert row is not None  # INSERT ... RETURNING always returns the row
             return _from_row(row)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Revision]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._executor.fetch_all(sql, params)
+            except psycopg.Error as exc:
+                raise await unreadable(
+                    self._pool, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

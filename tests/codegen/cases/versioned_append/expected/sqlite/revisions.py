@@ -2,15 +2,18 @@
 """SQLite repository of Revision (from schema/revisions.yaml)."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from synthorg.persistence.generated.revisions import Revision
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
 from synthorg.persistence.sqlite.rows import unreadable
 from synthorg.persistence.support import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
     VALIDATED,
+    Keyset,
+    KeysetSql,
     arg_str,
     check_pagination,
     malformed_row,
@@ -139,7 +142,7 @@ class SQLiteRevisionRepository(SQLiteRepositoryBase):
         self, limit: int = DEFAULT_PAGE_SIZE, offset: int = 0
     ) -> tuple[Revision, ...]:
         """One page ordered by id."""
-        check_pagination(limit, offset)
+        check_pagination(limit, offset, "iter_list_items")
         try:
             rows = await self._conns.read_page(self._LIST, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
@@ -152,6 +155,32 @@ class SQLiteRevisionRepository(SQLiteRepositoryBase):
                 "revisions.list_items",
             ) from exc
         return tuple(map(_from_row, rows))
+
+    # revisions.iter_list_items (list): every row of ``list_items`` in its order
+    _K_LIST_ITEMS = KeysetSql(
+        """
+            SELECT "id", "page_id", "version"
+            FROM "revisions"
+        """,
+        (),
+        """
+            ORDER BY "id"
+            LIMIT ?
+        """,
+        keys=(('"id"', 0, False, False),),
+        placeholder="?",
+        nulls_high=False,
+    )
+
+    def iter_list_items(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[Revision]:
+        """Every row of ``list_items`` in its order (id), read ``batch_size`` rows at a
+        time: memory stays flat. Not a snapshot: a row present throughout whose
+        ordering columns do not change is yielded exactly once, none twice.
+        """
+        keyset = Keyset(self._K_LIST_ITEMS, 0, (), batch_size)
+        return self._stream(keyset, "revisions.iter_list_items")
 
     # revisions.save_many (bulk): upsert every entity in one transaction
     _EXISTING = """
@@ -209,3 +238,16 @@ class SQLiteRevisionRepository(SQLiteRepositoryBase):
                 ) from exc
             return _from_row(next(iter(rows)))
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Revision]:
+        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
+        while (step := keyset.next()) is not None:
+            sql, params = step
+            try:
+                rows = await self._conns.read(sql, params)
+            except (sqlite3.Error, ValueError, OverflowError) as exc:
+                raise await unreadable(
+                    self._conns, exc, sql, params, _from_row, operation
+                ) from exc
+            for row in keyset.took(rows):
+                yield _from_row(row)

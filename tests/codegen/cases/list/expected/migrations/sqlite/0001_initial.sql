@@ -5,9 +5,13 @@ CREATE TABLE "tickets" (
     "id" TEXT NOT NULL,
     "closed" INTEGER NOT NULL,
     "opened_at" TEXT NOT NULL,
+    "due_at" TEXT,
     CONSTRAINT "ck_tickets_closed_format" CHECK ("closed" IN (0, 1)),
     CONSTRAINT "ck_tickets_opened_at_format" CHECK (length("opened_at") = 32),
+    CONSTRAINT "ck_tickets_due_at_format" CHECK (length("due_at") = 32),
     CONSTRAINT "pk_tickets" PRIMARY KEY ("id")
 );
 
 CREATE INDEX "ix_tickets_closed_opened_at_id" ON "tickets" ("closed", "opened_at", "id" DESC);
+
+CREATE INDEX "ix_tickets_due_at_id" ON "tickets" ("due_at", "id");
