@@ -279,7 +279,7 @@ class SQLiteTicketRepository(SQLiteRepositoryBase):
         """Tickets by due date (none due last on PostgreSQL, first on SQLite), then id."""
         check_pagination(limit, offset, "iter_list_by_due")
         try:
-            rows = await self._conns.read(self._M_LIST_BY_DUE, (limit, offset))
+            rows = await self._conns.read_page(self._M_LIST_BY_DUE, (limit, offset))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             raise await unreadable(
                 self._conns,
