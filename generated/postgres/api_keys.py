@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -82,6 +82,26 @@ def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
         mask |= 2
         params.append(True)
     return mask, params
+
+
+def _copy_row(entity: ApiKey) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ApiKey, entity, "api_keys")
+    return (
+        entity.id,
+        entity.key_hash,
+        entity.name,
+        entity.role.value,
+        entity.user_id,
+        entity.created_at.astimezone(UTC),
+        None if entity.expires_at is None else entity.expires_at.astimezone(UTC),
+        entity.revoked,
+    )
 
 
 class PostgresApiKeyRepository(PostgresRepositoryBase):
@@ -190,6 +210,19 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         return tuple(map(_from_row, rows))
 
     # api_keys.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "api_keys"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "api_keys" (
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_api_keys" (LIKE "api_keys" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -202,6 +235,7 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_api_keys" RETURNING "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked")
         INSERT INTO "api_keys" (
             "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
             "revoked"
@@ -209,7 +243,7 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         SELECT
             "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
             "revoked"
-        FROM "_stage_api_keys"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "key_hash" = excluded."key_hash",
@@ -232,19 +266,26 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
+        staged = len(latest) >= _STAGE_THRESHOLD
+        params = [
+            (_copy_row if staged else _params)(entity) for entity in latest.values()
+        ]
         if not params:
             return
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in latest.values()]
+                await bulk.copy_upsert(self._pool, params, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -53,6 +53,24 @@ def _from_row(row: Any) -> ConnectionSecret:
 
 def _params(entity: ConnectionSecret) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ConnectionSecret, entity, "connection_secrets")
+    return (
+        entity.secret_id,
+        entity.connection_name,
+        entity.encrypted_value,
+        entity.key_version,
+        entity.created_at.astimezone(UTC),
+        None if entity.rotated_at is None else entity.rotated_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: ConnectionSecret) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(ConnectionSecret, entity, "connection_secrets")
     return (
@@ -169,6 +187,19 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         return tuple(map(_from_row, rows))
 
     # connection_secrets.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "connection_secrets"
+        WHERE "secret_id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "connection_secrets" (
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_connection_secrets" (LIKE "connection_secrets" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -181,6 +212,7 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_connection_secrets" RETURNING "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at")
         INSERT INTO "connection_secrets" (
             "secret_id", "connection_name", "encrypted_value", "key_version",
             "created_at", "rotated_at"
@@ -188,7 +220,7 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         SELECT
             "secret_id", "connection_name", "encrypted_value", "key_version",
             "created_at", "rotated_at"
-        FROM "_stage_connection_secrets"
+        FROM staged
         ON CONFLICT ("secret_id")
         DO UPDATE SET
             "connection_name" = excluded."connection_name",
@@ -209,19 +241,26 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.secret_id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
+        staged = len(latest) >= _STAGE_THRESHOLD
+        params = [
+            (_copy_row if staged else _params)(entity) for entity in latest.values()
+        ]
         if not params:
             return
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.secret_id for entity in latest.values()]
+                await bulk.copy_upsert(self._pool, params, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -10,10 +10,10 @@ from psycopg.types.json import Jsonb
 
 from synthorg.persistence.errors import RecordNotFoundError
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -87,6 +87,27 @@ def _where(spec: ProjectFilterSpec) -> tuple[int, list[Any]]:
         mask |= 2
         params.append(spec.lead)
     return mask, params
+
+
+def _copy_row(entity: Project) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Project, entity, "projects")
+    return (
+        entity.id,
+        entity.name,
+        entity.description,
+        json_text(entity.team, "projects.team"),
+        entity.lead,
+        json_text(entity.task_ids, "projects.task_ids"),
+        None if entity.deadline is None else entity.deadline.astimezone(UTC),
+        entity.budget + 0.0,
+        entity.status.value,
+    )
 
 
 class PostgresProjectRepository(PostgresRepositoryBase):
@@ -196,6 +217,19 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         return tuple(map(_from_row, rows))
 
     # projects.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "projects"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "projects" (
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_projects" (LIKE "projects" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -208,6 +242,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_projects" RETURNING "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status")
         INSERT INTO "projects" (
             "id", "name", "description", "team", "lead", "task_ids", "deadline",
             "budget", "status"
@@ -215,7 +250,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         SELECT
             "id", "name", "description", "team", "lead", "task_ids", "deadline",
             "budget", "status"
-        FROM "_stage_projects"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "name" = excluded."name",
@@ -239,19 +274,26 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
+        staged = len(latest) >= _STAGE_THRESHOLD
+        params = [
+            (_copy_row if staged else _params)(entity) for entity in latest.values()
+        ]
         if not params:
             return
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in latest.values()]
+                await bulk.copy_upsert(self._pool, params, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -67,6 +67,27 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
         entity.task_id,
         entity.state.value,
         Jsonb(json_text(entity.labels, "tracked_containers.labels"), str),
+        entity.created_at.astimezone(UTC),
+        entity.last_seen_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: TrackedContainer) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrackedContainer, entity, "tracked_containers")
+    return (
+        entity.container_id,
+        entity.name,
+        entity.image,
+        entity.agent_id,
+        entity.task_id,
+        entity.state.value,
+        json_text(entity.labels, "tracked_containers.labels"),
         entity.created_at.astimezone(UTC),
         entity.last_seen_at.astimezone(UTC),
     )
@@ -179,6 +200,19 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         return tuple(map(_from_row, rows))
 
     # tracked_containers.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "tracked_containers"
+        WHERE "container_id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "tracked_containers" (
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_tracked_containers" (LIKE "tracked_containers" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -191,6 +225,7 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_tracked_containers" RETURNING "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at")
         INSERT INTO "tracked_containers" (
             "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
             "created_at", "last_seen_at"
@@ -198,7 +233,7 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         SELECT
             "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
             "created_at", "last_seen_at"
-        FROM "_stage_tracked_containers"
+        FROM staged
         ON CONFLICT ("container_id")
         DO UPDATE SET
             "name" = excluded."name",
@@ -222,19 +257,26 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.container_id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
+        staged = len(latest) >= _STAGE_THRESHOLD
+        params = [
+            (_copy_row if staged else _params)(entity) for entity in latest.values()
+        ]
         if not params:
             return
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.container_id for entity in latest.values()]
+                await bulk.copy_upsert(self._pool, params, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -7,10 +7,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.configs import Config
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -49,6 +49,21 @@ def _from_row(row: Any) -> Config:
 
 def _params(entity: Config) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Config, entity, "configs")
+    return (
+        entity.name,
+        entity.body,
+        entity.revision,
+    )
+
+
+def _copy_row(entity: Config) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(Config, entity, "configs")
     return (
@@ -152,6 +167,16 @@ class PostgresConfigRepository(PostgresRepositoryBase):
         return tuple(map(_from_row, rows))
 
     # configs.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "configs"
+        WHERE "name" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "configs" ("name", "body", "revision")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_configs" (LIKE "configs" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -161,9 +186,10 @@ class PostgresConfigRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_configs" RETURNING "name", "body", "revision")
         INSERT INTO "configs" ("name", "body", "revision")
         SELECT "name", "body", "revision"
-        FROM "_stage_configs"
+        FROM staged
         ON CONFLICT ("name")
         DO UPDATE SET
             "body" = excluded."body",
@@ -181,19 +207,26 @@ class PostgresConfigRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.name,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
+        staged = len(latest) >= _STAGE_THRESHOLD
+        params = [
+            (_copy_row if staged else _params)(entity) for entity in latest.values()
+        ]
         if not params:
             return
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.name for entity in latest.values()]
+                await bulk.copy_upsert(self._pool, params, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -10,12 +10,12 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from synthorg.persistence.generated.revisions import Revision
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     connection,
     map_postgres_error,
     savepoint_in_transaction,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -55,6 +55,21 @@ def _from_row(row: Any) -> Revision:
 
 def _params(entity: Revision) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Revision, entity, "revisions")
+    return (
+        entity.id,
+        entity.page_id,
+        entity.version,
+    )
+
+
+def _copy_row(entity: Revision) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(Revision, entity, "revisions")
     return (
@@ -158,6 +173,16 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
         return tuple(map(_from_row, rows))
 
     # revisions.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "revisions"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "revisions" ("id", "page_id", "version")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_revisions" (LIKE "revisions" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -167,9 +192,10 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_revisions" RETURNING "id", "page_id", "version")
         INSERT INTO "revisions" ("id", "page_id", "version")
         SELECT "id", "page_id", "version"
-        FROM "_stage_revisions"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "page_id" = excluded."page_id",
@@ -187,19 +213,26 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
+        staged = len(latest) >= _STAGE_THRESHOLD
+        params = [
+            (_copy_row if staged else _params)(entity) for entity in latest.values()
+        ]
         if not params:
             return
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in latest.values()]
+                await bulk.copy_upsert(self._pool, params, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,
