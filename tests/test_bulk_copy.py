@@ -23,6 +23,7 @@ from psycopg.pq import TransactionStatus
 from synthorg.persistence import (
     ConstraintViolationError,
     HumanRole,
+    InvalidValueError,
     PersistenceBackend,
     Task,
     TaskType,
@@ -83,6 +84,25 @@ async def test_a_stored_key_the_sample_misses_is_still_upserted(
     rows = [task(i, "new") for i in range(N)]
     await backend.tasks.save_many(rows)
     assert await stored(backend) == {t.id: t for t in rows}
+
+
+async def test_a_refused_value_in_the_middle_writes_nothing(
+    backend: PersistenceBackend,
+) -> None:
+    # Staged batches convert each row as the COPY streams: a value refused
+    # at row 50 aborts it (direct COPY of new keys, then the staged merge).
+    bad = task(50).model_copy(update={"metadata": {"too_big": 1e20}})
+    rows = [task(i) for i in range(N)]
+    with pytest.raises(InvalidValueError) as caught:
+        await backend.tasks.save_many([*rows[:50], bad, *rows[51:]])
+    assert "tasks.metadata" in str(caught.value)
+    assert await stored(backend) == {}
+    await backend.tasks.save_many(rows)
+    changed = [task(i, "changed") for i in range(N)]
+    with pytest.raises(InvalidValueError):
+        await backend.tasks.save_many([*changed[:50], bad, *changed[51:]])
+    assert await stored(backend) == {t.id: t for t in rows}
+    assert await backend.tasks.get("t-0050") == rows[50]
 
 
 async def test_a_clash_on_another_unique_index_writes_nothing(
@@ -170,20 +190,20 @@ async def test_postgres_takes_the_direct_copy_only_for_new_keys(
         repo._STAGE_MERGE,  # type: ignore[attr-defined]
     )
 
-    def args(rows: list[Task]) -> tuple[list[tuple[object, ...]], list[str]]:
-        return [_copy_row(t) for t in rows], [t.id for t in rows]
+    async def up(rows: list[Task], keys: bool = True) -> bool:
+        ids = [t.id for t in rows] if keys else None
+        chosen = statements if keys else (None, None, *statements[2:])
+        return await bulk.copy_upsert(ex.pool, rows, _copy_row, ids, chosen)
 
     new = [task(i) for i in range(N)]
-    assert await bulk.copy_upsert(ex.pool, *args(new), statements) is True
+    assert await up(new) is True
     again = [task(i, "again") for i in range(N)]  # sampled keys are stored
-    assert await bulk.copy_upsert(ex.pool, *args(again), statements) is False
+    assert await up(again) is False
     mixed = [task(i, "mixed") for i in range(N, 2 * N)]
     mixed[1] = task(1, "mixed")  # stored, not sampled: the COPY fails, merge
-    assert await bulk.copy_upsert(ex.pool, *args(mixed), statements) is False
+    assert await up(mixed) is False
     composite = [task(i, "composite") for i in range(2 * N, 3 * N)]
-    rows, _ = args(composite)
-    merged = (None, None, *statements[2:])  # a composite key: always merged
-    assert await bulk.copy_upsert(ex.pool, rows, None, merged) is False
+    assert await up(composite, keys=False) is False  # a composite key: merged
     assert await stored(pg) == {t.id: t for t in [*again, *mixed, *composite]}
     # The failed COPY left the (LIFO) connection idle and usable.
     conn = await ex.pool.getconn()

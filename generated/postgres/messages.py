@@ -153,11 +153,10 @@ class PostgresMessageRepository(PostgresRepositoryBase):
         """Insert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_copy_row(entity) for entity in entities]
-        if not params:
+        if not entities:
             return
         try:
-            await bulk.copy_insert(self._pool, self._COPY, params)
+            await bulk.copy_insert(self._pool, self._COPY, entities, _copy_row)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -24,7 +24,7 @@ batch leaves the caller's transaction usable, as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
@@ -47,13 +47,25 @@ def key_sample(keys: list[Any]) -> list[Any]:
     return [keys[int(i * step)] for i in range(SAMPLE)] + [keys[-1]]
 
 
+Convert = Callable[[Any], Sequence[Any]]
+"""An entity -> its COPY values (the generated ``_copy_row``)."""
+
+
 async def copy_rows(
-    cur: psycopg.AsyncCursor[TupleRow], sql: str, rows: Sequence[Sequence[Any]]
+    cur: psycopg.AsyncCursor[TupleRow],
+    sql: str,
+    entities: Iterable[Any],
+    convert: Convert,
 ) -> None:
-    """``COPY ... FROM STDIN`` of ``rows`` (text format) on ``cur``."""
+    """``COPY ... FROM STDIN`` of ``entities`` (text format) on ``cur``.
+
+    Each entity is converted as it is written, so the conversion (a JSON
+    dump per JSON value) overlaps the server's work on the rows already
+    sent; a value refused midway aborts the ``COPY``, which writes nothing.
+    """
     async with cur.copy(sql) as copy:
-        for row in rows:
-            await copy.write_row(row)
+        for entity in entities:
+            await copy.write_row(convert(entity))
 
 
 def _atomic(
@@ -65,19 +77,22 @@ def _atomic(
     return conn.transaction()
 
 
-async def copy_insert(pool: Pool, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert ``rows`` with one ``COPY``: all or nothing."""
+async def copy_insert(
+    pool: Pool, sql: str, entities: Sequence[Any], convert: Convert
+) -> None:
+    """Insert ``entities`` with one ``COPY``: all or nothing."""
     async with connection(pool) as conn, conn.cursor() as cur, _atomic(conn):
-        await copy_rows(cur, sql, rows)
+        await copy_rows(cur, sql, entities, convert)
 
 
 async def copy_upsert(
     pool: Pool,
-    rows: Sequence[Sequence[Any]],
+    entities: Sequence[Any],
+    convert: Convert,
     keys: list[Any] | None,
     statements: tuple[str | None, str | None, str, str, str],
 ) -> bool:
-    """Upsert ``rows`` (their keys unique in the batch): all or nothing.
+    """Upsert ``entities`` (keys unique in the batch): all or nothing.
 
     ``statements``: the look-up of stored keys (``... WHERE key = ANY(%s)
     LIMIT 1``, given :func:`key_sample`) and the ``COPY`` into the table (both
@@ -92,13 +107,13 @@ async def copy_upsert(
             if await cur.fetchone() is None:
                 try:
                     async with _atomic(conn):
-                        await copy_rows(cur, direct, rows)
+                        await copy_rows(cur, direct, entities, convert)
                 except pg_errors.UniqueViolation:
                     pass  # a key stored meanwhile (or another unique index)
                 else:
                     return True
         async with conn.transaction():  # BEGIN, or a savepoint when joined
             await cur.execute(stage)
-            await copy_rows(cur, stage_copy, rows)
+            await copy_rows(cur, stage_copy, entities, convert)
             await cur.execute(merge)
     return False

@@ -210,12 +210,13 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
             ): entity
             for entity in entities
         }
-        staged = len(latest) >= _STAGE_THRESHOLD
-        params = [
-            (_copy_row if staged else _params)(entity) for entity in latest.values()
-        ]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
             if not staged:
                 await self._executor.write_many(self._UPSERT, params)
@@ -228,7 +229,7 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
                     self._STAGE_COPY,
                     self._STAGE_MERGE,
                 )
-                await bulk.copy_upsert(self._pool, params, None, statements)
+                await bulk.copy_upsert(self._pool, rows, _copy_row, None, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

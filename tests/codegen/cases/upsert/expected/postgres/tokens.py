@@ -199,12 +199,13 @@ class PostgresTokenRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.name,): entity for entity in entities}
-        staged = len(latest) >= _STAGE_THRESHOLD
-        params = [
-            (_copy_row if staged else _params)(entity) for entity in latest.values()
-        ]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
             if not staged:
                 await self._executor.write_many(self._UPSERT, params)
@@ -217,8 +218,8 @@ class PostgresTokenRepository(PostgresRepositoryBase):
                     self._STAGE_COPY,
                     self._STAGE_MERGE,
                 )
-                keys = [entity.name for entity in latest.values()]
-                await bulk.copy_upsert(self._pool, params, keys, statements)
+                keys = [entity.name for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,
