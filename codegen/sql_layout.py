@@ -198,7 +198,14 @@ def sql_block(sql: str, indent: int) -> str:
 
 # Statements a batch write runs besides its own (COPY staging, the look-up of
 # keys that already existed): shown above the batch method.
-_BATCH_ONLY = ("_COPY", "_STAGE", "_STAGE_COPY", "_STAGE_MERGE", "_EXISTING")
+_BATCH_ONLY = (
+    "_STORED",
+    "_COPY",
+    "_STAGE",
+    "_STAGE_COPY",
+    "_STAGE_MERGE",
+    "_EXISTING",
+)
 
 
 def placement(e: EntityIR, dialect: Dialect) -> dict[str, tuple[SqlConst, ...]]:

@@ -8,6 +8,9 @@ and a failed batch write is restated once, here, naming its duplicate keys.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import psycopg
 import pytest
 
@@ -135,3 +138,71 @@ async def test_sqlite_batch_error_names_keys_already_stored(
     # The look-up failing names nothing; the batch error is still restated.
     broken = await conns.name_duplicates(clash, ["t1"], 'SELECT "id" FROM "nope"')
     assert str(broken) == "tasks.save_many: duplicate key: nothing was written"
+
+
+async def test_postgres_pool_hands_out_the_most_recently_returned_connection(
+    pg: PersistenceBackend,
+) -> None:
+    # LIFO: sequential calls stay on one hot server process instead of
+    # rotating over every pooled connection (psycopg_pool's FIFO default).
+    ex: Executor = pg.tasks.executor  # type: ignore[attr-defined]
+    pool = ex.pool
+    first = await pool.getconn()
+    second = await pool.getconn()
+    await pool.putconn(first)
+    await pool.putconn(second)  # returned last: handed out next
+    pids = [await ex.fetch_one("SELECT pg_backend_pid()") for _ in range(4)]
+    assert pids == [(second.info.backend_pid,)] * 4
+    # Concurrent checkouts still get distinct connections.
+    a = await pool.getconn()
+    b = await pool.getconn()
+    try:
+        assert a is second
+        assert b is first
+    finally:
+        await pool.putconn(a)
+        await pool.putconn(b)
+
+
+async def test_postgres_executor_reuses_a_cursor_per_connection_safely(
+    pg: PersistenceBackend,
+) -> None:
+    ex: Executor = pg.tasks.executor  # type: ignore[attr-defined]
+    await pg.tasks.save(task("t1"))
+    assert await ex.fetch_one(_TITLE, ("t1",)) == ("Title of t1",)
+    conn = await ex.pool.getconn()
+    kept = conn._cursor  # type: ignore[attr-defined]
+    await ex.pool.putconn(conn)  # LIFO: the next call gets it back
+    assert kept is not None
+    # A failed statement leaves the kept cursor usable, with fresh results.
+    with pytest.raises(psycopg.Error):
+        await ex.fetch_one('SELECT "nope" FROM "tasks"')
+    assert await ex.fetch_one(_TITLE, ("absent",)) is None
+    assert await ex.execute(_RENAME, ("renamed", "t1")) == 1
+    assert await ex.fetch_all(_TITLE, ("t1",)) == [("renamed",)]
+    conn = await ex.pool.getconn()
+    assert conn._cursor is kept  # type: ignore[attr-defined]
+    await ex.pool.putconn(conn)
+    # A large result is not kept alive by the connection.
+    big = await ex.fetch_all("SELECT generate_series(1, 1000)")
+    assert len(big) == 1000
+    conn = await ex.pool.getconn()
+    assert conn._cursor is None  # type: ignore[attr-defined]
+    await ex.pool.putconn(conn)
+    assert await ex.fetch_one("SELECT 7") == (7,)
+
+
+async def test_postgres_tasks_of_one_transaction_get_their_own_results(
+    pg: PersistenceBackend,
+) -> None:
+    # The joined connection serves every task of the block: each statement
+    # gets its own cursor, so concurrent reads never see each other's rows.
+    ex: Executor = pg.tasks.executor  # type: ignore[attr-defined]
+    await pg.tasks.save_many([task(f"t{i}") for i in range(20)])
+
+    async def title(i: int) -> Any:
+        return await ex.fetch_one(_TITLE, (f"t{i}",))
+
+    async with pg.transaction():
+        got = await asyncio.gather(*(title(i) for i in range(20)))
+    assert got == [(f"Title of t{i}",) for i in range(20)]

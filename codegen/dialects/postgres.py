@@ -79,7 +79,7 @@ class Postgres(Dialect):
     # psycopg already returns Python objects for JSONB, TIMESTAMPTZ and BOOLEAN.
     decoders: ClassVar[dict[str, str]] = {}
     # save_many: COPY for inserts; a staged COPY + merge for large upserts.
-    bulk_consts = ("_COPY", "_STAGE", "_STAGE_COPY", "_STAGE_MERGE")
+    bulk_consts = ("_STORED", "_COPY", "_STAGE", "_STAGE_COPY", "_STAGE_MERGE")
     driver_module = "synthorg.persistence.postgres.driver"
     driver_names = frozenset({"PostgresRepositoryBase", "map_postgres_error"})
     plain_imports = frozenset({"psycopg"})
@@ -106,8 +106,11 @@ class Postgres(Dialect):
             return "PostgreSQL streams the rows with `COPY`"
         return (
             "PostgreSQL pipelines the upserts with `executemany` below 64 rows; "
-            "from 64 rows it copies them into a session temp table "
-            "(`COPY`) and merges with one `INSERT ... SELECT ... ON CONFLICT`"
+            "from 64 rows it streams them with `COPY` straight into the table "
+            "when the key is one column and none of a sample of the batch's keys "
+            "is stored (a stored key fails that `COPY`, which writes nothing), "
+            "else into a session temp table merged with one "
+            "`INSERT ... SELECT ... ON CONFLICT`"
         )
 
     def bulk_statements(
@@ -116,10 +119,20 @@ class Postgres(Dialect):
         t = quote(table)
         if mode == "insert":  # COPY streams the rows
             return [("_COPY", f"COPY {t} ({columns}) FROM STDIN")]
-        # Large upsert batches: COPY into a session temp table, then one
-        # INSERT ... SELECT ... ON CONFLICT (rows cleared at commit).
+        # Large upsert batches: when no key of the batch is stored (_STORED,
+        # single-column keys), COPY straight into the table under a
+        # savepoint; otherwise (or on a key stored meanwhile) COPY into a
+        # session temp table, then one INSERT ... SELECT ... ON CONFLICT
+        # (rows cleared at commit). See synthorg.persistence.postgres.bulk.
         stage = quote(f"_stage_{table}")
+        direct: list[tuple[str, str]] = []
+        if "," not in keys:  # a single-column key can be looked up with ANY
+            direct = [
+                ("_STORED", f"SELECT 1 FROM {t} WHERE {keys} = ANY(%s) LIMIT 1"),
+                ("_COPY", f"COPY {t} ({columns}) FROM STDIN"),
+            ]
         return [
+            *direct,
             (
                 "_STAGE",
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} "
@@ -128,8 +141,11 @@ class Postgres(Dialect):
             ("_STAGE_COPY", f"COPY {stage} ({columns}) FROM STDIN"),
             (
                 "_STAGE_MERGE",
+                # The merge empties the staging table as it reads it: a second
+                # batch in the same transaction must not merge the first again.
+                f"WITH staged AS (DELETE FROM {stage} RETURNING {columns}) "
                 f"INSERT INTO {t} ({columns}) "
-                f"SELECT {columns} FROM {stage} ON CONFLICT ({keys}) {conflict}",
+                f"SELECT {columns} FROM staged ON CONFLICT ({keys}) {conflict}",
             ),
         ]
 
@@ -139,7 +155,7 @@ class Postgres(Dialect):
         modules, plain = super().repository_imports(shapes)
         driver = modules[self.driver_module]
         if "batch" in shapes:
-            driver.add("transaction")
+            modules.setdefault("synthorg.persistence.postgres", set()).add("bulk")
         if "entity" in shapes:  # versioned_append: retried on a race
             driver.add("connection")
             driver.add("savepoint_in_transaction")

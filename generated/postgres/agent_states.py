@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.agent_states import AgentRuntimeState
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -58,6 +58,27 @@ def _from_row(row: Any) -> AgentRuntimeState:
 
 def _params(entity: AgentRuntimeState) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AgentRuntimeState, entity, "agent_states")
+    return (
+        entity.agent_id,
+        entity.execution_id,
+        entity.task_id,
+        entity.status.value,
+        entity.turn_count,
+        entity.accumulated_cost + 0.0,
+        entity.currency,
+        entity.last_activity_at.astimezone(UTC),
+        None if entity.started_at is None else entity.started_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: AgentRuntimeState) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(AgentRuntimeState, entity, "agent_states")
     return (
@@ -208,6 +229,19 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
         return self._stream(keyset, "agent_states.iter_list_items")
 
     # agent_states.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "agent_states"
+        WHERE "agent_id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "agent_states" (
+            "agent_id", "execution_id", "task_id", "status", "turn_count",
+            "accumulated_cost", "currency", "last_activity_at", "started_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_agent_states" (LIKE "agent_states" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -220,6 +254,7 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_agent_states" RETURNING "agent_id", "execution_id", "task_id", "status", "turn_count", "accumulated_cost", "currency", "last_activity_at", "started_at")
         INSERT INTO "agent_states" (
             "agent_id", "execution_id", "task_id", "status", "turn_count",
             "accumulated_cost", "currency", "last_activity_at", "started_at"
@@ -227,7 +262,7 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
         SELECT
             "agent_id", "execution_id", "task_id", "status", "turn_count",
             "accumulated_cost", "currency", "last_activity_at", "started_at"
-        FROM "_stage_agent_states"
+        FROM staged
         ON CONFLICT ("agent_id")
         DO UPDATE SET
             "execution_id" = excluded."execution_id",
@@ -251,19 +286,27 @@ class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.agent_id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.agent_id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

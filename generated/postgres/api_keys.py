@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.api_keys import ApiKey, ApiKeyFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -85,6 +85,26 @@ def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
         mask |= 2
         params.append(True)
     return mask, params
+
+
+def _copy_row(entity: ApiKey) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ApiKey, entity, "api_keys")
+    return (
+        entity.id,
+        entity.key_hash,
+        entity.name,
+        entity.role.value,
+        entity.user_id,
+        entity.created_at.astimezone(UTC),
+        None if entity.expires_at is None else entity.expires_at.astimezone(UTC),
+        entity.revoked,
+    )
 
 
 class PostgresApiKeyRepository(PostgresRepositoryBase):
@@ -221,6 +241,19 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         return self._stream(keyset, "api_keys.iter_list_items")
 
     # api_keys.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "api_keys"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "api_keys" (
+            "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
+            "revoked"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_api_keys" (LIKE "api_keys" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -233,6 +266,7 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_api_keys" RETURNING "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at", "revoked")
         INSERT INTO "api_keys" (
             "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
             "revoked"
@@ -240,7 +274,7 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         SELECT
             "id", "key_hash", "name", "role", "user_id", "created_at", "expires_at",
             "revoked"
-        FROM "_stage_api_keys"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "key_hash" = excluded."key_hash",
@@ -263,19 +297,27 @@ class PostgresApiKeyRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.artifacts import Artifact, ArtifactFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -92,6 +92,28 @@ def _where(spec: ArtifactFilterSpec) -> tuple[int, list[Any]]:
         mask |= 4
         params.append(spec.artifact_type.value)
     return mask, params
+
+
+def _copy_row(entity: Artifact) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Artifact, entity, "artifacts")
+    return (
+        entity.id,
+        entity.type.value,
+        entity.path,
+        entity.task_id,
+        entity.created_by,
+        entity.description,
+        entity.content_type,
+        entity.size_bytes,
+        entity.created_at.astimezone(UTC),
+        entity.project_id,
+    )
 
 
 class PostgresArtifactRepository(PostgresRepositoryBase):
@@ -230,6 +252,19 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         return self._stream(keyset, "artifacts.iter_list_items")
 
     # artifacts.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "artifacts"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "artifacts" (
+            "id", "type", "path", "task_id", "created_by", "description",
+            "content_type", "size_bytes", "created_at", "project_id"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_artifacts" (LIKE "artifacts" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -242,6 +277,7 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_artifacts" RETURNING "id", "type", "path", "task_id", "created_by", "description", "content_type", "size_bytes", "created_at", "project_id")
         INSERT INTO "artifacts" (
             "id", "type", "path", "task_id", "created_by", "description",
             "content_type", "size_bytes", "created_at", "project_id"
@@ -249,7 +285,7 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         SELECT
             "id", "type", "path", "task_id", "created_by", "description",
             "content_type", "size_bytes", "created_at", "project_id"
-        FROM "_stage_artifacts"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "type" = excluded."type",
@@ -274,19 +310,27 @@ class PostgresArtifactRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

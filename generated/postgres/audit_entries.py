@@ -14,10 +14,10 @@ from synthorg.persistence.generated.audit_entries import (
     AuditEntry,
     AuditEntryFilterSpec,
 )
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -119,6 +119,32 @@ def _where(spec: AuditEntryFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
+def _copy_row(entity: AuditEntry) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(AuditEntry, entity, "audit_entries")
+    return (
+        entity.id,
+        entity.timestamp.astimezone(UTC),
+        entity.agent_id,
+        entity.task_id,
+        entity.tool_name,
+        entity.tool_category,
+        entity.action_type,
+        entity.arguments_hash,
+        entity.verdict.value,
+        entity.risk_level.value,
+        entity.reason,
+        json_text(entity.matched_rules, "audit_entries.matched_rules"),
+        entity.evaluation_duration_ms + 0.0,
+        entity.approval_id,
+    )
+
+
 class PostgresAuditEntryRepository(PostgresRepositoryBase):
     """AuditEntryRepository on the backend's autocommit connection pool.
 
@@ -165,17 +191,10 @@ class PostgresAuditEntryRepository(PostgresRepositoryBase):
         """Insert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
-        if not params:
+        if not entities:
             return
         try:
-            async with (
-                transaction(self._pool) as conn,
-                conn.cursor() as cur,
-                cur.copy(self._COPY) as copy,
-            ):
-                for row in params:
-                    await copy.write_row(row)
+            await bulk.copy_insert(self._pool, self._COPY, entities, _copy_row)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

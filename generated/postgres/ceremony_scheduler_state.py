@@ -11,10 +11,10 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.generated.ceremony_scheduler_state import (
     CeremonySchedulerState,
 )
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -67,6 +67,24 @@ def _params(entity: CeremonySchedulerState) -> tuple[Any, ...]:
         Jsonb(json_text(entity.last_fired, "ceremony_scheduler_state.last_fired"), str),
         entity.completed_task_count,
         Jsonb(json_text(entity.state, "ceremony_scheduler_state.state"), str),
+        entity.updated_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: CeremonySchedulerState) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CeremonySchedulerState, entity, "ceremony_scheduler_state")
+    return (
+        entity.sprint_id,
+        entity.strategy,
+        json_text(entity.last_fired, "ceremony_scheduler_state.last_fired"),
+        entity.completed_task_count,
+        json_text(entity.state, "ceremony_scheduler_state.state"),
         entity.updated_at.astimezone(UTC),
     )
 
@@ -204,6 +222,19 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
         return self._stream(keyset, "ceremony_scheduler_state.iter_list_items")
 
     # ceremony_scheduler_state.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "ceremony_scheduler_state"
+        WHERE "sprint_id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "ceremony_scheduler_state" (
+            "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
+            "updated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_ceremony_scheduler_state" (LIKE "ceremony_scheduler_state" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -216,6 +247,7 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_ceremony_scheduler_state" RETURNING "sprint_id", "strategy", "last_fired", "completed_task_count", "state", "updated_at")
         INSERT INTO "ceremony_scheduler_state" (
             "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
             "updated_at"
@@ -223,7 +255,7 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
         SELECT
             "sprint_id", "strategy", "last_fired", "completed_task_count", "state",
             "updated_at"
-        FROM "_stage_ceremony_scheduler_state"
+        FROM staged
         ON CONFLICT ("sprint_id")
         DO UPDATE SET
             "strategy" = excluded."strategy",
@@ -244,19 +276,27 @@ class PostgresCeremonySchedulerStateRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.sprint_id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.sprint_id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -11,10 +11,10 @@ from pydantic import AwareDatetime
 
 from synthorg.persistence.errors import InvalidValueError
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -88,6 +88,25 @@ def _where(spec: CheckpointFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
+def _copy_row(entity: Checkpoint) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Checkpoint, entity, "checkpoints")
+    return (
+        entity.id,
+        entity.execution_id,
+        entity.agent_id,
+        entity.task_id,
+        entity.turn_number,
+        json_text(entity.context, "checkpoints.context"),
+        entity.created_at.astimezone(UTC),
+    )
+
+
 class PostgresCheckpointRepository(PostgresRepositoryBase):
     """CheckpointRepository on the backend's autocommit connection pool.
 
@@ -132,17 +151,10 @@ class PostgresCheckpointRepository(PostgresRepositoryBase):
         """Insert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
-        if not params:
+        if not entities:
             return
         try:
-            async with (
-                transaction(self._pool) as conn,
-                conn.cursor() as cur,
-                cur.copy(self._COPY) as copy,
-            ):
-                for row in params:
-                    await copy.write_row(row)
+            await bulk.copy_insert(self._pool, self._COPY, entities, _copy_row)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -11,10 +11,10 @@ from synthorg.persistence.generated.circuit_breaker_state import (
     CircuitBreakerState,
     CircuitBreakerStateKey,
 )
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -59,6 +59,28 @@ def _from_row(row: Any) -> CircuitBreakerState:
 
 def _params(entity: CircuitBreakerState) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CircuitBreakerState, entity, "circuit_breaker_state")
+    return (
+        entity.pair_key_a,
+        entity.pair_key_b,
+        entity.state.value,
+        entity.bounce_count,
+        entity.trip_count,
+        None
+        if entity.last_bounce_at is None
+        else entity.last_bounce_at.astimezone(UTC),
+        None if entity.opened_at is None else entity.opened_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: CircuitBreakerState) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(CircuitBreakerState, entity, "circuit_breaker_state")
     return (
@@ -237,6 +259,7 @@ class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_circuit_breaker_state" RETURNING "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count", "last_bounce_at", "opened_at", "updated_at")
         INSERT INTO "circuit_breaker_state" (
             "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
             "last_bounce_at", "opened_at", "updated_at"
@@ -244,7 +267,7 @@ class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
         SELECT
             "pair_key_a", "pair_key_b", "state", "bounce_count", "trip_count",
             "last_bounce_at", "opened_at", "updated_at"
-        FROM "_stage_circuit_breaker_state"
+        FROM staged
         ON CONFLICT ("pair_key_a", "pair_key_b")
         DO UPDATE SET
             "state" = excluded."state",
@@ -267,19 +290,26 @@ class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):
             ): entity
             for entity in entities
         }
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # A composite key: COPY into a staging table, merge (postgres.bulk).
+                statements = (
+                    None,
+                    None,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                await bulk.copy_upsert(self._pool, rows, _copy_row, None, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.connection_secrets import ConnectionSecret
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -56,6 +56,24 @@ def _from_row(row: Any) -> ConnectionSecret:
 
 def _params(entity: ConnectionSecret) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ConnectionSecret, entity, "connection_secrets")
+    return (
+        entity.secret_id,
+        entity.connection_name,
+        entity.encrypted_value,
+        entity.key_version,
+        entity.created_at.astimezone(UTC),
+        None if entity.rotated_at is None else entity.rotated_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: ConnectionSecret) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(ConnectionSecret, entity, "connection_secrets")
     return (
@@ -200,6 +218,19 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         return self._stream(keyset, "connection_secrets.iter_list_items")
 
     # connection_secrets.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "connection_secrets"
+        WHERE "secret_id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "connection_secrets" (
+            "secret_id", "connection_name", "encrypted_value", "key_version",
+            "created_at", "rotated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_connection_secrets" (LIKE "connection_secrets" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -212,6 +243,7 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_connection_secrets" RETURNING "secret_id", "connection_name", "encrypted_value", "key_version", "created_at", "rotated_at")
         INSERT INTO "connection_secrets" (
             "secret_id", "connection_name", "encrypted_value", "key_version",
             "created_at", "rotated_at"
@@ -219,7 +251,7 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         SELECT
             "secret_id", "connection_name", "encrypted_value", "key_version",
             "created_at", "rotated_at"
-        FROM "_stage_connection_secrets"
+        FROM staged
         ON CONFLICT ("secret_id")
         DO UPDATE SET
             "connection_name" = excluded."connection_name",
@@ -240,19 +272,27 @@ class PostgresConnectionSecretRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.secret_id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.secret_id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

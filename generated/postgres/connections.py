@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.connections import Connection, ConnectionFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -94,6 +94,32 @@ def _where(spec: ConnectionFilterSpec) -> tuple[int, list[Any]]:
         mask |= 1
         params.append(spec.connection_type.value)
     return mask, params
+
+
+def _copy_row(entity: Connection) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Connection, entity, "connections")
+    return (
+        entity.name,
+        entity.connection_type.value,
+        entity.auth_method.value,
+        entity.base_url,
+        json_text(entity.secret_refs, "connections.secret_refs"),
+        json_text(entity.config, "connections.config"),
+        entity.health_check_enabled,
+        entity.health_status.value,
+        None
+        if entity.last_health_check_at is None
+        else entity.last_health_check_at.astimezone(UTC),
+        json_text(entity.metadata, "connections.metadata"),
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+    )
 
 
 class PostgresConnectionRepository(PostgresRepositoryBase):
@@ -238,6 +264,20 @@ class PostgresConnectionRepository(PostgresRepositoryBase):
         return self._stream(keyset, "connections.iter_list_items")
 
     # connections.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "connections"
+        WHERE "name" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "connections" (
+            "name", "connection_type", "auth_method", "base_url", "secret_refs",
+            "config", "health_check_enabled", "health_status", "last_health_check_at",
+            "metadata", "created_at", "updated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_connections" (LIKE "connections" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -251,6 +291,7 @@ class PostgresConnectionRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_connections" RETURNING "name", "connection_type", "auth_method", "base_url", "secret_refs", "config", "health_check_enabled", "health_status", "last_health_check_at", "metadata", "created_at", "updated_at")
         INSERT INTO "connections" (
             "name", "connection_type", "auth_method", "base_url", "secret_refs",
             "config", "health_check_enabled", "health_status", "last_health_check_at",
@@ -260,7 +301,7 @@ class PostgresConnectionRepository(PostgresRepositoryBase):
             "name", "connection_type", "auth_method", "base_url", "secret_refs",
             "config", "health_check_enabled", "health_status", "last_health_check_at",
             "metadata", "created_at", "updated_at"
-        FROM "_stage_connections"
+        FROM staged
         ON CONFLICT ("name")
         DO UPDATE SET
             "connection_type" = excluded."connection_type",
@@ -287,19 +328,27 @@ class PostgresConnectionRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.name,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.name for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

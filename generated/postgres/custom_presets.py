@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.custom_presets import PersonalityPreset
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -67,6 +67,26 @@ def _params(entity: PersonalityPreset) -> tuple[Any, ...]:
         Jsonb(json_text(entity.traits, "custom_presets.traits"), str),
         entity.communication_style,
         Jsonb(json_text(entity.config, "custom_presets.config"), str),
+        entity.created_by,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: PersonalityPreset) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PersonalityPreset, entity, "custom_presets")
+    return (
+        entity.name,
+        entity.description,
+        json_text(entity.traits, "custom_presets.traits"),
+        entity.communication_style,
+        json_text(entity.config, "custom_presets.config"),
         entity.created_by,
         entity.created_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),
@@ -207,6 +227,19 @@ class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
         return self._stream(keyset, "custom_presets.iter_list_items")
 
     # custom_presets.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "custom_presets"
+        WHERE "name" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "custom_presets" (
+            "name", "description", "traits", "communication_style", "config",
+            "created_by", "created_at", "updated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_custom_presets" (LIKE "custom_presets" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -219,6 +252,7 @@ class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_custom_presets" RETURNING "name", "description", "traits", "communication_style", "config", "created_by", "created_at", "updated_at")
         INSERT INTO "custom_presets" (
             "name", "description", "traits", "communication_style", "config",
             "created_by", "created_at", "updated_at"
@@ -226,7 +260,7 @@ class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
         SELECT
             "name", "description", "traits", "communication_style", "config",
             "created_by", "created_at", "updated_at"
-        FROM "_stage_custom_presets"
+        FROM staged
         ON CONFLICT ("name")
         DO UPDATE SET
             "description" = excluded."description",
@@ -249,19 +283,27 @@ class PostgresPersonalityPresetRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.name,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.name for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

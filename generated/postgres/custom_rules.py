@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.custom_rules import CustomRule, CustomRuleFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -90,6 +90,29 @@ def _where(spec: CustomRuleFilterSpec) -> tuple[int, list[Any]]:
         mask |= 1
         params.append(True)
     return mask, params
+
+
+def _copy_row(entity: CustomRule) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(CustomRule, entity, "custom_rules")
+    return (
+        entity.id,
+        entity.name,
+        entity.description,
+        entity.metric_path,
+        entity.comparator.value,
+        entity.threshold + 0.0,
+        entity.severity.value,
+        json_text(entity.target_altitudes, "custom_rules.target_altitudes"),
+        entity.enabled,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+    )
 
 
 class PostgresCustomRuleRepository(PostgresRepositoryBase):
@@ -229,6 +252,19 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
         return self._stream(keyset, "custom_rules.iter_list_items")
 
     # custom_rules.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "custom_rules"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "custom_rules" (
+            "id", "name", "description", "metric_path", "comparator", "threshold",
+            "severity", "target_altitudes", "enabled", "created_at", "updated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_custom_rules" (LIKE "custom_rules" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -241,6 +277,7 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_custom_rules" RETURNING "id", "name", "description", "metric_path", "comparator", "threshold", "severity", "target_altitudes", "enabled", "created_at", "updated_at")
         INSERT INTO "custom_rules" (
             "id", "name", "description", "metric_path", "comparator", "threshold",
             "severity", "target_altitudes", "enabled", "created_at", "updated_at"
@@ -248,7 +285,7 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
         SELECT
             "id", "name", "description", "metric_path", "comparator", "threshold",
             "severity", "target_altitudes", "enabled", "created_at", "updated_at"
-        FROM "_stage_custom_rules"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "name" = excluded."name",
@@ -274,19 +311,27 @@ class PostgresCustomRuleRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

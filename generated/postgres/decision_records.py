@@ -18,12 +18,12 @@ from synthorg.persistence.generated.decision_records import (
     DecisionRecordFilterSpec,
 )
 from synthorg.persistence.generated.enums import DecisionRole
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     connection,
     map_postgres_error,
     savepoint_in_transaction,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -114,6 +114,29 @@ def _where(spec: DecisionRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
+def _copy_row(entity: DecisionRecord) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(DecisionRecord, entity, "decision_records")
+    return (
+        entity.id,
+        entity.task_id,
+        entity.approval_id,
+        entity.executing_agent_id,
+        entity.reviewer_agent_id,
+        entity.decision.value,
+        entity.reason,
+        json_text(entity.criteria_snapshot, "decision_records.criteria_snapshot"),
+        entity.recorded_at.astimezone(UTC),
+        entity.version,
+        json_text(entity.metadata, "decision_records.metadata"),
+    )
+
+
 class PostgresDecisionRecordRepository(PostgresRepositoryBase):
     """DecisionRecordRepository on the backend's autocommit connection pool.
 
@@ -160,17 +183,10 @@ class PostgresDecisionRecordRepository(PostgresRepositoryBase):
         """Insert every entity in one transaction: all or nothing; a duplicate key
         raises DuplicateRecordError naming it.
         """
-        params = [_params(entity) for entity in entities]
-        if not params:
+        if not entities:
             return
         try:
-            async with (
-                transaction(self._pool) as conn,
-                conn.cursor() as cur,
-                cur.copy(self._COPY) as copy,
-            ):
-                for row in params:
-                    await copy.write_row(row)
+            await bulk.copy_insert(self._pool, self._COPY, entities, _copy_row)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.escalations import Escalation, EscalationFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -97,6 +97,31 @@ def _where(spec: EscalationFilterSpec) -> tuple[int, list[Any]]:
         mask |= 2
         params.append(spec.severity.value)
     return mask, params
+
+
+def _copy_row(entity: Escalation) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Escalation, entity, "escalations")
+    return (
+        entity.id,
+        entity.source,
+        entity.severity.value,
+        entity.title,
+        json_text(entity.details, "escalations.details"),
+        entity.status.value,
+        entity.created_at.astimezone(UTC),
+        entity.acknowledged_by,
+        None
+        if entity.acknowledged_at is None
+        else entity.acknowledged_at.astimezone(UTC),
+        entity.resolution,
+        None if entity.resolved_at is None else entity.resolved_at.astimezone(UTC),
+    )
 
 
 class PostgresEscalationRepository(PostgresRepositoryBase):
@@ -240,6 +265,19 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         return self._stream(keyset, "escalations.iter_list_items")
 
     # escalations.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "escalations"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "escalations" (
+            "id", "source", "severity", "title", "details", "status", "created_at",
+            "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_escalations" (LIKE "escalations" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -252,6 +290,7 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_escalations" RETURNING "id", "source", "severity", "title", "details", "status", "created_at", "acknowledged_by", "acknowledged_at", "resolution", "resolved_at")
         INSERT INTO "escalations" (
             "id", "source", "severity", "title", "details", "status", "created_at",
             "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
@@ -259,7 +298,7 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         SELECT
             "id", "source", "severity", "title", "details", "status", "created_at",
             "acknowledged_by", "acknowledged_at", "resolution", "resolved_at"
-        FROM "_stage_escalations"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "source" = excluded."source",
@@ -285,19 +324,27 @@ class PostgresEscalationRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

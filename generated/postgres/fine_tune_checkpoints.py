@@ -9,11 +9,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.fine_tune_checkpoints import FineTuneCheckpoint
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.custom import fine_tune_checkpoints as _custom
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -75,6 +75,29 @@ def _params(entity: FineTuneCheckpoint) -> tuple[Any, ...]:
         else Jsonb(
             json_text(entity.eval_metrics, "fine_tune_checkpoints.eval_metrics"), str
         ),
+        entity.size_bytes,
+        entity.is_active,
+        entity.created_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: FineTuneCheckpoint) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(FineTuneCheckpoint, entity, "fine_tune_checkpoints")
+    return (
+        entity.id,
+        entity.run_id,
+        entity.model_path,
+        entity.base_model,
+        entity.doc_count,
+        None
+        if entity.eval_metrics is None
+        else json_text(entity.eval_metrics, "fine_tune_checkpoints.eval_metrics"),
         entity.size_bytes,
         entity.is_active,
         entity.created_at.astimezone(UTC),
@@ -220,6 +243,19 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         return self._stream(keyset, "fine_tune_checkpoints.iter_list_items")
 
     # fine_tune_checkpoints.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "fine_tune_checkpoints"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "fine_tune_checkpoints" (
+            "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
+            "size_bytes", "is_active", "created_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_fine_tune_checkpoints" (LIKE "fine_tune_checkpoints" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -232,6 +268,7 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_fine_tune_checkpoints" RETURNING "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics", "size_bytes", "is_active", "created_at")
         INSERT INTO "fine_tune_checkpoints" (
             "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
             "size_bytes", "is_active", "created_at"
@@ -239,7 +276,7 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         SELECT
             "id", "run_id", "model_path", "base_model", "doc_count", "eval_metrics",
             "size_bytes", "is_active", "created_at"
-        FROM "_stage_fine_tune_checkpoints"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "run_id" = excluded."run_id",
@@ -263,19 +300,27 @@ class PostgresFineTuneCheckpointRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

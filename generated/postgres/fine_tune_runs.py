@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.fine_tune_runs import FineTuneRun
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -78,6 +78,30 @@ def _params(entity: FineTuneRun) -> tuple[Any, ...]:
         Jsonb(
             json_text(entity.stages_completed, "fine_tune_runs.stages_completed"), str
         ),
+        entity.error,
+        entity.started_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+        None if entity.completed_at is None else entity.completed_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: FineTuneRun) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(FineTuneRun, entity, "fine_tune_runs")
+    return (
+        entity.id,
+        entity.status.value,
+        entity.stage.value,
+        entity.base_model,
+        entity.source_dir,
+        json_text(entity.config, "fine_tune_runs.config"),
+        entity.progress + 0.0,
+        json_text(entity.stages_completed, "fine_tune_runs.stages_completed"),
         entity.error,
         entity.started_at.astimezone(UTC),
         entity.updated_at.astimezone(UTC),
@@ -228,6 +252,19 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
         return self._stream(keyset, "fine_tune_runs.iter_list_items")
 
     # fine_tune_runs.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "fine_tune_runs"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "fine_tune_runs" (
+            "id", "status", "stage", "base_model", "source_dir", "config", "progress",
+            "stages_completed", "error", "started_at", "updated_at", "completed_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_fine_tune_runs" (LIKE "fine_tune_runs" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -240,6 +277,7 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_fine_tune_runs" RETURNING "id", "status", "stage", "base_model", "source_dir", "config", "progress", "stages_completed", "error", "started_at", "updated_at", "completed_at")
         INSERT INTO "fine_tune_runs" (
             "id", "status", "stage", "base_model", "source_dir", "config", "progress",
             "stages_completed", "error", "started_at", "updated_at", "completed_at"
@@ -247,7 +285,7 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
         SELECT
             "id", "status", "stage", "base_model", "source_dir", "config", "progress",
             "stages_completed", "error", "started_at", "updated_at", "completed_at"
-        FROM "_stage_fine_tune_runs"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "status" = excluded."status",
@@ -274,19 +312,27 @@ class PostgresFineTuneRunRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -14,11 +14,11 @@ from synthorg.persistence.generated.idempotency_keys import (
     IdempotencyRecordKey,
 )
 from synthorg.persistence.idempotency import IdempotencyClaim
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.custom import idempotency_keys as _custom
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -82,6 +82,31 @@ def _params(entity: IdempotencyRecord) -> tuple[Any, ...]:
         None
         if entity.response is None
         else Jsonb(json_text(entity.response, "idempotency_keys.response"), str),
+        entity.error,
+        entity.created_at.astimezone(UTC),
+        entity.claimed_at.astimezone(UTC),
+        entity.expires_at.astimezone(UTC),
+        None if entity.completed_at is None else entity.completed_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: IdempotencyRecord) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(IdempotencyRecord, entity, "idempotency_keys")
+    return (
+        entity.scope,
+        entity.key,
+        entity.status.value,
+        entity.claim_token,
+        entity.attempts,
+        None
+        if entity.response is None
+        else json_text(entity.response, "idempotency_keys.response"),
         entity.error,
         entity.created_at.astimezone(UTC),
         entity.claimed_at.astimezone(UTC),
@@ -252,6 +277,7 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_idempotency_keys" RETURNING "scope", "key", "status", "claim_token", "attempts", "response", "error", "created_at", "claimed_at", "expires_at", "completed_at")
         INSERT INTO "idempotency_keys" (
             "scope", "key", "status", "claim_token", "attempts", "response", "error",
             "created_at", "claimed_at", "expires_at", "completed_at"
@@ -259,7 +285,7 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
         SELECT
             "scope", "key", "status", "claim_token", "attempts", "response", "error",
             "created_at", "claimed_at", "expires_at", "completed_at"
-        FROM "_stage_idempotency_keys"
+        FROM staged
         ON CONFLICT ("scope", "key")
         DO UPDATE SET
             "status" = excluded."status",
@@ -285,19 +311,26 @@ class PostgresIdempotencyRecordRepository(PostgresRepositoryBase):
             ): entity
             for entity in entities
         }
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # A composite key: COPY into a staging table, merge (postgres.bulk).
+                statements = (
+                    None,
+                    None,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                await bulk.copy_upsert(self._pool, rows, _copy_row, None, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

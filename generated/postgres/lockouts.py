@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.lockouts import LockoutRecord
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -54,6 +54,22 @@ def _from_row(row: Any) -> LockoutRecord:
 
 def _params(entity: LockoutRecord) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(LockoutRecord, entity, "lockouts")
+    return (
+        entity.username,
+        entity.locked_until.astimezone(UTC),
+        entity.failure_count,
+        entity.locked_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: LockoutRecord) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(LockoutRecord, entity, "lockouts")
     return (
@@ -187,6 +203,16 @@ class PostgresLockoutRecordRepository(PostgresRepositoryBase):
         return self._stream(keyset, "lockouts.iter_list_items")
 
     # lockouts.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "lockouts"
+        WHERE "username" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "lockouts" ("username", "locked_until", "failure_count", "locked_at")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_lockouts" (LIKE "lockouts" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -198,11 +224,12 @@ class PostgresLockoutRecordRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_lockouts" RETURNING "username", "locked_until", "failure_count", "locked_at")
         INSERT INTO "lockouts" (
             "username", "locked_until", "failure_count", "locked_at"
         )
         SELECT "username", "locked_until", "failure_count", "locked_at"
-        FROM "_stage_lockouts"
+        FROM staged
         ON CONFLICT ("username")
         DO UPDATE SET
             "locked_until" = excluded."locked_until",
@@ -221,19 +248,27 @@ class PostgresLockoutRecordRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.username,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.username for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

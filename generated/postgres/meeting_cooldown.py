@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.meeting_cooldown import MeetingCooldown
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -52,6 +52,21 @@ def _from_row(row: Any) -> MeetingCooldown:
 
 def _params(entity: MeetingCooldown) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(MeetingCooldown, entity, "meeting_cooldown")
+    return (
+        entity.meeting_type,
+        entity.last_triggered_at.astimezone(UTC),
+        entity.triggered_by,
+    )
+
+
+def _copy_row(entity: MeetingCooldown) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(MeetingCooldown, entity, "meeting_cooldown")
     return (
@@ -183,6 +198,16 @@ class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
         return self._stream(keyset, "meeting_cooldown.iter_list_items")
 
     # meeting_cooldown.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "meeting_cooldown"
+        WHERE "meeting_type" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "meeting_cooldown" ("meeting_type", "last_triggered_at", "triggered_by")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_meeting_cooldown" (LIKE "meeting_cooldown" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -194,11 +219,12 @@ class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_meeting_cooldown" RETURNING "meeting_type", "last_triggered_at", "triggered_by")
         INSERT INTO "meeting_cooldown" (
             "meeting_type", "last_triggered_at", "triggered_by"
         )
         SELECT "meeting_type", "last_triggered_at", "triggered_by"
-        FROM "_stage_meeting_cooldown"
+        FROM staged
         ON CONFLICT ("meeting_type")
         DO UPDATE SET
             "last_triggered_at" = excluded."last_triggered_at",
@@ -216,19 +242,27 @@ class PostgresMeetingCooldownRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.meeting_type,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.meeting_type for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

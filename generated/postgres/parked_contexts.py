@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.parked_contexts import ParkedContext
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -70,6 +70,26 @@ def _params(entity: ParkedContext) -> tuple[Any, ...]:
         entity.parked_at.astimezone(UTC),
         Jsonb(json_text(entity.context, "parked_contexts.context"), str),
         Jsonb(json_text(entity.metadata, "parked_contexts.metadata"), str),
+    )
+
+
+def _copy_row(entity: ParkedContext) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ParkedContext, entity, "parked_contexts")
+    return (
+        entity.id,
+        entity.execution_id,
+        entity.agent_id,
+        entity.task_id,
+        entity.approval_id,
+        entity.parked_at.astimezone(UTC),
+        json_text(entity.context, "parked_contexts.context"),
+        json_text(entity.metadata, "parked_contexts.metadata"),
     )
 
 
@@ -207,6 +227,19 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
         return self._stream(keyset, "parked_contexts.iter_list_items")
 
     # parked_contexts.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "parked_contexts"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "parked_contexts" (
+            "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
+            "context", "metadata"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_parked_contexts" (LIKE "parked_contexts" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -219,6 +252,7 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_parked_contexts" RETURNING "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at", "context", "metadata")
         INSERT INTO "parked_contexts" (
             "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
             "context", "metadata"
@@ -226,7 +260,7 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
         SELECT
             "id", "execution_id", "agent_id", "task_id", "approval_id", "parked_at",
             "context", "metadata"
-        FROM "_stage_parked_contexts"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "execution_id" = excluded."execution_id",
@@ -249,19 +283,27 @@ class PostgresParkedContextRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

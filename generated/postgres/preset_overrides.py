@@ -8,10 +8,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.preset_overrides import PresetOverride
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -60,6 +60,22 @@ def _params(entity: PresetOverride) -> tuple[Any, ...]:
     return (
         entity.preset_name,
         Jsonb(json_text(entity.overrides, "preset_overrides.overrides"), str),
+        entity.updated_by,
+        entity.updated_at,
+    )
+
+
+def _copy_row(entity: PresetOverride) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PresetOverride, entity, "preset_overrides")
+    return (
+        entity.preset_name,
+        json_text(entity.overrides, "preset_overrides.overrides"),
         entity.updated_by,
         entity.updated_at,
     )
@@ -188,6 +204,16 @@ class PostgresPresetOverrideRepository(PostgresRepositoryBase):
         return self._stream(keyset, "preset_overrides.iter_list_items")
 
     # preset_overrides.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "preset_overrides"
+        WHERE "preset_name" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "preset_overrides" ("preset_name", "overrides", "updated_by", "updated_at")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_preset_overrides" (LIKE "preset_overrides" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -199,11 +225,12 @@ class PostgresPresetOverrideRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_preset_overrides" RETURNING "preset_name", "overrides", "updated_by", "updated_at")
         INSERT INTO "preset_overrides" (
             "preset_name", "overrides", "updated_by", "updated_at"
         )
         SELECT "preset_name", "overrides", "updated_by", "updated_at"
-        FROM "_stage_preset_overrides"
+        FROM staged
         ON CONFLICT ("preset_name")
         DO UPDATE SET
             "overrides" = excluded."overrides",
@@ -222,19 +249,27 @@ class PostgresPresetOverrideRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.preset_name,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.preset_name for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.principle_overrides import PrincipleOverride
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -62,6 +62,24 @@ def _params(entity: PrincipleOverride) -> tuple[Any, ...]:
     return (
         entity.scope,
         Jsonb(json_text(entity.principles, "principle_overrides.principles"), str),
+        entity.restored_from_version,
+        entity.restored_by,
+        entity.reason,
+        entity.restored_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: PrincipleOverride) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(PrincipleOverride, entity, "principle_overrides")
+    return (
+        entity.scope,
+        json_text(entity.principles, "principle_overrides.principles"),
         entity.restored_from_version,
         entity.restored_by,
         entity.reason,
@@ -201,6 +219,19 @@ class PostgresPrincipleOverrideRepository(PostgresRepositoryBase):
         return self._stream(keyset, "principle_overrides.iter_list_items")
 
     # principle_overrides.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "principle_overrides"
+        WHERE "scope" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "principle_overrides" (
+            "scope", "principles", "restored_from_version", "restored_by", "reason",
+            "restored_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_principle_overrides" (LIKE "principle_overrides" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -213,6 +244,7 @@ class PostgresPrincipleOverrideRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_principle_overrides" RETURNING "scope", "principles", "restored_from_version", "restored_by", "reason", "restored_at")
         INSERT INTO "principle_overrides" (
             "scope", "principles", "restored_from_version", "restored_by", "reason",
             "restored_at"
@@ -220,7 +252,7 @@ class PostgresPrincipleOverrideRepository(PostgresRepositoryBase):
         SELECT
             "scope", "principles", "restored_from_version", "restored_by", "reason",
             "restored_at"
-        FROM "_stage_principle_overrides"
+        FROM staged
         ON CONFLICT ("scope")
         DO UPDATE SET
             "principles" = excluded."principles",
@@ -241,19 +273,27 @@ class PostgresPrincipleOverrideRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.scope,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.scope for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

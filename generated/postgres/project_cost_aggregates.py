@@ -9,10 +9,10 @@ import psycopg
 
 from synthorg.persistence.errors import MixedCurrencyAggregationError
 from synthorg.persistence.generated.project_cost_aggregates import ProjectCostAggregate
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -56,6 +56,22 @@ def _from_row(row: Any) -> ProjectCostAggregate:
 
 def _params(entity: ProjectCostAggregate) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(ProjectCostAggregate, entity, "project_cost_aggregates")
+    return (
+        entity.project_id,
+        entity.total_cost + 0.0,
+        entity.currency,
+        entity.updated_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: ProjectCostAggregate) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(ProjectCostAggregate, entity, "project_cost_aggregates")
     return (
@@ -189,6 +205,18 @@ class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
         return self._stream(keyset, "project_cost_aggregates.iter_list_items")
 
     # project_cost_aggregates.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "project_cost_aggregates"
+        WHERE "project_id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "project_cost_aggregates" (
+            "project_id", "total_cost", "currency", "updated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_project_cost_aggregates" (LIKE "project_cost_aggregates" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -200,11 +228,12 @@ class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_project_cost_aggregates" RETURNING "project_id", "total_cost", "currency", "updated_at")
         INSERT INTO "project_cost_aggregates" (
             "project_id", "total_cost", "currency", "updated_at"
         )
         SELECT "project_id", "total_cost", "currency", "updated_at"
-        FROM "_stage_project_cost_aggregates"
+        FROM staged
         ON CONFLICT ("project_id")
         DO UPDATE SET
             "total_cost" = excluded."total_cost",
@@ -223,19 +252,27 @@ class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.project_id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.project_id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

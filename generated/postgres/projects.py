@@ -10,10 +10,10 @@ from psycopg.types.json import Jsonb
 
 from synthorg.persistence.errors import RecordNotFoundError
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -90,6 +90,27 @@ def _where(spec: ProjectFilterSpec) -> tuple[int, list[Any]]:
         mask |= 2
         params.append(spec.lead)
     return mask, params
+
+
+def _copy_row(entity: Project) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Project, entity, "projects")
+    return (
+        entity.id,
+        entity.name,
+        entity.description,
+        json_text(entity.team, "projects.team"),
+        entity.lead,
+        json_text(entity.task_ids, "projects.task_ids"),
+        None if entity.deadline is None else entity.deadline.astimezone(UTC),
+        entity.budget + 0.0,
+        entity.status.value,
+    )
 
 
 class PostgresProjectRepository(PostgresRepositoryBase):
@@ -227,6 +248,19 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         return self._stream(keyset, "projects.iter_list_items")
 
     # projects.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "projects"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "projects" (
+            "id", "name", "description", "team", "lead", "task_ids", "deadline",
+            "budget", "status"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_projects" (LIKE "projects" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -239,6 +273,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_projects" RETURNING "id", "name", "description", "team", "lead", "task_ids", "deadline", "budget", "status")
         INSERT INTO "projects" (
             "id", "name", "description", "team", "lead", "task_ids", "deadline",
             "budget", "status"
@@ -246,7 +281,7 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         SELECT
             "id", "name", "description", "team", "lead", "task_ids", "deadline",
             "budget", "status"
-        FROM "_stage_projects"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "name" = excluded."name",
@@ -270,19 +305,27 @@ class PostgresProjectRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

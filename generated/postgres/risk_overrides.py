@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.risk_overrides import RiskTierOverride
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -60,6 +60,28 @@ def _from_row(row: Any) -> RiskTierOverride:
 
 def _params(entity: RiskTierOverride) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(RiskTierOverride, entity, "risk_overrides")
+    return (
+        entity.id,
+        entity.action_type,
+        entity.original_tier.value,
+        entity.override_tier.value,
+        entity.reason,
+        entity.created_by,
+        entity.created_at.astimezone(UTC),
+        entity.expires_at.astimezone(UTC),
+        None if entity.revoked_at is None else entity.revoked_at.astimezone(UTC),
+        entity.revoked_by,
+    )
+
+
+def _copy_row(entity: RiskTierOverride) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(RiskTierOverride, entity, "risk_overrides")
     return (
@@ -216,6 +238,19 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
         return self._stream(keyset, "risk_overrides.iter_list_items")
 
     # risk_overrides.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "risk_overrides"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "risk_overrides" (
+            "id", "action_type", "original_tier", "override_tier", "reason",
+            "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_risk_overrides" (LIKE "risk_overrides" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -228,6 +263,7 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_risk_overrides" RETURNING "id", "action_type", "original_tier", "override_tier", "reason", "created_by", "created_at", "expires_at", "revoked_at", "revoked_by")
         INSERT INTO "risk_overrides" (
             "id", "action_type", "original_tier", "override_tier", "reason",
             "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
@@ -235,7 +271,7 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
         SELECT
             "id", "action_type", "original_tier", "override_tier", "reason",
             "created_by", "created_at", "expires_at", "revoked_at", "revoked_by"
-        FROM "_stage_risk_overrides"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "action_type" = excluded."action_type",
@@ -260,19 +296,27 @@ class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

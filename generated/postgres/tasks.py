@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.tasks import Task, TaskFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -122,6 +122,42 @@ def _where(spec: TaskFilterSpec) -> tuple[int, list[Any]]:
         mask |= 4
         params.append(spec.project)
     return mask, params
+
+
+def _copy_row(entity: Task) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Task, entity, "tasks")
+    return (
+        entity.id,
+        entity.title,
+        entity.description,
+        entity.type.value,
+        entity.priority.value,
+        entity.project,
+        entity.created_by,
+        entity.assigned_to,
+        json_text(entity.reviewers, "tasks.reviewers"),
+        json_text(entity.dependencies, "tasks.dependencies"),
+        json_text(entity.artifacts_expected, "tasks.artifacts_expected"),
+        json_text(entity.acceptance_criteria, "tasks.acceptance_criteria"),
+        entity.estimated_complexity.value,
+        entity.budget_limit + 0.0,
+        None if entity.deadline is None else entity.deadline.astimezone(UTC),
+        entity.max_retries,
+        entity.status.value,
+        entity.parent_task_id,
+        json_text(entity.delegation_chain, "tasks.delegation_chain"),
+        None if entity.task_structure is None else entity.task_structure.value,
+        entity.coordination_topology.value,
+        json_text(entity.metadata, "tasks.metadata"),
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+    )
 
 
 class PostgresTaskRepository(PostgresRepositoryBase):
@@ -293,6 +329,23 @@ class PostgresTaskRepository(PostgresRepositoryBase):
         return self._stream(keyset, "tasks.iter_list_items")
 
     # tasks.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "tasks"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "tasks" (
+            "id", "title", "description", "type", "priority", "project", "created_by",
+            "assigned_to", "reviewers", "dependencies", "artifacts_expected",
+            "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline",
+            "max_retries", "status", "parent_task_id", "delegation_chain",
+            "task_structure", "coordination_topology", "metadata", "created_at",
+            "updated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_tasks" (LIKE "tasks" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -309,6 +362,7 @@ class PostgresTaskRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_tasks" RETURNING "id", "title", "description", "type", "priority", "project", "created_by", "assigned_to", "reviewers", "dependencies", "artifacts_expected", "acceptance_criteria", "estimated_complexity", "budget_limit", "deadline", "max_retries", "status", "parent_task_id", "delegation_chain", "task_structure", "coordination_topology", "metadata", "created_at", "updated_at")
         INSERT INTO "tasks" (
             "id", "title", "description", "type", "priority", "project", "created_by",
             "assigned_to", "reviewers", "dependencies", "artifacts_expected",
@@ -324,7 +378,7 @@ class PostgresTaskRepository(PostgresRepositoryBase):
             "max_retries", "status", "parent_task_id", "delegation_chain",
             "task_structure", "coordination_topology", "metadata", "created_at",
             "updated_at"
-        FROM "_stage_tasks"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "title" = excluded."title",
@@ -363,19 +417,27 @@ class PostgresTaskRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.tracked_containers import TrackedContainer
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -70,6 +70,27 @@ def _params(entity: TrackedContainer) -> tuple[Any, ...]:
         entity.task_id,
         entity.state.value,
         Jsonb(json_text(entity.labels, "tracked_containers.labels"), str),
+        entity.created_at.astimezone(UTC),
+        entity.last_seen_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: TrackedContainer) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrackedContainer, entity, "tracked_containers")
+    return (
+        entity.container_id,
+        entity.name,
+        entity.image,
+        entity.agent_id,
+        entity.task_id,
+        entity.state.value,
+        json_text(entity.labels, "tracked_containers.labels"),
         entity.created_at.astimezone(UTC),
         entity.last_seen_at.astimezone(UTC),
     )
@@ -210,6 +231,19 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         return self._stream(keyset, "tracked_containers.iter_list_items")
 
     # tracked_containers.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "tracked_containers"
+        WHERE "container_id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "tracked_containers" (
+            "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
+            "created_at", "last_seen_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_tracked_containers" (LIKE "tracked_containers" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -222,6 +256,7 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_tracked_containers" RETURNING "container_id", "name", "image", "agent_id", "task_id", "state", "labels", "created_at", "last_seen_at")
         INSERT INTO "tracked_containers" (
             "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
             "created_at", "last_seen_at"
@@ -229,7 +264,7 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         SELECT
             "container_id", "name", "image", "agent_id", "task_id", "state", "labels",
             "created_at", "last_seen_at"
-        FROM "_stage_tracked_containers"
+        FROM staged
         ON CONFLICT ("container_id")
         DO UPDATE SET
             "name" = excluded."name",
@@ -253,19 +288,27 @@ class PostgresTrackedContainerRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.container_id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.container_id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

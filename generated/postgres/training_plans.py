@@ -12,10 +12,10 @@ from synthorg.persistence.generated.training_plans import (
     TrainingPlan,
     TrainingPlanFilterSpec,
 )
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -98,6 +98,29 @@ def _where(spec: TrainingPlanFilterSpec) -> tuple[int, list[Any]]:
         mask |= 2
         params.append(spec.status.value)
     return mask, params
+
+
+def _copy_row(entity: TrainingPlan) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrainingPlan, entity, "training_plans")
+    return (
+        entity.id,
+        entity.agent_id,
+        json_text(entity.source_agent_ids, "training_plans.source_agent_ids"),
+        json_text(entity.content_types, "training_plans.content_types"),
+        entity.max_items,
+        entity.require_review,
+        json_text(entity.config, "training_plans.config"),
+        entity.status.value,
+        entity.created_by,
+        entity.created_at.astimezone(UTC),
+        None if entity.executed_at is None else entity.executed_at.astimezone(UTC),
+    )
 
 
 class PostgresTrainingPlanRepository(PostgresRepositoryBase):
@@ -241,6 +264,20 @@ class PostgresTrainingPlanRepository(PostgresRepositoryBase):
         return self._stream(keyset, "training_plans.iter_list_items")
 
     # training_plans.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "training_plans"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "training_plans" (
+            "id", "agent_id", "source_agent_ids", "content_types", "max_items",
+            "require_review", "config", "status", "created_by", "created_at",
+            "executed_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_training_plans" (LIKE "training_plans" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -254,6 +291,7 @@ class PostgresTrainingPlanRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_training_plans" RETURNING "id", "agent_id", "source_agent_ids", "content_types", "max_items", "require_review", "config", "status", "created_by", "created_at", "executed_at")
         INSERT INTO "training_plans" (
             "id", "agent_id", "source_agent_ids", "content_types", "max_items",
             "require_review", "config", "status", "created_by", "created_at",
@@ -263,7 +301,7 @@ class PostgresTrainingPlanRepository(PostgresRepositoryBase):
             "id", "agent_id", "source_agent_ids", "content_types", "max_items",
             "require_review", "config", "status", "created_by", "created_at",
             "executed_at"
-        FROM "_stage_training_plans"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "agent_id" = excluded."agent_id",
@@ -289,19 +327,27 @@ class PostgresTrainingPlanRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

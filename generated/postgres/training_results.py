@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.training_results import TrainingResult
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -73,6 +73,28 @@ def _params(entity: TrainingResult) -> tuple[Any, ...]:
         entity.items_stored,
         Jsonb(json_text(entity.errors, "training_results.errors"), str),
         Jsonb(json_text(entity.metrics, "training_results.metrics"), str),
+        entity.started_at.astimezone(UTC),
+        entity.completed_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: TrainingResult) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(TrainingResult, entity, "training_results")
+    return (
+        entity.id,
+        entity.plan_id,
+        entity.agent_id,
+        entity.items_extracted,
+        entity.items_after_curation,
+        entity.items_stored,
+        json_text(entity.errors, "training_results.errors"),
+        json_text(entity.metrics, "training_results.metrics"),
         entity.started_at.astimezone(UTC),
         entity.completed_at.astimezone(UTC),
     )
@@ -214,6 +236,19 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
         return self._stream(keyset, "training_results.iter_list_items")
 
     # training_results.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "training_results"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "training_results" (
+            "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
+            "items_stored", "errors", "metrics", "started_at", "completed_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_training_results" (LIKE "training_results" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -226,6 +261,7 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_training_results" RETURNING "id", "plan_id", "agent_id", "items_extracted", "items_after_curation", "items_stored", "errors", "metrics", "started_at", "completed_at")
         INSERT INTO "training_results" (
             "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
             "items_stored", "errors", "metrics", "started_at", "completed_at"
@@ -233,7 +269,7 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
         SELECT
             "id", "plan_id", "agent_id", "items_extracted", "items_after_curation",
             "items_stored", "errors", "metrics", "started_at", "completed_at"
-        FROM "_stage_training_results"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "plan_id" = excluded."plan_id",
@@ -258,19 +294,27 @@ class PostgresTrainingResultRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

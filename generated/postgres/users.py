@@ -11,10 +11,10 @@ from psycopg.types.json import Jsonb
 from synthorg.persistence.errors import ConstraintViolationError
 from synthorg.persistence.generated.enums import HumanRole
 from synthorg.persistence.generated.users import User, UserFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -89,6 +89,27 @@ def _where(spec: UserFilterSpec) -> tuple[int, list[Any]]:
         mask |= 1
         params.append(spec.role.value)
     return mask, params
+
+
+def _copy_row(entity: User) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(User, entity, "users")
+    return (
+        entity.id,
+        entity.username,
+        entity.password_hash,
+        entity.role.value,
+        entity.must_change_password,
+        json_text(entity.org_roles, "users.org_roles"),
+        json_text(entity.scoped_departments, "users.scoped_departments"),
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+    )
 
 
 class PostgresUserRepository(PostgresRepositoryBase):
@@ -249,6 +270,19 @@ class PostgresUserRepository(PostgresRepositoryBase):
         return self._stream(keyset, "users.iter_list_items")
 
     # users.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "users"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "users" (
+            "id", "username", "password_hash", "role", "must_change_password",
+            "org_roles", "scoped_departments", "created_at", "updated_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_users" (LIKE "users" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -261,6 +295,7 @@ class PostgresUserRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_users" RETURNING "id", "username", "password_hash", "role", "must_change_password", "org_roles", "scoped_departments", "created_at", "updated_at")
         INSERT INTO "users" (
             "id", "username", "password_hash", "role", "must_change_password",
             "org_roles", "scoped_departments", "created_at", "updated_at"
@@ -268,7 +303,7 @@ class PostgresUserRepository(PostgresRepositoryBase):
         SELECT
             "id", "username", "password_hash", "role", "must_change_password",
             "org_roles", "scoped_departments", "created_at", "updated_at"
-        FROM "_stage_users"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "username" = excluded."username",
@@ -292,19 +327,27 @@ class PostgresUserRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -10,10 +10,10 @@ from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.enums import WebhookStatus
 from synthorg.persistence.generated.webhook_receipts import WebhookReceipt
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -69,6 +69,25 @@ def _params(entity: WebhookReceipt) -> tuple[Any, ...]:
         entity.connection_name,
         entity.event_type,
         Jsonb(json_text(entity.payload, "webhook_receipts.payload"), str),
+        entity.status.value,
+        entity.error,
+        entity.received_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: WebhookReceipt) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WebhookReceipt, entity, "webhook_receipts")
+    return (
+        entity.receipt_id,
+        entity.connection_name,
+        entity.event_type,
+        json_text(entity.payload, "webhook_receipts.payload"),
         entity.status.value,
         entity.error,
         entity.received_at.astimezone(UTC),
@@ -212,6 +231,19 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         return self._stream(keyset, "webhook_receipts.iter_list_items")
 
     # webhook_receipts.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "webhook_receipts"
+        WHERE "receipt_id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "webhook_receipts" (
+            "receipt_id", "connection_name", "event_type", "payload", "status", "error",
+            "received_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_webhook_receipts" (LIKE "webhook_receipts" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -224,6 +256,7 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_webhook_receipts" RETURNING "receipt_id", "connection_name", "event_type", "payload", "status", "error", "received_at")
         INSERT INTO "webhook_receipts" (
             "receipt_id", "connection_name", "event_type", "payload", "status", "error",
             "received_at"
@@ -231,7 +264,7 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         SELECT
             "receipt_id", "connection_name", "event_type", "payload", "status", "error",
             "received_at"
-        FROM "_stage_webhook_receipts"
+        FROM staged
         ON CONFLICT ("receipt_id")
         DO UPDATE SET
             "connection_name" = excluded."connection_name",
@@ -253,19 +286,27 @@ class PostgresWebhookReceiptRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.receipt_id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.receipt_id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

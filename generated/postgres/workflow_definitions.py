@@ -12,10 +12,10 @@ from synthorg.persistence.generated.workflow_definitions import (
     WorkflowDefinition,
     WorkflowDefinitionFilterSpec,
 )
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -92,6 +92,28 @@ def _where(spec: WorkflowDefinitionFilterSpec) -> tuple[int, list[Any]]:
         mask |= 1
         params.append(spec.workflow_type.value)
     return mask, params
+
+
+def _copy_row(entity: WorkflowDefinition) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WorkflowDefinition, entity, "workflow_definitions")
+    return (
+        entity.id,
+        entity.name,
+        entity.description,
+        entity.workflow_type.value,
+        json_text(entity.nodes, "workflow_definitions.nodes"),
+        json_text(entity.edges, "workflow_definitions.edges"),
+        entity.created_by,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+        entity.revision,
+    )
 
 
 class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
@@ -230,6 +252,19 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         return self._stream(keyset, "workflow_definitions.iter_list_items")
 
     # workflow_definitions.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "workflow_definitions"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "workflow_definitions" (
+            "id", "name", "description", "workflow_type", "nodes", "edges",
+            "created_by", "created_at", "updated_at", "revision"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_workflow_definitions" (LIKE "workflow_definitions" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -242,6 +277,7 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_workflow_definitions" RETURNING "id", "name", "description", "workflow_type", "nodes", "edges", "created_by", "created_at", "updated_at", "revision")
         INSERT INTO "workflow_definitions" (
             "id", "name", "description", "workflow_type", "nodes", "edges",
             "created_by", "created_at", "updated_at", "revision"
@@ -249,7 +285,7 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         SELECT
             "id", "name", "description", "workflow_type", "nodes", "edges",
             "created_by", "created_at", "updated_at", "revision"
-        FROM "_stage_workflow_definitions"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "name" = excluded."name",
@@ -274,19 +310,27 @@ class PostgresWorkflowDefinitionRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -12,10 +12,10 @@ from synthorg.persistence.generated.workflow_executions import (
     WorkflowExecution,
     WorkflowExecutionFilterSpec,
 )
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -99,6 +99,29 @@ def _where(spec: WorkflowExecutionFilterSpec) -> tuple[int, list[Any]]:
         mask |= 2
         params.append(spec.status.value)
     return mask, params
+
+
+def _copy_row(entity: WorkflowExecution) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(WorkflowExecution, entity, "workflow_executions")
+    return (
+        entity.id,
+        entity.definition_id,
+        entity.definition_revision,
+        entity.status.value,
+        json_text(entity.node_executions, "workflow_executions.node_executions"),
+        entity.activated_by,
+        entity.project,
+        entity.error,
+        entity.created_at.astimezone(UTC),
+        entity.updated_at.astimezone(UTC),
+        None if entity.completed_at is None else entity.completed_at.astimezone(UTC),
+    )
 
 
 class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
@@ -246,6 +269,20 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
         return self._stream(keyset, "workflow_executions.iter_list_items")
 
     # workflow_executions.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "workflow_executions"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "workflow_executions" (
+            "id", "definition_id", "definition_revision", "status", "node_executions",
+            "activated_by", "project", "error", "created_at", "updated_at",
+            "completed_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_workflow_executions" (LIKE "workflow_executions" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -259,6 +296,7 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_workflow_executions" RETURNING "id", "definition_id", "definition_revision", "status", "node_executions", "activated_by", "project", "error", "created_at", "updated_at", "completed_at")
         INSERT INTO "workflow_executions" (
             "id", "definition_id", "definition_revision", "status", "node_executions",
             "activated_by", "project", "error", "created_at", "updated_at",
@@ -268,7 +306,7 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
             "id", "definition_id", "definition_revision", "status", "node_executions",
             "activated_by", "project", "error", "created_at", "updated_at",
             "completed_at"
-        FROM "_stage_workflow_executions"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "definition_id" = excluded."definition_id",
@@ -294,19 +332,27 @@ class PostgresWorkflowExecutionRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

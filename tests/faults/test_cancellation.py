@@ -354,6 +354,22 @@ async def test_save_many(harness: Harness) -> None:
     await sweep(harness, "tasks.save_many", run, check)
 
 
+async def test_save_many_large(harness: Harness) -> None:
+    # Past _STAGE_THRESHOLD: PostgreSQL's direct COPY (new keys, autocommit),
+    # then, with every key stored, the staged merge in BEGIN/COMMIT.
+    async def run(b: PersistenceBackend, tag: str) -> None:
+        await b.tasks.save_many([task(f"{tag}/{i}", tag) for i in range(70)])
+
+    check = all_or_nothing('SELECT count(*) FROM "tasks" WHERE "project" = ?', 70)
+    await sweep(harness, "tasks.save_many.large", run, check, stride=lambda n: 3)
+
+    async def setup(b: PersistenceBackend, tag: str) -> None:
+        await b.tasks.save_many([task(f"{tag}/{i}", "stored") for i in range(70)])
+
+    moved = all_or_nothing('SELECT count(*) FROM "tasks" WHERE "project" = ?', 70)
+    await sweep(harness, "tasks.save_many.merge", run, moved, setup, stride=lambda n: 3)
+
+
 async def test_append_many(harness: Harness) -> None:
     async def run(b: PersistenceBackend, tag: str) -> None:
         await b.audit_entries.append_many(

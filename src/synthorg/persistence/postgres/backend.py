@@ -42,6 +42,7 @@ from synthorg.persistence.postgres.migrations import (
     migrate_postgres,
     timeseries,
 )
+from synthorg.persistence.postgres.rows import JsonbLoader
 from synthorg.persistence.services.escalations import Notifier
 from synthorg.persistence.types import NotBlankStr
 
@@ -57,6 +58,7 @@ PREPARED_MAX = 2048
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     conn.prepared_max = PREPARED_MAX
+    conn.adapters.register_loader("jsonb", JsonbLoader)
 
 
 async def _open_pool(

@@ -7,10 +7,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.configs import Config
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -52,6 +52,21 @@ def _from_row(row: Any) -> Config:
 
 def _params(entity: Config) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Config, entity, "configs")
+    return (
+        entity.name,
+        entity.body,
+        entity.revision,
+    )
+
+
+def _copy_row(entity: Config) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(Config, entity, "configs")
     return (
@@ -181,6 +196,16 @@ class PostgresConfigRepository(PostgresRepositoryBase):
         return self._stream(keyset, "configs.iter_list_items")
 
     # configs.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "configs"
+        WHERE "name" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "configs" ("name", "body", "revision")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_configs" (LIKE "configs" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -190,9 +215,10 @@ class PostgresConfigRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_configs" RETURNING "name", "body", "revision")
         INSERT INTO "configs" ("name", "body", "revision")
         SELECT "name", "body", "revision"
-        FROM "_stage_configs"
+        FROM staged
         ON CONFLICT ("name")
         DO UPDATE SET
             "body" = excluded."body",
@@ -210,19 +236,27 @@ class PostgresConfigRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.name,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.name for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

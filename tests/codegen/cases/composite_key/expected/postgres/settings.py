@@ -7,10 +7,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.settings import SettingRow, SettingRowKey
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -51,6 +51,22 @@ def _from_row(row: Any) -> SettingRow:
 
 def _params(entity: SettingRow) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(SettingRow, entity, "settings")
+    return (
+        entity.namespace,
+        entity.key,
+        entity.value,
+        entity.version,
+    )
+
+
+def _copy_row(entity: SettingRow) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(SettingRow, entity, "settings")
     return (
@@ -205,9 +221,10 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_settings" RETURNING "namespace", "key", "value", "version")
         INSERT INTO "settings" ("namespace", "key", "value", "version")
         SELECT "namespace", "key", "value", "version"
-        FROM "_stage_settings"
+        FROM staged
         ON CONFLICT ("namespace", "key")
         DO UPDATE SET
             "value" = excluded."value",
@@ -226,19 +243,26 @@ class PostgresSettingRowRepository(PostgresRepositoryBase):
             ): entity
             for entity in entities
         }
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # A composite key: COPY into a staging table, merge (postgres.bulk).
+                statements = (
+                    None,
+                    None,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                await bulk.copy_upsert(self._pool, rows, _copy_row, None, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

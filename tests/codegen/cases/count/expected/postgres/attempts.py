@@ -8,10 +8,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.attempts import Attempt
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -53,6 +53,21 @@ def _from_row(row: Any) -> Attempt:
 
 def _params(entity: Attempt) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Attempt, entity, "attempts")
+    return (
+        entity.id,
+        entity.username,
+        entity.made_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: Attempt) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(Attempt, entity, "attempts")
     return (
@@ -182,6 +197,16 @@ class PostgresAttemptRepository(PostgresRepositoryBase):
         return self._stream(keyset, "attempts.iter_list_items")
 
     # attempts.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "attempts"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "attempts" ("id", "username", "made_at")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_attempts" (LIKE "attempts" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -191,9 +216,10 @@ class PostgresAttemptRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_attempts" RETURNING "id", "username", "made_at")
         INSERT INTO "attempts" ("id", "username", "made_at")
         SELECT "id", "username", "made_at"
-        FROM "_stage_attempts"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "username" = excluded."username",
@@ -211,19 +237,27 @@ class PostgresAttemptRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

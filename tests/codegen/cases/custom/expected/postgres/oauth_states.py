@@ -8,11 +8,11 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.oauth_states import OAuthState
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.custom import oauth_states as _custom
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -54,6 +54,22 @@ def _from_row(row: Any) -> OAuthState:
 
 def _params(entity: OAuthState) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(OAuthState, entity, "oauth_states")
+    return (
+        entity.state_token,
+        None if entity.expires_at is None else entity.expires_at.astimezone(UTC),
+        None if entity.consumed_at is None else entity.consumed_at.astimezone(UTC),
+        entity.created_at.astimezone(UTC),
+    )
+
+
+def _copy_row(entity: OAuthState) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(OAuthState, entity, "oauth_states")
     return (
@@ -187,6 +203,16 @@ class PostgresOAuthStateRepository(PostgresRepositoryBase):
         return self._stream(keyset, "oauth_states.iter_list_items")
 
     # oauth_states.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "oauth_states"
+        WHERE "state_token" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "oauth_states" ("state_token", "expires_at", "consumed_at", "created_at")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_oauth_states" (LIKE "oauth_states" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -198,11 +224,12 @@ class PostgresOAuthStateRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_oauth_states" RETURNING "state_token", "expires_at", "consumed_at", "created_at")
         INSERT INTO "oauth_states" (
             "state_token", "expires_at", "consumed_at", "created_at"
         )
         SELECT "state_token", "expires_at", "consumed_at", "created_at"
-        FROM "_stage_oauth_states"
+        FROM staged
         ON CONFLICT ("state_token")
         DO UPDATE SET
             "expires_at" = excluded."expires_at",
@@ -221,19 +248,27 @@ class PostgresOAuthStateRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.state_token,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.state_token for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -9,10 +9,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from synthorg.persistence.generated.jobs import Job, JobFilterSpec
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -89,6 +89,27 @@ def _where(spec: JobFilterSpec) -> tuple[int, list[Any]]:
         mask |= 2
         params.append(spec.queue)
     return mask, params
+
+
+def _copy_row(entity: Job) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Job, entity, "jobs")
+    return (
+        entity.id,
+        entity.queue_name,
+        entity.state.value,
+        entity.attempts,
+        entity.external_ref,
+        json_text(entity.labels, "jobs.labels"),
+        json_text(entity.payload, "jobs.payload"),
+        None if entity.finished_at is None else entity.finished_at.astimezone(UTC),
+        entity.created_at.astimezone(UTC),
+    )
 
 
 class PostgresJobRepository(PostgresRepositoryBase):
@@ -230,6 +251,19 @@ class PostgresJobRepository(PostgresRepositoryBase):
         return self._stream(keyset, "jobs.iter_list_items")
 
     # jobs.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "jobs"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "jobs" (
+            "id", "queue_name", "state", "attempts", "external_ref", "labels",
+            "payload", "finished_at", "created_at"
+        )
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_jobs" (LIKE "jobs" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -242,6 +276,7 @@ class PostgresJobRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_jobs" RETURNING "id", "queue_name", "state", "attempts", "external_ref", "labels", "payload", "finished_at", "created_at")
         INSERT INTO "jobs" (
             "id", "queue_name", "state", "attempts", "external_ref", "labels",
             "payload", "finished_at", "created_at"
@@ -249,7 +284,7 @@ class PostgresJobRepository(PostgresRepositoryBase):
         SELECT
             "id", "queue_name", "state", "attempts", "external_ref", "labels",
             "payload", "finished_at", "created_at"
-        FROM "_stage_jobs"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "queue_name" = excluded."queue_name",
@@ -273,19 +308,27 @@ class PostgresJobRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -7,10 +7,10 @@ from typing import Any
 import psycopg
 
 from synthorg.persistence.generated.notes import Note
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -51,6 +51,21 @@ def _from_row(row: Any) -> Note:
 
 def _params(entity: Note) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Note, entity, "notes")
+    return (
+        entity.id,
+        entity.body,
+        entity.pinned,
+    )
+
+
+def _copy_row(entity: Note) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(Note, entity, "notes")
     return (
@@ -180,6 +195,16 @@ class PostgresNoteRepository(PostgresRepositoryBase):
         return self._stream(keyset, "notes.iter_list_items")
 
     # notes.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "notes"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "notes" ("id", "body", "pinned")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_notes" (LIKE "notes" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -189,9 +214,10 @@ class PostgresNoteRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_notes" RETURNING "id", "body", "pinned")
         INSERT INTO "notes" ("id", "body", "pinned")
         SELECT "id", "body", "pinned"
-        FROM "_stage_notes"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "body" = excluded."body",
@@ -209,19 +235,27 @@ class PostgresNoteRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,

@@ -10,12 +10,12 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from synthorg.persistence.generated.revisions import Revision
+from synthorg.persistence.postgres import bulk
 from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     connection,
     map_postgres_error,
     savepoint_in_transaction,
-    transaction,
 )
 from synthorg.persistence.postgres.rows import unreadable
 from synthorg.persistence.support import (
@@ -58,6 +58,21 @@ def _from_row(row: Any) -> Revision:
 
 def _params(entity: Revision) -> tuple[Any, ...]:
     """The bound values of one entity; an unvalidated one is validated first."""
+    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
+        entity = revalidate(Revision, entity, "revisions")
+    return (
+        entity.id,
+        entity.page_id,
+        entity.version,
+    )
+
+
+def _copy_row(entity: Revision) -> tuple[Any, ...]:
+    """The COPY values of one entity: as ``_params``, JSON as its checked text.
+
+    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
+    would cost a Python dumper call per value.
+    """
     if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
         entity = revalidate(Revision, entity, "revisions")
     return (
@@ -187,6 +202,16 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
         return self._stream(keyset, "revisions.iter_list_items")
 
     # revisions.save_many (bulk): upsert every entity in one transaction
+    _STORED = """
+        SELECT 1
+        FROM "revisions"
+        WHERE "id" = ANY(%s)
+        LIMIT 1
+    """
+    _COPY = """
+        COPY "revisions" ("id", "page_id", "version")
+        FROM STDIN
+    """
     _STAGE = """
         CREATE TEMP TABLE IF NOT EXISTS "_stage_revisions" (LIKE "revisions" INCLUDING DEFAULTS)
         ON COMMIT DELETE ROWS
@@ -196,9 +221,10 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
         FROM STDIN
     """
     _STAGE_MERGE = """
+        WITH staged AS (DELETE FROM "_stage_revisions" RETURNING "id", "page_id", "version")
         INSERT INTO "revisions" ("id", "page_id", "version")
         SELECT "id", "page_id", "version"
-        FROM "_stage_revisions"
+        FROM staged
         ON CONFLICT ("id")
         DO UPDATE SET
             "page_id" = excluded."page_id",
@@ -216,19 +242,27 @@ class PostgresRevisionRepository(PostgresRepositoryBase):
         """
         # A key repeated in the batch: the last one wins, as with executemany.
         latest = {(entity.id,): entity for entity in entities}
-        params = [_params(entity) for entity in latest.values()]
-        if not params:
+        if not latest:
             return
+        # A small batch is converted (and checked) up front; a staged one as
+        # its COPY streams (postgres.bulk): a refused value aborts the COPY.
+        staged = len(latest) >= _STAGE_THRESHOLD
+        rows = list(latest.values())
+        params = [] if staged else [_params(entity) for entity in rows]
         try:
-            async with transaction(self._pool) as conn, conn.cursor() as cur:
-                if len(params) < _STAGE_THRESHOLD:
-                    await cur.executemany(self._UPSERT, params)
-                else:
-                    await cur.execute(self._STAGE)
-                    async with cur.copy(self._STAGE_COPY) as copy:
-                        for row in params:
-                            await copy.write_row(row)
-                    await cur.execute(self._STAGE_MERGE)
+            if not staged:
+                await self._executor.write_many(self._UPSERT, params)
+            else:
+                # COPY straight in when no key is stored yet (postgres.bulk).
+                statements = (
+                    self._STORED,
+                    self._COPY,
+                    self._STAGE,
+                    self._STAGE_COPY,
+                    self._STAGE_MERGE,
+                )
+                keys = [entity.id for entity in rows]
+                await bulk.copy_upsert(self._pool, rows, _copy_row, keys, statements)
         except psycopg.Error as exc:
             raise await self._executor.batch_error(
                 exc,
