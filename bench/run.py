@@ -535,6 +535,12 @@ def _target_rows(results: dict[str, BackendResult]) -> list[str]:
             ratio(p, "mix", "generated", "asyncpg"),
             0.8,
         )
+        for w in ("count", "mix"):  # issue 12, item 3
+            check(
+                f"PostgreSQL {w} (issue 12): generated / asyncpg",
+                ratio(p, w, "generated", "asyncpg"),
+                0.85,
+            )
     return rows
 
 
@@ -605,7 +611,7 @@ def render(results: dict[str, BackendResult], mode: Mode, info: dict[str, str]) 
     targets = _target_rows(results)
     if targets:
         parts += [
-            "### Targets of issue 6 (ratios of medians)",
+            "### Targets of issues 6 and 12 (ratios of medians)",
             "",
             "| target | measured | verdict |",
             "| --- | --- | --- |",
