@@ -92,6 +92,11 @@ PLACEHOLDER = {"sqlite": "?", "postgres": "%s"}
 #: lookups; their conflict target is the primary key / a unique index anyway.
 CHECKED_VERBS = frozenset({"SELECT", "WITH", "UPDATE", "DELETE"})
 SKIPPED_VERBS = frozenset({"INSERT", "REPLACE", "COPY", "CREATE"})  # bulk staging
+#: A bulk merge reads (and empties) the session's staging temp table whole,
+#: by design; it starts with ``WITH staged AS (DELETE FROM "_stage_…")`` and
+#: its lookups are the INSERT's ON CONFLICT on the key. Out of scope, as the
+#: INSERT it is.
+_STAGING = re.compile(r'^\s*WITH\s+staged\s+AS\s+\(DELETE\s+FROM\s+"_stage_')
 
 #: ``(dialect, accessor, constant, mask)`` -> why it cannot be index-backed.
 #: Only for statements reported upstream; each becomes a strict xfail so the
@@ -179,7 +184,7 @@ def collect_statements(dialect: str) -> list[Statement]:
     for entity in ENTITIES:
         module = _module(dialect, entity.accessor)
         for name, mask, sql in _sql_constants(module):
-            if _verb(sql) in CHECKED_VERBS:
+            if _verb(sql) in CHECKED_VERBS and not _STAGING.match(sql):
                 found.append(
                     Statement(dialect, entity.accessor, entity.table, name, mask, sql)
                 )

@@ -190,7 +190,7 @@ async def test_model_fields_refuse_what_the_model_refuses(
 
 # ------------------------------------------------------- method arguments
 
-SKIP_PARAMS = {"limit", "offset"}
+SKIP_PARAMS = {"limit", "offset", "batch_size"}  # pagination, not fields
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:
