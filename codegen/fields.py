@@ -182,6 +182,11 @@ def build_field(
         return Codec(
             column_type=dialect.column_type(kind),
             encode=dialect.encoders.get(kind, "{v}").replace("{f}", label),
+            copy_encode=(
+                dialect.copy_encoders[kind].replace("{f}", label)
+                if kind in dialect.copy_encoders
+                else None
+            ),
             decode=dialect.decoders.get(kind, "{v}"),
             checks=tuple((n, sql) for n, sql in rendered if sql is not None),
             uses=dialect.codec_uses.get(kind, frozenset()),

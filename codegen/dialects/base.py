@@ -95,6 +95,9 @@ class Dialect(ABC):
     #: Field kind -> Python expression writing a value (``{v}`` the value,
     #: ``{f}`` the quoted ``table.field`` label); absent kinds pass through.
     encoders: ClassVar[Mapping[str, str]]
+    #: Field kind -> the expression a bulk ``COPY`` row uses instead of its
+    #: encoder (same placeholders); absent kinds use the encoder.
+    copy_encoders: ClassVar[Mapping[str, str]] = {}
     #: Field kind -> Python expression reading a column value (``{v}``).
     decoders: ClassVar[Mapping[str, str]]
     #: Extra SQL constants a bulk method runs besides its own (documentation

@@ -76,6 +76,9 @@ class Postgres(Dialect):
         "list[int]": "Jsonb(json_text({v}, {f}), str)",
         "list[json]": "Jsonb(json_text({v}, {f}), str)",
     }
+    # Text COPY hands a str to the server as is: JSON goes as its checked
+    # text, without a Jsonb wrapper (a Python dumper call per value).
+    copy_encoders = dict.fromkeys(JSON_KINDS, "json_text({v}, {f})")
     # psycopg already returns Python objects for JSONB, TIMESTAMPTZ and BOOLEAN.
     decoders: ClassVar[dict[str, str]] = {}
     # save_many: COPY for inserts; a staged COPY + merge for large upserts.

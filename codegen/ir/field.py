@@ -59,18 +59,29 @@ class Codec:
     checks: tuple[tuple[str, str], ...]  # (constraint name, expression)
     # The runtime names encode and decode call, as "module:name" (imports).
     uses: frozenset[str] = frozenset()
+    # The bulk COPY row's encoder where it differs from ``encode``, else None.
+    copy_encode: str | None = None
 
     def encode_expr(self, value: str, optional: bool) -> str:
-        expr = self.encode.format(v=value)
-        if optional and expr != value:
-            return f"None if {value} is None else {expr}"
-        return expr
+        return _optional(self.encode.format(v=value), value, optional)
+
+    def copy_expr(self, value: str, optional: bool) -> str:
+        """The value of a bulk ``COPY`` row (``encode_expr`` unless overridden)."""
+        if self.copy_encode is None:
+            return self.encode_expr(value, optional)
+        return _optional(self.copy_encode.format(v=value), value, optional)
 
     def decode_expr(self, value: str, optional: bool) -> str:
         expr = self.decode.format(v=value)
         if optional and expr != value:
             return f"None if {value} is None else {expr}"
         return expr
+
+
+def _optional(expr: str, value: str, optional: bool) -> str:
+    if optional and expr != value:
+        return f"None if {value} is None else {expr}"
+    return expr
 
 
 @dataclass(frozen=True)

@@ -73,25 +73,8 @@ def _params(entity: AgentRuntimeState) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: AgentRuntimeState) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(AgentRuntimeState, entity, "agent_states")
-    return (
-        entity.agent_id,
-        entity.execution_id,
-        entity.task_id,
-        entity.status.value,
-        entity.turn_count,
-        entity.accumulated_cost + 0.0,
-        entity.currency,
-        entity.last_activity_at.astimezone(UTC),
-        None if entity.started_at is None else entity.started_at.astimezone(UTC),
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresAgentRuntimeStateRepository(PostgresRepositoryBase):

@@ -87,24 +87,8 @@ def _where(spec: ApiKeyFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-def _copy_row(entity: ApiKey) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(ApiKey, entity, "api_keys")
-    return (
-        entity.id,
-        entity.key_hash,
-        entity.name,
-        entity.role.value,
-        entity.user_id,
-        entity.created_at.astimezone(UTC),
-        None if entity.expires_at is None else entity.expires_at.astimezone(UTC),
-        entity.revoked,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresApiKeyRepository(PostgresRepositoryBase):

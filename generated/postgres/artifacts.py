@@ -94,26 +94,8 @@ def _where(spec: ArtifactFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-def _copy_row(entity: Artifact) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(Artifact, entity, "artifacts")
-    return (
-        entity.id,
-        entity.type.value,
-        entity.path,
-        entity.task_id,
-        entity.created_by,
-        entity.description,
-        entity.content_type,
-        entity.size_bytes,
-        entity.created_at.astimezone(UTC),
-        entity.project_id,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresArtifactRepository(PostgresRepositoryBase):

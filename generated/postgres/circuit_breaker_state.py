@@ -75,26 +75,8 @@ def _params(entity: CircuitBreakerState) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: CircuitBreakerState) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(CircuitBreakerState, entity, "circuit_breaker_state")
-    return (
-        entity.pair_key_a,
-        entity.pair_key_b,
-        entity.state.value,
-        entity.bounce_count,
-        entity.trip_count,
-        None
-        if entity.last_bounce_at is None
-        else entity.last_bounce_at.astimezone(UTC),
-        None if entity.opened_at is None else entity.opened_at.astimezone(UTC),
-        entity.updated_at.astimezone(UTC),
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresCircuitBreakerStateRepository(PostgresRepositoryBase):

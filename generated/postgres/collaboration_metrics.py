@@ -106,36 +106,8 @@ def _where(spec: CollaborationMetricRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-def _copy_row(entity: CollaborationMetricRecord) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(CollaborationMetricRecord, entity, "collaboration_metrics")
-    return (
-        entity.id,
-        entity.agent_id,
-        entity.timestamp.astimezone(UTC),
-        entity.task_id,
-        entity.counterpart_agent_id,
-        entity.delegation_success,
-        None
-        if entity.delegation_response_seconds is None
-        else entity.delegation_response_seconds + 0.0,
-        None
-        if entity.conflict_constructiveness is None
-        else entity.conflict_constructiveness + 0.0,
-        None
-        if entity.meeting_contribution is None
-        else entity.meeting_contribution + 0.0,
-        entity.loop_triggered,
-        None
-        if entity.handoff_completeness is None
-        else entity.handoff_completeness + 0.0,
-        entity.interaction_summary,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresCollaborationMetricRecordRepository(PostgresRepositoryBase):

@@ -68,22 +68,8 @@ def _params(entity: ConnectionSecret) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: ConnectionSecret) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(ConnectionSecret, entity, "connection_secrets")
-    return (
-        entity.secret_id,
-        entity.connection_name,
-        entity.encrypted_value,
-        entity.key_version,
-        entity.created_at.astimezone(UTC),
-        None if entity.rotated_at is None else entity.rotated_at.astimezone(UTC),
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresConnectionSecretRepository(PostgresRepositoryBase):

@@ -94,27 +94,8 @@ def _where(spec: CostRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-def _copy_row(entity: CostRecord) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(CostRecord, entity, "cost_records")
-    return (
-        entity.id,
-        entity.agent_id,
-        entity.task_id,
-        entity.provider,
-        entity.model,
-        entity.input_tokens,
-        entity.output_tokens,
-        entity.cost + 0.0,
-        entity.currency,
-        entity.timestamp.astimezone(UTC),
-        entity.call_category.value,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresCostRecordRepository(PostgresRepositoryBase):

@@ -61,19 +61,8 @@ def _params(entity: MeetingCooldown) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: MeetingCooldown) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(MeetingCooldown, entity, "meeting_cooldown")
-    return (
-        entity.meeting_type,
-        entity.last_triggered_at.astimezone(UTC),
-        entity.triggered_by,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresMeetingCooldownRepository(PostgresRepositoryBase):

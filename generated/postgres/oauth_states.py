@@ -73,24 +73,8 @@ def _params(entity: OAuthState) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: OAuthState) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(OAuthState, entity, "oauth_states")
-    return (
-        entity.state_token,
-        entity.connection_name,
-        entity.redirect_uri,
-        entity.code_verifier,
-        entity.created_at.astimezone(UTC),
-        None if entity.expires_at is None else entity.expires_at.astimezone(UTC),
-        None if entity.consumed_at is None else entity.consumed_at.astimezone(UTC),
-        entity.connection_name_returned,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresOAuthStateRepository(PostgresRepositoryBase):

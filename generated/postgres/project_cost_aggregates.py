@@ -66,20 +66,8 @@ def _params(entity: ProjectCostAggregate) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: ProjectCostAggregate) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(ProjectCostAggregate, entity, "project_cost_aggregates")
-    return (
-        entity.project_id,
-        entity.total_cost + 0.0,
-        entity.currency,
-        entity.updated_at.astimezone(UTC),
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresProjectCostAggregateRepository(PostgresRepositoryBase):

@@ -76,26 +76,8 @@ def _params(entity: RiskTierOverride) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: RiskTierOverride) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(RiskTierOverride, entity, "risk_overrides")
-    return (
-        entity.id,
-        entity.action_type,
-        entity.original_tier.value,
-        entity.override_tier.value,
-        entity.reason,
-        entity.created_by,
-        entity.created_at.astimezone(UTC),
-        entity.expires_at.astimezone(UTC),
-        None if entity.revoked_at is None else entity.revoked_at.astimezone(UTC),
-        entity.revoked_by,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresRiskTierOverrideRepository(PostgresRepositoryBase):

@@ -97,27 +97,8 @@ def _where(spec: SsrfViolationFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-def _copy_row(entity: SsrfViolation) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(SsrfViolation, entity, "ssrf_violations")
-    return (
-        entity.id,
-        entity.timestamp.astimezone(UTC),
-        entity.url,
-        entity.hostname,
-        entity.port,
-        entity.resolved_ip,
-        entity.blocked_range,
-        entity.provider_name,
-        entity.agent_id,
-        entity.status.value,
-        None if entity.resolved_at is None else entity.resolved_at.astimezone(UTC),
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresSsrfViolationRepository(PostgresRepositoryBase):

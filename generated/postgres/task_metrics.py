@@ -108,30 +108,8 @@ def _where(spec: TaskMetricRecordFilterSpec) -> tuple[int, list[Any]]:
     return mask, params
 
 
-def _copy_row(entity: TaskMetricRecord) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(TaskMetricRecord, entity, "task_metrics")
-    return (
-        entity.id,
-        entity.agent_id,
-        entity.task_id,
-        entity.task_type.value,
-        entity.complexity.value,
-        entity.timestamp.astimezone(UTC),
-        None if entity.started_at is None else entity.started_at.astimezone(UTC),
-        entity.is_success,
-        entity.duration_seconds + 0.0,
-        entity.cost + 0.0,
-        entity.currency,
-        entity.turns_used,
-        entity.tokens_used,
-        None if entity.quality_score is None else entity.quality_score + 0.0,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresTaskMetricRecordRepository(PostgresRepositoryBase):

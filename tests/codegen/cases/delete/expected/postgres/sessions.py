@@ -58,18 +58,8 @@ def _params(entity: Session) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: Session) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(Session, entity, "sessions")
-    return (
-        entity.id,
-        entity.username,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresSessionRepository(PostgresRepositoryBase):

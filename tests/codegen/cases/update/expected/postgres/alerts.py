@@ -64,21 +64,8 @@ def _params(entity: Alert) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: Alert) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(Alert, entity, "alerts")
-    return (
-        entity.id,
-        entity.acknowledged,
-        None
-        if entity.acknowledged_at is None
-        else entity.acknowledged_at.astimezone(UTC),
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresAlertRepository(PostgresRepositoryBase):

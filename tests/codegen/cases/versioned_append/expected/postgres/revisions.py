@@ -67,19 +67,8 @@ def _params(entity: Revision) -> tuple[Any, ...]:
     )
 
 
-def _copy_row(entity: Revision) -> tuple[Any, ...]:
-    """The COPY values of one entity: as ``_params``, JSON as its checked text.
-
-    Text ``COPY`` hands a ``str`` to the server as is; a ``Jsonb`` wrapper
-    would cost a Python dumper call per value.
-    """
-    if entity.__pydantic_extra__ is not VALIDATED:  # model_construct, model_copy
-        entity = revalidate(Revision, entity, "revisions")
-    return (
-        entity.id,
-        entity.page_id,
-        entity.version,
-    )
+# No value is written differently by COPY: its rows are the bound values.
+_copy_row = _params
 
 
 class PostgresRevisionRepository(PostgresRepositoryBase):
