@@ -155,8 +155,11 @@ def repository_module(
     enums = {name for name in words if name in e.enum_names}
     if enums:
         modules.setdefault(f"{GEN}.enums", set()).update(enums)
-    if shapes & {"one", "many", "stream"}:
-        modules[f"{PKG}.{dialect}.rows"] = {"unreadable"}
+    rows = {"unreadable"} if shapes & {"one", "many"} else set()
+    if "stream" in shapes:
+        rows.add("stream_rows")
+    if rows:
+        modules[f"{PKG}.{dialect}.rows"] = rows
     # The driver's names, and what the dialect's own statements need.
     driver, plain = DIALECTS[dialect].repository_imports(shapes)
     modules.update(driver)

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 from synthorg.persistence.errors import InvalidValueError
 from synthorg.persistence.generated.checkpoints import Checkpoint, CheckpointFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.sqlite.rows import stream_rows, unreadable
 from synthorg.persistence.support import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
@@ -313,17 +313,6 @@ class SQLiteCheckpointRepository(SQLiteRepositoryBase):
             raise map_sqlite_error(exc, "checkpoints.delete_by_execution") from exc
         return sum(1 for _ in rows)
 
-    async def _stream(
-        self, keyset: Keyset, operation: str
-    ) -> AsyncIterator[Checkpoint]:
-        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
-        while (step := keyset.next()) is not None:
-            sql, params = step
-            try:
-                rows = await self._conns.read(sql, params)
-            except (sqlite3.Error, ValueError, OverflowError) as exc:
-                raise await unreadable(
-                    self._conns, exc, sql, params, _from_row, operation
-                ) from exc
-            for row in keyset.took(rows):
-                yield _from_row(row)
+    def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Checkpoint]:
+        """The iter_* methods' rows, a bounded read per batch (``stream_rows``)."""
+        return stream_rows(self._conns, keyset, _from_row, operation)

@@ -8,7 +8,7 @@ from typing import Any
 from synthorg.persistence.errors import RecordNotFoundError
 from synthorg.persistence.generated.projects import Project, ProjectFilterSpec
 from synthorg.persistence.sqlite.driver import SQLiteRepositoryBase, map_sqlite_error
-from synthorg.persistence.sqlite.rows import unreadable
+from synthorg.persistence.sqlite.rows import stream_rows, unreadable
 from synthorg.persistence.support import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
@@ -399,15 +399,6 @@ class SQLiteProjectRepository(SQLiteRepositoryBase):
         if not any(True for _ in rows):
             raise RecordNotFoundError("projects.update: no Project with this key")
 
-    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Project]:
-        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
-        while (step := keyset.next()) is not None:
-            sql, params = step
-            try:
-                rows = await self._conns.read(sql, params)
-            except (sqlite3.Error, ValueError, OverflowError) as exc:
-                raise await unreadable(
-                    self._conns, exc, sql, params, _from_row, operation
-                ) from exc
-            for row in keyset.took(rows):
-                yield _from_row(row)
+    def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Project]:
+        """The iter_* methods' rows, a bounded read per batch (``stream_rows``)."""
+        return stream_rows(self._conns, keyset, _from_row, operation)

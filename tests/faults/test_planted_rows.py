@@ -651,6 +651,15 @@ async def _every_read_names(
     with pytest.raises(MalformedRowError) as info:
         await backend.tasks.query(spec(project=first.project))
     _assert_names(info.value, first.id, column)
+    # The streams read by the same rules, batch by batch (stream_rows).
+    for stream in (
+        backend.tasks.iter_list_items(batch_size=1),
+        backend.tasks.iter_query(spec(project=first.project)),
+    ):
+        with pytest.raises(MalformedRowError) as info:
+            async for _ in stream:
+                pass
+        _assert_names(info.value, first.id, column)
     del info
     assert await backend.tasks.get(second.id) == second
     assert await backend.tasks.count(spec()) == 2

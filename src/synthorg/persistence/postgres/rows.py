@@ -20,10 +20,10 @@ the hot path are untouched.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from json.decoder import JSONDecoder
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.adapt import Loader
@@ -32,11 +32,19 @@ from psycopg.types.datetime import TimestamptzLoader
 
 from synthorg.persistence._codec import Unreadable
 from synthorg.persistence.errors import MalformedRowError, PersistenceError
-from synthorg.persistence.postgres.driver import Pool, connection, map_postgres_error
+from synthorg.persistence.keyset import Keyset
+from synthorg.persistence.postgres.driver import (
+    Executor,
+    Pool,
+    connection,
+    map_postgres_error,
+)
 
 _REASON = "timestamp outside years 1-9999"
 # json.loads's own C scanner (an attribute typeshed does not declare).
 _SCAN: Callable[[str, int], tuple[Any, int]] = JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+T = TypeVar("T")
 
 
 class JsonbLoader(Loader):
@@ -103,3 +111,26 @@ async def unreadable(
         except MalformedRowError as error:
             return error
     return mapped  # the row changed between the two reads
+
+
+async def stream_rows(
+    executor: Executor,
+    pool: Pool,
+    keyset: Keyset,
+    from_row: Callable[[Any], T],
+    operation: str,
+) -> AsyncIterator[T]:
+    """The rows of an ``iter_*`` method, one bounded read per keyset batch.
+
+    Nothing is held between batches (each is an ordinary read through
+    ``executor``); a batch that cannot be read raises :func:`unreadable`'s
+    error.
+    """
+    while (step := keyset.next()) is not None:
+        sql, params = step
+        try:
+            rows = await executor.fetch_all(sql, params)
+        except psycopg.Error as exc:
+            raise await unreadable(pool, exc, sql, params, from_row, operation) from exc
+        for row in keyset.took(rows):
+            yield from_row(row)

@@ -13,13 +13,14 @@ is untouched.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from synthorg.persistence._codec import Unreadable
 from synthorg.persistence.errors import MalformedRowError, PersistenceError
+from synthorg.persistence.keyset import Keyset
 from synthorg.persistence.sqlite.driver import (
     Connections,
     map_sqlite_error,
@@ -27,6 +28,8 @@ from synthorg.persistence.sqlite.driver import (
 )
 
 _REASON = "invalid UTF-8 text"
+
+T = TypeVar("T")
 
 
 def _lenient_text(data: bytes) -> str | Unreadable:
@@ -102,3 +105,26 @@ async def unreadable(
         except MalformedRowError as error:
             return error
     return mapped  # the row changed between the two reads
+
+
+async def stream_rows(
+    conns: Connections,
+    keyset: Keyset,
+    from_row: Callable[[Any], T],
+    operation: str,
+) -> AsyncIterator[T]:
+    """The rows of an ``iter_*`` method, one bounded read per keyset batch.
+
+    Nothing is held between batches (each is an ordinary read through
+    ``conns``); a batch that cannot be read raises :func:`unreadable`'s error.
+    """
+    while (step := keyset.next()) is not None:
+        sql, params = step
+        try:
+            rows = await conns.read(sql, params)
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            raise await unreadable(
+                conns, exc, sql, params, from_row, operation
+            ) from exc
+        for row in keyset.took(rows):
+            yield from_row(row)

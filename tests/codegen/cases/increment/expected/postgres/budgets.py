@@ -13,7 +13,7 @@ from synthorg.persistence.postgres.driver import (
     PostgresRepositoryBase,
     map_postgres_error,
 )
-from synthorg.persistence.postgres.rows import unreadable
+from synthorg.persistence.postgres.rows import stream_rows, unreadable
 from synthorg.persistence.support import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_PAGE_SIZE,
@@ -289,15 +289,6 @@ class PostgresBudgetRepository(PostgresRepositoryBase):
             )
         return float(row[0])
 
-    async def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Budget]:
-        """The iter_* methods' rows: one bounded read per batch, nothing held between."""
-        while (step := keyset.next()) is not None:
-            sql, params = step
-            try:
-                rows = await self._executor.fetch_all(sql, params)
-            except psycopg.Error as exc:
-                raise await unreadable(
-                    self._pool, exc, sql, params, _from_row, operation
-                ) from exc
-            for row in keyset.took(rows):
-                yield _from_row(row)
+    def _stream(self, keyset: Keyset, operation: str) -> AsyncIterator[Budget]:
+        """The iter_* methods' rows, a bounded read per batch (``stream_rows``)."""
+        return stream_rows(self._executor, self._pool, keyset, _from_row, operation)
